@@ -1,0 +1,1 @@
+"""Crisis Care Service Finder."""

@@ -1,0 +1,51 @@
+"""Phone numbers: UK numbers normalised with libphonenumber, plus the short codes crisis lines use."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+
+# Short codes are not in libphonenumber's GB numbering plan as dialable numbers we can format, so the ones a
+# crisis directory needs are listed: emergency (999, 112), NHS 111, the 116 harmonised European numbers
+# (116 123 Samaritans, 116 117 non-emergency medical), and five-digit SMS short codes (Shout's 85258).
+_SHORT_CODE = re.compile(r"^(999|112|111|116\d{3}|[6-8]\d{4})$")
+
+
+class PhoneError(ValueError):
+    """A number that cannot be dialled in the UK; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    number: str  # E.164 ('+448000684141') or the bare short code ('116123')
+    display: str  # how people read it: '0800 068 4141', '116 123'
+
+    @property
+    def tel_uri(self) -> str:
+        return f"tel:{self.number}"
+
+
+def normalise_phone(text: str) -> Phone:
+    digits = re.sub(r"[\s\-().]", "", text)
+    if _SHORT_CODE.match(digits):
+        display = f"{digits[:3]} {digits[3:]}" if digits.startswith("116") else digits
+        return Phone(digits, display)
+    try:
+        parsed = phonenumbers.parse(text, "GB")
+    except phonenumbers.NumberParseException as error:
+        raise PhoneError(f"phone number {text!r} is not a phone number ({error})") from error
+    if not phonenumbers.is_valid_number(parsed):
+        raise PhoneError(f"phone number {text!r} is not a valid UK or international number")
+    number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    national = parsed.country_code == 44
+    display = phonenumbers.format_number(
+        parsed,
+        phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    )
+    # Keep a publisher's own grouping ('0800 58 58 58') when it is the same national number.
+    written = " ".join(text.split())
+    if national and re.fullmatch(r"[\d ]+", written) and written.replace(" ", "") == display.replace(" ", ""):
+        display = written
+    return Phone(number, display)

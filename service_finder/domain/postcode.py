@@ -1,0 +1,45 @@
+"""UK postcode normalisation (pure): 'sw1a2aa' -> 'SW1A 2AA', 'sw1a' -> 'SW1A'."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Royal Mail's shapes: outward code A9, A99, AA9, AA99, A9A, AA9A; inward code 9AA.
+_OUTWARD = r"[A-Z]{1,2}[0-9][0-9A-Z]?"
+_FULL = re.compile(rf"^({_OUTWARD})([0-9][A-Z]{{2}})$")
+_DISTRICT = re.compile(rf"^({_OUTWARD})$")
+
+
+class PostcodeError(ValueError):
+    """Text that is not shaped like a UK postcode; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Postcode:
+    outward: str
+    inward: str | None  # None for a postcode district such as 'LS1'
+
+    @property
+    def is_district(self) -> bool:
+        return self.inward is None
+
+    def __str__(self) -> str:
+        return self.outward if self.inward is None else f"{self.outward} {self.inward}"
+
+
+def parse_postcode(text: str) -> Postcode:
+    compact = re.sub(r"\s+", "", text).upper()
+    if match := _FULL.match(compact):
+        return Postcode(match.group(1), match.group(2))
+    if match := _DISTRICT.match(compact):
+        return Postcode(match.group(1), None)
+    raise PostcodeError(f"postcode {text!r} is not a UK postcode or postcode district")
+
+
+def normalise_postcode(text: str) -> str:
+    """Canonical spelling of a full postcode; raises PostcodeError for anything else."""
+    postcode = parse_postcode(text)
+    if postcode.is_district:
+        raise PostcodeError(f"postcode {text!r} is a postcode district, not a full postcode")
+    return str(postcode)

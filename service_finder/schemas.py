@@ -1,0 +1,351 @@
+"""API and interchange shapes.
+
+`ServiceRecord` is the one nested shape of a directory entry: the native JSON import format, the body of
+editor writes, and (with read-only extras) what the API returns. Every importer converts to it, so
+validation is identical whichever way data arrives.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service_finder.domain.phones import PhoneError, normalise_phone
+from service_finder.domain.postcode import PostcodeError, normalise_postcode
+from service_finder.domain.schedule import (
+    DAY_NAMES,
+    BankHolidayPolicy,
+    DatedException,
+    ScheduleError,
+    Session,
+    TimeRange,
+    WeeklySchedule,
+    format_hhmm,
+    parse_hhmm,
+)
+from service_finder.domain.taxonomy import (
+    AccessFeature,
+    CatchmentType,
+    ContactMode,
+    Cost,
+    Gender,
+    Need,
+    PhoneType,
+    ReferralRoute,
+    ServiceKind,
+    ServiceStatus,
+)
+
+ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
+Identifier = Annotated[
+    str,
+    Field(
+        pattern=ID_PATTERN,
+        description="Stable, URL-safe identifier: lower-case letters, digits and hyphens, 1-80 characters.",
+        examples=["leeds-crisis-cafe"],
+    ),
+]
+DISTRICT_PATTERN = r"^E0[6-9]\d{6}$"
+DistrictCode = Annotated[
+    str,
+    Field(
+        pattern=DISTRICT_PATTERN,
+        description="ONS local-authority district code in England (E06, E07, E08 or E09).",
+        examples=["E08000035"],
+    ),
+]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code.", examples=["en"])]
+
+# A generous box around England (Isles of Scilly to Berwick, Land's End to Lowestoft). The importer
+# checks the postcode against the gazetteer too; this only stops swapped or zeroed coordinates.
+ENGLAND_BOUNDS = (49.85, 55.82, -6.45, 1.77)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class OrganisationRecord(Record):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class LocationRecord(Record):
+    id: Identifier
+    name: str = Field(default="", max_length=200)
+    address: str = Field(default="", description="Street address, without town and postcode.")
+    city: str = ""
+    postcode: str = Field(description="Full UK postcode; normalised to upper case with one space.")
+    latitude: float = Field(ge=-90, le=90, description="WGS84 latitude.")
+    longitude: float = Field(ge=-180, le=180, description="WGS84 longitude.")
+    district_code: DistrictCode | None = Field(
+        default=None,
+        description="Local-authority district; the importer fills it from the gazetteer when missing.",
+    )
+    description: str = ""
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str) -> str:
+        try:
+            return normalise_postcode(value)
+        except PostcodeError as error:
+            raise ValueError(str(error)) from error
+
+    @model_validator(mode="after")
+    def _in_england(self) -> Self:
+        south, north, west, east = ENGLAND_BOUNDS
+        if not (south <= self.latitude <= north and west <= self.longitude <= east):
+            raise ValueError(f"coordinates ({self.latitude}, {self.longitude}) are outside England")
+        return self
+
+
+class PhoneRecord(Record):
+    number: str = Field(
+        description="E.164 number or UK short code; normalised on input.", examples=["116123"]
+    )
+    display: str = Field(default="", description="The number as people read it.", examples=["116 123"])
+    type: PhoneType = PhoneType.voice
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("number"), str):
+            try:
+                phone = normalise_phone(data["number"])
+            except PhoneError as error:
+                raise ValueError(str(error)) from error
+            data = {**data, "number": phone.number, "display": data.get("display") or phone.display}
+        return data
+
+
+class CatchmentRecord(Record):
+    type: CatchmentType = Field(description="'england' (anyone in England), 'districts' or 'polygon'.")
+    districts: list[DistrictCode] = Field(default_factory=list)
+    geojson: dict[str, Any] | None = Field(
+        default=None, description="A GeoJSON Polygon or MultiPolygon (WGS84)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.type is CatchmentType.districts and not self.districts:
+            raise ValueError("catchment type 'districts' needs at least one district code")
+        if self.type is CatchmentType.polygon:
+            kind = (self.geojson or {}).get("type")
+            if kind not in {"Polygon", "MultiPolygon"}:
+                raise ValueError(
+                    f"catchment type 'polygon' needs a GeoJSON Polygon or MultiPolygon, not {kind!r}"
+                )
+        return self
+
+
+class EligibilityRecord(Record):
+    """Who a service accepts. `None` means the directory does not know; it never means 'no'."""
+
+    minimum_age: int | None = Field(default=None, ge=0, le=120)
+    maximum_age: int | None = Field(default=None, ge=0, le=120)
+    genders: list[Gender] = Field(default_factory=list, description="Empty: open to everyone.")
+    catchment: CatchmentRecord | None = Field(default=None, description="None: catchment unknown.")
+    gp_registration_required: bool | None = None
+    referral_routes: list[ReferralRoute] | None = Field(default=None, description="None: routes unknown.")
+    accepts_intoxicated: bool | None = None
+    accepts_substance_use: bool | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _ages(self) -> Self:
+        if (
+            self.minimum_age is not None
+            and self.maximum_age is not None
+            and self.minimum_age > self.maximum_age
+        ):
+            raise ValueError(f"minimum_age {self.minimum_age} is greater than maximum_age {self.maximum_age}")
+        return self
+
+
+class AccessRecord(Record):
+    contact_modes: list[ContactMode] = Field(default_factory=list)
+    accessibility: dict[AccessFeature, bool] = Field(
+        default_factory=dict, description="true: available; false: not available; absent: unknown."
+    )
+    languages: list[LanguageCode] = Field(default_factory=list)
+    cost: Cost | None = None
+    fees_description: str = ""
+    typical_wait_days: int | None = Field(default=None, ge=0, le=730)
+
+
+class ProvenanceRecord(Record):
+    source_name: str = Field(
+        min_length=1, description="'demo' marks demonstration data, never a real listing."
+    )
+    source_url: str | None = None
+    verified_at: datetime | None = Field(default=None, description="When a person last checked this record.")
+    verify_due: date | None = Field(default=None, description="After this date the record counts as stale.")
+
+
+class TimeRangeRecord(Record):
+    opens_at: str = Field(examples=["18:00"])
+    closes_at: str = Field(
+        examples=["02:00"], description="'24:00' means midnight; earlier than opens_at: next day."
+    )
+
+    def to_domain(self) -> TimeRange:
+        return TimeRange(parse_hhmm(self.opens_at), parse_hhmm(self.closes_at, is_close=True))
+
+    @classmethod
+    def from_domain(cls, hours: TimeRange) -> TimeRangeRecord:
+        return cls(opens_at=format_hhmm(hours.opens), closes_at=format_hhmm(hours.closes))
+
+
+_DAYS = [name.lower() for name in DAY_NAMES]
+
+
+class SessionRecord(TimeRangeRecord):
+    day: str = Field(description="Day the session starts: monday ... sunday.", examples=["friday"])
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        if value.lower() not in _DAYS:
+            raise ValueError(f"day {value!r} is not a day of the week")
+        return value.lower()
+
+
+class ExceptionRecord(Record):
+    start_date: date
+    end_date: date
+    closed: bool = True
+    hours: list[TimeRangeRecord] = Field(default_factory=list)
+    reason: str = ""
+
+
+class ScheduleRecord(Record):
+    id: Identifier
+    location_id: Identifier | None = Field(
+        default=None, description="Hours at one location; None: the service."
+    )
+    always_open: bool = Field(default=False, description="Open 24 hours, every day, including bank holidays.")
+    sessions: list[SessionRecord] = Field(default_factory=list)
+    bank_holidays: BankHolidayPolicy = BankHolidayPolicy.as_usual
+    bank_holiday_hours: list[TimeRangeRecord] = Field(default_factory=list)
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _sound(self) -> Self:
+        try:
+            schedule = self.to_domain()
+        except ScheduleError as error:
+            raise ValueError(str(error)) from error
+        if problems := schedule.problems():
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_domain(self) -> WeeklySchedule:
+        return WeeklySchedule(
+            sessions=tuple(Session(_DAYS.index(s.day), s.to_domain()) for s in self.sessions),
+            always_open=self.always_open,
+            bank_holidays=self.bank_holidays,
+            bank_holiday_hours=tuple(h.to_domain() for h in self.bank_holiday_hours),
+            exceptions=tuple(
+                DatedException(
+                    start=e.start_date,
+                    end=e.end_date,
+                    closed=e.closed,
+                    hours=tuple(h.to_domain() for h in e.hours),
+                    reason=e.reason,
+                )
+                for e in self.exceptions
+            ),
+            valid_from=self.valid_from,
+            valid_to=self.valid_to,
+            notes=self.notes,
+        )
+
+    @classmethod
+    def from_domain(cls, *, id: str, location_id: str | None, schedule: WeeklySchedule) -> ScheduleRecord:
+        return cls(
+            id=id,
+            location_id=location_id,
+            always_open=schedule.always_open,
+            sessions=[
+                SessionRecord(
+                    day=_DAYS[s.day],
+                    opens_at=format_hhmm(s.hours.opens),
+                    closes_at=format_hhmm(s.hours.closes),
+                )
+                for s in schedule.sessions
+            ],
+            bank_holidays=schedule.bank_holidays,
+            bank_holiday_hours=[TimeRangeRecord.from_domain(h) for h in schedule.bank_holiday_hours],
+            exceptions=[
+                ExceptionRecord(
+                    start_date=e.start,
+                    end_date=e.end,
+                    closed=e.closed,
+                    hours=[TimeRangeRecord.from_domain(h) for h in e.hours],
+                    reason=e.reason,
+                )
+                for e in schedule.exceptions
+            ],
+            valid_from=schedule.valid_from,
+            valid_to=schedule.valid_to,
+            notes=schedule.notes,
+        )
+
+
+class ServiceRecord(Record):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200, examples=["Leeds Crisis Café"])
+    organisation: OrganisationRecord
+    description: str = ""
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    status: ServiceStatus = ServiceStatus.active
+    alert: str = Field(
+        default="", description="A short notice shown with the service, e.g. a temporary change."
+    )
+    kind: ServiceKind
+    needs: list[Need] = Field(default_factory=list, description="Needs this service is set up to help with.")
+    safety_net: bool = Field(default=False, description="A national line always shown as a safety net.")
+    eligibility: EligibilityRecord = Field(default_factory=EligibilityRecord)
+    access: AccessRecord = Field(default_factory=AccessRecord)
+    locations: list[LocationRecord] = Field(default_factory=list)
+    phones: list[PhoneRecord] = Field(default_factory=list)
+    schedules: list[ScheduleRecord] = Field(default_factory=list)
+    provenance: ProvenanceRecord
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        location_ids = [loc.id for loc in self.locations]
+        if len(set(location_ids)) != len(location_ids):
+            raise ValueError(f"location ids repeat: {sorted(location_ids)}")
+        schedule_ids = [s.id for s in self.schedules]
+        if len(set(schedule_ids)) != len(schedule_ids):
+            raise ValueError(f"schedule ids repeat: {sorted(schedule_ids)}")
+        for schedule in self.schedules:
+            if schedule.location_id is not None and schedule.location_id not in location_ids:
+                raise ValueError(
+                    f"schedule {schedule.id!r} names location {schedule.location_id!r}, not listed"
+                )
+        return self
+
+    @property
+    def is_demo(self) -> bool:
+        return self.provenance.source_name == "demo"
+
+
+_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    return _SLUG_STRIP.sub("-", text.lower()).strip("-")[:80].strip("-")
