@@ -107,9 +107,7 @@ class LocationRecord(Record):
 
 
 class PhoneRecord(Record):
-    number: str = Field(
-        description="E.164 number or UK short code; normalised on input.", examples=["116123"]
-    )
+    number: str = Field(description="E.164 number or UK short code; normalised on input.", examples=["116123"])
     display: str = Field(default="", description="The number as people read it.", examples=["116 123"])
     type: PhoneType = PhoneType.voice
     description: str = ""
@@ -129,9 +127,7 @@ class PhoneRecord(Record):
 class CatchmentRecord(Record):
     type: CatchmentType = Field(description="'england' (anyone in England), 'districts' or 'polygon'.")
     districts: list[DistrictCode] = Field(default_factory=list)
-    geojson: dict[str, Any] | None = Field(
-        default=None, description="A GeoJSON Polygon or MultiPolygon (WGS84)."
-    )
+    geojson: dict[str, Any] | None = Field(default=None, description="A GeoJSON Polygon or MultiPolygon (WGS84).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -140,9 +136,7 @@ class CatchmentRecord(Record):
         if self.type is CatchmentType.polygon:
             kind = (self.geojson or {}).get("type")
             if kind not in {"Polygon", "MultiPolygon"}:
-                raise ValueError(
-                    f"catchment type 'polygon' needs a GeoJSON Polygon or MultiPolygon, not {kind!r}"
-                )
+                raise ValueError(f"catchment type 'polygon' needs a GeoJSON Polygon or MultiPolygon, not {kind!r}")
         return self
 
 
@@ -161,11 +155,7 @@ class EligibilityRecord(Record):
 
     @model_validator(mode="after")
     def _ages(self) -> Self:
-        if (
-            self.minimum_age is not None
-            and self.maximum_age is not None
-            and self.minimum_age > self.maximum_age
-        ):
+        if self.minimum_age is not None and self.maximum_age is not None and self.minimum_age > self.maximum_age:
             raise ValueError(f"minimum_age {self.minimum_age} is greater than maximum_age {self.maximum_age}")
         return self
 
@@ -182,9 +172,7 @@ class AccessRecord(Record):
 
 
 class ProvenanceRecord(Record):
-    source_name: str = Field(
-        min_length=1, description="'demo' marks demonstration data, never a real listing."
-    )
+    source_name: str = Field(min_length=1, description="'demo' marks demonstration data, never a real listing.")
     source_url: str | None = None
     verified_at: datetime | None = Field(default=None, description="When a person last checked this record.")
     verify_due: date | None = Field(default=None, description="After this date the record counts as stale.")
@@ -192,9 +180,7 @@ class ProvenanceRecord(Record):
 
 class TimeRangeRecord(Record):
     opens_at: str = Field(examples=["18:00"])
-    closes_at: str = Field(
-        examples=["02:00"], description="'24:00' means midnight; earlier than opens_at: next day."
-    )
+    closes_at: str = Field(examples=["02:00"], description="'24:00' means midnight; earlier than opens_at: next day.")
 
     def to_domain(self) -> TimeRange:
         return TimeRange(parse_hhmm(self.opens_at), parse_hhmm(self.closes_at, is_close=True))
@@ -228,9 +214,7 @@ class ExceptionRecord(Record):
 
 class ScheduleRecord(Record):
     id: Identifier
-    location_id: Identifier | None = Field(
-        default=None, description="Hours at one location; None: the service."
-    )
+    location_id: Identifier | None = Field(default=None, description="Hours at one location; None: the service.")
     always_open: bool = Field(default=False, description="Open 24 hours, every day, including bank holidays.")
     sessions: list[SessionRecord] = Field(default_factory=list)
     bank_holidays: BankHolidayPolicy = BankHolidayPolicy.as_usual
@@ -311,9 +295,7 @@ class ServiceRecord(Record):
     url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     status: ServiceStatus = ServiceStatus.active
-    alert: str = Field(
-        default="", description="A short notice shown with the service, e.g. a temporary change."
-    )
+    alert: str = Field(default="", description="A short notice shown with the service, e.g. a temporary change.")
     kind: ServiceKind
     needs: list[Need] = Field(default_factory=list, description="Needs this service is set up to help with.")
     safety_net: bool = Field(default=False, description="A national line always shown as a safety net.")
@@ -334,9 +316,7 @@ class ServiceRecord(Record):
             raise ValueError(f"schedule ids repeat: {sorted(schedule_ids)}")
         for schedule in self.schedules:
             if schedule.location_id is not None and schedule.location_id not in location_ids:
-                raise ValueError(
-                    f"schedule {schedule.id!r} names location {schedule.location_id!r}, not listed"
-                )
+                raise ValueError(f"schedule {schedule.id!r} names location {schedule.location_id!r}, not listed")
         return self
 
     @property

@@ -73,11 +73,7 @@ class TimeRange:
     @property
     def length(self) -> int:
         """Wall-clock minutes (a clock change makes the real duration differ by an hour)."""
-        return (
-            self.closes - self.opens
-            if not self.crosses_midnight
-            else MINUTES_PER_DAY - self.opens + self.closes
-        )
+        return self.closes - self.opens if not self.crosses_midnight else MINUTES_PER_DAY - self.opens + self.closes
 
     def label(self) -> str:
         return f"{format_hhmm(self.opens)}-{format_hhmm(self.closes)}"
@@ -116,17 +112,13 @@ class DatedException:
 
     def __post_init__(self) -> None:
         if self.end < self.start:
-            raise ScheduleError(
-                f"exception ends {self.end.isoformat()} before it starts {self.start.isoformat()}"
-            )
+            raise ScheduleError(f"exception ends {self.end.isoformat()} before it starts {self.start.isoformat()}")
         if not self.closed and not self.hours:
             raise ScheduleError(
                 f"exception {self.start.isoformat()}..{self.end.isoformat()} is a special opening with no hours"
             )
         if self.closed and self.hours:
-            raise ScheduleError(
-                f"exception {self.start.isoformat()}..{self.end.isoformat()} is closed but has hours"
-            )
+            raise ScheduleError(f"exception {self.start.isoformat()}..{self.end.isoformat()} is closed but has hours")
 
     def covers(self, day: date) -> bool:
         return self.start <= day <= self.end
@@ -149,9 +141,7 @@ class WeeklySchedule:
         if self.always_open and self.sessions:
             found.append("a 24/7 schedule must not also list weekly sessions")
         if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
-            found.append(
-                f"valid_to {self.valid_to.isoformat()} is before valid_from {self.valid_from.isoformat()}"
-            )
+            found.append(f"valid_to {self.valid_to.isoformat()} is before valid_from {self.valid_from.isoformat()}")
         if self.bank_holidays is BankHolidayPolicy.special and not self.bank_holiday_hours:
             found.append("bank_holidays is 'special' but no bank_holiday_hours are given")
         if self.bank_holidays is not BankHolidayPolicy.special and self.bank_holiday_hours:
