@@ -1,0 +1,48 @@
+"""Dependencies, each named once as an Annotated alias."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.config import Settings
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """What the lifespan opens, kept on app.state for the life of the process."""
+
+    settings: Settings
+    engine: Engine
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.service_finder
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with Session(state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_today() -> date:
+    return datetime.now(LONDON).date()
+
+
+TodayDep = Annotated[date, Depends(get_today)]

@@ -1,0 +1,121 @@
+"""RFC 9457 problem+json for every error, rendered in one place. Never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service_finder.errors import PROBLEM_BASE, ServiceFinderError
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("service_finder.api")
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    value: Any = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    if field is not None:
+        body["field"] = field
+        body["value"] = value
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServiceFinderError)
+    return problem_response(
+        request,
+        status=error.status,
+        slug=error.slug,
+        title=error.title,
+        detail=error.detail,
+        field=error.field,
+        value=error.value,
+        extra=error.extra,
+    )
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # ('query', 'age') -> 'age'; ('body', 'locations', 0, 'postcode') -> 'locations.0.postcode'
+    parts = [str(part) for part in location[1:]] if location and location[0] in {"query", "path", "body"} else []
+    return ".".join(parts) or ".".join(str(part) for part in location)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {
+            "field": _field_name(tuple(item.get("loc", ()))),
+            "value": item.get("input"),
+            "message": str(item.get("msg", "")).removeprefix("Value error, "),
+        }
+        for item in error.errors()
+    ]
+    first = errors[0] if errors else {"field": None, "value": None, "message": "invalid request"}
+    detail = f"{first['field']} {first['value']!r}: {first['message']}" if first["field"] else str(first["message"])
+    return problem_response(
+        request,
+        status=422,
+        slug="invalid-parameter",
+        title="A parameter has a value that cannot be used",
+        detail=detail,
+        field=first["field"],
+        value=first["value"],
+        extra={"errors": errors},
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+    return problem_response(
+        request,
+        status=error.status_code,
+        slug=slug,
+        title=str(error.detail),
+        detail=f"{request.method} {request.url.path}: {error.detail}",
+        headers=dict(error.headers) if error.headers else None,
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        request,
+        status=500,
+        slug="internal-error",
+        title="Something went wrong on our side",
+        detail=(
+            "The error has been logged. In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
+        ),
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceFinderError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from service_finder.api.deps import SessionDep, TodayDep
+from service_finder.domain.taxonomy import ServiceKind
+from service_finder.errors import NotFound
+from service_finder.presenters import public_service, service_page
+from service_finder.schemas import ID_PATTERN, ServicePage, ServicePublic
+from service_finder.storage import repository
+
+router = APIRouter(prefix="/v1/services", tags=["services"])
+
+
+@router.get("", operation_id="services-list", summary="List directory services, a page at a time")
+def list_services(
+    session: SessionDep,
+    today: TodayDep,
+    page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1.")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100, description="Services per page (at most 100).")] = 20,
+    kind: Annotated[ServiceKind | None, Query(description="Only services of this kind.")] = None,
+    modified_after: Annotated[
+        datetime | None, Query(description="Only services changed after this instant (ISO 8601), for polling.")
+    ] = None,
+) -> ServicePage:
+    found = repository.list_services(
+        session,
+        offset=(page - 1) * per_page,
+        limit=per_page,
+        kind=kind.value if kind else None,
+        modified_after=modified_after,
+    )
+    return service_page(found, number=page, per_page=per_page, today=today)
+
+
+@router.get("/{service_id}", operation_id="services-get", summary="One directory service, fully nested")
+def get_service(
+    session: SessionDep,
+    today: TodayDep,
+    service_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=80, examples=["samaritans"])],
+) -> ServicePublic:
+    stored = repository.get_service(session, service_id)
+    if stored is None:
+        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+    return public_service(stored, today=today)

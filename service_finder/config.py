@@ -1,0 +1,27 @@
+"""Settings from the environment (prefix SERVICE_FINDER_). Defaults are safe and need no set-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SERVICE_FINDER_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///var/service-finder.sqlite3",
+        description="SQLAlchemy URL: a SQLite file (default) or postgresql://user@host:port/database.",
+    )
+    gazetteer_path: Path = Field(default=Path("data/gazetteer/england.npz"))
+    log_level: str = "INFO"
+    # Records whose verify_due date has passed are marked stale in every answer.
+    title: str = "Crisis Care Service Finder"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

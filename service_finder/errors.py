@@ -1,0 +1,54 @@
+"""One error type per failure, each carrying its HTTP status; one handler renders them as RFC 9457 problems."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://service-finder.invalid/problems/"
+
+
+class ServiceFinderError(Exception):
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Something went wrong on our side"
+
+    def __init__(self, detail: str, *, field: str | None = None, value: Any = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.value = value
+        self.extra = extra
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+class NotFound(ServiceFinderError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class InvalidParameter(ServiceFinderError):
+    status = 422
+    slug = "invalid-parameter"
+    title = "A parameter has a value that cannot be used"
+
+
+class UnknownParameter(ServiceFinderError):
+    status = 400
+    slug = "unknown-parameter"
+    title = "The request has a parameter this endpoint does not take"
+
+
+class StoreUnavailable(ServiceFinderError):
+    status = 503
+    slug = "store-unavailable"
+    title = "The directory store cannot be reached"
+
+
+class ImportRejected(ServiceFinderError):
+    status = 422
+    slug = "import-rejected"
+    title = "The import was rejected; nothing was written"

@@ -1,0 +1,431 @@
+"""Every query the service makes. Callers pass a Session and get ServiceRecords back, never rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import islice
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, col, func, select
+
+from service_finder.models import (
+    AuditEntry,
+    DataVersion,
+    Location,
+    Organisation,
+    Phone,
+    Schedule,
+    Service,
+    ServiceAtLocation,
+)
+from service_finder.schemas import ServiceRecord
+
+BATCH = 500
+
+
+class Change(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredService:
+    record: ServiceRecord
+    created_at: datetime
+    last_modified: datetime
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[StoredService]
+    total: int
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+T = TypeVar("T")
+
+
+def _batches(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+# --- record <-> rows -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Rows:
+    organisation: dict[str, Any]
+    service: dict[str, Any]
+    locations: list[dict[str, Any]]
+    links: list[dict[str, Any]]
+    schedules: list[dict[str, Any]]
+    phones: list[dict[str, Any]]
+
+
+def _to_rows(record: ServiceRecord, now: datetime) -> _Rows:
+    data = record.model_dump(mode="json")
+    eligibility, access, provenance = data["eligibility"], data["access"], data["provenance"]
+    catchment = eligibility["catchment"]
+    service = {
+        "id": record.id,
+        "organisation_id": record.organisation.id,
+        "name": record.name,
+        "description": record.description,
+        "url": record.url,
+        "email": record.email,
+        "status": record.status.value,
+        "alert": record.alert,
+        "kind": record.kind.value,
+        "needs": data["needs"],
+        "safety_net": record.safety_net,
+        "minimum_age": eligibility["minimum_age"],
+        "maximum_age": eligibility["maximum_age"],
+        "genders": eligibility["genders"],
+        "catchment_type": catchment["type"] if catchment else None,
+        "catchment_districts": catchment["districts"] if catchment else [],
+        "catchment_geojson": catchment["geojson"] if catchment else None,
+        "gp_registration_required": eligibility["gp_registration_required"],
+        "referral_routes": eligibility["referral_routes"],
+        "accepts_intoxicated": eligibility["accepts_intoxicated"],
+        "accepts_substance_use": eligibility["accepts_substance_use"],
+        "eligibility_description": eligibility["description"],
+        "contact_modes": access["contact_modes"],
+        "accessibility": access["accessibility"],
+        "languages": access["languages"],
+        "cost": access["cost"],
+        "fees_description": access["fees_description"],
+        "typical_wait_days": access["typical_wait_days"],
+        "source_name": provenance["source_name"],
+        "source_url": provenance["source_url"],
+        "verified_at": record.provenance.verified_at,
+        "verify_due": record.provenance.verify_due,
+    }
+    return _Rows(
+        organisation={**data["organisation"], "last_modified": now},
+        service=service,
+        locations=[{**loc, "last_modified": now} for loc in data["locations"]],
+        links=[
+            {"id": f"{record.id}--{loc.id}", "service_id": record.id, "location_id": loc.id, "position": i}
+            for i, loc in enumerate(record.locations)
+        ],
+        schedules=[
+            {
+                **{key: value for key, value in schedule.items() if key not in {"valid_from", "valid_to"}},
+                "valid_from": original.valid_from,
+                "valid_to": original.valid_to,
+                "service_id": record.id,
+                "position": i,
+            }
+            for i, (schedule, original) in enumerate(zip(data["schedules"], record.schedules, strict=True))
+        ],
+        phones=[{**phone, "service_id": record.id, "position": i} for i, phone in enumerate(data["phones"])],
+    )
+
+
+def _to_record(
+    service: Service,
+    organisation: Organisation,
+    locations: Sequence[Location],
+    schedules: Sequence[Schedule],
+    phones: Sequence[Phone],
+) -> ServiceRecord:
+    catchment = (
+        None
+        if service.catchment_type is None
+        else {
+            "type": service.catchment_type,
+            "districts": service.catchment_districts,
+            "geojson": service.catchment_geojson,
+        }
+    )
+    return ServiceRecord.model_validate(
+        {
+            "id": service.id,
+            "name": service.name,
+            "organisation": organisation.model_dump(exclude={"last_modified"}),
+            "description": service.description,
+            "url": service.url,
+            "email": service.email,
+            "status": service.status,
+            "alert": service.alert,
+            "kind": service.kind,
+            "needs": service.needs,
+            "safety_net": service.safety_net,
+            "eligibility": {
+                "minimum_age": service.minimum_age,
+                "maximum_age": service.maximum_age,
+                "genders": service.genders,
+                "catchment": catchment,
+                "gp_registration_required": service.gp_registration_required,
+                "referral_routes": service.referral_routes,
+                "accepts_intoxicated": service.accepts_intoxicated,
+                "accepts_substance_use": service.accepts_substance_use,
+                "description": service.eligibility_description,
+            },
+            "access": {
+                "contact_modes": service.contact_modes,
+                "accessibility": service.accessibility,
+                "languages": service.languages,
+                "cost": service.cost,
+                "fees_description": service.fees_description,
+                "typical_wait_days": service.typical_wait_days,
+            },
+            "locations": [loc.model_dump(exclude={"last_modified"}) for loc in locations],
+            "phones": [p.model_dump(include={"number", "display", "type", "description"}) for p in phones],
+            "schedules": [s.model_dump(exclude={"service_id", "position"}) for s in schedules],
+            "provenance": {
+                "source_name": service.source_name,
+                "source_url": service.source_url,
+                "verified_at": _utc(service.verified_at) if service.verified_at else None,
+                "verify_due": service.verify_due,
+            },
+        },
+        context={"stored": True},
+    )
+
+
+# --- reads -----------------------------------------------------------------------------------------------------
+
+
+def _load(session: Session, services: Sequence[Service]) -> list[StoredService]:
+    if not services:
+        return []
+    ids = [s.id for s in services]
+    organisations = {
+        o.id: o
+        for o in session.exec(
+            select(Organisation).where(col(Organisation.id).in_({s.organisation_id for s in services}))
+        )
+    }
+    locations: dict[str, list[Location]] = {}
+    for link, location in session.exec(
+        select(ServiceAtLocation, Location)
+        .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
+        .where(col(ServiceAtLocation.service_id).in_(ids))
+        .order_by(col(ServiceAtLocation.service_id), col(ServiceAtLocation.position))
+    ):
+        locations.setdefault(link.service_id, []).append(location)
+    schedules: dict[str, list[Schedule]] = {}
+    for schedule in session.exec(
+        select(Schedule).where(col(Schedule.service_id).in_(ids)).order_by(col(Schedule.position))
+    ):
+        schedules.setdefault(schedule.service_id, []).append(schedule)
+    phones: dict[str, list[Phone]] = {}
+    for phone in session.exec(select(Phone).where(col(Phone.service_id).in_(ids)).order_by(col(Phone.position))):
+        phones.setdefault(phone.service_id, []).append(phone)
+    return [
+        StoredService(
+            record=_to_record(
+                s,
+                organisations[s.organisation_id],
+                locations.get(s.id, []),
+                schedules.get(s.id, []),
+                phones.get(s.id, []),
+            ),
+            created_at=_utc(s.created_at),
+            last_modified=_utc(s.last_modified),
+            revision=s.revision,
+        )
+        for s in services
+    ]
+
+
+def get_service(session: Session, service_id: str) -> StoredService | None:
+    service = session.get(Service, service_id)
+    return _load(session, [service])[0] if service else None
+
+
+def get_services(session: Session, ids: Iterable[str]) -> dict[str, StoredService]:
+    found: dict[str, StoredService] = {}
+    for batch in _batches(ids):
+        services = session.exec(select(Service).where(col(Service.id).in_(batch))).all()
+        found.update((s.record.id, s) for s in _load(session, services))
+    return found
+
+
+def list_services(
+    session: Session,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    kind: str | None = None,
+    modified_after: datetime | None = None,
+) -> Page:
+    query = select(Service)
+    if kind is not None:
+        query = query.where(Service.kind == kind)
+    if modified_after is not None:
+        query = query.where(col(Service.last_modified) > modified_after)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Service.id)).offset(offset).limit(limit)).all()
+    return Page(_load(session, rows), total)
+
+
+def iter_all_services(session: Session, *, batch: int = 2000) -> Iterator[StoredService]:
+    """Every service in id order, loaded a batch at a time (keyset pagination, so memory stays flat)."""
+    after = ""
+    while True:
+        rows = session.exec(select(Service).where(col(Service.id) > after).order_by(col(Service.id)).limit(batch)).all()
+        if not rows:
+            return
+        yield from _load(session, rows)
+        after = rows[-1].id
+
+
+def count_services(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Service)).one()
+
+
+def service_history(session: Session, service_id: str) -> list[AuditEntry]:
+    return list(
+        session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.entity == "service", AuditEntry.entity_id == service_id)
+            .order_by(col(AuditEntry.id))
+        )
+    )
+
+
+def data_version(session: Session) -> VersionInfo:
+    row = session.get(DataVersion, 1)
+    return VersionInfo(row.version, _utc(row.updated_at)) if row else VersionInfo(0, None)
+
+
+# --- writes ----------------------------------------------------------------------------------------------------
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and key in {"organisation", "eligibility", "access", "provenance"}:
+            flat.update(_flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def diff_records(old: ServiceRecord, new: ServiceRecord) -> list[tuple[str, Any, Any]]:
+    """(field, old value, new value) for every field that differs, in a stable order."""
+    before, after = _flatten(old.model_dump(mode="json")), _flatten(new.model_dump(mode="json"))
+    return [
+        (key, before.get(key), after.get(key)) for key in sorted(before | after) if before.get(key) != after.get(key)
+    ]
+
+
+def _upsert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    # Last one wins when a batch names the same organisation or location twice.
+    unique = list({row["id"]: row for row in rows}.values())
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    columns = [c for c in unique[0] if c != "id"]
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["id"], set_={c: getattr(statement.excluded, c) for c in columns}
+        ),
+        unique,
+    )
+
+
+def upsert_services(
+    session: Session,
+    records: Iterable[ServiceRecord],
+    *,
+    actor: str,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Counter[Change]:
+    """Create or update services by id, with an audit entry per change. The caller owns the transaction."""
+    now = now or datetime.now(UTC)
+    outcome: Counter[Change] = Counter()
+    for batch in _batches(records):
+        existing = get_services(session, [r.id for r in batch])
+        fresh: list[_Rows] = []
+        changed: list[tuple[_Rows, StoredService]] = []
+        audit: list[dict[str, Any]] = []
+        for record in batch:
+            before = existing.get(record.id)
+            if before is None:
+                fresh.append(_to_rows(record, now))
+                audit.append(_audit(now, actor, "create", record.id))
+                outcome[Change.created] += 1
+                continue
+            differences = diff_records(before.record, record)
+            if not differences:
+                outcome[Change.unchanged] += 1
+                continue
+            changed.append((_to_rows(record, now), before))
+            audit.extend(_audit(now, actor, "update", record.id, *d) for d in differences)
+            outcome[Change.updated] += 1
+        everything = fresh + [rows for rows, _ in changed]
+        _upsert(session, Organisation, [r.organisation for r in everything])
+        _upsert(session, Location, [loc for r in everything for loc in r.locations])
+        if changed:
+            changed_ids = [rows.service["id"] for rows, _ in changed]
+            for child in (ServiceAtLocation, Schedule, Phone):
+                session.execute(sa.delete(child).where(col(child.service_id).in_(changed_ids)))
+            session.execute(
+                sa.update(Service),
+                [{**rows.service, "last_modified": now, "revision": before.revision + 1} for rows, before in changed],
+            )
+        if fresh:
+            session.execute(sa.insert(Service), [{**r.service, "created_at": now, "last_modified": now} for r in fresh])
+        for child, attribute in ((ServiceAtLocation, "links"), (Schedule, "schedules"), (Phone, "phones")):
+            if child_rows := [row for r in everything for row in getattr(r, attribute)]:
+                session.execute(sa.insert(child), child_rows)
+        if audit:
+            session.execute(sa.insert(AuditEntry), audit)
+        session.flush()
+        if progress:
+            progress(len(batch))
+    if outcome[Change.created] or outcome[Change.updated]:
+        bump_data_version(session, now)
+    return outcome
+
+
+def _audit(
+    now: datetime, actor: str, action: str, entity_id: str, field: str = "", old: Any = None, new: Any = None
+) -> dict[str, Any]:
+    return {
+        "changed_at": now,
+        "actor": actor,
+        "action": action,
+        "entity": "service",
+        "entity_id": entity_id,
+        "field": field,
+        "old_value": old,
+        "new_value": new,
+    }
+
+
+def bump_data_version(session: Session, now: datetime) -> None:
+    row = session.get(DataVersion, 1)
+    if row is None:
+        session.add(DataVersion(id=1, version=1, updated_at=now))
+    else:
+        row.version += 1
+        row.updated_at = now
+        session.add(row)
+    session.flush()

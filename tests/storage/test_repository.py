@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from service_finder.storage import migrate, repository
+from service_finder.storage.repository import Change
+from tests.factories import make_record
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def test_migrations_build_exactly_the_models_schema(engine: Engine) -> None:
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+    assert migrate.current_revision(engine) == migrate.head_revision()
+
+
+def test_a_stored_record_reads_back_identical_including_unknowns(engine: Engine) -> None:
+    record = make_record(
+        eligibility={"accepts_substance_use": None, "gp_registration_required": None, "accepts_intoxicated": False},
+        schedules=[
+            {
+                "id": "hours",
+                "sessions": [
+                    {"day": "friday", "opens_at": "18:00", "closes_at": "02:00"},
+                    {"day": "sunday", "opens_at": "12:00", "closes_at": "24:00"},
+                ],
+                "bank_holidays": "special",
+                "bank_holiday_hours": [{"opens_at": "12:00", "closes_at": "16:00"}],
+                "exceptions": [{"start_date": "2026-12-24", "end_date": "2027-01-02", "reason": "Christmas"}],
+                "valid_from": "2026-01-01",
+            }
+        ],
+    )
+    with Session(engine) as session:
+        assert repository.upsert_services(session, [record], actor="test", now=T0)[Change.created] == 1
+        session.commit()
+    with Session(engine) as session:
+        stored = repository.get_service(session, record.id)
+    assert stored is not None
+    assert stored.record == record
+    assert stored.record.eligibility.accepts_substance_use is None
+    assert stored.record.eligibility.accepts_intoxicated is False
+    assert stored.created_at == T0
+    assert stored.revision == 1
+
+
+def test_reimporting_the_same_record_changes_nothing(engine: Engine) -> None:
+    record = make_record()
+    with Session(engine) as session:
+        repository.upsert_services(session, [record], actor="test", now=T0)
+        session.commit()
+        version = repository.data_version(session).version
+        outcome = repository.upsert_services(session, [record], actor="test", now=T0 + timedelta(hours=1))
+        session.commit()
+        assert outcome == {Change.unchanged: 1}
+        assert repository.data_version(session).version == version
+        assert len(repository.service_history(session, record.id)) == 1
+        stored = repository.get_service(session, record.id)
+    assert stored is not None
+    assert stored.last_modified == T0
+
+
+def test_an_update_is_audited_field_by_field_and_bumps_revision(engine: Engine) -> None:
+    before = make_record()
+    after = make_record(eligibility={"minimum_age": 16}, name="Leeds Test Café (evenings)")
+    with Session(engine) as session:
+        repository.upsert_services(session, [before], actor="alice", now=T0)
+        session.commit()
+        version = repository.data_version(session).version
+        outcome = repository.upsert_services(session, [after], actor="bob", now=T0 + timedelta(days=1))
+        session.commit()
+        history = repository.service_history(session, before.id)
+        stored = repository.get_service(session, before.id)
+        assert repository.data_version(session).version == version + 1
+    assert outcome == {Change.updated: 1}
+    changes = {(h.actor, h.action, h.field, h.old_value, h.new_value) for h in history}
+    assert ("alice", "create", "", None, None) in changes
+    assert ("bob", "update", "eligibility.minimum_age", 18, 16) in changes
+    assert ("bob", "update", "name", "Leeds Test Café", "Leeds Test Café (evenings)") in changes
+    assert stored is not None
+    assert stored.record == after
+    assert stored.revision == 2
+    assert stored.last_modified == T0 + timedelta(days=1)
+
+
+def test_removing_a_location_and_phone_on_update_leaves_no_orphans(engine: Engine) -> None:
+    with Session(engine) as session:
+        repository.upsert_services(session, [make_record()], actor="test", now=T0)
+        repository.upsert_services(session, [make_record(locations=[], phones=[], schedules=[])], actor="t", now=T0)
+        session.commit()
+        stored = repository.get_service(session, "leeds-test-cafe")
+    assert stored is not None
+    assert stored.record.locations == []
+    assert stored.record.phones == []
+
+
+def test_list_pages_filters_by_kind_and_change_time(engine: Engine) -> None:
+    records = [make_record(f"service-{i:02d}", kind="crisis_cafe" if i % 2 else "crisis_house") for i in range(7)]
+    with Session(engine) as session:
+        repository.upsert_services(session, records[:5], actor="test", now=T0)
+        repository.upsert_services(session, records[5:], actor="test", now=T0 + timedelta(hours=2))
+        session.commit()
+        first = repository.list_services(session, offset=0, limit=3)
+        last = repository.list_services(session, offset=6, limit=3)
+        houses = repository.list_services(session, kind="crisis_house")
+        recent = repository.list_services(session, modified_after=T0 + timedelta(hours=1))
+    assert first.total == 7
+    assert [s.record.id for s in first.items] == ["service-00", "service-01", "service-02"]
+    assert [s.record.id for s in last.items] == ["service-06"]
+    assert {s.record.id for s in houses.items} == {"service-00", "service-02", "service-04", "service-06"}
+    assert [s.record.id for s in recent.items] == ["service-05", "service-06"]
+
+
+def test_iterating_every_service_crosses_batches_in_id_order(engine: Engine) -> None:
+    records = [make_record(f"svc-{i:03d}") for i in range(25)]
+    with Session(engine) as session:
+        repository.upsert_services(session, records, actor="test", now=T0)
+        session.commit()
+        ids = [s.record.id for s in repository.iter_all_services(session, batch=7)]
+    assert ids == sorted(r.id for r in records)
