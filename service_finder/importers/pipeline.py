@@ -1,0 +1,186 @@
+"""One import path for every format: parse, check everything, then write all or nothing in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from geopy.distance import great_circle
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.importers.report import Parsed, Problem, describe_value, validate_record
+from service_finder.schemas import LocationRecord, ServiceRecord
+from service_finder.storage import repository
+from service_finder.storage.repository import Change
+
+Format = Literal["csv", "hsds", "native"]
+
+# Stored coordinates further than this from their postcode's centroid are almost certainly wrong (swapped,
+# truncated, or the wrong postcode); large sites still sit well inside it.
+MAX_POSTCODE_DISTANCE_KM = 2.0
+
+
+class PointLike(Protocol):
+    latitude: float
+    longitude: float
+    district_code: str | None
+    country: str
+
+
+class PostcodeLookup(Protocol):
+    def lookup(self, postcode: str) -> PointLike | None: ...
+
+
+@dataclass(slots=True)
+class ImportReport:
+    source: str
+    format: str
+    records: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    outcome: Counter[Change] = field(default_factory=Counter)
+    dry_run: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return not self.problems
+
+    @property
+    def written(self) -> bool:
+        return self.accepted and not self.dry_run
+
+    def summary(self) -> str:
+        if not self.accepted:
+            return (
+                f"{self.source}: rejected, {len(self.problems)} problem(s) in {self.records} record(s); nothing written"
+            )
+        verb = "would be" if self.dry_run else "were"
+        counts = ", ".join(f"{self.outcome[c]} {c.value}" for c in Change)
+        return f"{self.source}: {self.records} record(s) {verb} imported ({counts})"
+
+
+def parse_native(data: Any) -> list[Parsed]:
+    if not isinstance(data, list):
+        return [
+            Parsed("file", None, [Problem("file", "", describe_value(type(data).__name__), "expected a JSON array")])
+        ]
+    parsed = []
+    for index, item in enumerate(data, start=1):
+        ident = item.get("id") if isinstance(item, dict) else None
+        where = f"record {index} (id {ident!r})" if isinstance(ident, str) else f"record {index}"
+        parsed.append(validate_record(where, item))
+    return parsed
+
+
+def read_file(path: Path, fmt: Format | None = None) -> tuple[Format, list[Parsed]]:
+    from service_finder.importers import csv_format, formats, hsds  # noqa: PLC0415  (heavy, CLI-only)
+
+    raw = path.read_bytes()
+    fmt = fmt or formats.detect_format(path, raw[:4096])
+    if fmt == "csv":
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            return fmt, [Parsed("file", None, [Problem("file", "", "", f"{path.name} is not UTF-8 text: {error}")])]
+        return fmt, csv_format.parse_csv(text)
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return fmt, [Parsed("file", None, [Problem("file", "", "", f"{path.name} is not valid JSON: {error}")])]
+    return fmt, hsds.parse_hsds(data) if fmt == "hsds" else parse_native(data)
+
+
+def _check_location(where: str, index: int, location: LocationRecord, gazetteer: PostcodeLookup) -> list[Problem]:
+    path = f"locations.{index}"
+    point = gazetteer.lookup(location.postcode)
+    if point is None:
+        return [Problem(where, f"{path}.postcode", repr(location.postcode), "not a known postcode")]
+    if point.country != "england":
+        message = f"postcode is in {point.country.title()}, outside England"
+        return [Problem(where, f"{path}.postcode", repr(location.postcode), message)]
+    distance = great_circle((point.latitude, point.longitude), (location.latitude, location.longitude)).km
+    if distance > MAX_POSTCODE_DISTANCE_KM:
+        value = f"({location.latitude}, {location.longitude})"
+        message = f"coordinates are {distance:.1f} km from postcode {location.postcode}"
+        return [Problem(where, f"{path}.latitude", value, message)]
+    return []
+
+
+def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) -> list[Parsed]:
+    """Checks that need the whole file or the gazetteer; fills each location's district from its postcode."""
+    seen: dict[str, str] = {}
+    checked: list[Parsed] = []
+    for item in parsed:
+        record = item.record
+        if record is None:
+            checked.append(item)
+            continue
+        problems = list(item.problems)
+        if record.id in seen:
+            problems.append(Problem(item.where, "id", repr(record.id), f"duplicate id: also {seen[record.id]}"))
+        seen.setdefault(record.id, item.where)
+        if gazetteer is not None:
+            locations = []
+            for index, location in enumerate(record.locations):
+                problems.extend(_check_location(item.where, index, location, gazetteer))
+                point = gazetteer.lookup(location.postcode)
+                filled = location
+                if location.district_code is None and point is not None and point.district_code:
+                    filled = location.model_copy(update={"district_code": point.district_code})
+                locations.append(filled)
+            record = record.model_copy(update={"locations": locations})
+        checked.append(Parsed(item.where, record if not problems else None, problems))
+    return checked
+
+
+def import_records(
+    engine: Engine,
+    parsed: Sequence[Parsed],
+    *,
+    source: str,
+    fmt: str,
+    gazetteer: PostcodeLookup | None,
+    actor: str,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    checked = check_records(parsed, gazetteer)
+    report = ImportReport(source=source, format=fmt, records=len(checked), dry_run=dry_run)
+    report.problems = [problem for item in checked for problem in item.problems]
+    if report.problems:
+        return report
+    records: list[ServiceRecord] = [item.record for item in checked if item.record is not None]
+    # One transaction: a failure anywhere (or a kill -9) leaves the store exactly as it was.
+    with Session(engine) as session:
+        report.outcome = repository.upsert_services(session, records, actor=actor, progress=progress)
+        if not dry_run:
+            session.commit()
+        # Leaving the block without a commit rolls everything back: that is what --dry-run reports on.
+    return report
+
+
+def import_file(
+    engine: Engine,
+    path: Path,
+    *,
+    fmt: Format | None = None,
+    gazetteer: PostcodeLookup | None,
+    actor: str,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    detected, parsed = read_file(path, fmt)
+    return import_records(
+        engine,
+        parsed,
+        source=str(path),
+        fmt=detected,
+        gazetteer=gazetteer,
+        actor=actor,
+        dry_run=dry_run,
+        progress=progress,
+    )
