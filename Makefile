@@ -12,8 +12,8 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements-bootstrap.txt
 
-$(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml
-	$(BIN)/uv pip sync --quiet --require-hashes --python $(BIN)/python requirements.lock
+$(VENV)/.installed: $(BIN)/uv requirements-dev.lock pyproject.toml
+	$(BIN)/uv pip sync --quiet --require-hashes --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --quiet --no-deps --python $(BIN)/python -e .
 	touch $@
 
@@ -49,7 +49,8 @@ openapi: setup
 
 # Re-pin every dependency (needs a package registry); commit the result.
 lock: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
 # For deployers with access to a vulnerability database; CI here has none.
 audit: setup
