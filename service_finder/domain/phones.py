@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
@@ -27,6 +28,9 @@ class Phone:
         return f"tel:{self.number}"
 
 
+# libphonenumber takes ~300 µs a number; directories repeat numbers (switchboards, national lines), and a
+# re-import sees every number again. Results are immutable, so caching them is safe.
+@lru_cache(maxsize=65_536)
 def normalise_phone(text: str) -> Phone:
     digits = re.sub(r"[\s\-().]", "", text)
     if _SHORT_CODE.match(digits):

@@ -333,15 +333,20 @@ def diff_records(old: ServiceRecord, new: ServiceRecord) -> list[tuple[str, Any,
     ]
 
 
+def _table(model: type[SQLModel]) -> sa.Table:
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 def _upsert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     # Last one wins when a batch names the same organisation or location twice.
     unique = list({row["id"]: row for row in rows}.values())
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
+    statement = insert(_table(table))
     columns = [c for c in unique[0] if c != "id"]
-    session.execute(
+    session.connection().execute(
         statement.on_conflict_do_update(
             index_elements=["id"], set_={c: getattr(statement.excluded, c) for c in columns}
         ),
@@ -360,6 +365,9 @@ def upsert_services(
     """Create or update services by id, with an audit entry per change. The caller owns the transaction."""
     now = now or datetime.now(UTC)
     outcome: Counter[Change] = Counter()
+    # The session's own connection (same transaction), used directly: the ORM's bulk path would fetch back every
+    # generated key one row at a time.
+    connection = session.connection()
     for batch in _batches(records):
         existing = get_services(session, [r.id for r in batch])
         fresh: list[_Rows] = []
@@ -391,12 +399,14 @@ def upsert_services(
                 [{**rows.service, "last_modified": now, "revision": before.revision + 1} for rows, before in changed],
             )
         if fresh:
-            session.execute(sa.insert(Service), [{**r.service, "created_at": now, "last_modified": now} for r in fresh])
+            connection.execute(
+                _table(Service).insert(), [{**r.service, "created_at": now, "last_modified": now} for r in fresh]
+            )
         for child, attribute in ((ServiceAtLocation, "links"), (Schedule, "schedules"), (Phone, "phones")):
             if child_rows := [row for r in everything for row in getattr(r, attribute)]:
-                session.execute(sa.insert(child), child_rows)
+                connection.execute(_table(child).insert(), child_rows)
         if audit:
-            session.execute(sa.insert(AuditEntry), audit)
+            connection.execute(_table(AuditEntry).insert(), audit)
         session.flush()
         if progress:
             progress(len(batch))
