@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service_finder.domain.hours_formats import parse_osm, to_osm
+from service_finder.domain.phones import PhoneError, normalise_phone
+from service_finder.domain.taxonomy import AccessFeature, ReferralRoute, ServiceKind
+from service_finder.importers.csv_format import COLUMNS, csv_limitations, parse_csv, to_csv
+from service_finder.schemas import PhoneRecord, ScheduleRecord, ServiceRecord
+from tests.factories import service_data
+from tests.importers.strategies import service_records
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "data" / "templates"
+
+
+def _record(**overrides: Any) -> ServiceRecord:
+    return ServiceRecord.model_validate(service_data(**overrides))
+
+
+def _readable(phone: PhoneRecord) -> PhoneRecord:
+    try:
+        display = normalise_phone(phone.display).display
+    except PhoneError:
+        display = ""
+    if display != phone.display:
+        display = normalise_phone(phone.number).display
+    return phone.model_copy(update={"display": display, "description": ""})
+
+
+def _through_osm(schedule: ScheduleRecord, schedule_id: str) -> ScheduleRecord:
+    domain = parse_osm(to_osm(schedule.to_domain()))
+    return ScheduleRecord.from_domain(id=schedule_id, location_id=schedule.location_id, schedule=domain)
+
+
+def _expressible(record: ServiceRecord) -> ServiceRecord:
+    """The record as the CSV can hold it: one schedule per level, named by the CSV's convention."""
+    schedules = []
+    for owner in [None, *(location.id for location in record.locations)]:
+        first = next((s for s in record.schedules if s.location_id == owner), None)
+        if first is not None:
+            schedules.append(_through_osm(first, f"{(owner or record.id)[:74]}-hours"))
+    return record.model_copy(update={"schedules": schedules, "phones": [_readable(p) for p in record.phones]})
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(service_records, max_size=3, unique_by=lambda r: r.id))
+def test_everything_the_csv_can_hold_survives_a_round_trip(records: list[ServiceRecord]) -> None:
+    expressible = [_expressible(record) for record in records]
+    assert all(csv_limitations(record) == [] for record in expressible)
+
+    parsed = parse_csv(to_csv(expressible))
+
+    assert [p.problems for p in parsed] == [[] for _ in records]
+    assert [p.record for p in parsed] == expressible
+
+
+def test_limitations_name_what_the_csv_would_lose() -> None:
+    record = _record(
+        schedules=[
+            {"id": "winter", "sessions": [{"day": "monday", "opens_at": "18:00", "closes_at": "22:00"}]},
+            {"id": "summer", "sessions": [{"day": "tuesday", "opens_at": "18:00", "closes_at": "22:00"}]},
+        ],
+        phones=[{"number": "0113 496 0123", "description": "Evenings only"}],
+    )
+
+    limitations = csv_limitations(record)
+
+    assert len(limitations) == 2
+    assert "2 service-wide schedules" in limitations[0]
+    assert "Evenings only" not in limitations[1]
+    assert "description" in limitations[1]
+
+
+def test_template_imports_as_two_demo_services() -> None:
+    text = (TEMPLATES / "services.csv").read_text(encoding="utf-8")
+
+    parsed = parse_csv(text)
+
+    assert [p.problems for p in parsed] == [[], []]
+    cafe, line = (p.record for p in parsed)
+    assert cafe is not None
+    assert line is not None
+    assert cafe.is_demo
+    assert line.is_demo
+    assert [loc.id for loc in cafe.locations] == ["demo-northfield-community-centre", "demo-northfield-library"]
+    assert cafe.kind is ServiceKind.crisis_cafe
+    assert cafe.eligibility.referral_routes == [ReferralRoute.walk_in, ReferralRoute.self_referral]
+    assert cafe.eligibility.accepts_intoxicated is False
+    assert cafe.eligibility.gp_registration_required is None  # empty cell: unknown
+    assert cafe.access.accessibility == {
+        AccessFeature.step_free: True,
+        AccessFeature.wheelchair: True,
+        AccessFeature.bsl: False,
+    }
+    assert [(p.type.value, p.display) for p in cafe.phones] == [("voice", "0113 496 0500"), ("text", "85258")]
+    assert [s.location_id for s in cafe.schedules] == [None, "demo-northfield-library"]
+    assert line.locations == []
+    [always] = line.schedules
+    assert always.always_open
+
+
+def test_template_readme_documents_every_column() -> None:
+    readme = (TEMPLATES / "README.md").read_text(encoding="utf-8")
+    header = (TEMPLATES / "services.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+
+    assert header == list(COLUMNS)
+    assert [column for column in COLUMNS if f"| `{column}` |" not in readme] == []
+
+
+def test_bom_crlf_and_trailing_blank_lines_are_tolerated() -> None:
+    record = _expressible(_record())
+    text = "\ufeff" + to_csv([record]).replace("\r\n", "\n").replace("\n", "\r\n") + "\r\n\r\n,,,\r\n"
+
+    [parsed] = parse_csv(text)
+
+    assert parsed.record == record
+
+
+def test_unknown_and_missing_columns_are_named_on_row_1() -> None:
+    [parsed] = parse_csv("service_id,name,colour\nx,y,red\n")
+
+    assert parsed.record is None
+    assert {(p.where, p.field) for p in parsed.problems} == {
+        ("row 1", "colour"),
+        ("row 1", "organisation_id"),
+        ("row 1", "organisation_name"),
+        ("row 1", "kind"),
+        ("row 1", "source_name"),
+    }
+
+
+def _with(record: ServiceRecord, **cells: str) -> str:
+    rows = _table(to_csv([record]))
+    for row in rows:
+        row.update(cells)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def test_bad_cells_are_named_by_row_column_and_value() -> None:
+    text = _with(_record(), accepts_intoxicated="sometimes", minimum_age="adult", needs="self_harm; flying")
+
+    [parsed] = parse_csv(text)
+
+    assert parsed.record is None
+    assert {(p.where, p.field, p.value) for p in parsed.problems} == {
+        ("row 2", "accepts_intoxicated", "'sometimes'"),
+        ("row 2", "minimum_age", "'adult'"),
+    }
+    [parsed] = parse_csv(_with(_record(), needs="self_harm; flying"))
+    assert [(p.where, p.field, p.value) for p in parsed.problems] == [("row 2", "needs", "'flying'")]
+
+
+def test_a_location_problem_names_that_locations_row() -> None:
+    record = _record(
+        locations=[
+            {"id": "a", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55},
+            {"id": "b", "postcode": "LS6 2AB", "latitude": 53.82, "longitude": -1.57},
+        ],
+        schedules=[],
+    )
+    rows = _table(to_csv([record]))
+    rows[1]["postcode"] = "NOWHERE"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+
+    [parsed] = parse_csv(out.getvalue())
+
+    assert [(p.where, p.field, p.value) for p in parsed.problems] == [("row 3", "postcode", "'NOWHERE'")]
+
+
+def test_rows_of_one_service_must_agree() -> None:
+    record = _record(
+        locations=[
+            {"id": "a", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55},
+            {"id": "b", "postcode": "LS6 2AB", "latitude": 53.82, "longitude": -1.57},
+        ],
+        schedules=[],
+    )
+    rows = _table(to_csv([record]))
+    rows[1]["minimum_age"] = "16"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+
+    [parsed] = parse_csv(out.getvalue())
+
+    assert parsed.record is None
+    assert [(p.where, p.field, p.value) for p in parsed.problems] == [("row 3", "minimum_age", "'16'")]
+
+
+def test_bad_hours_are_named() -> None:
+    [parsed] = parse_csv(_with(_record(schedules=[]), hours="whenever we feel like it"))
+
+    assert parsed.record is None
+    assert [(p.where, p.field) for p in parsed.problems] == [("row 2", "hours")]
+
+
+def test_empty_referral_routes_are_unknown_and_none_is_known_empty() -> None:
+    unknown = parse_csv(_with(_record(), referral_routes=""))[0].record
+    none = parse_csv(_with(_record(), referral_routes="none"))[0].record
+
+    assert unknown is not None
+    assert none is not None
+    assert unknown.eligibility.referral_routes is None
+    assert none.eligibility.referral_routes == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_arbitrary_text_gives_problems_never_an_exception(text: str) -> None:
+    for parsed in parse_csv(text):
+        assert (parsed.record is None) == bool(parsed.problems)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([*COLUMNS[:8], "kind", "source_name", "hours", "phones"]), min_size=1), st.text())
+def test_arbitrary_cells_under_a_real_header_never_raise(header: list[str], body: str) -> None:
+    for parsed in parse_csv(",".join(header) + "\r\n" + body):
+        assert (parsed.record is None) == bool(parsed.problems)
