@@ -29,7 +29,7 @@ app.add_typer(gazetteer_app, name="gazetteer")
 app.add_typer(openapi_app, name="openapi")
 app.add_typer(demo_app, name="demo")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 class ImportFormat(StrEnum):

@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -93,3 +94,13 @@ def client(engine: Engine) -> Iterator[TestClient]:
     settings = Settings(database_url=str(engine.url), gazetteer_path=GAZETTEER)
     with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def gazetteer() -> Any:
+    """The real Code-Point Open gazetteer that `make gazetteer` builds (make test builds it first)."""
+    from service_finder.geocoding.gazetteer import Gazetteer
+
+    if not GAZETTEER.exists():
+        pytest.fail(f"the gazetteer {GAZETTEER} is missing: run `make gazetteer`", pytrace=False)
+    return Gazetteer.load(GAZETTEER)

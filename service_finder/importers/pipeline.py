@@ -26,10 +26,14 @@ MAX_POSTCODE_DISTANCE_KM = 2.0
 
 
 class PointLike(Protocol):
-    latitude: float
-    longitude: float
-    district_code: str | None
-    country: str
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+    @property
+    def district_code(self) -> str | None: ...
+    @property
+    def country(self) -> str: ...
 
 
 class PostcodeLookup(Protocol):

@@ -1,0 +1,222 @@
+"""The offline postcode gazetteer: an immutable snapshot of Code-Point Open, searched with numpy.
+
+Keys are 7 bytes, the outward code padded to 4 then the inward code ('B1  1AY', 'SW1A2AA'), sorted, so one
+binary search finds a postcode and every postcode district is one contiguous run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from service_finder.domain.postcode import Postcode, PostcodeError, parse_postcode
+
+SUPPORTED_FORMAT = 1
+OUTWARD_WIDTH = 4
+_COORDINATE_DECIMALS = 6  # the file holds float32 (about 0.5 m); print no false precision beyond 0.1 m
+
+
+@dataclass(frozen=True, slots=True)
+class PostcodePoint:
+    postcode: str  # 'LS1 1UR', or the outcode 'LS1' for a district centroid
+    latitude: float
+    longitude: float
+    district_code: str | None  # 'E08000035'
+    district_name: str | None  # 'Leeds' (None if names unavailable)
+    country: str  # 'england' | 'scotland' | 'wales'
+    is_district: bool  # True for an outcode centroid
+
+
+class PostcodeNotFound(LookupError):
+    def __init__(self, postcode: str) -> None:
+        what = "postcode district" if " " not in postcode else "postcode"
+        super().__init__(f"{what} {postcode!r} is not a known {what}")
+        self.postcode = postcode
+
+
+class PostcodeOutsideEngland(LookupError):
+    def __init__(self, postcode: str, country: str) -> None:
+        super().__init__(f"postcode {postcode!r} is in {country.title()}, outside England")
+        self.postcode = postcode
+        self.country = country
+
+
+class GazetteerFileError(RuntimeError):
+    """The gazetteer file is missing, unreadable or from an incompatible build; the message names the path."""
+
+
+def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    array.flags.writeable = False
+    return array
+
+
+class Gazetteer:
+    __slots__ = (
+        "_country",
+        "_country_names",
+        "_district",
+        "_district_codes",
+        "_district_names",
+        "_keys",
+        "_latitude",
+        "_longitude",
+        "_meta",
+        "_names_by_code",
+        "_outcode_country",
+        "_outcode_district",
+        "_outcode_english",
+        "_outcode_keys",
+        "_outcode_latitude",
+        "_outcode_longitude",
+        "_outcode_start",
+        "_outcode_stop",
+    )
+
+    def __init__(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        meta = json.loads(str(arrays["meta"][0]))
+        if meta.get("format") != SUPPORTED_FORMAT:
+            raise GazetteerFileError(f"gazetteer format {meta.get('format')!r} is not {SUPPORTED_FORMAT}")
+        self._meta: dict[str, Any] = meta
+        self._keys = _frozen(arrays["keys"])
+        self._latitude = _frozen(arrays["latitude"])
+        self._longitude = _frozen(arrays["longitude"])
+        self._country = _frozen(arrays["country"])
+        self._district = _frozen(arrays["district"])
+        self._country_names: tuple[str, ...] = tuple(str(name) for name in arrays["country_names"])
+        self._district_codes: tuple[str, ...] = tuple(str(code) for code in arrays["district_codes"])
+        self._district_names: tuple[str | None, ...] = tuple(str(name) or None for name in arrays["district_names"])
+        self._names_by_code = dict(zip(self._district_codes, self._district_names, strict=True))
+        self._outcode_keys = _frozen(arrays["outcode_keys"])
+        self._outcode_start = _frozen(arrays["outcode_start"])
+        self._outcode_stop = _frozen(arrays["outcode_stop"])
+        self._outcode_latitude = _frozen(arrays["outcode_latitude"])
+        self._outcode_longitude = _frozen(arrays["outcode_longitude"])
+        self._outcode_country = _frozen(arrays["outcode_country"])
+        self._outcode_district = _frozen(arrays["outcode_district"])
+        self._outcode_english = _frozen(arrays["outcode_english"])
+
+    @classmethod
+    def load(cls, path: Path) -> Gazetteer:
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except FileNotFoundError:
+            raise GazetteerFileError(f"gazetteer {path} does not exist (run `make gazetteer`)") from None
+        except (OSError, ValueError) as error:
+            raise GazetteerFileError(f"gazetteer {path} cannot be read: {error}") from None
+        try:
+            return cls(arrays)
+        except KeyError as error:
+            raise GazetteerFileError(f"gazetteer {path} has no {error.args[0]!r} array (rebuild it)") from None
+
+    @property
+    def version(self) -> str:
+        return str(self._meta.get("version", "unknown"))
+
+    @property
+    def attribution(self) -> str:
+        """The notice the Open Government Licence requires wherever the data is shown."""
+        year = self._meta.get("copyright_year", "unknown")
+        return (
+            f"Contains OS data © Crown copyright and database right {year}. "
+            f"Contains Royal Mail data © Royal Mail copyright and database right {year}. "
+            f"Contains National Statistics data © Crown copyright and database right {year}."
+        )
+
+    def __len__(self) -> int:
+        return int(self._keys.size)
+
+    def __repr__(self) -> str:
+        return f"Gazetteer(version={self.version!r}, postcodes={len(self)}, outcodes={self._outcode_keys.size})"
+
+    def lookup(self, postcode: str) -> PostcodePoint | None:
+        """A full postcode or a postcode district in any spelling; None if malformed or unknown."""
+        try:
+            parsed = parse_postcode(postcode)
+        except PostcodeError:
+            return None
+        return self._point(parsed)
+
+    def resolve(self, text: str) -> PostcodePoint:
+        """Where a person's postcode is, for searching: raises PostcodeError, PostcodeNotFound or
+        PostcodeOutsideEngland with a message a person can act on."""
+        parsed = parse_postcode(text)
+        point = self._point(parsed)
+        if point is None:
+            raise PostcodeNotFound(str(parsed))
+        if point.country != "england" and not self._partly_in_england(point):
+            raise PostcodeOutsideEngland(str(parsed), point.country)
+        return point
+
+    def postcodes_in_outcode(self, outcode: str) -> list[str]:
+        """Sorted full postcodes of one postcode district ('LS1'); empty if the district is unknown."""
+        parsed = parse_postcode(outcode)
+        if not parsed.is_district:
+            raise PostcodeError(f"postcode {outcode!r} is a full postcode, not a postcode district")
+        index = self._outcode_index(parsed.outward)
+        if index < 0:
+            return []
+        keys = self._keys[self._outcode_start[index] : self._outcode_stop[index]]
+        return [f"{parsed.outward} {key[OUTWARD_WIDTH:].decode('ascii')}" for key in keys.tolist()]
+
+    def district_name(self, code: str) -> str | None:
+        return self._names_by_code.get(code)
+
+    def _partly_in_england(self, point: PostcodePoint) -> bool:
+        # A district astride the border (CH, SY, TD...) is refused only if none of it is in England:
+        # turning away someone on the English side would be worse than a centroid just over the line.
+        return point.is_district and int(self._outcode_english[self._outcode_index(point.postcode)]) > 0
+
+    def _point(self, parsed: Postcode) -> PostcodePoint | None:
+        if parsed.inward is None:
+            return self._outcode_point(parsed.outward)
+        key = f"{parsed.outward:<{OUTWARD_WIDTH}}{parsed.inward}".encode("ascii")
+        index = int(np.searchsorted(self._keys, key))
+        if index >= self._keys.size or self._keys[index] != key:
+            return None
+        return self._make_point(
+            str(parsed),
+            float(self._latitude[index]),
+            float(self._longitude[index]),
+            int(self._district[index]),
+            int(self._country[index]),
+            is_district=False,
+        )
+
+    def _outcode_index(self, outward: str) -> int:
+        key = f"{outward:<{OUTWARD_WIDTH}}".encode("ascii")
+        index = int(np.searchsorted(self._outcode_keys, key))
+        if index >= self._outcode_keys.size or self._outcode_keys[index] != key:
+            return -1
+        return index
+
+    def _outcode_point(self, outward: str) -> PostcodePoint | None:
+        index = self._outcode_index(outward)
+        if index < 0:
+            return None
+        return self._make_point(
+            outward,
+            float(self._outcode_latitude[index]),
+            float(self._outcode_longitude[index]),
+            int(self._outcode_district[index]),
+            int(self._outcode_country[index]),
+            is_district=True,
+        )
+
+    def _make_point(
+        self, postcode: str, latitude: float, longitude: float, district: int, country: int, *, is_district: bool
+    ) -> PostcodePoint:
+        return PostcodePoint(
+            postcode=postcode,
+            latitude=round(latitude, _COORDINATE_DECIMALS),
+            longitude=round(longitude, _COORDINATE_DECIMALS),
+            district_code=self._district_codes[district] if district >= 0 else None,
+            district_name=self._district_names[district] if district >= 0 else None,
+            country=self._country_names[country],
+            is_district=is_district,
+        )

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.importers.pipeline import import_file
+from service_finder.storage import repository
+from service_finder.storage.repository import Change
+from tests.factories import service_data
+
+
+def _write(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+def _ids(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return [s.record.id for s in repository.iter_all_services(session)]
+
+
+def test_one_bad_record_rejects_the_whole_file_and_names_every_problem(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    good = service_data("good-one")
+    ages = service_data("bad-ages", eligibility={"minimum_age": 30, "maximum_age": 18})
+    phone = service_data("bad-phone", phones=[{"number": "12345"}])
+    path = _write(tmp_path / "in.json", [good, ages, phone])
+    report = import_file(engine, path, gazetteer=gazetteer, actor="test")
+    assert not report.accepted
+    assert _ids(engine) == []
+    by_record = {p.where: p for p in report.problems}
+    assert by_record["record 2 (id 'bad-ages')"].field == "eligibility"
+    assert "minimum_age 30 is greater than maximum_age 18" in by_record["record 2 (id 'bad-ages')"].message
+    assert by_record["record 3 (id 'bad-phone')"].field == "phones.0"
+    assert "'12345'" in by_record["record 3 (id 'bad-phone')"].message
+
+
+def test_a_rejected_import_leaves_earlier_data_exactly_as_it_was(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    first = _write(tmp_path / "first.json", [service_data("kept", name="Original name")])
+    assert import_file(engine, first, gazetteer=gazetteer, actor="test").written
+    second = _write(
+        tmp_path / "second.json",
+        [service_data("kept", name="Changed name"), service_data("broken", kind="not-a-kind")],
+    )
+    report = import_file(engine, second, gazetteer=gazetteer, actor="test")
+    assert [(p.field, p.value) for p in report.problems] == [("kind", "'not-a-kind'")]
+    with Session(engine) as session:
+        stored = repository.get_service(session, "kept")
+        assert stored is not None
+        assert stored.record.name == "Original name"
+        assert len(repository.service_history(session, "kept")) == 1
+
+
+def test_dry_run_reports_what_would_change_and_writes_nothing(engine: Engine, tmp_path: Path, gazetteer: Any) -> None:
+    path = _write(tmp_path / "in.json", [service_data("a"), service_data("b")])
+    report = import_file(engine, path, gazetteer=gazetteer, actor="test", dry_run=True)
+    assert report.accepted
+    assert not report.written
+    assert report.outcome == {Change.created: 2}
+    assert _ids(engine) == []
+
+
+def test_reimporting_a_file_is_idempotent(engine: Engine, tmp_path: Path, gazetteer: Any) -> None:
+    path = _write(tmp_path / "in.json", [service_data("a"), service_data("b")])
+    assert import_file(engine, path, gazetteer=gazetteer, actor="test").outcome == {Change.created: 2}
+    again = import_file(engine, path, gazetteer=gazetteer, actor="test")
+    assert again.outcome == {Change.unchanged: 2}
+    with Session(engine) as session:
+        assert repository.data_version(session).version == 1
+
+
+def test_duplicate_ids_in_one_file_are_rejected(engine: Engine, tmp_path: Path, gazetteer: Any) -> None:
+    path = _write(tmp_path / "in.json", [service_data("twice"), service_data("twice")])
+    report = import_file(engine, path, gazetteer=gazetteer, actor="test")
+    assert [(p.where, p.field, p.value) for p in report.problems] == [("record 2 (id 'twice')", "id", "'twice'")]
+    assert "also record 1" in report.problems[0].message
+    assert _ids(engine) == []
+
+
+def test_postcodes_are_checked_against_the_gazetteer(engine: Engine, tmp_path: Path, gazetteer: Any) -> None:
+    welsh = gazetteer.postcodes_in_outcode("CF10")[0]
+    cardiff = gazetteer.lookup(welsh)
+    leeds = {"latitude": 53.8008, "longitude": -1.5491}
+    records = [
+        service_data("unknown", locations=[{"id": "l1", "postcode": "LS99 9ZZ", **leeds}]),
+        service_data(
+            "in-wales",
+            locations=[{"id": "l2", "postcode": welsh, "latitude": cardiff.latitude, "longitude": cardiff.longitude}],
+        ),
+        service_data("far-away", locations=[{"id": "l3", "postcode": "SW1A 2AA", **leeds}]),
+    ]
+    report = import_file(engine, _write(tmp_path / "in.json", records), gazetteer=gazetteer, actor="test")
+    messages = {p.where.split("'")[1]: (p.field, p.message) for p in report.problems}
+    assert messages["unknown"] == ("locations.0.postcode", "not a known postcode")
+    assert messages["in-wales"] == ("locations.0.postcode", "postcode is in Wales, outside England")
+    assert messages["far-away"][0] == "locations.0.latitude"
+    assert "km from postcode SW1A 2AA" in messages["far-away"][1]
+    assert _ids(engine) == []
+
+
+def test_a_missing_district_is_filled_from_the_postcode(engine: Engine, tmp_path: Path, gazetteer: Any) -> None:
+    path = _write(tmp_path / "in.json", [service_data("leeds")])
+    assert import_file(engine, path, gazetteer=gazetteer, actor="test").written
+    with Session(engine) as session:
+        stored = repository.get_service(session, "leeds")
+    assert stored is not None
+    assert stored.record.locations[0].district_code == gazetteer.lookup("LS1 1UR").district_code == "E08000035"
+
+
+def test_a_file_that_is_not_json_is_one_clear_problem(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('[{"id": "a",', encoding="utf-8")
+    report = import_file(engine, path, fmt="native", gazetteer=None, actor="test")
+    assert len(report.problems) == 1
+    assert "broken.json is not valid JSON" in report.problems[0].message

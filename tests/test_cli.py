@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service_finder.cli import app
+from service_finder.config import get_settings
+from tests.factories import service_data
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("SERVICE_FINDER_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def test_import_then_export_native_round_trips(database: str, tmp_path: Path) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([service_data("a"), service_data("b", name="B")]), encoding="utf-8")
+    imported = runner.invoke(app, ["import", str(source)])
+    assert imported.exit_code == 0, imported.output
+    assert "2 record(s) were imported (2 created, 0 updated, 0 unchanged)" in imported.output
+    out = tmp_path / "out.json"
+    exported = runner.invoke(app, ["export", "--format", "native", "--output", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert [r["id"] for r in json.loads(out.read_text(encoding="utf-8"))] == ["a", "b"]
+    again = runner.invoke(app, ["import", str(out)])
+    assert "0 created, 0 updated, 2 unchanged" in again.output
+
+
+def test_a_rejected_import_exits_non_zero_and_names_the_problem(database: str, tmp_path: Path) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([service_data("a", eligibility={"minimum_age": -3})]), encoding="utf-8")
+    result = runner.invoke(app, ["import", str(source)])
+    assert result.exit_code == 1
+    assert "record 1 (id 'a'), field eligibility.minimum_age, value -3" in result.output
+    assert "nothing written" in result.output
+
+
+def test_dry_run_writes_nothing(database: str, tmp_path: Path) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([service_data("a")]), encoding="utf-8")
+    result = runner.invoke(app, ["import", "--dry-run", str(source)])
+    assert "1 record(s) would be imported (1 created" in result.output
+    exported = runner.invoke(app, ["export", "--format", "native"])
+    assert json.loads(exported.stdout) == []
+
+
+def test_db_upgrade_reports_the_head_revision(database: str) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0
+    assert "database at revision 0001" in result.output
