@@ -1,0 +1,383 @@
+"""OpenStreetMap `opening_hours` strings to and from `WeeklySchedule`.
+
+What we read and write (the part of the OSM language the directory can hold exactly):
+
+    Mo-Fr 09:00-17:00; Sa 10:00-12:00,13:00-15:00   weekly sessions; a later rule replaces the days it names
+    Fr,Sa 18:00-02:00   Su 22:00-26:00              overnight sessions (ends after the start, or past 24:00)
+    24/7                                            open all the time (so is every day 00:00-24:00)
+    PH off   PH 10:00-14:00                         England bank holidays: closed / special hours
+    2026 Dec 24-2027 Jan 02 off "Christmas"         a dated closure (with its reason as an OSM comment)
+    2026 Dec 24 10:00-14:00                         a dated special opening
+    off                                             no opening hours
+
+`PH` means the England bank holidays of `bank_holidays` (GOV.UK's list), not the `opening_hours` package's own
+GB calendar, which misses several of them. Dated rules must carry a year: the directory stores dated exceptions,
+not yearly ones, so `Dec 24-Jan 02 off` is refused rather than guessed. Anything else the OSM language can say
+(school holidays, sunrise, week numbers, fallback rules...) is refused with its position, never half-read.
+`to_osm` does not write valid_from/valid_to or notes: those travel beside the hours string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import opening_hours
+
+from service_finder.domain.hours_text import WHOLE_DAY, group_days
+from service_finder.domain.schedule import (
+    DAY_CODES,
+    MINUTES_PER_DAY,
+    BankHolidayPolicy,
+    DatedException,
+    ScheduleError,
+    Session,
+    TimeRange,
+    WeeklySchedule,
+)
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class OsmHoursError(ScheduleError):
+    """An `opening_hours` string we cannot read; `position` is the 1-based character where reading stopped."""
+
+    def __init__(self, text: str, position: int, problem: str) -> None:
+        self.text = text
+        self.position = position
+        self.problem = problem
+        super().__init__(f"opening_hours {text!r} is not valid at position {position}: {problem}")
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<always>24/7)
+  | (?P<time>\d{1,2}:\d{2})
+  | (?P<year>\d{4})
+  | (?P<number>\d{1,2})
+  | (?P<comment>"[^"]*")
+  | (?P<word>[A-Za-z]+)
+  | (?P<punct>[-,;])
+  | (?P<other>.)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str
+    text: str
+    position: int  # 1-based
+
+
+def _tokens(text: str) -> list[_Token]:
+    found: list[_Token] = []
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup or "other"
+        if kind != "space":
+            found.append(_Token(kind, match.group(), match.start() + 1))
+    return found
+
+
+@dataclass(slots=True)
+class _Rule:
+    position: int
+    always: bool = False
+    dates: tuple[date, date] | None = None
+    days: tuple[int, ...] = ()
+    holidays: bool = False
+    spans: tuple[TimeRange, ...] = ()
+    off: bool = False
+    comment: str = ""
+
+    @property
+    def selects_weekdays(self) -> bool:
+        return bool(self.days) or self.holidays or self.dates is not None
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.index = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> _Token:
+        token = self.peek()
+        if token is None:
+            raise self.error(len(self.text) + 1, "the string ends too early")
+        self.index += 1
+        return token
+
+    def error(self, position: int, problem: str) -> OsmHoursError:
+        return OsmHoursError(self.text, position, problem)
+
+    def at(self, kind: str, text: str | None = None) -> bool:
+        token = self.peek()
+        return token is not None and token.kind == kind and (text is None or token.text == text)
+
+    def rules(self) -> list[_Rule]:
+        found: list[_Rule] = []
+        while self.peek() is not None:
+            if self.at("punct", ";"):
+                raise self.error(self.take().position, "empty rule")
+            found.append(self.rule())
+            if self.peek() is None:
+                break
+            separator = self.take()
+            if separator.text != ";":
+                raise self.error(separator.position, f"expected ';' between rules, found {separator.text!r}")
+            if self.peek() is None:
+                raise self.error(separator.position, "a ';' must be followed by another rule")
+        return found
+
+    def rule(self) -> _Rule:
+        first = self.peek()
+        assert first is not None  # rules() only calls with a token ahead
+        rule = _Rule(first.position)
+        if self.at("always"):
+            self.take()
+            rule.always = True
+        else:
+            if self.at("year") or (self.at("word") and first.text in MONTHS):
+                rule.dates = self.date_range()
+            self.weekdays(rule)
+            if self.at("time"):
+                rule.spans = self.spans()
+        if self.at("word"):
+            state = self.take()
+            if state.text in ("off", "closed"):
+                if rule.spans:
+                    raise self.error(state.position, f"{state.text!r} after opening times")
+                rule.off = True
+            elif state.text != "open":
+                raise self.error(state.position, f"{state.text!r} is not a weekday, PH, off, closed or open")
+        if self.at("comment"):
+            rule.comment = self.take().text.strip('"')
+        token = self.peek()
+        if token is not None and not self.at("punct", ";"):
+            raise self.error(token.position, f"unexpected {token.text!r}")
+        if rule.dates is not None and (rule.days or rule.holidays):
+            raise self.error(first.position, "a dated rule cannot also name weekdays or PH")
+        return rule
+
+    def date_range(self) -> tuple[date, date]:
+        start = self.date(None, None)
+        end = start
+        if self.at("punct", "-"):
+            self.take()
+            year = int(self.take().text) if self.at("year") else start.year
+            month = self.month() if self.at("word") else start.month
+            end = self.date(year, month)
+            if end < start:
+                raise self.error(self.tokens[self.index - 1].position, f"dates end {end.isoformat()} before they start")
+        return start, end
+
+    def month(self) -> int:
+        token = self.take()
+        if token.text not in MONTHS:
+            raise self.error(token.position, f"{token.text!r} is not a month (Jan to Dec)")
+        return MONTHS.index(token.text) + 1
+
+    def date(self, year: int | None, month: int | None) -> date:
+        if year is None:
+            if not self.at("year"):
+                token = self.take()
+                raise self.error(token.position, "dated rules need a year, e.g. '2026 Dec 24-2027 Jan 02 off'")
+            year = int(self.take().text)
+        if month is None:
+            month = self.month()
+        token = self.take()
+        if token.kind != "number":
+            raise self.error(token.position, f"expected a day of the month, found {token.text!r}")
+        try:
+            return date(year, month, int(token.text))
+        except ValueError:
+            raise self.error(token.position, f"{year} {MONTHS[month - 1]} {token.text} is not a date") from None
+
+    def weekdays(self, rule: _Rule) -> None:
+        days: list[int] = []
+        while self.at("word") and (self.peek_text() in DAY_CODES or self.peek_text() == "PH"):
+            token = self.take()
+            if token.text == "PH":
+                rule.holidays = True
+            else:
+                first = DAY_CODES.index(token.text)
+                last = first
+                if self.at("punct", "-"):
+                    self.take()
+                    end = self.take()
+                    if end.text not in DAY_CODES:
+                        raise self.error(end.position, f"{end.text!r} is not a weekday (Mo to Su)")
+                    last = DAY_CODES.index(end.text)
+                # Mo-Fr runs forward; Sa-Mo wraps over the weekend.
+                days.extend((first + step) % 7 for step in range((last - first) % 7 + 1))
+            if not self.at("punct", ","):
+                break
+            self.take()
+            if not self.at("word"):
+                token = self.take()
+                raise self.error(token.position, f"expected a weekday or PH after ',', found {token.text!r}")
+        rule.days = tuple(dict.fromkeys(days))
+        if self.at("word") and self.peek_text() in ("SH", "easter", "sunrise", "sunset", "dawn", "dusk", "week"):
+            token = self.take()
+            raise self.error(token.position, f"{token.text!r} is not supported by the directory")
+
+    def peek_text(self) -> str:
+        token = self.peek()
+        return token.text if token else ""
+
+    def spans(self) -> tuple[TimeRange, ...]:
+        found: list[TimeRange] = []
+        while True:
+            opens_token = self.take()
+            opens = self.clock(opens_token)
+            dash = self.take()
+            if dash.text != "-":
+                raise self.error(dash.position, f"expected '-' after {opens_token.text}, found {dash.text!r}")
+            closes_token = self.take()
+            if closes_token.kind != "time":
+                raise self.error(closes_token.position, f"expected a closing time, found {closes_token.text!r}")
+            closes = self.clock(closes_token)
+            if opens >= MINUTES_PER_DAY:
+                raise self.error(opens_token.position, f"opening time {opens_token.text} is after 23:59")
+            # 18:00-26:00 is OSM's other way to write 18:00-02:00.
+            if closes > MINUTES_PER_DAY:
+                closes -= MINUTES_PER_DAY
+                if closes >= opens:
+                    raise self.error(
+                        closes_token.position, f"session {opens_token.text}-{closes_token.text} is over 24h"
+                    )
+            try:
+                found.append(TimeRange(opens, closes))
+            except ScheduleError as error:
+                raise self.error(opens_token.position, str(error)) from None
+            # A ',' followed by a weekday would be OSM's "additional rule" separator, which we refuse below.
+            if not (self.at("punct", ",") and self.next_is_time()):
+                return tuple(found)
+            self.take()
+
+    def next_is_time(self) -> bool:
+        return self.index + 1 < len(self.tokens) and self.tokens[self.index + 1].kind == "time"
+
+    def clock(self, token: _Token) -> int:
+        if token.kind != "time":
+            raise self.error(token.position, f"expected a time HH:MM, found {token.text!r}")
+        hours, minutes = (int(part) for part in token.text.split(":"))
+        if minutes > 59 or hours > 48:
+            raise self.error(token.position, f"{token.text!r} is not a time")
+        return hours * 60 + minutes
+
+
+def parse_osm(text: str) -> WeeklySchedule:
+    """Read an OSM `opening_hours` string; raises OsmHoursError naming the string and the position."""
+    if not text.strip():
+        raise OsmHoursError(text, 1, "the string is empty")
+    rules = _Reader(text).rules()
+    _check_with_library(text)
+    by_day: list[tuple[TimeRange, ...]] = [() for _ in range(7)]
+    holiday: tuple[TimeRange, ...] | None = None
+    exceptions: list[DatedException] = []
+    for rule in rules:
+        hours: tuple[TimeRange, ...] = () if rule.off else (rule.spans or (WHOLE_DAY,))
+        if rule.dates is not None:
+            exceptions.append(
+                DatedException(rule.dates[0], rule.dates[1], closed=not hours, hours=hours, reason=rule.comment)
+            )
+            continue
+        days = tuple(range(7)) if rule.always or not rule.selects_weekdays else rule.days
+        for day in days:
+            by_day[day] = hours
+        if rule.holidays:
+            holiday = hours
+    sessions = tuple(Session(day, hours) for day in range(7) for hours in by_day[day])
+    holiday_hours: tuple[TimeRange, ...] = ()
+    if holiday is None:
+        policy = BankHolidayPolicy.as_usual
+    elif holiday:
+        policy, holiday_hours = BankHolidayPolicy.special, holiday
+    else:
+        policy = BankHolidayPolicy.closed
+    always = all(ranges == (WHOLE_DAY,) for ranges in by_day) and policy is BankHolidayPolicy.as_usual
+    schedule = WeeklySchedule(
+        sessions=() if always else sessions,
+        always_open=always,
+        bank_holidays=policy,
+        bank_holiday_hours=holiday_hours,
+        exceptions=tuple(sorted(exceptions, key=lambda e: (e.start, e.end))),
+    )
+    problems = schedule.problems()
+    if problems:
+        raise OsmHoursError(text, 1, "; ".join(problems))
+    return schedule
+
+
+def _check_with_library(text: str) -> None:
+    # A second reader: if the reference implementation refuses what we accepted, trust the refusal.
+    if opening_hours.validate(text):
+        return
+    try:
+        opening_hours.OpeningHours(text)
+    # The stubs do not declare ParserError (a plain Exception subclass); SyntaxError is what they document.
+    except Exception as error:
+        found = re.search(r"-->\s*\d+:(\d+)", str(error))
+        position = int(found.group(1)) if found else 1
+        raise OsmHoursError(text, position, "not valid OpenStreetMap opening_hours syntax") from None
+    raise OsmHoursError(text, 1, "not valid OpenStreetMap opening_hours syntax")
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _spans(ranges: tuple[TimeRange, ...]) -> str:
+    return ",".join(f"{_clock(r.opens)}-{_clock(r.closes)}" for r in sorted(ranges, key=lambda r: r.opens))
+
+
+def _day_selector(days: list[int]) -> str:
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = [
+        f"{DAY_CODES[run[0]]}-{DAY_CODES[run[-1]]}" if len(run) >= 3 else ",".join(DAY_CODES[d] for d in run)
+        for run in runs
+    ]
+    return ",".join(parts)
+
+
+def _date_selector(start: date, end: date) -> str:
+    first = f"{start.year} {MONTHS[start.month - 1]} {start.day:02d}"
+    if start == end:
+        return first
+    return f"{first}-{end.year} {MONTHS[end.month - 1]} {end.day:02d}"
+
+
+def to_osm(schedule: WeeklySchedule) -> str:
+    """The schedule as an OSM `opening_hours` string that `parse_osm` reads back to the same schedule."""
+    rules: list[str] = []
+    if schedule.always_open:
+        rules.append("24/7")
+    else:
+        groups = group_days(schedule)
+        rules.extend(f"{_day_selector(days)} {_spans(ranges)}" for days, ranges in groups)
+        if not groups:
+            rules.append("off")
+        if schedule.bank_holidays is BankHolidayPolicy.closed:
+            rules.append("PH off")
+        elif schedule.bank_holidays is BankHolidayPolicy.special:
+            rules.append(f"PH {_spans(schedule.bank_holiday_hours)}")
+    for exception in sorted(schedule.exceptions, key=lambda e: (e.start, e.end)):
+        state = "off" if exception.closed else _spans(exception.hours)
+        # OSM comments cannot contain '"'.
+        reason = exception.reason.replace('"', "'")
+        comment = f' "{reason}"' if reason else ""
+        rules.append(f"{_date_selector(exception.start, exception.end)} {state}{comment}")
+    return "; ".join(rules)

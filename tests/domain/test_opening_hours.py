@@ -1,0 +1,429 @@
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service_finder.domain.bank_holidays import is_bank_holiday
+from service_finder.domain.opening_hours import (
+    CompiledWeek,
+    intervals,
+    is_open,
+    open_between,
+    open_state,
+    to_london,
+)
+from service_finder.domain.schedule import (
+    ALWAYS_OPEN,
+    BankHolidayPolicy,
+    DatedException,
+    Session,
+    TimeRange,
+    WeeklySchedule,
+)
+
+LDN = ZoneInfo("Europe/London")
+MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
+
+
+def hm(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def weekly(*sessions: tuple[int, str, str], **fields: object) -> WeeklySchedule:
+    return WeeklySchedule(
+        sessions=tuple(Session(day, TimeRange(hm(a), hm(b))) for day, a, b in sessions),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def london(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, *, fold: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=LDN, fold=fold)
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The oracle: minute-by-minute in wall time, independent of the engine. "Which session covers this wall minute on
+# its start date?" The only shared piece is `is_bank_holiday`, which test_bank_holidays pins to GOV.UK's list.
+
+
+def oracle_ranges(schedule: WeeklySchedule, day: date) -> list[tuple[int, int]]:
+    if schedule.valid_from and day < schedule.valid_from:
+        return []
+    if schedule.valid_to and day > schedule.valid_to:
+        return []
+    hits = [e for e in schedule.exceptions if e.start <= day <= e.end]
+    if any(e.closed for e in hits):
+        return []
+    if hits:
+        return [(r.opens, r.opens + r.length) for e in hits for r in e.hours]
+    if schedule.always_open:
+        return [(0, 1440)]
+    if is_bank_holiday(day) and schedule.bank_holidays == BankHolidayPolicy.closed:
+        return []
+    if is_bank_holiday(day) and schedule.bank_holidays == BankHolidayPolicy.special:
+        return [(r.opens, r.opens + r.length) for r in schedule.bank_holiday_hours]
+    return [(s.hours.opens, s.hours.opens + s.hours.length) for s in schedule.sessions if s.day == day.weekday()]
+
+
+def oracle_open(schedules: Sequence[WeeklySchedule], instant: datetime) -> bool:
+    wall = instant.astimezone(LDN).replace(tzinfo=None)
+    for start_day in (wall.date() - timedelta(days=1), wall.date()):
+        minute = (wall - datetime.combine(start_day, datetime.min.time())) // timedelta(minutes=1)
+        for schedule in schedules:
+            if any(a <= minute < b for a, b in oracle_ranges(schedule, start_day)):
+                return True
+    return False
+
+
+def ambiguous(instant: datetime) -> bool:
+    wall = instant.astimezone(LDN).replace(tzinfo=None)
+    return wall.replace(tzinfo=LDN, fold=0).utcoffset() != wall.replace(tzinfo=LDN, fold=1).utcoffset()
+
+
+def agrees(engine: bool, oracle: bool, instant: datetime) -> bool:
+    # In the repeated October hour the engine keeps each session one continuous stretch and may be shorter than
+    # the wall clock's reading, never longer: open there implies open by the wall clock.
+    return engine == oracle or (ambiguous(instant) and oracle and not engine)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Named edge cases.
+
+
+def test_friday_overnight_is_open_saturday_0159_and_closed_at_0200() -> None:
+    haven = weekly((FRI, "18:00", "02:00"))
+    assert open_state([haven], london(2026, 1, 10, 1, 59)).open_now
+    state = open_state([haven], london(2026, 1, 10, 2, 0))
+    assert not state.open_now
+    assert state.opens_next_at == london(2026, 1, 16, 18, 0)
+    assert not open_state([haven], london(2026, 1, 9, 17, 59)).open_now
+
+
+def test_several_sessions_a_day() -> None:
+    clinic = weekly((MON, "09:00", "12:00"), (MON, "13:00", "17:00"))
+    lunch = open_state([clinic], london(2026, 1, 5, 12, 30))
+    assert not lunch.open_now
+    assert lunch.opens_next_at == london(2026, 1, 5, 13, 0)
+    assert lunch.minutes_until_open == 30
+    assert lunch.hours_today == "Open today 9am to noon and 1pm to 5pm"
+    morning = open_state([clinic], london(2026, 1, 5, 11, 0))
+    assert morning.closes_at == london(2026, 1, 5, 12, 0)
+    assert morning.minutes_until_close == 60
+
+
+def test_always_open_never_closes_and_ignores_bank_holidays() -> None:
+    state = open_state([ALWAYS_OPEN], london(2026, 12, 25, 3, 0))
+    assert state.open_now
+    assert state.closes_at is None
+    assert state.hours_today == "Open 24 hours today"
+    closed_on_holidays = WeeklySchedule(always_open=True, bank_holidays=BankHolidayPolicy.closed)
+    assert is_open([closed_on_holidays], london(2026, 12, 25, 12, 0))
+
+
+def test_always_open_still_honours_a_dated_closure() -> None:
+    refit = WeeklySchedule(always_open=True, exceptions=(DatedException(date(2026, 6, 1), date(2026, 6, 2)),))
+    assert not is_open([refit], london(2026, 6, 1, 12, 0))
+    assert open_state([refit], london(2026, 5, 31, 12, 0)).closes_at == london(2026, 6, 1, 0, 0)
+
+
+def test_until_midnight_merges_with_the_next_day() -> None:
+    late = weekly((MON, "09:00", "24:00"), (TUE, "00:00", "09:00"))
+    state = open_state([late], london(2026, 1, 5, 23, 0))
+    assert state.closes_at == london(2026, 1, 6, 9, 0)
+    assert state.minutes_until_close == 600
+
+
+def test_touching_sessions_of_two_schedules_merge() -> None:
+    branch_a = weekly((MON, "09:00", "13:00"))
+    branch_b = weekly((MON, "13:00", "17:00"))
+    assert open_state([branch_a, branch_b], london(2026, 1, 5, 10, 0)).closes_at == london(2026, 1, 5, 17, 0)
+
+
+def test_march_change_session_0000_to_0300_lasts_two_real_hours() -> None:
+    night = weekly((SUN, "00:00", "03:00"))
+    found = intervals([night], london(2026, 3, 29, 0, 0), london(2026, 3, 30, 0, 0))
+    assert found == [(utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 2, 0))]
+
+
+def test_march_change_session_starting_in_the_gap_opens_at_0200() -> None:
+    night = weekly((SUN, "01:30", "04:00"))
+    found = intervals([night], london(2026, 3, 29, 0, 0), london(2026, 3, 30, 0, 0))
+    assert found == [(utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 3, 0))]
+    assert found[0][0].astimezone(LDN).hour == 2
+    wholly_in_gap = weekly((SUN, "01:10", "01:50"))
+    assert intervals([wholly_in_gap], london(2026, 3, 29), london(2026, 3, 30)) == []
+
+
+def test_october_change_session_0000_to_0300_lasts_four_real_hours() -> None:
+    night = weekly((SUN, "00:00", "03:00"))
+    ((start, end),) = intervals([night], london(2026, 10, 25, 0, 0), london(2026, 10, 26, 0, 0))
+    assert end - start == timedelta(hours=4)
+
+
+def test_october_change_ambiguous_close_takes_the_first_occurrence() -> None:
+    evening = weekly((SAT, "22:00", "01:30"))
+    ((_, end),) = intervals([evening], london(2026, 10, 24, 12), london(2026, 10, 25, 12))
+    assert end == utc(2026, 10, 25, 0, 30)  # 01:30 BST, the first 01:30
+    # (aware datetimes in the repeated hour never compare equal across zones, so compare in UTC)
+    assert not is_open([evening], london(2026, 10, 25, 1, 15, fold=1))
+
+
+def test_october_change_ambiguous_open_takes_the_second_occurrence() -> None:
+    early = weekly((SUN, "01:30", "06:00"))
+    ((start, _),) = intervals([early], london(2026, 10, 25), london(2026, 10, 26))
+    assert start == utc(2026, 10, 25, 1, 30)  # 01:30 GMT, the second 01:30
+    assert not is_open([early], london(2026, 10, 25, 1, 45, fold=0))
+
+
+def test_october_change_session_wholly_in_the_repeated_hour_takes_the_first() -> None:
+    brief = weekly((SUN, "01:10", "01:50"))
+    found = intervals([brief], london(2026, 10, 25), london(2026, 10, 26))
+    assert found == [(utc(2026, 10, 25, 0, 10), utc(2026, 10, 25, 0, 50))]  # 01:10-01:50 BST
+
+
+def test_overnight_session_before_good_friday_runs_on_but_none_starts_on_it() -> None:
+    # A session belongs to the day it starts: Thursday's shift is not cut short by Good Friday.
+    haven = weekly(*((day, "18:00", "02:00") for day in range(7)), bank_holidays=BankHolidayPolicy.closed)
+    assert is_open([haven], london(2026, 4, 3, 1, 30))
+    state = open_state([haven], london(2026, 4, 3, 2, 0))
+    assert not state.open_now
+    assert state.opens_next_at == london(2026, 4, 4, 18, 0)
+    assert state.hours_today == "Closed today (Good Friday)"
+    assert not is_open([haven], london(2026, 4, 3, 20, 0))
+    # Easter Monday is closed too; Sunday's session still runs into it.
+    assert is_open([haven], london(2026, 4, 6, 1, 0))
+    assert not is_open([haven], london(2026, 4, 6, 19, 0))
+
+
+def test_weekday_service_closed_on_bank_holidays_reopens_after_easter() -> None:
+    office = weekly(*((day, "09:00", "17:00") for day in range(5)), bank_holidays=BankHolidayPolicy.closed)
+    state = open_state([office], london(2026, 4, 2, 17, 30))
+    assert state.opens_next_at == london(2026, 4, 7, 9, 0)
+
+
+def test_substitute_day_not_the_weekend_day_is_the_bank_holiday() -> None:
+    cafe = weekly((SAT, "10:00", "16:00"), (MON, "10:00", "16:00"), bank_holidays=BankHolidayPolicy.closed)
+    assert is_open([cafe], london(2026, 12, 26, 12, 0))  # Boxing Day, a Saturday: usual Saturday hours
+    assert not is_open([cafe], london(2026, 12, 28, 12, 0))  # the substitute Monday
+
+
+def test_special_bank_holiday_hours_replace_the_day() -> None:
+    line = weekly(
+        (MON, "09:00", "21:00"), bank_holidays=BankHolidayPolicy.special, bank_holiday_hours=(TimeRange(600, 840),)
+    )
+    assert not is_open([line], london(2026, 8, 31, 9, 30))
+    state = open_state([line], london(2026, 8, 31, 10, 30))
+    assert state.closes_at == london(2026, 8, 31, 14, 0)
+    assert state.hours_today == "Open today 10am to 2pm (Late Summer Bank Holiday)"
+
+
+def test_as_usual_on_bank_holidays() -> None:
+    line = weekly((MON, "09:00", "21:00"))
+    assert is_open([line], london(2026, 8, 31, 9, 30))
+
+
+def test_dated_closure_and_special_opening_override_the_week() -> None:
+    cafe = weekly(
+        (TUE, "18:00", "22:00"),
+        (THU, "18:00", "22:00"),
+        exceptions=(
+            DatedException(date(2026, 12, 24), date(2027, 1, 2), reason="Christmas"),
+            DatedException(date(2026, 12, 31), date(2026, 12, 31), closed=False, hours=(TimeRange(1200, 120),)),
+            DatedException(date(2026, 11, 3), date(2026, 11, 3), closed=False, hours=(TimeRange(600, 720),)),
+        ),
+    )
+    assert not is_open([cafe], london(2026, 12, 29, 19, 0))  # a Tuesday inside the closure
+    assert not is_open([cafe], london(2026, 12, 31, 21, 0))  # closure wins over the special opening
+    assert open_state([cafe], london(2026, 12, 24, 12)).opens_next_at == london(2027, 1, 5, 18, 0)
+    assert open_state([cafe], london(2026, 12, 29, 12)).hours_today == "Closed today (Christmas)"
+    assert is_open([cafe], london(2026, 11, 3, 11, 0))  # the special morning on a Tuesday
+    assert not is_open([cafe], london(2026, 11, 3, 19, 0))  # replaces the usual evening
+
+
+def test_closure_leaves_the_overnight_session_of_the_evening_before() -> None:
+    haven = weekly((WED, "18:00", "02:00"), exceptions=(DatedException(date(2026, 12, 24), date(2026, 12, 26)),))
+    assert is_open([haven], london(2026, 12, 24, 1, 0))
+
+
+def test_validity_window() -> None:
+    pilot = weekly((MON, "09:00", "17:00"), valid_from=date(2026, 6, 1), valid_to=date(2026, 6, 30))
+    assert not is_open([pilot], london(2026, 5, 25, 10))
+    assert is_open([pilot], london(2026, 6, 1, 10))
+    assert is_open([pilot], london(2026, 6, 29, 10))
+    assert not is_open([pilot], london(2026, 7, 6, 10))
+    assert open_state([pilot], london(2026, 5, 20, 10)).opens_next_at == london(2026, 6, 1, 9)
+
+
+def test_temporarily_closed_is_never_open() -> None:
+    state = open_state([ALWAYS_OPEN], london(2026, 5, 20, 10), temporarily_closed=True)
+    assert not state.open_now
+    assert state.opens_next_at is None
+    assert state.hours_today == "Temporarily closed"
+    compiled = CompiledWeek.compile([[ALWAYS_OPEN], [ALWAYS_OPEN]], temporarily_closed=[True, False])
+    assert compiled.open_now(london(2026, 5, 20, 10)).tolist() == [False, True]
+
+
+def test_instants_in_any_offset_and_naive_as_london_wall_time() -> None:
+    office = weekly((MON, "09:00", "17:00"))
+    assert is_open([office], datetime(2026, 7, 6, 9, 0))  # naive: 09:00 BST
+    assert not is_open([office], datetime(2026, 7, 6, 7, 59, tzinfo=UTC))  # 08:59 BST
+    assert is_open([office], datetime(2026, 7, 6, 8, 0, tzinfo=UTC))  # 09:00 BST
+    assert is_open([office], datetime(2026, 7, 6, 13, 0, tzinfo=timezone(timedelta(hours=5))))  # 09:00 BST
+    assert to_london(datetime(2026, 1, 5, 12, tzinfo=UTC)) == london(2026, 1, 5, 12)
+
+
+def test_opens_next_beyond_the_horizon_is_unknown() -> None:
+    later = weekly((MON, "09:00", "17:00"), valid_from=date(2026, 3, 2))
+    at = london(2026, 2, 2, 10)
+    assert open_state([later], at).opens_next_at is None
+    assert open_state([later], at, horizon_days=40).opens_next_at == london(2026, 3, 2, 9)
+
+
+def test_minutes_are_rounded_up() -> None:
+    office = weekly((MON, "09:00", "17:00"))
+    state = open_state([office], london(2026, 1, 5, 16, 59, 30))
+    assert state.minutes_until_close == 1
+
+
+def test_open_between_the_next_two_hours() -> None:
+    evening = weekly((TUE, "18:00", "22:00"))
+    assert open_between([evening], london(2026, 1, 6, 16, 30), london(2026, 1, 6, 18, 30))
+    assert not open_between([evening], london(2026, 1, 6, 15, 0), london(2026, 1, 6, 17, 0))
+    assert not open_between([evening], london(2026, 1, 6, 16, 0), london(2026, 1, 6, 18, 0))  # end excluded
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Properties against the oracle.
+
+times = st.integers(0, 94).map(lambda q: q * 15)
+lengths = st.sampled_from([15, 30, 60, 90, 120, 240, 480, 600, 720, 1440])
+
+
+@st.composite
+def schedules(draw: st.DrawFn) -> WeeklySchedule:
+    if draw(st.integers(0, 9)) == 0:
+        sessions: tuple[Session, ...] = ()
+        always = True
+    else:
+        always = False
+        candidates = draw(st.lists(st.tuples(st.integers(0, 6), times, lengths), max_size=6))
+        chosen: list[Session] = []
+        for day, opens, length in candidates:
+            end = opens + (length if length < 1440 or opens == 0 else 720)
+            session = Session(day, TimeRange(opens, end if end <= 1440 else end - 1440))
+            if not WeeklySchedule(sessions=(*chosen, session)).problems():
+                chosen.append(session)
+        sessions = tuple(chosen)
+    policy = draw(st.sampled_from(list(BankHolidayPolicy)))
+    holiday_hours = (TimeRange(600, 840),) if policy is BankHolidayPolicy.special else ()
+    exceptions: list[DatedException] = []
+    for _ in range(draw(st.integers(0, 2))):
+        first = date(2026, 1, 1) + timedelta(days=draw(st.integers(0, 364)))
+        last = first + timedelta(days=draw(st.integers(0, 3)))
+        if draw(st.booleans()):
+            exceptions.append(DatedException(first, last))
+        else:
+            opens = draw(times)
+            exceptions.append(DatedException(first, last, closed=False, hours=(TimeRange(opens, (opens + 60) % 1440),)))
+    valid_from = date(2026, 1, 1) + timedelta(days=draw(st.integers(0, 364))) if draw(st.booleans()) else None
+    return WeeklySchedule(
+        sessions=sessions,
+        always_open=always,
+        bank_holidays=policy,
+        bank_holiday_hours=holiday_hours,
+        exceptions=tuple(exceptions),
+        valid_from=valid_from,
+    )
+
+
+# Both 2026 clock-change weekends, Easter, Christmas and ordinary weeks.
+ANCHORS = [utc(2026, 3, 28), utc(2026, 10, 24), utc(2026, 4, 2), utc(2026, 12, 23), utc(2026, 6, 10)]
+instants = st.builds(
+    lambda anchor, minutes: anchor + timedelta(minutes=minutes), st.sampled_from(ANCHORS), st.integers(0, 4 * 1440)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(schedules(), min_size=1, max_size=2), instants)
+def test_open_now_matches_the_oracle(service: list[WeeklySchedule], at: datetime) -> None:
+    assert agrees(is_open(service, at), oracle_open(service, at), at)
+    state = open_state(service, at)
+    assert state.open_now == is_open(service, at)
+    # Python subtracts from London-aware datetimes in wall time, so step back in UTC.
+    if state.closes_at is not None:
+        closes = state.closes_at.astimezone(UTC)
+        last_open = closes - timedelta(minutes=1)
+        assert oracle_open(service, last_open) or ambiguous(last_open)
+        assert not oracle_open(service, closes) or ambiguous(closes)
+    if state.opens_next_at is not None:
+        opens = state.opens_next_at.astimezone(UTC)
+        assert oracle_open(service, opens)
+        assert not is_open(service, opens - timedelta(minutes=1))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(schedules(), min_size=1, max_size=2), st.sampled_from(ANCHORS))
+def test_intervals_match_the_oracle_minute_by_minute(service: list[WeeklySchedule], anchor: datetime) -> None:
+    # Noon to 18:00 the next day: overnight sessions and, on the change weekends, the clock change itself.
+    start, end = anchor + timedelta(hours=12), anchor + timedelta(hours=42)
+    found = intervals(service, start, end)
+    starts = [a for a, _ in found]
+    for a, b in itertools.pairwise(found):
+        assert a[1] < b[0]  # merged: no two touch
+    minute = start
+    while minute < end:
+        index = bisect.bisect_right(starts, minute) - 1
+        engine = index >= 0 and found[index][0] <= minute < found[index][1]
+        assert agrees(engine, oracle_open(service, minute), minute), minute
+        minute += timedelta(minutes=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(schedules(), min_size=1, max_size=2), min_size=1, max_size=8), instants)
+def test_vectorised_open_now_matches_the_exact_path(services: list[list[WeeklySchedule]], at: datetime) -> None:
+    compiled = CompiledWeek.compile(services)
+    assert compiled.open_now(at).tolist() == [is_open(service, at) for service in services]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A year, every 15 minutes, real-looking schedules: zero mismatches.
+
+SAFE_HAVEN = weekly((FRI, "18:00", "02:00"), (SAT, "18:00", "02:00"), (SUN, "18:00", "02:00"))
+OFFICE = weekly(*((day, "09:00", "17:00") for day in range(5)), bank_holidays=BankHolidayPolicy.closed)
+CAFE = weekly(
+    (TUE, "18:00", "22:00"),
+    (THU, "18:00", "22:00"),
+    exceptions=(DatedException(date(2026, 12, 24), date(2027, 1, 2), reason="Christmas"),),
+)
+REAL = [SAFE_HAVEN, OFFICE, ALWAYS_OPEN, CAFE]
+
+
+def test_a_year_every_15_minutes_has_zero_mismatches() -> None:
+    start, end = utc(2026, 1, 1), utc(2027, 1, 1)
+    compiled = CompiledWeek.compile([[s] for s in REAL])
+    found = [intervals([s], start, end) for s in REAL]
+    starts = [[a for a, _ in f] for f in found]
+    mismatches = []
+    at = start
+    while at < end:
+        vector = compiled.open_now(at).tolist()
+        for i, schedule in enumerate(REAL):
+            index = bisect.bisect_right(starts[i], at) - 1
+            exact = index >= 0 and found[i][index][0] <= at < found[i][index][1]
+            expected = oracle_open([schedule], at)
+            if not exact == vector[i] == expected:
+                mismatches.append((i, at))
+        at += timedelta(minutes=15)
+    assert mismatches == []
