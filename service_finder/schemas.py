@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -357,3 +358,185 @@ class ServicePage(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
+
+
+# --- search -----------------------------------------------------------------------------------------------------
+
+
+class Referral(StrEnum):
+    # self: the person is looking for themselves (walk-in or self-referral only); professional: a clinician can refer.
+    self = "self"
+    professional = "professional"
+
+
+class PersonSex(StrEnum):
+    female = "female"
+    male = "male"
+
+
+class PersonGender(StrEnum):
+    woman = "woman"
+    man = "man"
+    non_binary = "non_binary"
+
+
+OPEN_PATTERN = r"^(now|any|within:([1-9]\d{0,3}))$"
+
+
+class SearchRequest(BaseModel):
+    """The same fields as GET /v1/search's query string."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    lat: float | None = Field(default=None, ge=-90, le=90, description="WGS84 latitude; give with lon.")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="WGS84 longitude; give with lat.")
+    postcode: str | None = Field(
+        default=None, max_length=10, description="Full postcode or postcode district (e.g. 'LS1 1UR' or 'LS1')."
+    )
+    radius_km: float = Field(default=25, gt=0, le=200, description="How far to look, straight line (max 200).")
+    at: datetime | None = Field(default=None, description="Instant to search for (ISO 8601); default now, London.")
+    open: str = Field(
+        default="now",
+        pattern=OPEN_PATTERN,
+        description="'now' (open at `at`), 'within:<minutes>' (open at some point in the next minutes, max 9999), "
+        "or 'any'.",
+        examples=["now", "within:120", "any"],
+    )
+    age: int | None = Field(default=None, ge=0, le=120, description="The person's age in years.")
+    sex: PersonSex | None = None
+    gender: PersonGender | None = None
+    needs: list[Need] = Field(default_factory=list, max_length=20)
+    intoxicated: bool | None = Field(default=None, description="Has been drinking or using drugs now.")
+    uses_substances: bool | None = Field(default=None, description="Uses drugs or alcohol.")
+    referral: Referral = Referral.self
+    modes: list[ContactMode] = Field(default_factory=list, max_length=4, description="Any of these contact modes.")
+    access: list[AccessFeature] = Field(default_factory=list, max_length=8, description="All of these are required.")
+    language: LanguageCode | None = None
+    kinds: list[ServiceKind] = Field(default_factory=list, max_length=20)
+    limit: int = Field(default=10, ge=1, le=50)
+    explain: bool = Field(default=False, description="Also list nearby services left out, with the reasons.")
+
+    @model_validator(mode="after")
+    def _where(self) -> Self:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        if self.lat is not None and self.postcode is not None:
+            raise ValueError("give a postcode or lat/lon, not both")
+        return self
+
+    @property
+    def open_within_minutes(self) -> int | None:
+        """None for 'any'; 0 for 'now'."""
+        if self.open == "any":
+            return None
+        return 0 if self.open == "now" else int(self.open.removeprefix("within:"))
+
+
+class ResolvedLocation(BaseModel):
+    latitude: float
+    longitude: float
+    source: str = Field(description="'coordinates', 'postcode' or 'postcode_district'.", examples=["postcode"])
+    postcode: str | None = None
+    district_code: str | None = Field(default=None, description="Local-authority district, used for catchments.")
+    district_name: str | None = None
+
+
+class QueryEcho(BaseModel):
+    request: SearchRequest = Field(description="The request as understood, with defaults filled in.")
+    location: ResolvedLocation | None = Field(description="Where the search was centred; None: no location given.")
+    at: datetime = Field(description="The instant used, Europe/London.")
+
+
+class Verdict(StrEnum):
+    eligible = "eligible"
+    check = "check"
+    ineligible = "ineligible"
+
+
+class CriterionResult(StrEnum):
+    passed = "pass"
+    failed = "fail"
+    unknown = "unknown"
+
+
+class Criterion(BaseModel):
+    criterion: str = Field(examples=["age"])
+    result: CriterionResult
+    reason: str = Field(examples=["accepts people aged 18 and over"])
+
+
+class Eligibility(BaseModel):
+    verdict: Verdict = Field(
+        description="eligible: every criterion passes; check: some unknown; ineligible: one fails."
+    )
+    criteria: list[Criterion]
+
+
+class ServiceSummary(BaseModel):
+    id: str
+    name: str
+    kind: ServiceKind
+    kind_label: str
+    organisation: str
+    phones: list[PhoneRecord]
+    url: str | None
+    address: str | None = Field(description="Address of the location this result is about; None for phone/online.")
+    postcode: str | None
+    latitude: float | None
+    longitude: float | None
+    accessibility: dict[AccessFeature, bool]
+    contact_modes: list[ContactMode]
+    alert: str
+    demo: bool = Field(description="Demonstration data, not a real service: always show this label.")
+
+
+class Travel(BaseModel):
+    mode: str = Field(examples=["walking"])
+    minutes: int = Field(description="Estimated from straight-line distance at an assumed speed: an estimate only.")
+    arrives_before_close: bool | None = Field(description="None when it does not close soon or is not open.")
+
+
+class SearchResult(BaseModel):
+    rank: int
+    score: float
+    service: ServiceSummary
+    distance_km: float | None = Field(description="Straight-line distance, not route distance; None for remote.")
+    distance_basis: str = Field(default="straight line", description="Always 'straight line'.")
+    travel: Travel | None
+    open_now: bool
+    closes_at: datetime | None
+    opens_next_at: datetime | None
+    hours_today: str
+    eligibility: Eligibility
+    match_reasons: list[str]
+    verified_at: datetime | None
+    stale: bool
+
+
+class SafetyNetEntry(BaseModel):
+    id: str
+    name: str
+    phones: list[PhoneRecord]
+    description: str
+    hours: str = Field(examples=["24 hours, every day"])
+    local: bool = Field(description="A local 24/7 line whose catchment covers the location.")
+
+
+class Exclusion(BaseModel):
+    id: str
+    name: str
+    kind: ServiceKind
+    distance_km: float | None
+    reasons: list[str]
+
+
+class SearchResponse(BaseModel):
+    query: QueryEcho
+    results: list[SearchResult]
+    safety_net: list[SafetyNetEntry] = Field(min_length=1, description="Always present, never empty.")
+    excluded: list[Exclusion] | None = Field(description="With explain=true: nearby services left out, and why.")
+    data_version: int
+    index_built_at: datetime
+    stale_index: bool = Field(
+        default=False, description="The store could not be reached; answers come from the last index."
+    )

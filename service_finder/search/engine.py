@@ -1,0 +1,662 @@
+"""Search: hard filters, eligibility verdicts, open state, a documented score, and the reasons for all of it.
+
+Pure: the caller resolves the location (postcode -> coordinates and district) and passes the index snapshot.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from service_finder.domain.hours_text import describe_week
+from service_finder.domain.opening_hours import OpenState, to_london
+from service_finder.domain.taxonomy import (
+    ACCESS_LABELS,
+    KINDS,
+    NEED_LABELS,
+    REFERRAL_LABELS,
+    SELF_ROUTES,
+    AccessFeature,
+    ContactMode,
+    Gender,
+    Need,
+    ReferralRoute,
+    ServiceKind,
+)
+from service_finder.schemas import (
+    Criterion,
+    CriterionResult,
+    Eligibility,
+    Exclusion,
+    PersonGender,
+    PersonSex,
+    QueryEcho,
+    Referral,
+    ResolvedLocation,
+    SafetyNetEntry,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    ServiceRecord,
+    ServiceSummary,
+    Travel,
+    Verdict,
+)
+from service_finder.search import ranking
+from service_finder.search.index import KIND_CODES, NO_MAX_AGE, NO_MIN_AGE, UNKNOWN, DirectoryIndex, bit_mask
+from service_finder.search.safety_net import FALLBACK_SAFETY_NET
+
+I32 = npt.NDArray[np.int32]
+I8 = npt.NDArray[np.int8]
+F64 = npt.NDArray[np.float64]
+
+PASS, FAIL, UNKNOWN_RESULT, NOT_ASKED = 1, 0, -1, 2
+_RESULT = {PASS: CriterionResult.passed, FAIL: CriterionResult.failed, UNKNOWN_RESULT: CriterionResult.unknown}
+SELF_MASK = bit_mask(sorted(SELF_ROUTES), list(ReferralRoute))
+# Routes a clinician can use on a person's behalf (the police route is for officers, not clinicians).
+PROFESSIONAL_MASK = bit_mask([r for r in ReferralRoute if r is not ReferralRoute.police], list(ReferralRoute))
+GENDER_BITS = {
+    PersonGender.woman: bit_mask([Gender.women], list(Gender)),
+    PersonGender.man: bit_mask([Gender.men], list(Gender)),
+    PersonGender.non_binary: bit_mask([Gender.non_binary], list(Gender)),
+}
+SEX_BITS = {PersonSex.female: GENDER_BITS[PersonGender.woman], PersonSex.male: GENDER_BITS[PersonGender.man]}
+REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online], list(ContactMode))
+SAFETY_NET_ORDER = {ServiceKind.emergency: 0, ServiceKind.crisis_line: 1, ServiceKind.helpline: 2}
+CRITERIA = ("age", "gender", "catchment", "referral", "intoxicated", "substance_use", "gp_registration")
+# With explain=true, services this much further than the radius are listed as left out for distance.
+EXPLAIN_RADIUS_FACTOR = 1.5
+MAX_EXCLUDED = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Services near the person (or reachable remotely), in parallel arrays."""
+
+    service: I32
+    location: I32  # -1 for remote
+    distance: F64  # NaN for remote
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> Candidates:
+        return Candidates(self.service[keep], self.location[keep], self.distance[keep])
+
+
+def _candidates(index: DirectoryIndex, where: ResolvedLocation | None, radius_km: float) -> Candidates:
+    remote = index.remote[(index.modes[index.remote] & REMOTE_MODES) != 0]
+    if where is None:
+        return Candidates(remote, np.full(remote.size, -1, np.int32), np.full(remote.size, np.nan))
+    near, location, distance = index.near(where.latitude, where.longitude, radius_km)
+    return Candidates(
+        np.concatenate([near, remote]).astype(np.int32),
+        np.concatenate([location, np.full(remote.size, -1, np.int32)]),
+        np.concatenate([distance, np.full(remote.size, np.nan)]),
+    )
+
+
+def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: ResolvedLocation | None) -> dict[str, I8]:
+    """Per criterion, per candidate: PASS, FAIL, UNKNOWN_RESULT or NOT_ASKED."""
+    n = ids.size
+    results: dict[str, I8] = {}
+
+    min_age, max_age = index.min_age[ids], index.max_age[ids]
+    limited = (min_age != NO_MIN_AGE) | (max_age != NO_MAX_AGE)
+    if request.age is None:
+        results["age"] = np.where(limited, UNKNOWN_RESULT, PASS).astype(np.int8)
+    else:
+        fits = (min_age <= request.age) & (request.age <= max_age)
+        results["age"] = np.where(fits, PASS, FAIL).astype(np.int8)
+
+    genders = index.genders[ids]
+    person_bit = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
+    if person_bit is None:
+        results["gender"] = np.where(genders == 0, PASS, UNKNOWN_RESULT).astype(np.int8)
+    else:
+        results["gender"] = np.where((genders == 0) | ((genders & person_bit) != 0), PASS, FAIL).astype(np.int8)
+
+    catchment = index.catchment[ids]
+    result = np.full(n, UNKNOWN_RESULT, np.int8)
+    result[catchment == 1] = PASS
+    districts = catchment == 2
+    if where is not None and where.district_code is not None:
+        members = index.district_members.get(where.district_code)
+        inside = np.isin(ids, members) if members is not None else np.zeros(n, np.bool_)
+        result[districts] = np.where(inside[districts], PASS, FAIL)
+    for row in np.flatnonzero(catchment == 3):
+        record = index.services[ids[row]]
+        geojson = record.eligibility.catchment.geojson if record.eligibility.catchment else None
+        if where is not None and geojson is not None:
+            result[row] = PASS if point_in_geojson(where.longitude, where.latitude, geojson) else FAIL
+    results["catchment"] = result
+
+    routes, known = index.referral[ids], index.referral_known[ids]
+    wanted = SELF_MASK if request.referral is Referral.self else PROFESSIONAL_MASK
+    results["referral"] = np.where(~known, UNKNOWN_RESULT, np.where((routes & wanted) != 0, PASS, FAIL)).astype(np.int8)
+
+    for name, asked, column in (
+        ("intoxicated", request.intoxicated, index.intoxicated),
+        ("substance_use", request.uses_substances, index.substances),
+    ):
+        if asked:
+            policy = column[ids]
+            results[name] = np.where(policy == UNKNOWN, UNKNOWN_RESULT, np.where(policy == 1, PASS, FAIL)).astype(
+                np.int8
+            )
+        else:
+            results[name] = np.full(n, NOT_ASKED, np.int8)
+
+    results["gp_registration"] = np.where(index.gp_required[ids], UNKNOWN_RESULT, NOT_ASKED).astype(np.int8)
+    return results
+
+
+def _verdicts(criteria: Mapping[str, I8]) -> I8:
+    stacked = np.stack(list(criteria.values()))
+    failed = (stacked == FAIL).any(axis=0)
+    unknown = (stacked == UNKNOWN_RESULT).any(axis=0)
+    return np.where(failed, 0, np.where(unknown, 1, 2)).astype(np.int8)  # 0 ineligible, 1 check, 2 eligible
+
+
+def point_in_geojson(x: float, y: float, geojson: Mapping[str, object]) -> bool:
+    """Ray casting over a GeoJSON Polygon or MultiPolygon (holes respected)."""
+    polygons = geojson.get("coordinates", [])
+    if geojson.get("type") == "Polygon":
+        polygons = [polygons]
+    inside = False
+    for polygon in polygons if isinstance(polygons, list) else []:
+        rings = list(polygon)
+        if rings and _in_ring(x, y, rings[0]) and not any(_in_ring(x, y, hole) for hole in rings[1:]):
+            inside = True
+    return inside
+
+
+def _in_ring(x: float, y: float, ring: list[list[float]]) -> bool:
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+            inside = not inside
+    return inside
+
+
+def search(
+    index: DirectoryIndex,
+    request: SearchRequest,
+    *,
+    location: ResolvedLocation | None,
+    at: datetime,
+    today: date,
+    district_name: Callable[[str], str | None] = lambda _: None,
+    stale_index: bool = False,
+) -> SearchResponse:
+    at = to_london(at)
+    radius = request.radius_km * (EXPLAIN_RADIUS_FACTOR if request.explain else 1.0)
+    candidates = _candidates(index, location, radius)
+    ids = candidates.service
+    excluded: dict[int, list[str]] = {}
+
+    def exclude(mask: npt.NDArray[np.bool_], reason: str | Callable[[int], str]) -> None:
+        # Reasons cost a sentence each: only written when the caller asked for them.
+        if not request.explain:
+            return
+        for hit in np.flatnonzero(mask):
+            service = int(ids[hit])
+            excluded.setdefault(service, []).append(reason if isinstance(reason, str) else reason(service))
+
+    # Filters the caller chose (kinds) or that are not results at all (the safety net, closed-down services) drop
+    # silently; every other filter records why, for explain=true.
+    keep = ~index.safety_net[ids] & (index.active[ids] | index.temporarily_closed[ids])
+    if request.kinds:
+        keep &= np.isin(index.kind[ids], [KIND_CODES[k] for k in request.kinds])
+    if request.explain:
+        beyond = np.nan_to_num(candidates.distance, nan=0.0) > request.radius_km
+        exclude(keep & beyond, f"further than {request.radius_km:g} km")
+        keep &= ~beyond
+    exclude(
+        keep & index.temporarily_closed[ids], lambda i: f"temporarily closed: {index.services[i].alert}".strip(": ")
+    )
+    keep &= ~index.temporarily_closed[ids]
+    if request.modes:
+        wanted_modes = bit_mask(request.modes, list(ContactMode))
+        offers = (index.modes[ids] & wanted_modes) != 0
+        exclude(keep & ~offers, f"not available by {_join(m.value.replace('_', ' ') for m in request.modes)}")
+        keep &= offers
+    for feature in request.access:
+        bit = bit_mask([feature], list(AccessFeature))
+        confirmed = (index.access_yes[ids] & bit) != 0
+        exclude(keep & ~confirmed, f"{ACCESS_LABELS[feature]} not confirmed")
+        keep &= confirmed
+    if request.language and request.language != "en":
+        speaks = np.array([request.language in index.services[i].access.languages for i in ids], dtype=np.bool_)
+        exclude(keep & ~speaks, f"does not list language '{request.language}'")
+        keep &= speaks
+
+    candidates = candidates.take(keep)
+    excluded_before = dict(excluded)
+    ids = candidates.service
+    criteria = _criteria(index, ids, request, location)
+    verdicts = _verdicts(criteria)
+    for row in np.flatnonzero(verdicts == 0) if request.explain else ():
+        record = index.services[ids[row]]
+        reasons = [
+            _sentence(name, FAIL, record, request, location, district_name)
+            for name, column in criteria.items()
+            if column[row] == FAIL
+        ]
+        excluded.setdefault(int(ids[row]), []).extend(reasons)
+    eligible_rows = verdicts > 0
+
+    open_now = index.hours.open_now(at)[ids]
+    window = request.open_within_minutes
+    states: dict[int, OpenState] = {}
+
+    def state(service: int) -> OpenState:
+        if service not in states:
+            states[service] = index.hours.open_states([service], at)[0]
+        return states[service]
+
+    opens_soon = np.zeros(ids.size, np.bool_)
+    wait = np.zeros(ids.size)
+    if window == 0:
+        eligible_rows &= open_now
+        for row in np.flatnonzero((verdicts > 0) & ~open_now) if request.explain else ():
+            excluded.setdefault(int(ids[row]), []).append(_closed_reason(state(int(ids[row]))))
+    elif window is not None:
+        for row in np.flatnonzero(eligible_rows & ~open_now):
+            minutes = state(int(ids[row])).minutes_until_open
+            if minutes is not None and minutes <= window:
+                opens_soon[row] = True
+                wait[row] = minutes
+        shut = eligible_rows & ~open_now & ~opens_soon
+        for row in np.flatnonzero(shut) if request.explain else ():
+            excluded.setdefault(int(ids[row]), []).append(_closed_reason(state(int(ids[row]))))
+        eligible_rows &= open_now | opens_soon
+
+    rows = np.flatnonzero(eligible_rows).astype(np.int32)
+    score = _scores(index, candidates, rows, criteria, verdicts, open_now, opens_soon, wait, request, today)
+    results = _top(index, candidates, rows, score, open_now, request, state)
+
+    response_results = []
+    for rank, (final, result_row, arrival) in enumerate(results, start=1):
+        response_results.append(
+            _result(
+                index,
+                candidates,
+                result_row,
+                rank,
+                final,
+                arrival,
+                state(int(ids[result_row])),
+                {name: int(column[result_row]) for name, column in criteria.items()},
+                int(verdicts[result_row]),
+                request,
+                location,
+                today,
+                district_name,
+            )
+        )
+    explained = None
+    if request.explain:
+        explained = _exclusions(index, candidates, excluded, excluded_before)
+    return SearchResponse(
+        query=QueryEcho(request=request, location=location, at=at),
+        results=response_results,
+        safety_net=safety_net(index, request, location),
+        excluded=explained,
+        data_version=index.version,
+        index_built_at=index.built_at,
+        stale_index=stale_index,
+    )
+
+
+def _scores(
+    index: DirectoryIndex,
+    candidates: Candidates,
+    rows: I32,
+    criteria: Mapping[str, I8],
+    verdicts: I8,
+    open_now: npt.NDArray[np.bool_],
+    opens_soon: npt.NDArray[np.bool_],
+    wait: F64,
+    request: SearchRequest,
+    today: date,
+) -> F64:
+    ids = candidates.service[rows]
+    score = np.zeros(rows.size)
+    score += np.where(open_now[rows], ranking.OPEN_NOW, 0.0)
+    score += np.where(
+        opens_soon[rows], np.maximum(0.0, ranking.OPENS_SOON + ranking.OPENS_SOON_PER_MINUTE * wait[rows]), 0
+    )
+    if request.referral is Referral.self:
+        score += np.where(criteria["referral"][rows] == PASS, ranking.SELF_ACCESS, 0.0)
+    score += np.where(verdicts[rows] == 2, ranking.KNOWN_ELIGIBLE, 0.0)
+    if request.needs:
+        needs = index.needs[ids]
+        for need in request.needs:
+            score += np.where((needs & bit_mask([need], list(Need))) != 0, ranking.NEED_MATCH, 0.0)
+    score += np.where(_specialist(index, ids, request), ranking.SPECIALIST_FIT, 0.0)
+    score += ranking.ACCESS_MATCH * len(request.access)
+    stale = index.stale(today)[ids]
+    score += np.where(stale, ranking.STALE, ranking.VERIFIED)
+    distance = np.where(np.isnan(candidates.distance[rows]), ranking.REMOTE_EQUIVALENT_KM, candidates.distance[rows])
+    score += ranking.DISTANCE_PER_KM * distance
+    return np.round(score, 3)
+
+
+def _specialist(index: DirectoryIndex, ids: I32, request: SearchRequest) -> npt.NDArray[np.bool_]:
+    fit = np.zeros(ids.size, np.bool_)
+    distress = {Need.self_harm, Need.suicidal_thoughts} & set(request.needs)
+    if request.uses_substances and distress:
+        fit |= index.kind[ids] == KIND_CODES[ServiceKind.dual_diagnosis]
+    if request.intoxicated:
+        fit |= index.intoxicated[ids] == 1
+    return fit
+
+
+def _top(
+    index: DirectoryIndex,
+    candidates: Candidates,
+    rows: I32,
+    score: F64,
+    open_now: npt.NDArray[np.bool_],
+    request: SearchRequest,
+    state: Callable[[int], OpenState],
+) -> list[tuple[float, int, Travel | None]]:
+    """The best `limit` rows by final score, where the final score may lose MAY_CLOSE_BEFORE_ARRIVAL.
+
+    That penalty needs the exact closing time, which costs more than the vector pass, so rows are visited in
+    order of their preliminary score and the walk stops once no later row could reach the top (penalties only
+    lower a score). Ties break by service id; the index keeps services in id order, so by index.
+    """
+    ids = candidates.service[rows]
+    order = np.lexsort((ids, -score))
+    best: list[tuple[float, int, int, Travel | None]] = []  # min-heap of (score, -service, row, travel)
+    for position in order:
+        preliminary = float(score[position])
+        if len(best) >= request.limit and (best[0][0], best[0][1]) >= (preliminary, -int(ids[position])):
+            break
+        row = int(rows[position])
+        travel = _travel(candidates.distance[row], state(int(ids[position])) if open_now[row] else None)
+        final = preliminary + (
+            ranking.MAY_CLOSE_BEFORE_ARRIVAL if travel and travel.arrives_before_close is False else 0
+        )
+        item = (round(final, 3), -int(ids[position]), row, travel)
+        if len(best) < request.limit:
+            heapq.heappush(best, item)
+        elif (item[0], item[1]) > (best[0][0], best[0][1]):
+            heapq.heapreplace(best, item)
+    best.sort(key=lambda item: (-item[0], -item[1]))
+    return [(final, row, travel) for final, _, row, travel in best]
+
+
+def _travel(distance: float, open_state: OpenState | None) -> Travel | None:
+    if np.isnan(distance):
+        return None
+    mode, minutes = ranking.travel_minutes(float(distance))
+    arrives: bool | None = None
+    if open_state is not None and open_state.minutes_until_close is not None:
+        arrives = minutes + ranking.ARRIVAL_MARGIN_MIN <= open_state.minutes_until_close
+    return Travel(mode=mode, minutes=minutes, arrives_before_close=arrives)
+
+
+def _closed_reason(state: OpenState) -> str:
+    if state.opens_next_at is None:
+        return "closed, and not open in the next 14 days"
+    return f"closed until {state.opens_next_at.strftime('%a %d %b %H:%M')}"
+
+
+def _join(words: Iterable[str]) -> str:
+    items = list(words)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _age_text(record: ServiceRecord) -> str:
+    low, high = record.eligibility.minimum_age, record.eligibility.maximum_age
+    if low is not None and high is not None:
+        return f"people aged {low} to {high}"
+    if low is not None:
+        return f"people aged {low} and over"
+    if high is not None:
+        return f"people aged {high} and under"
+    return "people of any age"
+
+
+def _sentence(
+    name: str,
+    result: int,
+    record: ServiceRecord,
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    district_name: Callable[[str], str | None],
+) -> str:
+    eligibility = record.eligibility
+    if name == "age":
+        text = _age_text(record)
+        if result == PASS:
+            return f"accepts {text}"
+        if result == FAIL:
+            return f"only for {text} (age given: {request.age})"
+        return f"only for {text}; age not given"
+    if name == "gender":
+        served = _join(g.value.replace("_", "-") for g in eligibility.genders) if eligibility.genders else ""
+        if result == PASS:
+            return f"for {served}" if served else "open to people of any gender"
+        return f"for {served} only" + ("" if result == FAIL else "; gender not given")
+    if name == "catchment":
+        catchment = eligibility.catchment
+        if catchment is None:
+            return "catchment area not recorded: check before travelling"
+        if catchment.type.value == "england":
+            return "covers anyone in England"
+        if catchment.type.value == "polygon":
+            area = "its area"
+        else:
+            names = [district_name(code) or code for code in catchment.districts[:4]]
+            area = _join(names) + (" and more" if len(catchment.districts) > 4 else "")
+        if result == PASS:
+            return f"covers your area ({area})"
+        if result == FAIL:
+            return f"only for people living in {area}"
+        return f"only for people living in {area}; could not tell which area you are in"
+    if name == "referral":
+        routes = eligibility.referral_routes
+        if routes is None:
+            return "how to get referred is not recorded: call first"
+        if result == PASS and request.referral is Referral.self:
+            return "walk in, no referral needed" if ReferralRoute.walk_in in routes else "you can refer yourself"
+        listed = _join(REFERRAL_LABELS[r] for r in routes) if routes else "no route recorded"
+        if result == PASS:
+            return f"accepts {listed}"
+        needs = "a referral" if request.referral is Referral.self else "a route a clinician cannot use"
+        return f"needs {needs}: {listed}"
+    if name == "intoxicated":
+        return {
+            PASS: "accepts people who have been drinking or using drugs",
+            FAIL: "does not accept people who are intoxicated",
+        }.get(result, "not recorded whether it accepts people who have been drinking or using drugs")
+    if name == "substance_use":
+        return {
+            PASS: "accepts people who use drugs or alcohol",
+            FAIL: "does not accept people who use drugs or alcohol",
+        }.get(result, "not recorded whether it accepts people who use drugs or alcohol")
+    return "must be registered with a GP in its area: check before travelling"
+
+
+def _result(
+    index: DirectoryIndex,
+    candidates: Candidates,
+    row: int,
+    rank: int,
+    score: float,
+    travel: Travel | None,
+    state: OpenState,
+    criteria: dict[str, int],
+    verdict: int,
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    today: date,
+    district_name: Callable[[str], str | None],
+) -> SearchResult:
+    service = int(candidates.service[row])
+    record = index.services[service]
+    place = record.locations[int(candidates.location[row])] if candidates.location[row] >= 0 else None
+    distance = float(candidates.distance[row])
+    checks = [
+        Criterion(
+            criterion=name,
+            result=_RESULT[result],
+            reason=_sentence(name, result, record, request, location, district_name),
+        )
+        for name, result in criteria.items()
+        if result != NOT_ASKED
+    ]
+    return SearchResult(
+        rank=rank,
+        score=score,
+        service=summary(record, place_index=int(candidates.location[row])),
+        distance_km=None if np.isnan(distance) else round(distance, 2),
+        travel=travel,
+        open_now=state.open_now,
+        closes_at=state.closes_at,
+        opens_next_at=state.opens_next_at,
+        hours_today=state.hours_today,
+        eligibility=Eligibility(
+            verdict=(Verdict.ineligible, Verdict.check, Verdict.eligible)[verdict], criteria=checks
+        ),
+        match_reasons=_reasons(record, state, criteria, request, travel, place is None),
+        verified_at=record.provenance.verified_at,
+        stale=bool(index.stale(today)[service]),
+    )
+
+
+def summary(record: ServiceRecord, *, place_index: int) -> ServiceSummary:
+    place = record.locations[place_index] if place_index >= 0 else None
+    address = ", ".join(p for p in (place.name, place.address, place.city) if p) if place else None
+    return ServiceSummary(
+        id=record.id,
+        name=record.name,
+        kind=record.kind,
+        kind_label=KINDS[record.kind].label,
+        organisation=record.organisation.name,
+        phones=record.phones,
+        url=record.url,
+        address=address,
+        postcode=place.postcode if place else None,
+        latitude=place.latitude if place else None,
+        longitude=place.longitude if place else None,
+        accessibility=record.access.accessibility,
+        contact_modes=record.access.contact_modes,
+        alert=record.alert,
+        demo=record.is_demo,
+    )
+
+
+def _reasons(
+    record: ServiceRecord,
+    state: OpenState,
+    criteria: Mapping[str, int],
+    request: SearchRequest,
+    travel: Travel | None,
+    remote: bool,
+) -> list[str]:
+    reasons = []
+    if state.open_now:
+        reasons.append("open now" if state.closes_at is None else f"open now until {state.closes_at:%H:%M}")
+    elif state.opens_next_at is not None:
+        reasons.append(
+            f"opens at {state.opens_next_at:%H:%M}"
+            + (
+                ""
+                if state.minutes_until_open and state.minutes_until_open < 1440
+                else f" on {state.opens_next_at:%a %d %b}"
+            )
+        )
+    routes = record.eligibility.referral_routes or []
+    if ReferralRoute.walk_in in routes:
+        reasons.append("walk-in, no referral needed")
+    elif ReferralRoute.self_referral in routes:
+        reasons.append("you can refer yourself")
+    if request.intoxicated and criteria.get("intoxicated") == PASS:
+        reasons.append("accepts people who have been drinking or using drugs")
+    if request.uses_substances and criteria.get("substance_use") == PASS:
+        reasons.append("accepts people who use drugs or alcohol")
+    if record.kind is ServiceKind.dual_diagnosis and request.uses_substances:
+        reasons.append("specialist in mental health and substance use together")
+    reasons.extend(f"helps with {NEED_LABELS[n].lower()}" for n in request.needs if n in record.needs)
+    reasons.extend(f"{ACCESS_LABELS[f]} available" for f in request.access)
+    if AccessFeature.bsl not in request.access and record.access.accessibility.get(AccessFeature.bsl):
+        reasons.append(f"{ACCESS_LABELS[AccessFeature.bsl]} available")
+    if remote:
+        reasons.append(
+            "by " + _join(m.value.replace("_", " ") for m in record.access.contact_modes if m != ContactMode.in_person)
+        )
+    if travel is not None and travel.arrives_before_close is False:
+        reasons.append(f"may close before you arrive (about {travel.minutes} min {travel.mode}, an estimate)")
+    if record.access.cost and record.access.cost.value == "free":
+        reasons.append("free")
+    return reasons
+
+
+def _exclusions(
+    index: DirectoryIndex,
+    candidates: Candidates,
+    excluded: Mapping[int, list[str]],
+    excluded_before: Mapping[int, list[str]],
+) -> list[Exclusion]:
+    distance = {int(s): float(d) for s, d in zip(candidates.service, candidates.distance, strict=True)}
+    items = []
+    for service, reasons in excluded.items():
+        record = index.services[service]
+        km = distance.get(service, float("nan"))
+        if service in excluded_before and service not in distance:
+            km = float("nan")
+        items.append(
+            Exclusion(
+                id=record.id,
+                name=record.name,
+                kind=record.kind,
+                distance_km=None if np.isnan(km) else round(km, 2),
+                reasons=reasons,
+            )
+        )
+    items.sort(key=lambda e: (e.distance_km if e.distance_km is not None else float("inf"), e.id))
+    return items[:MAX_EXCLUDED]
+
+
+def safety_net(
+    index: DirectoryIndex, request: SearchRequest, location: ResolvedLocation | None
+) -> list[SafetyNetEntry]:
+    """National 24/7 lines, then local 24/7 crisis lines covering the location. Never empty."""
+    national = []
+    for service in np.flatnonzero(index.safety_net & index.active):
+        record = index.services[service]
+        low, high = record.eligibility.minimum_age, record.eligibility.maximum_age
+        if request.age is not None and (
+            (low is not None and request.age < low) or (high is not None and request.age > high)
+        ):
+            continue
+        national.append(record)
+    national.sort(key=lambda r: (SAFETY_NET_ORDER.get(r.kind, 9), r.eligibility.maximum_age is not None, r.name))
+    entries = [_safety_entry(r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
+    if location is not None and location.district_code is not None:
+        members = index.district_members.get(location.district_code, np.zeros(0, np.int32))
+        for service in members:
+            record = index.services[service]
+            always = any(s.always_open for s in record.schedules)
+            if record.kind is ServiceKind.crisis_line and always and index.active[service] and not record.safety_net:
+                entries.append(_safety_entry(record, local=True))
+    return entries
+
+
+def _safety_entry(record: ServiceRecord, *, local: bool) -> SafetyNetEntry:
+    lines = [line for s in record.schedules for line in describe_week(s.to_domain())]
+    return SafetyNetEntry(
+        id=record.id,
+        name=record.name,
+        phones=record.phones,
+        description=record.description,
+        hours="; ".join(lines) or "hours not recorded",
+        local=local,
+    )
