@@ -18,7 +18,8 @@ class Settings(BaseSettings):
     )
     gazetteer_path: Path = Field(default=Path("data/gazetteer/england.npz"))
     log_level: str = "INFO"
-    # Records whose verify_due date has passed are marked stale in every answer.
+    # How often each process checks the store's data version and rebuilds its index when it moved.
+    index_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     title: str = "Crisis Care Service Finder"
 
 

@@ -52,3 +52,9 @@ class ImportRejected(ServiceFinderError):
     status = 422
     slug = "import-rejected"
     title = "The import was rejected; nothing was written"
+
+
+class GazetteerUnavailable(ServiceFinderError):
+    status = 503
+    slug = "gazetteer-unavailable"
+    title = "Postcode search is not available on this server"

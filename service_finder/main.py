@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,9 +13,13 @@ from service_finder import __version__
 from service_finder.api.deps import AppState
 from service_finder.api.middleware import RequestIdMiddleware
 from service_finder.api.problems import install_problem_handlers
-from service_finder.api.routes import health, services
+from service_finder.api.routes import health, search, services
+from service_finder.catalogue import Catalogue
 from service_finder.config import Settings, get_settings
+from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.storage.db import create_db_engine
+
+logger = logging.getLogger("service_finder")
 
 DESCRIPTION = """
 Where a person in a mental-health crisis in England can go or call **right now**: crisis cafés, safe havens,
@@ -36,13 +41,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
-        state = AppState(settings=settings, engine=engine or create_db_engine(settings.database_url))
+        store = engine or create_db_engine(settings.database_url)
+        catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds)
+        catalogue.refresh()
+        state = AppState(settings=settings, engine=store, catalogue=catalogue, gazetteer=_load_gazetteer(settings))
         app.state.service_finder = state
         try:
-            yield
+            with catalogue.polling():
+                yield
         finally:
             if own_engine:
-                state.engine.dispose()
+                store.dispose()
 
     app = FastAPI(
         title=settings.title,
@@ -56,4 +65,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(services.router)
+    app.include_router(search.router)
     return app
+
+
+def _load_gazetteer(settings: Settings) -> Gazetteer | None:
+    if not settings.gazetteer_path.exists():
+        logger.warning(
+            "gazetteer %s is missing: postcode searches will fail (run `make gazetteer`)", settings.gazetteer_path
+        )
+        return None
+    return Gazetteer.load(settings.gazetteer_path)

@@ -12,7 +12,9 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.catalogue import Catalogue, Snapshot
 from service_finder.config import Settings
+from service_finder.geocoding.gazetteer import Gazetteer
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -23,6 +25,8 @@ class AppState:
 
     settings: Settings
     engine: Engine
+    catalogue: Catalogue
+    gazetteer: Gazetteer | None
 
 
 def get_state(request: Request) -> AppState:
@@ -46,3 +50,17 @@ def get_today() -> date:
 
 
 TodayDep = Annotated[date, Depends(get_today)]
+
+
+def get_snapshot(state: StateDep) -> Snapshot:
+    return state.catalogue.snapshot
+
+
+SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
+
+
+def get_gazetteer(state: StateDep) -> Gazetteer | None:
+    return state.gazetteer
+
+
+GazetteerDep = Annotated[Gazetteer | None, Depends(get_gazetteer)]

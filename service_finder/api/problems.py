@@ -74,6 +74,22 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         }
         for item in error.errors()
     ]
+    unknown = [
+        e for e in error.errors() if e.get("type") == "extra_forbidden" and tuple(e.get("loc", ()))[:1] == ("query",)
+    ]
+    if unknown:
+        names = [str(e["loc"][-1]) for e in unknown]
+        return problem_response(
+            request,
+            status=400,
+            slug="unknown-parameter",
+            title="The request has a parameter this endpoint does not take",
+            detail=f"unknown query parameter {names[0]!r}"
+            + (f" (and {len(names) - 1} more)" if len(names) > 1 else ""),
+            field=names[0],
+            value=unknown[0].get("input"),
+            extra={"errors": [{"field": n, "message": "unknown parameter"} for n in names]},
+        )
     first = errors[0] if errors else {"field": None, "value": None, "message": "invalid request"}
     detail = f"{first['field']} {first['value']!r}: {first['message']}" if first["field"] else str(first["message"])
     return problem_response(

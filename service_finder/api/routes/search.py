@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep
+from service_finder.domain.opening_hours import to_london
+from service_finder.domain.postcode import PostcodeError
+from service_finder.errors import GazetteerUnavailable, InvalidParameter
+from service_finder.geocoding.gazetteer import Gazetteer, PostcodeNotFound, PostcodeOutsideEngland
+from service_finder.schemas import ENGLAND_BOUNDS, ResolvedLocation, SearchRequest, SearchResponse
+from service_finder.search.engine import search
+
+router = APIRouter(prefix="/v1/search", tags=["search"])
+
+EXAMPLE = {
+    "postcode": "LS1 1UR",
+    "age": 34,
+    "needs": ["self_harm", "substance_use"],
+    "intoxicated": True,
+    "uses_substances": True,
+    "referral": "self",
+    "open": "within:120",
+    "explain": True,
+}
+
+
+def resolve_location(request: SearchRequest, gazetteer: Gazetteer | None) -> ResolvedLocation | None:
+    if request.postcode is not None:
+        if gazetteer is None:
+            raise GazetteerUnavailable("the postcode gazetteer is not loaded on this server; search by lat and lon")
+        try:
+            point = gazetteer.resolve(request.postcode)
+        except (PostcodeError, PostcodeNotFound, PostcodeOutsideEngland) as error:
+            raise InvalidParameter(str(error), field="postcode", value=request.postcode) from error
+        return ResolvedLocation(
+            latitude=point.latitude,
+            longitude=point.longitude,
+            source="postcode_district" if point.is_district else "postcode",
+            postcode=point.postcode,
+            district_code=point.district_code,
+            district_name=point.district_name,
+        )
+    if request.lat is not None and request.lon is not None:
+        south, north, west, east = ENGLAND_BOUNDS
+        if not (south <= request.lat <= north and west <= request.lon <= east):
+            raise InvalidParameter(
+                f"coordinates ({request.lat}, {request.lon}) are outside England", field="lat", value=request.lat
+            )
+        return ResolvedLocation(latitude=request.lat, longitude=request.lon, source="coordinates")
+    return None
+
+
+def _search(request: SearchRequest, snapshot: SnapshotDep, gazetteer: GazetteerDep) -> SearchResponse:
+    location = resolve_location(request, gazetteer)
+    now = datetime.now(LONDON)
+    return search(
+        snapshot.index,
+        request,
+        location=location,
+        at=to_london(request.at) if request.at is not None else now,
+        today=now.date(),
+        district_name=gazetteer.district_name if gazetteer else lambda _: None,
+        stale_index=snapshot.store_unreachable,
+    )
+
+
+@router.get(
+    "",
+    operation_id="search-get",
+    summary="Find open, eligible, reachable crisis support (query string)",
+    description="Lists repeat: `needs=self_harm&needs=alcohol`. Unknown parameters are rejected with 400.",
+)
+async def search_get(
+    request: Annotated[SearchRequest, Query()], snapshot: SnapshotDep, gazetteer: GazetteerDep
+) -> SearchResponse:
+    return _search(request, snapshot, gazetteer)
+
+
+@router.post(
+    "",
+    operation_id="search-post",
+    summary="Find open, eligible, reachable crisis support (JSON body, for systems)",
+)
+async def search_post(
+    request: Annotated[SearchRequest, Body(openapi_examples={"drinking-and-self-harm": {"value": EXAMPLE}})],
+    snapshot: SnapshotDep,
+    gazetteer: GazetteerDep,
+) -> SearchResponse:
+    return _search(request, snapshot, gazetteer)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.storage import repository
+from service_finder.storage.repository import Change
+from tests.factories import make_record
+
+# A Friday evening in November (GMT): the factory café opens Fridays 18:00-02:00.
+FRIDAY_EVENING = "2026-11-27T20:00:00"
+
+
+def _store(engine: Engine, client: TestClient, *records: Any) -> None:
+    with Session(engine) as session:
+        repository.upsert_services(session, records, actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    # The app's catalogue polls the data version; refresh it now rather than wait for the next poll.
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+
+
+def test_get_and_post_give_the_same_answer(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    params = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 30, "needs": ["self_harm"]}
+    got = client.get("/v1/search", params=params)
+    posted = client.post("/v1/search", json=params)
+    assert got.status_code == posted.status_code == 200
+    assert got.json()["results"] == posted.json()["results"]
+    assert [r["service"]["id"] for r in got.json()["results"]] == ["leeds-cafe"]
+
+
+def test_a_result_says_when_it_closes_and_why_it_fits(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    body = client.get("/v1/search", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 30}).json()
+    result = body["results"][0]
+    assert result["open_now"] is True
+    assert result["closes_at"] == "2026-11-28T02:00:00Z"
+    assert "walk-in, no referral needed" in result["match_reasons"]
+    assert result["eligibility"]["verdict"] == "eligible"
+    assert result["distance_basis"] == "straight line"
+    assert body["query"]["location"]["district_name"] == "Leeds"
+    assert body["query"]["at"] == "2026-11-27T20:00:00Z"
+
+
+def test_a_closed_service_is_left_out_and_explained(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    monday = {"postcode": "LS1 1UR", "at": "2026-11-30T12:00:00", "explain": "true"}
+    body = client.get("/v1/search", params=monday).json()
+    assert body["results"] == []
+    assert body["excluded"][0]["id"] == "leeds-cafe"
+    assert body["excluded"][0]["reasons"] == ["closed until Fri 04 Dec 18:00"]
+    assert [s["id"] for s in body["safety_net"]][:4] == [
+        "emergency-999",
+        "nhs-111-mental-health",
+        "samaritans",
+        "shout",
+    ]
+
+
+def test_an_empty_directory_still_answers_with_the_safety_net(client: TestClient) -> None:
+    body = client.get("/v1/search").json()
+    assert body["results"] == []
+    numbers = {p["number"] for entry in body["safety_net"] for p in entry["phones"]}
+    assert {"999", "111", "116123", "85258"} <= numbers
+
+
+def test_the_data_version_moves_when_the_store_changes(client: TestClient, engine: Engine) -> None:
+    before = client.get("/v1/search").json()["data_version"]
+    _store(engine, client, make_record("new-service"))
+    assert client.get("/v1/search").json()["data_version"] == before + 1
+
+
+def test_location_problems_name_the_field_and_value(client: TestClient) -> None:
+    cases = {
+        "EH1 1YZ": "postcode 'EH1 1YZ' is in Scotland, outside England",
+        "ZZ9 9ZZ": "postcode 'ZZ9 9ZZ' is not a known postcode",
+        "12345": "postcode '12345' is not a UK postcode or postcode district",
+    }
+    for postcode, detail in cases.items():
+        response = client.get("/v1/search", params={"postcode": postcode})
+        assert response.status_code == 422
+        assert response.json()["detail"] == detail
+        assert (response.json()["field"], response.json()["value"]) == ("postcode", postcode)
+    paris = client.get("/v1/search", params={"lat": 48.85, "lon": 2.35})
+    assert paris.status_code == 422
+    assert paris.json()["field"] == "lat"
+
+
+def test_bad_values_and_contradictions_are_422(client: TestClient) -> None:
+    for params, field in [
+        ({"age": -3}, "age"),
+        ({"radius_km": 10000}, "radius_km"),
+        ({"open": "soon"}, "open"),
+        ({"limit": 51}, "limit"),
+        ({"needs": "flying"}, "needs.0"),
+    ]:
+        response = client.get("/v1/search", params=params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["field"] == field
+    both = client.get("/v1/search", params={"lat": 53.8, "lon": -1.5, "postcode": "LS1 1UR"})
+    assert both.status_code == 422
+    assert "not both" in both.json()["detail"]
+    half = client.get("/v1/search", params={"lat": 53.8})
+    assert "give both lat and lon" in half.json()["detail"]
+
+
+def test_unknown_parameters_are_400_naming_them(client: TestClient) -> None:
+    response = client.get("/v1/search", params={"postcod": "LS1 1UR"})
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["value"]) == ("postcod", "LS1 1UR")
+    body = client.post("/v1/search", json={"postcod": "LS1 1UR"})
+    assert body.status_code == 422
+    assert body.json()["field"] == "postcod"
+
+
+def test_an_update_reaches_search_after_refresh(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    params = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 16}
+    assert client.get("/v1/search", params=params).json()["results"] == []
+    with Session(engine) as session:
+        outcome = repository.upsert_services(
+            session, [make_record("leeds-cafe", eligibility={"minimum_age": 16})], actor="t"
+        )
+        session.commit()
+    assert outcome == {Change.updated: 1}
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    assert [r["service"]["id"] for r in client.get("/v1/search", params=params).json()["results"]] == ["leeds-cafe"]

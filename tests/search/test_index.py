@@ -1,0 +1,117 @@
+"""The index snapshot: vectorised distances against geopy, and the radius query that feeds every search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from geopy.distance import geodesic, great_circle
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service_finder.search.index import DirectoryIndex, haversine_km
+from tests.factories import make_record
+from tests.search.conftest import index_of, located
+
+# Mainland England and a little beyond, so long north-south and east-west journeys are both drawn.
+latitudes = st.floats(49.9, 55.8, allow_nan=False)
+longitudes = st.floats(-6.4, 1.8, allow_nan=False)
+points = st.tuples(latitudes, longitudes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(origin=points, others=st.lists(points, min_size=1, max_size=20))
+def test_vectorised_distance_is_within_half_a_percent_of_geopy(
+    origin: tuple[float, float], others: list[tuple[float, float]]
+) -> None:
+    lats = np.array([p[0] for p in others])
+    lons = np.array([p[1] for p in others])
+    ours = haversine_km(origin[0], origin[1], lats, lons)
+    for km, point in zip(ours, others, strict=True):
+        # The ellipsoid is the truth a user's map shows; the sphere may differ by up to ~0.5 %.
+        assert km == pytest.approx(geodesic(origin, point).km, rel=0.005, abs=0.001)
+        assert km == pytest.approx(great_circle(origin, point).km, rel=1e-6, abs=1e-6)
+
+
+def test_distance_across_england_matches_geopy() -> None:
+    # Land's End to Berwick-upon-Tweed: the longest straight line a search in England can draw.
+    lands_end, berwick = (50.0657, -5.7132), (55.7704, -2.0055)
+    km = float(haversine_km(*lands_end, np.array([berwick[0]]), np.array([berwick[1]]))[0])
+    assert km == pytest.approx(geodesic(lands_end, berwick).km, rel=0.005)
+    assert 650 < km < 700
+
+
+def _ring(centre: tuple[float, float], count: int, seed: int) -> list[tuple[float, float]]:
+    rng = np.random.default_rng(seed)
+    return [
+        (centre[0] + float(dlat), centre[1] + float(dlon))
+        for dlat, dlon in zip(rng.uniform(-0.6, 0.6, count), rng.uniform(-1.0, 1.0, count), strict=True)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    centre=st.tuples(st.floats(50.5, 55.0), st.floats(-4.5, 1.0)),
+    radius=st.sampled_from([1.0, 5.0, 25.0, 60.0]),
+)
+def test_near_finds_exactly_the_services_inside_the_radius_nearest_first(
+    seed: int, centre: tuple[float, float], radius: float
+) -> None:
+    spots = _ring(centre, 40, seed)
+    records = [
+        make_record(f"s-{i:02d}", locations=located(f"s-{i:02d}", round(lat, 6), round(lon, 6)))
+        for i, (lat, lon) in enumerate(spots)
+    ]
+    index = index_of(records)
+    services, locations, distances = index.near(centre[0], centre[1], radius)
+    found = {index.services[int(s)].id: float(d) for s, d in zip(services, distances, strict=True)}
+    assert list(distances) == sorted(distances)
+    assert np.all(locations == 0)
+    for record in records:
+        location = record.locations[0]
+        truth = great_circle(centre, (location.latitude, location.longitude)).km
+        # Points within a hair of the edge may fall either way; everything else must be decided correctly.
+        if truth < radius * 0.999:
+            assert record.id in found, f"{record.id} at {truth:.3f} km is inside {radius} km but was not found"
+            assert found[record.id] == pytest.approx(truth, rel=1e-6)
+        elif truth > radius * 1.001:
+            assert record.id not in found, f"{record.id} at {truth:.3f} km is outside {radius} km but was found"
+
+
+def test_a_service_with_several_locations_is_found_once_at_its_nearest() -> None:
+    record = make_record(
+        "two-sites",
+        locations=[
+            {"id": "far-site", "postcode": "LS1 1UR", "latitude": 53.90, "longitude": -1.55},
+            {"id": "near-site", "postcode": "LS1 1UR", "latitude": 53.801, "longitude": -1.55},
+        ],
+    )
+    index = index_of([record])
+    services, locations, distances = index.near(53.80, -1.55, 30)
+    assert services.tolist() == [0]
+    assert record.locations[int(locations[0])].id == "near-site"
+    assert float(distances[0]) == pytest.approx(great_circle((53.80, -1.55), (53.801, -1.55)).km, rel=1e-6)
+
+
+def test_near_high_latitude_longitude_band_is_not_too_narrow() -> None:
+    # East-west at 55.5 N a degree of longitude is only ~63 km: a box sized at the equator would miss this one.
+    record = make_record("east", locations=located("east", 55.5, -1.0))
+    index = index_of([record])
+    km = great_circle((55.5, -1.6), (55.5, -1.0)).km
+    assert index.near(55.5, -1.6, km + 0.5)[0].tolist() == [0]
+    assert index.near(55.5, -1.6, km - 0.5)[0].tolist() == []
+
+
+def test_build_does_not_depend_on_input_order() -> None:
+    records = [make_record(f"svc-{i}", locations=located(f"svc-{i}", 53.8 + i / 100, -1.55)) for i in range(6)]
+    forwards = index_of(records)
+    backwards = index_of(list(reversed(records)))
+    assert [r.id for r in forwards.services] == [r.id for r in backwards.services]
+    for a, b in zip(forwards.near(53.8, -1.55, 50), backwards.near(53.8, -1.55, 50), strict=True):
+        assert a.tolist() == b.tolist()
+
+
+def test_empty_index_finds_nothing() -> None:
+    index = DirectoryIndex.build([], version=0, built_at=index_of([]).built_at)
+    assert len(index) == 0
+    assert all(part.size == 0 for part in index.near(53.8, -1.55, 200))

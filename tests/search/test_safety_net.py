@@ -1,0 +1,114 @@
+"""The safety net: never empty, the right national lines for the person, and local 24/7 lines that cover them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service_finder.schemas import ResolvedLocation, SearchRequest, ServiceRecord
+from service_finder.search.engine import safety_net
+from service_finder.search.safety_net import FALLBACK_SAFETY_NET
+from tests.factories import make_record
+from tests.search.conftest import LEEDS, LEEDS_DISTRICT, WAKEFIELD_DISTRICT, always_open, ids, index_of, run, sessions
+
+
+def local_line(service_id: str, districts: list[str], **overrides: Any) -> ServiceRecord:
+    fields: dict[str, Any] = {
+        "kind": "crisis_line",
+        "eligibility": {"minimum_age": None, "catchment": {"type": "districts", "districts": districts}},
+        "access": {"contact_modes": ["phone"]},
+        "locations": [],
+        "schedules": always_open(service_id),
+    }
+    fields.update(overrides)
+    return make_record(service_id, **fields)
+
+
+def numbers(entries: list[Any]) -> set[str]:
+    return {phone.number for entry in entries for phone in entry.phones}
+
+
+def test_empty_index_still_answers_with_the_national_lines() -> None:
+    response = run(index_of([]), age=40, intoxicated=True, explain=True)
+    assert response.results == []
+    assert {"999", "111", "116123", "85258"} <= numbers(response.safety_net)
+    assert all(entry.local is False for entry in response.safety_net)
+
+
+def test_fallback_is_in_step_with_the_shipped_national_lines(national_records: list[ServiceRecord]) -> None:
+    shipped = {record.id: record for record in national_records}
+    for entry in FALLBACK_SAFETY_NET:
+        assert entry.id in shipped, f"fallback {entry.id!r} is not in data/national_lines.json"
+        assert numbers([entry]) == numbers([shipped[entry.id]]), entry.id
+
+
+def test_inactive_national_lines_fall_back_rather_than_leave_the_net_empty(
+    national_records: list[ServiceRecord],
+) -> None:
+    withdrawn = [record.model_copy(update={"status": "inactive"}) for record in national_records]
+    entries = safety_net(index_of(withdrawn), SearchRequest(), LEEDS)
+    assert entries
+    assert {"999", "111"} <= numbers(entries)
+
+
+@pytest.mark.parametrize(("age", "papyrus"), [(20, True), (34, True), (35, False), (40, False)])
+def test_papyrus_is_offered_only_to_people_it_serves(
+    national_records: list[ServiceRecord], age: int, papyrus: bool
+) -> None:
+    entries = safety_net(index_of(national_records), SearchRequest(age=age), LEEDS)
+    assert ("papyrus-hopeline247" in [e.id for e in entries]) is papyrus
+    # Everyone gets 999, NHS 111 option 2 and Samaritans whatever their age.
+    assert {"emergency-999", "nhs-111-mental-health", "samaritans"} <= {e.id for e in entries}
+
+
+def test_national_lines_go_in_the_safety_net_not_the_results(national_records: list[ServiceRecord]) -> None:
+    response = run(index_of(national_records), location=None, age=30)
+    flagged = {record.id for record in national_records if record.safety_net}
+    assert not flagged & set(ids(response))
+    assert flagged - {"papyrus-hopeline247"} <= {entry.id for entry in response.safety_net}
+    # A line that is not flagged as a safety net (CALM) is an ordinary, remote result.
+    assert "calm-helpline" in ids(response)
+    assert "calm-helpline" not in {entry.id for entry in response.safety_net}
+
+
+def test_local_24_7_crisis_line_covering_the_district_is_added(national_records: list[ServiceRecord]) -> None:
+    leeds = local_line("leeds-crisis-line", [LEEDS_DISTRICT])
+    wakefield = local_line("wakefield-crisis-line", [WAKEFIELD_DISTRICT])
+    daytime = local_line(
+        "leeds-day-line", [LEEDS_DISTRICT], schedules=sessions("leeds-day-line", ("monday", "09:00", "17:00"))
+    )
+    closed = local_line("leeds-closed-line", [LEEDS_DISTRICT], status="temporarily_closed")
+    index = index_of([*national_records, leeds, wakefield, daytime, closed])
+
+    entries = safety_net(index, SearchRequest(), LEEDS)
+    local = [entry for entry in entries if entry.local]
+    assert [entry.id for entry in local] == ["leeds-crisis-line"]
+    assert all(entry.local is False for entry in entries if entry.id != "leeds-crisis-line")
+    assert "24" in local[0].hours or "every day" in local[0].hours.lower()
+
+    # The same person searching through the engine sees it too.
+    assert "leeds-crisis-line" in [e.id for e in run(index).safety_net if e.local]
+
+
+def test_no_local_lines_without_a_district() -> None:
+    index = index_of([local_line("leeds-crisis-line", [LEEDS_DISTRICT])])
+    assert not any(e.local for e in safety_net(index, SearchRequest(), None))
+    nowhere = LEEDS.model_copy(update={"district_code": None})
+    assert not any(e.local for e in safety_net(index, SearchRequest(), nowhere))
+
+
+def test_local_line_with_a_polygon_catchment_covering_the_person_is_added() -> None:
+    # Issue 4: "any local 24/7 crisis line whose catchment covers the location", whatever shape the catchment is.
+    square = [[-1.7, 53.7], [-1.4, 53.7], [-1.4, 53.9], [-1.7, 53.9], [-1.7, 53.7]]
+    line = local_line(
+        "polygon-line",
+        [],
+        eligibility={
+            "minimum_age": None,
+            "catchment": {"type": "polygon", "geojson": {"type": "Polygon", "coordinates": [square]}},
+        },
+    )
+    inside = ResolvedLocation(latitude=53.8, longitude=-1.55, source="coordinates", district_code=LEEDS_DISTRICT)
+    entries = safety_net(index_of([line]), SearchRequest(), inside)
+    assert "polygon-line" in [entry.id for entry in entries if entry.local]

@@ -1,0 +1,512 @@
+"""Named situations a caller would recognise, each pinned to what they would see."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from service_finder.schemas import ResolvedLocation, ServiceRecord, Verdict
+from tests.factories import make_record
+from tests.search.conftest import (
+    FRIDAY_EVENING,
+    LEEDS,
+    LEEDS_DISTRICT,
+    LONDON,
+    exclusion_reasons,
+    ids,
+    index_of,
+    located,
+    result,
+    run,
+    sessions,
+)
+from tests.search.conftest import always_open as open_24_7
+
+
+def open_all_week(service_id: str, **overrides: Any) -> ServiceRecord:
+    return make_record(service_id, schedules=open_24_7(service_id), **overrides)
+
+
+def criterion(response: Any, service_id: str, name: str) -> str:
+    found = [c.result.value for c in result(response, service_id).eligibility.criteria if c.criterion == name]
+    assert found, f"{service_id!r} has no {name!r} criterion"
+    return found[0]
+
+
+# --- who: intoxication, substances, age, gender, catchment, referral -------------------------------------------
+
+
+def test_person_who_has_been_drinking_is_not_sent_to_a_cafe_that_turns_them_away() -> None:
+    dry = open_all_week("dry-cafe", eligibility={"accepts_intoxicated": False})
+    wet = open_all_week("wet-cafe", eligibility={"accepts_intoxicated": True})
+    index = index_of([dry, wet])
+
+    drinking = run(index, intoxicated=True, explain=True)
+    assert ids(drinking) == ["wet-cafe"]
+    assert any("drinking" in reason for reason in result(drinking, "wet-cafe").match_reasons)
+    assert any("intoxicated" in reason for reason in exclusion_reasons(drinking, "dry-cafe"))
+
+    sober = run(index)
+    assert sorted(ids(sober)) == ["dry-cafe", "wet-cafe"]
+
+
+def test_dual_diagnosis_clinic_ranks_first_for_someone_who_uses_substances_and_self_harms() -> None:
+    # The café is nearer and walk-in; the clinic is further away and referral-only, yet it is the right place.
+    cafe = open_all_week(
+        "a-cafe",
+        needs=["self_harm"],
+        eligibility={"accepts_substance_use": True},
+        locations=located("a-cafe", 53.801, -1.55),
+    )
+    clinic = open_all_week(
+        "dual-clinic",
+        kind="dual_diagnosis",
+        needs=["self_harm", "dual_diagnosis", "substance_use"],
+        eligibility={"referral_routes": ["professional", "crisis_team"], "accepts_substance_use": True},
+        locations=located("dual-clinic", 53.83, -1.55),
+    )
+    index = index_of([cafe, clinic])
+    response = run(index, uses_substances=True, needs=["self_harm"], referral="professional")
+    assert ids(response) == ["dual-clinic", "a-cafe"]
+    assert any("substance" in reason for reason in result(response, "dual-clinic").match_reasons)
+
+
+def test_self_referral_excludes_services_that_only_take_professional_referrals() -> None:
+    referral_only = open_all_week("referral-only", eligibility={"referral_routes": ["gp", "professional"]})
+    walk_in = open_all_week("walk-in", eligibility={"referral_routes": ["walk_in"]})
+    index = index_of([referral_only, walk_in])
+
+    looking_for_myself = run(index, referral="self", explain=True)
+    assert ids(looking_for_myself) == ["walk-in"]
+    assert any("referral" in reason for reason in exclusion_reasons(looking_for_myself, "referral-only"))
+    assert "walk-in, no referral needed" in result(looking_for_myself, "walk-in").match_reasons
+
+    clinician = run(index, referral="professional", age=30)
+    assert sorted(ids(clinician)) == ["referral-only", "walk-in"]
+    assert result(clinician, "referral-only").eligibility.verdict is Verdict.eligible
+
+
+def test_walk_in_outranks_an_unknown_route_when_the_person_is_looking_themselves() -> None:
+    # The unknown-route service sorts first by id and is nearer; a known way in for the person still wins.
+    unknown = open_all_week(
+        "a-unknown-route", eligibility={"referral_routes": None}, locations=located("a-unknown-route", 53.8, -1.55)
+    )
+    walk = open_all_week("z-walk-in", eligibility={"referral_routes": ["walk_in"]})
+    response = run(index_of([unknown, walk]), age=30)
+    assert ids(response) == ["z-walk-in", "a-unknown-route"]
+    assert result(response, "a-unknown-route").eligibility.verdict is Verdict.check
+
+
+@pytest.mark.parametrize(
+    ("age", "shown", "verdict"),
+    [
+        (10, False, None),
+        (11, True, Verdict.eligible),
+        (25, True, Verdict.eligible),
+        (26, False, None),
+        (None, True, Verdict.check),
+    ],
+)
+def test_age_limits(age: int | None, shown: bool, verdict: Verdict | None) -> None:
+    youth = open_all_week("youth-cafe", eligibility={"minimum_age": 11, "maximum_age": 25})
+    fields: dict[str, Any] = {"explain": True} if age is None else {"age": age, "explain": True}
+    response = run(index_of([youth]), **fields)
+    if shown:
+        assert result(response, "youth-cafe").eligibility.verdict is verdict
+    else:
+        assert ids(response) == []
+        assert any("11 to 25" in reason for reason in exclusion_reasons(response, "youth-cafe"))
+
+
+@pytest.mark.parametrize(
+    ("person", "verdict"),
+    [
+        ({"gender": "woman"}, Verdict.eligible),
+        ({"sex": "female"}, Verdict.eligible),
+        ({"gender": "man"}, None),
+        ({"sex": "male"}, None),
+        ({"gender": "non_binary"}, None),
+        ({}, Verdict.check),
+    ],
+)
+def test_women_only_service_and_the_persons_gender(person: dict[str, str], verdict: Verdict | None) -> None:
+    women = open_all_week("women-house", eligibility={"genders": ["women"]})
+    response = run(index_of([women]), explain=True, age=30, **person)
+    if verdict is None:
+        assert ids(response) == []
+        assert any("women" in reason for reason in exclusion_reasons(response, "women-house"))
+    else:
+        assert result(response, "women-house").eligibility.verdict is verdict
+
+
+def test_catchment_by_district_with_real_postcodes(gazetteer: Any) -> None:
+    # A Leeds-only café, between Leeds and Wakefield so both searches reach it within the radius.
+    cafe = open_all_week(
+        "leeds-only",
+        eligibility={"catchment": {"type": "districts", "districts": [LEEDS_DISTRICT]}},
+        locations=located("leeds-only", 53.75, -1.52),
+    )
+    index = index_of([cafe])
+
+    def where(postcode: str) -> ResolvedLocation:
+        point = gazetteer.lookup(postcode)
+        return ResolvedLocation(
+            latitude=point.latitude,
+            longitude=point.longitude,
+            source="postcode",
+            postcode=point.postcode,
+            district_code=point.district_code,
+            district_name=point.district_name,
+        )
+
+    from service_finder.schemas import SearchRequest
+    from service_finder.search.engine import search
+
+    def ask(location: ResolvedLocation) -> Any:
+        request = SearchRequest(explain=True, age=30)
+        return search(
+            index,
+            request,
+            location=location,
+            at=FRIDAY_EVENING,
+            today=FRIDAY_EVENING.date(),
+            district_name=gazetteer.district_name,
+        )
+
+    inside = ask(where("LS1 1UR"))
+    assert criterion(inside, "leeds-only", "catchment") == "pass"
+    assert result(inside, "leeds-only").eligibility.verdict is Verdict.eligible
+
+    outside = ask(where("WF1"))
+    assert ids(outside) == []
+    assert any("Leeds" in reason for reason in exclusion_reasons(outside, "leeds-only"))
+
+    somewhere = where("LS1 1UR").model_copy(update={"district_code": None})
+    unknown = ask(somewhere)
+    assert criterion(unknown, "leeds-only", "catchment") == "unknown"
+    assert result(unknown, "leeds-only").eligibility.verdict is Verdict.check
+
+
+def test_no_location_gives_remote_services_only_and_catchment_cannot_be_confirmed() -> None:
+    line = open_all_week(
+        "leeds-line",
+        kind="crisis_line",
+        locations=[],
+        access={"contact_modes": ["phone"]},
+    )
+    cafe = open_all_week("cafe")
+    response = run(index_of([line, cafe]), location=None)
+    assert ids(response) == ["leeds-line"]
+    assert response.results[0].distance_km is None
+    assert criterion(response, "leeds-line", "catchment") == "unknown"
+    assert response.safety_net
+
+
+@pytest.mark.parametrize(
+    ("eligibility", "fields", "name"),
+    [
+        ({"accepts_intoxicated": None}, {"intoxicated": True}, "intoxicated"),
+        ({"accepts_substance_use": None}, {"uses_substances": True}, "substance_use"),
+        ({"referral_routes": None}, {}, "referral"),
+        ({"catchment": None}, {}, "catchment"),
+        ({"gp_registration_required": True}, {}, "gp_registration"),
+    ],
+)
+def test_unknown_criteria_give_check_not_eligible(
+    eligibility: dict[str, Any], fields: dict[str, Any], name: str
+) -> None:
+    record = open_all_week("unsure", eligibility=eligibility)
+    response = run(index_of([record]), age=30, **fields)
+    assert criterion(response, "unsure", name) == "unknown"
+    assert result(response, "unsure").eligibility.verdict is Verdict.check
+
+
+def test_known_eligible_ranks_above_check_when_otherwise_equal() -> None:
+    unsure = open_all_week("a-unsure", eligibility={"accepts_intoxicated": None})
+    sure = open_all_week("z-sure", eligibility={"accepts_intoxicated": True})
+    response = run(index_of([unsure, sure]), intoxicated=True, age=30)
+    assert ids(response) == ["z-sure", "a-unsure"]
+
+
+# --- how: access, modes, kinds, language -------------------------------------------------------------------------
+
+
+def test_required_bsl_filters_out_services_without_confirmed_bsl() -> None:
+    yes = open_all_week("bsl-yes", access={"accessibility": {"bsl": True}})
+    no = open_all_week("bsl-no", access={"accessibility": {"bsl": False}})
+    unknown = open_all_week("bsl-unknown", access={"accessibility": {"step_free": True}})
+    index = index_of([yes, no, unknown])
+    response = run(index, access=["bsl"], explain=True)
+    assert ids(response) == ["bsl-yes"]
+    assert any("BSL" in reason for reason in result(response, "bsl-yes").match_reasons)
+    for left_out in ("bsl-no", "bsl-unknown"):
+        assert any("BSL" in reason for reason in exclusion_reasons(response, left_out))
+    assert len(run(index).results) == 3
+
+
+def test_modes_and_kinds_filter() -> None:
+    line = open_all_week("phone-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
+    chat = open_all_week("web-chat", kind="peer_support", locations=[], access={"contact_modes": ["online"]})
+    cafe = open_all_week("cafe", access={"contact_modes": ["in_person"]})
+    index = index_of([line, chat, cafe])
+    assert sorted(ids(run(index))) == ["cafe", "phone-line", "web-chat"]
+    assert ids(run(index, modes=["phone"])) == ["phone-line"]
+    assert sorted(ids(run(index, modes=["in_person", "online"]))) == ["cafe", "web-chat"]
+    assert ids(run(index, kinds=["crisis_cafe"])) == ["cafe"]
+
+
+def test_language_filter() -> None:
+    polish = open_all_week("polish", access={"languages": ["en", "pl"]})
+    english = open_all_week("english", access={"languages": ["en"]})
+    index = index_of([polish, english])
+    assert ids(run(index, language="pl")) == ["polish"]
+    assert sorted(ids(run(index, language="en"))) == ["english", "polish"]
+
+
+# --- when: open now, within, any, overnight, bank holidays, temporary closure -----------------------------------
+
+
+FRIDAY_MORNING = datetime(2026, 10, 9, 10, 0, tzinfo=LONDON)
+
+
+def test_open_now_excludes_a_closed_cafe_and_says_when_it_opens() -> None:
+    cafe = make_record("evening-cafe")  # Fridays 18:00-02:00
+    response = run(index_of([cafe]), at=FRIDAY_MORNING, explain=True)
+    assert ids(response) == []
+    reasons = exclusion_reasons(response, "evening-cafe")
+    assert any(reason.startswith("closed until") and "18:00" in reason for reason in reasons), reasons
+
+
+def test_open_within_includes_a_service_opening_in_an_hour() -> None:
+    index = index_of([make_record("evening-cafe")])
+    five_pm = datetime(2026, 10, 9, 17, 0, tzinfo=LONDON)
+    within = run(index, at=five_pm, open="within:120")
+    found = result(within, "evening-cafe")
+    assert found.open_now is False
+    assert found.opens_next_at == datetime(2026, 10, 9, 18, 0, tzinfo=LONDON)
+    assert any("18:00" in reason for reason in found.match_reasons)
+    assert ids(run(index, at=five_pm, open="within:30")) == []
+    assert ids(run(index, at=five_pm, open="now")) == []
+
+
+def test_open_any_includes_closed_services() -> None:
+    tuesday = datetime(2026, 10, 6, 10, 0, tzinfo=LONDON)
+    response = run(index_of([make_record("evening-cafe")]), at=tuesday, open="any")
+    found = result(response, "evening-cafe")
+    assert found.open_now is False
+    assert found.opens_next_at == datetime(2026, 10, 9, 18, 0, tzinfo=LONDON)
+
+
+def test_open_service_ranks_above_a_closed_one_opening_soon() -> None:
+    # The closed one is nearer and sorts first by id; being open still wins.
+    soon = make_record("a-opens-soon", locations=located("a-opens-soon", 53.8, -1.55))
+    open_now = open_all_week("z-open", locations=located("z-open", 53.85, -1.55))
+    five_pm = datetime(2026, 10, 9, 17, 0, tzinfo=LONDON)
+    response = run(index_of([soon, open_now]), at=five_pm, open="within:120")
+    assert ids(response) == ["z-open", "a-opens-soon"]
+
+
+@pytest.mark.parametrize(
+    ("at", "shown"),
+    [
+        (datetime(2026, 10, 9, 17, 59, tzinfo=LONDON), False),
+        (datetime(2026, 10, 9, 18, 0, tzinfo=LONDON), True),
+        (datetime(2026, 10, 10, 1, 30, tzinfo=LONDON), True),
+        (datetime(2026, 10, 10, 1, 59, tzinfo=LONDON), True),
+        (datetime(2026, 10, 10, 2, 0, tzinfo=LONDON), False),
+    ],
+)
+def test_friday_overnight_cafe_is_open_into_saturday_until_two(at: datetime, shown: bool) -> None:
+    response = run(index_of([make_record("evening-cafe")]), at=at)
+    assert ("evening-cafe" in ids(response)) is shown
+    if shown:
+        assert result(response, "evening-cafe").closes_at == datetime(2026, 10, 10, 2, 0, tzinfo=LONDON)
+
+
+def test_an_instant_in_another_offset_is_read_as_the_same_moment() -> None:
+    # 00:30 UTC on Saturday is 01:30 in London (BST): the café is open.
+    from datetime import UTC
+
+    response = run(index_of([make_record("evening-cafe")]), at=datetime(2026, 10, 10, 0, 30, tzinfo=UTC))
+    assert ids(response) == ["evening-cafe"]
+    assert response.query.at == datetime(2026, 10, 10, 1, 30, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize(
+    ("policy", "day", "shown"),
+    [
+        ("closed", date(2026, 8, 31), False),  # Summer bank holiday, a Monday
+        ("closed", date(2026, 9, 7), True),  # the Monday after
+        ("as_usual", date(2026, 8, 31), True),
+    ],
+)
+def test_bank_holiday_closure_is_respected(policy: str, day: date, shown: bool) -> None:
+    clinic = make_record(
+        "day-clinic", schedules=sessions("day-clinic", ("monday", "09:00", "17:00"), bank_holidays=policy)
+    )
+    at = datetime.combine(day, datetime.min.time().replace(hour=12), tzinfo=LONDON)
+    response = run(index_of([clinic]), at=at, explain=True)
+    assert ("day-clinic" in ids(response)) is shown
+    if not shown:
+        assert any(reason.startswith("closed until") for reason in exclusion_reasons(response, "day-clinic"))
+
+
+def test_dated_closure_is_respected() -> None:
+    clinic = make_record(
+        "closed-for-training",
+        schedules=[
+            {
+                "id": "closed-for-training-hours",
+                "always_open": True,
+                "exceptions": [{"start_date": "2026-10-09", "end_date": "2026-10-09", "reason": "staff training"}],
+            }
+        ],
+    )
+    index = index_of([clinic])
+    assert ids(run(index)) == []
+    assert ids(run(index, at=FRIDAY_EVENING + timedelta(days=1))) == ["closed-for-training"]
+
+
+def test_temporarily_closed_services_are_never_returned_and_explained() -> None:
+    shut = open_all_week("shut-cafe", status="temporarily_closed", alert="Closed for refurbishment")
+    inactive = open_all_week("old-cafe", status="inactive")
+    index = index_of([shut, inactive])
+    for open_filter in ("now", "within:600", "any"):
+        response = run(index, open=open_filter, explain=True)
+        assert ids(response) == []
+    reasons = exclusion_reasons(run(index, open="any", explain=True), "shut-cafe")
+    assert any("temporarily closed" in reason and "refurbishment" in reason for reason in reasons), reasons
+
+
+# --- ranking: travel, staleness, ties --------------------------------------------------------------------------
+
+
+def test_far_service_closing_in_ten_minutes_ranks_below_one_open_all_night() -> None:
+    # Both 15 km away at the same spot; the closing one sorts first by id, so only the penalty can reorder them.
+    at = datetime(2026, 10, 7, 21, 50, tzinfo=LONDON)  # a Wednesday
+    far = (53.935, -1.55)
+    closing = make_record(
+        "a-closing",
+        schedules=sessions("a-closing", ("wednesday", "12:00", "22:00")),
+        locations=located("a-closing", *far),
+    )
+    all_night = make_record(
+        "z-all-night",
+        schedules=sessions("z-all-night", ("wednesday", "12:00", "08:00")),
+        locations=located("z-all-night", *far),
+    )
+    response = run(index_of([closing, all_night]), at=at)
+    assert ids(response) == ["z-all-night", "a-closing"]
+    warned = result(response, "a-closing")
+    assert warned.travel is not None
+    assert warned.travel.arrives_before_close is False
+    assert any(reason.startswith("may close before you arrive") for reason in warned.match_reasons)
+    assert result(response, "z-all-night").travel.arrives_before_close is True  # type: ignore[union-attr]
+
+
+def test_nearby_service_closing_in_half_an_hour_is_not_penalised() -> None:
+    at = datetime(2026, 10, 7, 21, 30, tzinfo=LONDON)
+    closing = make_record(
+        "a-closing",
+        schedules=sessions("a-closing", ("wednesday", "12:00", "22:00")),
+        locations=located("a-closing", 53.8, -1.55),
+    )
+    all_night = make_record(
+        "z-all-night",
+        schedules=sessions("z-all-night", ("wednesday", "12:00", "08:00")),
+        locations=located("z-all-night", 53.8, -1.55),
+    )
+    response = run(index_of([closing, all_night]), at=at)
+    assert result(response, "a-closing").travel.arrives_before_close is True  # type: ignore[union-attr]
+    assert ids(response) == ["a-closing", "z-all-night"]
+
+
+def test_stale_records_are_flagged_and_rank_below_an_equal_fresh_one() -> None:
+    stale = open_all_week("a-stale", provenance={"verified_at": "2024-01-01T00:00:00Z", "verify_due": "2025-01-01"})
+    never = open_all_week("b-never-checked", provenance={"verified_at": None, "verify_due": None})
+    fresh = open_all_week("z-fresh")
+    response = run(index_of([stale, never, fresh]))
+    assert ids(response)[0] == "z-fresh"
+    assert result(response, "z-fresh").stale is False
+    assert result(response, "a-stale").stale is True
+    assert result(response, "b-never-checked").stale is True
+    assert result(response, "b-never-checked").verified_at is None
+
+
+def test_a_record_becomes_stale_the_day_after_its_review_date() -> None:
+    record = open_all_week("due", provenance={"verify_due": "2026-10-09"})
+    index = index_of([record])
+    assert result(run(index), "due").stale is False
+    next_day = FRIDAY_EVENING + timedelta(days=1)
+    assert result(run(index, at=next_day), "due").stale is True
+
+
+def test_ties_break_by_id_whatever_the_input_order() -> None:
+    names = ["cafe-b", "cafe-a", "cafe-d", "cafe-c"]
+    records = [open_all_week(name) for name in names]
+    for seed in range(3):
+        random.Random(seed).shuffle(records)
+        response = run(index_of(records))
+        assert ids(response) == sorted(names)
+        assert len({r.score for r in response.results}) == 1
+
+
+def test_limit_keeps_the_best() -> None:
+    records = [open_all_week(f"cafe-{i}", locations=located(f"cafe-{i}", 53.8 + i / 200, -1.55)) for i in range(8)]
+    response = run(index_of(records), limit=3)
+    assert ids(response) == ["cafe-0", "cafe-1", "cafe-2"]
+    assert [r.rank for r in response.results] == [1, 2, 3]
+
+
+def test_needs_match_lifts_a_service() -> None:
+    general = open_all_week("a-general", needs=["anxiety_depression"])
+    eating = open_all_week("z-eating", needs=["eating_disorder"])
+    response = run(index_of([general, eating]), needs=["eating_disorder"])
+    assert ids(response) == ["z-eating", "a-general"]
+    assert any("eating" in reason.lower() for reason in result(response, "z-eating").match_reasons)
+
+
+# --- what the response carries -----------------------------------------------------------------------------------
+
+
+def test_demo_flag_is_carried() -> None:
+    demo = open_all_week("demo-cafe", provenance={"source_name": "demo"})
+    real = open_all_week("real-cafe")
+    response = run(index_of([demo, real]))
+    assert result(response, "demo-cafe").service.demo is True
+    assert result(response, "real-cafe").service.demo is False
+
+
+def test_response_echoes_version_build_time_and_stale_index() -> None:
+    index = index_of([open_all_week("cafe")], version=42)
+    response = run(index, stale_index=True)
+    assert response.data_version == 42
+    assert response.index_built_at == index.built_at
+    assert response.stale_index is True
+    assert response.query.location == LEEDS
+    assert response.results[0].distance_basis == "straight line"
+
+
+def test_distance_reported_is_to_the_nearest_site_and_its_address() -> None:
+    record = open_all_week(
+        "two-sites",
+        locations=[
+            {"id": "far-site", "name": "Far", "postcode": "LS1 1UR", "latitude": 53.9, "longitude": -1.55},
+            {"id": "near-site", "name": "Near", "postcode": "LS1 1UR", "latitude": 53.801, "longitude": -1.55},
+        ],
+    )
+    found = run(index_of([record])).results[0]
+    assert found.service.address is not None and found.service.address.startswith("Near")
+    assert found.distance_km == pytest.approx(0.11, abs=0.01)
+
+
+def test_explain_lists_services_just_beyond_the_radius_with_the_distance() -> None:
+    near = open_all_week("near", locations=located("near", 53.81, -1.55))
+    beyond = open_all_week("beyond", locations=located("beyond", 53.8 + 12 / 111.2, -1.55))
+    response = run(index_of([near, beyond]), radius_km=10, explain=True)
+    assert ids(response) == ["near"]
+    assert any("10 km" in reason for reason in exclusion_reasons(response, "beyond"))
+    assert ids(run(index_of([near, beyond]), radius_km=10)) == ["near"]
