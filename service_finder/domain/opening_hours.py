@@ -485,6 +485,42 @@ class CompiledWeek:
         result &= ~self.temporarily_closed
         return result
 
+    def open_for(self, at: datetime, owners: IntArray) -> BoolArray:
+        """Open-state at `at` of just these services (aligned with `owners`): the search path, which only ever
+        looks at the few hundred services near a person. Same rules as `open_now`, on the owners' rows only."""
+        at_london = to_london(at)
+        today = at_london.date()
+        yesterday = today - _ONE_DAY
+        weekday = today.weekday()
+        minute = weekday * MINUTES_PER_DAY + at_london.hour * 60 + at_london.minute
+        bh_today, bh_yesterday = is_bank_holiday(today), is_bank_holiday(yesterday)
+        result = np.zeros(owners.size, dtype=np.bool_)
+        # Rows are stored grouped by owner (compile appends them service by service), so each owner's rows are
+        # one slice: gather them all with one repeat/arange instead of a Python loop.
+        rows, position = _gather(self.row_owner, owners)
+        hit = (self.row_start[rows] <= minute) & (minute < self.row_end[rows])
+        if bh_today or bh_yesterday:
+            starts_on_bh = np.where(self.row_day[rows] == weekday, bh_today, bh_yesterday)
+            hit &= ~(self.row_bh_off[rows] & starts_on_bh)
+        result[position[hit]] = True
+        if (bh_today or bh_yesterday) and self.bh_start.size:
+            bh_rows, bh_position = _gather(self.bh_owner, owners)
+            bh_hit = (self.bh_start[bh_rows] <= minute) & (minute < self.bh_end[bh_rows])
+            bh_hit &= np.where(self.bh_day[bh_rows] == weekday, bh_today, bh_yesterday)
+            result[bh_position[bh_hit]] = True
+        today_ordinal = today.toordinal()
+        irregular = (self.valid_from[owners] > today_ordinal - 1) | (self.valid_to[owners] < today_ordinal)
+        if self.exception_owner.size:
+            touching = (self.exception_start <= today_ordinal) & (self.exception_end >= today_ordinal - 1)
+            irregular |= np.isin(owners, self.exception_owner[touching])
+        if _is_october_repeat(at_london):
+            irregular |= np.isin(owners, self.repeat_hour_owners)
+        closed = self.temporarily_closed[owners]
+        for position_index in np.flatnonzero(irregular & ~closed):
+            result[position_index] = _is_open(self.prepared[owners[position_index]], at_london)
+        result &= ~closed
+        return result
+
     def open_states(self, indices: Sequence[int], at: datetime, *, horizon_days: int = 14) -> list[OpenState]:
         """Full open-state (closes_at, opens_next_at, hours today) for a few services, e.g. the top results."""
         return [
@@ -493,6 +529,17 @@ class CompiledWeek:
             )
             for i in indices
         ]
+
+
+def _gather(owner_of_row: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:
+    """Indices of the rows belonging to `owners` (rows sorted by owner), and each row's position in `owners`."""
+    first = np.searchsorted(owner_of_row, owners, side="left")
+    counts = np.searchsorted(owner_of_row, owners, side="right") - first
+    total = int(counts.sum())
+    starts = np.repeat(first - (np.cumsum(counts) - counts), counts)
+    rows = (np.arange(total) + starts).astype(np.int32)
+    position = np.repeat(np.arange(owners.size, dtype=np.int32), counts)
+    return rows, position
 
 
 def _split_week(start: int, end: int) -> list[tuple[int, int]]:

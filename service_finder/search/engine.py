@@ -248,7 +248,7 @@ def search(
         excluded.setdefault(int(ids[row]), []).extend(reasons)
     eligible_rows = verdicts > 0
 
-    open_now = index.hours.open_now(at)[ids]
+    open_now = index.hours.open_for(at, ids)
     window = request.open_within_minutes
     states: dict[int, OpenState] = {}
 
@@ -338,7 +338,7 @@ def _scores(
             score += np.where((needs & bit_mask([need], list(Need))) != 0, ranking.NEED_MATCH, 0.0)
     score += np.where(_specialist(index, ids, request), ranking.SPECIALIST_FIT, 0.0)
     score += ranking.ACCESS_MATCH * len(request.access)
-    stale = index.stale(today)[ids]
+    stale = index.review_due[ids] < today.toordinal()
     score += np.where(stale, ranking.STALE, ranking.VERIFIED)
     distance = np.where(np.isnan(candidates.distance[rows]), ranking.REMOTE_EQUIVALENT_KM, candidates.distance[rows])
     score += ranking.DISTANCE_PER_KM * distance
@@ -527,7 +527,7 @@ def _result(
         ),
         match_reasons=_reasons(record, state, criteria, request, travel, place is None),
         verified_at=record.provenance.verified_at,
-        stale=bool(index.stale(today)[service]),
+        stale=bool(index.review_due[service] < today.toordinal()),
     )
 
 
@@ -639,18 +639,28 @@ def safety_net(
             continue
         national.append(record)
     national.sort(key=lambda r: (SAFETY_NET_ORDER.get(r.kind, 9), r.eligibility.maximum_age is not None, r.name))
-    entries = [_safety_entry(r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
+    entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None and location.district_code is not None:
         members = index.district_members.get(location.district_code, np.zeros(0, np.int32))
         for service in members:
             record = index.services[service]
             always = any(s.always_open for s in record.schedules)
             if record.kind is ServiceKind.crisis_line and always and index.active[service] and not record.safety_net:
-                entries.append(_safety_entry(record, local=True))
+                entries.append(_safety_entry(index, record, local=True))
     return entries
 
 
-def _safety_entry(record: ServiceRecord, *, local: bool) -> SafetyNetEntry:
+def _safety_entry(index: DirectoryIndex, record: ServiceRecord, *, local: bool) -> SafetyNetEntry:
+    # The same few entries go into every answer: build each once per index snapshot.
+    key = ("safety", record.id, local)
+    entry = index.memo.get(key)
+    if entry is None:
+        entry = index.memo[key] = _build_safety_entry(record, local=local)
+    assert isinstance(entry, SafetyNetEntry)
+    return entry
+
+
+def _build_safety_entry(record: ServiceRecord, *, local: bool) -> SafetyNetEntry:
     lines = [line for s in record.schedules for line in describe_week(s.to_domain())]
     return SafetyNetEntry(
         id=record.id,

@@ -92,6 +92,8 @@ class DirectoryIndex:
     entry_lat: F64 = field(repr=False)  # sorted ascending
     entry_lon: F64 = field(repr=False)
     position: dict[str, int] = field(repr=False)
+    # Derived values computed at most once per snapshot (e.g. safety-net entries); never part of its identity.
+    memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.services)

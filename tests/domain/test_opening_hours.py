@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -395,6 +396,22 @@ def test_intervals_match_the_oracle_minute_by_minute(service: list[WeeklySchedul
 def test_vectorised_open_now_matches_the_exact_path(services: list[list[WeeklySchedule]], at: datetime) -> None:
     compiled = CompiledWeek.compile(services)
     assert compiled.open_now(at).tolist() == [is_open(service, at) for service in services]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(schedules(), min_size=0, max_size=2), min_size=1, max_size=8),
+    instants,
+    st.data(),
+)
+def test_open_for_a_subset_matches_open_now(
+    services: list[list[WeeklySchedule]], at: datetime, data: st.DataObject
+) -> None:
+    # The search evaluates only the services near a person, in any order, possibly repeated.
+    compiled = CompiledWeek.compile(services, temporarily_closed=[i % 5 == 4 for i in range(len(services))])
+    owners = data.draw(st.lists(st.integers(0, len(services) - 1), max_size=12))
+    subset = compiled.open_for(at, np.array(owners, dtype=np.int32))
+    assert subset.tolist() == compiled.open_now(at)[owners].tolist()
 
 
 # ---------------------------------------------------------------------------------------------------------------
