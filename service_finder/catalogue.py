@@ -36,8 +36,13 @@ class Snapshot:
 def load_index(engine: Engine) -> DirectoryIndex:
     with Session(engine) as session:
         version = repository.data_version(session).version
-        records = [stored.record for stored in repository.iter_all_services(session)]
-    return DirectoryIndex.build(records, version=version, built_at=datetime.now(UTC))
+        stored = list(repository.iter_all_services(session))
+    return DirectoryIndex.build(
+        [s.record for s in stored],
+        version=version,
+        built_at=datetime.now(UTC),
+        last_modified={s.record.id: s.last_modified for s in stored},
+    )
 
 
 class Catalogue:

@@ -10,14 +10,16 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from service_finder import __version__
+from service_finder.api import docs
 from service_finder.api.deps import AppState
 from service_finder.api.middleware import RequestIdMiddleware
 from service_finder.api.problems import install_problem_handlers
-from service_finder.api.routes import health, search, services
+from service_finder.api.routes import fhir, geojson, health, hsds, search, services
 from service_finder.catalogue import Catalogue
 from service_finder.config import Settings, get_settings
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.storage.db import create_db_engine
+from service_finder.web import routes as web_routes
 
 logger = logging.getLogger("service_finder")
 
@@ -59,13 +61,21 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        # Served from the package by api/docs.py, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
         license_info={"name": "MIT"},
     )
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(geojson.router)
     app.include_router(services.router)
     app.include_router(search.router)
+    app.include_router(hsds.router)
+    app.include_router(fhir.router)
+    app.include_router(docs.router)
+    app.include_router(web_routes.router)
     return app
 
 

@@ -7,7 +7,7 @@ latitude so a search only touches a narrow band of the country.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -65,6 +65,7 @@ def tri_state(value: bool | None) -> int:
 @dataclass(frozen=True, eq=False)
 class DirectoryIndex:
     services: tuple[ServiceRecord, ...]
+    last_modified: tuple[datetime | None, ...]
     version: int
     built_at: datetime
     hours: CompiledWeek
@@ -99,8 +100,16 @@ class DirectoryIndex:
         return len(self.services)
 
     @classmethod
-    def build(cls, records: Sequence[ServiceRecord], *, version: int, built_at: datetime) -> DirectoryIndex:
+    def build(
+        cls,
+        records: Sequence[ServiceRecord],
+        *,
+        version: int,
+        built_at: datetime,
+        last_modified: Mapping[str, datetime] | None = None,
+    ) -> DirectoryIndex:
         records = tuple(sorted(records, key=lambda r: r.id))
+        modified = last_modified or {}
         n = len(records)
         referral_members = list(ReferralRoute)
         members_by_district: dict[str, list[int]] = {}
@@ -127,6 +136,7 @@ class DirectoryIndex:
         eligibility = [r.eligibility for r in records]
         return cls(
             services=records,
+            last_modified=tuple(modified.get(r.id) for r in records),
             version=version,
             built_at=built_at,
             hours=CompiledWeek.compile(
