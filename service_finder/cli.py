@@ -17,7 +17,7 @@ from sqlmodel import Session
 from service_finder.config import get_settings
 from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
 from service_finder.storage import migrate, repository
-from service_finder.storage.db import create_db_engine
+from service_finder.storage.db import create_db_engine, write_session
 
 app = typer.Typer(help="Crisis Care Service Finder", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -28,6 +28,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(gazetteer_app, name="gazetteer")
 app.add_typer(openapi_app, name="openapi")
 app.add_typer(demo_app, name="demo")
+keys_app = typer.Typer(help="API keys for editors and partners.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -198,6 +200,52 @@ def demo_load(
         report = _run_import(engine, path, "native", False, gazetteer)
         if not report.accepted:
             raise typer.Exit(1)
+
+
+class Scope(StrEnum):
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who the key is for, e.g. 'leeds-111-partner'")],
+    scope: Annotated[list[Scope], typer.Option("--scope", help="read (partner rate tier), write, admin")] = [  # noqa: B006
+        Scope.read
+    ],
+) -> None:
+    """Create a key and print its secret: the only time it is shown (only a hash is stored)."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    with write_session(_engine()) as session:
+        key = repository.create_api_key(session, name=name, scopes=[s.value for s in scope], now=datetime.now(UTC))
+        session.commit()
+    console.print(f"created key for {name!r} with scopes {', '.join(s.value for s in scope)}; store it now:")
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Keys by id, name, scopes and status (never the secrets)."""
+    with Session(_engine()) as session:
+        for key in repository.list_api_keys(session):
+            status = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            sys.stdout.write(f"{key.id}  {key.name}  {','.join(key.scopes)}  {status}\n")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the part after sf_)")]) -> None:
+    """Revoke a key; running processes stop accepting it within 30 seconds."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    with write_session(_engine()) as session:
+        revoked = repository.revoke_api_key(session, key_id, now=datetime.now(UTC))
+        session.commit()
+    if not revoked:
+        console.print(f"[red]no active key {key_id!r}")
+        raise typer.Exit(1)
+    console.print(f"revoked key {key_id}")
 
 
 if __name__ == "__main__":

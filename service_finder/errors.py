@@ -58,3 +58,39 @@ class GazetteerUnavailable(ServiceFinderError):
     status = 503
     slug = "gazetteer-unavailable"
     title = "Postcode search is not available on this server"
+
+
+class PreconditionFailed(ServiceFinderError):
+    status = 412
+    slug = "precondition-failed"
+    title = "The service has changed since you fetched it"
+
+
+class PreconditionRequired(ServiceFinderError):
+    status = 428
+    slug = "precondition-required"
+    title = "Send If-Match with the ETag you fetched, so two editors cannot overwrite each other"
+
+
+class Conflict(ServiceFinderError):
+    status = 409
+    slug = "conflict"
+    title = "That identifier is already in use"
+
+
+class Unauthorised(ServiceFinderError):
+    status = 401
+    slug = "unauthorised"
+    title = "An API key is needed for this"
+
+
+class Forbidden(ServiceFinderError):
+    status = 403
+    slug = "forbidden"
+    title = "This API key may not do that"
+
+
+class Gone(ServiceFinderError):
+    status = 410
+    slug = "gone"
+    title = "The service was removed from the directory"

@@ -11,10 +11,11 @@ from sqlalchemy.engine import Engine
 
 from service_finder import __version__
 from service_finder.api import docs
+from service_finder.api.auth import KeyStore
 from service_finder.api.deps import AppState
 from service_finder.api.middleware import RequestIdMiddleware
 from service_finder.api.problems import install_problem_handlers
-from service_finder.api.routes import fhir, geojson, health, hsds, search, services
+from service_finder.api.routes import editor, fhir, geojson, health, hsds, search, services
 from service_finder.catalogue import Catalogue
 from service_finder.config import Settings, get_settings
 from service_finder.geocoding.gazetteer import Gazetteer
@@ -46,7 +47,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         store = engine or create_db_engine(settings.database_url)
         catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds)
         catalogue.refresh()
-        state = AppState(settings=settings, engine=store, catalogue=catalogue, gazetteer=_load_gazetteer(settings))
+        state = AppState(
+            settings=settings,
+            engine=store,
+            catalogue=catalogue,
+            gazetteer=_load_gazetteer(settings),
+            keys=KeyStore(),
+        )
         app.state.service_finder = state
         try:
             with catalogue.polling():
@@ -71,6 +78,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(health.router)
     app.include_router(geojson.router)
     app.include_router(services.router)
+    app.include_router(editor.router)
     app.include_router(search.router)
     app.include_router(hsds.router)
     app.include_router(fhir.router)

@@ -89,6 +89,8 @@ class Service(SQLModel, table=True):
     last_modified: datetime = _timestamp(index=True)
     # Bumped on every change; the API's ETag and If-Match use it so two editors cannot overwrite each other.
     revision: int = 1
+    # Soft delete: the row and its history stay; every read and the search index leave it out.
+    deleted_at: datetime | None = _timestamp(nullable=True)
 
 
 class Location(SQLModel, table=True):
@@ -167,3 +169,16 @@ class DataVersion(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     version: int = 0
     updated_at: datetime = _timestamp()
+
+
+class ApiKey(SQLModel, table=True):
+    """An editor's or partner's key. Only a hash of the secret is stored; the secret is shown once, at creation."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=16)  # the public part of the key, used to find the row
+    name: str = Field(max_length=120)
+    secret_hash: str = Field(max_length=64)  # sha256 hex: keys are 256-bit random, so a fast hash is enough
+    scopes: list[str] = _json()
+    created_at: datetime = _timestamp()
+    revoked_at: datetime | None = _timestamp(nullable=True)

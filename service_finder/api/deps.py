@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -13,6 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service_finder.catalogue import Catalogue, Snapshot
+
+if TYPE_CHECKING:
+    from service_finder.api.auth import KeyStore
 from service_finder.config import Settings
 from service_finder.geocoding.gazetteer import Gazetteer
 
@@ -27,6 +30,7 @@ class AppState:
     engine: Engine
     catalogue: Catalogue
     gazetteer: Gazetteer | None
+    keys: KeyStore
 
 
 def get_state(request: Request) -> AppState:

@@ -11,11 +11,11 @@ from typing import Any, Literal, Protocol
 
 from geopy.distance import great_circle
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from service_finder.importers.report import Parsed, Problem, describe_value, validate_record
 from service_finder.schemas import LocationRecord, ServiceRecord
 from service_finder.storage import repository
+from service_finder.storage.db import write_session
 from service_finder.storage.repository import Change
 
 Format = Literal["csv", "hsds", "native"]
@@ -159,7 +159,7 @@ def import_records(
         return report
     records: list[ServiceRecord] = [item.record for item in checked if item.record is not None]
     # One transaction: a failure anywhere (or a kill -9) leaves the store exactly as it was.
-    with Session(engine) as session:
+    with write_session(engine) as session:
         report.outcome = repository.upsert_services(session, records, actor=actor, progress=progress)
         if not dry_run:
             session.commit()

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
 
 
 def normalise_url(url: str) -> str:
@@ -29,11 +30,26 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def write_session(engine: Engine) -> Session:
+    """A session for changing data. On SQLite its transaction takes the write lock at BEGIN (IMMEDIATE), so two
+    writers queue instead of one failing when it tries to upgrade a stale read snapshot; the second then sees the
+    first's commit, and its revision check refuses a lost update cleanly. PostgreSQL's row locks do this already."""
+    return Session(engine.execution_options(sqlite_immediate=True))
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # SQLAlchemy's recipe: stop the sqlite3 module issuing its own BEGIN, so the "begin" event decides the kind.
+    connection.isolation_level = None
     cursor = connection.cursor()
     # Foreign keys are off by default in SQLite; WAL lets readers carry on while an import writes.
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,7 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, func, select
 
+from service_finder.errors import NotFound, PreconditionFailed
 from service_finder.models import (
+    ApiKey,
     AuditEntry,
     DataVersion,
     Location,
@@ -41,6 +45,11 @@ class StoredService:
     created_at: datetime
     last_modified: datetime
     revision: int
+    deleted_at: datetime | None = None
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.record.id}-r{self.revision}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,19 +254,23 @@ def _load(session: Session, services: Sequence[Service]) -> list[StoredService]:
             created_at=_utc(s.created_at),
             last_modified=_utc(s.last_modified),
             revision=s.revision,
+            deleted_at=_utc(s.deleted_at) if s.deleted_at else None,
         )
         for s in services
     ]
 
 
-def get_service(session: Session, service_id: str) -> StoredService | None:
+def get_service(session: Session, service_id: str, *, include_deleted: bool = False) -> StoredService | None:
     service = session.get(Service, service_id)
-    return _load(session, [service])[0] if service else None
+    if service is None or (service.deleted_at is not None and not include_deleted):
+        return None
+    return _load(session, [service])[0]
 
 
 def get_services(session: Session, ids: Iterable[str]) -> dict[str, StoredService]:
     found: dict[str, StoredService] = {}
     for batch in _batches(ids):
+        # Deleted rows too: importing or saving a deleted id restores it, with an audit entry.
         services = session.exec(select(Service).where(col(Service.id).in_(batch))).all()
         found.update((s.record.id, s) for s in _load(session, services))
     return found
@@ -271,7 +284,7 @@ def list_services(
     kind: str | None = None,
     modified_after: datetime | None = None,
 ) -> Page:
-    query = select(Service)
+    query = select(Service).where(col(Service.deleted_at).is_(None))
     if kind is not None:
         query = query.where(Service.kind == kind)
     if modified_after is not None:
@@ -285,7 +298,12 @@ def iter_all_services(session: Session, *, batch: int = 2000) -> Iterator[Stored
     """Every service in id order, loaded a batch at a time (keyset pagination, so memory stays flat)."""
     after = ""
     while True:
-        rows = session.exec(select(Service).where(col(Service.id) > after).order_by(col(Service.id)).limit(batch)).all()
+        rows = session.exec(
+            select(Service)
+            .where(col(Service.id) > after, col(Service.deleted_at).is_(None))
+            .order_by(col(Service.id))
+            .limit(batch)
+        ).all()
         if not rows:
             return
         yield from _load(session, rows)
@@ -293,7 +311,7 @@ def iter_all_services(session: Session, *, batch: int = 2000) -> Iterator[Stored
 
 
 def count_services(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Service)).one()
+    return session.exec(select(func.count()).select_from(Service).where(col(Service.deleted_at).is_(None))).one()
 
 
 def service_history(session: Session, service_id: str) -> list[AuditEntry]:
@@ -354,6 +372,28 @@ def _upsert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]])
     )
 
 
+def _compare_and_swap(session: Session, updates: list[tuple[dict[str, Any], StoredService]]) -> None:
+    """Write each update only if the row is still at the revision this transaction read: a concurrent editor's
+    commit in between makes the WHERE miss, and the whole transaction is refused instead of losing their change."""
+    table = _table(Service)
+    statement = (
+        table.update()
+        .where(table.c.id == sa.bindparam("match_id"), table.c.revision == sa.bindparam("match_revision"))
+        .values({c: sa.bindparam(c) for c in updates[0][0] if c != "id"})
+    )
+    result = session.connection().execute(
+        statement,
+        [
+            {**{k: v for k, v in row.items() if k != "id"}, "match_id": row["id"], "match_revision": before.revision}
+            for row, before in updates
+        ],
+    )
+    if result.rowcount != len(updates):
+        raise PreconditionFailed(
+            "a service changed while this change was being written; nothing was saved: fetch it again and retry"
+        )
+
+
 def upsert_services(
     session: Session,
     records: Iterable[ServiceRecord],
@@ -361,8 +401,12 @@ def upsert_services(
     actor: str,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    expected_revision: int | None = None,
 ) -> Counter[Change]:
-    """Create or update services by id, with an audit entry per change. The caller owns the transaction."""
+    """Create or update services by id, with an audit entry per change. The caller owns the transaction.
+
+    `expected_revision` (for one record, from an editor's If-Match) refuses the write when the stored revision
+    differs."""
     now = now or datetime.now(UTC)
     outcome: Counter[Change] = Counter()
     # The session's own connection (same transaction), used directly: the ORM's bulk path would fetch back every
@@ -380,11 +424,20 @@ def upsert_services(
                 audit.append(_audit(now, actor, "create", record.id))
                 outcome[Change.created] += 1
                 continue
+            if expected_revision is not None and before.revision != expected_revision:
+                raise PreconditionFailed(
+                    f"service {record.id!r} is at revision {before.revision}, not {expected_revision}: "
+                    "someone else changed it; fetch it again and reapply your change",
+                    field="If-Match",
+                    value=f'"{record.id}-r{expected_revision}"',
+                )
             differences = diff_records(before.record, record)
-            if not differences:
+            if not differences and before.deleted_at is None:
                 outcome[Change.unchanged] += 1
                 continue
             changed.append((_to_rows(record, now), before))
+            if before.deleted_at is not None:
+                audit.append(_audit(now, actor, "restore", record.id))
             audit.extend(_audit(now, actor, "update", record.id, *d) for d in differences)
             outcome[Change.updated] += 1
         everything = fresh + [rows for rows, _ in changed]
@@ -394,9 +447,15 @@ def upsert_services(
             changed_ids = [rows.service["id"] for rows, _ in changed]
             for child in (ServiceAtLocation, Schedule, Phone):
                 session.execute(sa.delete(child).where(col(child.service_id).in_(changed_ids)))
-            session.execute(
-                sa.update(Service),
-                [{**rows.service, "last_modified": now, "revision": before.revision + 1} for rows, before in changed],
+            _compare_and_swap(
+                session,
+                [
+                    (
+                        {**rows.service, "last_modified": now, "revision": before.revision + 1, "deleted_at": None},
+                        before,
+                    )
+                    for rows, before in changed
+                ],
             )
         if fresh:
             connection.execute(
@@ -439,3 +498,61 @@ def bump_data_version(session: Session, now: datetime) -> None:
         row.updated_at = now
         session.add(row)
     session.flush()
+
+
+def delete_service(session: Session, service_id: str, *, expected_revision: int, actor: str, now: datetime) -> None:
+    """Soft delete: hidden from every read and from search; the row and its history stay."""
+    stored = get_service(session, service_id)
+    if stored is None:
+        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+    if stored.revision != expected_revision:
+        raise PreconditionFailed(
+            f"service {service_id!r} is at revision {stored.revision}, not {expected_revision}",
+            field="If-Match",
+            value=f'"{service_id}-r{expected_revision}"',
+        )
+    table = _table(Service)
+    result = session.connection().execute(
+        table.update()
+        .where(table.c.id == service_id, table.c.revision == expected_revision)
+        .values(deleted_at=now, last_modified=now, revision=expected_revision + 1)
+    )
+    if result.rowcount != 1:
+        raise PreconditionFailed(f"service {service_id!r} changed while it was being deleted; nothing was deleted")
+    session.connection().execute(_table(AuditEntry).insert(), [_audit(now, actor, "delete", service_id)])
+    bump_data_version(session, now)
+
+
+# --- API keys --------------------------------------------------------------------------------------------------
+
+
+def create_api_key(session: Session, *, name: str, scopes: Sequence[str], now: datetime) -> str:
+    """A new key; returns the only copy of its secret."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    session.add(ApiKey(id=key_id, name=name, secret_hash=hash_secret(secret), scopes=list(scopes), created_at=now))
+    session.flush()
+    return f"sf_{key_id}_{secret}"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def find_api_key(session: Session, key_id: str) -> ApiKey | None:
+    key = session.get(ApiKey, key_id)
+    return key if key is not None and key.revoked_at is None else None
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.exec(select(ApiKey).order_by(col(ApiKey.created_at))))
+
+
+def revoke_api_key(session: Session, key_id: str, *, now: datetime) -> bool:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.revoked_at is not None:
+        return False
+    key.revoked_at = now
+    session.add(key)
+    session.flush()
+    return True

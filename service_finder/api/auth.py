@@ -1,0 +1,104 @@
+"""API keys: `Authorization: Bearer sf_<id>_<secret>` (or `X-API-Key`). Secrets are stored hashed and compared in
+constant time; a key is never logged. Anonymous callers may read; writing needs the `write` scope."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from service_finder.api.deps import StateDep
+from service_finder.errors import Forbidden, Unauthorised
+from service_finder.storage import repository
+
+_KEY = re.compile(r"^sf_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
+# admin implies write implies read.
+IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write", "read"}, "read": {"read"}}
+SCOPES = tuple(IMPLIED)
+CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key_id: str | None  # None: anonymous
+    name: str
+    scopes: frozenset[str]
+
+    @property
+    def is_partner(self) -> bool:
+        return self.key_id is not None
+
+
+ANONYMOUS = Caller(None, "anonymous", frozenset({"read"}))
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    secret_hash: str
+    caller: Caller
+    until: float
+
+
+class KeyStore:
+    """Verified keys, cached briefly per process so rate limiting and writes do not hit the store per request.
+    A revoked key stops working within CACHE_SECONDS."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, _Cached] = {}
+
+    def identify(self, raw: str | None, session_factory: object) -> Caller:
+        if raw is None:
+            return ANONYMOUS
+        match = _KEY.match(raw.strip())
+        if not match:
+            raise Unauthorised("the API key is not in the form sf_<id>_<secret>")
+        key_id, secret = match.groups()
+        cached = self._cache.get(key_id)
+        if cached is None or cached.until < time.monotonic():
+            assert callable(session_factory)
+            with session_factory() as session:
+                key = repository.find_api_key(session, key_id)
+            if key is None:
+                self._cache.pop(key_id, None)
+                raise Unauthorised("the API key is not valid")
+            caller = Caller(key.id, key.name, frozenset(s for scope in key.scopes for s in IMPLIED.get(scope, ())))
+            cached = self._cache[key_id] = _Cached(key.secret_hash, caller, time.monotonic() + CACHE_SECONDS)
+        if not hmac.compare_digest(repository.hash_secret(secret), cached.secret_hash):
+            raise Unauthorised("the API key is not valid")
+        return cached.caller
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value:
+            raise Unauthorised("use 'Authorization: Bearer <API key>'")
+        return value
+    return request.headers.get("x-api-key")
+
+
+def get_caller(request: Request, state: StateDep) -> Caller:
+    caller = getattr(request.state, "caller", None)
+    if isinstance(caller, Caller):
+        return caller
+    return state.keys.identify(presented_key(request), lambda: Session(state.engine))
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def require_write(caller: CallerDep) -> Caller:
+    if caller.key_id is None:
+        raise Unauthorised("changing the directory needs an API key with the 'write' scope")
+    if "write" not in caller.scopes:
+        raise Forbidden(f"API key {caller.name!r} does not have the 'write' scope")
+    return caller
+
+
+EditorDep = Annotated[Caller, Depends(require_write)]

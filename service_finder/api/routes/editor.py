@@ -1,0 +1,252 @@
+"""Editor writes: API key with the `write` scope; If-Match on every change so two editors cannot overwrite each
+other; the same validation as the importer; an audit entry per change; the search index updated at once."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Response, status
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import Session
+
+from service_finder.api.auth import EditorDep
+from service_finder.api.deps import GazetteerDep, SessionDep, StateDep, TodayDep
+from service_finder.errors import Conflict, ImportRejected, InvalidParameter, NotFound, PreconditionRequired
+from service_finder.importers.pipeline import check_records
+from service_finder.importers.report import Parsed, Problem, problems_from_validation
+from service_finder.presenters import public_service
+from service_finder.schemas import ID_PATTERN, ServicePublic, ServiceRecord
+from service_finder.storage import repository
+from service_finder.storage.db import write_session
+from service_finder.storage.repository import StoredService
+
+router = APIRouter(prefix="/v1/services", tags=["editing"])
+
+
+class AuditRecord(BaseModel):
+    changed_at: datetime = Field(description="When the change was written (UTC).")
+    actor: str = Field(
+        description="Who made it: the API key's name, or the import file.", examples=["key:leeds-editor"]
+    )
+    action: str = Field(description="create, update, delete or restore.", examples=["update"])
+    field: str | None = Field(
+        description="For updates, the field that changed (dotted path).", examples=["eligibility.minimum_age"]
+    )
+    old_value: Any = Field(description="The value before the change.", examples=[18])
+    new_value: Any = Field(description="The value after the change.", examples=[16])
+
+
+ServiceId = Annotated[str, Path(pattern=ID_PATTERN, max_length=80, examples=["leeds-evening-safe-haven"])]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The ETag from your last read of this service, e.g. "leeds-evening-safe-haven-r3".',
+    ),
+]
+_ETAG = re.compile(r'^(?:W/)?"([a-z0-9-]+)-r(\d+)"$')
+
+
+def expected_revision(service_id: str, if_match: str | None) -> int:
+    if if_match is None:
+        raise PreconditionRequired(f"send If-Match with the ETag of service {service_id!r} (GET it first)")
+    match = _ETAG.match(if_match.strip())
+    if not match or match.group(1) != service_id:
+        raise InvalidParameter(
+            f"If-Match {if_match!r} is not an ETag of service {service_id!r}", field="If-Match", value=if_match
+        )
+    return int(match.group(2))
+
+
+def _checked(record: ServiceRecord, gazetteer: GazetteerDep) -> ServiceRecord:
+    """The importer's checks (postcode known and in England, coordinates near it), and the district filled in."""
+    (checked,) = check_records([Parsed("request body", record)], gazetteer)
+    _reject(checked.problems)
+    assert checked.record is not None
+    return checked.record
+
+
+def _reject(problems: list[Problem]) -> None:
+    if problems:
+        first = problems[0]
+        raise ImportRejected(
+            str(first),
+            field=first.field,
+            value=first.value,
+            errors=[{"field": p.field, "value": p.value, "message": p.message} for p in problems],
+        )
+
+
+async def _save(
+    state: StateDep, record: ServiceRecord, *, actor: str, expected: int | None, today: TodayDep
+) -> tuple[ServicePublic, str]:
+    def write() -> StoredService:
+        with write_session(state.engine) as session:
+            repository.upsert_services(session, [record], actor=actor, expected_revision=expected)
+            session.commit()
+            stored = repository.get_service(session, record.id)
+        assert stored is not None
+        state.catalogue.refresh()  # this process answers with the change at once; others within a poll
+        return stored
+
+    stored = await asyncio.to_thread(write)
+    return public_service(stored, today=today), stored.etag
+
+
+@router.post(
+    "",
+    operation_id="services-create",
+    summary="Add a service to the directory (API key with the write scope)",
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_service(
+    record: ServiceRecord,
+    editor: EditorDep,
+    state: StateDep,
+    session: SessionDep,
+    gazetteer: GazetteerDep,
+    today: TodayDep,
+    response: Response,
+) -> ServicePublic:
+    if repository.get_service(session, record.id, include_deleted=True) is not None:
+        raise Conflict(
+            f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
+        )
+    saved, etag = await _save(
+        state, _checked(record, gazetteer), actor=f"key:{editor.name}", expected=None, today=today
+    )
+    response.headers["ETag"] = etag
+    response.headers["Location"] = f"/v1/services/{record.id}"
+    return saved
+
+
+@router.put(
+    "/{service_id}",
+    operation_id="services-replace",
+    summary="Replace a service (If-Match required)",
+)
+async def replace_service(
+    service_id: ServiceId,
+    record: ServiceRecord,
+    editor: EditorDep,
+    state: StateDep,
+    gazetteer: GazetteerDep,
+    today: TodayDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ServicePublic:
+    expected = expected_revision(service_id, if_match)
+    if record.id != service_id:
+        raise InvalidParameter(
+            f"the body's id {record.id!r} does not match the URL's {service_id!r}", field="id", value=record.id
+        )
+    _exists(state, service_id)
+    saved, etag = await _save(
+        state, _checked(record, gazetteer), actor=f"key:{editor.name}", expected=expected, today=today
+    )
+    response.headers["ETag"] = etag
+    return saved
+
+
+@router.patch(
+    "/{service_id}",
+    operation_id="services-update",
+    summary="Change some fields of a service: a JSON merge patch, RFC 7396 (If-Match required)",
+)
+async def update_service(
+    service_id: ServiceId,
+    patch: Annotated[
+        dict[str, Any],
+        Body(
+            media_type="application/merge-patch+json",
+            openapi_examples={"raise-minimum-age": {"value": {"eligibility": {"minimum_age": 16}}}},
+        ),
+    ],
+    editor: EditorDep,
+    state: StateDep,
+    gazetteer: GazetteerDep,
+    today: TodayDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ServicePublic:
+    expected = expected_revision(service_id, if_match)
+    current = _exists(state, service_id)
+    merged = merge_patch(current.record.model_dump(mode="json"), patch)
+    if merged.get("id") != service_id:
+        raise InvalidParameter("a patch cannot change a service's id", field="id", value=merged.get("id"))
+    try:
+        record = ServiceRecord.model_validate(merged)
+    except ValidationError as error:
+        _reject(problems_from_validation("request body", error))
+        raise
+    saved, etag = await _save(
+        state, _checked(record, gazetteer), actor=f"key:{editor.name}", expected=expected, today=today
+    )
+    response.headers["ETag"] = etag
+    return saved
+
+
+@router.delete(
+    "/{service_id}",
+    operation_id="services-delete",
+    summary="Remove a service (soft delete: its history stays; If-Match required)",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
+async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateDep, if_match: IfMatch = None) -> None:
+    expected = expected_revision(service_id, if_match)
+
+    def delete() -> None:
+        with write_session(state.engine) as session:
+            repository.delete_service(
+                session, service_id, expected_revision=expected, actor=f"key:{editor.name}", now=datetime.now(UTC)
+            )
+            session.commit()
+        state.catalogue.refresh()
+
+    await asyncio.to_thread(delete)
+
+
+@router.get(
+    "/{service_id}/history",
+    operation_id="services-history",
+    summary="Every change to a service: who, when, which field, old and new value",
+    tags=["services"],
+)
+def get_history(service_id: ServiceId, session: SessionDep) -> list[AuditRecord]:
+    if repository.get_service(session, service_id, include_deleted=True) is None:
+        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+    return [
+        AuditRecord(
+            changed_at=entry.changed_at,
+            actor=entry.actor,
+            action=entry.action,
+            field=entry.field or None,
+            old_value=entry.old_value,
+            new_value=entry.new_value,
+        )
+        for entry in repository.service_history(session, service_id)
+    ]
+
+
+def _exists(state: StateDep, service_id: str) -> StoredService:
+    with Session(state.engine) as session:
+        stored = repository.get_service(session, service_id)
+    if stored is None:
+        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+    return stored
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge key by key, null removes a key (here: back to its default), anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.errors import PreconditionFailed
+from service_finder.storage import repository
+from service_finder.storage.db import write_session
+from tests.factories import make_record, service_data
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+FRIDAY_EVENING = {"postcode": "LS1 1UR", "at": "2026-11-27T20:00:00", "age": 30}
+
+
+def _key(engine: Engine, *scopes: str) -> dict[str, str]:
+    with Session(engine) as session:
+        key = repository.create_api_key(session, name=f"{'-'.join(scopes)}-editor", scopes=list(scopes), now=NOW)
+        session.commit()
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _search_ids(client: TestClient) -> list[str]:
+    return [r["service"]["id"] for r in client.get("/v1/search", params=FRIDAY_EVENING).json()["results"]]
+
+
+def test_writing_needs_a_key_with_the_write_scope(client: TestClient, engine: Engine) -> None:
+    body = service_data("new-cafe")
+    anonymous = client.post("/v1/services", json=body)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    reader = client.post("/v1/services", json=body, headers=_key(engine, "read"))
+    assert reader.status_code == 403
+    forged = client.post("/v1/services", json=body, headers={"Authorization": "Bearer sf_0123456789ab_" + "x" * 43})
+    assert forged.status_code == 401
+    assert client.get("/v1/services/new-cafe").status_code == 404
+
+
+def test_a_created_service_is_searchable_at_once(client: TestClient, engine: Engine) -> None:
+    response = client.post("/v1/services", json=service_data("new-cafe"), headers=_key(engine, "write"))
+    assert response.status_code == 201
+    assert response.headers["location"] == "/v1/services/new-cafe"
+    assert response.headers["etag"] == '"new-cafe-r1"'
+    assert response.json()["locations"][0]["district_code"] == "E08000035"
+    assert _search_ids(client) == ["new-cafe"]
+    again = client.post("/v1/services", json=service_data("new-cafe"), headers=_key(engine, "write"))
+    assert again.status_code == 409
+
+
+def test_an_update_needs_the_current_etag(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    changed = service_data("cafe", eligibility={"minimum_age": 16})
+    assert client.put("/v1/services/cafe", json=changed, headers=headers).status_code == 428
+    ok = client.put("/v1/services/cafe", json=changed, headers={**headers, "If-Match": '"cafe-r1"'})
+    assert ok.status_code == 200
+    assert ok.headers["etag"] == '"cafe-r2"'
+    stale = client.put("/v1/services/cafe", json=service_data("cafe"), headers={**headers, "If-Match": '"cafe-r1"'})
+    assert stale.status_code == 412
+    assert client.get("/v1/services/cafe").json()["eligibility"]["minimum_age"] == 16
+    history = client.get("/v1/services/cafe/history").json()
+    assert [(h["action"], h["field"], h["old_value"], h["new_value"]) for h in history] == [
+        ("create", None, None, None),
+        ("update", "eligibility.minimum_age", 18, 16),
+    ]
+    assert {h["actor"] for h in history} == {"key:write-editor"}
+
+
+def test_a_merge_patch_is_validated_like_an_import(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    bad = client.patch(
+        "/v1/services/cafe",
+        json={"eligibility": {"maximum_age": 10}},
+        headers={**headers, "If-Match": '"cafe-r1"', "Content-Type": "application/merge-patch+json"},
+    )
+    assert bad.status_code == 422
+    assert "minimum_age 18 is greater than maximum_age 10" in bad.json()["detail"]
+    far = client.patch(
+        "/v1/services/cafe",
+        json={"locations": [{"id": "l", "postcode": "SW1A 2AA", "latitude": 53.8, "longitude": -1.55}]},
+        headers={**headers, "If-Match": '"cafe-r1"'},
+    )
+    assert far.status_code == 422
+    assert far.json()["field"] == "locations.0.latitude"
+    good = client.patch(
+        "/v1/services/cafe",
+        json={"eligibility": {"accepts_intoxicated": None}},
+        headers={**headers, "If-Match": '"cafe-r1"'},
+    )
+    assert good.status_code == 200
+    assert good.json()["eligibility"]["accepts_intoxicated"] is None
+    assert good.json()["eligibility"]["minimum_age"] == 18
+
+
+def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    assert client.delete("/v1/services/cafe", headers=headers).status_code == 428
+    assert client.delete("/v1/services/cafe", headers={**headers, "If-Match": '"cafe-r1"'}).status_code == 204
+    assert client.get("/v1/services/cafe").status_code == 404
+    assert _search_ids(client) == []
+    assert client.get("/v1/services").json()["total_items"] == 0
+    assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create", "delete"]
+
+
+def test_two_editors_at_once_one_wins_and_the_other_is_refused(engine: Engine) -> None:
+    with write_session(engine) as session:
+        repository.upsert_services(session, [make_record("cafe")], actor="setup", now=NOW)
+        session.commit()
+    outcomes: dict[str, Any] = {}
+    barrier = threading.Barrier(2)
+
+    def edit(name: str, minimum_age: int) -> None:
+        barrier.wait()
+        try:
+            with write_session(engine) as session:
+                repository.upsert_services(
+                    session,
+                    [make_record("cafe", eligibility={"minimum_age": minimum_age})],
+                    actor=name,
+                    expected_revision=1,
+                )
+                session.commit()
+            outcomes[name] = "saved"
+        except PreconditionFailed:
+            outcomes[name] = "refused"
+
+    threads = [threading.Thread(target=edit, args=(f"editor-{age}", age)) for age in (16, 21)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["refused", "saved"]
+    winner = next(name for name, outcome in outcomes.items() if outcome == "saved")
+    with Session(engine) as session:
+        stored = repository.get_service(session, "cafe")
+        history = repository.service_history(session, "cafe")
+    assert stored is not None
+    assert stored.revision == 2
+    assert stored.record.eligibility.minimum_age == int(winner.split("-")[1])
+    assert [h.actor for h in history if h.action == "update"] == [winner]
+
+
+@pytest.mark.parametrize("if_match", ['"other-r1"', "r1", '"cafe-rX"'])
+def test_a_malformed_if_match_is_a_clear_error(client: TestClient, engine: Engine, if_match: str) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    response = client.put("/v1/services/cafe", json=service_data("cafe"), headers={**headers, "If-Match": if_match})
+    assert response.status_code == 422
+    assert (response.json()["field"], response.json()["value"]) == ("If-Match", if_match)
