@@ -15,7 +15,7 @@ from service_finder.storage.db import write_session
 from tests.factories import make_record, service_data
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-FRIDAY_EVENING = {"postcode": "LS1 1UR", "at": "2026-11-27T20:00:00", "age": 30}
+FRIDAY_EVENING: dict[str, str | int] = {"postcode": "LS1 1UR", "at": "2026-11-27T20:00:00", "age": 30}
 
 
 def _key(engine: Engine, *scopes: str) -> dict[str, str]:

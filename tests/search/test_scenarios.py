@@ -499,7 +499,8 @@ def test_distance_reported_is_to_the_nearest_site_and_its_address() -> None:
         ],
     )
     found = run(index_of([record])).results[0]
-    assert found.service.address is not None and found.service.address.startswith("Near")
+    assert found.service.address is not None
+    assert found.service.address.startswith("Near")
     assert found.distance_km == pytest.approx(0.11, abs=0.01)
 
 

@@ -1,5 +1,186 @@
+"""Open Referral HSDS 3.0 / Open Referral UK read API, served from the live snapshot (never from SQL), so it agrees
+with search and keeps answering while the store is down."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["hsds"])
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from service_finder.api.deps import GazetteerDep, SnapshotDep
+from service_finder.domain.postcode import PostcodeError
+from service_finder.errors import GazetteerUnavailable, InvalidParameter, NotFound
+from service_finder.geocoding.gazetteer import PostcodeNotFound, PostcodeOutsideEngland
+from service_finder.interop.hsds_api import (
+    HSDS_VERSION,
+    ORUK_PROFILE,
+    HsdsApiInfo,
+    HsdsOrganization,
+    HsdsOrganizationPage,
+    HsdsPaging,
+    HsdsService,
+    HsdsServiceAtLocationFilters,
+    HsdsServiceAtLocationPage,
+    HsdsServiceFilters,
+    HsdsServicePage,
+    HsdsTaxonomyPage,
+    HsdsTaxonomyTermPage,
+    Point,
+    TaxonomyTermFilters,
+    full_organization,
+    hsds_view,
+    matching_locations,
+    matching_services,
+    organization_briefs,
+    page_fields,
+    service_at_location_item,
+    service_list_item,
+    taxonomies,
+    taxonomy_terms,
+    window,
+)
+
+
+def open_to_all(response: Response) -> None:
+    # Open Referral UK requires that any web page can read the feed: public data, no credentials.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+
+
+router = APIRouter(prefix="/hsds", tags=["hsds"], dependencies=[Depends(open_to_all)])
+# Every route leaves out None (response_model_exclude_none): HSDS types never allow null; absent means unknown.
+
+IdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=80,
+        description="The HSDS id (a UUID) or our own identifier.",
+        examples=["samaritans"],
+    ),
+]
+
+
+@router.get("/", operation_id="hsds-info", summary="What this HSDS API is: version, profile, OpenAPI document")
+def hsds_info(request: Request) -> HsdsApiInfo:
+    return HsdsApiInfo(
+        version=HSDS_VERSION,
+        profile=ORUK_PROFILE,
+        openapi_url=str(request.base_url).rstrip("/") + (request.app.openapi_url or "/openapi.json"),
+    )
+
+
+@router.get(
+    "/services",
+    operation_id="hsds-services-list",
+    summary="List services (HSDS one-to-one fields), a page at a time",
+    response_model_exclude_none=True,
+)
+def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, Query()]) -> HsdsServicePage:
+    view = hsds_view(snapshot.index)
+    found = matching_services(view, filters)
+    contents = [service_list_item(view.services[i]) for i in found[window(filters)]]
+    return HsdsServicePage(
+        **page_fields(len(found), page=filters.page, per_page=filters.per_page, size=len(contents)), contents=contents
+    )
+
+
+@router.get(
+    "/services/{service_id}",
+    operation_id="hsds-services-get",
+    summary="One service, fully nested (HSDS id or our identifier)",
+    response_model_exclude_none=True,
+)
+def hsds_service(snapshot: SnapshotDep, service_id: IdPath) -> HsdsService:
+    document = hsds_view(snapshot.index).service(service_id)
+    if document is None:
+        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+    return HsdsService.model_validate(document)
+
+
+def _point(postcode: str | None, gazetteer: GazetteerDep) -> Point | None:
+    if postcode is None:
+        return None
+    if gazetteer is None:
+        raise GazetteerUnavailable("the postcode gazetteer is not loaded on this server; leave out postcode")
+    try:
+        found = gazetteer.resolve(postcode)
+    except (PostcodeError, PostcodeNotFound, PostcodeOutsideEngland) as error:
+        raise InvalidParameter(str(error), field="postcode", value=postcode) from error
+    return Point(latitude=found.latitude, longitude=found.longitude, district_code=found.district_code)
+
+
+@router.get(
+    "/service_at_locations",
+    operation_id="hsds-service-at-locations-list",
+    summary="List services at locations, a page at a time; near a postcode with proximity (metres)",
+    response_model_exclude_none=True,
+)
+def hsds_service_at_locations(
+    snapshot: SnapshotDep, gazetteer: GazetteerDep, filters: Annotated[HsdsServiceAtLocationFilters, Query()]
+) -> HsdsServiceAtLocationPage:
+    view = hsds_view(snapshot.index)
+    found = matching_locations(view, filters, _point(filters.postcode, gazetteer))
+    contents = [service_at_location_item(view.services[i], j) for i, j in found[window(filters)]]
+    return HsdsServiceAtLocationPage(
+        **page_fields(len(found), page=filters.page, per_page=filters.per_page, size=len(contents)), contents=contents
+    )
+
+
+@router.get(
+    "/organizations",
+    operation_id="hsds-organizations-list",
+    summary="List organizations (HSDS one-to-one fields), a page at a time",
+    response_model_exclude_none=True,
+)
+def hsds_organizations(snapshot: SnapshotDep, paging: Annotated[HsdsPaging, Query()]) -> HsdsOrganizationPage:
+    every = organization_briefs(hsds_view(snapshot.index))
+    contents = every[window(paging)]
+    return HsdsOrganizationPage(
+        **page_fields(len(every), page=paging.page, per_page=paging.per_page, size=len(contents)), contents=contents
+    )
+
+
+@router.get(
+    "/organizations/{organization_id}",
+    operation_id="hsds-organizations-get",
+    summary="One organization with its services and locations (HSDS id or our identifier)",
+    response_model_exclude_none=True,
+)
+def hsds_organization(snapshot: SnapshotDep, organization_id: IdPath) -> HsdsOrganization:
+    view = hsds_view(snapshot.index)
+    positions = view.organization(organization_id)
+    if positions is None:
+        raise NotFound(
+            f"organization {organization_id!r} provides no service in the directory",
+            field="organization_id",
+            value=organization_id,
+        )
+    return full_organization(view, positions)
+
+
+@router.get(
+    "/taxonomies",
+    operation_id="hsds-taxonomies-list",
+    summary="List the taxonomies our HSDS attributes use",
+    response_model_exclude_none=True,
+)
+def hsds_taxonomies(paging: Annotated[HsdsPaging, Query()]) -> HsdsTaxonomyPage:
+    every = taxonomies()
+    contents = every[window(paging)]
+    return HsdsTaxonomyPage(
+        **page_fields(len(every), page=paging.page, per_page=paging.per_page, size=len(contents)), contents=contents
+    )
+
+
+@router.get(
+    "/taxonomy_terms",
+    operation_id="hsds-taxonomy-terms-list",
+    summary="List the taxonomy terms our HSDS attributes use",
+    response_model_exclude_none=True,
+)
+def hsds_taxonomy_terms(filters: Annotated[TaxonomyTermFilters, Query()]) -> HsdsTaxonomyTermPage:
+    every = taxonomy_terms(filters.taxonomy_id)
+    contents = every[window(filters)]
+    return HsdsTaxonomyTermPage(
+        **page_fields(len(every), page=filters.page, per_page=filters.per_page, size=len(contents)), contents=contents
+    )
