@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     # How often each process checks the store's data version and rebuilds its index when it moved.
     index_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     title: str = "Crisis Care Service Finder"
+    max_body_bytes: int = Field(default=1024 * 1024, description="Larger request bodies get 413.")
+    rate_limit_enabled: bool = True
+    # Anonymous public reads, per client address; partners (any valid API key), per key.
+    rate_limit_anonymous_per_minute: int = Field(default=600, gt=0)
+    rate_limit_anonymous_burst: int = Field(default=60, gt=0)
+    rate_limit_partner_per_minute: int = Field(default=12_000, gt=0)
+    rate_limit_partner_burst: int = Field(default=600, gt=0)
+    # Proxies whose X-Forwarded-For is believed (CIDRs). Empty: use the peer address and ignore the header.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 @lru_cache

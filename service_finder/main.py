@@ -13,6 +13,7 @@ from service_finder import __version__
 from service_finder.api import docs
 from service_finder.api.auth import KeyStore
 from service_finder.api.deps import AppState
+from service_finder.api.limits import AcceptMiddleware, BodyLimitMiddleware, RateLimitMiddleware, Tier
 from service_finder.api.middleware import RequestIdMiddleware
 from service_finder.api.problems import install_problem_handlers
 from service_finder.api.routes import editor, fhir, geojson, health, hsds, search, services
@@ -74,6 +75,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         license_info={"name": "MIT"},
     )
     install_problem_handlers(app)
+    # Listed innermost first: each add wraps everything added before it.
+    app.add_middleware(
+        RateLimitMiddleware,
+        anonymous=Tier(settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst),
+        partner=Tier(settings.rate_limit_partner_per_minute, settings.rate_limit_partner_burst),
+        trusted_proxies=settings.trusted_proxies,
+        enabled=settings.rate_limit_enabled,
+    )
+    app.add_middleware(AcceptMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(geojson.router)

@@ -91,7 +91,8 @@ def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
-    settings = Settings(database_url=str(engine.url), gazetteer_path=GAZETTEER)
+    # Rate limits have their own tests (tests/api/test_limits.py); here they would only make suites flaky.
+    settings = Settings(database_url=str(engine.url), gazetteer_path=GAZETTEER, rate_limit_enabled=False)
     with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as test_client:
         yield test_client
 

@@ -64,11 +64,12 @@ class KeyStore:
             with session_factory() as session:
                 key = repository.find_api_key(session, key_id)
             if key is None:
-                self._cache.pop(key_id, None)
+                # Remember unknown ids too, so a flood of made-up keys costs one lookup each per CACHE_SECONDS.
+                self._cache[key_id] = _Cached("", ANONYMOUS, time.monotonic() + CACHE_SECONDS)
                 raise Unauthorised("the API key is not valid")
             caller = Caller(key.id, key.name, frozenset(s for scope in key.scopes for s in IMPLIED.get(scope, ())))
             cached = self._cache[key_id] = _Cached(key.secret_hash, caller, time.monotonic() + CACHE_SECONDS)
-        if not hmac.compare_digest(repository.hash_secret(secret), cached.secret_hash):
+        if not cached.secret_hash or not hmac.compare_digest(repository.hash_secret(secret), cached.secret_hash):
             raise Unauthorised("the API key is not valid")
         return cached.caller
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service_finder.errors import PROBLEM_BASE, ServiceFinderError
@@ -117,6 +118,18 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _store_down(request: Request, error: Exception) -> JSONResponse:
+    logger.warning("store unavailable on %s %s: %s", request.method, request.url.path, type(error).__name__)
+    return problem_response(
+        request,
+        status=503,
+        slug="store-unavailable",
+        title="The directory store cannot be reached",
+        detail="The directory store is not answering; try again shortly. Search keeps answering from the last index.",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
@@ -134,4 +147,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceFinderError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _store_down)
     app.add_exception_handler(Exception, _unexpected)

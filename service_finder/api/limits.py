@@ -1,0 +1,272 @@
+"""Request limits as pure ASGI middleware: body size (413), content negotiation (406), rate limits (429).
+
+Each answers with the same RFC 9457 problem+json the handlers use, without building a Request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service_finder.api.auth import ANONYMOUS, Caller, presented_key
+from service_finder.errors import PROBLEM_BASE, ServiceFinderError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    **extra: Any,
+) -> None:
+    state = scope.get("state", {})
+    body = json.dumps(
+        {
+            "type": PROBLEM_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+            "request_id": state.get("request_id"),
+            **extra,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over `max_bytes` (413), whether or not Content-Length tells the truth."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        await send_problem(
+            scope,
+            send,
+            status=413,
+            slug="payload-too-large",
+            title="The request body is too large",
+            detail=f"request bodies are limited to {self.max_bytes} bytes",
+        )
+
+
+# What each part of the service can answer with. Pages and docs are HTML and are left to the browser.
+_JSON = ("application/json", "application/problem+json")
+PRODUCES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/fhir", ("application/fhir+json", *_JSON)),
+    ("/v1/services.geojson", ("application/geo+json", *_JSON)),
+    ("/v1/services", ("application/geo+json", *_JSON)),
+    ("/v1", _JSON),
+    ("/hsds", _JSON),
+    ("/healthz", _JSON),
+    ("/readyz", _JSON),
+    ("/openapi.json", _JSON),
+    ("/metrics", ("text/plain", "application/openmetrics-text")),
+)
+
+
+def acceptable(accept: str, offered: Sequence[str]) -> bool:
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        params = part.split(";")[1:]
+        if any(p.strip().replace(" ", "") in {"q=0", "q=0.0", "q=0.00", "q=0.000"} for p in params):
+            continue
+        if media in {"", "*/*"} or media in offered:
+            return True
+        if media.endswith("/*") and any(o.startswith(media[:-1]) for o in offered):
+            return True
+    return False
+
+
+class AcceptMiddleware:
+    """406 when the client accepts none of the media types the path can produce."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            accept = dict(scope["headers"]).get(b"accept")
+            path: str = scope["path"]
+            offered = next((types for prefix, types in PRODUCES if path.startswith(prefix)), None)
+            if accept is not None and offered is not None and not acceptable(accept.decode("latin-1"), offered):
+                await send_problem(
+                    scope,
+                    send,
+                    status=406,
+                    slug="not-acceptable",
+                    title="None of the media types in Accept can be produced",
+                    detail=f"{path} can answer with {', '.join(offered)}",
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    per_minute: int
+    burst: int
+
+
+class TokenBuckets:
+    """Per-client token buckets in this process, least recently seen evicted first so memory stays bounded."""
+
+    def __init__(self, *, max_clients: int = 100_000) -> None:
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.max_clients = max_clients
+
+    def take(self, client: str, tier: Tier, now: float) -> float:
+        """0 when allowed; otherwise seconds until a token is available."""
+        rate = tier.per_minute / 60.0
+        tokens, last = self._buckets.pop(client, (float(tier.burst), now))
+        tokens = min(float(tier.burst), tokens + (now - last) * rate)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / rate
+        self._buckets[client] = (tokens, now)
+        if len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+def client_address(scope: Scope, trusted: Sequence[Network]) -> str:
+    """The peer, unless the peer is a trusted proxy: then the right-most X-Forwarded-For address that is not
+    itself trusted. Addresses a client writes further left cannot be trusted, so they are never used."""
+    peer = str((scope.get("client") or ("unknown", 0))[0])
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    forwarded: bytes = dict(scope["headers"]).get(b"x-forwarded-for", b"")
+    for hop in reversed([h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return peer
+
+
+def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+class RateLimitMiddleware:
+    """Anonymous callers are limited per client address; partner keys (any valid API key) get their own, higher
+    limit per key. Limits are per process: with N processes the fleet allows up to N times as much."""
+
+    def __init__(
+        self, app: ASGIApp, *, anonymous: Tier, partner: Tier, trusted_proxies: Sequence[str], enabled: bool
+    ) -> None:
+        self.app = app
+        self.anonymous = anonymous
+        self.partner = partner
+        self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.enabled = enabled
+        self.buckets = TokenBuckets()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.enabled or scope["path"] in {"/healthz", "/readyz", "/metrics"}:
+            await self.app(scope, receive, send)
+            return
+        try:
+            caller = self._caller(scope)
+        except ServiceFinderError as error:
+            await send_problem(
+                scope, send, status=error.status, slug=error.slug, title=error.title, detail=error.detail
+            )
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        tier, client = (
+            (self.partner, f"key:{caller.key_id}")
+            if caller.key_id
+            else (self.anonymous, f"ip:{client_address(scope, self.trusted)}")
+        )
+        wait = self.buckets.take(client, tier, time.monotonic())
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            await send_problem(
+                scope,
+                send,
+                status=429,
+                slug="too-many-requests",
+                title="Too many requests",
+                detail=f"limit is {tier.per_minute} requests a minute; retry after {retry} s",
+                headers=[(b"retry-after", str(retry).encode())],
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _caller(self, scope: Scope) -> Caller:
+        from starlette.requests import Request  # noqa: PLC0415
+
+        request = Request(scope)
+        raw = presented_key(request)
+        if raw is None:
+            return ANONYMOUS
+        state = scope["app"].state.service_finder
+        return state.keys.identify(raw, lambda: Session(state.engine))  # type: ignore[no-any-return]

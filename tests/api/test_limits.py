@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.api.limits import Tier, TokenBuckets, acceptable, client_address
+from service_finder.config import Settings
+from service_finder.main import create_app
+from service_finder.storage import repository
+from tests.conftest import GAZETTEER
+
+
+@pytest.fixture
+def limited(sqlite_engine: Engine) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=str(sqlite_engine.url),
+        gazetteer_path=GAZETTEER,
+        rate_limit_anonymous_per_minute=60,
+        rate_limit_anonymous_burst=3,
+        rate_limit_partner_per_minute=600,
+        rate_limit_partner_burst=10,
+        trusted_proxies=["10.0.0.0/8"],
+        max_body_bytes=2048,
+    )
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
+        yield client
+
+
+def test_anonymous_callers_get_429_with_retry_after_past_their_burst(limited: TestClient) -> None:
+    statuses = [limited.get("/v1/search").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = limited.get("/v1/search")
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert limited.get("/healthz").status_code == 200
+
+
+def test_a_partner_key_has_its_own_higher_limit(limited: TestClient, sqlite_engine: Engine) -> None:
+    with Session(sqlite_engine) as session:
+        key = repository.create_api_key(session, name="nhs-111-partner", scopes=["read"], now=datetime.now(UTC))
+        session.commit()
+    for _ in range(3):
+        limited.get("/v1/search")
+    assert limited.get("/v1/search").status_code == 429
+    partner = [limited.get("/v1/search", headers={"X-API-Key": key}).status_code for _ in range(10)]
+    assert partner == [200] * 10
+    assert limited.get("/v1/search", headers={"X-API-Key": "sf_000000000000_" + "a" * 43}).status_code == 401
+
+
+def test_a_spoofed_forwarded_for_does_not_dodge_the_limit() -> None:
+    trusted = [ipaddress.ip_network("10.0.0.0/8")]
+    direct = {"client": ("203.0.113.9", 1), "headers": [(b"x-forwarded-for", b"198.51.100.1")]}
+    assert client_address(direct, trusted) == "203.0.113.9"
+    via_proxy = {"client": ("10.1.2.3", 1), "headers": [(b"x-forwarded-for", b"198.51.100.1, 203.0.113.9, 10.0.0.5")]}
+    assert client_address(via_proxy, trusted) == "203.0.113.9"
+
+
+def test_token_buckets_refill_at_the_tier_rate() -> None:
+    buckets, tier = TokenBuckets(), Tier(per_minute=60, burst=2)
+    assert [buckets.take("a", tier, 0.0) for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]
+    assert buckets.take("a", tier, 2.0) == 0.0
+    assert buckets.take("b", tier, 2.0) == 0.0
+
+
+def test_a_body_over_the_limit_is_413(limited: TestClient) -> None:
+    response = limited.post(
+        "/v1/search", content=b'{"postcode": "' + b"x" * 4000 + b'"}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unsupported_accept_is_406(limited: TestClient) -> None:
+    response = limited.get("/v1/search", headers={"Accept": "text/csv"})
+    assert response.status_code == 406
+    assert "application/json" in response.json()["detail"]
+    assert limited.get("/v1/search", headers={"Accept": "application/*"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("accept", "ok"),
+    [("*/*", True), ("application/json;q=0.9, text/html", True), ("text/html", False), ("application/json;q=0", False)],
+)
+def test_accept_header_matching(accept: str, ok: bool) -> None:
+    assert acceptable(accept, ("application/json", "application/problem+json")) is ok
