@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service_finder.config import get_settings
+from service_finder.coverage.cli import app as analysis_commands
 from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
 from service_finder.storage import migrate, repository
 from service_finder.storage.db import create_db_engine, write_session
@@ -30,6 +31,8 @@ app.add_typer(openapi_app, name="openapi")
 app.add_typer(demo_app, name="demo")
 keys_app = typer.Typer(help="API keys for editors and partners.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+# `service-finder coverage ...` and `service-finder quality ...` live with the analysis code.
+app.registered_commands.extend(analysis_commands.registered_commands)
 
 console = Console(stderr=True, soft_wrap=True)
 

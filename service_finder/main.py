@@ -16,7 +16,7 @@ from service_finder.api.deps import AppState
 from service_finder.api.limits import AcceptMiddleware, BodyLimitMiddleware, RateLimitMiddleware, Tier
 from service_finder.api.middleware import RequestIdMiddleware
 from service_finder.api.problems import install_problem_handlers
-from service_finder.api.routes import editor, fhir, geojson, health, hsds, search, services
+from service_finder.api.routes import coverage, editor, fhir, geojson, health, hsds, search, services
 from service_finder.catalogue import Catalogue
 from service_finder.config import Settings, get_settings
 from service_finder.geocoding.gazetteer import Gazetteer
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(search.router)
     app.include_router(hsds.router)
     app.include_router(fhir.router)
+    app.include_router(coverage.router)
     app.include_router(docs.router)
     app.include_router(web_routes.router)
     return app
