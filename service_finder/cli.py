@@ -17,6 +17,7 @@ from sqlmodel import Session
 from service_finder.config import get_settings
 from service_finder.coverage.cli import app as analysis_commands
 from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
+from service_finder.observability import configure_logging
 from service_finder.storage import migrate, repository
 from service_finder.storage.db import create_db_engine, write_session
 
@@ -147,6 +148,8 @@ def serve_command(
 
     _engine().dispose()
     console.print(f"serving on http://{host}:{port} (docs at http://{host}:{port}/docs)")
+    settings = get_settings()
+    configure_logging(settings.log_level)
     uvicorn.run(
         "service_finder.main:create_app",
         factory=True,
@@ -154,7 +157,9 @@ def serve_command(
         port=port,
         workers=workers,
         access_log=False,  # access logs would carry search parameters: health data
-        proxy_headers=False,
+        proxy_headers=False,  # client addresses come from our trusted-proxy rule, not uvicorn's
+        log_config=None,
+        timeout_graceful_shutdown=20,
     )
 
 

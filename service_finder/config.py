@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SERVICE_FINDER_", extra="ignore", frozen=True)
 
+    environment: Literal["development", "production"] = Field(
+        default="development", description="'production' refuses to start with unsafe settings."
+    )
+    debug: bool = False
     database_url: str = Field(
         default="sqlite:///var/service-finder.sqlite3",
         description="SQLAlchemy URL: a SQLite file (default) or postgresql://user@host:port/database.",
@@ -30,6 +36,22 @@ class Settings(BaseSettings):
     rate_limit_partner_burst: int = Field(default=600, gt=0)
     # Proxies whose X-Forwarded-For is believed (CIDRs). Empty: use the peer address and ignore the header.
     trusted_proxies: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _safe(self) -> Self:
+        for proxy in self.trusted_proxies:
+            try:
+                network = ipaddress.ip_network(proxy, strict=False)
+            except ValueError as error:
+                raise ValueError(f"SERVICE_FINDER_TRUSTED_PROXIES entry {proxy!r} is not an address or CIDR") from error
+            if network.prefixlen == 0:
+                raise ValueError(
+                    f"SERVICE_FINDER_TRUSTED_PROXIES entry {proxy!r} trusts every address: anyone could forge "
+                    "X-Forwarded-For and dodge rate limits; list your load balancers' addresses"
+                )
+        if self.environment == "production" and self.debug:
+            raise ValueError("SERVICE_FINDER_DEBUG must be off when SERVICE_FINDER_ENVIRONMENT=production")
+        return self
 
 
 @lru_cache

@@ -8,18 +8,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from service_finder import __version__
 from service_finder.api import docs
 from service_finder.api.auth import KeyStore
 from service_finder.api.deps import AppState
 from service_finder.api.limits import AcceptMiddleware, BodyLimitMiddleware, RateLimitMiddleware, Tier
-from service_finder.api.middleware import RequestIdMiddleware
+from service_finder.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from service_finder.api.problems import install_problem_handlers
 from service_finder.api.routes import coverage, editor, fhir, geojson, health, hsds, search, services
 from service_finder.catalogue import Catalogue
 from service_finder.config import Settings, get_settings
 from service_finder.geocoding.gazetteer import Gazetteer
+from service_finder.observability import Metrics, ObservabilityMiddleware, configure_logging
+from service_finder.storage import repository
 from service_finder.storage.db import create_db_engine
 from service_finder.web import routes as web_routes
 
@@ -41,11 +44,15 @@ right 2025 (Open Government Licence v3.0).
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
         own_engine = engine is None
         store = engine or create_db_engine(settings.database_url)
+        if settings.environment == "production":
+            _require_admin_key(store)
         catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds)
         catalogue.refresh()
         state = AppState(
@@ -54,6 +61,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             catalogue=catalogue,
             gazetteer=_load_gazetteer(settings),
             keys=KeyStore(),
+            metrics=metrics,
         )
         app.state.service_finder = state
         try:
@@ -85,6 +93,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.add_middleware(AcceptMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(geojson.router)
@@ -97,6 +107,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(docs.router)
     app.include_router(web_routes.router)
     return app
+
+
+class UnsafeSettings(RuntimeError):
+    pass
+
+
+def _require_admin_key(store: Engine) -> None:
+    with Session(store) as session:
+        admins = [k for k in repository.list_api_keys(session) if k.revoked_at is None and "admin" in k.scopes]
+    if not admins:
+        raise UnsafeSettings(
+            "refusing to start in production with no admin API key: create one with "
+            "`service-finder keys create NAME --scope admin`"
+        )
 
 
 def _load_gazetteer(settings: Settings) -> Gazetteer | None:

@@ -65,23 +65,240 @@ LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-
 ENGLAND_BOUNDS = (49.85, 55.82, -6.45, 1.77)
 
 
+# --- examples shown in the OpenAPI document (tests validate each against its schema) --------------------------
+# FastAPI drops every null from the document it renders, so a field that is required but nullable must carry a
+# value in these examples, or the example shown no longer matches its schema.
+
+SERVICE_RECORD_EXAMPLE: dict[str, Any] = {
+    "id": "leeds-crisis-cafe",
+    "name": "Leeds Crisis Café (demo)",
+    "organisation": {
+        "id": "aire-valley-wellbeing-demo",
+        "name": "Aire Valley Wellbeing (demo)",
+        "description": "A fictional voluntary-sector provider.",
+        "url": "https://example.org/demo/aire-valley-wellbeing",
+        "email": None,
+    },
+    "description": "A calm place to go in the evening when things feel too much. No appointment needed.",
+    "url": "https://example.org/demo/leeds-crisis-cafe",
+    "email": None,
+    "status": "active",
+    "alert": "",
+    "kind": "crisis_cafe",
+    "needs": ["suicidal_thoughts", "self_harm", "anxiety_depression"],
+    "safety_net": False,
+    "eligibility": {
+        "minimum_age": 18,
+        "maximum_age": None,
+        "genders": [],
+        "catchment": {"type": "districts", "districts": ["E08000035"], "geojson": None},
+        "gp_registration_required": False,
+        "referral_routes": ["self_referral", "walk_in"],
+        "accepts_intoxicated": False,
+        "accepts_substance_use": True,
+        "description": "Adults in Leeds. Please come sober.",
+    },
+    "access": {
+        "contact_modes": ["in_person", "phone"],
+        "accessibility": {"step_free": True, "hearing_loop": False},
+        "languages": ["en"],
+        "cost": "free",
+        "fees_description": "",
+        "typical_wait_days": 0,
+    },
+    "locations": [
+        {
+            "id": "leeds-crisis-cafe-main",
+            "name": "The Lantern Rooms",
+            "address": "1 Example Street",
+            "city": "Leeds",
+            "postcode": "LS1 1UR",
+            "latitude": 53.802162,
+            "longitude": -1.548517,
+            "district_code": "E08000035",
+            "description": "Side entrance, ring the bell.",
+        }
+    ],
+    "phones": [{"number": "+441130000000", "display": "0113 000 0000", "type": "voice", "description": ""}],
+    "schedules": [
+        {
+            "id": "leeds-crisis-cafe-hours",
+            "location_id": "leeds-crisis-cafe-main",
+            "always_open": False,
+            "sessions": [
+                {"day": "friday", "opens_at": "18:00", "closes_at": "02:00"},
+                {"day": "saturday", "opens_at": "18:00", "closes_at": "02:00"},
+            ],
+            "bank_holidays": "closed",
+            "bank_holiday_hours": [],
+            "exceptions": [
+                {
+                    "start_date": "2026-12-25",
+                    "end_date": "2026-12-26",
+                    "closed": True,
+                    "hours": [],
+                    "reason": "Christmas",
+                }
+            ],
+            "valid_from": None,
+            "valid_to": None,
+            "notes": "",
+        }
+    ],
+    "provenance": {
+        "source_name": "demo",
+        "source_url": None,
+        "verified_at": "2026-10-01T09:00:00Z",
+        "verify_due": "2027-04-01",
+    },
+}
+SERVICE_PUBLIC_EXAMPLE: dict[str, Any] = {
+    **SERVICE_RECORD_EXAMPLE,
+    "kind_label": "Crisis café, safe haven or sanctuary",
+    "mhsds_team_type": "A21",
+    "demo": True,
+    "stale": False,
+    "created_at": "2026-10-01T09:00:00Z",
+    "last_modified": "2026-10-01T09:00:00Z",
+    "revision": 1,
+}
+SAMARITANS_PHONE: dict[str, Any] = {
+    "number": "116123",
+    "display": "116 123",
+    "type": "voice",
+    "description": "Free, 24 hours a day, every day.",
+}
+SEARCH_RESPONSE_EXAMPLE: dict[str, Any] = {
+    "query": {
+        "request": {
+            "lat": None,
+            "lon": None,
+            "postcode": "LS1 1UR",
+            "radius_km": 25.0,
+            "at": "2026-11-27T17:00:00Z",
+            "open": "within:120",
+            "age": 30,
+            "sex": None,
+            "gender": None,
+            "needs": ["self_harm"],
+            "intoxicated": None,
+            "uses_substances": None,
+            "referral": "self",
+            "modes": [],
+            "access": [],
+            "language": None,
+            "kinds": [],
+            "limit": 10,
+            "explain": True,
+        },
+        "location": {
+            "latitude": 53.802162,
+            "longitude": -1.548517,
+            "source": "postcode",
+            "postcode": "LS1 1UR",
+            "district_code": "E08000035",
+            "district_name": "Leeds",
+        },
+        "at": "2026-11-27T17:00:00Z",
+    },
+    "results": [
+        {
+            "rank": 1,
+            "score": 143.0,
+            "service": {
+                "id": "leeds-crisis-cafe",
+                "name": "Leeds Crisis Café (demo)",
+                "kind": "crisis_cafe",
+                "kind_label": "Crisis café, safe haven or sanctuary",
+                "organisation": "Aire Valley Wellbeing (demo)",
+                "phones": [{"number": "+441130000000", "display": "0113 000 0000", "type": "voice", "description": ""}],
+                "url": "https://example.org/demo/leeds-crisis-cafe",
+                "address": "1 Example Street, Leeds",
+                "postcode": "LS1 1UR",
+                "latitude": 53.802162,
+                "longitude": -1.548517,
+                "accessibility": {"step_free": True, "hearing_loop": False},
+                "contact_modes": ["in_person", "phone"],
+                "alert": "",
+                "demo": True,
+            },
+            "distance_km": 0.0,
+            "distance_basis": "straight line",
+            "travel": {"mode": "walking", "minutes": 1, "arrives_before_close": True},
+            "open_now": False,
+            "closes_at": "2026-11-28T02:00:00Z",
+            "opens_next_at": "2026-11-27T18:00:00Z",
+            "hours_today": "Open today 6pm to 2am",
+            "eligibility": {
+                "verdict": "eligible",
+                "criteria": [
+                    {"criterion": "age", "result": "pass", "reason": "accepts people aged 18 and over"},
+                    {"criterion": "referral", "result": "pass", "reason": "walk-in, no referral needed"},
+                ],
+            },
+            "match_reasons": ["opens at 18:00", "walk-in, no referral needed", "free"],
+            "verified_at": "2026-10-01T09:00:00Z",
+            "stale": False,
+        }
+    ],
+    "safety_net": [
+        {
+            "id": "samaritans",
+            "name": "Samaritans",
+            "phones": [SAMARITANS_PHONE],
+            "description": "Call Samaritans free on 116 123, 24 hours a day, every day.",
+            "hours": "Open 24 hours, every day",
+            "local": False,
+        }
+    ],
+    "excluded": [
+        {
+            "id": "leeds-self-harm-aftercare",
+            "name": "Leeds Self-Harm Aftercare Service (demo)",
+            "kind": "self_harm_aftercare",
+            "distance_km": 1.71,
+            "reasons": ["needs a referral: GP referral or referral from a crisis team"],
+        }
+    ],
+    "data_version": 2,
+    "index_built_at": "2026-11-27T19:59:58Z",
+    "stale_index": False,
+}
+
+
 class Record(BaseModel):
+    """Base of the directory record shapes: unknown fields are refused, text is trimmed."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
 
 class OrganisationRecord(Record):
+    """The organisation that runs a service (an NHS trust, a charity, a council)."""
+
     id: Identifier
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str = Field(min_length=1, max_length=200, description="The organisation's name.", examples=["Samaritans"])
+    description: str = Field(default="", description="What the organisation is, in a sentence or two.")
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="The organisation's website (http or https).",
+        examples=["https://www.samaritans.org/"],
+    )
+    email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="A general contact address for the organisation.",
+        examples=["info@example.org"],
+    )
 
 
 class LocationRecord(Record):
+    """A place where a service can be visited."""
+
     id: Identifier
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=200, description="The building or site name, if it has one.")
     address: str = Field(default="", description="Street address, without town and postcode.")
-    city: str = ""
+    city: str = Field(default="", description="Town or city.", examples=["Leeds"])
     postcode: str = Field(description="Full UK postcode; normalised to upper case with one space.")
     latitude: float = Field(ge=-90, le=90, description="WGS84 latitude.")
     longitude: float = Field(ge=-180, le=180, description="WGS84 longitude.")
@@ -89,7 +306,7 @@ class LocationRecord(Record):
         default=None,
         description="Local-authority district; the importer fills it from the gazetteer when missing.",
     )
-    description: str = ""
+    description: str = Field(default="", description="How to find the entrance, parking, nearest stop.")
 
     @field_validator("postcode")
     @classmethod
@@ -108,10 +325,14 @@ class LocationRecord(Record):
 
 
 class PhoneRecord(Record):
+    """A number to call or text."""
+
     number: str = Field(description="E.164 number or UK short code; normalised on input.", examples=["116123"])
     display: str = Field(default="", description="The number as people read it.", examples=["116 123"])
-    type: PhoneType = PhoneType.voice
-    description: str = ""
+    type: PhoneType = Field(default=PhoneType.voice, description="How the number is used: voice, text, etc.")
+    description: str = Field(
+        default="", description="When and for what to use this number.", examples=["Free, 24 hours a day."]
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -128,8 +349,12 @@ class PhoneRecord(Record):
 
 
 class CatchmentRecord(Record):
+    """Where people must live (or be) for the service to accept them."""
+
     type: CatchmentType = Field(description="'england' (anyone in England), 'districts' or 'polygon'.")
-    districts: list[DistrictCode] = Field(default_factory=list)
+    districts: list[DistrictCode] = Field(
+        default_factory=list, description="With type 'districts': the local-authority districts covered."
+    )
     geojson: dict[str, Any] | None = Field(default=None, description="A GeoJSON Polygon or MultiPolygon (WGS84).")
 
     @model_validator(mode="after")
@@ -146,15 +371,25 @@ class CatchmentRecord(Record):
 class EligibilityRecord(Record):
     """Who a service accepts. `None` means the directory does not know; it never means 'no'."""
 
-    minimum_age: int | None = Field(default=None, ge=0, le=120)
-    maximum_age: int | None = Field(default=None, ge=0, le=120)
+    minimum_age: int | None = Field(
+        default=None, ge=0, le=120, description="Youngest age accepted, in years; None: no lower limit known."
+    )
+    maximum_age: int | None = Field(
+        default=None, ge=0, le=120, description="Oldest age accepted, in years; None: no upper limit known."
+    )
     genders: list[Gender] = Field(default_factory=list, description="Empty: open to everyone.")
     catchment: CatchmentRecord | None = Field(default=None, description="None: catchment unknown.")
-    gp_registration_required: bool | None = None
+    gp_registration_required: bool | None = Field(
+        default=None, description="The person must be registered with a GP; None: unknown."
+    )
     referral_routes: list[ReferralRoute] | None = Field(default=None, description="None: routes unknown.")
-    accepts_intoxicated: bool | None = None
-    accepts_substance_use: bool | None = None
-    description: str = ""
+    accepts_intoxicated: bool | None = Field(
+        default=None, description="Sees people who have been drinking or using drugs now; None: unknown."
+    )
+    accepts_substance_use: bool | None = Field(
+        default=None, description="Sees people who use drugs or alcohol; None: unknown."
+    )
+    description: str = Field(default="", description="Eligibility in the service's own words.")
 
     @model_validator(mode="after")
     def _ages(self) -> Self:
@@ -164,25 +399,35 @@ class EligibilityRecord(Record):
 
 
 class AccessRecord(Record):
-    contact_modes: list[ContactMode] = Field(default_factory=list)
+    """How people reach the service and what it offers to make that possible."""
+
+    contact_modes: list[ContactMode] = Field(
+        default_factory=list, description="Ways to make contact: walk in, phone, text, online, ..."
+    )
     accessibility: dict[AccessFeature, bool] = Field(
         default_factory=dict, description="true: available; false: not available; absent: unknown."
     )
-    languages: list[LanguageCode] = Field(default_factory=list)
-    cost: Cost | None = None
-    fees_description: str = ""
-    typical_wait_days: int | None = Field(default=None, ge=0, le=730)
+    languages: list[LanguageCode] = Field(default_factory=list, description="Languages spoken by staff (ISO 639-1).")
+    cost: Cost | None = Field(default=None, description="Whether the service is free; None: unknown.")
+    fees_description: str = Field(default="", description="Any charges, in words.")
+    typical_wait_days: int | None = Field(
+        default=None, ge=0, le=730, description="Usual wait for a first contact, in days; None: unknown."
+    )
 
 
 class ProvenanceRecord(Record):
+    """Where the record came from and when a person last checked it."""
+
     source_name: str = Field(min_length=1, description="'demo' marks demonstration data, never a real listing.")
-    source_url: str | None = None
+    source_url: str | None = Field(default=None, description="Where the information was published.")
     verified_at: datetime | None = Field(default=None, description="When a person last checked this record.")
     verify_due: date | None = Field(default=None, description="After this date the record counts as stale.")
 
 
 class TimeRangeRecord(Record):
-    opens_at: str = Field(examples=["18:00"])
+    """Opening and closing times, HH:MM, Europe/London local time."""
+
+    opens_at: str = Field(description="Opening time, 'HH:MM' local time.", examples=["18:00"])
     closes_at: str = Field(examples=["02:00"], description="'24:00' means midnight; earlier than opens_at: next day.")
 
     def to_domain(self) -> TimeRange:
@@ -197,6 +442,8 @@ _DAYS = [name.lower() for name in DAY_NAMES]
 
 
 class SessionRecord(TimeRangeRecord):
+    """One weekly opening session."""
+
     day: str = Field(description="Day the session starts: monday ... sunday.", examples=["friday"])
 
     @field_validator("day")
@@ -208,24 +455,33 @@ class SessionRecord(TimeRangeRecord):
 
 
 class ExceptionRecord(Record):
-    start_date: date
-    end_date: date
-    closed: bool = True
-    hours: list[TimeRangeRecord] = Field(default_factory=list)
-    reason: str = ""
+    """Dated change to the usual hours: a closure or different opening times."""
+
+    start_date: date = Field(description="First day the exception applies.")
+    end_date: date = Field(description="Last day the exception applies (inclusive).")
+    closed: bool = Field(default=True, description="Closed on these days; false: open for `hours` instead.")
+    hours: list[TimeRangeRecord] = Field(default_factory=list, description="Opening times while closed is false.")
+    reason: str = Field(default="", description="Why, as shown to people.", examples=["Staff training"])
 
 
 class ScheduleRecord(Record):
+    """When a service (or one of its locations) is open."""
+
     id: Identifier
     location_id: Identifier | None = Field(default=None, description="Hours at one location; None: the service.")
     always_open: bool = Field(default=False, description="Open 24 hours, every day, including bank holidays.")
-    sessions: list[SessionRecord] = Field(default_factory=list)
-    bank_holidays: BankHolidayPolicy = BankHolidayPolicy.as_usual
-    bank_holiday_hours: list[TimeRangeRecord] = Field(default_factory=list)
-    exceptions: list[ExceptionRecord] = Field(default_factory=list)
-    valid_from: date | None = None
-    valid_to: date | None = None
-    notes: str = ""
+    sessions: list[SessionRecord] = Field(default_factory=list, description="Weekly opening sessions.")
+    bank_holidays: BankHolidayPolicy = Field(
+        default=BankHolidayPolicy.as_usual,
+        description="England bank holidays: 'as_usual', 'closed', or 'special' (open for bank_holiday_hours).",
+    )
+    bank_holiday_hours: list[TimeRangeRecord] = Field(
+        default_factory=list, description="Opening times on bank holidays when bank_holidays is 'special'."
+    )
+    exceptions: list[ExceptionRecord] = Field(default_factory=list, description="Dated closures and changes.")
+    valid_from: date | None = Field(default=None, description="First day these hours apply; None: already.")
+    valid_to: date | None = Field(default=None, description="Last day these hours apply; None: until changed.")
+    notes: str = Field(default="", description="Anything about the hours that does not fit the fields.")
 
     @model_validator(mode="after")
     def _sound(self) -> Self:
@@ -291,23 +547,35 @@ class ScheduleRecord(Record):
 
 
 class ServiceRecord(Record):
+    """One directory entry, fully nested: the native import format and the body of editor writes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SERVICE_RECORD_EXAMPLE]})
+
     id: Identifier
-    name: str = Field(min_length=1, max_length=200, examples=["Leeds Crisis Café"])
-    organisation: OrganisationRecord
-    description: str = ""
-    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    status: ServiceStatus = ServiceStatus.active
+    name: str = Field(min_length=1, max_length=200, description="The service's name.", examples=["Leeds Crisis Café"])
+    organisation: OrganisationRecord = Field(description="Who runs the service.")
+    description: str = Field(default="", description="What the service offers, in plain words.")
+    url: str | None = Field(
+        default=None, pattern=r"^https?://\S+$", description="The service's own web page (http or https)."
+    )
+    email: str | None = Field(
+        default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Contact address for the service."
+    )
+    status: ServiceStatus = Field(
+        default=ServiceStatus.active, description="Whether the service is running; only active ones are searched."
+    )
     alert: str = Field(default="", description="A short notice shown with the service, e.g. a temporary change.")
-    kind: ServiceKind
+    kind: ServiceKind = Field(description="What sort of service this is.")
     needs: list[Need] = Field(default_factory=list, description="Needs this service is set up to help with.")
     safety_net: bool = Field(default=False, description="A national line always shown as a safety net.")
-    eligibility: EligibilityRecord = Field(default_factory=EligibilityRecord)
-    access: AccessRecord = Field(default_factory=AccessRecord)
-    locations: list[LocationRecord] = Field(default_factory=list)
-    phones: list[PhoneRecord] = Field(default_factory=list)
-    schedules: list[ScheduleRecord] = Field(default_factory=list)
-    provenance: ProvenanceRecord
+    eligibility: EligibilityRecord = Field(default_factory=EligibilityRecord, description="Who it accepts.")
+    access: AccessRecord = Field(default_factory=AccessRecord, description="How to reach it.")
+    locations: list[LocationRecord] = Field(
+        default_factory=list, description="Places to visit; empty for phone and online services."
+    )
+    phones: list[PhoneRecord] = Field(default_factory=list, description="Numbers to call or text.")
+    schedules: list[ScheduleRecord] = Field(default_factory=list, description="Opening hours; empty: unknown.")
+    provenance: ProvenanceRecord = Field(description="Where the record came from and when it was checked.")
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -337,44 +605,66 @@ def slugify(text: str) -> str:
 class ServicePublic(ServiceRecord):
     """A directory entry as the API returns it: the record plus what the service derives about it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [SERVICE_PUBLIC_EXAMPLE]})
+
     kind_label: str = Field(description="The service kind in words.", examples=["Crisis café, safe haven or sanctuary"])
     mhsds_team_type: str | None = Field(
         description="NHS Mental Health Services Data Set team type for this kind, where one exists.", examples=["A21"]
     )
     demo: bool = Field(description="Demonstration data: not a real service. Always show this label.")
     stale: bool = Field(description="Never verified, or past its review date: do not present as verified.")
-    created_at: datetime
-    last_modified: datetime
+    created_at: datetime = Field(description="When the record entered the directory.")
+    last_modified: datetime = Field(description="When the record last changed.")
     revision: int = Field(description="Bumped on every change.")
 
 
 class ServicePage(BaseModel):
+    """One page of directory services, in id order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"total_items": 590, "page": 1, "per_page": 1, "total_pages": 590, "items": [SERVICE_PUBLIC_EXAMPLE]}
+            ]
+        }
+    )
+
     total_items: int = Field(description="Services matching the filters, across all pages.")
-    page: int = Field(ge=1)
-    per_page: int = Field(ge=1)
-    total_pages: int
-    items: list[ServicePublic]
+    page: int = Field(ge=1, description="This page's number, from 1.")
+    per_page: int = Field(ge=1, description="Services per page, as requested.")
+    total_pages: int = Field(description="How many pages there are at this page size.")
+    items: list[ServicePublic] = Field(description="The services on this page.")
 
 
 class Health(BaseModel):
-    status: str = Field(examples=["ok"])
+    """The process's health."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str = Field(description="'ok' when the process is serving.", examples=["ok"])
 
 
 # --- search -----------------------------------------------------------------------------------------------------
 
 
 class Referral(StrEnum):
+    """Who is searching: the person themselves, or a professional who can refer."""
+
     # self: the person is looking for themselves (walk-in or self-referral only); professional: a clinician can refer.
     self = "self"
     professional = "professional"
 
 
 class PersonSex(StrEnum):
+    """Sex, for services that accept one sex only."""
+
     female = "female"
     male = "male"
 
 
 class PersonGender(StrEnum):
+    """Gender, for services for one gender."""
+
     woman = "woman"
     man = "man"
     non_binary = "non_binary"
@@ -384,7 +674,7 @@ OPEN_PATTERN = r"^(now|any|within:([1-9]\d{0,3}))$"
 
 
 class SearchRequest(BaseModel):
-    """The same fields as GET /v1/search's query string."""
+    """Who is looking for help, where, and when: the same fields as GET /v1/search's query string."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -403,17 +693,23 @@ class SearchRequest(BaseModel):
         examples=["now", "within:120", "any"],
     )
     age: int | None = Field(default=None, ge=0, le=120, description="The person's age in years.")
-    sex: PersonSex | None = None
-    gender: PersonGender | None = None
-    needs: list[Need] = Field(default_factory=list, max_length=20)
+    sex: PersonSex | None = Field(default=None, description="Sex, for services that accept one sex only.")
+    gender: PersonGender | None = Field(default=None, description="Gender, for services for one gender.")
+    needs: list[Need] = Field(
+        default_factory=list, max_length=20, description="What the person needs help with; ranks matches higher."
+    )
     intoxicated: bool | None = Field(default=None, description="Has been drinking or using drugs now.")
     uses_substances: bool | None = Field(default=None, description="Uses drugs or alcohol.")
-    referral: Referral = Referral.self
+    referral: Referral = Field(
+        default=Referral.self,
+        description="'self': the person looking for themselves (self-referral or walk-in only); "
+        "'professional': a clinician who can refer.",
+    )
     modes: list[ContactMode] = Field(default_factory=list, max_length=4, description="Any of these contact modes.")
     access: list[AccessFeature] = Field(default_factory=list, max_length=8, description="All of these are required.")
-    language: LanguageCode | None = None
-    kinds: list[ServiceKind] = Field(default_factory=list, max_length=20)
-    limit: int = Field(default=10, ge=1, le=50)
+    language: LanguageCode | None = Field(default=None, description="A language staff must speak (ISO 639-1).")
+    kinds: list[ServiceKind] = Field(default_factory=list, max_length=20, description="Only these kinds of service.")
+    limit: int = Field(default=10, ge=1, le=50, description="Most results to return (max 50).")
     explain: bool = Field(default=False, description="Also list nearby services left out, with the reasons.")
 
     @model_validator(mode="after")
@@ -433,110 +729,218 @@ class SearchRequest(BaseModel):
 
 
 class ResolvedLocation(BaseModel):
-    latitude: float
-    longitude: float
+    """Where the search was centred."""
+
+    latitude: float = Field(description="WGS84 latitude of the centre.")
+    longitude: float = Field(description="WGS84 longitude of the centre.")
     source: str = Field(description="'coordinates', 'postcode' or 'postcode_district'.", examples=["postcode"])
-    postcode: str | None = None
+    postcode: str | None = Field(default=None, description="The postcode (or district) as normalised.")
     district_code: str | None = Field(default=None, description="Local-authority district, used for catchments.")
-    district_name: str | None = None
+    district_name: str | None = Field(default=None, description="The district's name.", examples=["Leeds"])
 
 
 class QueryEcho(BaseModel):
+    """The search as the server understood it."""
+
     request: SearchRequest = Field(description="The request as understood, with defaults filled in.")
     location: ResolvedLocation | None = Field(description="Where the search was centred; None: no location given.")
     at: datetime = Field(description="The instant used, Europe/London.")
 
 
 class Verdict(StrEnum):
+    """Overall eligibility: eligible, check (something unknown), or ineligible."""
+
     eligible = "eligible"
     check = "check"
     ineligible = "ineligible"
 
 
 class CriterionResult(StrEnum):
+    """The outcome of one eligibility criterion."""
+
     passed = "pass"
     failed = "fail"
     unknown = "unknown"
 
 
 class Criterion(BaseModel):
-    criterion: str = Field(examples=["age"])
-    result: CriterionResult
-    reason: str = Field(examples=["accepts people aged 18 and over"])
+    """One eligibility check and its outcome."""
+
+    criterion: str = Field(
+        description="What was checked: age, gender, catchment, referral, gp_registration, intoxication, ...",
+        examples=["age"],
+    )
+    result: CriterionResult = Field(description="'pass', 'fail', or 'unknown' (the directory does not say).")
+    reason: str = Field(description="The outcome in words.", examples=["accepts people aged 18 and over"])
 
 
 class Eligibility(BaseModel):
+    """Whether the person can use the service, criterion by criterion."""
+
     verdict: Verdict = Field(
         description="eligible: every criterion passes; check: some unknown; ineligible: one fails."
     )
-    criteria: list[Criterion]
+    criteria: list[Criterion] = Field(description="Each criterion checked, with its result and reason.")
 
 
 class ServiceSummary(BaseModel):
-    id: str
-    name: str
-    kind: ServiceKind
-    kind_label: str
-    organisation: str
-    phones: list[PhoneRecord]
-    url: str | None
+    """What a search result needs to show about a service; GET /v1/services/{id} has the rest."""
+
+    id: str = Field(description="The service's id in the directory.", examples=["samaritans"])
+    name: str = Field(description="The service's name.")
+    kind: ServiceKind = Field(description="What sort of service this is.")
+    kind_label: str = Field(description="The service kind in words.")
+    organisation: str = Field(description="Name of the organisation that runs it.")
+    phones: list[PhoneRecord] = Field(description="Numbers to call or text.")
+    url: str | None = Field(description="The service's web page.")
     address: str | None = Field(description="Address of the location this result is about; None for phone/online.")
-    postcode: str | None
-    latitude: float | None
-    longitude: float | None
-    accessibility: dict[AccessFeature, bool]
-    contact_modes: list[ContactMode]
-    alert: str
+    postcode: str | None = Field(description="Postcode of that location; None for phone/online.")
+    latitude: float | None = Field(description="WGS84 latitude of that location; None for phone/online.")
+    longitude: float | None = Field(description="WGS84 longitude of that location; None for phone/online.")
+    accessibility: dict[AccessFeature, bool] = Field(
+        description="true: available; false: not available; absent: unknown."
+    )
+    contact_modes: list[ContactMode] = Field(description="Ways to make contact.")
+    alert: str = Field(description="A short notice to show with the service; empty when none.")
     demo: bool = Field(description="Demonstration data, not a real service: always show this label.")
 
 
 class Travel(BaseModel):
-    mode: str = Field(examples=["walking"])
+    """A rough travel estimate to a walk-in location."""
+
+    mode: str = Field(description="How the estimate assumes the person travels.", examples=["walking"])
     minutes: int = Field(description="Estimated from straight-line distance at an assumed speed: an estimate only.")
     arrives_before_close: bool | None = Field(description="None when it does not close soon or is not open.")
 
 
 class SearchResult(BaseModel):
-    rank: int
-    score: float
-    service: ServiceSummary
+    """One service that is open (or opens soon enough), eligible or worth checking, and within reach."""
+
+    rank: int = Field(description="Position in the results, from 1.")
+    score: float = Field(description="Ranking score; higher ranks first. Compare within one response only.")
+    service: ServiceSummary = Field(description="The service.")
     distance_km: float | None = Field(description="Straight-line distance, not route distance; None for remote.")
     distance_basis: str = Field(default="straight line", description="Always 'straight line'.")
-    travel: Travel | None
-    open_now: bool
-    closes_at: datetime | None
-    opens_next_at: datetime | None
-    hours_today: str
-    eligibility: Eligibility
-    match_reasons: list[str]
-    verified_at: datetime | None
-    stale: bool
+    travel: Travel | None = Field(description="Travel estimate to a walk-in location; None for phone/online.")
+    open_now: bool = Field(description="Open at the search instant.")
+    closes_at: datetime | None = Field(description="When it next closes; None when it does not close soon.")
+    opens_next_at: datetime | None = Field(description="When it next opens, if it is closed now.")
+    hours_today: str = Field(description="Today's hours in words.", examples=["Open today 6pm to 2am"])
+    eligibility: Eligibility = Field(description="Whether the person can use it, and why.")
+    match_reasons: list[str] = Field(
+        description="Why it was ranked here, in words.", examples=[["open now until 02:00", "you can refer yourself"]]
+    )
+    verified_at: datetime | None = Field(description="When a person last checked the record; None: never.")
+    stale: bool = Field(description="Never verified or past its review date: do not present as verified.")
 
 
 class SafetyNetEntry(BaseModel):
-    id: str
-    name: str
-    phones: list[PhoneRecord]
-    description: str
-    hours: str = Field(examples=["24 hours, every day"])
+    """A line that is always there: 999, NHS 111 option 2, Samaritans, Shout, and any local 24/7 line."""
+
+    id: str = Field(description="The line's id in the directory.", examples=["samaritans"])
+    name: str = Field(description="The line's name.", examples=["Samaritans"])
+    phones: list[PhoneRecord] = Field(description="Numbers to call or text.")
+    description: str = Field(description="When to use this line.")
+    hours: str = Field(description="Opening hours in words.", examples=["24 hours, every day"])
     local: bool = Field(description="A local 24/7 line whose catchment covers the location.")
 
 
 class Exclusion(BaseModel):
-    id: str
-    name: str
-    kind: ServiceKind
-    distance_km: float | None
-    reasons: list[str]
+    """A nearby service that was left out, and why (with explain=true)."""
+
+    id: str = Field(description="The service's id in the directory.")
+    name: str = Field(description="The service's name.")
+    kind: ServiceKind = Field(description="What sort of service it is.")
+    distance_km: float | None = Field(description="Straight-line distance; None for phone/online.")
+    reasons: list[str] = Field(
+        description="Why it was left out, in words.", examples=[["closed until Fri 04 Dec 18:00"]]
+    )
 
 
 class SearchResponse(BaseModel):
-    query: QueryEcho
-    results: list[SearchResult]
+    """Ranked results, the safety net that is never empty, and what the search was."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SEARCH_RESPONSE_EXAMPLE]})
+
+    query: QueryEcho = Field(description="The search as understood, with defaults filled in.")
+    results: list[SearchResult] = Field(description="Best first; may be empty, the safety net never is.")
     safety_net: list[SafetyNetEntry] = Field(min_length=1, description="Always present, never empty.")
     excluded: list[Exclusion] | None = Field(description="With explain=true: nearby services left out, and why.")
-    data_version: int
-    index_built_at: datetime
+    data_version: int = Field(description="Directory version searched; moves whenever the directory changes.")
+    index_built_at: datetime = Field(description="When this process built the index it searched.")
     stale_index: bool = Field(
         default=False, description="The store could not be reached; answers come from the last index."
     )
+
+
+# --- errors -----------------------------------------------------------------------------------------------------
+
+
+class ProblemFieldError(BaseModel):
+    """One thing wrong with the request."""
+
+    field: str = Field(
+        description="The parameter or body field, dotted for nested ones (e.g. 'locations.0.postcode').",
+        examples=["age"],
+    )
+    value: Any = Field(default=None, description="The value that was refused, as received.", examples=["-3"])
+    message: str = Field(description="What is wrong with it.", examples=["Input should be greater than or equal to 0"])
+
+
+PROBLEM_EXAMPLE: dict[str, Any] = {
+    "type": "https://service-finder.invalid/problems/invalid-parameter",
+    "title": "A parameter has a value that cannot be used",
+    "status": 422,
+    "detail": "age '-3': Input should be greater than or equal to 0",
+    "instance": "/v1/search",
+    "request_id": "6f1c0a9e2b7d4c1e9a3f5b8d7c6e4a21",
+    "field": "age",
+    "value": "-3",
+    "errors": [{"field": "age", "value": "-3", "message": "Input should be greater than or equal to 0"}],
+}
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details (media type application/problem+json). Never a stack trace."""
+
+    # Some problems carry extra members (RFC 9457 section 3.2), e.g. the ETag a write expected.
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [PROBLEM_EXAMPLE]})
+
+    type: str = Field(
+        description="A URI naming the kind of problem; stable, so clients can branch on it.",
+        examples=["https://service-finder.invalid/problems/not-found"],
+    )
+    title: str = Field(description="The kind of problem in words; the same for every problem of this type.")
+    status: int = Field(ge=100, le=599, description="The HTTP status code, repeated for convenience.")
+    detail: str = Field(description="What went wrong with this request, naming the thing and the bad value.")
+    instance: str = Field(description="The path of the request that failed.", examples=["/v1/search"])
+    request_id: str | None = Field(
+        description="The X-Request-ID of the request; quote it when reporting a problem.",
+        examples=["6f1c0a9e2b7d4c1e9a3f5b8d7c6e4a21"],
+    )
+    field: str | None = Field(
+        default=None, description="The parameter or field at fault, when there is one.", examples=["postcode"]
+    )
+    value: Any = Field(default=None, description="The value at fault, as received, when there is one.")
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="Every field at fault, when the request had more than one thing wrong."
+    )
+
+
+class Readiness(BaseModel):
+    """Whether this process can answer searches, and how fresh its answers are."""
+
+    status: str = Field(
+        description="'ready'; 'degraded' (store unreachable, answering from the last index); 'not_ready'.",
+        examples=["ready"],
+    )
+    store_reachable: bool = Field(description="The store answered the last data-version poll.")
+    index_built: bool = Field(description="A search index has been built from the store at least once.")
+    index_stale: bool = Field(description="Answers come from an index the store could not confirm is current.")
+    data_version: int = Field(description="The store's data version the index was built from.")
+    services: int = Field(description="Services in the index.")
+    index_built_at: datetime = Field(description="When the index was built.")
+    index_age_seconds: float = Field(description="Seconds since the index was built.")
+    store_checked_at: datetime = Field(description="When the store was last polled.")
+    gazetteer_loaded: bool = Field(description="The postcode gazetteer is loaded (postcode searches work).")
+    gazetteer_version: str | None = Field(description="Code-Point Open dataset version.", examples=["2025.2.0"])

@@ -16,6 +16,7 @@ from service_finder.catalogue import Catalogue, Snapshot
 
 if TYPE_CHECKING:
     from service_finder.api.auth import KeyStore
+    from service_finder.observability import Metrics
 from service_finder.config import Settings
 from service_finder.geocoding.gazetteer import Gazetteer
 
@@ -31,6 +32,7 @@ class AppState:
     catalogue: Catalogue
     gazetteer: Gazetteer | None
     keys: KeyStore
+    metrics: Metrics
 
 
 def get_state(request: Request) -> AppState:

@@ -46,3 +46,66 @@ def _valid(raw: bytes | None) -> str | None:
         return None
     text = raw.decode("latin-1")
     return text if _SAFE_ID.match(text) else None
+
+
+# Public reads may be called from any web page; writes need an Authorization header, which is not in the allowed
+# list, so a browser cannot send one cross-origin. Credentials (cookies) are never allowed: there are none.
+CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"ETag, X-Request-ID, X-Correlation-ID, Retry-After"),
+]
+PUBLIC_READ_PREFIXES = ("/v1/search", "/v1/services", "/hsds", "/fhir", "/v1/coverage", "/openapi.json")
+
+
+class SecurityHeadersMiddleware:
+    """Headers every response carries; CORS `*` on public reads only, never with credentials."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        path: str = scope["path"]
+        public = path.startswith(PUBLIC_READ_PREFIXES) and (
+            method in {"GET", "HEAD", "OPTIONS"} or (method == "POST" and path == "/v1/search")
+        )
+        if method == "OPTIONS" and public:
+            # A browser's preflight for the public search POST: allow only simple headers.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [
+                        *CORS_HEADERS,
+                        (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                        (b"access-control-allow-headers", b"Content-Type, Accept, X-Request-ID, X-Correlation-ID"),
+                        (b"access-control-max-age", b"600"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        secure = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                if secure:
+                    extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                if b"content-security-policy" not in present and path.startswith(("/v1", "/hsds", "/fhir")):
+                    # JSON is never a document to render: nothing may load or frame it.
+                    extra.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
+                if public and b"access-control-allow-origin" not in present:
+                    extra.extend(CORS_HEADERS)
+                message["headers"] = headers + [(k, v) for k, v in extra if k not in present]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

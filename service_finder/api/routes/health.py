@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
 
-from service_finder.schemas import Health
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service_finder.api.deps import StateDep
+from service_finder.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -10,3 +14,50 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", operation_id="health-alive", summary="The process is alive")
 def get_health() -> Health:
     return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="health-ready",
+    summary="Ready to answer searches: index built and gazetteer loaded (store reachability reported)",
+    responses={503: {"model": Readiness, "description": "Not ready: no index yet, or no gazetteer."}},
+)
+def get_readiness(state: StateDep, response: Response) -> Readiness:
+    snapshot = state.catalogue.snapshot
+    index = snapshot.index
+    built = index.version >= 0
+    loaded = state.gazetteer is not None
+    # An unreachable store does not make the process unready: search keeps answering from the last index, which
+    # is what a person in crisis needs; the answer and this probe say it is stale.
+    ready = built and loaded
+    response.status_code = 200 if ready else 503
+    return Readiness(
+        status=("degraded" if snapshot.store_unreachable else "ready") if ready else "not_ready",
+        store_reachable=not snapshot.store_unreachable,
+        index_built=built,
+        index_stale=snapshot.store_unreachable,
+        data_version=index.version,
+        services=len(index),
+        index_built_at=index.built_at,
+        index_age_seconds=round((datetime.now(UTC) - index.built_at).total_seconds(), 1),
+        store_checked_at=snapshot.checked_at,
+        gazetteer_loaded=loaded,
+        gazetteer_version=state.gazetteer.version if state.gazetteer else None,
+    )
+
+
+@router.get(
+    "/metrics",
+    operation_id="health-metrics",
+    summary="Prometheus metrics: latency per route, responses by status, index age and data version",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+)
+def get_metrics(state: StateDep) -> Response:
+    snapshot = state.catalogue.snapshot
+    metrics = state.metrics
+    metrics.index_age.set((datetime.now(UTC) - snapshot.index.built_at).total_seconds())
+    metrics.data_version.set(snapshot.index.version)
+    metrics.services.set(len(snapshot.index))
+    metrics.store_up.set(0 if snapshot.store_unreachable else 1)
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

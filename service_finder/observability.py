@@ -1,0 +1,126 @@
+"""Structured JSON logs and Prometheus metrics.
+
+Searches are health data: a log line carries the request id, method, route template, status and duration, never a
+query string, a body, a postcode, coordinates, an age or a need. The route template (`/v1/services/{service_id}`)
+is logged rather than the raw path for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+route_var: ContextVar[str | None] = ContextVar("route", default=None)
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": request_id_var.get(),
+            "correlation_id": correlation_id_var.get(),
+            "route": route_var.get(),
+        }
+        line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            # The type only: a traceback's locals and messages can carry request data.
+            line["error"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    # Uvicorn's access log would print query strings: search parameters are health data.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "service_finder_request_seconds",
+            "Request latency by route template and method.",
+            ["route", "method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.responses = Counter(
+            "service_finder_responses_total",
+            "Responses by route template and status class.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.index_age = Gauge("service_finder_index_age_seconds", "Age of the search index.", registry=self.registry)
+        self.data_version = Gauge("service_finder_data_version", "Data version of the index.", registry=self.registry)
+        self.services = Gauge("service_finder_index_services", "Services in the index.", registry=self.registry)
+        self.store_up = Gauge(
+            "service_finder_store_up", "1 when the store answered the last poll.", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+logger = logging.getLogger("service_finder.requests")
+
+
+class ObservabilityMiddleware:
+    """One log line and one latency observation per request, labelled by route template."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        tokens = (request_id_var.set(state.get("request_id")), correlation_id_var.set(state.get("correlation_id")))
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            route_var.set(template)
+            elapsed = time.perf_counter() - started
+            self.metrics.latency.labels(template, scope["method"]).observe(elapsed)
+            self.metrics.responses.labels(template, f"{status // 100}xx").inc()
+            logger.info(
+                "request",
+                extra={"method": scope["method"], "status": status, "duration_ms": round(elapsed * 1000, 2)},
+            )
+            request_id_var.reset(tokens[0])
+            correlation_id_var.reset(tokens[1])

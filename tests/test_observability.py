@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import io
+import json
+import re
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from service_finder.config import Settings
+from service_finder.main import UnsafeSettings, create_app
+from service_finder.observability import JsonFormatter
+from tests.conftest import GAZETTEER
+
+
+@pytest.fixture
+def log_lines(client: TestClient) -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    # The test's own HTTP client logs the URLs it requests; the server is what is under test.
+    client_loggers = [logging.getLogger(name) for name in ("httpx", "httpx2")]
+    levels = [logger.level for logger in client_loggers]
+    for logger in client_loggers:
+        logger.setLevel(logging.WARNING)
+    yield stream
+    for logger, level in zip(client_loggers, levels, strict=True):
+        logger.setLevel(level)
+    logging.getLogger().removeHandler(handler)
+
+
+def test_logs_carry_request_ids_and_no_personal_data(client: TestClient, log_lines: io.StringIO) -> None:
+    distinctive = [
+        {"postcode": "SW1A 2AA", "age": 87, "needs": ["eating_disorder", "perinatal"], "intoxicated": "true"},
+        {"lat": 51.50354, "lon": -0.12768, "age": 93, "needs": ["veterans"]},
+        {"postcode": "ZZ9 9ZZ", "age": 61},  # an error answer must not log it either
+        {"postcode": "TD15 1AA", "age": 79},
+    ]
+    for number, params in enumerate(distinctive):
+        client.get("/v1/search", params=params, headers={"X-Request-ID": f"privacy-{number}"})
+    client.post("/v1/search", json={"postcode": "SW1A 2AA", "age": 87, "needs": ["eating_disorder"]})
+    text = log_lines.getvalue()
+    for secret in [
+        "SW1A",
+        "2AA",
+        "ZZ9",
+        "TD15",
+        "87",
+        "93",
+        "61",
+        "79",
+        "eating_disorder",
+        "perinatal",
+        "veterans",
+        "51.50",
+        "0.127",
+        "intoxicated",
+    ]:
+        assert secret not in text, f"{secret!r} appeared in the logs"
+    lines = [json.loads(line) for line in text.splitlines()]
+    requests = [line for line in lines if line["message"] == "request"]
+    assert {line["request_id"] for line in requests} >= {f"privacy-{n}" for n in range(4)}
+    assert {line["route"] for line in requests} == {"/v1/search"}
+    assert {line["status"] for line in requests} == {200, 422}
+
+
+def test_readiness_reports_index_and_gazetteer(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["index_built"], body["gazetteer_loaded"]) == ("ready", True, True)
+    assert body["store_reachable"] is True
+    assert body["gazetteer_version"] == "2025.2.0"
+
+
+def test_not_ready_without_a_gazetteer(sqlite_engine: Engine, tmp_path: object) -> None:
+    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path="missing/england.npz")
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "not_ready"
+
+
+def test_metrics_are_labelled_by_route_template(client: TestClient) -> None:
+    client.get("/v1/services/some-service")
+    client.get("/v1/search")
+    text = client.get("/metrics").text
+    assert 'service_finder_request_seconds_count{method="GET",route="/v1/services/{service_id}"} 1.0' in text
+    assert 'service_finder_responses_total{route="/v1/services/{service_id}",status="4xx"} 1.0' in text
+    assert "service_finder_data_version" in text
+    assert "some-service" not in text
+
+
+def test_unsafe_production_settings_refuse_to_start(sqlite_engine: Engine) -> None:
+    with pytest.raises(ValidationError, match="DEBUG must be off"):
+        Settings(environment="production", debug=True)
+    with pytest.raises(ValidationError, match="trusts every address"):
+        Settings(trusted_proxies=["0.0.0.0/0"])
+    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER, environment="production")
+    with (
+        pytest.raises(UnsafeSettings, match="no admin API key"),
+        TestClient(create_app(settings, engine=sqlite_engine)),
+    ):
+        pass
+
+
+def test_security_headers_and_cors_only_on_public_reads(client: TestClient) -> None:
+    search = client.get("/v1/search")
+    assert search.headers["x-content-type-options"] == "nosniff"
+    assert search.headers["referrer-policy"] == "no-referrer"
+    assert search.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in search.headers
+    assert "frame-ancestors 'none'" in search.headers["content-security-policy"]
+    preflight = client.options(
+        "/v1/search", headers={"Origin": "https://charity.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 204
+    assert "authorization" not in preflight.headers["access-control-allow-headers"].lower()
+    write = client.post("/v1/services", json={})
+    assert "access-control-allow-origin" not in write.headers
+    https = TestClient(client.app, base_url="https://testserver").get("/healthz")
+    assert https.headers["strict-transport-security"].startswith("max-age=")
+    assert "strict-transport-security" not in client.get("/healthz").headers
