@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from service_finder.config import get_settings
@@ -256,5 +257,21 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the pa
     console.print(f"revoked key {key_id}")
 
 
+def main() -> None:
+    """The console entry point: store failures become one clear line and exit status 1, never a traceback."""
+    try:
+        app()
+    except OperationalError as error:
+        reason = str(error.orig).lower()
+        if "full" in reason:
+            what = "the disk is full"
+        elif "readonly" in reason or "read-only" in reason or "unable to open" in reason:
+            what = "the store is read-only or cannot be opened for writing"
+        else:
+            what = "the store cannot be reached"
+        console.print(f"[red]error:[/red] {what} ({error.orig}); nothing was changed", highlight=False)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()
