@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from service_finder.api.deps import GazetteerDep, SnapshotDep
+from service_finder.api.docs import problem_responses
 from service_finder.domain.postcode import PostcodeError
 from service_finder.errors import GazetteerUnavailable, InvalidParameter, NotFound
 from service_finder.geocoding.gazetteer import PostcodeNotFound, PostcodeOutsideEngland
@@ -72,6 +73,7 @@ def hsds_info(request: Request) -> HsdsApiInfo:
 @router.get(
     "/services",
     operation_id="hsds-services-list",
+    responses=problem_responses(400, 422, instance="/hsds/services"),
     summary="List services (HSDS one-to-one fields), a page at a time",
     response_model_exclude_none=True,
 )
@@ -87,6 +89,7 @@ def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, 
 @router.get(
     "/services/{service_id}",
     operation_id="hsds-services-get",
+    responses=problem_responses(404, 422, instance="/hsds/services/{service_id}"),
     summary="One service, fully nested (HSDS id or our identifier)",
     response_model_exclude_none=True,
 )
@@ -112,12 +115,19 @@ def _point(postcode: str | None, gazetteer: GazetteerDep) -> Point | None:
 @router.get(
     "/service_at_locations",
     operation_id="hsds-service-at-locations-list",
+    responses=problem_responses(400, 422, 503, instance="/hsds/service_at_locations"),
     summary="List services at locations, a page at a time; near a postcode with proximity (metres)",
     response_model_exclude_none=True,
 )
 def hsds_service_at_locations(
     snapshot: SnapshotDep, gazetteer: GazetteerDep, filters: Annotated[HsdsServiceAtLocationFilters, Query()]
 ) -> HsdsServiceAtLocationPage:
+    if filters.proximity is not None and filters.postcode is None:
+        raise InvalidParameter(
+            f"proximity {filters.proximity} needs a postcode to measure from",
+            field="proximity",
+            value=filters.proximity,
+        )
     view = hsds_view(snapshot.index)
     found = matching_locations(view, filters, _point(filters.postcode, gazetteer))
     contents = [service_at_location_item(view.services[i], j) for i, j in found[window(filters)]]
@@ -129,6 +139,7 @@ def hsds_service_at_locations(
 @router.get(
     "/organizations",
     operation_id="hsds-organizations-list",
+    responses=problem_responses(400, 422, instance="/hsds/organizations"),
     summary="List organizations (HSDS one-to-one fields), a page at a time",
     response_model_exclude_none=True,
 )
@@ -143,6 +154,7 @@ def hsds_organizations(snapshot: SnapshotDep, paging: Annotated[HsdsPaging, Quer
 @router.get(
     "/organizations/{organization_id}",
     operation_id="hsds-organizations-get",
+    responses=problem_responses(404, 422, instance="/hsds/organizations/{organization_id}"),
     summary="One organization with its services and locations (HSDS id or our identifier)",
     response_model_exclude_none=True,
 )
@@ -161,6 +173,7 @@ def hsds_organization(snapshot: SnapshotDep, organization_id: IdPath) -> HsdsOrg
 @router.get(
     "/taxonomies",
     operation_id="hsds-taxonomies-list",
+    responses=problem_responses(400, 422, instance="/hsds/taxonomies"),
     summary="List the taxonomies our HSDS attributes use",
     response_model_exclude_none=True,
 )
@@ -175,6 +188,7 @@ def hsds_taxonomies(paging: Annotated[HsdsPaging, Query()]) -> HsdsTaxonomyPage:
 @router.get(
     "/taxonomy_terms",
     operation_id="hsds-taxonomy-terms-list",
+    responses=problem_responses(400, 422, instance="/hsds/taxonomy_terms"),
     summary="List the taxonomy terms our HSDS attributes use",
     response_model_exclude_none=True,
 )

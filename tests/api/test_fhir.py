@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.healthcareservice import HealthcareService
+from fhir.resources.R4B.location import Location
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.schemas import ServiceRecord
+from service_finder.storage import repository
+from tests.factories import make_record
+
+FHIR_JSON = "application/fhir+json"
+LONDON_PLACE = {
+    "id": "london-loc",
+    "name": "Somewhere in London",
+    "address": "1 Whitehall",
+    "city": "London",
+    "postcode": "SW1A 2AA",
+    "latitude": 51.50354,
+    "longitude": -0.127695,
+}
+
+
+def _store(engine: Engine, client: TestClient, *records: ServiceRecord) -> None:
+    with Session(engine) as session:
+        repository.upsert_services(session, records, actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+
+
+def _fhir(
+    client: TestClient, path: str, params: dict[str, Any] | None = None, *, status: int = 200, **more: Any
+) -> dict[str, Any]:
+    query = {**(params or {}), **more}
+    response = client.get(path, params=query) if query else client.get(path)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == FHIR_JSON
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _bundle_names(body: dict[str, Any]) -> list[str]:
+    bundle = Bundle.model_validate(body)
+    assert bundle.type == "searchset"
+    resources = [HealthcareService.model_validate(e["resource"]) for e in body.get("entry", [])]
+    return [str(r.name) for r in resources]
+
+
+def test_a_service_reads_as_a_valid_healthcare_service(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe", url="https://example.org/cafe", email="cafe@example.org"))
+    body = _fhir(client, "/fhir/HealthcareService/leeds-cafe")
+    service = HealthcareService.model_validate(body)
+    assert service.name == "Leeds Test Café"
+    assert service.active is True
+    assert service.providedBy is not None
+    assert service.providedBy.display == "Test Organisation"
+    type_codes = {(c.system, c.code) for concept in service.type or [] for c in concept.coding or []}
+    assert "A21" in {code for _, code in type_codes}
+    assert any(code == "crisis_cafe" for _, code in type_codes)
+    telecom = {(t.system, t.value) for t in service.telecom or []}
+    assert telecom == {("phone", "0113 496 0001"), ("url", "https://example.org/cafe"), ("email", "cafe@example.org")}
+    assert [loc.reference for loc in service.location or []] == ["Location/leeds-cafe-loc"]
+    assert {c.coding[0].code for c in service.communication or [] if c.coding} == {"en", "pl"}
+    assert {c.coding[0].code for c in service.referralMethod or [] if c.coding} == {"walk_in", "self_referral"}
+    assert service.eligibility is not None
+    assert "Ages 18 and over" in str(service.eligibility[0].comment)
+
+
+def test_an_overnight_session_is_split_at_midnight(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))  # Fridays 18:00-02:00, closed on bank holidays
+    service = HealthcareService.model_validate(_fhir(client, "/fhir/HealthcareService/leeds-cafe"))
+    hours = [(t.daysOfWeek, str(t.availableStartTime), str(t.availableEndTime)) for t in service.availableTime or []]
+    assert hours == [(["fri"], "18:00:00", "23:59:59"), (["sat"], "00:00:00", "02:00:00")]
+    assert [n.description for n in service.notAvailable or []] == ["Closed on bank holidays in England"]
+
+
+def test_24_7_is_all_day_and_a_dated_closure_is_not_available_during_it(client: TestClient, engine: Engine) -> None:
+    schedule = {
+        "id": "line-hours",
+        "always_open": True,
+        "exceptions": [{"start_date": "2026-12-25", "end_date": "2026-12-26", "reason": "Christmas"}],
+    }
+    _store(engine, client, make_record("line", kind="crisis_line", locations=[], schedules=[schedule]))
+    service = HealthcareService.model_validate(_fhir(client, "/fhir/HealthcareService/line"))
+    [week] = service.availableTime or []
+    assert week.allDay is True
+    assert len(week.daysOfWeek or []) == 7
+    [closure] = service.notAvailable or []
+    assert closure.description == "Closed: Christmas"
+    assert closure.during is not None
+    assert (str(closure.during.start), str(closure.during.end)) == (
+        "2026-12-25",
+        "2026-12-26",
+    )
+
+
+def test_a_temporarily_closed_service_is_never_active(client: TestClient, engine: Engine) -> None:
+    shut_record = make_record("shut-cafe", name="Shut", status="temporarily_closed")
+    _store(engine, client, make_record("open-cafe", name="Open"), shut_record)
+    shut = HealthcareService.model_validate(_fhir(client, "/fhir/HealthcareService/shut-cafe"))
+    assert shut.active is False
+    assert "Temporarily closed" in [n.description for n in shut.notAvailable or []]
+    assert _bundle_names(_fhir(client, "/fhir/HealthcareService", active="true")) == ["Open"]
+    assert _bundle_names(_fhir(client, "/fhir/HealthcareService", active="false")) == ["Shut"]
+
+
+def test_search_by_service_type_in_our_codes_or_mhsds(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("cafe", name="Café"),
+        make_record("line", name="Line", kind="crisis_line", locations=[], schedules=[]),
+    )
+    assert _bundle_names(_fhir(client, "/fhir/HealthcareService", {"service-type": "crisis_cafe"})) == ["Café"]
+    assert _bundle_names(_fhir(client, "/fhir/HealthcareService", {"service-type": "A19"})) == ["Line"]
+    both = _fhir(client, "/fhir/HealthcareService", {"service-type": "A19,crisis_cafe"})
+    assert (both["total"], sorted(_bundle_names(both))) == (2, ["Café", "Line"])
+    wrong_system = _fhir(client, "/fhir/HealthcareService", {"service-type": "http://other.example|A21"})
+    assert _bundle_names(wrong_system) == []
+
+
+def test_search_near_a_point_leaves_out_what_is_far_and_pages(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("leeds-cafe", name="Leeds"),
+        make_record("london-cafe", name="London", locations=[LONDON_PLACE]),
+    )
+    near = _fhir(client, "/fhir/HealthcareService", {"location.near": "53.80|-1.55|5|km"})
+    assert _bundle_names(near) == ["Leeds"]
+    metres = _fhir(client, "/fhir/HealthcareService", {"location.near": "51.5|-0.13|3000|m"})
+    assert _bundle_names(metres) == ["London"]
+    first = _fhir(client, "/fhir/HealthcareService", _count=1)
+    assert (first["total"], len(first["entry"])) == (2, 1)
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = _fhir(client, next_url.removeprefix("http://testserver"))
+    assert _bundle_names(first) + _bundle_names(second) == ["Leeds", "London"]
+
+
+def test_locations_read_and_search(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("leeds-cafe"),
+        make_record("london-cafe", locations=[LONDON_PLACE], schedules=[]),
+    )
+    place = Location.model_validate(_fhir(client, "/fhir/Location/leeds-cafe-loc"))
+    assert place.position is not None
+    assert (str(place.position.latitude), str(place.position.longitude)) == ("53.801277", "-1.548567")
+    assert place.address is not None
+    assert place.address.postalCode == "LS1 1UR"
+    hours = [(h.daysOfWeek, str(h.openingTime), str(h.closingTime)) for h in place.hoursOfOperation or []]
+    assert hours == [(["fri"], "18:00:00", "23:59:59"), (["sat"], "00:00:00", "02:00:00")]
+    body = _fhir(client, "/fhir/Location", near="51.5|-0.13|2")
+    Bundle.model_validate(body)
+    assert [Location.model_validate(e["resource"]).id for e in body["entry"]] == ["london-loc"]
+    assert _fhir(client, "/fhir/Location")["total"] == 2
+
+
+def test_a_long_identifier_becomes_a_valid_fhir_id(client: TestClient, engine: Engine) -> None:
+    long_id = "a-very-long-service-identifier-" + "x" * 45  # 76 characters: FHIR ids stop at 64
+    _store(engine, client, make_record(long_id, schedules=[{"id": "long-hours", "always_open": True}]))
+    found = _fhir(client, "/fhir/HealthcareService")["entry"][0]["resource"]
+    service = HealthcareService.model_validate(found)
+    assert service.id is not None
+    assert len(service.id) <= 64
+    assert _fhir(client, f"/fhir/HealthcareService/{service.id}") == found
+    assert _fhir(client, f"/fhir/HealthcareService/{long_id}") == found
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "code"),
+    [
+        ("/fhir/HealthcareService/nobody", {}, 404, "not-found"),
+        ("/fhir/Location/nowhere", {}, 404, "not-found"),
+        ("/fhir/HealthcareService", {"active": "maybe"}, 400, "invalid"),
+        ("/fhir/HealthcareService", {"location.near": "53.8|-1.5|5|miles"}, 400, "invalid"),
+        ("/fhir/HealthcareService", {"location.near": "10|10|5"}, 400, "invalid"),
+        ("/fhir/HealthcareService", {"_count": "lots"}, 400, "invalid"),
+        ("/fhir/HealthcareService", {"name": "cafe"}, 400, "not-supported"),
+        ("/fhir/Location", {"near": "53.8"}, 400, "invalid"),
+    ],
+)
+def test_errors_are_operation_outcomes(
+    client: TestClient, path: str, params: dict[str, str], status: int, code: str
+) -> None:
+    outcome = OperationOutcome.model_validate(_fhir(client, path, params, status=status))
+    [issue] = outcome.issue
+    assert (issue.severity, issue.code) == ("error", code)
+    assert issue.diagnostics

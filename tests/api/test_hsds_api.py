@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.schemas import ServiceRecord
+from service_finder.storage import repository
+from tests.factories import make_record
+
+HSDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "hsds-3.0"
+STORED_AT = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@cache
+def _schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((HSDS / name).read_text())
+    return schema
+
+
+def _errors(instance: Any, schema: dict[str, Any]) -> list[str]:
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(instance)]
+
+
+def _conforms(instance: Any, name: str) -> None:
+    assert _errors(instance, _schema(name)) == []
+
+
+def _page(client: TestClient, path: str, item_schema: str | None, **params: Any) -> dict[str, Any]:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == "*"
+    body: dict[str, Any] = response.json()
+    assert set(body) == {
+        "total_items",
+        "total_pages",
+        "page_number",
+        "size",
+        "first_page",
+        "last_page",
+        "empty",
+        "contents",
+    }
+    if item_schema is not None:
+        for item in body["contents"]:
+            _conforms(item, item_schema)
+    return body
+
+
+def _store(engine: Engine, client: TestClient, *records: ServiceRecord) -> None:
+    with Session(engine) as session:
+        repository.upsert_services(session, records, actor="test", now=STORED_AT)
+        session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+
+
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [item["name"] for item in body["contents"]]
+
+
+LONDON_PLACE = {
+    "id": "london-loc",
+    "name": "Somewhere in London",
+    "address": "1 Whitehall",
+    "city": "London",
+    "postcode": "SW1A 2AA",
+    "latitude": 51.50354,
+    "longitude": -0.127695,
+}
+
+
+def test_the_service_list_pages_and_every_item_conforms(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, *(make_record(f"cafe-{n}", name=f"Café {n}") for n in range(3)))
+    first = _page(client, "/hsds/services", "service_list.json", per_page=2)
+    assert (first["total_items"], first["total_pages"], first["size"]) == (3, 2, 2)
+    assert (first["first_page"], first["last_page"], first["empty"]) == (True, False, False)
+    assert "phones" not in first["contents"][0]  # a list item carries only one-to-one fields
+    assert first["contents"][0]["organization"]["name"] == "Test Organisation"
+    second = _page(client, "/hsds/services", "service_list.json", per_page=2, page=2)
+    assert (second["page_number"], second["size"], second["last_page"]) == (2, 1, True)
+    assert _ids(first) + _ids(second) == ["Café 0", "Café 1", "Café 2"]
+    past = _page(client, "/hsds/services", None, per_page=2, page=5)
+    assert (past["contents"], past["empty"]) == ([], True)
+
+
+def test_a_service_reads_by_its_hsds_uuid_or_our_id_fully_nested(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    ours = client.get("/hsds/services/leeds-cafe")
+    assert ours.status_code == 200
+    assert ours.headers["access-control-allow-origin"] == "*"
+    service = ours.json()
+    _conforms(service, "service.json")
+    by_uuid = client.get(f"/hsds/services/{service['id']}").json()
+    assert by_uuid == service
+    assert service["phones"][0]["number"] == "0113 496 0001"
+    assert service["service_at_locations"][0]["location"]["addresses"][0]["postal_code"] == "LS1 1UR"
+    assert service["last_modified"].startswith("2026-11-01")
+
+
+def test_an_unknown_service_is_a_404_problem(client: TestClient) -> None:
+    response = client.get("/hsds/services/no-such-service")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "'no-such-service'" in response.json()["detail"]
+
+
+def test_the_answer_comes_from_the_snapshot_search_uses_not_from_sql(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe", name="Leeds Café"))
+    # A change behind the catalogue's back (no data-version bump): search does not see it, so neither may HSDS.
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE service SET name = 'Changed in SQL only'"))
+    assert client.get("/hsds/services/leeds-cafe").json()["name"] == "Leeds Café"
+    assert _ids(_page(client, "/hsds/services", None)) == ["Leeds Café"]
+
+
+def test_text_search_and_taxonomy_term_filters(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("cafe", name="Harbour Café", description="Evening sanctuary"),
+        make_record("line", name="Night Line", kind="crisis_line", locations=[], schedules=[]),
+    )
+    assert _ids(_page(client, "/hsds/services", "service_list.json", search="evening SANCTUARY")) == ["Harbour Café"]
+    assert _ids(_page(client, "/hsds/services", None, search="sanctuary line")) == []
+    terms = _page(client, "/hsds/taxonomy_terms", None, per_page=500)["contents"]
+    line_term = next(t for t in terms if t["term_uri"] == "service-finder:kind:crisis_line")
+    assert _ids(_page(client, "/hsds/services", None, taxonomy_term_id=line_term["id"])) == ["Night Line"]
+    assert _ids(_page(client, "/hsds/services", None, taxonomy_term_id="service-finder:kind:crisis_cafe")) == [
+        "Harbour Café"
+    ]
+    assert _page(client, "/hsds/services", None, taxonomy_term_id="no-such-term")["total_items"] == 0
+
+
+def test_age_filters_follow_the_oruk_profile(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("adults", name="Adults", eligibility={"minimum_age": 18, "maximum_age": None}),
+        make_record("young", name="Young", eligibility={"minimum_age": 11, "maximum_age": 18}),
+        make_record("anyone", name="Anyone", eligibility={"minimum_age": None}),
+    )
+    # minimum_age=N: services whose minimum age is at least N; maximum_age=N: whose maximum is N or below.
+    assert _ids(_page(client, "/hsds/services", None, minimum_age=16)) == ["Adults"]
+    assert _ids(_page(client, "/hsds/services", None, minimum_age=10)) == ["Adults", "Young"]
+    assert _ids(_page(client, "/hsds/services", None, maximum_age=25)) == ["Young"]
+
+
+def test_day_and_time_filters_read_weekly_sessions(client: TestClient, engine: Engine) -> None:
+    evening = {"id": "evening-hours", "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "23:00"}]}
+    daytime = {"id": "day-hours", "sessions": [{"day": "monday", "opens_at": "09:00", "closes_at": "17:00"}]}
+    _store(
+        engine,
+        client,
+        make_record("evening", name="Evening", schedules=[evening]),
+        make_record("daytime", name="Daytime", schedules=[daytime]),
+    )
+    assert _ids(_page(client, "/hsds/services", None, day="FR")) == ["Evening"]
+    assert _ids(_page(client, "/hsds/services", None, day="monday")) == ["Daytime"]
+    assert _ids(_page(client, "/hsds/services", None, start_time="12:00")) == ["Evening"]
+    assert _ids(_page(client, "/hsds/services", None, end_time="20:00")) == ["Daytime"]
+    assert _ids(_page(client, "/hsds/services", None, day="MO", start_time="12:00")) == []
+
+
+def test_modified_after_keeps_only_later_changes(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("old", name="Old"))
+    assert _ids(_page(client, "/hsds/services", None, modified_after="2026-10-31T00:00:00Z")) == ["Old"]
+    assert _ids(_page(client, "/hsds/services", None, modified_after="2026-11-02T00:00:00Z")) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"day": "someday"}, "day"),
+        ({"start_time": "25:00"}, "start_time"),
+        ({"per_page": 0}, "per_page"),
+        ({"minimum_age": -1}, "minimum_age"),
+    ],
+)
+def test_bad_parameters_are_problems_naming_the_field(client: TestClient, params: dict[str, Any], field: str) -> None:
+    response = client.get("/hsds/services", params=params)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == field
+
+
+def test_service_at_locations_near_a_postcode(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("leeds-cafe", name="Leeds Café"),
+        make_record(
+            "london-cafe",
+            name="London Café",
+            locations=[LONDON_PLACE],
+            eligibility={"catchment": {"type": "england"}},
+        ),
+    )
+    every = _page(client, "/hsds/service_at_locations", "service_at_location_list.json")
+    assert sorted(item["service"]["name"] for item in every["contents"]) == ["Leeds Café", "London Café"]
+    near = _page(
+        client, "/hsds/service_at_locations", "service_at_location_list.json", postcode="LS1 1UR", proximity=2000
+    )
+    assert [item["location"]["name"] for item in near["contents"]] == ["Civic Hall"]
+    # Without proximity a postcode keeps the places whose recorded catchment covers it (Leeds district only).
+    in_london = _page(client, "/hsds/service_at_locations", None, postcode="SW1A 2AA")
+    assert [item["service"]["name"] for item in in_london["contents"]] == ["London Café"]
+
+
+def test_service_at_location_problems(client: TestClient) -> None:
+    alone = client.get("/hsds/service_at_locations", params={"proximity": 1000})
+    assert (alone.status_code, alone.json()["field"]) == (422, "proximity")
+    unknown = client.get("/hsds/service_at_locations", params={"postcode": "ZZ9 9ZZ", "proximity": 1000})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == "postcode 'ZZ9 9ZZ' is not a known postcode"
+
+
+def test_organizations_list_and_read_with_their_services(client: TestClient, engine: Engine) -> None:
+    other = {"id": "other-org", "name": "Another Organisation"}
+    _store(engine, client, make_record("a-cafe"), make_record("b-cafe"), make_record("c-line", organisation=other))
+    body = _page(client, "/hsds/organizations", "organization_list.json")
+    assert [o["name"] for o in body["contents"]] == ["Another Organisation", "Test Organisation"]
+    test_org = body["contents"][1]
+    organization = client.get(f"/hsds/organizations/{test_org['id']}")
+    assert organization.headers["access-control-allow-origin"] == "*"
+    _conforms(organization.json(), "organization.json")
+    assert [s["id"] for s in organization.json()["services"]] == [
+        client.get(f"/hsds/services/{name}").json()["id"] for name in ("a-cafe", "b-cafe")
+    ]
+    assert client.get("/hsds/organizations/test-org").json() == organization.json()
+    assert client.get("/hsds/organizations/nobody").status_code == 404
+    assert _ids(_page(client, "/hsds/services", None, organization_id="other-org")) == ["Leeds Test Café"]
+
+
+def test_taxonomies_and_terms_conform_and_cover_every_kind(client: TestClient) -> None:
+    service_schema = _schema("service.json")
+    term_schema = service_schema["properties"]["attributes"]["items"]["properties"]["taxonomy_term"]
+    taxonomy_schema = term_schema["properties"]["taxonomy_detail"]
+    taxonomies = _page(client, "/hsds/taxonomies", None, per_page=500)
+    for taxonomy in taxonomies["contents"]:
+        assert _errors(taxonomy, taxonomy_schema) == []
+    terms = _page(client, "/hsds/taxonomy_terms", None, per_page=500)
+    for term in terms["contents"]:
+        assert _errors(term, term_schema) == []
+    kind_taxonomy = next(t for t in taxonomies["contents"] if t["name"] == "service-finder:kind")
+    kinds = _page(client, "/hsds/taxonomy_terms", None, taxonomy_id=kind_taxonomy["id"], per_page=500)
+    assert {t["term_uri"] for t in kinds["contents"]} >= {"service-finder:kind:crisis_cafe"}
+    assert next(t["code"] for t in kinds["contents"] if t["term_uri"].endswith(":crisis_cafe")) == "A21"
+
+
+def test_the_api_says_what_it_is(client: TestClient) -> None:
+    response = client.get("/hsds/")
+    assert response.headers["access-control-allow-origin"] == "*"
+    info = response.json()
+    assert info["version"] == "3.0"
+    assert "uk-profile" in info["profile"].lower()
+    assert client.get(info["openapi_url"].removeprefix("http://testserver")).status_code == 200
