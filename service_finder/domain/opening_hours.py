@@ -521,6 +521,29 @@ class CompiledWeek:
         result &= ~closed
         return result
 
+    def may_open_within(self, at: datetime, owners: IntArray, minutes: int) -> BoolArray:
+        """A superset of the services (aligned with `owners`) that could start a session within `minutes` after
+        `at`: cheap, for narrowing. The exact engine (`open_states`) decides for the ones marked. Services whose
+        bank-holiday hours, dated exceptions or validity windows could change the answer are always marked, and an
+        hour of slack covers a clock change in the window."""
+        if minutes >= MINUTES_PER_WEEK - 60:
+            return ~self.temporarily_closed[owners]
+        at_london = to_london(at)
+        minute = at_london.weekday() * MINUTES_PER_DAY + at_london.hour * 60 + at_london.minute
+        end = minute + minutes + 60
+        result = np.zeros(owners.size, dtype=np.bool_)
+        for owner_of_row, starts in ((self.row_owner, self.row_start), (self.bh_owner, self.bh_start)):
+            rows, position = _gather(owner_of_row, owners)
+            start = starts[rows]
+            # On the weekly circle: a start early next week is also start + one week.
+            hit = ((start > minute) & (start <= end)) | (
+                (start + MINUTES_PER_WEEK > minute) & (start + MINUTES_PER_WEEK <= end)
+            )
+            result[position[hit]] = True
+        bounded = (self.valid_from[owners] > 0) | (self.valid_to[owners] < date.max.toordinal())
+        result |= bounded | np.isin(owners, self.exception_owner)
+        return result & ~self.temporarily_closed[owners]
+
     def open_states(self, indices: Sequence[int], at: datetime, *, horizon_days: int = 14) -> list[OpenState]:
         """Full open-state (closes_at, opens_next_at, hours today) for a few services, e.g. the top results."""
         return [

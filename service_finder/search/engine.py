@@ -22,6 +22,7 @@ from service_finder.domain.taxonomy import (
     REFERRAL_LABELS,
     SELF_ROUTES,
     AccessFeature,
+    CatchmentType,
     ContactMode,
     Gender,
     Need,
@@ -48,7 +49,15 @@ from service_finder.schemas import (
     Verdict,
 )
 from service_finder.search import ranking
-from service_finder.search.index import KIND_CODES, NO_MAX_AGE, NO_MIN_AGE, UNKNOWN, DirectoryIndex, bit_mask
+from service_finder.search.index import (
+    CATCHMENT_CODES,
+    KIND_CODES,
+    NO_MAX_AGE,
+    NO_MIN_AGE,
+    UNKNOWN,
+    DirectoryIndex,
+    bit_mask,
+)
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
 
 I32 = npt.NDArray[np.int32]
@@ -76,26 +85,23 @@ MAX_EXCLUDED = 25
 
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """Services near the person (or reachable remotely), in parallel arrays."""
+    """Sites near the person (or services reachable remotely), in parallel arrays: one row per unit."""
 
+    unit: I32
     service: I32
     location: I32  # -1 for remote
     distance: F64  # NaN for remote
 
-    def take(self, keep: npt.NDArray[np.bool_]) -> Candidates:
-        return Candidates(self.service[keep], self.location[keep], self.distance[keep])
-
 
 def _candidates(index: DirectoryIndex, where: ResolvedLocation | None, radius_km: float) -> Candidates:
-    remote = index.remote[(index.modes[index.remote] & REMOTE_MODES) != 0]
+    remote = index.remote[(index.modes[index.unit_service[index.remote]] & REMOTE_MODES) != 0]
     if where is None:
-        return Candidates(remote, np.full(remote.size, -1, np.int32), np.full(remote.size, np.nan))
-    near, location, distance = index.near(where.latitude, where.longitude, radius_km)
-    return Candidates(
-        np.concatenate([near, remote]).astype(np.int32),
-        np.concatenate([location, np.full(remote.size, -1, np.int32)]),
-        np.concatenate([distance, np.full(remote.size, np.nan)]),
-    )
+        units, distance = remote, np.full(remote.size, np.nan)
+    else:
+        near, near_distance = index.near(where.latitude, where.longitude, radius_km)
+        units = np.concatenate([near, remote]).astype(np.int32)
+        distance = np.concatenate([near_distance, np.full(remote.size, np.nan)])
+    return Candidates(units, index.unit_service[units], index.unit_location[units], distance)
 
 
 def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: ResolvedLocation | None) -> dict[str, I8]:
@@ -181,6 +187,30 @@ def _in_ring(x: float, y: float, ring: list[list[float]]) -> bool:
     return inside
 
 
+@dataclass(slots=True)
+class _Stages:
+    """Why candidates were left out: one boolean mask per filter, over all candidates. Each candidate is left out by
+    the first filter it fails, so the masks do not overlap. Reasons are written only for the few shown."""
+
+    masks: list[tuple[npt.NDArray[np.bool_], str]]
+
+    def add(self, mask: npt.NDArray[np.bool_], reason: str) -> None:
+        if mask.any():
+            self.masks.append((mask, reason))
+
+    def union(self, size: int) -> npt.NDArray[np.bool_]:
+        result = np.zeros(size, np.bool_)
+        for mask, _ in self.masks:
+            result |= mask
+        return result
+
+    def reason(self, row: int) -> str:
+        return next(reason for mask, reason in self.masks if mask[row])
+
+
+INELIGIBLE, CLOSED, TEMPORARILY_CLOSED = "\0ineligible", "\0closed", "\0temporarily-closed"
+
+
 def search(
     index: DirectoryIndex,
     request: SearchRequest,
@@ -195,113 +225,93 @@ def search(
     radius = request.radius_km * (EXPLAIN_RADIUS_FACTOR if request.explain else 1.0)
     candidates = _candidates(index, location, radius)
     ids = candidates.service
-    excluded: dict[int, list[str]] = {}
-
-    def exclude(mask: npt.NDArray[np.bool_], reason: str | Callable[[int], str]) -> None:
-        # Reasons cost a sentence each: only written when the caller asked for them.
-        if not request.explain:
-            return
-        for hit in np.flatnonzero(mask):
-            service = int(ids[hit])
-            excluded.setdefault(service, []).append(reason if isinstance(reason, str) else reason(service))
-
+    stages = _Stages([])
     # Filters the caller chose (kinds) or that are not results at all (the safety net, closed-down services) drop
     # silently; every other filter records why, for explain=true.
     keep = ~index.safety_net[ids] & (index.active[ids] | index.temporarily_closed[ids])
+
+    def apply(ok: npt.NDArray[np.bool_], reason: str) -> None:
+        nonlocal keep
+        stages.add(keep & ~ok, reason)
+        keep = keep & ok
+
     if request.kinds:
         keep &= np.isin(index.kind[ids], [KIND_CODES[k] for k in request.kinds])
     if request.explain:
-        beyond = np.nan_to_num(candidates.distance, nan=0.0) > request.radius_km
-        exclude(keep & beyond, f"further than {request.radius_km:g} km")
-        keep &= ~beyond
-    exclude(
-        keep & index.temporarily_closed[ids], lambda i: f"temporarily closed: {index.services[i].alert}".strip(": ")
-    )
-    keep &= ~index.temporarily_closed[ids]
+        apply(
+            np.nan_to_num(candidates.distance, nan=0.0) <= request.radius_km, f"further than {request.radius_km:g} km"
+        )
+    apply(~index.temporarily_closed[ids], TEMPORARILY_CLOSED)
     if request.modes:
         wanted_modes = bit_mask(request.modes, list(ContactMode))
-        offers = (index.modes[ids] & wanted_modes) != 0
-        exclude(keep & ~offers, f"not available by {_join(m.value.replace('_', ' ') for m in request.modes)}")
-        keep &= offers
+        apply(
+            (index.modes[ids] & wanted_modes) != 0,
+            f"not available by {_join(m.value.replace('_', ' ') for m in request.modes)}",
+        )
     for feature in request.access:
         bit = bit_mask([feature], list(AccessFeature))
-        confirmed = (index.access_yes[ids] & bit) != 0
-        exclude(keep & ~confirmed, f"{ACCESS_LABELS[feature]} not confirmed")
-        keep &= confirmed
+        apply((index.access_yes[ids] & bit) != 0, f"{ACCESS_LABELS[feature]} not confirmed")
     if request.language and request.language != "en":
-        speaks = np.array([request.language in index.services[i].access.languages for i in ids], dtype=np.bool_)
-        exclude(keep & ~speaks, f"does not list language '{request.language}'")
-        keep &= speaks
+        speaks = np.zeros(ids.size, np.bool_)
+        for row in np.flatnonzero(keep):
+            speaks[row] = request.language in index.services[ids[row]].access.languages
+        apply(speaks, f"does not list language '{request.language}'")
 
-    candidates = candidates.take(keep)
-    excluded_before = dict(excluded)
-    ids = candidates.service
     criteria = _criteria(index, ids, request, location)
     verdicts = _verdicts(criteria)
-    for row in np.flatnonzero(verdicts == 0) if request.explain else ():
-        record = index.services[ids[row]]
-        reasons = [
-            _sentence(name, FAIL, record, request, location, district_name)
-            for name, column in criteria.items()
-            if column[row] == FAIL
-        ]
-        excluded.setdefault(int(ids[row]), []).extend(reasons)
-    eligible_rows = verdicts > 0
+    apply(verdicts > 0, INELIGIBLE)
 
-    open_now = index.hours.open_for(at, ids)
+    units = candidates.unit
+    open_now = index.hours.open_for(at, units)
     window = request.open_within_minutes
     states: dict[int, OpenState] = {}
 
-    def state(service: int) -> OpenState:
-        if service not in states:
-            states[service] = index.hours.open_states([service], at)[0]
-        return states[service]
+    def state(unit: int) -> OpenState:
+        if unit not in states:
+            states[unit] = index.hours.open_states([unit], at)[0]
+        return states[unit]
 
     opens_soon = np.zeros(ids.size, np.bool_)
     wait = np.zeros(ids.size)
-    if window == 0:
-        eligible_rows &= open_now
-        for row in np.flatnonzero((verdicts > 0) & ~open_now) if request.explain else ():
-            excluded.setdefault(int(ids[row]), []).append(_closed_reason(state(int(ids[row]))))
-    elif window is not None:
-        for row in np.flatnonzero(eligible_rows & ~open_now):
-            minutes = state(int(ids[row])).minutes_until_open
+    if window:
+        # The vector pass narrows who could open in the window; the exact engine decides for those only.
+        maybe = keep & ~open_now & index.hours.may_open_within(at, units, window)
+        for row in np.flatnonzero(maybe):
+            minutes = state(int(units[row])).minutes_until_open
             if minutes is not None and minutes <= window:
                 opens_soon[row] = True
                 wait[row] = minutes
-        shut = eligible_rows & ~open_now & ~opens_soon
-        for row in np.flatnonzero(shut) if request.explain else ():
-            excluded.setdefault(int(ids[row]), []).append(_closed_reason(state(int(ids[row]))))
-        eligible_rows &= open_now | opens_soon
+    if window is not None:
+        apply(open_now | opens_soon, CLOSED)
 
-    rows = np.flatnonzero(eligible_rows).astype(np.int32)
+    rows = np.flatnonzero(keep).astype(np.int32)
     score = _scores(index, candidates, rows, criteria, verdicts, open_now, opens_soon, wait, request, today)
     results = _top(index, candidates, rows, score, open_now, request, state)
 
-    response_results = []
-    for rank, (final, result_row, arrival) in enumerate(results, start=1):
-        response_results.append(
-            _result(
-                index,
-                candidates,
-                result_row,
-                rank,
-                final,
-                arrival,
-                state(int(ids[result_row])),
-                {name: int(column[result_row]) for name, column in criteria.items()},
-                int(verdicts[result_row]),
-                request,
-                location,
-                today,
-                district_name,
-            )
+    response_results = [
+        _result(
+            index,
+            candidates,
+            result_row,
+            rank,
+            final,
+            arrival,
+            state(int(units[result_row])),
+            {name: int(column[result_row]) for name, column in criteria.items()},
+            int(verdicts[result_row]),
+            request,
+            location,
+            today,
+            district_name,
         )
+        for rank, (final, result_row, arrival) in enumerate(results, start=1)
+    ]
     explained = None
     if request.explain:
-        explained = _exclusions(index, candidates, excluded, excluded_before)
-    return SearchResponse(
-        query=QueryEcho(request=request, location=location, at=at),
+        shown = {int(ids[row]) for _, row, _ in results}
+        explained = _exclusions(index, candidates, stages, criteria, state, request, location, district_name, shown)
+    return SearchResponse.model_construct(
+        query=QueryEcho.model_construct(request=request, location=location, at=at),
         results=response_results,
         safety_net=safety_net(index, request, location),
         excluded=explained,
@@ -364,7 +374,8 @@ def _top(
     request: SearchRequest,
     state: Callable[[int], OpenState],
 ) -> list[tuple[float, int, Travel | None]]:
-    """The best `limit` rows by final score, where the final score may lose MAY_CLOSE_BEFORE_ARRIVAL.
+    """The best `limit` services by final score, each at its best site; the final score may lose
+    MAY_CLOSE_BEFORE_ARRIVAL.
 
     That penalty needs the exact closing time, which costs more than the vector pass, so rows are visited in
     order of their preliminary score and the walk stops once no later row could reach the top (penalties only
@@ -373,16 +384,21 @@ def _top(
     ids = candidates.service[rows]
     order = np.lexsort((ids, -score))
     best: list[tuple[float, int, int, Travel | None]] = []  # min-heap of (score, -service, row, travel)
+    seen: set[int] = set()
     for position in order:
         preliminary = float(score[position])
-        if len(best) >= request.limit and (best[0][0], best[0][1]) >= (preliminary, -int(ids[position])):
+        service = int(ids[position])
+        if len(best) >= request.limit and (best[0][0], best[0][1]) >= (preliminary, -service):
             break
+        if service in seen:
+            continue  # a better-placed site of this service came first
+        seen.add(service)
         row = int(rows[position])
-        travel = _travel(candidates.distance[row], state(int(ids[position])) if open_now[row] else None)
+        travel = _travel(candidates.distance[row], state(int(candidates.unit[row])) if open_now[row] else None)
         final = preliminary + (
             ranking.MAY_CLOSE_BEFORE_ARRIVAL if travel and travel.arrives_before_close is False else 0
         )
-        item = (round(final, 3), -int(ids[position]), row, travel)
+        item = (round(final, 3), -service, row, travel)
         if len(best) < request.limit:
             heapq.heappush(best, item)
         elif (item[0], item[1]) > (best[0][0], best[0][1]):
@@ -602,18 +618,45 @@ def _reasons(
 def _exclusions(
     index: DirectoryIndex,
     candidates: Candidates,
-    excluded: Mapping[int, list[str]],
-    excluded_before: Mapping[int, list[str]],
+    stages: _Stages,
+    criteria: Mapping[str, I8],
+    state: Callable[[int], OpenState],
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    district_name: Callable[[str], str | None],
+    shown: set[int],
 ) -> list[Exclusion]:
-    distance = {int(s): float(d) for s, d in zip(candidates.service, candidates.distance, strict=True)}
-    items = []
-    for service, reasons in excluded.items():
+    """The nearest services left out (remote ones last), each once, at its nearest site, with why; sentences are
+    written for these only. A service shown at one of its sites is not also listed as left out."""
+    left_out = np.flatnonzero(stages.union(candidates.service.size))
+    distance = np.nan_to_num(candidates.distance[left_out], nan=np.inf)
+    order = np.lexsort((candidates.service[left_out], distance))
+    items: list[Exclusion] = []
+    listed: set[int] = set(shown)
+    for row in left_out[order]:
+        service = int(candidates.service[row])
+        if service in listed:
+            continue
+        if len(items) >= MAX_EXCLUDED:
+            break
+        listed.add(service)
         record = index.services[service]
-        km = distance.get(service, float("nan"))
-        if service in excluded_before and service not in distance:
-            km = float("nan")
+        reason = stages.reason(int(row))
+        if reason == INELIGIBLE:
+            reasons = [
+                _sentence(name, FAIL, record, request, location, district_name)
+                for name, column in criteria.items()
+                if column[row] == FAIL
+            ]
+        elif reason == CLOSED:
+            reasons = [_closed_reason(state(int(candidates.unit[row])))]
+        elif reason == TEMPORARILY_CLOSED:
+            reasons = [f"temporarily closed: {record.alert}".strip(": ")]
+        else:
+            reasons = [reason]
+        km = float(candidates.distance[row])
         items.append(
-            Exclusion(
+            Exclusion.model_construct(
                 id=record.id,
                 name=record.name,
                 kind=record.kind,
@@ -621,8 +664,7 @@ def _exclusions(
                 reasons=reasons,
             )
         )
-    items.sort(key=lambda e: (e.distance_km if e.distance_km is not None else float("inf"), e.id))
-    return items[:MAX_EXCLUDED]
+    return items
 
 
 def safety_net(
@@ -640,14 +682,50 @@ def safety_net(
         national.append(record)
     national.sort(key=lambda r: (SAFETY_NET_ORDER.get(r.kind, 9), r.eligibility.maximum_age is not None, r.name))
     entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
-    if location is not None and location.district_code is not None:
-        members = index.district_members.get(location.district_code, np.zeros(0, np.int32))
-        for service in members:
-            record = index.services[service]
-            always = any(s.always_open for s in record.schedules)
-            if record.kind is ServiceKind.crisis_line and always and index.active[service] and not record.safety_net:
-                entries.append(_safety_entry(index, record, local=True))
+    if location is not None:
+        if location.district_code is not None:
+            entries.extend(_local_lines(index, location.district_code))
+        entries.extend(
+            _safety_entry(index, record, local=True)
+            for record in _polygon_lines(index)
+            if record.eligibility.catchment is not None
+            and record.eligibility.catchment.geojson is not None
+            and point_in_geojson(location.longitude, location.latitude, record.eligibility.catchment.geojson)
+        )
     return entries
+
+
+def _local_lines(index: DirectoryIndex, district: str) -> list[SafetyNetEntry]:
+    """Active local 24/7 crisis lines whose catchment lists this district, found once per district per snapshot."""
+    key = ("local-lines", district)
+    found = index.memo.get(key)
+    if found is None:
+        members = index.district_members.get(district, np.zeros(0, np.int32))
+        lines = members[index.kind[members] == KIND_CODES[ServiceKind.crisis_line]]
+        found = [_safety_entry(index, index.services[i], local=True) for i in lines if _is_local_line(index, int(i))]
+        index.memo[key] = found
+    assert isinstance(found, list)
+    return found
+
+
+def _is_local_line(index: DirectoryIndex, service: int) -> bool:
+    record = index.services[service]
+    return (
+        record.kind is ServiceKind.crisis_line
+        and bool(index.active[service])
+        and not record.safety_net
+        and any(s.always_open for s in record.schedules)
+    )
+
+
+def _polygon_lines(index: DirectoryIndex) -> list[ServiceRecord]:
+    """Local 24/7 crisis lines whose catchment is drawn as a polygon (few): tested against each location."""
+    found = index.memo.get("polygon-lines")
+    if found is None:
+        polygon = np.flatnonzero(index.catchment == CATCHMENT_CODES[CatchmentType.polygon])
+        found = index.memo["polygon-lines"] = [index.services[i] for i in polygon if _is_local_line(index, int(i))]
+    assert isinstance(found, list)
+    return found
 
 
 def _safety_entry(index: DirectoryIndex, record: ServiceRecord, *, local: bool) -> SafetyNetEntry:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from service_finder.domain.opening_hours import CompiledWeek
 from service_finder.domain.provenance import review_due
+from service_finder.domain.schedule import WeeklySchedule
 from service_finder.domain.taxonomy import (
     AccessFeature,
     CatchmentType,
@@ -86,10 +87,13 @@ class DirectoryIndex:
     gp_required: B
     catchment: U8
     review_due: I32  # date ordinal; -1 never verified
-    remote: I32  # services with no location (phone, text, online), by index
+    # Units: one per site (service at a location) and one for each service with no location. Opening hours are
+    # per unit, because one site of a service can be shut while another is open.
+    unit_service: I32
+    unit_location: I32  # index into the service's locations; -1 for a service with no location
+    remote: I32  # units of services with no location (phone, text, online)
     district_members: dict[str, I32] = field(repr=False)
-    entry_service: I32 = field(repr=False)
-    entry_location: I16 = field(repr=False)
+    entry_unit: I32 = field(repr=False)
     entry_lat: F64 = field(repr=False)  # sorted ascending
     entry_lon: F64 = field(repr=False)
     position: dict[str, int] = field(repr=False)
@@ -113,22 +117,33 @@ class DirectoryIndex:
         n = len(records)
         referral_members = list(ReferralRoute)
         members_by_district: dict[str, list[int]] = {}
-        entries: list[tuple[float, float, int, int]] = []
+        entries: list[tuple[float, float, int]] = []
         remote: list[int] = []
+        unit_service: list[int] = []
+        unit_location: list[int] = []
+        unit_schedules: list[tuple[WeeklySchedule, ...]] = []
+        unit_closed: list[bool] = []
         due: list[int] = []
         for i, record in enumerate(records):
             catchment = record.eligibility.catchment
             if catchment is not None and catchment.type is CatchmentType.districts:
                 for code in catchment.districts:
                     members_by_district.setdefault(code, []).append(i)
-            if record.locations:
-                entries.extend((loc.latitude, loc.longitude, i, j) for j, loc in enumerate(record.locations))
-            else:
-                remote.append(i)
+            closed = record.status is ServiceStatus.temporarily_closed
+            for j, location in enumerate(record.locations or [None]):
+                unit = len(unit_service)
+                unit_service.append(i)
+                unit_location.append(-1 if location is None else j)
+                unit_schedules.append(site_schedules(record, None if location is None else location.id))
+                unit_closed.append(closed)
+                if location is None:
+                    remote.append(unit)
+                else:
+                    entries.append((location.latitude, location.longitude, unit))
             review = review_due(record.provenance.verified_at, record.provenance.verify_due)
             due.append(review.toordinal() if review is not None and record.provenance.verified_at else -1)
         entries.sort()
-        table = np.array(entries, dtype=np.float64).reshape(-1, 4)
+        table = np.array(entries, dtype=np.float64).reshape(-1, 3)
 
         def column(values: Sequence[int | bool], dtype: type[np.generic]) -> npt.NDArray[Any]:
             return np.array(values, dtype=dtype).reshape(n)
@@ -139,10 +154,7 @@ class DirectoryIndex:
             last_modified=tuple(modified.get(r.id) for r in records),
             version=version,
             built_at=built_at,
-            hours=CompiledWeek.compile(
-                [tuple(s.to_domain() for s in r.schedules) for r in records],
-                [r.status is ServiceStatus.temporarily_closed for r in records],
-            ),
+            hours=CompiledWeek.compile(unit_schedules, unit_closed),
             kind=column([KIND_CODES[r.kind] for r in records], np.uint8),
             active=column([r.status is ServiceStatus.active for r in records], np.bool_),
             temporarily_closed=column(
@@ -168,18 +180,18 @@ class DirectoryIndex:
                 [CATCHMENT_CODES[e.catchment.type if e.catchment else None] for e in eligibility], np.uint8
             ),
             review_due=column(due, np.int32),
+            unit_service=np.array(unit_service, dtype=np.int32),
+            unit_location=np.array(unit_location, dtype=np.int32),
             remote=np.array(remote, dtype=np.int32),
             district_members={code: np.array(ids, dtype=np.int32) for code, ids in members_by_district.items()},
-            entry_service=table[:, 2].astype(np.int32),
-            entry_location=table[:, 3].astype(np.int16),
+            entry_unit=table[:, 2].astype(np.int32),
             entry_lat=np.ascontiguousarray(table[:, 0]),
             entry_lon=np.ascontiguousarray(table[:, 1]),
             position={r.id: i for i, r in enumerate(records)},
         )
 
-    def near(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, I32, F64]:
-        """(service index, location index, distance km) for every location within the radius, nearest first,
-        one row per service (its nearest location)."""
+    def near(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:
+        """(unit, distance km) for every site within the radius, nearest first."""
         band = np.degrees(radius_km / EARTH_RADIUS_KM)
         lo, hi = np.searchsorted(self.entry_lat, [latitude - band, latitude + band])
         lat, lon = self.entry_lat[lo:hi], self.entry_lon[lo:hi]
@@ -191,11 +203,7 @@ class DirectoryIndex:
         rows = box[inside] + lo
         distance = distance[inside]
         order = np.argsort(distance, kind="stable")
-        rows, distance = rows[order], distance[order]
-        services = self.entry_service[rows]
-        _, first = np.unique(services, return_index=True)
-        first.sort()
-        return services[first], self.entry_location[rows[first]].astype(np.int32), distance[first]
+        return self.entry_unit[rows[order]], distance[order]
 
     def stale(self, today: date) -> B:
         result: B = self.review_due < today.toordinal()
@@ -209,3 +217,10 @@ def haversine_km(lat: float, lon: float, lats: F64, lons: F64) -> F64:
     a = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlambda / 2) ** 2
     result: F64 = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
     return result
+
+
+def site_schedules(record: ServiceRecord, location_id: str | None) -> tuple[WeeklySchedule, ...]:
+    """A site's own hours when it has any, else the service's (HSDS: a schedule on a service-at-location
+    overrides the service's). A service with no location keeps its service-wide hours."""
+    own = tuple(s.to_domain() for s in record.schedules if location_id is not None and s.location_id == location_id)
+    return own or tuple(s.to_domain() for s in record.schedules if s.location_id is None)

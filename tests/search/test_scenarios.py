@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from service_finder.schemas import ResolvedLocation, ServiceRecord, Verdict
+from service_finder.schemas import ResolvedLocation, SearchRequest, ServiceRecord, Verdict
+from service_finder.search.engine import search
 from tests.factories import make_record
 from tests.search.conftest import (
     FRIDAY_EVENING,
@@ -132,7 +133,7 @@ def test_age_limits(age: int | None, shown: bool, verdict: Verdict | None) -> No
         ({}, Verdict.check),
     ],
 )
-def test_women_only_service_and_the_persons_gender(person: dict[str, str], verdict: Verdict | None) -> None:
+def test_women_only_service_and_the_persons_gender(person: dict[str, Any], verdict: Verdict | None) -> None:
     women = open_all_week("women-house", eligibility={"genders": ["women"]})
     response = run(index_of([women]), explain=True, age=30, **person)
     if verdict is None:
@@ -161,9 +162,6 @@ def test_catchment_by_district_with_real_postcodes(gazetteer: Any) -> None:
             district_code=point.district_code,
             district_name=point.district_name,
         )
-
-    from service_finder.schemas import SearchRequest
-    from service_finder.search.engine import search
 
     def ask(location: ResolvedLocation) -> Any:
         request = SearchRequest(explain=True, age=30)
@@ -328,8 +326,6 @@ def test_friday_overnight_cafe_is_open_into_saturday_until_two(at: datetime, sho
 
 def test_an_instant_in_another_offset_is_read_as_the_same_moment() -> None:
     # 00:30 UTC on Saturday is 01:30 in London (BST): the café is open.
-    from datetime import UTC
-
     response = run(index_of([make_record("evening-cafe")]), at=datetime(2026, 10, 10, 0, 30, tzinfo=UTC))
     assert ids(response) == ["evening-cafe"]
     assert response.query.at == datetime(2026, 10, 10, 1, 30, tzinfo=LONDON)
@@ -511,3 +507,30 @@ def test_explain_lists_services_just_beyond_the_radius_with_the_distance() -> No
     assert ids(response) == ["near"]
     assert any("10 km" in reason for reason in exclusion_reasons(response, "beyond"))
     assert ids(run(index_of([near, beyond]), radius_km=10)) == ["near"]
+
+
+def test_a_site_is_not_shown_open_because_another_site_of_the_same_service_is() -> None:
+    # Near site: Mondays 09:00-17:00 only. Far site (16.6 km): 24/7. Friday 23:00, the near door is shut.
+    record = make_record(
+        "two-sites",
+        locations=[
+            {"id": "near-site", "name": "Near", "postcode": "LS1 1UR", "latitude": 53.801, "longitude": -1.55},
+            {"id": "far-site", "name": "Far", "postcode": "LS1 1UR", "latitude": 53.95, "longitude": -1.55},
+        ],
+        schedules=[
+            {
+                "id": "near-hours",
+                "location_id": "near-site",
+                "sessions": [{"day": "monday", "opens_at": "09:00", "closes_at": "17:00"}],
+            },
+            {"id": "far-hours", "location_id": "far-site", "always_open": True},
+        ],
+    )
+    index = index_of([record])
+    late = datetime(2026, 10, 9, 23, 0, tzinfo=LONDON)
+    # Only the near site is within 5 km, and it is closed.
+    assert ids(run(index, at=late, radius_km=5, age=30)) == []
+    # Within 25 km the open site is reachable: if shown, it is shown at the site that is open.
+    for found in run(index, at=late, radius_km=25, age=30).results:
+        assert found.service.address is not None
+        assert found.service.address.startswith("Far"), (found.service.address, found.open_now, found.hours_today)

@@ -1,0 +1,617 @@
+"""Properties that hold for every directory, person, place and instant, checked against an independent oracle.
+
+The oracle re-derives, from the records alone and the domain's own opening-hours functions, which services a
+search must return and with which verdict, so a result that should not be there (or a missing one) fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from geopy.distance import great_circle
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from service_finder.domain.opening_hours import is_open, open_between, open_state
+from service_finder.domain.provenance import is_stale
+from service_finder.domain.taxonomy import (
+    AccessFeature,
+    CatchmentType,
+    ContactMode,
+    Gender,
+    Need,
+    ReferralRoute,
+    ServiceKind,
+    ServiceStatus,
+)
+from service_finder.schemas import (
+    PersonGender,
+    PersonSex,
+    Referral,
+    ResolvedLocation,
+    SearchRequest,
+    SearchResponse,
+    ServiceRecord,
+)
+from service_finder.search.engine import safety_net, search
+from service_finder.search.index import DirectoryIndex
+from tests.search.conftest import BUILT_AT, LEEDS_DISTRICT, LONDON, WAKEFIELD_DISTRICT
+
+CENTRE = (53.8, -1.55)
+REMOTE_MODES = {ContactMode.phone, ContactMode.text, ContactMode.online}
+GENDER_OF = {
+    PersonGender.woman: Gender.women,
+    PersonGender.man: Gender.men,
+    PersonGender.non_binary: Gender.non_binary,
+    PersonSex.female: Gender.women,
+    PersonSex.male: Gender.men,
+}
+# Derandomised so a run is repeatable; sized so the whole file takes seconds (generation dominates, not search).
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+ORACLE_SETTINGS = settings(SETTINGS, max_examples=80)
+
+# --- data ---------------------------------------------------------------------------------------------------------
+
+
+# Strategies are built once, here: building them inside a composite on every draw costs more than the search.
+
+
+def _subset(values: Any, max_size: int) -> st.SearchStrategy[list[Any]]:
+    return st.lists(st.sampled_from(list(values)), unique=True, max_size=max_size)
+
+
+LEEDS_CENTRE = ResolvedLocation(
+    latitude=CENTRE[0], longitude=CENTRE[1], source="coordinates", district_code=LEEDS_DISTRICT
+)
+
+
+def usually(default: Any, other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`default` three times in four: each filter drawn at random would otherwise leave almost nothing to rank."""
+    return st.one_of(st.just(default), st.just(default), st.just(default), other)
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _session(day: str, opens: int, overnight: bool, length: int) -> dict[str, str]:
+    # Day sessions open 06:00-22:00 and overnight ones close by 05:00, so no two days' sessions overlap.
+    closes = (opens + length) % 1440 if overnight else min(opens + length, 1440)
+    if overnight:
+        closes = min(closes, 300)
+    return {"day": day, "opens_at": _hhmm(opens), "closes_at": _hhmm(closes)}
+
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+SESSIONS = st.lists(
+    st.builds(
+        _session,
+        st.sampled_from(DAYS),
+        st.integers(12, 44).map(lambda half_hours: half_hours * 30),
+        st.booleans(),
+        st.integers(1, 16).map(lambda half_hours: half_hours * 30),
+    ).filter(lambda s: s["opens_at"] != s["closes_at"]),
+    unique_by=lambda s: s["day"],
+    max_size=5,
+)
+EXCEPTIONS = st.lists(
+    st.builds(
+        lambda start, days, special: {
+            "start_date": start,
+            "end_date": start + timedelta(days=days),
+            "closed": not special,
+            "hours": [{"opens_at": "10:00", "closes_at": "14:00"}] if special else [],
+            "reason": "special hours" if special else "staff training",
+        },
+        st.dates(date(2026, 1, 1), date(2027, 12, 31)),
+        st.integers(0, 14),
+        st.booleans(),
+    ),
+    max_size=2,
+)
+POLICIES = st.sampled_from(["as_usual", "as_usual", "closed", "special"])
+VALIDITY: st.SearchStrategy[dict[str, date]] = st.one_of(
+    st.just({}),
+    st.just({}),
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)).map(lambda d: {"valid_from": d}),
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)).map(lambda d: {"valid_to": d}),
+)
+SCHEDULE = st.one_of(
+    st.just({"always_open": True}),
+    st.builds(
+        lambda sessions, policy, exceptions, validity: {
+            "sessions": sessions,
+            "bank_holidays": policy,
+            "bank_holiday_hours": [{"opens_at": "10:00", "closes_at": "16:00"}] if policy == "special" else [],
+            "exceptions": exceptions,
+            **validity,
+        },
+        SESSIONS,
+        POLICIES,
+        EXCEPTIONS,
+        VALIDITY,
+    ),
+)
+TRI_STATE = st.none() | st.booleans()
+DISTRICTS = [LEEDS_DISTRICT, WAKEFIELD_DISTRICT, "E08000032", "E06000014"]
+CATCHMENT = st.one_of(
+    st.none(),
+    st.just({"type": "england"}),
+    st.lists(st.sampled_from(DISTRICTS), unique=True, min_size=1, max_size=3).map(
+        lambda codes: {"type": "districts", "districts": codes}
+    ),
+    st.builds(
+        lambda lat, lon, size: {
+            "type": "polygon",
+            "geojson": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+                ],
+            },
+        },
+        st.sampled_from([53.6, 53.75, 53.9]),
+        st.sampled_from([-1.8, -1.6, -1.4]),
+        st.sampled_from([0.1, 0.25, 0.5]),
+    ),
+)
+AGES = st.tuples(st.none() | st.integers(0, 65), st.none() | st.integers(0, 55)).map(
+    lambda pair: (pair[0], None if pair[1] is None else (pair[0] or 0) + pair[1])
+)
+ELIGIBILITY = usually(
+    {"catchment": {"type": "england"}, "referral_routes": ["walk_in", "professional"]},
+    st.builds(
+        lambda ages, genders, catchment, gp, routes, intoxicated, substances: {
+            "minimum_age": ages[0],
+            "maximum_age": ages[1],
+            "genders": genders,
+            "catchment": catchment,
+            "gp_registration_required": gp,
+            "referral_routes": routes,
+            "accepts_intoxicated": intoxicated,
+            "accepts_substance_use": substances,
+        },
+        AGES,
+        _subset(Gender, 2),
+        CATCHMENT,
+        TRI_STATE,
+        st.none() | _subset(ReferralRoute, 3),
+        TRI_STATE,
+        TRI_STATE,
+    ),
+)
+ACCESS = st.fixed_dictionaries(
+    {
+        "contact_modes": _subset(ContactMode, 3),
+        "accessibility": st.dictionaries(st.sampled_from(list(AccessFeature)), st.booleans(), max_size=6),
+        "languages": _subset(["en", "pl", "ur"], 2),
+    }
+)
+# Within about 25 km of Leeds, so radius, catchment and travel all come into play.
+POINT = st.tuples(
+    st.floats(-0.2, 0.2).map(lambda d: round(CENTRE[0] + d, 6)),
+    st.floats(-0.3, 0.3).map(lambda d: round(CENTRE[1] + d, 6)),
+)
+POINTS = st.sampled_from([0, 1, 1, 1, 2]).flatmap(lambda n: st.lists(POINT, min_size=n, max_size=n))
+VERIFIED = st.none() | st.datetimes(datetime(2025, 1, 1), datetime(2027, 6, 1), timezones=st.just(UTC))
+DUE = st.none() | st.dates(date(2025, 1, 1), date(2028, 1, 1))
+SERVICE_FIELDS = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(ServiceKind),
+        "status": usually(ServiceStatus.active, st.sampled_from(ServiceStatus)),
+        "alert": st.sampled_from(["", "Closed for refurbishment"]),
+        "needs": _subset(Need, 4),
+        "safety_net": st.integers(0, 19).map(lambda n: n == 0),
+        "eligibility": ELIGIBILITY,
+        "access": ACCESS,
+        "points": POINTS,
+        "schedule": st.one_of(st.none(), st.just({"always_open": True}), SCHEDULE),
+        "verified_at": VERIFIED,
+        "verify_due": DUE,
+        "source_name": st.sampled_from(["demo", "test"]),
+    }
+)
+
+
+def _service(service_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    schedule = fields["schedule"]
+    return {
+        "id": service_id,
+        "name": f"Service {service_id}",
+        "organisation": {"id": "org", "name": "Organisation"},
+        "kind": fields["kind"],
+        "status": fields["status"],
+        "alert": fields["alert"],
+        "needs": fields["needs"],
+        "safety_net": fields["safety_net"],
+        "eligibility": fields["eligibility"],
+        "access": fields["access"],
+        "locations": [
+            {"id": f"{service_id}-loc-{j}", "postcode": "LS1 1UR", "latitude": lat, "longitude": lon}
+            for j, (lat, lon) in enumerate(fields["points"])
+        ],
+        "schedules": [] if schedule is None else [{"id": f"{service_id}-hours", **schedule}],
+        "provenance": {
+            "source_name": fields["source_name"],
+            "verified_at": fields["verified_at"],
+            "verify_due": fields["verify_due"],
+        },
+    }
+
+
+IDS = st.sampled_from([f"{word}-{n}" for word in ("cafe", "line", "house", "hub") for n in range(6)])
+
+
+def directories(min_size: int = 0, max_size: int = 8) -> st.SearchStrategy[list[ServiceRecord]]:
+    pairs = st.lists(
+        st.tuples(IDS, SERVICE_FIELDS), unique_by=lambda pair: pair[0], min_size=min_size, max_size=max_size
+    )
+    return pairs.map(lambda pairs: [ServiceRecord.model_validate(_service(name, fields)) for name, fields in pairs])
+
+
+requests = st.builds(
+    SearchRequest,
+    radius_km=st.sampled_from([2.0, 10.0, 25.0, 25.0, 60.0, 60.0]),
+    open=st.sampled_from(["now", "any", "any", "within:30", "within:120", "within:600"]),
+    age=st.none() | st.integers(0, 90),
+    sex=usually(None, st.sampled_from(PersonSex)),
+    gender=usually(None, st.sampled_from(PersonGender)),
+    needs=_subset(Need, 3),
+    intoxicated=usually(None, st.booleans()),
+    uses_substances=usually(None, st.booleans()),
+    referral=st.sampled_from(Referral),
+    modes=usually([], _subset(ContactMode, 2)),
+    access=usually([], _subset(AccessFeature, 2)),
+    language=usually(None, st.sampled_from(["en", "pl", "ur"])),
+    kinds=usually([], _subset(ServiceKind, 3)),
+    limit=st.sampled_from([1, 3, 10, 50]),
+    explain=st.booleans(),
+)
+
+locations = usually(
+    LEEDS_CENTRE,
+    st.none()
+    | st.builds(
+        lambda dlat, dlon, district: ResolvedLocation(
+            latitude=CENTRE[0] + dlat, longitude=CENTRE[1] + dlon, source="coordinates", district_code=district
+        ),
+        st.floats(-0.2, 0.2),
+        st.floats(-0.3, 0.3),
+        st.sampled_from([LEEDS_DISTRICT, LEEDS_DISTRICT, WAKEFIELD_DISTRICT, None]),
+    ),
+)
+
+# Any instant in 2026-27, plus the ones that break schedules: bank holidays, both clock changes, midnight.
+SPECIAL_INSTANTS = [
+    datetime(2026, 8, 31, 12, 0, tzinfo=LONDON),
+    datetime(2026, 12, 28, 1, 0, tzinfo=LONDON),
+    datetime(2026, 3, 29, 0, 59, tzinfo=UTC),
+    datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+    datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+    datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    datetime(2026, 10, 10, 0, 0, tzinfo=LONDON),
+]
+instants = st.one_of(
+    st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)),
+    st.sampled_from(SPECIAL_INSTANTS),
+)
+
+
+# --- the oracle ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    must: dict[str, str]  # id -> verdict, for services that must be returned
+    may: dict[str, str]  # id -> verdict, for services on the edge of the radius or the open window
+
+
+def _criteria(record: ServiceRecord, request: SearchRequest, where: ResolvedLocation | None) -> list[str]:
+    rules = record.eligibility
+    found: list[str] = []
+    if request.age is not None:
+        too_young = rules.minimum_age is not None and request.age < rules.minimum_age
+        too_old = rules.maximum_age is not None and request.age > rules.maximum_age
+        found.append("fail" if too_young or too_old else "pass")
+    elif rules.minimum_age is not None or rules.maximum_age is not None:
+        found.append("unknown")
+    person = request.gender or request.sex
+    if rules.genders:
+        found.append("unknown" if person is None else "pass" if GENDER_OF[person] in rules.genders else "fail")
+    catchment = rules.catchment
+    if catchment is None:
+        found.append("unknown")
+    elif catchment.type is CatchmentType.districts:
+        district = where.district_code if where is not None else None
+        found.append("unknown" if district is None else "pass" if district in catchment.districts else "fail")
+    elif catchment.type is CatchmentType.polygon:
+        # The strategy draws axis-aligned squares: inside is a box test.
+        ring = (catchment.geojson or {})["coordinates"][0]
+        lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+        if where is None:
+            found.append("unknown")
+        else:
+            inside = min(lons) < where.longitude < max(lons) and min(lats) < where.latitude < max(lats)
+            found.append("pass" if inside else "fail")
+    routes = rules.referral_routes
+    if routes is None:
+        found.append("unknown")
+    elif request.referral is Referral.self:
+        found.append("pass" if {ReferralRoute.walk_in, ReferralRoute.self_referral} & set(routes) else "fail")
+    else:
+        found.append("pass" if set(routes) - {ReferralRoute.police} else "fail")
+    for asked, policy in (
+        (request.intoxicated, rules.accepts_intoxicated),
+        (request.uses_substances, rules.accepts_substance_use),
+    ):
+        if asked:
+            found.append("unknown" if policy is None else "pass" if policy else "fail")
+    if rules.gp_registration_required:
+        found.append("unknown")
+    return found
+
+
+def verdict_of(record: ServiceRecord, request: SearchRequest, where: ResolvedLocation | None) -> str:
+    results = _criteria(record, request, where)
+    return "ineligible" if "fail" in results else "check" if "unknown" in results else "eligible"
+
+
+def nearest_km(record: ServiceRecord, where: ResolvedLocation) -> float:
+    return min(
+        float(great_circle((where.latitude, where.longitude), (p.latitude, p.longitude)).km) for p in record.locations
+    )
+
+
+def expected(
+    records: Sequence[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
+) -> Expected:
+    must: dict[str, str] = {}
+    may: dict[str, str] = {}
+    for record in records:
+        if record.safety_net or record.status is not ServiceStatus.active:
+            continue
+        if request.kinds and record.kind not in request.kinds:
+            continue
+        edge = False
+        if record.locations:
+            if where is None:
+                continue
+            km = nearest_km(record, where)
+            if km > request.radius_km * 1.001:
+                continue
+            edge = km > request.radius_km * 0.999
+        elif not REMOTE_MODES & set(record.access.contact_modes):
+            continue
+        if request.modes and not set(request.modes) & set(record.access.contact_modes):
+            continue
+        if not all(record.access.accessibility.get(feature) for feature in request.access):
+            continue
+        if request.language and request.language != "en" and request.language not in record.access.languages:
+            continue
+        verdict = verdict_of(record, request, where)
+        if verdict == "ineligible":
+            continue
+        window = request.open_within_minutes
+        if window is not None:
+            schedules = [s.to_domain() for s in record.schedules]
+            if window == 0:
+                if not is_open(schedules, at):
+                    continue
+            elif not open_between(schedules, at, at + timedelta(minutes=window)):
+                if not open_between(schedules, at, at + timedelta(minutes=window + 1)):
+                    continue
+                edge = True  # opens exactly at the end of the window
+        (may if edge else must)[record.id] = verdict
+    return Expected(must, may)
+
+
+def candidates(records: Sequence[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None) -> set[str]:
+    """Services a person would expect to hear about: listed (open or temporarily closed), of a kind asked for,
+    and clearly within the radius or reachable remotely."""
+    found = set()
+    for record in records:
+        listed = record.status in {ServiceStatus.active, ServiceStatus.temporarily_closed}
+        if record.safety_net or not listed or (request.kinds and record.kind not in request.kinds):
+            continue
+        if record.locations:
+            if where is not None and nearest_km(record, where) < request.radius_km * 0.999:
+                found.add(record.id)
+        elif REMOTE_MODES & set(record.access.contact_modes):
+            found.add(record.id)
+    return found
+
+
+def ask(
+    records: Sequence[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
+) -> SearchResponse:
+    index = DirectoryIndex.build(records, version=7, built_at=BUILT_AT)
+    return search(index, request, location=where, at=at, today=at.astimezone(LONDON).date())
+
+
+# --- properties ---------------------------------------------------------------------------------------------------
+
+
+@ORACLE_SETTINGS
+@given(records=directories(min_size=3), request=requests, where=locations, at=instants)
+def test_results_are_exactly_the_open_eligible_reachable_services(
+    records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
+) -> None:
+    response = ask(records, request, where, at)
+    oracle = expected(records, request, where, at)
+    event(f"results: {min(len(response.results), 3)}{'+' if len(response.results) > 2 else ''}")
+    by_id = {record.id: record for record in records}
+    returned = [r.service.id for r in response.results]
+
+    assert len(returned) == len(set(returned))
+    assert len(returned) <= request.limit
+    for found in response.results:
+        service = by_id[found.service.id]
+        allowed = oracle.must.get(service.id) or oracle.may.get(service.id)
+        assert allowed is not None, f"{service.id} should not be returned"
+        # Never shown as eligible unless every criterion is known to pass; never shown if one fails.
+        assert found.eligibility.verdict.value == allowed
+        assert all(c.result.value != "fail" for c in found.eligibility.criteria)
+        if found.eligibility.verdict.value == "eligible":
+            assert all(c.result.value == "pass" for c in found.eligibility.criteria)
+        hours = open_state([s.to_domain() for s in service.schedules], at)
+        assert found.open_now is hours.open_now is is_open([s.to_domain() for s in service.schedules], at)
+        assert (found.closes_at, found.opens_next_at) == (hours.closes_at, hours.opens_next_at)
+        if found.closes_at is not None:
+            assert found.closes_at > at
+        if found.opens_next_at is not None:
+            assert found.opens_next_at > at
+        if request.open == "now":
+            assert found.open_now
+        assert found.stale is is_stale(
+            service.provenance.verified_at, service.provenance.verify_due, at.astimezone(LONDON).date()
+        )
+        assert found.service.demo is (service.provenance.source_name == "demo")
+        if found.distance_km is None:
+            assert not service.locations
+        else:
+            assert where is not None
+            assert found.distance_km <= request.radius_km + 0.005
+            point = (found.service.latitude, found.service.longitude)
+            assert found.distance_km == _approx(great_circle((where.latitude, where.longitude), point).km)
+            assert found.distance_km == _approx(nearest_km(service, where))
+    # Nothing that must be shown is missing, unless the limit cut it off.
+    if len(returned) < request.limit:
+        assert set(oracle.must) <= set(returned), f"missing {set(oracle.must) - set(returned)}"
+    else:
+        assert len(returned) == request.limit
+
+    assert [r.rank for r in response.results] == list(range(1, len(returned) + 1))
+    keys = [(-r.score, r.service.id) for r in response.results]
+    assert keys == sorted(keys)
+    assert response.safety_net
+    if request.explain:
+        assert response.excluded is not None
+        assert not {e.id for e in response.excluded} & set(returned)
+        assert all(e.reasons for e in response.excluded)
+        # Nothing nearby is hidden: each service within the radius that was not returned is listed with reasons
+        # (unless the limit, not a filter, left it out).
+        if len(returned) < request.limit:
+            assert candidates(records, request, where) - set(returned) <= {e.id for e in response.excluded}
+    else:
+        assert response.excluded is None
+
+
+def _approx(value: float) -> Any:
+    return pytest.approx(value, rel=0.005, abs=0.006)
+
+
+@SETTINGS
+@given(records=directories(), request=requests, where=locations, at=instants)
+def test_identical_inputs_give_identical_answers(
+    records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
+) -> None:
+    first = ask(records, request, where, at).model_dump()
+    again = ask(records, request, where, at).model_dump()
+    reordered = ask(list(reversed(records)), request, where, at).model_dump()
+    assert first == again == reordered
+
+
+@SETTINGS
+@given(
+    records=directories(),
+    request=requests,
+    where=locations,
+    at=instants,
+    stranger=SERVICE_FIELDS.filter(lambda fields: bool(fields["points"])),
+    far=st.sampled_from([(50.26, -5.05), (51.5, 0.1), (54.97, -1.61)]),
+)
+def test_a_far_away_service_never_changes_the_results(
+    records: list[ServiceRecord],
+    request: SearchRequest,
+    where: ResolvedLocation | None,
+    at: datetime,
+    stranger: dict[str, Any],
+    far: tuple[float, float],
+) -> None:
+    # Truro, London, Newcastle: all well over 1.5 x 60 km from Leeds, so not even an explained exclusion. Its id
+    # sorts after and before others alike ("far-away" between "cafe-*" and "house-*").
+    outsider = ServiceRecord.model_validate(
+        _service("far-away", {**stranger, "points": [far] * len(stranger["points"])})
+    )
+    before = ask(records, request, where, at)
+    after = ask([*records, outsider], request, where, at)
+    assert [r.model_dump() for r in after.results] == [r.model_dump() for r in before.results]
+    assert after.excluded == before.excluded
+
+
+@st.composite
+def open_and_closed_twins(draw: st.DrawFn) -> tuple[list[ServiceRecord], datetime]:
+    """Two services alike in every way but hours: one open now (24/7), one that opens within the hour."""
+    day = draw(
+        st.dates(date(2026, 1, 5), date(2026, 12, 20)).filter(
+            lambda d: d not in {date(2026, 3, 29), date(2026, 10, 25)}
+        )
+    )
+    minute = draw(st.integers(0, 20 * 60))
+    at = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=LONDON)
+    opens = minute + draw(st.integers(1, 60))
+    fields = draw(SERVICE_FIELDS)
+    base = _service(
+        "a-closed-twin", {**fields, "points": [(53.81, -1.55)], "status": ServiceStatus.active, "safety_net": False}
+    )
+    closed = {
+        **base,
+        "schedules": [
+            {
+                "id": "a-closed-twin-hours",
+                "sessions": [
+                    {
+                        "day": day.strftime("%A").lower(),
+                        "opens_at": f"{opens // 60:02d}:{opens % 60:02d}",
+                        "closes_at": f"{(opens + 180) // 60:02d}:{(opens + 180) % 60:02d}",
+                    }
+                ],
+            }
+        ],
+    }
+    open_twin = {
+        **base,
+        "id": "z-open-twin",
+        "locations": [{**base["locations"][0], "id": "z-open-twin-loc-0"}],
+        "schedules": [{"id": "z-open-twin-hours", "always_open": True}],
+    }
+    return [ServiceRecord.model_validate(closed), ServiceRecord.model_validate(open_twin)], at
+
+
+@SETTINGS
+@given(twins=open_and_closed_twins(), request=requests, others=directories(max_size=4))
+def test_an_open_service_never_ranks_below_an_otherwise_equal_closed_one(
+    twins: tuple[list[ServiceRecord], datetime], request: SearchRequest, others: list[ServiceRecord]
+) -> None:
+    pair, at = twins
+    where = ResolvedLocation(latitude=53.8, longitude=-1.55, source="coordinates", district_code=LEEDS_DISTRICT)
+    request = request.model_copy(update={"open": "within:120", "limit": 50})
+    others = [r for r in others if r.id not in {"a-closed-twin", "z-open-twin"}]
+    response = ask([*pair, *others], request, where, at)
+    returned = [r.service.id for r in response.results]
+    # Same eligibility, so both or neither; when both, the open one first even though the closed one sorts first.
+    assert ("a-closed-twin" in returned) == ("z-open-twin" in returned)
+    if "z-open-twin" in returned:
+        assert returned.index("z-open-twin") < returned.index("a-closed-twin")
+        open_result = response.results[returned.index("z-open-twin")]
+        closed_result = response.results[returned.index("a-closed-twin")]
+        assert open_result.open_now
+        assert not closed_result.open_now
+        assert open_result.score > closed_result.score
+
+
+@SETTINGS
+@given(records=directories(), request=requests, where=locations)
+def test_safety_net_is_never_empty(
+    records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None
+) -> None:
+    index = DirectoryIndex.build(records, version=1, built_at=BUILT_AT)
+    entries = safety_net(index, request, where)
+    assert entries
+    assert len({e.id for e in entries}) == len(entries)
+    # Every person, whatever their age, gets at least one line that answers around the clock.
+    assert any(e.local is False for e in entries)
