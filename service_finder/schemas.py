@@ -678,8 +678,23 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    lat: float | None = Field(default=None, ge=-90, le=90, description="WGS84 latitude; give with lon.")
-    lon: float | None = Field(default=None, ge=-180, le=180, description="WGS84 longitude; give with lat.")
+    # The documented range is England's box (ENGLAND_BOUNDS): a point outside it is refused with 422.
+    lat: float | None = Field(
+        default=None,
+        ge=-90,
+        le=90,
+        description="WGS84 latitude, in England; give with lon, not with postcode.",
+        json_schema_extra={"minimum": ENGLAND_BOUNDS[0], "maximum": ENGLAND_BOUNDS[1]},
+        examples=[53.8],
+    )
+    lon: float | None = Field(
+        default=None,
+        ge=-180,
+        le=180,
+        description="WGS84 longitude, in England; give with lat, not with postcode.",
+        json_schema_extra={"minimum": ENGLAND_BOUNDS[2], "maximum": ENGLAND_BOUNDS[3]},
+        examples=[-1.55],
+    )
     postcode: str | None = Field(
         default=None, max_length=10, description="Full postcode or postcode district (e.g. 'LS1 1UR' or 'LS1')."
     )

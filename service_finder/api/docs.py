@@ -8,12 +8,16 @@ bundled copies, ReDoc is told not to load Google Fonts, and Swagger UI's online 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from service_finder.errors import PROBLEM_BASE
+from service_finder.schemas import Problem
 
 ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
 STATIC_PREFIX = "/docs/static"
@@ -69,3 +73,78 @@ async def redoc(request: Request) -> HTMLResponse:
         redoc_favicon_url=f"{static}/favicon.png",
         with_google_fonts=False,
     )
+
+
+# --- error responses in the OpenAPI document ---------------------------------------------------------------------
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_DESCRIPTIONS = {
+    400: "The request has a parameter this operation does not take.",
+    401: "No API key, or a key that is not valid.",
+    403: "The API key does not have the scope this operation needs.",
+    404: "Nothing with that id.",
+    406: "The Accept header allows none of the media types this operation returns.",
+    409: "The change conflicts with the directory as it is.",
+    412: "If-Match names a revision that is no longer current.",
+    413: "The request body is too large.",
+    415: "The request body is not JSON.",
+    422: "A parameter or body field has a value that cannot be used; `errors` lists every one.",
+    428: "This write needs an If-Match header.",
+    429: "Too many requests from this client; wait for the seconds in Retry-After.",
+    500: "Something went wrong on our side; the error has been logged.",
+    503: "A part of the service this operation needs is unavailable; try again after Retry-After.",
+}
+_SLUGS = {
+    400: ("unknown-parameter", "The request has a parameter this endpoint does not take"),
+    401: ("unauthorised", "An API key is required"),
+    403: ("forbidden", "The API key may not do this"),
+    404: ("not-found", "Not found"),
+    406: ("not-acceptable", "None of the accepted media types can be produced"),
+    409: ("conflict", "The change conflicts with the directory"),
+    412: ("precondition-failed", "The record has changed since you read it"),
+    413: ("body-too-large", "The request body is too large"),
+    415: ("unsupported-media-type", "The request body must be JSON"),
+    422: ("invalid-parameter", "A parameter has a value that cannot be used"),
+    428: ("precondition-required", "This write needs an If-Match header"),
+    429: ("rate-limited", "Too many requests"),
+    500: ("internal-error", "Something went wrong on our side"),
+    503: ("store-unavailable", "The directory store cannot be reached"),
+}
+
+
+def problem_example(status: int, *, detail: str, instance: str, **members: Any) -> dict[str, Any]:
+    slug, title = _SLUGS[status]
+    return {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "request_id": "6f1c0a9e2b7d4c1e9a3f5b8d7c6e4a21",
+        **members,
+    }
+
+
+def problem_responses(
+    *statuses: int, instance: str, examples: dict[int, dict[str, Any]] | None = None
+) -> dict[int | str, Any]:
+    """`responses=` for a route decorator: each status documented as an RFC 9457 problem with an example.
+
+    `model` registers the Problem schema (FastAPI also lists it under application/json, the route's media
+    type); the problem+json entry is what the server actually sends.
+    """
+    chosen = examples or {}
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS[status],
+            "content": {
+                "application/problem+json": {
+                    "schema": _PROBLEM_REF,
+                    "example": chosen.get(status)
+                    or problem_example(status, detail=_DESCRIPTIONS[status], instance=instance),
+                }
+            },
+        }
+        for status in statuses
+    }

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 
 from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep
+from service_finder.api.docs import problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.postcode import PostcodeError
 from service_finder.errors import GazetteerUnavailable, InvalidParameter
@@ -25,6 +26,42 @@ EXAMPLE = {
     "open": "within:120",
     "explain": True,
 }
+
+
+# What integrators most need to see: a postcode that is not in England names the field and the value.
+ERRORS = problem_responses(
+    400,
+    422,
+    429,
+    503,
+    instance="/v1/search",
+    examples={
+        400: problem_example(
+            400,
+            detail="unknown query parameter 'postcod'",
+            instance="/v1/search",
+            field="postcod",
+            value="LS1 1UR",
+            errors=[{"field": "postcod", "message": "unknown parameter"}],
+        ),
+        422: problem_example(
+            422,
+            detail="postcode 'EH1 1YZ' is in Scotland, outside England",
+            instance="/v1/search",
+            field="postcode",
+            value="EH1 1YZ",
+        ),
+        503: problem_example(
+            503,
+            detail="the postcode gazetteer is not loaded on this server; search by lat and lon",
+            instance="/v1/search",
+        )
+        | {
+            "type": "https://service-finder.invalid/problems/gazetteer-unavailable",
+            "title": "Postcode search is not available on this server",
+        },
+    },
+)
 
 
 def resolve_location(request: SearchRequest, gazetteer: Gazetteer | None) -> ResolvedLocation | None:
@@ -72,6 +109,7 @@ def _search(request: SearchRequest, snapshot: SnapshotDep, gazetteer: GazetteerD
     operation_id="search-get",
     summary="Find open, eligible, reachable crisis support (query string)",
     description="Lists repeat: `needs=self_harm&needs=alcohol`. Unknown parameters are rejected with 400.",
+    responses=ERRORS,
 )
 async def search_get(
     request: Annotated[SearchRequest, Query()], snapshot: SnapshotDep, gazetteer: GazetteerDep
@@ -83,6 +121,7 @@ async def search_get(
     "",
     operation_id="search-post",
     summary="Find open, eligible, reachable crisis support (JSON body, for systems)",
+    responses=ERRORS,
 )
 async def search_post(
     request: Annotated[SearchRequest, Body(openapi_examples={"drinking-and-self-harm": {"value": EXAMPLE}})],

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from service_finder.api.deps import SessionDep, TodayDep
+from service_finder.api.docs import problem_example, problem_responses
 from service_finder.domain.taxonomy import ServiceKind
 from service_finder.errors import NotFound
 from service_finder.presenters import public_service, service_page
@@ -15,7 +16,12 @@ from service_finder.storage import repository
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
 
-@router.get("", operation_id="services-list", summary="List directory services, a page at a time")
+@router.get(
+    "",
+    operation_id="services-list",
+    summary="List directory services, a page at a time",
+    responses=problem_responses(400, 422, 429, 503, instance="/v1/services"),
+)
 def list_services(
     session: SessionDep,
     today: TodayDep,
@@ -36,11 +42,39 @@ def list_services(
     return service_page(found, number=page, per_page=per_page, today=today)
 
 
-@router.get("/{service_id}", operation_id="services-get", summary="One directory service, fully nested")
+@router.get(
+    "/{service_id}",
+    operation_id="services-get",
+    summary="One directory service, fully nested",
+    responses=problem_responses(
+        404,
+        422,
+        429,
+        503,
+        instance="/v1/services/no-such-service",
+        examples={
+            404: problem_example(
+                404,
+                detail="service 'no-such-service' is not in the directory",
+                instance="/v1/services/no-such-service",
+                field="service_id",
+                value="no-such-service",
+            )
+        },
+    ),
+)
 def get_service(
     session: SessionDep,
     today: TodayDep,
-    service_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=80, examples=["samaritans"])],
+    service_id: Annotated[
+        str,
+        Path(
+            pattern=ID_PATTERN,
+            max_length=80,
+            description="The service's id: lower-case letters, digits and hyphens.",
+            examples=["samaritans"],
+        ),
+    ],
 ) -> ServicePublic:
     stored = repository.get_service(session, service_id)
     if stored is None:
