@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 GAZETTEER := data/gazetteer/england.npz
 export SERVICE_FINDER_DATABASE_URL ?= sqlite:///var/service-finder.sqlite3
 
-.PHONY: run test setup gazetteer demo lint typecheck openapi lock audit bench clean postgres
+.PHONY: run test setup gazetteer demo lint typecheck openapi lock audit bench clean postgres browser
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,10 @@ run: setup $(GAZETTEER)
 postgres:
 	bash scripts/ensure-postgres.sh
 
-test: setup $(GAZETTEER) postgres
+browser:
+	bash scripts/ensure-browser-deps.sh
+
+test: setup $(GAZETTEER) postgres browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     rate_limit_partner_burst: int = Field(default=600, gt=0)
     # Proxies whose X-Forwarded-For is believed (CIDRs). Empty: use the peer address and ignore the header.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Who may put the /embed page in a frame (CSP frame-ancestors sources); '*' lets any charity's site embed it.
+    frame_ancestors: str = Field(default="*", description="CSP frame-ancestors sources for /embed.")
 
     @model_validator(mode="after")
     def _safe(self) -> Self:

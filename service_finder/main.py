@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -13,7 +14,7 @@ from sqlmodel import Session
 from service_finder import __version__
 from service_finder.api import docs
 from service_finder.api.auth import KeyStore
-from service_finder.api.deps import AppState
+from service_finder.api.deps import LONDON, AppState
 from service_finder.api.limits import AcceptMiddleware, BodyLimitMiddleware, RateLimitMiddleware, Tier
 from service_finder.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from service_finder.api.problems import install_problem_handlers
@@ -22,6 +23,9 @@ from service_finder.catalogue import Catalogue
 from service_finder.config import Settings, get_settings
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.observability import Metrics, ObservabilityMiddleware, configure_logging
+from service_finder.schemas import SearchRequest
+from service_finder.search.engine import search
+from service_finder.search.index import DirectoryIndex
 from service_finder.storage import repository
 from service_finder.storage.db import create_db_engine
 from service_finder.web import routes as web_routes
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             _require_admin_key(store)
         catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds)
         catalogue.refresh()
+        warm_up(catalogue.snapshot.index)
         state = AppState(
             settings=settings,
             engine=store,
@@ -107,6 +112,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(docs.router)
     app.include_router(web_routes.router)
     return app
+
+
+def warm_up(index: DirectoryIndex) -> None:
+    """One search before the first caller: loads bank-holiday tables and numpy paths (about a second, once)."""
+    now = datetime.now(LONDON)
+    search(
+        index,
+        SearchRequest(lat=53.8, lon=-1.55, explain=True, open="within:60"),
+        location=None,
+        at=now,
+        today=now.date(),
+    )
 
 
 class UnsafeSettings(RuntimeError):

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.postcode import PostcodeError, normalise_postcode
@@ -59,6 +59,16 @@ DistrictCode = Annotated[
     ),
 ]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code.", examples=["en"])]
+
+
+def _iso_only(value: Any) -> Any:
+    # Pydantic would read a bare number as a Unix timestamp; the contract says ISO 8601 text, so say so instead.
+    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value)):
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time such as 2026-11-27T20:00:00")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 # A generous box around England (Isles of Scilly to Berwick, Land's End to Lowestoft). The importer
 # checks the postcode against the gazetteer too; this only stops swapped or zeroed coordinates.
@@ -699,7 +709,7 @@ class SearchRequest(BaseModel):
         default=None, max_length=10, description="Full postcode or postcode district (e.g. 'LS1 1UR' or 'LS1')."
     )
     radius_km: float = Field(default=25, gt=0, le=200, description="How far to look, straight line (max 200).")
-    at: datetime | None = Field(default=None, description="Instant to search for (ISO 8601); default now, London.")
+    at: IsoDateTime | None = Field(default=None, description="Instant to search for (ISO 8601); default now, London.")
     open: str = Field(
         default="now",
         pattern=OPEN_PATTERN,

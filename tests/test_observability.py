@@ -5,6 +5,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,7 +36,7 @@ def log_lines(client: TestClient) -> Iterator[io.StringIO]:
 
 
 def test_logs_carry_request_ids_and_no_personal_data(client: TestClient, log_lines: io.StringIO) -> None:
-    distinctive = [
+    distinctive: list[dict[str, str | int | float | list[str]]] = [
         {"postcode": "SW1A 2AA", "age": 87, "needs": ["eating_disorder", "perinatal"], "intoxicated": "true"},
         {"lat": 51.50354, "lon": -0.12768, "age": 93, "needs": ["veterans"]},
         {"postcode": "ZZ9 9ZZ", "age": 61},  # an error answer must not log it either
@@ -53,8 +54,8 @@ def test_logs_carry_request_ids_and_no_personal_data(client: TestClient, log_lin
     logged = json.dumps([{k: v for k, v in line.items() if k not in {"time", "duration_ms"}} for line in lines])
     for secret in ["SW1A", "2AA", "ZZ9", "TD15", "eating_disorder", "perinatal", "veterans", "intoxicated"]:
         assert secret not in logged, f"{secret!r} appeared in the logs"
-    for number in ["87", "93", "61", "79", "51.50", "0.127"]:
-        assert not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", logged), f"{number} appeared in the logs"
+    for figure in ["87", "93", "61", "79", "51.50", "0.127"]:
+        assert not re.search(rf"(?<![\d.]){re.escape(figure)}(?![\d])", logged), f"{figure} appeared in the logs"
     requests = [line for line in lines if line["message"] == "request"]
     assert {line["request_id"] for line in requests} >= {f"privacy-{n}" for n in range(4)}
     assert {line["route"] for line in requests} == {"/v1/search"}
@@ -71,7 +72,7 @@ def test_readiness_reports_index_and_gazetteer(client: TestClient) -> None:
 
 
 def test_not_ready_without_a_gazetteer(sqlite_engine: Engine, tmp_path: object) -> None:
-    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path="missing/england.npz")
+    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=Path("missing/england.npz"))
     with TestClient(create_app(settings, engine=sqlite_engine)) as client:
         response = client.get("/readyz")
     assert response.status_code == 503

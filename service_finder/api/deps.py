@@ -35,7 +35,7 @@ class AppState:
     metrics: Metrics
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.service_finder
     return state
 
@@ -51,21 +51,21 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_today() -> date:
+async def get_today() -> date:
     return datetime.now(LONDON).date()
 
 
 TodayDep = Annotated[date, Depends(get_today)]
 
 
-def get_snapshot(state: StateDep) -> Snapshot:
+async def get_snapshot(state: StateDep) -> Snapshot:
     return state.catalogue.snapshot
 
 
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 
 
-def get_gazetteer(state: StateDep) -> Gazetteer | None:
+async def get_gazetteer(state: StateDep) -> Gazetteer | None:
     return state.gazetteer
 
 

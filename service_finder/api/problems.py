@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -59,6 +60,17 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _json_safe(value: Any) -> Any:
+    """The offending value as the caller sent it, in a form JSON can carry (bodies may be bytes, or anything)."""
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", errors="replace")
+        return text if len(text) <= 200 else text[:197] + "..."
+    try:
+        return jsonable_encoder(value)
+    except (TypeError, ValueError):
+        return repr(value)[:200]
+
+
 def _field_name(location: tuple[Any, ...]) -> str:
     # ('query', 'age') -> 'age'; ('body', 'locations', 0, 'postcode') -> 'locations.0.postcode'
     parts = [str(part) for part in location[1:]] if location and location[0] in {"query", "path", "body"} else []
@@ -70,7 +82,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     errors = [
         {
             "field": _field_name(tuple(item.get("loc", ()))),
-            "value": item.get("input"),
+            "value": _json_safe(item.get("input")),
             "message": str(item.get("msg", "")).removeprefix("Value error, "),
         }
         for item in error.errors()
@@ -88,7 +100,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
             detail=f"unknown query parameter {names[0]!r}"
             + (f" (and {len(names) - 1} more)" if len(names) > 1 else ""),
             field=names[0],
-            value=unknown[0].get("input"),
+            value=_json_safe(unknown[0].get("input")),
             extra={"errors": [{"field": n, "message": "unknown parameter"} for n in names]},
         )
     first = errors[0] if errors else {"field": None, "value": None, "message": "invalid request"}

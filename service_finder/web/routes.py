@@ -1,5 +1,328 @@
+"""The search page people use: `/` (full page) and `/embed` (for charities' and councils' websites), server-rendered.
+
+The page works with JavaScript off: a plain GET form, answered by the same search engine as /v1/search, called in
+process. `page.js` only makes it update in place and tell an embedding page its height. Every asset comes from this
+service (no CDN, no web fonts), the Content-Security-Policy allows nothing else, and no cookie is ever set.
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import gzip
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep
+from service_finder.api.routes.search import resolve_location
+from service_finder.config import Settings
+from service_finder.domain.opening_hours import to_london
+from service_finder.domain.taxonomy import KINDS, ReferralRoute, ServiceKind
+from service_finder.errors import ServiceFinderError
+from service_finder.schemas import SafetyNetEntry, SearchRequest, SearchResponse, SearchResult
+from service_finder.search.engine import search
+from service_finder.web import views
+
+logger = logging.getLogger("service_finder.web")
+
+WEB = Path(__file__).resolve().parent
+STATIC_PREFIX = "/embed/static"
+templates = Jinja2Templates(directory=WEB / "templates")
+# Less whitespace on the wire: the page has a weight budget and many people read it on mobile data.
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
 
 router = APIRouter(include_in_schema=False)
+
+
+# --- assets -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    gzipped: bytes
+    media_type: str
+    version: str
+
+
+_MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+
+
+def _load_assets(root: Path) -> dict[str, Asset]:
+    # Read and compressed once per process: the page's weight budget counts bytes on the wire, and a cheap phone on
+    # a poor connection should not wait for an uncompressed stylesheet.
+    assets = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in _MEDIA_TYPES:
+            body = path.read_bytes()
+            assets[path.relative_to(root).as_posix()] = Asset(
+                body=body,
+                gzipped=gzip.compress(body, compresslevel=9, mtime=0),
+                media_type=_MEDIA_TYPES[path.suffix],
+                version=hashlib.sha256(body).hexdigest()[:12],
+            )
+    return assets
+
+
+ASSETS = _load_assets(WEB / "static")
+
+
+def asset_url(request: Request, name: str) -> str:
+    # The version in the URL lets browsers keep assets for a year and still see a new release at once.
+    return f"{_root(request)}{STATIC_PREFIX}/{name}?v={ASSETS[name].version}"
+
+
+def _asset_response(request: Request, asset: Asset) -> Response:
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Vary": "Accept-Encoding",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+@router.get(STATIC_PREFIX + "/{name:path}")
+async def web_asset(request: Request, name: str) -> Response:
+    asset = ASSETS.get(name)
+    if asset is None:
+        return Response("not found", status_code=404, media_type="text/plain", headers=_NOT_FOUND_HEADERS)
+    return _asset_response(request, asset)
+
+
+_NOT_FOUND_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
+@router.get("/embed.js")
+async def embed_script(request: Request) -> Response:
+    # Integrators load this from their own pages; it must not be cached for long under a fixed URL.
+    response = _asset_response(request, ASSETS["embed.js"])
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@router.get("/embed/theme.css")
+async def theme(accent: str | None = None) -> Response:
+    colour = views.accent_colour(accent)
+    css = ""
+    if colour is not None:
+        css = (
+            f":root{{--sf-accent:{colour};--sf-accent-text:{views.text_on(colour)};"
+            f"--sf-accent-shadow:{views.darker(colour)}}}\n"
+        )
+    return Response(
+        css,
+        media_type="text/css; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# --- security headers -------------------------------------------------------------------------------------------
+
+_SOURCE = re.compile(r"^(\*|'self'|'none'|https?://[A-Za-z0-9.*-]+(:\d{1,5})?|https?:|[A-Za-z0-9.*-]+(:\d{1,5})?)$")
+
+
+def frame_ancestors(settings: Settings) -> str:
+    """Who may embed /embed: Settings.frame_ancestors (SERVICE_FINDER_FRAME_ANCESTORS), default any site."""
+    value = str(getattr(settings, "frame_ancestors", "*")).strip() or "*"
+    sources = value.split()
+    if all(_SOURCE.match(s) for s in sources):
+        return " ".join(sources)
+    # A typo must not open a hole in the header (a ';' would start a new directive): refuse to be framed instead.
+    logger.warning("frame_ancestors %r is not a list of CSP sources; embedding is refused until it is fixed", value)
+    return "'none'"
+
+
+def _page_headers(ancestors: str) -> dict[str, str]:
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "frame-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+    return {
+        "Content-Security-Policy": policy,
+        # The page's address carries the postcode searched for: never send it to a site a person follows a link to.
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Permissions-Policy": "geolocation=(self), camera=(), microphone=(), payment=()",
+        # Results depend on the minute and on what the person typed: no shared cache may keep them.
+        "Cache-Control": "no-store",
+    }
+
+
+def _html(request: Request, template: str, context: dict[str, Any], headers: dict[str, str]) -> HTMLResponse:
+    body = templates.get_template(template).render({"request": request, **context}).encode()
+    # Compressed here rather than by a middleware: the page's weight and first render on a slow phone connection
+    # are part of its contract (benchmarks/bench_page.py), so they must not depend on how the app is assembled.
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers = {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+    return HTMLResponse(body, headers=headers)
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+# --- the search page --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    response: SearchResponse
+    results: list[SearchResult]
+
+
+def _search(request: SearchRequest, *, walk_in: bool, snapshot: SnapshotDep, gazetteer: GazetteerDep) -> Outcome:
+    # As GET /v1/search does it (api/routes/search.py): the same location rules, the same engine, the same clock.
+    location = resolve_location(request, gazetteer)
+    now = datetime.now(LONDON)
+    response = search(
+        snapshot.index,
+        request,
+        location=location,
+        at=to_london(request.at) if request.at is not None else now,
+        today=now.date(),
+        district_name=gazetteer.district_name if gazetteer else lambda _: None,
+        stale_index=snapshot.store_unreachable,
+    )
+    results = response.results
+    if walk_in:
+        index = snapshot.index
+        results = [
+            r
+            for r in results
+            if ReferralRoute.walk_in in (index.services[index.position[r.service.id]].eligibility.referral_routes or [])
+        ][: views.MAX_RESULTS]
+    return Outcome(response, results)
+
+
+def _lines(entries: list[SafetyNetEntry]) -> list[tuple[SafetyNetEntry, list[views.Phone]]]:
+    # The banner at the top already gives 999, 111, Samaritans and Shout; list the others (local 24/7 lines, ...).
+    return [
+        (entry, [views.phone_link(p) for p in entry.phones])
+        for entry in entries
+        if not {p.number.removeprefix("+44") for p in entry.phones} <= views.BANNER_NUMBERS
+    ]
+
+
+def _postcode_message(error: ServiceFinderError) -> str:
+    text = error.detail[0].upper() + error.detail[1:]
+    if "outside England" in text:
+        if "Scotland" in text:
+            return text + ". In Scotland, call NHS 24 on 111 for urgent help"
+        if "Wales" in text:
+            return text + ". In Wales, call 111 and choose option 2 for urgent mental health help"
+        return text
+    return f"{text}. Enter a postcode in England, like LS1 1UR or LS1"
+
+
+async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazetteer: GazetteerDep) -> HTMLResponse:
+    params = request.query_params
+    form, search_request = views.parse_form(
+        {k: params[k] for k in params}, {k: params.getlist(k) for k in ("needs", "access", "kinds")}
+    )
+    accent = views.accent_colour(params.get("accent"))
+    custom_heading = views.heading_text(params.get("heading")) if params.get("heading") else None
+    outcome: Outcome | None = None
+    if search_request is not None:
+        try:
+            outcome = _search(search_request, walk_in=form.walk_in, snapshot=snapshot, gazetteer=gazetteer)
+        except ServiceFinderError as error:
+            # A postcode the gazetteer does not know, in Scotland, or no gazetteer loaded: said next to the field.
+            message = (
+                _postcode_message(error) if error.field == "postcode" else "Searching by postcode is not available"
+            )
+            form = replace(form, errors={"postcode": message})
+    now = datetime.now(LONDON)
+    context: dict[str, Any] = {
+        "embed": embed,
+        "action": _root(request) + ("/embed" if embed else "/"),
+        "heading": custom_heading or views.DEFAULT_HEADING,
+        "form": form,
+        "accent": accent,
+        "theme_url": f"{_root(request)}/embed/theme.css?accent={accent.removeprefix('#')}" if accent else None,
+        "hidden": views.hidden_options(form, accent=accent, heading=custom_heading),
+        "needs": [(need, views.need_label(need)) for need in views.OFFERED_NEEDS],
+        "access_choices": views.OFFERED_ACCESS,
+        "open_choices": views.OPEN_CHOICES,
+        "kind_labels": [KINDS[k].label for k in form.kinds],
+        "asset": lambda name: asset_url(request, name),
+        "root": _root(request),
+        "outcome": outcome,
+        "cards": [],
+        "lines": [],
+    }
+    if outcome is not None:
+        at = outcome.response.query.at
+        context["cards"] = [views.card(r, now=at, today=now.date()) for r in outcome.results]
+        context["lines"] = _lines(outcome.response.safety_net)
+        context["results_heading"] = views.results_heading(len(outcome.results), form, form.open)
+        context["pinned_text"] = views.moment_words(at) if form.at else None
+    ancestors = frame_ancestors(request.app.state.service_finder.settings) if embed else "'self'"
+    return _html(request, "search.html", context, _page_headers(ancestors))
+
+
+@router.get("/", response_class=HTMLResponse)
+async def search_page(request: Request, snapshot: SnapshotDep, gazetteer: GazetteerDep) -> HTMLResponse:
+    return await _render(request, embed=False, snapshot=snapshot, gazetteer=gazetteer)
+
+
+@router.get("/embed", response_class=HTMLResponse)
+async def embed_page(request: Request, snapshot: SnapshotDep, gazetteer: GazetteerDep) -> HTMLResponse:
+    return await _render(request, embed=True, snapshot=snapshot, gazetteer=gazetteer)
+
+
+@router.get("/embed/snippet", response_class=HTMLResponse)
+async def snippet_page(request: Request) -> HTMLResponse:
+    """For integrators: the options, the snippet to paste, and a live preview of it."""
+    params = request.query_params
+    base = str(request.base_url).rstrip("/")
+    options: list[tuple[str, str]] = []
+    postcode = " ".join((params.get("postcode") or "").upper().split())[:8]
+    if postcode:
+        options.append(("postcode", postcode))
+    kinds = [k for k in ServiceKind if k.value in params.getlist("kinds")]
+    options.extend(("kinds", k.value) for k in kinds)
+    accent = views.accent_colour(params.get("accent"))
+    if accent:
+        options.append(("accent", accent.removeprefix("#")))
+    heading = views.heading_text(params.get("heading")) if params.get("heading") else None
+    if heading:
+        options.append(("heading", heading))
+    query = urlencode(options)
+    src = f"{base}/embed" + (f"?{query}" if query else "")
+    context: dict[str, Any] = {
+        "base": base,
+        "src": src,
+        "preview_src": _root(request) + "/embed" + (f"?{query}" if query else ""),
+        "title": heading or views.DEFAULT_HEADING,
+        "postcode": postcode,
+        "kinds": kinds,
+        "all_kinds": [(k, KINDS[k].label) for k in ServiceKind if k is not ServiceKind.emergency],
+        "accent": accent or "",
+        "heading": heading or "",
+        "asset": lambda name: asset_url(request, name),
+        "root": _root(request),
+    }
+    return _html(request, "snippet.html", context, _page_headers("'self'"))

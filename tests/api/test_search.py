@@ -25,7 +25,7 @@ def _store(engine: Engine, client: TestClient, *records: Any) -> None:
 
 def test_get_and_post_give_the_same_answer(client: TestClient, engine: Engine) -> None:
     _store(engine, client, make_record("leeds-cafe"))
-    params = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 30, "needs": ["self_harm"]}
+    params: dict[str, str | int | list[str]] = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 30, "needs": ["self_harm"]}
     got = client.get("/v1/search", params=params)
     posted = client.post("/v1/search", json=params)
     assert got.status_code == posted.status_code == 200
@@ -91,13 +91,15 @@ def test_location_problems_name_the_field_and_value(client: TestClient) -> None:
 
 
 def test_bad_values_and_contradictions_are_422(client: TestClient) -> None:
-    for params, field in [
+    cases: list[tuple[dict[str, str | int], str]] = [
         ({"age": -3}, "age"),
         ({"radius_km": 10000}, "radius_km"),
         ({"open": "soon"}, "open"),
         ({"limit": 51}, "limit"),
         ({"needs": "flying"}, "needs.0"),
-    ]:
+        ({"at": "1700000000"}, "at"),
+    ]
+    for params, field in cases:
         response = client.get("/v1/search", params=params)
         assert response.status_code == 422, params
         assert response.headers["content-type"] == "application/problem+json"
@@ -120,7 +122,7 @@ def test_unknown_parameters_are_400_naming_them(client: TestClient) -> None:
 
 def test_an_update_reaches_search_after_refresh(client: TestClient, engine: Engine) -> None:
     _store(engine, client, make_record("leeds-cafe"))
-    params = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 16}
+    params: dict[str, str | int] = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 16}
     assert client.get("/v1/search", params=params).json()["results"] == []
     with Session(engine) as session:
         outcome = repository.upsert_services(

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
 from service_finder.api.deps import GazetteerDep, SessionDep, StateDep, TodayDep
+from service_finder.api.docs import problem_responses
 from service_finder.errors import Conflict, ImportRejected, InvalidParameter, NotFound, PreconditionRequired
 from service_finder.importers.pipeline import check_records
 from service_finder.importers.report import Parsed, Problem, problems_from_validation
@@ -27,6 +28,22 @@ router = APIRouter(prefix="/v1/services", tags=["editing"])
 
 
 class AuditRecord(BaseModel):
+    """One change to a service, as the audit trail recorded it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "changed_at": "2026-11-20T10:15:00Z",
+                    "actor": "key:leeds-editor",
+                    "action": "update",
+                    "field": "eligibility.minimum_age",
+                    "old_value": 18,
+                    "new_value": 16,
+                }
+            ]
+        }
+    )
     changed_at: datetime = Field(description="When the change was written (UTC).")
     actor: str = Field(
         description="Who made it: the API key's name, or the import file.", examples=["key:leeds-editor"]
@@ -39,7 +56,15 @@ class AuditRecord(BaseModel):
     new_value: Any = Field(description="The value after the change.", examples=[16])
 
 
-ServiceId = Annotated[str, Path(pattern=ID_PATTERN, max_length=80, examples=["leeds-evening-safe-haven"])]
+ServiceId = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN,
+        max_length=80,
+        description="The service's stable identifier.",
+        examples=["leeds-evening-safe-haven"],
+    ),
+]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -101,6 +126,7 @@ async def _save(
     operation_id="services-create",
     summary="Add a service to the directory (API key with the write scope)",
     status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422, 503, instance="/v1/services"),
 )
 async def create_service(
     record: ServiceRecord,
@@ -127,6 +153,7 @@ async def create_service(
     "/{service_id}",
     operation_id="services-replace",
     summary="Replace a service (If-Match required)",
+    responses=problem_responses(401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"),
 )
 async def replace_service(
     service_id: ServiceId,
@@ -155,6 +182,7 @@ async def replace_service(
     "/{service_id}",
     operation_id="services-update",
     summary="Change some fields of a service: a JSON merge patch, RFC 7396 (If-Match required)",
+    responses=problem_responses(401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"),
 )
 async def update_service(
     service_id: ServiceId,
@@ -194,6 +222,7 @@ async def update_service(
     operation_id="services-delete",
     summary="Remove a service (soft delete: its history stays; If-Match required)",
     status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"),
 )
 async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateDep, if_match: IfMatch = None) -> None:
     expected = expected_revision(service_id, if_match)
@@ -214,13 +243,15 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     operation_id="services-history",
     summary="Every change to a service: who, when, which field, old and new value",
     tags=["services"],
+    responses=problem_responses(404, 422, instance="/v1/services/leeds-evening-safe-haven/history"),
 )
 def get_history(service_id: ServiceId, session: SessionDep) -> list[AuditRecord]:
     if repository.get_service(session, service_id, include_deleted=True) is None:
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     return [
         AuditRecord(
-            changed_at=entry.changed_at,
+            # SQLite hands timestamps back without their offset; every one stored is UTC.
+            changed_at=entry.changed_at if entry.changed_at.tzinfo else entry.changed_at.replace(tzinfo=UTC),
             actor=entry.actor,
             action=entry.action,
             field=entry.field or None,

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from service_finder.api.deps import SessionDep, TodayDep
 from service_finder.api.docs import problem_example, problem_responses
+from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import ServiceKind
 from service_finder.errors import NotFound
 from service_finder.presenters import public_service, service_page
-from service_finder.schemas import ID_PATTERN, ServicePage, ServicePublic
+from service_finder.schemas import ID_PATTERN, IsoDateTime, ServicePage, ServicePublic
 from service_finder.storage import repository
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
@@ -29,7 +30,8 @@ def list_services(
     per_page: Annotated[int, Query(ge=1, le=100, description="Services per page (at most 100).")] = 20,
     kind: Annotated[ServiceKind | None, Query(description="Only services of this kind.")] = None,
     modified_after: Annotated[
-        datetime | None, Query(description="Only services changed after this instant (ISO 8601), for polling.")
+        IsoDateTime | None,
+        Query(description="Only services changed after this instant (ISO 8601; no offset: London time), for polling."),
     ] = None,
 ) -> ServicePage:
     found = repository.list_services(
@@ -37,7 +39,7 @@ def list_services(
         offset=(page - 1) * per_page,
         limit=per_page,
         kind=kind.value if kind else None,
-        modified_after=modified_after,
+        modified_after=to_london(modified_after).astimezone(UTC) if modified_after else None,
     )
     return service_page(found, number=page, per_page=per_page, today=today)
 

@@ -1,0 +1,178 @@
+"""The search page as HTML, without a browser: what it says, which options it takes, and the headers it sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.config import Settings
+from service_finder.main import create_app
+from service_finder.storage import repository
+from tests.conftest import GAZETTEER
+from tests.factories import make_record
+from tests.web.conftest import FRIDAY_EVENING
+
+MONDAY_NOON = "2026-11-30T12:00:00+00:00"
+
+
+@pytest.fixture
+def web(sqlite_engine: Engine) -> Iterator[TestClient]:
+    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER)
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
+        with Session(sqlite_engine) as session:
+            repository.upsert_services(
+                session, [make_record("leeds-cafe")], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC)
+            )
+            session.commit()
+        client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+        yield client
+
+
+def test_the_first_visit_shows_the_banner_and_an_empty_form(web: TestClient) -> None:
+    page = web.get("/embed").text
+    assert page.index('href="tel:999"') < page.index("<h1")
+    for number in ('href="tel:111"', 'href="tel:116123"', 'href="sms:85258"'):
+        assert number in page
+    assert "There is a problem" not in page
+    assert "results-heading" not in page
+
+
+def test_an_open_service_is_shown_with_when_it_closes(web: TestClient) -> None:
+    page = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    assert "Leeds Test Café" in page
+    assert "Open now</strong>" in page
+    assert 'href="tel:+441134960001"' in page
+    assert "Details last verified 1 October 2026" in page
+    assert "Closes at 2am tomorrow" in page
+    assert "https://www.openstreetmap.org/directions?route=%3B" in page
+
+
+def test_a_closed_service_is_never_shown_as_open(web: TestClient) -> None:
+    page = web.get("/embed", params={"postcode": "LS1 1UR", "at": MONDAY_NOON}).text
+    assert "0 places and lines open now near LS1 1UR" in page
+    assert "Open now</strong>" not in page
+    later = web.get("/embed", params={"postcode": "LS1 1UR", "at": MONDAY_NOON, "open": "any"}).text
+    assert "Closed now" in later
+    assert "Opens at Friday 4 December at 6pm" in later
+    assert "Open now</strong>" not in later
+
+
+def test_an_empty_postcode_and_a_bad_age_are_explained(web: TestClient) -> None:
+    page = web.get("/", params={"postcode": "", "age": "thirty"}).text
+    assert "Enter a postcode, like LS1 1UR or LS1" in page
+    page = web.get("/", params={"postcode": "LS1 1UR", "age": "thirty"}).text
+    assert "Enter your age in years as a number, like 34 (not &#39;thirty&#39;)" in page
+    assert 'aria-describedby="age-hint age-error"' in page
+    assert '<details class="nhsuk-details sf-options" open>' in page
+
+
+def test_a_scottish_postcode_points_to_nhs_24(web: TestClient) -> None:
+    page = web.get("/", params={"postcode": "EH1 1YZ"}).text
+    assert "outside England" in page
+    assert "NHS 24 on 111" in page
+
+
+def test_options_are_validated_and_escaped(web: TestClient) -> None:
+    page = web.get("/embed", params={"heading": "<script>alert(1)</script>", "accent": "red;}"}).text
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "theme.css" not in page  # an accent that is not a hex colour is ignored
+    themed = web.get("/embed", params={"accent": "#FFDD00"}).text
+    assert "/embed/theme.css?accent=ffdd00" in themed
+    css = web.get("/embed/theme.css", params={"accent": "ffdd00"}).text
+    assert "--sf-accent:#ffdd00" in css
+    assert "--sf-accent-text:#000000" in css
+    assert "--sf-accent-text:#ffffff" in web.get("/embed/theme.css", params={"accent": "330072"}).text
+
+
+def test_preset_kinds_are_carried_by_the_form(web: TestClient) -> None:
+    page = web.get("/embed", params={"kinds": ["crisis_cafe", "no_such_kind"], "postcode": "LS1"}).text
+    assert '<input type="hidden" name="kinds" value="crisis_cafe">' in page
+    assert "no_such_kind" not in page
+    assert "Showing: Crisis café, safe haven or sanctuary" in page
+
+
+def test_walk_in_only_keeps_walk_in_places(web: TestClient, sqlite_engine: Engine) -> None:
+    phone_only = make_record("leeds-line", name="Leeds Line", eligibility={"referral_routes": ["self_referral"]})
+    with Session(sqlite_engine) as session:
+        repository.upsert_services(session, [phone_only], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    web.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    both = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    assert "Leeds Line" in both
+    walk_in = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "walk_in": "true"}).text
+    assert "Leeds Line" not in walk_in
+    assert "Only places you can walk into are shown" in walk_in
+
+
+def test_headers_forbid_other_hosts_cookies_and_caching(web: TestClient) -> None:
+    response = web.get("/embed", params={"postcode": "LS1 1UR"})
+    policy = response.headers["content-security-policy"]
+    for directive in ("default-src 'none'", "script-src 'self'", "style-src 'self'"):
+        assert directive in policy
+    assert "frame-ancestors *" in policy
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "set-cookie" not in response.headers
+    assert "frame-ancestors 'self'" in web.get("/").headers["content-security-policy"]
+
+
+def test_assets_are_compressed_and_kept(web: TestClient) -> None:
+    page = web.get("/embed").text
+    css_url = page.split('rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+    response = web.get(css_url, headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert "immutable" in response.headers["cache-control"]
+    assert int(response.headers["content-length"]) < 30_000
+    assert "https://" not in response.text  # no web fonts or images from another host
+    assert web.get("/embed/static/nothing-here.js").status_code == 404
+    assert "service-finder:height" in web.get("/embed.js").text
+
+
+def test_the_snippet_page_gives_a_working_snippet(web: TestClient) -> None:
+    page = web.get("/embed/snippet", params={"postcode": "ls1", "kinds": "crisis_cafe", "accent": "330072"}).text
+    assert 'src="http://testserver/embed?postcode=LS1&amp;kinds=crisis_cafe&amp;accent=330072"' in page
+    assert "/embed.js" in page
+    assert '<iframe class="sf-preview" data-service-finder src="/embed?postcode=LS1&amp;kinds=crisis_cafe' in page
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        (None, "*"),
+        ("'self' https://charity.example https://*.nhs.uk", "'self' https://charity.example https://*.nhs.uk"),
+        ("https://ok.example; script-src *", "'none'"),
+    ],
+)
+def test_who_may_embed_is_configurable(configured: str | None, expected: str) -> None:
+    from service_finder.web.routes import frame_ancestors
+
+    class Configured(Settings):
+        frame_ancestors: str = configured or "*"
+
+    assert frame_ancestors(Configured() if configured else Settings()) == expected
+
+
+def test_demo_and_stale_records_are_labelled(web: TestClient, sqlite_engine: Engine) -> None:
+    old_demo = make_record(
+        "leeds-demo-cafe",
+        name="Leeds Demo Café",
+        provenance={"source_name": "demo", "verified_at": "2024-01-05T10:00:00+00:00", "verify_due": "2024-07-01"},
+    )
+    with Session(sqlite_engine) as session:
+        repository.upsert_services(session, [old_demo], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    web.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    page = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    cards = page.split('<li class="nhsuk-card sf-card')[1:]
+    demo = next(card for card in cards if "Leeds Demo Café" in card)
+    real = next(card for card in cards if "Leeds Test Café" in card)
+    assert "Demonstration data — not a real service" in demo
+    assert "Not recently verified (last checked 5 January 2024)" in demo
+    assert "Demonstration data" not in real
+    assert "Not recently verified" not in real
