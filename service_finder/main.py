@@ -24,7 +24,7 @@ from service_finder.config import Settings, get_settings
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.observability import Metrics, ObservabilityMiddleware, configure_logging
 from service_finder.schemas import SearchRequest
-from service_finder.search.engine import search
+from service_finder.search import engine as search_engine
 from service_finder.search.index import DirectoryIndex
 from service_finder.storage import repository
 from service_finder.storage.db import create_db_engine
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 def warm_up(index: DirectoryIndex) -> None:
     """One search before the first caller: loads bank-holiday tables and numpy paths (about a second, once)."""
     now = datetime.now(LONDON)
-    search(
+    search_engine.search(
         index,
         SearchRequest(lat=53.8, lon=-1.55, explain=True, open="within:60"),
         location=None,
