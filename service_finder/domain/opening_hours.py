@@ -359,6 +359,9 @@ class CompiledWeek:
     exception_closed: BoolArray
     always_open: BoolArray
     repeat_hour_owners: IntArray
+    # Each owner's rows are one slice, [offset[owner], offset[owner + 1]): the subset paths gather by indexing.
+    row_offset: IntArray
+    bh_offset: IntArray
 
     @classmethod
     def compile(
@@ -431,6 +434,8 @@ class CompiledWeek:
             exception_closed=exc[:, 3].astype(np.bool_),
             always_open=always,
             repeat_hour_owners=repeat.astype(np.int32),
+            row_offset=np.searchsorted(row[:, 2], np.arange(len(services) + 1)).astype(np.int32),
+            bh_offset=np.searchsorted(bh[:, 2], np.arange(len(services) + 1)).astype(np.int32),
         )
 
     def __len__(self) -> int:
@@ -497,14 +502,14 @@ class CompiledWeek:
         result = np.zeros(owners.size, dtype=np.bool_)
         # Rows are stored grouped by owner (compile appends them service by service), so each owner's rows are
         # one slice: gather them all with one repeat/arange instead of a Python loop.
-        rows, position = _gather(self.row_owner, owners)
+        rows, position = _gather(self.row_offset, owners)
         hit = (self.row_start[rows] <= minute) & (minute < self.row_end[rows])
         if bh_today or bh_yesterday:
             starts_on_bh = np.where(self.row_day[rows] == weekday, bh_today, bh_yesterday)
             hit &= ~(self.row_bh_off[rows] & starts_on_bh)
         result[position[hit]] = True
         if (bh_today or bh_yesterday) and self.bh_start.size:
-            bh_rows, bh_position = _gather(self.bh_owner, owners)
+            bh_rows, bh_position = _gather(self.bh_offset, owners)
             bh_hit = (self.bh_start[bh_rows] <= minute) & (minute < self.bh_end[bh_rows])
             bh_hit &= np.where(self.bh_day[bh_rows] == weekday, bh_today, bh_yesterday)
             result[bh_position[bh_hit]] = True
@@ -532,8 +537,8 @@ class CompiledWeek:
         minute = at_london.weekday() * MINUTES_PER_DAY + at_london.hour * 60 + at_london.minute
         end = minute + minutes + 60
         result = np.zeros(owners.size, dtype=np.bool_)
-        for owner_of_row, starts in ((self.row_owner, self.row_start), (self.bh_owner, self.bh_start)):
-            rows, position = _gather(owner_of_row, owners)
+        for offsets, starts in ((self.row_offset, self.row_start), (self.bh_offset, self.bh_start)):
+            rows, position = _gather(offsets, owners)
             start = starts[rows]
             # On the weekly circle: a start early next week is also start + one week.
             hit = ((start > minute) & (start <= end)) | (
@@ -554,10 +559,11 @@ class CompiledWeek:
         ]
 
 
-def _gather(owner_of_row: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:
-    """Indices of the rows belonging to `owners` (rows sorted by owner), and each row's position in `owners`."""
-    first = np.searchsorted(owner_of_row, owners, side="left")
-    counts = np.searchsorted(owner_of_row, owners, side="right") - first
+def _gather(offset: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:
+    """Indices of the rows belonging to `owners` (each owner's rows a slice given by `offset`), and each row's
+    position in `owners`."""
+    first = offset[owners]
+    counts = offset[owners + 1] - first
     total = int(counts.sum())
     starts = np.repeat(first - (np.cumsum(counts) - counts), counts)
     rows = (np.arange(total) + starts).astype(np.int32)
