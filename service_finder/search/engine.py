@@ -262,7 +262,10 @@ def search(
     apply(verdicts > 0, INELIGIBLE)
 
     units = candidates.unit
-    open_now = index.hours.open_for(at, units)
+    # Hours only for the candidates every cheaper filter kept: usually a small share of those in the radius.
+    open_now = np.zeros(units.size, np.bool_)
+    alive = np.flatnonzero(keep)
+    open_now[alive] = index.hours.open_for(at, units[alive])
     window = request.open_within_minutes
     states: dict[int, OpenState] = {}
 
