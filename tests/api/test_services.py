@@ -86,3 +86,33 @@ def test_a_malformed_request_id_is_replaced(client: TestClient) -> None:
     response = client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
     assert response.headers["x-request-id"] != "bad id\twith spaces"
     assert len(response.headers["x-request-id"]) == 32
+
+
+def test_reads_carry_an_etag_and_answer_304_when_unchanged(client: TestClient, engine: Engine) -> None:
+    _store(engine, make_record("cafe"))
+    first = client.get("/v1/services/cafe")
+    etag = first.headers["etag"]
+    assert etag == '"cafe-r1-fresh"'
+    again = client.get("/v1/services/cafe", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    listing = client.get("/v1/services")
+    assert client.get("/v1/services", headers={"If-None-Match": listing.headers["etag"]}).status_code == 304
+    other_page = client.get("/v1/services", params={"per_page": 5}).headers["etag"]
+    assert other_page != listing.headers["etag"]
+
+
+def test_a_change_changes_the_etag(client: TestClient, engine: Engine) -> None:
+    _store(engine, make_record("cafe"))
+    before = client.get("/v1/services/cafe").headers["etag"]
+    listing = client.get("/v1/services").headers["etag"]
+    _store(engine, make_record("cafe", name="Renamed café"))
+    assert client.get("/v1/services/cafe", headers={"If-None-Match": before}).status_code == 200
+    assert client.get("/v1/services", headers={"If-None-Match": listing}).status_code == 200
+
+
+def test_a_record_turning_stale_changes_its_etag(client: TestClient, engine: Engine) -> None:
+    _store(engine, make_record("overdue", provenance={"verify_due": "2020-01-01"}))
+    response = client.get("/v1/services/overdue")
+    assert response.headers["etag"] == '"overdue-r1-stale"'
+    assert response.json()["stale"] is True

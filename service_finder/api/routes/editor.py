@@ -72,7 +72,8 @@ IfMatch = Annotated[
         description='The ETag from your last read of this service, e.g. "leeds-evening-safe-haven-r3".',
     ),
 ]
-_ETAG = re.compile(r'^(?:W/)?"([a-z0-9-]+)-r(\d+)"$')
+# "id-rN" as writes return it, or "id-rN-fresh" / "id-rN-stale" as reads return it.
+_ETAG = re.compile(r'^(?:W/)?"([a-z0-9-]+)-r(\d+)(?:-(?:fresh|stale))?"$')
 
 
 def expected_revision(service_id: str, if_match: str | None) -> int:

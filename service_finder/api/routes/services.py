@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from service_finder.api.deps import SessionDep, TodayDep
 from service_finder.api.docs import problem_example, problem_responses
@@ -24,6 +25,8 @@ router = APIRouter(prefix="/v1/services", tags=["services"])
     responses=problem_responses(400, 422, 429, 503, instance="/v1/services"),
 )
 def list_services(
+    request: Request,
+    response: Response,
     session: SessionDep,
     today: TodayDep,
     page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1.")] = 1,
@@ -34,6 +37,13 @@ def list_services(
         Query(description="Only services changed after this instant (ISO 8601; no offset: London time), for polling."),
     ] = None,
 ) -> ServicePage:
+    # The page changes when the data does, and (through `stale`) when the day does.
+    version = repository.data_version(session).version
+    digest = hashlib.sha256(str(sorted(request.query_params.multi_items())).encode()).hexdigest()[:16]
+    etag = f'W/"services-v{version}-{today.isoformat()}-{digest}"'
+    if _matches(request, etag):
+        return Response(status_code=304, headers={"ETag": etag})  # type: ignore[return-value]
+    response.headers["ETag"] = etag
     found = repository.list_services(
         session,
         offset=(page - 1) * per_page,
@@ -66,6 +76,8 @@ def list_services(
     ),
 )
 def get_service(
+    request: Request,
+    response: Response,
     session: SessionDep,
     today: TodayDep,
     service_id: Annotated[
@@ -81,4 +93,19 @@ def get_service(
     stored = repository.get_service(session, service_id)
     if stored is None:
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
-    return public_service(stored, today=today)
+    public = public_service(stored, today=today)
+    # The revision is what editors send back in If-Match; freshness is in it too, so a cached copy never keeps
+    # saying "verified" after the record's review date has passed.
+    etag = f'"{stored.record.id}-r{stored.revision}-{"stale" if public.stale else "fresh"}"'
+    if _matches(request, etag):
+        return Response(status_code=304, headers={"ETag": etag})  # type: ignore[return-value]
+    response.headers["ETag"] = etag
+    return public
+
+
+def _matches(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in wanted or etag.removeprefix("W/") in wanted
