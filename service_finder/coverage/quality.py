@@ -1,0 +1,202 @@
+"""The directory's data-quality report: what a directory manager should fix before anyone relies on a record."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from datetime import date
+from enum import StrEnum
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm
+from service_finder.domain.taxonomy import ContactMode, ServiceKind
+from service_finder.schemas import ScheduleRecord, ServiceRecord
+from service_finder.search.index import DirectoryIndex, haversine_km
+
+# Kinds people phone or text rather than visit: no location is expected of them.
+REMOTE_KINDS = frozenset({ServiceKind.crisis_line, ServiceKind.helpline, ServiceKind.emergency})
+# Two listings with the same phone number this close together are one service listed twice.
+DUPLICATE_DISTANCE_KM = 0.05
+
+
+class Check(StrEnum):
+    stale = "stale"
+    no_schedule = "no_schedule"
+    no_phone = "no_phone"
+    no_location = "no_location"
+    hours_text_conflict = "hours_text_conflict"
+    duplicate = "duplicate"
+    demo = "demo"
+
+
+CHECK_LABELS = {
+    Check.stale: "Never verified, or past its review date (verify_due)",
+    Check.no_schedule: "No opening hours recorded",
+    Check.no_phone: "No phone number",
+    Check.no_location: "In-person service with no location",
+    Check.hours_text_conflict: "Hours notes mention times the structured hours do not have",
+    Check.duplicate: "Probably listed twice",
+    Check.demo: "Demonstration record, not a real service",
+}
+
+
+class Finding(BaseModel):
+    """One problem with one record."""
+
+    check: Check = Field(description="Which check found it.")
+    service_id: str = Field(description="The service's id.")
+    name: str = Field(description="The service's name.")
+    detail: str = Field(description="What is wrong, naming the value.")
+
+
+class CheckCount(BaseModel):
+    """How many services one check flagged."""
+
+    check: Check = Field(description="The check.")
+    label: str = Field(description="The check in words.")
+    services: int = Field(description="Services flagged.")
+
+
+class QualityReport(BaseModel):
+    """Data-quality findings over the whole directory."""
+
+    today: date = Field(description="The date staleness was judged against.")
+    data_version: int = Field(description="The directory version checked.")
+    services: int = Field(description="Services checked (active or not).")
+    counts: list[CheckCount] = Field(description="Services flagged per check, in check order.")
+    findings: list[Finding] = Field(description="Every finding, by check then service id.")
+
+
+def quality_report(index: DirectoryIndex, today: date) -> QualityReport:
+    findings: list[Finding] = []
+    stale = index.stale(today)
+    for position, record in enumerate(index.services):
+        findings.extend(_record_findings(record, bool(stale[position]), today))
+    findings.extend(_duplicates(index.services))
+    order = list(Check)
+    findings.sort(key=lambda f: (order.index(f.check), f.service_id, f.detail))
+    counts = [
+        CheckCount(
+            check=check, label=CHECK_LABELS[check], services=len({f.service_id for f in findings if f.check is check})
+        )
+        for check in Check
+    ]
+    return QualityReport(today=today, data_version=index.version, services=len(index), counts=counts, findings=findings)
+
+
+def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Finding]:
+    found: list[Finding] = []
+
+    def add(check: Check, detail: str) -> None:
+        found.append(Finding(check=check, service_id=record.id, name=record.name, detail=detail))
+
+    provenance = record.provenance
+    if stale:
+        if provenance.verified_at is None:
+            add(Check.stale, "never verified")
+        else:
+            due = provenance.verify_due.isoformat() if provenance.verify_due else "its review date"
+            add(Check.stale, f"verify_due {due} has passed (last verified {provenance.verified_at:%Y-%m-%d})")
+    if not record.schedules:
+        add(Check.no_schedule, "no schedules: shown as hours unknown, never as open")
+    if not record.phones:
+        add(Check.no_phone, "no phone number to call before travelling")
+    in_person = ContactMode.in_person in record.access.contact_modes or record.kind not in REMOTE_KINDS
+    if in_person and not record.locations:
+        add(Check.no_location, f"kind {record.kind.value!r} is visited in person but has no location")
+    for schedule in record.schedules:
+        for problem in hours_text_conflicts(schedule):
+            add(Check.hours_text_conflict, f"schedule {schedule.id!r}: {problem}")
+    if record.is_demo:
+        add(Check.demo, "source_name is 'demo'")
+    return found
+
+
+_TIME = re.compile(
+    r"\b(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?\s*(?P<ampm>am|pm)\b|\b(?P<h24>\d{1,2})[:.](?P<m24>\d{2})\b", re.IGNORECASE
+)
+_ALWAYS = re.compile(r"24\s*/\s*7|24 hours|round the clock|always open", re.IGNORECASE)
+_WORDS = {"midnight": 0, "noon": 720, "midday": 720}
+
+
+def mentioned_minutes(text: str) -> set[int]:
+    """Times of day written in free text ('5pm', '17:30', 'midnight'), as minutes after midnight (midnight = 0)."""
+    found: set[int] = set()
+    for match in _TIME.finditer(text):
+        if match["h24"] is not None:
+            hours, minutes = int(match["h24"]), int(match["m24"])
+        else:
+            hours, minutes = int(match["h"]) % 12, int(match["m"] or 0)
+            if match["ampm"].lower() == "pm":
+                hours += 12
+        if hours <= 24 and minutes < 60:
+            found.add((hours * 60 + minutes) % MINUTES_PER_DAY)
+    lowered = text.lower()
+    found.update(minute for word, minute in _WORDS.items() if word in lowered)
+    return found
+
+
+def hours_text_conflicts(schedule: ScheduleRecord) -> list[str]:
+    """What a schedule's notes say that its structured hours contradict."""
+    notes = schedule.notes.strip()
+    if not notes:
+        return []
+    domain = schedule.to_domain()
+    problems = []
+    if _ALWAYS.search(notes) and not domain.always_open:
+        problems.append(f"notes {notes!r} say open around the clock, but the schedule is not always_open")
+    ranges = [s.hours for s in domain.sessions] + list(domain.bank_holiday_hours)
+    ranges += [r for e in domain.exceptions for r in e.hours]
+    known = {r.opens % MINUTES_PER_DAY for r in ranges} | {r.closes % MINUTES_PER_DAY for r in ranges}
+    if domain.always_open:
+        known.add(0)
+    missing = sorted(mentioned_minutes(notes) - known)
+    if missing:
+        times = ", ".join(format_hhmm(m) for m in missing)
+        problems.append(f"notes {notes!r} mention {times}, which no session opens or closes at")
+    return problems
+
+
+def _normal(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", " ", text.replace("(demo)", "")).strip()
+
+
+def _duplicates(services: tuple[ServiceRecord, ...]) -> list[Finding]:
+    by_name_postcode: dict[tuple[str, str], list[ServiceRecord]] = defaultdict(list)
+    by_phone: dict[str, list[tuple[ServiceRecord, float, float]]] = defaultdict(list)
+    for record in services:
+        for location in record.locations:
+            by_name_postcode[(_normal(record.name), location.postcode.replace(" ", ""))].append(record)
+            for phone in record.phones:
+                by_phone[phone.number].append((record, location.latitude, location.longitude))
+    pairs: dict[tuple[str, str], str] = {}
+    for (_, postcode), records in by_name_postcode.items():
+        ids = sorted({r.id for r in records})
+        for a in ids:
+            for b in ids:
+                if a < b:
+                    pairs.setdefault((a, b), f"same name and postcode ({postcode}) as {{other}}")
+    for number, places in by_phone.items():
+        if len({r.id for r, _, _ in places}) < 2:
+            continue
+        lat = np.array([p[1] for p in places])
+        lon = np.array([p[2] for p in places])
+        for record, la, lo in places:
+            near = haversine_km(la, lo, lat, lon) <= DUPLICATE_DISTANCE_KM
+            for j in np.flatnonzero(near):
+                other = places[int(j)][0]
+                if record.id < other.id:
+                    pairs.setdefault(
+                        (record.id, other.id),
+                        f"same phone {number} within {DUPLICATE_DISTANCE_KM * 1000:.0f} m of {{other}}",
+                    )
+    names = {r.id: r.name for r in services}
+    found = []
+    for (a, b), detail in sorted(pairs.items()):
+        found.append(Finding(check=Check.duplicate, service_id=a, name=names[a], detail=detail.format(other=repr(b))))
+        found.append(Finding(check=Check.duplicate, service_id=b, name=names[b], detail=detail.format(other=repr(a))))
+    return found

@@ -1,0 +1,98 @@
+"""GET /v1/coverage over the real gazetteer, and one smoke run of the demonstration directory over all of England."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.coverage.analysis import CoverageQuery, Population, compute, window_instants
+from service_finder.coverage.report import to_report
+from service_finder.schemas import ServiceRecord
+from service_finder.search.index import DirectoryIndex
+from service_finder.storage import repository
+from tests.conftest import REPO
+from tests.coverage.conftest import LEEDS
+from tests.factories import make_record
+
+# Friday 27 November 2026, 20:00: the factory café (Leeds, Fridays 18:00-02:00) is open.
+FRIDAY_EVENING = "2026-11-27T20:00:00"
+
+
+def _store(engine: Engine, client: TestClient, *records: Any) -> None:
+    with Session(engine) as session:
+        repository.upsert_services(session, records, actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+
+
+def test_coverage_of_england_from_one_cafe_in_leeds(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    response = client.get("/v1/coverage", params={"at": FRIDAY_EVENING, "km": 5, "age": 30})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    instant = body["instants"][0]
+    assert instant["open_services"] == 1
+    assert 0 < instant["covered"] < instant["postcodes"]
+    leeds = next(d for d in body["districts"] if d["code"] == LEEDS)
+    assert leeds["name"] == "Leeds"
+    assert 0 < leeds["mean_share"] < 1
+    # Only Leeds is in the café's catchment: every other district is uncovered.
+    assert all(d["mean_share"] == 0 for d in body["districts"] if d["code"] != LEEDS)
+    closed = client.get("/v1/coverage", params={"at": "2026-11-30T12:00:00", "km": 5}).json()
+    assert closed["instants"][0]["covered"] == 0
+
+
+def test_coverage_as_a_figure_and_as_csv(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    params: dict[str, str | int] = {"window": "fri 19:00-21:00", "week_of": "2026-11-27", "km": 5}
+    png = client.get("/v1/coverage", params=params | {"format": "png", "figure": "heatmap"})
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = client.get("/v1/coverage", params=params | {"format": "svg"})
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert b"Crown copyright" in svg.content
+    rows = client.get("/v1/coverage", params=params | {"format": "csv"}).text.splitlines()
+    assert rows[0] == "district_code,district_name,at,postcodes,covered,share"
+    assert sum(1 for r in rows if r.startswith(LEEDS)) == 2
+
+
+def test_a_request_is_bounded_and_bad_input_is_named(client: TestClient) -> None:
+    week = client.get("/v1/coverage", params={"window": "week"})
+    assert week.status_code == 422
+    assert "168 instants" in week.json()["detail"]
+    bad = client.get("/v1/coverage", params={"window": "someday 02:00"})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "window"
+    assert "someday" in bad.json()["detail"]
+    both = client.get("/v1/coverage", params={"km": 5, "minutes": 20})
+    assert both.status_code == 422
+    assert client.get("/v1/coverage", params={"kms": 5}).status_code == 400
+
+
+def test_the_demo_directory_over_every_english_postcode(gazetteer: Any) -> None:
+    records = [
+        ServiceRecord.model_validate(item)
+        for path in (REPO / "data" / "national_lines.json", REPO / "data" / "demo" / "directory.json")
+        for item in json.loads(path.read_text())
+    ]
+    index = DirectoryIndex.build(records, version=1, built_at=datetime(2026, 1, 1, tzinfo=UTC))
+    population = Population.from_gazetteer(gazetteer)
+    assert len(population) == 1_489_121
+    saturday_2am, friday_8pm = window_instants("sat 02:00; fri 20:00", date(2026, 10, 9))[::-1]
+    result = compute(index, population, CoverageQuery(), [friday_8pm, saturday_2am])
+    report = to_report(result)
+    assert report.demo is True
+    assert report.postcodes == 1_489_121
+    evening, night = report.instants
+    assert evening.at < night.at
+    # The demonstration directory's cafés open in the evening: more of England is covered at 8pm than at 2am,
+    # and neither covers everyone.
+    assert 0 < night.share < evening.share < 1
+    assert night.open_services < evening.open_services
+    assert sum(d.postcodes for d in report.districts) == report.postcodes

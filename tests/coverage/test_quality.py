@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import date
+
+from service_finder.coverage.quality import Check, hours_text_conflicts, mentioned_minutes, quality_report
+from service_finder.schemas import ScheduleRecord
+from tests.coverage.conftest import index_of
+from tests.factories import make_record
+
+TODAY = date(2027, 1, 15)
+
+
+def _flagged(check: Check, *records: object) -> set[str]:
+    report = quality_report(index_of(list(records)), TODAY)  # type: ignore[arg-type]
+    return {f.service_id for f in report.findings if f.check is check}
+
+
+def test_stale_records_are_past_verify_due_or_never_verified() -> None:
+    fresh = make_record("fresh")
+    past = make_record("past", provenance={"verify_due": "2026-12-31"})
+    never = make_record("never", provenance={"verified_at": None})
+    assert _flagged(Check.stale, fresh, past, never) == {"past", "never"}
+
+
+def test_missing_schedule_phone_and_location() -> None:
+    no_hours = make_record("no-hours", schedules=[])
+    no_phone = make_record("no-phone", phones=[])
+    nowhere = make_record("nowhere", locations=[])
+    line = make_record("line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
+    records = (no_hours, no_phone, nowhere, line)
+    assert _flagged(Check.no_schedule, *records) == {"no-hours"}
+    assert _flagged(Check.no_phone, *records) == {"no-phone"}
+    assert _flagged(Check.no_location, *records) == {"nowhere"}  # a phone line is not visited
+
+
+def test_duplicates_by_name_and_postcode_or_by_phone_at_the_same_place() -> None:
+    a = make_record("a", name="Leeds Café")
+    b = make_record("b", name="LEEDS  CAFE", phones=[{"number": "0113 496 0999"}])
+    c = make_record("c", name="Something Else")  # same phone as a, same coordinates
+    d = make_record(
+        "d", name="Far Away", locations=[{"id": "d-loc", "postcode": "LS6 1AA", "latitude": 53.82, "longitude": -1.57}]
+    )
+    assert _flagged(Check.duplicate, a, b, c, d) == {"a", "b", "c"}
+
+
+def test_demonstration_records() -> None:
+    assert _flagged(Check.demo, make_record("real"), make_record("demo", provenance={"source_name": "demo"})) == {
+        "demo"
+    }
+
+
+def test_times_in_free_text() -> None:
+    assert mentioned_minutes("6pm to 2am, or 17:30 on Sundays; midnight on Fridays") == {1080, 120, 1050, 0}
+
+
+def test_notes_that_contradict_the_structured_hours() -> None:
+    def schedule(notes: str, **extra: object) -> ScheduleRecord:
+        base: dict[str, object] = {
+            "id": "s",
+            "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "02:00"}],
+            "notes": notes,
+        }
+        return ScheduleRecord.model_validate(base | extra)
+
+    assert hours_text_conflicts(schedule("Fridays 6pm to 2am")) == []
+    assert hours_text_conflicts(schedule("Fridays 6pm to 3am"))[0].endswith(
+        "mention 03:00, which no session opens or closes at"
+    )
+    assert "around the clock" in hours_text_conflicts(schedule("Open 24/7"))[0]
+    assert hours_text_conflicts(ScheduleRecord.model_validate({"id": "s", "always_open": True, "notes": "24/7"})) == []
+    record = make_record("x", schedules=[schedule("until 11pm").model_dump(mode="json")])
+    report = quality_report(index_of([record]), TODAY)
+    assert [f.check for f in report.findings if f.service_id == "x"] == [Check.hours_text_conflict]
+    assert report.counts[[c.check for c in report.counts].index(Check.hours_text_conflict)].services == 1
+    assert report.data_version == 1
