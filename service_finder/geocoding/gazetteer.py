@@ -55,6 +55,11 @@ def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return array
 
 
+_CELL = 0.01  # degrees
+_ROW = 100_000  # cell id = row * _ROW + column + _SHIFT
+_SHIFT = 50_000
+
+
 class Gazetteer:
     __slots__ = (
         "_country",
@@ -62,6 +67,7 @@ class Gazetteer:
         "_district",
         "_district_codes",
         "_district_names",
+        "_grid",
         "_keys",
         "_latitude",
         "_longitude",
@@ -99,6 +105,7 @@ class Gazetteer:
         self._outcode_country = _frozen(arrays["outcode_country"])
         self._outcode_district = _frozen(arrays["outcode_district"])
         self._outcode_english = _frozen(arrays["outcode_english"])
+        self._grid: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
 
     @classmethod
     def load(cls, path: Path) -> Gazetteer:
@@ -166,6 +173,50 @@ class Gazetteer:
 
     def district_name(self, code: str) -> str | None:
         return self._names_by_code.get(code)
+
+    def nearest(self, latitude: float, longitude: float, *, within_km: float = 1.0) -> PostcodePoint | None:
+        """The full postcode nearest a point (None if none within `within_km`): how a search by coordinates
+        learns which local-authority district, and so which catchments and local crisis lines, it is in."""
+        cells, order = self._grid_index()
+        row, column = int(np.floor(latitude / _CELL)), int(np.floor(longitude / _CELL))
+        found: list[npt.NDArray[np.int64]] = []
+        # One cell is ~1.1 km north-south but only ~0.65 km east-west in England: look two cells east and west.
+        for dr in (-1, 0, 1):
+            first = (row + dr) * _ROW + column - 2 + _SHIFT
+            lo, hi = np.searchsorted(cells, [first, first + 5])
+            found.append(order[lo:hi])
+        candidates = np.concatenate(found)
+        if candidates.size == 0:
+            return None
+        lat, lon = np.radians(self._latitude[candidates]), np.radians(self._longitude[candidates])
+        phi, lam = np.radians(latitude), np.radians(longitude)
+        a = np.sin((lat - phi) / 2) ** 2 + np.cos(phi) * np.cos(lat) * np.sin((lon - lam) / 2) ** 2
+        distance = 2 * 6371.0088 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+        best = int(np.argmin(distance))
+        if distance[best] > within_km:
+            return None
+        index = int(candidates[best])
+        key = bytes(self._keys[index]).decode("ascii")
+        return self._make_point(
+            f"{key[:OUTWARD_WIDTH].strip()} {key[OUTWARD_WIDTH:].strip()}",
+            float(self._latitude[index]),
+            float(self._longitude[index]),
+            int(self._district[index]),
+            int(self._country[index]),
+            is_district=False,
+        )
+
+    def _grid_index(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        # Built on first use (about a third of a second), then kept: postcodes sorted by grid cell.
+        if self._grid is None:
+            cells = (
+                np.floor(self._latitude / _CELL).astype(np.int64) * _ROW
+                + np.floor(self._longitude / _CELL).astype(np.int64)
+                + _SHIFT
+            )
+            order = np.argsort(cells, kind="stable")
+            self._grid = (cells[order], order.astype(np.int64))
+        return self._grid
 
     def _partly_in_england(self, point: PostcodePoint) -> bool:
         # A district astride the border (CH, SY, TD...) is refused only if none of it is in England:

@@ -25,7 +25,12 @@ def _store(engine: Engine, client: TestClient, *records: Any) -> None:
 
 def test_get_and_post_give_the_same_answer(client: TestClient, engine: Engine) -> None:
     _store(engine, client, make_record("leeds-cafe"))
-    params: dict[str, str | int | list[str]] = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": 30, "needs": ["self_harm"]}
+    params: dict[str, str | int | list[str]] = {
+        "postcode": "LS1 1UR",
+        "at": FRIDAY_EVENING,
+        "age": 30,
+        "needs": ["self_harm"],
+    }
     got = client.get("/v1/search", params=params)
     posted = client.post("/v1/search", json=params)
     assert got.status_code == posted.status_code == 200
@@ -132,3 +137,19 @@ def test_an_update_reaches_search_after_refresh(client: TestClient, engine: Engi
     assert outcome == {Change.updated: 1}
     assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
     assert [r["service"]["id"] for r in client.get("/v1/search", params=params).json()["results"]] == ["leeds-cafe"]
+
+
+def test_a_search_by_coordinates_knows_the_district(client: TestClient, engine: Engine) -> None:
+    local_line = make_record(
+        "leeds-crisis-line",
+        kind="crisis_line",
+        locations=[],
+        schedules=[{"id": "always", "always_open": True}],
+        access={"contact_modes": ["phone"]},
+    )
+    _store(engine, client, make_record("leeds-cafe"), local_line)
+    body = client.get("/v1/search", params={"lat": 53.8008, "lon": -1.5491, "at": FRIDAY_EVENING, "age": 30}).json()
+    assert body["query"]["location"]["district_code"] == "E08000035"
+    cafe = next(r for r in body["results"] if r["service"]["id"] == "leeds-cafe")
+    assert cafe["eligibility"]["verdict"] == "eligible"
+    assert [s["id"] for s in body["safety_net"] if s["local"]] == ["leeds-crisis-line"]

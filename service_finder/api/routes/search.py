@@ -86,7 +86,16 @@ def resolve_location(request: SearchRequest, gazetteer: Gazetteer | None) -> Res
             raise InvalidParameter(
                 f"coordinates ({request.lat}, {request.lon}) are outside England", field="lat", value=request.lat
             )
-        return ResolvedLocation(latitude=request.lat, longitude=request.lon, source="coordinates")
+        # The nearest postcode tells which district the person is in (for catchments and local crisis lines).
+        near = gazetteer.nearest(request.lat, request.lon) if gazetteer is not None else None
+        in_england = near is not None and near.country == "england"
+        return ResolvedLocation(
+            latitude=request.lat,
+            longitude=request.lon,
+            source="coordinates",
+            district_code=near.district_code if in_england and near else None,
+            district_name=near.district_name if in_england and near else None,
+        )
     return None
 
 

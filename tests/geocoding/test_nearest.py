@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from geopy.distance import great_circle
+
+
+def test_the_nearest_postcode_to_a_point_is_its_own_postcode(gazetteer: Any) -> None:
+    for postcode in ["SW1A 2AA", "LS1 1UR", "M1 1AE", "PL1 2AA", "NE1 4ST"]:
+        point = gazetteer.lookup(postcode)
+        nearest = gazetteer.nearest(point.latitude, point.longitude)
+        assert nearest is not None
+        # Several postcodes can share one point (a large building); the nearest is then at distance zero.
+        assert great_circle((point.latitude, point.longitude), (nearest.latitude, nearest.longitude)).km < 0.001
+        assert nearest.district_code == point.district_code
+
+
+def test_nearest_gives_the_district_of_a_point_between_postcodes(gazetteer: Any) -> None:
+    nearest = gazetteer.nearest(53.8008, -1.5491)  # Leeds city centre
+    assert nearest is not None
+    assert (nearest.district_code, nearest.district_name, nearest.country) == ("E08000035", "Leeds", "england")
+
+
+@pytest.mark.parametrize(("latitude", "longitude"), [(50.0, -3.0), (53.5, -8.0), (0.0, 0.0)])
+def test_no_postcode_within_a_kilometre_is_none(gazetteer: Any, latitude: float, longitude: float) -> None:
+    assert gazetteer.nearest(latitude, longitude) is None
