@@ -37,7 +37,7 @@ fi
 # postcode not in the gazetteer, lat without lon, postcode and coordinates together).
 cat >"$work/schemathesis.toml" <<'TOML'
 [[operations]]
-include-path = "/v1/search"
+include-path-regex = "^/(v1/search|hsds/service_at_locations|v1/coverage)$"
 checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 422, 429]
 TOML
 

@@ -955,6 +955,39 @@ class Problem(BaseModel):
 class Readiness(BaseModel):
     """Whether this process can answer searches, and how fresh its answers are."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "store_reachable": True,
+                    "index_built": True,
+                    "index_stale": False,
+                    "data_version": 42,
+                    "services": 590,
+                    "index_built_at": "2026-11-27T16:58:03Z",
+                    "index_age_seconds": 117.4,
+                    "store_checked_at": "2026-11-27T16:59:58Z",
+                    "gazetteer_loaded": True,
+                    "gazetteer_version": "2025.2.0",
+                },
+                {
+                    "status": "not_ready",
+                    "store_reachable": False,
+                    "index_built": False,
+                    "index_stale": True,
+                    "data_version": -1,
+                    "services": 0,
+                    "index_built_at": "2026-11-27T16:58:01Z",
+                    "index_age_seconds": 0.4,
+                    "store_checked_at": "2026-11-27T16:58:01Z",
+                    "gazetteer_loaded": True,
+                    "gazetteer_version": "2025.2.0",
+                },
+            ]
+        }
+    )
+
     status: str = Field(
         description="'ready'; 'degraded' (store unreachable, answering from the last index); 'not_ready'.",
         examples=["ready"],

@@ -79,7 +79,7 @@ async def redoc(request: Request) -> HTMLResponse:
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {
-    400: "The request has a parameter this operation does not take.",
+    400: "The request has a parameter this operation does not take, or a body that cannot be parsed.",
     401: "No API key, or a key that is not valid.",
     403: "The API key does not have the scope this operation needs.",
     404: "Nothing with that id.",

@@ -6,6 +6,7 @@ online services) have no place on a map and are left out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -57,31 +58,38 @@ class ServiceFeatureCollection(BaseModel):
     features: list[ServiceFeature] = Field(description="One Point per location of each service.")
 
 
+# Four numbers in decimal notation, ranges included, so the OpenAPI document states everything the route checks.
+_LONGITUDE = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
+_LATITUDE = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
+BBOX_PATTERN = f"^{_LONGITUDE},{_LATITUDE},{_LONGITUDE},{_LATITUDE}$"
+
+
 @dataclass(frozen=True, slots=True)
 class BBox:
-    min_lon: float
-    min_lat: float
-    max_lon: float
-    max_lat: float
+    west: float
+    south: float
+    east: float
+    north: float
 
     def contains(self, place: LocationRecord) -> bool:
-        return self.min_lon <= place.longitude <= self.max_lon and self.min_lat <= place.latitude <= self.max_lat
+        if not self.south <= place.latitude <= self.north:
+            return False
+        if self.west <= self.east:
+            return self.west <= place.longitude <= self.east
+        # RFC 7946 5.2 (and OGC API Features): a west edge east of the east edge is a box across the antimeridian.
+        return place.longitude >= self.west or place.longitude <= self.east
 
 
 def parse_bbox(text: str) -> BBox:
-    """'minLon,minLat,maxLon,maxLat' (RFC 7946 order); ValueError naming what is wrong."""
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise ValueError(f"bbox {text!r} needs 4 numbers: minLon,minLat,maxLon,maxLat")
-    try:
-        min_lon, min_lat, max_lon, max_lat = (float(part) for part in parts)
-    except ValueError:
-        raise ValueError(f"bbox {text!r} needs 4 numbers: minLon,minLat,maxLon,maxLat") from None
-    if not (-180 <= min_lon <= max_lon <= 180):
-        raise ValueError(f"bbox {text!r}: longitudes must run west to east within -180..180")
-    if not (-90 <= min_lat <= max_lat <= 90):
-        raise ValueError(f"bbox {text!r}: latitudes must run south to north within -90..90")
-    return BBox(min_lon, min_lat, max_lon, max_lat)
+    """'west,south,east,north' (RFC 7946 order, WGS84); ValueError naming the value when it is not that."""
+    if re.fullmatch(BBOX_PATTERN, text) is None:
+        raise ValueError(
+            f"bbox {text!r} is not minLon,minLat,maxLon,maxLat: four decimal numbers, longitudes -180 to 180 "
+            "and latitudes -90 to 90"
+        )
+    west, first, east, second = (float(part) for part in text.split(","))
+    # Two parallels bound one band whichever is written first; longitudes cannot be reordered (antimeridian).
+    return BBox(west=west, south=min(first, second), east=east, north=max(first, second))
 
 
 def _address(place: LocationRecord) -> str:

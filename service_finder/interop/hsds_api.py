@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from service_finder.domain.opening_hours import to_utc
 from service_finder.domain.schedule import MINUTES_PER_DAY, parse_hhmm
 from service_finder.importers.hsds import hsds_taxonomies, hsds_taxonomy_terms, to_hsds_service
-from service_finder.schemas import ServiceRecord
+from service_finder.schemas import IsoDateTime, ServiceRecord
 from service_finder.search.engine import point_in_geojson
 from service_finder.search.index import DirectoryIndex, haversine_km
 
@@ -286,6 +285,18 @@ class HsdsServiceAtLocationListItem(Hsds):
 class HsdsApiInfo(BaseModel):
     """What this HSDS API is."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": "3.0",
+                    "profile": "https://github.com/OpenReferralUK/uk-profile",
+                    "openapi_url": "https://service-finder.example.org/openapi.json",
+                }
+            ]
+        }
+    )
+
     version: str = Field(description="HSDS version of this API.", examples=["3.0"])
     profile: str = Field(description="URL of the HSDS profile this API follows (Open Referral UK).")
     openapi_url: str = Field(description="URL of the OpenAPI document that describes this API.")
@@ -337,7 +348,17 @@ class HsdsTaxonomyTermPage(HsdsPage):
 
 _DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _DAY_WORDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_TIME = r"^([01]\d|2[0-4]):[0-5]\d(:00)?$"
+# Opening at 24:00 is no time at all, closing at 24:00 is midnight: the patterns say so, parse_hhmm agrees.
+_START_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:00)?$"
+_END_TIME = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)(:00)?$"
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{letter.upper()}{letter.lower()}]" for letter in word)
+
+
+# The day filter takes MO..SU or monday..sunday in any case; spelt out so the OpenAPI document says it too.
+_DAY = "^(" + "|".join(_any_case(word) for word in (*_DAY_CODES, *_DAY_WORDS)) + ")$"
 
 
 class HsdsPaging(BaseModel):
@@ -368,7 +389,7 @@ class HsdsServiceFilters(HsdsPaging):
     organization_id: str | None = Field(
         default=None, max_length=80, description="Only services of this organization (its HSDS id or ours)."
     )
-    modified_after: datetime | None = Field(
+    modified_after: IsoDateTime | None = Field(
         default=None, description="Only services changed on or after this instant (ISO 8601; naive: London time)."
     )
     minimum_age: int | None = Field(
@@ -378,13 +399,17 @@ class HsdsServiceFilters(HsdsPaging):
         default=None, ge=0, le=120, description="Only services whose maximum age is this or below (ORUK)."
     )
     day: str | None = Field(
-        default=None, description="Only services with a weekly session starting this day (MO..SU or monday..sunday)."
+        default=None,
+        pattern=_DAY,
+        description="Only services with a weekly session starting this day (MO..SU or monday..sunday, any case).",
     )
     start_time: str | None = Field(
-        default=None, pattern=_TIME, description="With a weekly session opening at or after this time (HH:MM)."
+        default=None, pattern=_START_TIME, description="With a weekly session opening at or after this time (HH:MM)."
     )
     end_time: str | None = Field(
-        default=None, pattern=_TIME, description="With a weekly session closing at or before this time (HH:MM)."
+        default=None,
+        pattern=_END_TIME,
+        description="With a weekly session closing at or before this time (HH:MM; 24:00 is midnight).",
     )
 
     @field_validator("day")
@@ -392,10 +417,8 @@ class HsdsServiceFilters(HsdsPaging):
     def _day(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        code = value.strip().upper()[:2] if value.strip().lower() in _DAY_WORDS else value.strip().upper()
-        if code not in _DAY_CODES:
-            raise ValueError(f"day {value!r} is not a day: use MO..SU or monday..sunday")
-        return code
+        # The pattern has already refused anything that is not a day.
+        return value.upper()[:2]
 
 
 class HsdsServiceAtLocationFilters(HsdsServiceFilters):
@@ -590,7 +613,11 @@ def service_at_location_item(document: dict[str, Any], location: int) -> HsdsSer
 
 
 def full_organization(view: HsdsView, positions: Sequence[int]) -> HsdsOrganization:
-    documents = [view.services[i] for i in positions]
+    return organization_of([view.services[i] for i in positions])
+
+
+def organization_of(documents: Sequence[dict[str, Any]]) -> HsdsOrganization:
+    """The organization of these HSDS service documents (all of its services), fully nested."""
     organization = dict(documents[0]["organization"])
     locations: dict[str, dict[str, Any]] = {}
     for document in documents:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import pytest
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.healthcareservice import HealthcareService
@@ -12,6 +15,8 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.api.routes.fhir import FhirRoute
+from service_finder.openapi import openapi_document
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
 from tests.factories import make_record
@@ -186,6 +191,12 @@ def test_a_long_identifier_becomes_a_valid_fhir_id(client: TestClient, engine: E
         ("/fhir/HealthcareService", {"_count": "lots"}, 400, "invalid"),
         ("/fhir/HealthcareService", {"name": "cafe"}, 400, "not-supported"),
         ("/fhir/Location", {"near": "53.8"}, 400, "invalid"),
+        ("/fhir/Location", {"near": "-1.55|53.80|5|km"}, 400, "invalid"),  # swapped: not in England
+        ("/fhir/Location", {"near": "53.8|-1.5|201|km"}, 400, "invalid"),
+        ("/fhir/Location", {"near": "53.8|-1.5|0|km"}, 400, "invalid"),
+        ("/fhir/Location", {"near": "53.8|-1.5|200001|m"}, 400, "invalid"),
+        ("/fhir/Location", {"_count": "501"}, 400, "invalid"),
+        ("/fhir/Location", {"_offset": "-1"}, 400, "invalid"),
     ],
 )
 def test_errors_are_operation_outcomes(
@@ -195,3 +206,79 @@ def test_errors_are_operation_outcomes(
     [issue] = outcome.issue
     assert (issue.severity, issue.code) == ("error", code)
     assert issue.diagnostics
+
+
+def test_a_parameter_with_no_value_is_ignored(client: TestClient, engine: Engine) -> None:
+    # FHIR search ignores a parameter given with no value; a form that leaves a field blank must still work.
+    _store(engine, client, make_record("leeds-cafe", name="Leeds"), make_record("shut", name="Shut", status="inactive"))
+    blank = {"service-type": "", "active": "", "location.near": "", "_count": "", "_offset": ""}
+    assert sorted(_bundle_names(_fhir(client, "/fhir/HealthcareService", blank))) == ["Leeds", "Shut"]
+    assert _fhir(client, "/fhir/Location", {"near": "", "_count": "", "_offset": ""})["total"] == 2
+
+
+def test_near_takes_a_default_distance_and_metres_up_to_the_limit(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe", name="Leeds"), make_record("london", locations=[LONDON_PLACE]))
+    assert _bundle_names(_fhir(client, "/fhir/HealthcareService", {"location.near": "53.80|-1.55||km"})) == ["Leeds"]
+    widest = _fhir(client, "/fhir/HealthcareService", {"location.near": "53.80|-1.55|200000|m"})
+    assert _bundle_names(widest) == ["Leeds"]  # London is some 270 km away
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "accepted", "refused"),
+    [
+        ("/fhir/HealthcareService", "location.near", "56|-7|200|km", "56.1|-1|5|km"),
+        ("/fhir/Location", "near", "49.0|2.0|0.5", "53|2.1|5"),
+        ("/fhir/Location", "_count", "500", "5000"),
+        ("/fhir/HealthcareService", "active", "false", "False"),
+    ],
+)
+def test_the_documented_pattern_is_what_the_route_accepts(
+    client: TestClient, path: str, name: str, accepted: str, refused: str
+) -> None:
+    operation = client.get("/openapi.json").json()["paths"][path]["get"]
+    [parameter] = [p for p in operation["parameters"] if p["name"] == name]
+    pattern = parameter["schema"]["pattern"]
+    assert re.fullmatch(pattern, accepted)
+    assert not re.fullmatch(pattern, refused)
+    assert client.get(path, params={name: accepted}).status_code == 200
+    assert client.get(path, params={name: refused}).status_code == 400
+
+
+def test_a_request_the_framework_refuses_is_an_operation_outcome_too() -> None:
+    # No FHIR route has a parameter FastAPI itself can refuse; this one does, to show what a FHIR client would get.
+    router = APIRouter(route_class=FhirRoute)
+
+    @router.get("/probe")
+    def probe(number: int) -> dict[str, int]:
+        return {"number": number}
+
+    app = FastAPI()
+    app.include_router(router)
+    response = TestClient(app).get("/probe", params={"number": "many"})
+    assert (response.status_code, response.headers["content-type"]) == (422, FHIR_JSON)
+    [issue] = OperationOutcome.model_validate(response.json()).issue
+    assert (issue.code, issue.expression) == ("invalid", ["number"])
+    assert "'many'" in str(issue.diagnostics)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "resource"),
+    [
+        ("/fhir/HealthcareService/{resource_id}", "200", HealthcareService),
+        ("/fhir/HealthcareService", "200", Bundle),
+        ("/fhir/HealthcareService", "400", OperationOutcome),
+        ("/fhir/Location/{resource_id}", "200", Location),
+        ("/fhir/Location/{resource_id}", "404", OperationOutcome),
+        ("/fhir/Location", "200", Bundle),
+        ("/fhir/Location", "422", OperationOutcome),
+    ],
+)
+def test_the_documented_examples_are_valid_fhir(path: str, status: str, resource: Any) -> None:
+    response = _document()["paths"][path]["get"]["responses"][status]
+    example = response["content"][FHIR_JSON]["example"]
+    assert resource.model_validate(example).get_resource_type() == example["resourceType"]
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return openapi_document()

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.interop.geojson import BBOX_PATTERN
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
 from tests.factories import make_record
@@ -102,7 +103,32 @@ def test_kind_and_bbox_filters(client: TestClient, engine: Engine) -> None:
     assert _collection(client, bbox="-1.7,53.7,-1.4,53.9", kind="crisis_house")["features"] == []
 
 
-@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "-1.4,53.7,-1.7,53.9", "-1.7,53.9,-1.4,53.7"])
+def test_a_box_across_the_antimeridian_and_latitudes_in_either_order(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("leeds-cafe"),
+        make_record("london-house", kind="crisis_house", locations=[LONDON_PLACE], schedules=[]),
+    )
+    # West edge east of the east edge (RFC 7946 5.2): everything but the strip between -1.7 and -1.4, so London.
+    across = _collection(client, bbox="-1.4,50,-1.7,56")["features"]
+    assert [f["properties"]["id"] for f in across] == ["london-house"]
+    # The same band between two parallels, whichever is written first.
+    upside_down = _collection(client, bbox="-1.7,53.9,-1.4,53.7")["features"]
+    assert [f["properties"]["id"] for f in upside_down] == ["leeds-cafe"]
+
+
+def test_the_documented_bbox_pattern_is_what_the_route_accepts(client: TestClient) -> None:
+    parameter = next(
+        p
+        for p in client.get("/openapi.json").json()["paths"]["/v1/services.geojson"]["get"]["parameters"]
+        if p["name"] == "bbox"
+    )
+    assert parameter["schema"]["pattern"] == BBOX_PATTERN
+    assert client.get("/v1/services.geojson", params={"bbox": "-180,-90,180,90.0"}).status_code == 200
+
+
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "1e1,2,3,4", "-181,50,1,51", "-1,50,1,91", " -1,50,1,51"])
 def test_a_bad_bbox_is_a_problem_naming_it(client: TestClient, bbox: str) -> None:
     response = client.get("/v1/services.geojson", params={"bbox": bbox})
     assert response.status_code == 422

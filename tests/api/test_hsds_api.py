@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.openapi import openapi_document
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
 from tests.factories import make_record
@@ -170,6 +171,9 @@ def test_day_and_time_filters_read_weekly_sessions(client: TestClient, engine: E
     assert _ids(_page(client, "/hsds/services", None, start_time="12:00")) == ["Evening"]
     assert _ids(_page(client, "/hsds/services", None, end_time="20:00")) == ["Daytime"]
     assert _ids(_page(client, "/hsds/services", None, day="MO", start_time="12:00")) == []
+    # Days in any case, as the documented pattern says; a session may close at midnight.
+    assert _ids(_page(client, "/hsds/services", None, day="Fr")) == ["Evening"]
+    assert _ids(_page(client, "/hsds/services", None, day="MONDAY", end_time="24:00")) == ["Daytime"]
 
 
 def test_modified_after_keeps_only_later_changes(client: TestClient, engine: Engine) -> None:
@@ -182,7 +186,11 @@ def test_modified_after_keeps_only_later_changes(client: TestClient, engine: Eng
     ("params", "field"),
     [
         ({"day": "someday"}, "day"),
+        ({"day": ""}, "day"),
         ({"start_time": "25:00"}, "start_time"),
+        ({"start_time": "24:00"}, "start_time"),  # nothing opens at the end of the day
+        ({"end_time": "24:30"}, "end_time"),
+        ({"modified_after": "0"}, "modified_after"),  # a bare number is not an ISO 8601 date-time
         ({"per_page": 0}, "per_page"),
         ({"minimum_age": -1}, "minimum_age"),
     ],
@@ -265,3 +273,30 @@ def test_the_api_says_what_it_is(client: TestClient) -> None:
     assert info["version"] == "3.0"
     assert "uk-profile" in info["profile"].lower()
     assert client.get(info["openapi_url"].removeprefix("http://testserver")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [
+        ("/hsds/services", "service_list.json"),
+        ("/hsds/services/{service_id}", "service.json"),
+        ("/hsds/service_at_locations", "service_at_location_list.json"),
+        ("/hsds/organizations", "organization_list.json"),
+        ("/hsds/organizations/{organization_id}", "organization.json"),
+    ],
+)
+def test_the_documented_examples_are_valid_hsds(path: str, schema: str) -> None:
+    # An integrator copies the OpenAPI example first: it must pass the official HSDS 3.0 schema, not only ours.
+    response = _document()["paths"][path]["get"]["responses"]["200"]
+    example = response["content"]["application/json"]["example"]
+    if schema.endswith("_list.json"):
+        assert example["contents"]
+        for item in example["contents"]:
+            _conforms(item, schema)
+    else:
+        _conforms(example, schema)
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return openapi_document()

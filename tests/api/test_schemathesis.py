@@ -45,10 +45,11 @@ CONFIG = {
     },
     "operations": [
         {
-            # A search is refused with a documented 422 for what OpenAPI cannot state: a well-formed postcode
-            # that is not in the gazetteer, lat without lon, or a postcode and coordinates together. Only this
-            # check on only this path accepts it; a 422 anywhere else is still a failure.
-            "include-path": "/v1/search",
+            # These refuse, with a documented 422, combinations OpenAPI cannot state: a well-formed postcode that
+            # is not in the gazetteer, lat without lon, a postcode and coordinates together (search); proximity
+            # without a postcode (HSDS); a reach in both km and minutes (coverage). Only this check, on only these
+            # paths, accepts it; a 422 anywhere else is still a failure.
+            "include-path-regex": "^/(v1/search|hsds/service_at_locations|v1/coverage)$",
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", 401, 403, 404, 409, 422, 429]}},
         }
     ],

@@ -127,7 +127,7 @@ async def _save(
     operation_id="services-create",
     summary="Add a service to the directory (API key with the write scope)",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 409, 422, 503, instance="/v1/services"),
+    responses=problem_responses(400, 401, 403, 409, 422, 503, instance="/v1/services"),
 )
 async def create_service(
     record: ServiceRecord,
@@ -154,7 +154,9 @@ async def create_service(
     "/{service_id}",
     operation_id="services-replace",
     summary="Replace a service (If-Match required)",
-    responses=problem_responses(401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"),
+    responses=problem_responses(
+        400, 401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+    ),
 )
 async def replace_service(
     service_id: ServiceId,
@@ -183,7 +185,9 @@ async def replace_service(
     "/{service_id}",
     operation_id="services-update",
     summary="Change some fields of a service: a JSON merge patch, RFC 7396 (If-Match required)",
-    responses=problem_responses(401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"),
+    responses=problem_responses(
+        400, 401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+    ),
 )
 async def update_service(
     service_id: ServiceId,
@@ -223,7 +227,9 @@ async def update_service(
     operation_id="services-delete",
     summary="Remove a service (soft delete: its history stays; If-Match required)",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"),
+    responses=problem_responses(
+        400, 401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+    ),
 )
 async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateDep, if_match: IfMatch = None) -> None:
     expected = expected_revision(service_id, if_match)

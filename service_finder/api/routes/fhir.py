@@ -6,16 +6,20 @@ arrive as raw strings and are parsed in the route so that a bad one becomes an O
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import numpy as np
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from service_finder.api.deps import SnapshotDep
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
+from service_finder.interop import examples
 from service_finder.interop.fhir import (
     FHIR_JSON,
     KIND_SYSTEM,
@@ -26,12 +30,8 @@ from service_finder.interop.fhir import (
     operation_outcome,
     searchset,
 )
-from service_finder.schemas import ENGLAND_BOUNDS
-from service_finder.search.index import DirectoryIndex, haversine_km
+from service_finder.search.index import DirectoryIndex
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
-
-MAX_DISTANCE_KM = 200.0
 DEFAULT_DISTANCE_KM = 25.0
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
@@ -56,13 +56,60 @@ def _invalid(name: str, value: str, why: str) -> FhirError:
     return FhirError(400, "invalid", f"search parameter {name} {value!r}: {why}", expression=name)
 
 
+class FhirRoute(APIRoute):
+    """A request FastAPI itself cannot read is answered with an OperationOutcome too, never a problem document.
+
+    Every parameter here is a plain string read by the route, so this is the framework's last word only."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_as_fhir(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as error:
+                first = error.errors()[0] if error.errors() else {}
+                name = ".".join(str(part) for part in first.get("loc", ())[1:])
+                diagnostics = f"{name} {first.get('input')!r}: {first.get('msg', 'cannot be read')}"
+                return FhirError(422, "invalid", diagnostics, expression=name or None).response()
+
+        return handle_as_fhir
+
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+
 # A plain string: a malformed id is answered with a FHIR 404, never FastAPI's validation error.
 ResourceId = Annotated[
     str, Path(description="The resource id (our identifier; one over 64 characters is shortened with a hash).")
 ]
 
-_OUTCOME = {"description": "An OperationOutcome saying what was wrong", "content": {FHIR_JSON: {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {400: _OUTCOME, 404: _OUTCOME}
+# The grammar of each search parameter, shown in the OpenAPI document as its pattern and checked in the route with
+# the same expression, so a client can know from the document what is accepted; a value outside it is a 400
+# OperationOutcome. Every pattern allows the empty value: FHIR search ignores a parameter given with no value.
+# `near` is held to a box of whole degrees around England (the directory's reach): enough to stop swapped or
+# zeroed coordinates, and simple enough for a pattern to state.
+_LATITUDE = r"(?:(?:49|5[0-5])(?:\.[0-9]+)?|56(?:\.0+)?)"
+_LONGITUDE = r"(?:-(?:[0-6](?:\.[0-9]+)?|7(?:\.0+)?)|[01](?:\.[0-9]+)?|2(?:\.0+)?)"
+_KILOMETRES = r"(?:0\.[0-9]*[1-9][0-9]*|[1-9][0-9]?(?:\.[0-9]+)?|1[0-9]{2}(?:\.[0-9]+)?|200(?:\.0+)?)"
+_METRES = r"(?:0\.[0-9]*[1-9][0-9]*|[1-9][0-9]{0,4}(?:\.[0-9]+)?|1[0-9]{5}(?:\.[0-9]+)?|200000(?:\.0+)?)"
+NEAR_PATTERN = rf"^(?:({_LATITUDE})\|({_LONGITUDE})(?:\|({_KILOMETRES})?(?:\|(?:km)?)?|\|({_METRES})\|m)?)?$"
+COUNT_PATTERN = r"^(?:[0-9]{1,2}|[1-4][0-9]{2}|500)?$"
+OFFSET_PATTERN = r"^[0-9]{0,9}$"
+ACTIVE_PATTERN = r"^(?:true|false)?$"
+_NEAR_RULE = (
+    "write latitude|longitude|distance|units, e.g. 53.80|-1.55|5|km: latitude 49 to 56 and longitude -7 to 2 "
+    f"(England), distance more than 0 and at most 200 km (200000 m; {DEFAULT_DISTANCE_KM:g} km when left out), "
+    "units km or m"
+)
+
+
+def _read(name: str, value: str | None, pattern: str, why: str) -> re.Match[str] | None:
+    if not value:
+        return None
+    found = re.fullmatch(pattern, value)
+    if found is None:
+        raise _invalid(name, value, why)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,42 +119,89 @@ class Near:
     km: float
 
 
-def _near(name: str, value: str) -> Near:
-    # FHIR `near`: latitude|longitude|distance|units; units km (the default) or m.
-    parts = value.split("|")
-    if not 2 <= len(parts) <= 4:
-        raise _invalid(name, value, "write latitude|longitude|distance|units, e.g. 53.80|-1.55|5|km")
-    try:
-        latitude, longitude = float(parts[0]), float(parts[1])
-        distance = float(parts[2]) if len(parts) > 2 and parts[2] else DEFAULT_DISTANCE_KM
-    except ValueError:
-        raise _invalid(name, value, "latitude, longitude and distance must be numbers") from None
-    units = parts[3].strip().lower() if len(parts) > 3 and parts[3] else "km"
-    if units not in {"km", "m"}:
-        raise _invalid(name, value, f"units {units!r} are not km or m")
-    km = distance / 1000 if units == "m" else distance
-    south, north, west, east = ENGLAND_BOUNDS
-    if not (south <= latitude <= north and west <= longitude <= east):
-        raise _invalid(name, value, f"coordinates ({latitude}, {longitude}) are outside England")
-    if not 0 < km <= MAX_DISTANCE_KM:
-        raise _invalid(name, value, f"distance must be more than 0 and at most {MAX_DISTANCE_KM:g} km")
-    return Near(latitude, longitude, km)
+def _near(name: str, value: str | None) -> Near | None:
+    found = _read(name, value, NEAR_PATTERN, _NEAR_RULE)
+    if found is None:
+        return None
+    latitude, longitude, kilometres, metres = found.groups()
+    km = float(metres) / 1000 if metres else float(kilometres) if kilometres else DEFAULT_DISTANCE_KM
+    return Near(float(latitude), float(longitude), km)
 
 
 def _count(value: str | None, offset: str | None) -> tuple[int, int]:
-    try:
-        count = int(value) if value is not None else DEFAULT_COUNT
-    except ValueError:
-        raise _invalid("_count", str(value), "must be a whole number") from None
-    try:
-        start = int(offset) if offset is not None else 0
-    except ValueError:
-        raise _invalid("_offset", str(offset), "must be a whole number") from None
-    if not 0 <= count <= MAX_COUNT:
-        raise _invalid("_count", str(value), f"must be 0 to {MAX_COUNT}")
-    if start < 0:
-        raise _invalid("_offset", str(offset), "must be 0 or more")
-    return count, start
+    count = _read("_count", value, COUNT_PATTERN, f"must be a whole number from 0 to {MAX_COUNT}")
+    start = _read("_offset", offset, OFFSET_PATTERN, "must be a whole number, 0 or more (at most 9 digits)")
+    return (int(count.group()) if count else DEFAULT_COUNT), (int(start.group()) if start else 0)
+
+
+def _pattern(pattern: str) -> dict[str, Any]:
+    # In the document only: the route checks it, so that a value outside it is an OperationOutcome.
+    return {"pattern": pattern}
+
+
+def _resource(resource_type: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": f"A FHIR R4 {resource_type} resource (https://hl7.org/fhir/R4/).",
+        "required": ["resourceType", *properties],
+        "properties": {
+            "resourceType": {"const": resource_type, "description": "The FHIR resource type."},
+            **properties,
+        },
+    }
+
+
+_OUTCOME_SCHEMA = _resource(
+    "OperationOutcome", issue={"type": "array", "minItems": 1, "description": "What was wrong, one issue each."}
+)
+_WHY = {
+    400: "A search parameter this server does not support, or a value it cannot use: the OperationOutcome says which.",
+    404: "No resource with that id: an OperationOutcome.",
+    422: "A request the framework could not read at all (not expected: every parameter is read as text here).",
+}
+
+
+def _responses(example: dict[str, Any], outcomes: dict[int, dict[str, Any]]) -> dict[int | str, Any]:
+    kind = str(example["resourceType"])
+    success: dict[str, Any] = {
+        "description": f"A FHIR R4 {kind}" + (" (searchset)." if kind == "Bundle" else "."),
+        "content": {FHIR_JSON: {"schema": _resource(kind), "example": example}},
+    }
+    errors: dict[int | str, Any] = {
+        status: {"description": _WHY[status], "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA, "example": outcome}}}
+        for status, outcome in outcomes.items()
+    }
+    return {200: success, **errors}
+
+
+def _unreadable(name: str) -> dict[str, Any]:
+    return operation_outcome("invalid", f"{name} 'x': cannot be read", expression=name)
+
+
+_NEAR_QUERY: dict[str, Any] = {
+    "description": f"latitude|longitude|distance|units (km or m; {DEFAULT_DISTANCE_KM:g} km when left out), "
+    "in England, at most 200 km; nearest first.",
+    "examples": ["53.80|-1.55|5|km"],
+    "json_schema_extra": _pattern(NEAR_PATTERN),
+}
+_COUNT_QUERY: dict[str, Any] = {
+    "description": f"Page size, 0 to {MAX_COUNT} ({DEFAULT_COUNT} when left out).",
+    "json_schema_extra": _pattern(COUNT_PATTERN),
+}
+_OFFSET_QUERY: dict[str, Any] = {
+    "description": "Entries to skip, for paging (0 when left out).",
+    "json_schema_extra": _pattern(OFFSET_PATTERN),
+}
+_READ_ERRORS = {
+    404: operation_outcome("not-found", "HealthcareService 'nobody' is not in the directory"),
+    422: _unreadable("resource_id"),
+}
+_SEARCH_ERRORS = {
+    400: operation_outcome(
+        "invalid", "search parameter _count 'lots': must be a whole number from 0 to 500", expression="_count"
+    ),
+    422: _unreadable("_count"),
+}
 
 
 def _only_known(request: Request, known: set[str]) -> None:
@@ -167,7 +261,7 @@ def _matches_type(codes: set[tuple[str, str]], token: str) -> bool:
     operation_id="fhir-healthcare-service-read",
     summary="One service as a FHIR R4 HealthcareService",
     response_class=FhirResponse,
-    responses=_ERRORS,
+    responses=_responses(examples.fhir_healthcare_service_example(), _READ_ERRORS),
 )
 def read_healthcare_service(snapshot: SnapshotDep, resource_id: ResourceId) -> FhirResponse:
     index = snapshot.index
@@ -183,7 +277,7 @@ def read_healthcare_service(snapshot: SnapshotDep, resource_id: ResourceId) -> F
     operation_id="fhir-healthcare-service-search",
     summary="Search services: a FHIR R4 searchset Bundle of HealthcareService",
     response_class=FhirResponse,
-    responses=_ERRORS,
+    responses=_responses(examples.fhir_healthcare_service_bundle_example(), _SEARCH_ERRORS),
 )
 def search_healthcare_services(
     request: Request,
@@ -196,25 +290,28 @@ def search_healthcare_services(
             "system|code; comma-separated for any of several.",
         ),
     ] = None,
-    active: Annotated[str | None, Query(description="true: only active services; false: only the others.")] = None,
-    location_near: Annotated[
+    active: Annotated[
         str | None,
-        Query(alias="location.near", description="latitude|longitude|distance|units (km or m); nearest first."),
+        Query(
+            description="true: only active services; false: only the others.",
+            json_schema_extra=_pattern(ACTIVE_PATTERN),
+        ),
     ] = None,
-    count: Annotated[str | None, Query(alias="_count", description=f"Page size, at most {MAX_COUNT}.")] = None,
-    offset: Annotated[str | None, Query(alias="_offset", description="Entries to skip, for paging.")] = None,
+    location_near: Annotated[str | None, Query(alias="location.near", **_NEAR_QUERY)] = None,
+    count: Annotated[str | None, Query(alias="_count", **_COUNT_QUERY)] = None,
+    offset: Annotated[str | None, Query(alias="_offset", **_OFFSET_QUERY)] = None,
 ) -> FhirResponse:
     index = snapshot.index
     try:
         _only_known(request, {"service-type", "active", "location.near", "_count", "_offset", "_format"})
         page_size, start = _count(count, offset)
-        if active is not None and active not in {"true", "false"}:
-            raise _invalid("active", active, "must be true or false")
-        near = _near("location.near", location_near) if location_near is not None else None
+        wanted = _read("active", active, ACTIVE_PATTERN, "must be true or false")
+        near = _near("location.near", location_near)
         tokens = [token.strip() for token in (service_type or "").split(",") if token.strip()]
         if near is not None:
-            services, _, _ = index.near(near.latitude, near.longitude, near.km)
-            order = [int(i) for i in services.tolist()]
+            units, _ = index.near(near.latitude, near.longitude, near.km)
+            # Each service once, at the distance of its nearest site.
+            order = list(dict.fromkeys(int(i) for i in index.unit_service[units].tolist()))
         else:
             order = list(range(len(index)))
         found = []
@@ -226,7 +323,7 @@ def search_healthcare_services(
                 codes.add((MHSDS_TEAM_TYPE_SYSTEM, info.mhsds_team_type))
             if tokens and not any(_matches_type(codes, token) for token in tokens):
                 continue
-            if active is not None and (record.status is ServiceStatus.active) != (active == "true"):
+            if wanted is not None and (record.status is ServiceStatus.active) != (wanted.group() == "true"):
                 continue
             found.append(i)
     except FhirError as error:
@@ -244,7 +341,10 @@ def search_healthcare_services(
     operation_id="fhir-location-read",
     summary="One place where a service is delivered, as a FHIR R4 Location",
     response_class=FhirResponse,
-    responses=_ERRORS,
+    responses=_responses(
+        examples.fhir_location_example(),
+        {**_READ_ERRORS, 404: operation_outcome("not-found", "Location 'nowhere' is not in the directory")},
+    ),
 )
 def read_location(snapshot: SnapshotDep, resource_id: ResourceId) -> FhirResponse:
     index = snapshot.index
@@ -261,22 +361,20 @@ def read_location(snapshot: SnapshotDep, resource_id: ResourceId) -> FhirRespons
     operation_id="fhir-location-search",
     summary="Search places: a FHIR R4 searchset Bundle of Location, nearest first with near",
     response_class=FhirResponse,
-    responses=_ERRORS,
+    responses=_responses(examples.fhir_location_bundle_example(), _SEARCH_ERRORS),
 )
 def search_locations(
     request: Request,
     snapshot: SnapshotDep,
-    near: Annotated[
-        str | None, Query(description="latitude|longitude|distance|units (km or m); nearest first.")
-    ] = None,
-    count: Annotated[str | None, Query(alias="_count", description=f"Page size, at most {MAX_COUNT}.")] = None,
-    offset: Annotated[str | None, Query(alias="_offset", description="Entries to skip, for paging.")] = None,
+    near: Annotated[str | None, Query(**_NEAR_QUERY)] = None,
+    count: Annotated[str | None, Query(alias="_count", **_COUNT_QUERY)] = None,
+    offset: Annotated[str | None, Query(alias="_offset", **_OFFSET_QUERY)] = None,
 ) -> FhirResponse:
     index = snapshot.index
     try:
         _only_known(request, {"near", "_count", "_offset", "_format"})
         page_size, start = _count(count, offset)
-        where = _near("near", near) if near is not None else None
+        where = _near("near", near)
     except FhirError as error:
         return error.response()
     if where is None:
@@ -292,8 +390,6 @@ def search_locations(
 
 
 def _locations_near(index: DirectoryIndex, near: Near) -> list[tuple[int, int]]:
-    # Every location within the distance (index.near keeps only each service's nearest), nearest first.
-    distance = haversine_km(near.latitude, near.longitude, index.entry_lat, index.entry_lon)
-    rows = np.flatnonzero(distance <= near.km)
-    rows = rows[np.argsort(distance[rows], kind="stable")]
-    return [(int(index.entry_service[r]), int(index.entry_location[r])) for r in rows.tolist()]
+    # Every site within the distance, nearest first: (service position, location position).
+    units, _ = index.near(near.latitude, near.longitude, near.km)
+    return list(zip(index.unit_service[units].tolist(), index.unit_location[units].tolist(), strict=True))

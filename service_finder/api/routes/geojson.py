@@ -8,10 +8,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from service_finder.api.deps import SnapshotDep
-from service_finder.api.docs import problem_responses
+from service_finder.api.docs import problem_example, problem_responses
 from service_finder.domain.taxonomy import ServiceKind
 from service_finder.errors import InvalidParameter
-from service_finder.interop.geojson import GEOJSON, ServiceFeatureCollection, feature_collection, parse_bbox
+from service_finder.interop.examples import geojson_example
+from service_finder.interop.geojson import (
+    BBOX_PATTERN,
+    GEOJSON,
+    ServiceFeatureCollection,
+    feature_collection,
+    parse_bbox,
+)
 
 router = APIRouter(tags=["geojson"])
 
@@ -23,7 +30,23 @@ class GeoJSONResponse(JSONResponse):
 @router.get(
     "/v1/services.geojson",
     operation_id="services-geojson",
-    responses=problem_responses(422, instance="/v1/services.geojson"),
+    responses={
+        200: {"description": "The services as GeoJSON.", "content": {GEOJSON: {"example": geojson_example()}}},
+        **problem_responses(
+            422,
+            instance="/v1/services.geojson",
+            examples={
+                422: problem_example(
+                    422,
+                    detail="bbox '-1.6,53.7,-1.4' is not minLon,minLat,maxLon,maxLat: four decimal numbers, "
+                    "longitudes -180 to 180 and latitudes -90 to 90",
+                    instance="/v1/services.geojson",
+                    field="bbox",
+                    value="-1.6,53.7,-1.4",
+                )
+            },
+        ),
+    },
     summary="Services as a GeoJSON FeatureCollection: one Point per location",
     response_class=GeoJSONResponse,
 )
@@ -34,8 +57,11 @@ def services_geojson(
         str | None,
         Query(
             max_length=100,
-            description="Only locations inside minLon,minLat,maxLon,maxLat (WGS84).",
+            description="Only locations inside minLon,minLat,maxLon,maxLat (WGS84, RFC 7946 order). The latitudes "
+            "may come in either order; a minLon east of maxLon is a box across the antimeridian (RFC 7946 5.2).",
             examples=["-1.6,53.7,-1.4,53.9"],
+            # Checked by parse_bbox (same pattern) so the problem says what a bbox is, not the regular expression.
+            json_schema_extra={"pattern": BBOX_PATTERN},
         ),
     ] = None,
 ) -> ServiceFeatureCollection:

@@ -10,6 +10,29 @@ from service_finder.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
+METRICS_EXAMPLE = """\
+# HELP service_finder_request_seconds Request latency by route template and method.
+# TYPE service_finder_request_seconds histogram
+service_finder_request_seconds_bucket{le="0.005",method="GET",route="/v1/search"} 1183.0
+service_finder_request_seconds_count{method="GET",route="/v1/search"} 1204.0
+service_finder_request_seconds_sum{method="GET",route="/v1/search"} 3.92
+# HELP service_finder_responses_total Responses by route template and status class.
+# TYPE service_finder_responses_total counter
+service_finder_responses_total{route="/v1/search",status="2xx"} 1198.0
+# HELP service_finder_index_age_seconds Age of the search index.
+# TYPE service_finder_index_age_seconds gauge
+service_finder_index_age_seconds 117.4
+# HELP service_finder_data_version Data version of the index.
+# TYPE service_finder_data_version gauge
+service_finder_data_version 42.0
+# HELP service_finder_index_services Services in the index.
+# TYPE service_finder_index_services gauge
+service_finder_index_services 590.0
+# HELP service_finder_store_up 1 when the store answered the last poll.
+# TYPE service_finder_store_up gauge
+service_finder_store_up 1.0
+"""
+
 
 @router.get("/healthz", operation_id="health-alive", summary="The process is alive")
 def get_health() -> Health:
@@ -20,6 +43,7 @@ def get_health() -> Health:
     "/readyz",
     operation_id="health-ready",
     summary="Ready to answer searches: index built and gazetteer loaded (store reachability reported)",
+    # The 503 body is the same Readiness document as the 200 (its examples show both), so a probe reads either.
     responses={503: {"model": Readiness, "description": "Not ready: no index yet, or no gazetteer."}},
 )
 def get_readiness(state: StateDep, response: Response) -> Readiness:
@@ -51,7 +75,9 @@ def get_readiness(state: StateDep, response: Response) -> Readiness:
     operation_id="health-metrics",
     summary="Prometheus metrics: latency per route, responses by status, index age and data version",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"example": METRICS_EXAMPLE}}, "description": "Prometheus text."}
+    },
 )
 def get_metrics(state: StateDep) -> Response:
     snapshot = state.catalogue.snapshot

@@ -3,7 +3,7 @@ with search and keeps answering while the store is down."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -12,6 +12,7 @@ from service_finder.api.docs import problem_responses
 from service_finder.domain.postcode import PostcodeError
 from service_finder.errors import GazetteerUnavailable, InvalidParameter, NotFound
 from service_finder.geocoding.gazetteer import PostcodeNotFound, PostcodeOutsideEngland
+from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
     HSDS_VERSION,
     ORUK_PROFILE,
@@ -40,6 +41,12 @@ from service_finder.interop.hsds_api import (
     taxonomy_terms,
     window,
 )
+
+
+def _responses(example: dict[str, Any], *errors: int, instance: str) -> dict[int | str, Any]:
+    # The example is what the route answers for the documented service record (see interop/examples.py).
+    success: dict[int | str, Any] = {200: {"content": {"application/json": {"example": example}}}}
+    return {**success, **problem_responses(*errors, instance=instance)} if errors else success
 
 
 def open_to_all(response: Response) -> None:
@@ -73,7 +80,7 @@ def hsds_info(request: Request) -> HsdsApiInfo:
 @router.get(
     "/services",
     operation_id="hsds-services-list",
-    responses=problem_responses(400, 422, instance="/hsds/services"),
+    responses=_responses(examples.hsds_service_page_example(), 400, 422, instance="/hsds/services"),
     summary="List services (HSDS one-to-one fields), a page at a time",
     response_model_exclude_none=True,
 )
@@ -89,7 +96,7 @@ def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, 
 @router.get(
     "/services/{service_id}",
     operation_id="hsds-services-get",
-    responses=problem_responses(404, 422, instance="/hsds/services/{service_id}"),
+    responses=_responses(examples.hsds_service_example(), 404, 422, instance="/hsds/services/{service_id}"),
     summary="One service, fully nested (HSDS id or our identifier)",
     response_model_exclude_none=True,
 )
@@ -115,7 +122,9 @@ def _point(postcode: str | None, gazetteer: GazetteerDep) -> Point | None:
 @router.get(
     "/service_at_locations",
     operation_id="hsds-service-at-locations-list",
-    responses=problem_responses(400, 422, 503, instance="/hsds/service_at_locations"),
+    responses=_responses(
+        examples.hsds_service_at_location_page_example(), 400, 422, 503, instance="/hsds/service_at_locations"
+    ),
     summary="List services at locations, a page at a time; near a postcode with proximity (metres)",
     response_model_exclude_none=True,
 )
@@ -139,7 +148,7 @@ def hsds_service_at_locations(
 @router.get(
     "/organizations",
     operation_id="hsds-organizations-list",
-    responses=problem_responses(400, 422, instance="/hsds/organizations"),
+    responses=_responses(examples.hsds_organization_page_example(), 400, 422, instance="/hsds/organizations"),
     summary="List organizations (HSDS one-to-one fields), a page at a time",
     response_model_exclude_none=True,
 )
@@ -154,7 +163,9 @@ def hsds_organizations(snapshot: SnapshotDep, paging: Annotated[HsdsPaging, Quer
 @router.get(
     "/organizations/{organization_id}",
     operation_id="hsds-organizations-get",
-    responses=problem_responses(404, 422, instance="/hsds/organizations/{organization_id}"),
+    responses=_responses(
+        examples.hsds_organization_example(), 404, 422, instance="/hsds/organizations/{organization_id}"
+    ),
     summary="One organization with its services and locations (HSDS id or our identifier)",
     response_model_exclude_none=True,
 )
@@ -173,7 +184,7 @@ def hsds_organization(snapshot: SnapshotDep, organization_id: IdPath) -> HsdsOrg
 @router.get(
     "/taxonomies",
     operation_id="hsds-taxonomies-list",
-    responses=problem_responses(400, 422, instance="/hsds/taxonomies"),
+    responses=_responses(examples.hsds_taxonomy_page_example(), 400, 422, instance="/hsds/taxonomies"),
     summary="List the taxonomies our HSDS attributes use",
     response_model_exclude_none=True,
 )
@@ -188,7 +199,7 @@ def hsds_taxonomies(paging: Annotated[HsdsPaging, Query()]) -> HsdsTaxonomyPage:
 @router.get(
     "/taxonomy_terms",
     operation_id="hsds-taxonomy-terms-list",
-    responses=problem_responses(400, 422, instance="/hsds/taxonomy_terms"),
+    responses=_responses(examples.hsds_taxonomy_term_page_example(), 400, 422, instance="/hsds/taxonomy_terms"),
     summary="List the taxonomy terms our HSDS attributes use",
     response_model_exclude_none=True,
 )
