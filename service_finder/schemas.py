@@ -64,11 +64,12 @@ LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-
 def _iso_only(value: Any) -> Any:
     # Pydantic would read a bare number as a Unix timestamp; the contract says ISO 8601 text, so say so instead.
     if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value)):
-        raise ValueError(f"{value!r} is not an ISO 8601 date-time such as 2026-11-27T20:00:00")
+        raise ValueError(f"{value!r} is not an ISO 8601 date or date-time such as 2026-11-27 or 2026-11-27T20:00:00")
     return value
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+IsoDate = Annotated[date, BeforeValidator(_iso_only)]
 
 # A generous box around England (Isles of Scilly to Berwick, Land's End to Lowestoft). The importer
 # checks the postcode against the gazetteer too; this only stops swapped or zeroed coordinates.

@@ -58,8 +58,9 @@ class Reach:
 
     @classmethod
     def straight_line(cls, km: float) -> Reach:
-        if not 0 < km <= 100:
-            raise ValueError(f"reach {km!r} km is not between 0 and 100 km")
+        # Below 100 m the grid of reach-sized cells would have billions of cells: not a question anyone asks.
+        if not 0.1 <= km <= 100:
+            raise ValueError(f"reach {km!r} km is not between 0.1 and 100 km")
         return cls(km, f"{km:g} km straight line")
 
     @classmethod
@@ -70,6 +71,8 @@ class Reach:
         speed = WALK_KMH if mode is TravelMode.walking else TRAVEL_KMH
         words = "walking" if mode is TravelMode.walking else "by public transport or car"
         km = minutes / 60 * speed
+        if km < 0.1:
+            raise ValueError(f"reach {minutes:g} minutes {words} is under 100 m")
         if km > 100:
             raise ValueError(f"reach {minutes:g} minutes {words} is {km:g} km, more than 100 km")
         return cls(km, f"about {minutes:g} min {words} (estimated {km:.1f} km straight line)")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 
@@ -25,7 +25,7 @@ from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import Need, ServiceKind
 from service_finder.errors import GazetteerUnavailable, InvalidParameter
 from service_finder.geocoding.gazetteer import Gazetteer
-from service_finder.schemas import PersonGender, Referral
+from service_finder.schemas import IsoDate, PersonGender, Referral
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
@@ -48,7 +48,7 @@ class CoverageRequest(BaseModel):
         f"with `at`, at most {MAX_INSTANTS} instants in all. Default (neither given): now.",
         examples=["sat 02:00"],
     )
-    week_of: date | None = Field(default=None, description="A date in the week `window` refers to; default: today.")
+    week_of: IsoDate | None = Field(default=None, description="A date in the week `window` refers to; default: today.")
     age: int | None = Field(default=None, ge=0, le=120, description="The person's age in years.")
     gender: PersonGender | None = Field(default=None, description="Gender, for services for one gender.")
     intoxicated: bool = Field(default=False, description="Has been drinking or using drugs.")
@@ -63,8 +63,12 @@ class CoverageRequest(BaseModel):
         max_length=20,
         description=f"Kinds counted; default {', '.join(k.value for k in DEFAULT_KINDS)}.",
     )
-    km: float | None = Field(default=None, gt=0, le=100, description="Reach, straight-line km (default 10).")
-    minutes: float | None = Field(default=None, gt=0, le=240, description="Reach as estimated travel minutes.")
+    km: float | None = Field(
+        default=None, ge=0.1, le=100, description="Reach, straight-line km, 0.1 to 100 (default 10)."
+    )
+    minutes: float | None = Field(
+        default=None, ge=1, le=240, description="Reach as estimated travel minutes (1 to 240)."
+    )
     mode: TravelMode = Field(default=TravelMode.transport, description="Travel mode for `minutes`.")
     include_remote: bool = Field(default=False, description="Phone, text and online services cover their catchment.")
     format: OutputFormat = Field(
