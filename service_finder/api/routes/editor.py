@@ -107,8 +107,10 @@ def _reject(problems: list[Problem]) -> None:
 
 
 async def _save(
-    state: StateDep, record: ServiceRecord, *, actor: str, expected: int | None, today: TodayDep
-) -> tuple[ServicePublic, str]:
+    state: StateDep, record: ServiceRecord, *, actor: str, expected: int | None, today: TodayDep, response: Response
+) -> ServicePublic:
+    """Write in one transaction (compare-and-swap on the revision), refresh this process's index, set the ETag."""
+
     def write() -> StoredService:
         with write_session(state.engine) as session:
             repository.upsert_services(session, [record], actor=actor, expected_revision=expected)
@@ -119,7 +121,8 @@ async def _save(
         return stored
 
     stored = await asyncio.to_thread(write)
-    return public_service(stored, today=today), stored.etag
+    response.headers["ETag"] = stored.etag
+    return public_service(stored, today=today)
 
 
 @router.post(
@@ -142,10 +145,14 @@ async def create_service(
         raise Conflict(
             f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
         )
-    saved, etag = await _save(
-        state, _checked(record, gazetteer), actor=f"key:{editor.name}", expected=None, today=today
+    saved = await _save(
+        state,
+        _checked(record, gazetteer),
+        actor=f"key:{editor.name}",
+        expected=None,
+        today=today,
+        response=response,
     )
-    response.headers["ETag"] = etag
     response.headers["Location"] = f"/v1/services/{record.id}"
     return saved
 
@@ -174,10 +181,14 @@ async def replace_service(
             f"the body's id {record.id!r} does not match the URL's {service_id!r}", field="id", value=record.id
         )
     _exists(state, service_id)
-    saved, etag = await _save(
-        state, _checked(record, gazetteer), actor=f"key:{editor.name}", expected=expected, today=today
+    saved = await _save(
+        state,
+        _checked(record, gazetteer),
+        actor=f"key:{editor.name}",
+        expected=expected,
+        today=today,
+        response=response,
     )
-    response.headers["ETag"] = etag
     return saved
 
 
@@ -215,10 +226,14 @@ async def update_service(
     except ValidationError as error:
         _reject(problems_from_validation("request body", error))
         raise
-    saved, etag = await _save(
-        state, _checked(record, gazetteer), actor=f"key:{editor.name}", expected=expected, today=today
+    saved = await _save(
+        state,
+        _checked(record, gazetteer),
+        actor=f"key:{editor.name}",
+        expected=expected,
+        today=today,
+        response=response,
     )
-    response.headers["ETag"] = etag
     return saved
 
 
