@@ -118,7 +118,6 @@ _JSON = ("application/json", "application/problem+json")
 PRODUCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/fhir", ("application/fhir+json", *_JSON)),
     ("/v1/services.geojson", ("application/geo+json", *_JSON)),
-    ("/v1/services", ("application/geo+json", *_JSON)),
     ("/v1/coverage", ("image/png", "image/svg+xml", "text/csv", "application/geo+json", *_JSON)),
     ("/v1", _JSON),
     ("/hsds", _JSON),

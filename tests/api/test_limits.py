@@ -89,3 +89,10 @@ def test_an_unsupported_accept_is_406(limited: TestClient) -> None:
 )
 def test_accept_header_matching(accept: str, ok: bool) -> None:
     assert acceptable(accept, ("application/json", "application/problem+json")) is ok
+
+
+def test_geojson_is_served_where_it_is_offered(limited: TestClient) -> None:
+    assert limited.get("/v1/services.geojson", headers={"Accept": "application/geo+json"}).status_code == 200
+    refused = limited.get("/v1/services", headers={"Accept": "application/geo+json"})
+    assert refused.status_code == 406
+    assert "application/json" in refused.json()["detail"]
