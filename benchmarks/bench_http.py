@@ -103,17 +103,19 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], path: str = "/health
 
 @contextmanager
 def running(command: list[str], env: dict[str, str], base: str, ready_path: str) -> Iterator[None]:
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_ready(base, process, ready_path)
-        yield
-    finally:
-        process.terminate()
+    # The server logs a JSON line per request: to a file, since an unread pipe would fill and stall it.
+    with tempfile.TemporaryFile(prefix="bench-http-server-") as log:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            wait_ready(base, process, ready_path)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def fixed_app(payload_file: str) -> Any:
