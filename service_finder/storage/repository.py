@@ -362,11 +362,16 @@ def _upsert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]])
     # Last one wins when a batch names the same organisation or location twice.
     unique = list({row["id"]: row for row in rows}.values())
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(_table(table))
+    target = _table(table)
+    statement = insert(target)
     columns = [c for c in unique[0] if c != "id"]
+    # Only rewrite a row whose content changed. Many services share one organisation, so an import would
+    # otherwise update the same rows in every batch; inside one transaction each update leaves another row
+    # version behind, and every later lookup of that key wades through them (quadratic on PostgreSQL).
+    changed = sa.or_(*(target.c[c].is_distinct_from(statement.excluded[c]) for c in columns if c != "last_modified"))
     session.connection().execute(
         statement.on_conflict_do_update(
-            index_elements=["id"], set_={c: getattr(statement.excluded, c) for c in columns}
+            index_elements=["id"], set_={c: getattr(statement.excluded, c) for c in columns}, where=changed
         ),
         unique,
     )
@@ -412,8 +417,14 @@ def upsert_services(
     # The session's own connection (same transaction), used directly: the ORM's bulk path would fetch back every
     # generated key one row at a time.
     connection = session.connection()
+    records = list(records)
+    # A large import asks once which ids exist, then loads only those. Asking per batch would scan the table
+    # anew each time: inside one long transaction PostgreSQL has no statistics for the rows it just wrote and
+    # picks a sequential scan, so the cost grows with every batch.
+    known = set(session.exec(select(Service.id)).all()) if len(records) > BATCH else None
     for batch in _batches(records):
-        existing = get_services(session, [r.id for r in batch])
+        wanted = [r.id for r in batch if known is None or r.id in known]
+        existing = get_services(session, wanted) if wanted else {}
         fresh: list[_Rows] = []
         changed: list[tuple[_Rows, StoredService]] = []
         audit: list[dict[str, Any]] = []

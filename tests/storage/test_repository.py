@@ -125,3 +125,24 @@ def test_iterating_every_service_crosses_batches_in_id_order(engine: Engine) -> 
         session.commit()
         ids = [s.record.id for s in repository.iter_all_services(session, batch=7)]
     assert ids == sorted(r.id for r in records)
+
+
+def test_a_changed_organisation_or_location_is_stored_and_an_unchanged_one_is_left_alone(engine: Engine) -> None:
+    first = make_record("a")
+    renamed = make_record(
+        "a",
+        organisation={"id": "test-org", "name": "Renamed Organisation"},
+        locations=[{**first.locations[0].model_dump(), "name": "New Civic Hall"}],
+    )
+    with Session(engine) as session:
+        repository.upsert_services(session, [first, make_record("b")], actor="test", now=T0)
+        repository.upsert_services(session, [renamed], actor="test", now=T0 + timedelta(hours=1))
+        session.commit()
+        stored_a, stored_b = repository.get_service(session, "a"), repository.get_service(session, "b")
+    assert stored_a is not None
+    assert stored_b is not None
+    assert stored_a.record.organisation.name == "Renamed Organisation"
+    assert stored_a.record.locations[0].name == "New Civic Hall"
+    # The organisation is shared: "b" now shows the new name too, and was not itself changed.
+    assert stored_b.record.organisation.name == "Renamed Organisation"
+    assert stored_b.revision == 1
