@@ -9,9 +9,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from service_finder.api.deps import GazetteerDep, SnapshotDep
 from service_finder.api.docs import problem_responses
-from service_finder.domain.postcode import PostcodeError
-from service_finder.errors import GazetteerUnavailable, InvalidParameter, NotFound
-from service_finder.geocoding.gazetteer import PostcodeNotFound, PostcodeOutsideEngland
+from service_finder.api.routes.search import resolve_postcode
+from service_finder.errors import InvalidParameter, NotFound
 from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
     HSDS_VERSION,
@@ -110,12 +109,7 @@ def hsds_service(snapshot: SnapshotDep, service_id: IdPath) -> HsdsService:
 def _point(postcode: str | None, gazetteer: GazetteerDep) -> Point | None:
     if postcode is None:
         return None
-    if gazetteer is None:
-        raise GazetteerUnavailable("the postcode gazetteer is not loaded on this server; leave out postcode")
-    try:
-        found = gazetteer.resolve(postcode)
-    except (PostcodeError, PostcodeNotFound, PostcodeOutsideEngland) as error:
-        raise InvalidParameter(str(error), field="postcode", value=postcode) from error
+    found = resolve_postcode(postcode, gazetteer, instead="leave out postcode")
     return Point(latitude=found.latitude, longitude=found.longitude, district_code=found.district_code)
 
 

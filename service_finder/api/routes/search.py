@@ -10,7 +10,7 @@ from service_finder.api.docs import problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.postcode import PostcodeError
 from service_finder.errors import GazetteerUnavailable, InvalidParameter
-from service_finder.geocoding.gazetteer import Gazetteer, PostcodeNotFound, PostcodeOutsideEngland
+from service_finder.geocoding.gazetteer import Gazetteer, PostcodeNotFound, PostcodeOutsideEngland, PostcodePoint
 from service_finder.schemas import ENGLAND_BOUNDS, ResolvedLocation, SearchRequest, SearchResponse
 from service_finder.search.engine import search
 
@@ -64,14 +64,20 @@ ERRORS = problem_responses(
 )
 
 
+def resolve_postcode(postcode: str, gazetteer: Gazetteer | None, *, instead: str) -> PostcodePoint:
+    """A postcode in England, or the error every route gives for it (422 naming the postcode; 503 without a
+    gazetteer, saying what to send `instead`)."""
+    if gazetteer is None:
+        raise GazetteerUnavailable(f"the postcode gazetteer is not loaded on this server; {instead}")
+    try:
+        return gazetteer.resolve(postcode)
+    except (PostcodeError, PostcodeNotFound, PostcodeOutsideEngland) as error:
+        raise InvalidParameter(str(error), field="postcode", value=postcode) from error
+
+
 def resolve_location(request: SearchRequest, gazetteer: Gazetteer | None) -> ResolvedLocation | None:
     if request.postcode is not None:
-        if gazetteer is None:
-            raise GazetteerUnavailable("the postcode gazetteer is not loaded on this server; search by lat and lon")
-        try:
-            point = gazetteer.resolve(request.postcode)
-        except (PostcodeError, PostcodeNotFound, PostcodeOutsideEngland) as error:
-            raise InvalidParameter(str(error), field="postcode", value=request.postcode) from error
+        point = resolve_postcode(request.postcode, gazetteer, instead="search by lat and lon")
         return ResolvedLocation(
             latitude=point.latitude,
             longitude=point.longitude,
