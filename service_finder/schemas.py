@@ -7,6 +7,7 @@ validation is identical whichever way data arrives.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from enum import StrEnum
@@ -368,15 +369,51 @@ class CatchmentRecord(Record):
     )
     geojson: dict[str, Any] | None = Field(default=None, description="A GeoJSON Polygon or MultiPolygon (WGS84).")
 
+    @field_validator("geojson")
+    @classmethod
+    def _polygon(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        kind, coordinates = value.get("type"), value.get("coordinates")
+        if kind not in ("Polygon", "MultiPolygon"):  # a tuple: `kind` may be any JSON value, lists included
+            raise ValueError(f"catchment geojson must be a GeoJSON Polygon or MultiPolygon, not {kind!r:.40}")
+        if problem := _polygon_problem(kind, coordinates):
+            raise ValueError(f"catchment GeoJSON {kind}: {problem}")
+        # Only the shape is kept: search and coverage read nothing else, and a foreign member could nest deeper than
+        # the store's JSON writer goes.
+        return {"type": kind, "coordinates": coordinates}
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.type is CatchmentType.districts and not self.districts:
             raise ValueError("catchment type 'districts' needs at least one district code")
-        if self.type is CatchmentType.polygon:
-            kind = (self.geojson or {}).get("type")
-            if kind not in {"Polygon", "MultiPolygon"}:
-                raise ValueError(f"catchment type 'polygon' needs a GeoJSON Polygon or MultiPolygon, not {kind!r}")
+        if self.type is CatchmentType.polygon and self.geojson is None:
+            raise ValueError("catchment type 'polygon' needs a GeoJSON Polygon or MultiPolygon, not None")
         return self
+
+
+def _polygon_problem(kind: str, coordinates: Any) -> str | None:
+    """What stops search reading these coordinates as rings of [longitude, latitude] (RFC 7946), or None."""
+    polygons = [coordinates] if kind == "Polygon" else coordinates
+    if not isinstance(polygons, list) or not polygons:
+        return "coordinates must be a non-empty array"
+    for polygon in polygons:
+        if not isinstance(polygon, list) or not polygon:
+            return "each polygon must be a non-empty array of rings"
+        for ring in polygon:
+            # Rings are closed implicitly (RFC 7946 asks for the first position again at the end; search does not).
+            if not isinstance(ring, list) or len(ring) < 3:
+                return "each ring must be an array of at least three positions"
+            for position in ring:
+                if not (
+                    isinstance(position, list)
+                    and len(position) == 2
+                    and all(type(n) in (int, float) and math.isfinite(n) for n in position)
+                    and -180 <= position[0] <= 180
+                    and -90 <= position[1] <= 90
+                ):
+                    return "each position must be [longitude, latitude], two numbers in WGS84"
+    return None
 
 
 class EligibilityRecord(Record):
@@ -738,6 +775,12 @@ class SearchRequest(BaseModel):
     limit: int = Field(default=10, ge=1, le=50, description="Most results to return (max 50).")
     explain: bool = Field(default=False, description="Also list nearby services left out, with the reasons.")
 
+    @field_validator("needs", "modes", "access", "kinds")
+    @classmethod
+    def _once_each(cls, values: list[StrEnum]) -> list[StrEnum]:
+        # A value given twice means the same as once: it must not count twice in the score or the reasons.
+        return list(dict.fromkeys(values))
+
     @model_validator(mode="after")
     def _where(self) -> Self:
         if (self.lat is None) != (self.lon is None):
@@ -990,7 +1033,8 @@ class Readiness(BaseModel):
     )
 
     status: str = Field(
-        description="'ready'; 'degraded' (store unreachable, answering from the last index); 'not_ready'.",
+        description="'ready'; 'degraded' (store unreachable, answering from the last index); 'not_ready'; "
+        "'draining' (shutting down: still answering, send new requests elsewhere).",
         examples=["ready"],
     )
     store_reachable: bool = Field(description="The store answered the last data-version poll.")

@@ -57,7 +57,8 @@ def hours_today(ranges: Sequence[TimeRange], *, always_open: bool = False, reaso
 
     `ranges` are the sessions that start today; one that began yesterday evening is not today's.
     """
-    if always_open or list(ranges) == [WHOLE_DAY]:
+    # A 24-hour session covers any other that ends today; one that runs past midnight still has to be said.
+    if always_open or (WHOLE_DAY in ranges and all(r == WHOLE_DAY or r.opens < r.closes for r in ranges)):
         text = "Open 24 hours today"
     elif not ranges:
         text = "Closed today"

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service_finder.domain.bank_holidays import bank_holiday_name, is_bank_holiday
-from service_finder.domain.hours_text import WHOLE_DAY
+from service_finder.domain.hours_text import WHOLE_DAY, time_words
 from service_finder.domain.hours_text import hours_today as hours_today_text
 from service_finder.domain.schedule import (
     MINUTES_PER_DAY,
@@ -274,6 +274,9 @@ def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool
     return hours_today_text(ranges, reason=reasons[0] if reasons and len(set(reasons)) == 1 else "")
 
 
+_CLOSED_TODAY = "Closed today"
+
+
 def _range_key(hours: TimeRange) -> tuple[int, int]:
     return hours.opens, hours.closes
 
@@ -303,7 +306,12 @@ def _open_state(prepared: Prepared, at: datetime, *, temporarily_closed: bool, h
         if start <= at_utc:
             if end >= horizon:
                 return OpenState(True, None, None, None, None, text)
-            return OpenState(True, end.astimezone(LONDON), None, _minutes_between(at_utc, end), None, text)
+            closes = end.astimezone(LONDON)
+            if text.startswith(_CLOSED_TODAY):
+                # Open now in a session that began yesterday evening: "Closed today" beside "open now" would
+                # contradict itself, so say what is true now and what follows.
+                text = f"Open until {time_words(closes.hour * 60 + closes.minute)} (from yesterday), then c" + text[1:]
+            return OpenState(True, closes, None, _minutes_between(at_utc, end), None, text)
         return OpenState(False, None, start.astimezone(LONDON), None, _minutes_between(at_utc, start), text)
     return OpenState(False, None, None, None, None, text)
 
@@ -324,6 +332,7 @@ def _is_october_repeat(at_london: datetime) -> bool:
 
 
 # Wall minutes of the week, Sunday 01:00 to 02:00: a boundary there needs the exact path during the repeated hour.
+HOURS_PER_WEEK = MINUTES_PER_WEEK // 60
 _REPEAT_FROM = 6 * MINUTES_PER_DAY + 60
 _REPEAT_TO = 6 * MINUTES_PER_DAY + 120
 
@@ -359,6 +368,15 @@ class CompiledWeek:
     exception_closed: BoolArray
     always_open: BoolArray
     repeat_hour_owners: IntArray
+    # Per owner: has any dated exception; has a session edge in the October repeated hour (the subset paths test
+    # membership by indexing these, not by searching the owner lists).
+    has_exception: BoolArray
+    repeat_hour: BoolArray
+    # Per owner, the hours of the week (wall clock) in which any of its weekly sessions runs, as 168 bits in three
+    # words (shape (3, owners): each word contiguous); `hour_loose` marks owners whose weekly rows do not tell the
+    # whole story (dated exceptions, validity windows, bank-holiday special hours): see may_be_open.
+    hour_bits: npt.NDArray[np.uint64]
+    hour_loose: BoolArray
     # Each owner's rows are one slice, [offset[owner], offset[owner + 1]): the subset paths gather by indexing.
     row_offset: IntArray
     bh_offset: IntArray
@@ -415,7 +433,7 @@ class CompiledWeek:
         repeat = np.unique(np.concatenate([row[at_repeat, 2], bh[at_repeat_bh, 2]]))
         return cls(
             schedules=tuple(tuple(s) for s in services),
-            prepared=tuple(_prepare(s) for s in services),
+            prepared=_prepare_all(services),
             temporarily_closed=closed,
             row_start=row[:, 0].astype(np.int32),
             row_end=row[:, 1].astype(np.int32),
@@ -434,6 +452,12 @@ class CompiledWeek:
             exception_closed=exc[:, 3].astype(np.bool_),
             always_open=always,
             repeat_hour_owners=repeat.astype(np.int32),
+            has_exception=np.isin(np.arange(len(services)), exc[:, 0]),
+            repeat_hour=np.isin(np.arange(len(services)), repeat),
+            hour_bits=_hour_bits(len(services), row),
+            hour_loose=np.isin(np.arange(len(services)), np.concatenate([exc[:, 0], bh[:, 2]]))
+            | (np.array(valid_from, dtype=np.int64).reshape(-1) > 0)
+            | (np.array(valid_to, dtype=np.int64).reshape(-1) < date.max.toordinal()),
             row_offset=np.searchsorted(row[:, 2], np.arange(len(services) + 1)).astype(np.int32),
             bh_offset=np.searchsorted(bh[:, 2], np.arange(len(services) + 1)).astype(np.int32),
         )
@@ -517,14 +541,30 @@ class CompiledWeek:
         irregular = (self.valid_from[owners] > today_ordinal - 1) | (self.valid_to[owners] < today_ordinal)
         if self.exception_owner.size:
             touching = (self.exception_start <= today_ordinal) & (self.exception_end >= today_ordinal - 1)
-            irregular |= np.isin(owners, self.exception_owner[touching])
+            if touching.any():
+                owner_touching = np.zeros(len(self), dtype=np.bool_)
+                owner_touching[self.exception_owner[touching]] = True
+                irregular |= owner_touching[owners]
         if _is_october_repeat(at_london):
-            irregular |= np.isin(owners, self.repeat_hour_owners)
+            irregular |= self.repeat_hour[owners]
         closed = self.temporarily_closed[owners]
         for position_index in np.flatnonzero(irregular & ~closed):
             result[position_index] = _is_open(self.prepared[owners[position_index]], at_london)
         result &= ~closed
         return result
+
+    def may_be_open(self, at: datetime, owners: IntArray) -> BoolArray:
+        """A superset of `open_for(at, owners)`, from one bit per owner: could it be open at all in this hour of the
+        week? For pruning (a score ceiling), never for an answer. Owners with dated exceptions, validity windows or
+        bank-holiday special hours, and every owner in the October repeated hour, are always marked."""
+        at_london = to_london(at)
+        if _is_october_repeat(at_london):
+            return ~self.temporarily_closed[owners]
+        hour = at_london.weekday() * 24 + at_london.hour
+        word, bit = divmod(hour, 64)
+        result: BoolArray = ((self.hour_bits[word][owners] >> np.uint64(bit)) & np.uint64(1)).astype(np.bool_)
+        result |= self.hour_loose[owners]
+        return result & ~self.temporarily_closed[owners]
 
     def may_open_within(self, at: datetime, owners: IntArray, minutes: int) -> BoolArray:
         """A superset of the services (aligned with `owners`) that could start a session within `minutes` after
@@ -546,7 +586,7 @@ class CompiledWeek:
             )
             result[position[hit]] = True
         bounded = (self.valid_from[owners] > 0) | (self.valid_to[owners] < date.max.toordinal())
-        result |= bounded | np.isin(owners, self.exception_owner)
+        result |= bounded | self.has_exception[owners]
         return result & ~self.temporarily_closed[owners]
 
     def open_states(self, indices: Sequence[int], at: datetime, *, horizon_days: int = 14) -> list[OpenState]:
@@ -557,6 +597,28 @@ class CompiledWeek:
             )
             for i in indices
         ]
+
+
+def _prepare_all(services: Sequence[Sequence[WeeklySchedule]]) -> tuple[Prepared, ...]:
+    # Owners with equal hours share one prepared form (and equal schedules are usually one object already).
+    cache: dict[tuple[WeeklySchedule, ...], Prepared] = {}
+    prepared: list[Prepared] = []
+    for schedules in services:
+        key = tuple(schedules)
+        if key not in cache:
+            cache[key] = _prepare(key)
+        prepared.append(cache[key])
+    return tuple(prepared)
+
+
+def _hour_bits(owners: int, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+    """Per owner, bit h set when a weekly row [start, end) touches hour-of-week h (rows never pass the week's end)."""
+    masks = [0] * owners
+    for start, end, owner in zip(rows[:, 0].tolist(), rows[:, 1].tolist(), rows[:, 2].tolist(), strict=True):
+        masks[owner] |= (1 << min(-(-end // 60), HOURS_PER_WEEK)) - (1 << (start // 60))
+    word = (1 << 64) - 1
+    bits = np.array([(m & word, (m >> 64) & word, m >> 128) for m in masks], dtype=np.uint64).reshape(owners, 3)
+    return np.ascontiguousarray(bits.T)
 
 
 def _gather(offset: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:

@@ -20,7 +20,6 @@ from service_finder.domain.taxonomy import (
     KINDS,
     NEED_LABELS,
     REFERRAL_LABELS,
-    SELF_ROUTES,
     AccessFeature,
     CatchmentType,
     ContactMode,
@@ -54,8 +53,11 @@ from service_finder.search.index import (
     KIND_CODES,
     NO_MAX_AGE,
     NO_MIN_AGE,
+    PROFESSIONAL_ROUTES_MASK,
+    SELF_ROUTES_MASK,
     UNKNOWN,
     DirectoryIndex,
+    Word,
     bit_mask,
 )
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
@@ -66,9 +68,8 @@ F64 = npt.NDArray[np.float64]
 
 PASS, FAIL, UNKNOWN_RESULT, NOT_ASKED = 1, 0, -1, 2
 _RESULT = {PASS: CriterionResult.passed, FAIL: CriterionResult.failed, UNKNOWN_RESULT: CriterionResult.unknown}
-SELF_MASK = bit_mask(sorted(SELF_ROUTES), list(ReferralRoute))
-# Routes a clinician can use on a person's behalf (the police route is for officers, not clinicians).
-PROFESSIONAL_MASK = bit_mask([r for r in ReferralRoute if r is not ReferralRoute.police], list(ReferralRoute))
+SELF_MASK = SELF_ROUTES_MASK
+PROFESSIONAL_MASK = PROFESSIONAL_ROUTES_MASK
 GENDER_BITS = {
     PersonGender.woman: bit_mask([Gender.women], list(Gender)),
     PersonGender.man: bit_mask([Gender.men], list(Gender)),
@@ -92,13 +93,16 @@ class Candidates:
     location: I32  # -1 for remote
     distance: F64  # NaN for remote
 
+    def take(self, rows: I32) -> Candidates:
+        return Candidates(self.unit[rows], self.service[rows], self.location[rows], self.distance[rows])
+
 
 def _candidates(index: DirectoryIndex, where: ResolvedLocation | None, radius_km: float) -> Candidates:
     remote = index.remote[(index.modes[index.unit_service[index.remote]] & REMOTE_MODES) != 0]
     if where is None:
         units, distance = remote, np.full(remote.size, np.nan)
     else:
-        near, near_distance = index.near(where.latitude, where.longitude, radius_km)
+        near, near_distance = index.within(where.latitude, where.longitude, radius_km)
         units = np.concatenate([near, remote]).astype(np.int32)
         distance = np.concatenate([near_distance, np.full(remote.size, np.nan)])
     return Candidates(units, index.unit_service[units], index.unit_location[units], distance)
@@ -129,9 +133,7 @@ def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: Re
     result[catchment == 1] = PASS
     districts = catchment == 2
     if where is not None and where.district_code is not None:
-        members = index.district_members.get(where.district_code)
-        inside = np.isin(ids, members) if members is not None else np.zeros(n, np.bool_)
-        result[districts] = np.where(inside[districts], PASS, FAIL)
+        result[districts] = np.where(_in_district(index, ids[districts], where.district_code), PASS, FAIL)
     for row in np.flatnonzero(catchment == 3):
         record = index.services[ids[row]]
         geojson = record.eligibility.catchment.geojson if record.eligibility.catchment else None
@@ -157,6 +159,12 @@ def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: Re
 
     results["gp_registration"] = np.where(index.gp_required[ids], UNKNOWN_RESULT, NOT_ASKED).astype(np.int8)
     return results
+
+
+def _in_district(index: DirectoryIndex, ids: I32, district: str) -> npt.NDArray[np.bool_]:
+    """Whether each service's district catchment lists `district`."""
+    found: npt.NDArray[np.bool_] = index.district_mask(district)[ids]
+    return found
 
 
 def _verdicts(criteria: Mapping[str, I8]) -> I8:
@@ -208,6 +216,7 @@ class _Stages:
         return next(reason for mask, reason in self.masks if mask[row])
 
 
+NO_HOURS_REASON = "opening hours not recorded, so never shown as open: phone to check"
 INELIGIBLE, CLOSED, TEMPORARILY_CLOSED = "\0ineligible", "\0closed", "\0temporarily-closed"
 
 
@@ -223,7 +232,295 @@ def search(
 ) -> SearchResponse:
     at = to_london(at)
     radius = request.radius_km * (EXPLAIN_RADIUS_FACTOR if request.explain else 1.0)
-    candidates = _candidates(index, location, radius)
+    # Sessions start and end on whole minutes, so a site's open state is the same all through a minute (closing
+    # "in N minutes" rounds up either way): states are shared by every search in the same minute of a snapshot.
+    minute = at.replace(second=0, microsecond=0)
+    states = index.open_states_at(minute)
+
+    def state(unit: int) -> OpenState:
+        found = states.get(unit)
+        if found is None:
+            found = states[unit] = index.hours.open_states([unit], minute)[0]
+        return found
+
+    # Look near first: a site further than `ring` scores at most best_possible - 1.5 per km beyond it, so once the
+    # last result scores above that, nothing further can enter. Widen (to where something still could) only when
+    # not. The answer is always the one a search of the whole radius gives (tests/search/test_pruning.py).
+    ring = min(radius, FIRST_RING_KM) if location is not None else radius
+    while True:
+        candidates, found, left_out = _search_within(index, location, ring, request, at, today, state)
+        wider = _wider_ring(found, left_out, candidates, request, ring, radius)
+        if wider is None:
+            break
+        ring = wider
+
+    units = candidates.unit
+    response_results = [
+        _result(
+            index,
+            candidates,
+            result_row,
+            rank,
+            final,
+            arrival,
+            state(int(units[result_row])),
+            {name: int(column[result_row]) for name, column in found.criteria.items()},
+            int(found.verdicts[result_row]),
+            request,
+            location,
+            today,
+            district_name,
+        )
+        for rank, (final, result_row, arrival) in enumerate(found.top, start=1)
+    ]
+    explained = None
+    if request.explain:
+        explained = _exclusions(
+            index, candidates, left_out, found.stages, found.criteria, state, request, location, district_name
+        )
+    return SearchResponse.model_construct(
+        query=QueryEcho.model_construct(request=request, location=location, at=at),
+        results=response_results,
+        safety_net=safety_net(index, request, location),
+        excluded=explained,
+        data_version=index.version,
+        index_built_at=index.built_at,
+        stale_index=stale_index,
+    )
+
+
+def _search_within(
+    index: DirectoryIndex,
+    location: ResolvedLocation | None,
+    ring: float,
+    request: SearchRequest,
+    at: datetime,
+    today: date,
+    state: Callable[[int], OpenState],
+) -> tuple[Candidates, _Found, list[int]]:
+    """The answer among the sites within `ring` km (and every remote service), evaluating the most promising
+    first and widening only when something left unevaluated could still change it."""
+    everything = _candidates(index, location, ring)
+    size = max(FIRST_SLICE, SLICE_PER_RESULT * request.limit)
+    # Few candidates (a town, or no location): evaluate them all, without working out ceilings first.
+    ceiling = _ceilings(index, everything, request, location, at, today) if everything.unit.size > size else None
+    while True:
+        chosen = None if ceiling is None else _most_promising(index, everything, ceiling, size, explain=request.explain)
+        candidates = everything if chosen is None else everything.take(chosen)
+        found = _evaluate(index, candidates, request, location, at, today, state)
+        shown = {int(candidates.service[row]) for _, row, _ in found.top}
+        left_out = _left_out(candidates, found.stages, shown) if request.explain else []
+        if (
+            chosen is None
+            or ceiling is None
+            or _settled(everything, ceiling, chosen, found, left_out, candidates, request)
+        ):
+            return candidates, found, left_out
+        size *= SLICE_GROWTH
+
+
+def _best_possible(request: SearchRequest) -> float:
+    """The most any site could score for this request before distance: every term at its best."""
+    best = ranking.OPEN_NOW + ranking.KNOWN_ELIGIBLE + ranking.VERIFIED + CEILING_SLACK
+    best += ranking.NEED_MATCH * len(request.needs) + ranking.ACCESS_MATCH * len(request.access)
+    if request.referral is Referral.self:
+        best += ranking.SELF_ACCESS
+    distress = {Need.self_harm, Need.suicidal_thoughts} & set(request.needs)
+    if request.intoxicated or (request.uses_substances and distress):
+        best += ranking.SPECIALIST_FIT
+    return best
+
+
+def _wider_ring(
+    found: _Found, left_out: list[int], candidates: Candidates, request: SearchRequest, ring: float, radius: float
+) -> float | None:
+    """None when no site beyond `ring` km could change the answer; else the ring to search next."""
+    if ring >= radius:
+        return None
+    wanted = ring
+    if len(found.top) < request.limit:
+        wanted = radius  # fewer results than asked for: anything further might be one
+    else:
+        # A site beyond `ring` scores below best_possible - 1.5 x ring (strictly: ties break by id, so they count).
+        reach = (_best_possible(request) - found.top[-1][0]) / -ranking.DISTANCE_PER_KM
+        if reach > ring:
+            wanted = max(reach, ring * 2)
+    if request.explain:
+        last = float(np.nan_to_num(candidates.distance[left_out[-1]], nan=np.inf)) if left_out else np.inf
+        if len(left_out) < MAX_EXCLUDED or last >= ring:
+            wanted = max(wanted, ring * 2)  # the nearest services left out may lie further
+    return None if wanted == ring else min(wanted, radius)
+
+
+# The first ring searched around a location, in km: most searches in a town find their answer within it.
+FIRST_RING_KM = 4.0
+# The first evaluation takes the FIRST_SLICE (or SLICE_PER_RESULT x limit) highest ceilings, then SLICE_GROWTH
+# times more each time the answer is not yet settled. Sizes trade one wasted pass against evaluating too much.
+FIRST_SLICE = 64
+SLICE_PER_RESULT = 4
+SLICE_GROWTH = 4
+# With explain, the nearest rows evaluated first: enough, usually, to find MAX_EXCLUDED services left out.
+NEAREST_SLICE = 8 * MAX_EXCLUDED
+# Scores are rounded to 3 decimals; a ceiling this much above the exact sum can never be beaten by rounding.
+CEILING_SLACK = 0.01
+
+
+def _of_kinds(index: DirectoryIndex, ids: I32, kinds: Iterable[ServiceKind]) -> npt.NDArray[np.bool_]:
+    wanted = np.zeros(len(KIND_CODES), np.bool_)
+    wanted[[KIND_CODES[k] for k in kinds]] = True
+    result: npt.NDArray[np.bool_] = wanted[index.kind[ids]]
+    return result
+
+
+def _ceilings(
+    index: DirectoryIndex,
+    candidates: Candidates,
+    request: SearchRequest,
+    where: ResolvedLocation | None,
+    at: datetime,
+    today: date,
+) -> F64:
+    """Per candidate, a score no evaluation of it can exceed; -inf where a hard filter already rules it out.
+
+    Exact for every term that needs neither exact opening hours nor the full eligibility verdict (distance, needs,
+    self-access, specialist fit, staleness, the hard filters, and age when given). Known-eligible is withheld only
+    where some criterion is certain to be unknown (the same rules as _criteria, without the costly ones); the open
+    term comes from one bit per site saying whether it could be open at all in this hour of the week
+    (CompiledWeek.may_be_open, a superset of open now). One gather of the packed Word, then mask tests."""
+    ids = candidates.service
+    word = index.word[ids]
+
+    def has(bits: int) -> npt.NDArray[np.bool_]:
+        result: npt.NDArray[np.bool_] = (word & np.uint64(bits)) != 0
+        return result
+
+    required = Word.ACTIVE | (bit_mask(request.access, list(AccessFeature)) << Word.ACCESS)
+    viable = (word & np.uint64(required | Word.SAFETY_NET)) == np.uint64(required)
+    if request.kinds:
+        wanted = np.zeros(Word.KIND_MASK + 1, np.bool_)
+        wanted[[KIND_CODES[k] for k in request.kinds]] = True
+        viable &= wanted[(word >> np.uint64(Word.KIND)) & np.uint64(Word.KIND_MASK)]
+    if request.modes:
+        viable &= has(bit_mask(request.modes, list(ContactMode)) << Word.MODES)
+    distance = candidates.distance
+    located = ~np.isnan(distance)
+    if request.explain:  # the candidates reach past the radius, to list what is just beyond it
+        viable &= ~located | (np.where(located, distance, 0.0) <= request.radius_km)
+    # The eligibility criteria that fail for certain (FAIL makes a candidate ineligible, so never a result).
+    if request.age is not None:
+        viable &= (index.min_age[ids] <= request.age) & (request.age <= index.max_age[ids])
+    route = Word.SELF_ACCESS if request.referral is Referral.self else Word.PROFESSIONAL_ACCESS
+    viable &= has(route | Word.REFERRAL_UNKNOWN)
+    if request.intoxicated:
+        viable &= ~has(Word.REFUSES_INTOXICATED)
+    if request.uses_substances:
+        viable &= ~has(Word.REFUSES_SUBSTANCES)
+    person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
+    if person is not None:
+        viable &= ~has(Word.GENDER_LIMITED) | has(person << Word.GENDERS)
+    if where is not None and where.district_code is not None:
+        listed = np.flatnonzero(has(Word.CATCHMENT_DISTRICTS))
+        viable[listed] &= _in_district(index, ids[listed], where.district_code)
+    window = request.open_within_minutes
+    could_be_open = index.hours.may_be_open(at, candidates.unit)
+    if window == 0:
+        viable &= could_be_open
+    shut = 0.0 if window is None else ranking.OPENS_SOON  # the most a site closed now can earn for its hours
+    ceiling = np.where(could_be_open, ranking.OPEN_NOW, shut) + (
+        CEILING_SLACK + ranking.ACCESS_MATCH * len(request.access)
+    )
+
+    unknown = Word.REFERRAL_UNKNOWN | Word.GP_REQUIRED | Word.CATCHMENT_UNKNOWN
+    if where is None:
+        unknown |= Word.CATCHMENT_NOT_ENGLAND
+    elif where.district_code is None:
+        unknown |= Word.CATCHMENT_DISTRICTS
+    if request.age is None:
+        unknown |= Word.AGE_LIMITED
+    if request.gender is None and request.sex is None:
+        unknown |= Word.GENDER_LIMITED
+    if request.intoxicated:
+        unknown |= Word.INTOXICATED_UNKNOWN
+    if request.uses_substances:
+        unknown |= Word.SUBSTANCES_UNKNOWN
+    ceiling += np.where(has(unknown), 0.0, ranking.KNOWN_ELIGIBLE)
+    if request.referral is Referral.self:
+        ceiling += np.where(has(Word.SELF_ACCESS), ranking.SELF_ACCESS, 0.0)
+    if request.needs:  # needs are distinct (SearchRequest drops repeats), so a count of bits is the sum of matches
+        needs = word & np.uint64(bit_mask(request.needs, list(Need)) << Word.NEEDS)
+        ceiling += ranking.NEED_MATCH * np.bitwise_count(needs)
+    ceiling += np.where(_specialist(index, ids, request), ranking.SPECIALIST_FIT, 0.0)
+    ceiling += np.where(index.review_due[ids] < today.toordinal(), ranking.STALE, ranking.VERIFIED)
+    ceiling += ranking.DISTANCE_PER_KM * np.where(located, distance, ranking.REMOTE_EQUIVALENT_KM)
+    result: F64 = np.where(viable, ceiling, -np.inf)
+    return result
+
+
+def _most_promising(
+    index: DirectoryIndex, candidates: Candidates, ceiling: F64, size: int, *, explain: bool
+) -> I32 | None:
+    """Rows to evaluate: the `size` highest ceilings, and with explain every remote row (few) and the nearest
+    `size` or NEAREST_SLICE (exclusions are listed nearest first). None: evaluate everything."""
+    n = ceiling.size
+    if n <= size:
+        return None
+    picked = np.isnan(candidates.distance) if explain else np.zeros(n, np.bool_)
+    viable = np.flatnonzero(ceiling > -np.inf)
+    if viable.size > size:
+        viable = viable[np.argpartition(-ceiling[viable], size - 1)[:size]]
+    picked[viable] = True
+    nearest = max(size, NEAREST_SLICE)
+    if explain and n > nearest:
+        picked[np.argpartition(np.nan_to_num(candidates.distance, nan=np.inf), nearest - 1)[:nearest]] = True
+    elif explain:
+        return None
+    chosen = np.flatnonzero(picked).astype(np.int32)
+    return None if chosen.size == n else chosen
+
+
+def _settled(
+    everything: Candidates,
+    ceiling: F64,
+    chosen: I32,
+    found: _Found,
+    left_out: list[int],
+    candidates: Candidates,
+    request: SearchRequest,
+) -> bool:
+    """Whether evaluating the rows not chosen could change the answer. Results: not if none of them could score
+    above the last result (ties could, so they count). Exclusions: not if the last one listed is nearer than every
+    row not chosen (with explain remote rows are always chosen, so those are all sites at a finite distance)."""
+    rest = np.ones(ceiling.size, np.bool_)
+    rest[chosen] = False
+    best_rest = float(ceiling[rest].max(initial=-np.inf))
+    if best_rest > -np.inf and (len(found.top) < request.limit or best_rest >= found.top[-1][0]):
+        return False
+    if request.explain:
+        nearest_rest = float(everything.distance[rest].min(initial=np.inf))
+        last = float(np.nan_to_num(candidates.distance[left_out[-1]], nan=np.inf)) if left_out else np.inf
+        if nearest_rest < np.inf and (len(left_out) < MAX_EXCLUDED or last >= nearest_rest):
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    stages: _Stages
+    criteria: dict[str, I8]
+    verdicts: I8
+    top: list[tuple[float, int, Travel | None]]  # (final score, row, travel), best first
+
+
+def _evaluate(
+    index: DirectoryIndex,
+    candidates: Candidates,
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    at: datetime,
+    today: date,
+    state: Callable[[int], OpenState],
+) -> _Found:
+    """Every filter, verdict and score over these candidates, and the best `limit` of them."""
     ids = candidates.service
     stages = _Stages([])
     # Filters the caller chose (kinds) or that are not results at all (the safety net, closed-down services) drop
@@ -236,7 +533,7 @@ def search(
         keep = keep & ok
 
     if request.kinds:
-        keep &= np.isin(index.kind[ids], [KIND_CODES[k] for k in request.kinds])
+        keep &= _of_kinds(index, ids, request.kinds)
     if request.explain:
         apply(
             np.nan_to_num(candidates.distance, nan=0.0) <= request.radius_km, f"further than {request.radius_km:g} km"
@@ -262,23 +559,17 @@ def search(
     apply(verdicts > 0, INELIGIBLE)
 
     units = candidates.unit
-    # Hours only for the candidates every cheaper filter kept: usually a small share of those in the radius.
+    # Hours only for the candidates every cheaper filter kept: usually a small share of those evaluated.
     open_now = np.zeros(units.size, np.bool_)
     alive = np.flatnonzero(keep)
     open_now[alive] = index.hours.open_for(at, units[alive])
     window = request.open_within_minutes
-    states: dict[int, OpenState] = {}
-
-    def state(unit: int) -> OpenState:
-        if unit not in states:
-            states[unit] = index.hours.open_states([unit], at)[0]
-        return states[unit]
-
     opens_soon = np.zeros(ids.size, np.bool_)
     wait = np.zeros(ids.size)
     if window:
         # The vector pass narrows who could open in the window; the exact engine decides for those only.
-        maybe = keep & ~open_now & index.hours.may_open_within(at, units, window)
+        maybe = keep & ~open_now
+        maybe[maybe] = index.hours.may_open_within(at, units[maybe], window)
         for row in np.flatnonzero(maybe):
             minutes = state(int(units[row])).minutes_until_open
             if minutes is not None and minutes <= window:
@@ -289,39 +580,7 @@ def search(
 
     rows = np.flatnonzero(keep).astype(np.int32)
     score = _scores(index, candidates, rows, criteria, verdicts, open_now, opens_soon, wait, request, today)
-    results = _top(index, candidates, rows, score, open_now, request, state)
-
-    response_results = [
-        _result(
-            index,
-            candidates,
-            result_row,
-            rank,
-            final,
-            arrival,
-            state(int(units[result_row])),
-            {name: int(column[result_row]) for name, column in criteria.items()},
-            int(verdicts[result_row]),
-            request,
-            location,
-            today,
-            district_name,
-        )
-        for rank, (final, result_row, arrival) in enumerate(results, start=1)
-    ]
-    explained = None
-    if request.explain:
-        shown = {int(ids[row]) for _, row, _ in results}
-        explained = _exclusions(index, candidates, stages, criteria, state, request, location, district_name, shown)
-    return SearchResponse.model_construct(
-        query=QueryEcho.model_construct(request=request, location=location, at=at),
-        results=response_results,
-        safety_net=safety_net(index, request, location),
-        excluded=explained,
-        data_version=index.version,
-        index_built_at=index.built_at,
-        stale_index=stale_index,
-    )
+    return _Found(stages, criteria, verdicts, _top(index, candidates, rows, score, open_now, request, state))
 
 
 def _scores(
@@ -385,7 +644,7 @@ def _top(
     lower a score). Ties break by service id; the index keeps services in id order, so by index.
     """
     ids = candidates.service[rows]
-    order = np.lexsort((ids, -score))
+    order = np.lexsort((candidates.distance[rows], ids, -score))
     best: list[tuple[float, int, int, Travel | None]] = []  # min-heap of (score, -service, row, travel)
     seen: set[int] = set()
     for position in order:
@@ -417,7 +676,7 @@ def _travel(distance: float, open_state: OpenState | None) -> Travel | None:
     arrives: bool | None = None
     if open_state is not None and open_state.minutes_until_close is not None:
         arrives = minutes + ranking.ARRIVAL_MARGIN_MIN <= open_state.minutes_until_close
-    return Travel(mode=mode, minutes=minutes, arrives_before_close=arrives)
+    return Travel.model_construct(mode=mode, minutes=minutes, arrives_before_close=arrives)
 
 
 def _closed_reason(state: OpenState) -> str:
@@ -522,38 +781,76 @@ def _result(
     record = index.services[service]
     place = record.locations[int(candidates.location[row])] if candidates.location[row] >= 0 else None
     distance = float(candidates.distance[row])
-    checks = [
-        Criterion(
-            criterion=name,
-            result=_RESULT[result],
-            reason=_sentence(name, result, record, request, location, district_name),
-        )
-        for name, result in criteria.items()
-        if result != NOT_ASKED
-    ]
-    return SearchResult(
+    # Everything below is built from validated records and engine values: construct, do not re-validate.
+    eligibility = _eligibility(index, service, criteria, verdict, request, location, district_name)
+    return SearchResult.model_construct(
         rank=rank,
         score=score,
-        service=summary(record, place_index=int(candidates.location[row])),
+        service=_summary(index, int(candidates.unit[row])),
         distance_km=None if np.isnan(distance) else round(distance, 2),
         travel=travel,
         open_now=state.open_now,
         closes_at=state.closes_at,
         opens_next_at=state.opens_next_at,
         hours_today=state.hours_today,
-        eligibility=Eligibility(
-            verdict=(Verdict.ineligible, Verdict.check, Verdict.eligible)[verdict], criteria=checks
-        ),
+        eligibility=eligibility,
         match_reasons=_reasons(record, state, criteria, request, travel, place is None),
         verified_at=record.provenance.verified_at,
         stale=bool(index.review_due[service] < today.toordinal()),
     )
 
 
+def _eligibility(
+    index: DirectoryIndex,
+    service: int,
+    criteria: dict[str, int],
+    verdict: int,
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    district_name: Callable[[str], str | None],
+) -> Eligibility:
+    # The sentences depend on the record, each criterion's result, the age given, who is referring and the
+    # district names: the same key gives the same verdict and words, so it is worked out once per snapshot.
+    key = (service, tuple(criteria.values()), verdict, request.age, request.referral, district_name)
+    found = index.eligibilities.get(key)
+    if found is None:
+        record = index.services[service]
+        checks = [
+            Criterion.model_construct(
+                criterion=name,
+                result=_RESULT[result],
+                reason=_sentence(name, result, record, request, location, district_name),
+            )
+            for name, result in criteria.items()
+            if result != NOT_ASKED
+        ]
+        found = Eligibility.model_construct(
+            verdict=(Verdict.ineligible, Verdict.check, Verdict.eligible)[verdict], criteria=checks
+        )
+        if len(index.eligibilities) >= MAX_MEMO_SUMMARIES:
+            index.eligibilities.clear()
+        index.eligibilities[key] = found
+    return found
+
+
+# Summaries are the same in every answer that shows a site: built once per site per snapshot, up to this many.
+MAX_MEMO_SUMMARIES = 50_000
+
+
+def _summary(index: DirectoryIndex, unit: int) -> ServiceSummary:
+    found = index.summaries.get(unit)
+    if found is None:
+        record = index.services[int(index.unit_service[unit])]
+        found = summary(record, place_index=int(index.unit_location[unit]))
+        if len(index.summaries) < MAX_MEMO_SUMMARIES:
+            index.summaries[unit] = found
+    return found
+
+
 def summary(record: ServiceRecord, *, place_index: int) -> ServiceSummary:
     place = record.locations[place_index] if place_index >= 0 else None
     address = ", ".join(p for p in (place.name, place.address, place.city) if p) if place else None
-    return ServiceSummary(
+    return ServiceSummary.model_construct(
         id=record.id,
         name=record.name,
         kind=record.kind,
@@ -618,39 +915,50 @@ def _reasons(
     return reasons
 
 
+def _left_out(candidates: Candidates, stages: _Stages, shown: set[int]) -> list[int]:
+    """Rows of the nearest services left out (remote ones last), each service once at its nearest site, at most
+    MAX_EXCLUDED. A service shown at one of its sites is not also listed as left out."""
+    left_out = np.flatnonzero(stages.union(candidates.service.size))
+    distance = np.nan_to_num(candidates.distance[left_out], nan=np.inf)
+    order = np.lexsort((candidates.service[left_out], distance))
+    rows: list[int] = []
+    listed: set[int] = set(shown)
+    for row in left_out[order].tolist():
+        service = int(candidates.service[row])
+        if service in listed:
+            continue
+        if len(rows) >= MAX_EXCLUDED:
+            break
+        listed.add(service)
+        rows.append(row)
+    return rows
+
+
 def _exclusions(
     index: DirectoryIndex,
     candidates: Candidates,
+    rows: list[int],
     stages: _Stages,
     criteria: Mapping[str, I8],
     state: Callable[[int], OpenState],
     request: SearchRequest,
     location: ResolvedLocation | None,
     district_name: Callable[[str], str | None],
-    shown: set[int],
 ) -> list[Exclusion]:
-    """The nearest services left out (remote ones last), each once, at its nearest site, with why; sentences are
-    written for these only. A service shown at one of its sites is not also listed as left out."""
-    left_out = np.flatnonzero(stages.union(candidates.service.size))
-    distance = np.nan_to_num(candidates.distance[left_out], nan=np.inf)
-    order = np.lexsort((candidates.service[left_out], distance))
+    """Why each of these rows was left out; sentences are written for these only."""
     items: list[Exclusion] = []
-    listed: set[int] = set(shown)
-    for row in left_out[order]:
-        service = int(candidates.service[row])
-        if service in listed:
-            continue
-        if len(items) >= MAX_EXCLUDED:
-            break
-        listed.add(service)
-        record = index.services[service]
-        reason = stages.reason(int(row))
+    for row in rows:
+        record = index.services[int(candidates.service[row])]
+        reason = stages.reason(row)
         if reason == INELIGIBLE:
             reasons = [
                 _sentence(name, FAIL, record, request, location, district_name)
                 for name, column in criteria.items()
                 if column[row] == FAIL
             ]
+        elif reason == CLOSED and not index.hours.schedules[int(candidates.unit[row])]:
+            # Not "closed": nobody knows. Said plainly, so a clinician can phone rather than rule it out.
+            reasons = [NO_HOURS_REASON]
         elif reason == CLOSED:
             reasons = [_closed_reason(state(int(candidates.unit[row])))]
         elif reason == TEMPORARILY_CLOSED:

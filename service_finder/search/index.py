@@ -1,8 +1,9 @@
 """An immutable, numpy-backed snapshot of the directory, built in one place and replaced whole.
 
 Per service: kind, status, eligibility and access as small integers and bit-fields, so hard filters run as
-array operations over the few hundred services near a person. Per location ("entry"): coordinates, sorted by
-latitude so a search only touches a narrow band of the country.
+array operations over the few hundred services near a person. Per location ("entry"): coordinates, kept in grid
+order (rows of GRID_ROW_DEG degrees of latitude, each row by longitude), so the sites near a person are a few
+contiguous slices found by binary search: one per row the search circle crosses.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from service_finder.domain.opening_hours import CompiledWeek
+from service_finder.domain.opening_hours import CompiledWeek, OpenState
 from service_finder.domain.provenance import review_due
 from service_finder.domain.schedule import WeeklySchedule
 from service_finder.domain.taxonomy import (
+    SELF_ROUTES,
     AccessFeature,
     CatchmentType,
     ContactMode,
@@ -29,7 +31,7 @@ from service_finder.domain.taxonomy import (
     ServiceKind,
     ServiceStatus,
 )
-from service_finder.schemas import ServiceRecord
+from service_finder.schemas import Eligibility, ServiceRecord, ServiceSummary
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius, as geopy's great_circle uses
 UNKNOWN = -1  # tri-state "not recorded" in int8 arrays
@@ -38,6 +40,14 @@ NO_MAX_AGE = 999
 
 KIND_CODES: dict[ServiceKind, int] = {kind: i for i, kind in enumerate(ServiceKind)}
 CATCHMENT_CODES = {None: 0, CatchmentType.england: 1, CatchmentType.districts: 2, CatchmentType.polygon: 3}
+# Open states are remembered for this many distinct minutes per snapshot (then forgotten all at once).
+MEMO_MINUTES = 8
+# Derived values (district masks, safety-net entries) kept per snapshot before the masks are dropped.
+MEMO_ENTRIES = 256
+# Grid rows of 0.05 degrees of latitude (about 5.6 km): a 25 km search crosses ~10 rows, each one binary search.
+GRID_ROW_DEG = 0.05
+# A sort key per site: row * ROW_SPAN + (longitude + 180). Longitudes span 360 degrees, so rows never overlap.
+ROW_SPAN = 360.0
 
 I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
@@ -51,12 +61,44 @@ B = npt.NDArray[np.bool_]
 E = TypeVar("E", bound=Enum)
 
 
+class Word:
+    """Bit layout of DirectoryIndex.word: one uint64 per service holding what the search's first, cheapest pass
+    (score ceilings) needs, so that pass is one gather and a few mask tests instead of a dozen column gathers."""
+
+    NEEDS = 0  # 19 bits, Need order
+    ACCESS = 19  # 8 bits, AccessFeature order (confirmed available)
+    MODES = 27  # 4 bits, ContactMode order
+    KIND = 31  # 4 bits, KIND_CODES
+    SAFETY_NET = 1 << 35
+    ACTIVE = 1 << 36
+    SELF_ACCESS = 1 << 37  # walk-in or self-referral recorded
+    REFERRAL_UNKNOWN = 1 << 38
+    GP_REQUIRED = 1 << 39
+    CATCHMENT_UNKNOWN = 1 << 40
+    CATCHMENT_NOT_ENGLAND = 1 << 41
+    CATCHMENT_DISTRICTS = 1 << 42
+    AGE_LIMITED = 1 << 43
+    GENDER_LIMITED = 1 << 44
+    INTOXICATED_UNKNOWN = 1 << 45
+    SUBSTANCES_UNKNOWN = 1 << 46
+    REFUSES_INTOXICATED = 1 << 48
+    REFUSES_SUBSTANCES = 1 << 49
+    PROFESSIONAL_ACCESS = 1 << 50  # a route a clinician can use is recorded
+    GENDERS = 51  # 3 bits, Gender order
+    KIND_MASK = 0b1111
+
+
 def bit_mask(values: Sequence[E] | None, members: Sequence[E]) -> int:
     order = {member: i for i, member in enumerate(members)}
     mask = 0
     for value in values or ():
         mask |= 1 << order[value]
     return mask
+
+
+SELF_ROUTES_MASK = bit_mask(sorted(SELF_ROUTES), list(ReferralRoute))
+# Routes a clinician can use on a person's behalf (the police route is for officers, not clinicians).
+PROFESSIONAL_ROUTES_MASK = bit_mask([r for r in ReferralRoute if r is not ReferralRoute.police], list(ReferralRoute))
 
 
 def tri_state(value: bool | None) -> int:
@@ -87,6 +129,7 @@ class DirectoryIndex:
     gp_required: B
     catchment: U8
     review_due: I32  # date ordinal; -1 never verified
+    word: npt.NDArray[np.uint64]  # see Word
     # Units: one per site (service at a location) and one for each service with no location. Opening hours are
     # per unit, because one site of a service can be shut while another is open.
     unit_service: I32
@@ -94,11 +137,18 @@ class DirectoryIndex:
     remote: I32  # units of services with no location (phone, text, online)
     district_members: dict[str, I32] = field(repr=False)
     entry_unit: I32 = field(repr=False)
-    entry_lat: F64 = field(repr=False)  # sorted ascending
+    entry_key: F64 = field(repr=False)  # grid key (see grid_key), sorted ascending
+    entry_lat: F64 = field(repr=False)
     entry_lon: F64 = field(repr=False)
+    # Each site as a unit vector (x, y, z) on the sphere, rows 0-2: the radius test is a squared chord length,
+    # three multiply-adds per site and no trigonometry; the arc length is taken only for the sites inside.
+    entry_xyz: F64 = field(repr=False)
     position: dict[str, int] = field(repr=False)
     # Derived values computed at most once per snapshot (e.g. safety-net entries); never part of its identity.
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    summaries: dict[int, ServiceSummary] = field(default_factory=dict, repr=False, compare=False)  # by unit
+    eligibilities: dict[tuple[object, ...], Eligibility] = field(default_factory=dict, repr=False, compare=False)
+    _states: dict[int, dict[int, OpenState]] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.services)
@@ -117,11 +167,12 @@ class DirectoryIndex:
         n = len(records)
         referral_members = list(ReferralRoute)
         members_by_district: dict[str, list[int]] = {}
-        entries: list[tuple[float, float, int]] = []
+        entries: list[tuple[float, float, float, int]] = []
         remote: list[int] = []
         unit_service: list[int] = []
         unit_location: list[int] = []
         unit_schedules: list[tuple[WeeklySchedule, ...]] = []
+        interned: dict[tuple[WeeklySchedule, ...], tuple[WeeklySchedule, ...]] = {}
         unit_closed: list[bool] = []
         due: list[int] = []
         for i, record in enumerate(records):
@@ -134,80 +185,190 @@ class DirectoryIndex:
                 unit = len(unit_service)
                 unit_service.append(i)
                 unit_location.append(-1 if location is None else j)
-                unit_schedules.append(site_schedules(record, None if location is None else location.id))
+                hours = site_schedules(record, None if location is None else location.id)
+                # Many sites keep the same hours (24/7, weekdays 9 to 5, a template's copies): one object each.
+                unit_schedules.append(interned.setdefault(hours, hours))
                 unit_closed.append(closed)
                 if location is None:
                     remote.append(unit)
                 else:
-                    entries.append((location.latitude, location.longitude, unit))
+                    entries.append(
+                        (grid_key(location.latitude, location.longitude), location.latitude, location.longitude, unit)
+                    )
             review = review_due(record.provenance.verified_at, record.provenance.verify_due)
             due.append(review.toordinal() if review is not None and record.provenance.verified_at else -1)
         entries.sort()
-        table = np.array(entries, dtype=np.float64).reshape(-1, 3)
+        table = np.array(entries, dtype=np.float64).reshape(-1, 4)
 
         def column(values: Sequence[int | bool], dtype: type[np.generic]) -> npt.NDArray[Any]:
             return np.array(values, dtype=dtype).reshape(n)
 
         eligibility = [r.eligibility for r in records]
+        lat_rad, lon_rad = np.radians(table[:, 1]), np.radians(table[:, 2])
+        columns = {
+            "kind": column([KIND_CODES[r.kind] for r in records], np.uint8),
+            "active": column([r.status is ServiceStatus.active for r in records], np.bool_),
+            "safety_net": column([r.safety_net for r in records], np.bool_),
+            "min_age": column(
+                [e.minimum_age if e.minimum_age is not None else NO_MIN_AGE for e in eligibility], np.int16
+            ),
+            "max_age": column(
+                [e.maximum_age if e.maximum_age is not None else NO_MAX_AGE for e in eligibility], np.int16
+            ),
+            "referral": column([bit_mask(e.referral_routes, referral_members) for e in eligibility], np.uint32),
+            "referral_known": column([e.referral_routes is not None for e in eligibility], np.bool_),
+            "needs": column([bit_mask(r.needs, list(Need)) for r in records], np.uint32),
+            "access_yes": column(
+                [bit_mask([f for f, ok in r.access.accessibility.items() if ok], list(AccessFeature)) for r in records],
+                np.uint32,
+            ),
+            "modes": column([bit_mask(r.access.contact_modes, list(ContactMode)) for r in records], np.uint32),
+            "intoxicated": column([tri_state(e.accepts_intoxicated) for e in eligibility], np.int8),
+            "substances": column([tri_state(e.accepts_substance_use) for e in eligibility], np.int8),
+            "genders": column([bit_mask(e.genders, list(Gender)) for e in eligibility], np.uint32),
+            "gp_required": column([e.gp_registration_required is True for e in eligibility], np.bool_),
+            "catchment": column(
+                [CATCHMENT_CODES[e.catchment.type if e.catchment else None] for e in eligibility], np.uint8
+            ),
+        }
         return cls(
             services=records,
             last_modified=tuple(modified.get(r.id) for r in records),
             version=version,
             built_at=built_at,
             hours=CompiledWeek.compile(unit_schedules, unit_closed),
-            kind=column([KIND_CODES[r.kind] for r in records], np.uint8),
-            active=column([r.status is ServiceStatus.active for r in records], np.bool_),
             temporarily_closed=column(
                 [r.status is ServiceStatus.temporarily_closed for r in records],
                 np.bool_,
             ),
-            safety_net=column([r.safety_net for r in records], np.bool_),
-            min_age=column([e.minimum_age if e.minimum_age is not None else NO_MIN_AGE for e in eligibility], np.int16),
-            max_age=column([e.maximum_age if e.maximum_age is not None else NO_MAX_AGE for e in eligibility], np.int16),
-            referral=column([bit_mask(e.referral_routes, referral_members) for e in eligibility], np.uint32),
-            referral_known=column([e.referral_routes is not None for e in eligibility], np.bool_),
-            needs=column([bit_mask(r.needs, list(Need)) for r in records], np.uint32),
-            access_yes=column(
-                [bit_mask([f for f, ok in r.access.accessibility.items() if ok], list(AccessFeature)) for r in records],
-                np.uint32,
-            ),
-            modes=column([bit_mask(r.access.contact_modes, list(ContactMode)) for r in records], np.uint32),
-            intoxicated=column([tri_state(e.accepts_intoxicated) for e in eligibility], np.int8),
-            substances=column([tri_state(e.accepts_substance_use) for e in eligibility], np.int8),
-            genders=column([bit_mask(e.genders, list(Gender)) for e in eligibility], np.uint32),
-            gp_required=column([e.gp_registration_required is True for e in eligibility], np.bool_),
-            catchment=column(
-                [CATCHMENT_CODES[e.catchment.type if e.catchment else None] for e in eligibility], np.uint8
-            ),
+            kind=columns["kind"],
+            active=columns["active"],
+            safety_net=columns["safety_net"],
+            min_age=columns["min_age"],
+            max_age=columns["max_age"],
+            referral=columns["referral"],
+            referral_known=columns["referral_known"],
+            needs=columns["needs"],
+            access_yes=columns["access_yes"],
+            modes=columns["modes"],
+            intoxicated=columns["intoxicated"],
+            substances=columns["substances"],
+            genders=columns["genders"],
+            gp_required=columns["gp_required"],
+            catchment=columns["catchment"],
             review_due=column(due, np.int32),
+            word=_words(columns),
             unit_service=np.array(unit_service, dtype=np.int32),
             unit_location=np.array(unit_location, dtype=np.int32),
             remote=np.array(remote, dtype=np.int32),
             district_members={code: np.array(ids, dtype=np.int32) for code, ids in members_by_district.items()},
-            entry_unit=table[:, 2].astype(np.int32),
-            entry_lat=np.ascontiguousarray(table[:, 0]),
-            entry_lon=np.ascontiguousarray(table[:, 1]),
+            entry_unit=table[:, 3].astype(np.int32),
+            entry_key=np.ascontiguousarray(table[:, 0]),
+            entry_lat=np.ascontiguousarray(table[:, 1]),
+            entry_lon=np.ascontiguousarray(table[:, 2]),
+            entry_xyz=np.stack([np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad)]),
             position={r.id: i for i, r in enumerate(records)},
         )
 
     def near(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:
         """(unit, distance km) for every site within the radius, nearest first."""
+        units, distance = self.within(latitude, longitude, radius_km)
+        order = np.argsort(distance, kind="stable")
+        return units[order], distance[order]
+
+    def within(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:
+        """(unit, distance km) for every site within the radius, in grid order (the search ranks them itself)."""
         band = np.degrees(radius_km / EARTH_RADIUS_KM)
-        lo, hi = np.searchsorted(self.entry_lat, [latitude - band, latitude + band])
-        lat, lon = self.entry_lat[lo:hi], self.entry_lon[lo:hi]
         # Longitude degrees shrink with latitude; widen the box by the band's poleward edge so nothing is lost.
         lon_band = band / max(np.cos(np.radians(min(abs(latitude) + band, 89.0))), 1e-6)
-        box = np.flatnonzero(np.abs(lon - longitude) <= lon_band)
-        distance = haversine_km(latitude, longitude, lat[box], lon[box])
-        inside = distance <= radius_km
-        rows = box[inside] + lo
-        distance = distance[inside]
-        order = np.argsort(distance, kind="stable")
-        return self.entry_unit[rows[order]], distance[order]
+        rows = np.arange(_grid_row(latitude - band), _grid_row(latitude + band) + 1, dtype=np.float64) * ROW_SPAN
+        west = rows + max(longitude - lon_band + 180.0, 0.0)
+        east = rows + min(longitude + lon_band + 180.0, ROW_SPAN - 1e-9)
+        first = np.searchsorted(self.entry_key, west, side="left")
+        last = np.searchsorted(self.entry_key, east, side="right")
+        counts = last - first
+        total = int(counts.sum())
+        # The slices [first, last) of each row, concatenated: one arange shifted per slice.
+        box = np.arange(total) + np.repeat(first - (np.cumsum(counts) - counts), counts)
+        phi, lam = np.radians(latitude), np.radians(longitude)
+        x, y, z = self.entry_xyz[:, box]
+        chord2 = (x - np.cos(phi) * np.cos(lam)) ** 2 + (y - np.cos(phi) * np.sin(lam)) ** 2 + (z - np.sin(phi)) ** 2
+        # Same sphere and the same great-circle distance as haversine_km: chord c = 2 sin(d / 2R).
+        inside = np.flatnonzero(chord2 <= (2 * np.sin(min(radius_km / EARTH_RADIUS_KM, np.pi) / 2)) ** 2)
+        distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.sqrt(chord2[inside]) / 2, 1.0))
+        return self.entry_unit[box[inside]], distance
+
+    def district_mask(self, district: str) -> B:
+        """Per service, whether its district catchment lists `district`: one array per district, for the few
+        districts searched lately (a gather is far cheaper than searching the member list for each candidate)."""
+        key = ("district-mask", district)
+        found = self.memo.get(key)
+        if not isinstance(found, np.ndarray):
+            if len(self.memo) >= MEMO_ENTRIES:
+                for old in [k for k in self.memo if isinstance(k, tuple) and k[0] == "district-mask"]:
+                    del self.memo[old]
+            found = np.zeros(len(self.services), np.bool_)
+            found[self.district_members.get(district, np.zeros(0, np.int32))] = True
+            self.memo[key] = found
+        result: B = found
+        return result
+
+    def open_states_at(self, minute: datetime) -> dict[int, OpenState]:
+        """The open states worked out so far at this whole minute, by unit, for the search to read and add to.
+        Only the latest few minutes are kept: searches are about now, give or take."""
+        # Keyed by the real instant: in October's repeated hour one London wall time is two different minutes
+        # (and aware datetimes in one zone compare by wall time).
+        key = int(minute.timestamp())
+        found = self._states.get(key)
+        if found is None:
+            if len(self._states) >= MEMO_MINUTES:
+                self._states.clear()
+            found = self._states[key] = {}
+        return found
 
     def stale(self, today: date) -> B:
         result: B = self.review_due < today.toordinal()
         return result
+
+
+def _words(columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.uint64]:
+    c = {name: values.astype(np.uint64) for name, values in columns.items()}
+    flags = (
+        (Word.SAFETY_NET, columns["safety_net"]),
+        (Word.ACTIVE, columns["active"]),
+        (Word.SELF_ACCESS, columns["referral_known"] & ((columns["referral"] & SELF_ROUTES_MASK) != 0)),
+        (Word.REFERRAL_UNKNOWN, ~columns["referral_known"]),
+        (Word.GP_REQUIRED, columns["gp_required"]),
+        (Word.CATCHMENT_UNKNOWN, columns["catchment"] == CATCHMENT_CODES[None]),
+        (Word.CATCHMENT_NOT_ENGLAND, columns["catchment"] != CATCHMENT_CODES[CatchmentType.england]),
+        (Word.CATCHMENT_DISTRICTS, columns["catchment"] == CATCHMENT_CODES[CatchmentType.districts]),
+        (Word.AGE_LIMITED, (columns["min_age"] != NO_MIN_AGE) | (columns["max_age"] != NO_MAX_AGE)),
+        (Word.GENDER_LIMITED, columns["genders"] != 0),
+        (Word.INTOXICATED_UNKNOWN, columns["intoxicated"] == UNKNOWN),
+        (Word.SUBSTANCES_UNKNOWN, columns["substances"] == UNKNOWN),
+        (Word.REFUSES_INTOXICATED, columns["intoxicated"] == 0),
+        (Word.REFUSES_SUBSTANCES, columns["substances"] == 0),
+        (Word.PROFESSIONAL_ACCESS, columns["referral_known"] & ((columns["referral"] & PROFESSIONAL_ROUTES_MASK) != 0)),
+    )
+    word = (
+        (c["needs"] << np.uint64(Word.NEEDS))
+        | (c["access_yes"] << np.uint64(Word.ACCESS))
+        | (c["modes"] << np.uint64(Word.MODES))
+        | (c["kind"] << np.uint64(Word.KIND))
+        | (c["genders"] << np.uint64(Word.GENDERS))
+    )
+    for bit, on in flags:
+        word |= np.where(on, np.uint64(bit), np.uint64(0))
+    result: npt.NDArray[np.uint64] = word
+    return result
+
+
+def _grid_row(latitude: float) -> int:
+    return int(np.floor(latitude / GRID_ROW_DEG))
+
+
+def grid_key(latitude: float, longitude: float) -> float:
+    return _grid_row(latitude) * ROW_SPAN + (longitude + 180.0)
 
 
 def haversine_km(lat: float, lon: float, lats: F64, lons: F64) -> F64:

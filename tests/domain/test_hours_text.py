@@ -77,4 +77,8 @@ def test_hours_today() -> None:
     assert hours_today([]) == "Closed today"
     assert hours_today([], reason="Good Friday") == "Closed today (Good Friday)"
     assert hours_today([TimeRange(0, 1440)]) == "Open 24 hours today"
+    # A 24-hour schedule merged with another covers it: not "open 24 hours and 9am to 5pm".
+    assert hours_today([TimeRange(540, 1020), TimeRange(0, 1440)]) == "Open 24 hours today"
+    # ...but not one that runs on past midnight: when it closes tomorrow is still said.
+    assert hours_today([TimeRange(10, 5), TimeRange(0, 1440)]) == "Open today open 24 hours and 12:10am to 12:05am"
     assert hours_today([TimeRange(780, 1020), TimeRange(540, 720)]) == "Open today 9am to noon and 1pm to 5pm"

@@ -208,6 +208,20 @@ def test_overnight_session_before_good_friday_runs_on_but_none_starts_on_it() ->
     assert not is_open([haven], london(2026, 4, 6, 19, 0))
 
 
+def test_open_in_last_nights_session_never_reads_closed_today() -> None:
+    # A Friday 18:00-02:00 café at Saturday 01:30: open now, and nothing starts on Saturday. The words must not
+    # say "Closed today" beside "open now" (hazard H11); on Good Friday the reason stays.
+    cafe = weekly((4, "18:00", "02:00"))
+    state = open_state([cafe], london(2026, 10, 10, 1, 30))
+    assert state.open_now
+    assert state.closes_at == london(2026, 10, 10, 2, 0)
+    assert state.hours_today == "Open until 2am (from yesterday), then closed today"
+    assert open_state([cafe], london(2026, 10, 10, 2, 0)).hours_today == "Closed today"
+    haven = weekly(*((day, "18:00", "02:00") for day in range(7)), bank_holidays=BankHolidayPolicy.closed)
+    good_friday = open_state([haven], london(2026, 4, 3, 1, 30))
+    assert good_friday.hours_today == "Open until 2am (from yesterday), then closed today (Good Friday)"
+
+
 def test_weekday_service_closed_on_bank_holidays_reopens_after_easter() -> None:
     office = weekly(*((day, "09:00", "17:00") for day in range(5)), bank_holidays=BankHolidayPolicy.closed)
     state = open_state([office], london(2026, 4, 2, 17, 30))

@@ -298,6 +298,18 @@ def test_open_any_includes_closed_services() -> None:
     assert found.opens_next_at == datetime(2026, 10, 9, 18, 0, tzinfo=LONDON)
 
 
+def test_a_service_with_no_recorded_hours_is_explained_as_unknown_not_closed() -> None:
+    # Never shown as open (hazard H01), but a clinician must not read it as shut: the reason says to phone.
+    unknown = make_record("no-hours", schedules=[])
+    shut = make_record("evening-cafe")  # Fridays 18:00-02:00: shut on a Tuesday morning
+    tuesday = datetime(2026, 10, 6, 10, 0, tzinfo=LONDON)
+    response = run(index_of([unknown, shut]), at=tuesday, explain=True)
+    assert ids(response) == []
+    reasons = {item.id: item.reasons for item in response.excluded or []}
+    assert reasons["no-hours"] == ["opening hours not recorded, so never shown as open: phone to check"]
+    assert reasons["evening-cafe"] == ["closed until Fri 09 Oct 18:00"]
+
+
 def test_open_service_ranks_above_a_closed_one_opening_soon() -> None:
     # The closed one is nearer and sorts first by id; being open still wins.
     soon = make_record("a-opens-soon", locations=located("a-opens-soon", 53.8, -1.55))
