@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -11,7 +12,7 @@ import phonenumbers
 # Short codes are not in libphonenumber's GB numbering plan as dialable numbers we can format, so the ones a
 # crisis directory needs are listed: emergency (999, 112), NHS 111, the 116 harmonised European numbers
 # (116 123 Samaritans, 116 117 non-emergency medical), and five-digit SMS short codes (Shout's 85258).
-_SHORT_CODE = re.compile(r"^(999|112|111|116\d{3}|[6-8]\d{4})$")
+_SHORT_CODE = re.compile(r"(999|112|111|116[0-9]{3}|[6-8][0-9]{4})")
 
 
 class PhoneError(ValueError):
@@ -32,8 +33,10 @@ class Phone:
 # re-import sees every number again. Results are immutable, so caching them is safe.
 @lru_cache(maxsize=65_536)
 def normalise_phone(text: str) -> Phone:
-    digits = re.sub(r"[\s\-().]", "", text)
-    if _SHORT_CODE.match(digits):
+    # Digits of any script (full-width digits pasted from a word processor) are read as ASCII, as libphonenumber reads
+    # them in long numbers: a short code is stored as it is dialled, or its tel: link would dial nothing.
+    digits = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in re.sub(r"[\s\-().]", "", text))
+    if _SHORT_CODE.fullmatch(digits):
         display = f"{digits[:3]} {digits[3:]}" if digits.startswith("116") else digits
         return Phone(digits, display)
     try:

@@ -20,7 +20,16 @@ from pydantic import ValidationError
 from service_finder.domain.hours_formats import parse_osm, to_osm
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.taxonomy import AccessFeature, PhoneType
-from service_finder.importers.report import Parsed, Problem, describe_value, problems_from_validation, validate_record
+from service_finder.importers.report import (
+    MAX_GEOJSON_DEPTH,
+    Parsed,
+    Problem,
+    describe_value,
+    load_json,
+    nested_deeper_than,
+    problems_from_validation,
+    validate_record,
+)
 from service_finder.schemas import ScheduleRecord, ServiceRecord
 
 REQUIRED = ("service_id", "name", "organisation_id", "organisation_name", "kind", "source_name")
@@ -79,6 +88,7 @@ LOCATION_COLUMNS = (
 )
 COLUMNS = (*SERVICE_COLUMNS, *LOCATION_COLUMNS)
 NO_ROUTES = "none"  # referral_routes: known, and none of them (empty means unknown)
+_MAX_DIGITS = 9
 
 # Record paths (as pydantic names them) -> the column a person would fix.
 _COLUMN_OF = {
@@ -135,6 +145,11 @@ class _Row:
         if not re.fullmatch(r"\d+", value):
             self.problem(column, "expected a whole number")
             return None
+        # Ages and waits in days need a few digits; int() refuses more than 4,300 (CPython's guard), so a long run of
+        # digits is named here rather than raised.
+        if len(value) > _MAX_DIGITS:
+            self.problem(column, f"expected a whole number of at most {_MAX_DIGITS} digits")
+            return None
         return int(value)
 
     def decimal(self, column: str) -> float | None:
@@ -185,9 +200,13 @@ def _service(row: _Row) -> dict[str, Any]:
         catchment = {"type": catchment_type, "districts": _split(get("catchment_districts"))}
         if geojson_text := get("catchment_geojson"):
             try:
-                catchment["geojson"] = json.loads(geojson_text)
-            except (ValueError, RecursionError):
+                geojson = load_json(geojson_text)
+            except ValueError:
+                geojson = None
+            if geojson is None or nested_deeper_than(geojson, MAX_GEOJSON_DEPTH):
                 row.problem("catchment_geojson", "expected a GeoJSON Polygon or MultiPolygon written as JSON")
+            else:
+                catchment["geojson"] = geojson
     elif get("catchment_districts") or get("catchment_geojson"):
         row.problem("catchment_type", "catchment_type is needed with catchment_districts or catchment_geojson")
     routes_cell = get("referral_routes")

@@ -60,7 +60,15 @@ from service_finder.domain.taxonomy import (
     ReferralRoute,
     ServiceStatus,
 )
-from service_finder.importers.report import Parsed, Problem, describe_value, validate_record
+from service_finder.importers.report import (
+    MAX_GEOJSON_DEPTH,
+    Parsed,
+    Problem,
+    describe_value,
+    load_json,
+    nested_deeper_than,
+    validate_record,
+)
 from service_finder.schemas import (
     ID_PATTERN,
     LocationRecord,
@@ -902,8 +910,9 @@ def _kind_from_mhsds(container: dict[str, Any]) -> str | None:
         taxonomy = term.get("taxonomy")
         detail = term.get("taxonomy_detail")
         names = [taxonomy, detail.get("name") if isinstance(detail, dict) else None]
-        if any(isinstance(n, str) and "mhsds" in n.lower() for n in names) and term.get("code") in codes:
-            return codes[term["code"]].value
+        code = term.get("code")
+        if any(isinstance(n, str) and "mhsds" in n.lower() for n in names) and isinstance(code, str) and code in codes:
+            return codes[code].value
     return None
 
 
@@ -997,9 +1006,13 @@ def _parse_service(index: int, service: Any) -> Parsed:
             districts.append(code)
         elif extent and (reader.text(area, "extent_type", path) or "").lower() == "geojson":
             try:
-                geojson = json.loads(extent)
-            except (ValueError, RecursionError):
+                loaded = load_json(extent)
+            except ValueError:
+                loaded = None
+            if loaded is None or nested_deeper_than(loaded, MAX_GEOJSON_DEPTH):
                 reader.problem(f"{path}.extent", extent, "extent is not valid GeoJSON")
+            else:
+                geojson = loaded
     if catchment_type is None and (england or districts or geojson is not None):
         catchment_type = "england" if england else "districts" if districts else "polygon"
     if catchment_type is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Any, Literal, Protocol
 from geopy.distance import great_circle
 from sqlalchemy.engine import Engine
 
-from service_finder.importers.report import Parsed, Problem, describe_value, validate_record
+from service_finder.importers.report import Parsed, Problem, describe_value, load_json, validate_record
 from service_finder.schemas import LocationRecord, ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
@@ -92,8 +91,8 @@ def read_file(path: Path, fmt: Format | None = None) -> tuple[Format, list[Parse
             return fmt, [Parsed("file", None, [Problem("file", "", "", f"{path.name} is not UTF-8 text: {error}")])]
         return fmt, csv_format.parse_csv(text)
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        data = load_json(raw)
+    except ValueError as error:
         return fmt, [Parsed("file", None, [Problem("file", "", "", f"{path.name} is not valid JSON: {error}")])]
     return fmt, hsds.parse_hsds(data) if fmt == "hsds" else parse_native(data)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +36,46 @@ class Parsed:
     problems: list[Problem] = field(default_factory=list)
 
 
+# A GeoJSON Polygon or MultiPolygon is at most five levels deep (object, coordinates, polygons, rings, points);
+# anything deeper is not one, and nesting in the hundreds would stop the store's JSON writer.
+MAX_GEOJSON_DEPTH = 8
+
+
 def describe_value(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested nearly to Python's recursion limit, or an integer too long to print
+        return f"<{type(value).__name__} too large to show>"
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def load_json(text: str | bytes) -> Any:
+    """Untrusted JSON; every way it can fail to read is a ValueError saying why, never another exception."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("it is nested too deeply to read") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except ValueError as error:  # CPython refuses integers of more than 4,300 digits
+        raise ValueError(f"it has a number too long to read ({error})") from None
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (breadth first: no recursion to run out of)."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            below.extend(
+                child for child in (item.values() if isinstance(item, dict) else item) if isinstance(child, dict | list)
+            )
+        level = below
+    return False
 
 
 def problems_from_validation(where: str, error: ValidationError, *, prefix: str = "") -> list[Problem]:
