@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,6 +40,7 @@ app.add_typer(keys_app, name="keys")
 app.registered_commands.extend(analysis_commands.registered_commands)
 
 console = Console(stderr=True, soft_wrap=True)
+logger = logging.getLogger("service_finder")
 
 
 class ImportFormat(StrEnum):
@@ -60,13 +64,23 @@ def _engine() -> Engine:
     return engine
 
 
-def _gazetteer() -> PostcodeLookup | None:
+def _gazetteer(*, check_postcodes: bool = True) -> PostcodeLookup | None:
+    """The gazetteer that checks every postcode on import. Without it a record could be placed at a postcode that
+    does not exist or is far from its coordinates (hazard H05), so a missing file stops the import unless the
+    caller says, with --no-postcode-check, that they know."""
     from service_finder.geocoding.gazetteer import Gazetteer  # noqa: PLC0415
 
+    if not check_postcodes:
+        console.print("[yellow]--no-postcode-check: postcodes are not checked against the gazetteer")
+        return None
     path = get_settings().gazetteer_path
     if not path.exists():
-        console.print(f"[yellow]gazetteer {path} is missing: postcodes are not checked (run `make gazetteer`)")
-        return None
+        console.print(
+            f"[red]gazetteer {path} is missing, so postcodes cannot be checked: nothing imported. "
+            "Build it with `make gazetteer`, or pass --no-postcode-check to import without the check.",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     return Gazetteer.load(path)
 
 
@@ -104,10 +118,14 @@ def import_command(
     ],
     format: Annotated[ImportFormat | None, typer.Option("--format", help="Detected from the file when omitted")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing")] = False,
+    no_postcode_check: Annotated[
+        bool, typer.Option("--no-postcode-check", help="Import without checking postcodes (no gazetteer)")
+    ] = False,
 ) -> None:
     """Import a directory file, all or nothing; re-importing the same file changes nothing."""
     fmt: Format | None = format.value if format else None
-    report = _run_import(_engine(), path, fmt, dry_run, _gazetteer())
+    gazetteer = _gazetteer(check_postcodes=not no_postcode_check)
+    report = _run_import(_engine(), path, fmt, dry_run, gazetteer)
     raise typer.Exit(0 if report.accepted else 1)
 
 
@@ -144,24 +162,51 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
 ) -> None:
-    """Serve the API (migrating the schema first)."""
+    """Serve the API (migrating the schema first when the store answers)."""
     import uvicorn  # noqa: PLC0415
 
-    _engine().dispose()
-    console.print(f"serving on http://{host}:{port} (docs at http://{host}:{port}/docs)")
+    from service_finder.api.middleware import Lifecycle  # noqa: PLC0415
+    from service_finder.main import DrainingServer, create_app  # noqa: PLC0415
+
+    # A long-running server: freeze what start-up built (Settings.gc_freeze), here and in every worker process.
+    os.environ.setdefault("SERVICE_FINDER_GC_FREEZE", "true")
+    get_settings.cache_clear()
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "service_finder.main:create_app",
-        factory=True,
+    try:
+        _engine().dispose()
+    except OperationalError as error:
+        # Start anyway: /healthz answers, /readyz says not ready, search answers with the safety net, and the
+        # index is built when the store answers. The schema is left to the release's migration Job.
+        logger.warning(
+            "store unreachable at start (%s): not ready until it answers; the schema was not checked",
+            type(error).__name__,
+        )
+    console.print(f"serving on http://{host}:{port} (docs at http://{host}:{port}/docs)")
+    # Keyword form: tests/test_deploy_manifests.py checks this timeout against the pod's termination grace period.
+    options: dict[str, Any] = dict(  # noqa: C408
         host=host,
         port=port,
-        workers=workers,
         access_log=False,  # access logs would carry search parameters: health data
         proxy_headers=False,  # client addresses come from our trusted-proxy rule, not uvicorn's
         log_config=None,
         timeout_graceful_shutdown=20,
     )
+    if workers > 1:
+        # Uvicorn's supervisor stops every worker at once, so there is no drain here: one worker per process
+        # behind the balancer (deploy/) is how restarts lose nothing.
+        uvicorn.run("service_finder.main:create_app", factory=True, workers=workers, **options)
+        return
+    lifecycle = Lifecycle()
+    server = DrainingServer(
+        uvicorn.Config(create_app(settings, lifecycle=lifecycle), **options),
+        lifecycle=lifecycle,
+        drain_seconds=settings.shutdown_drain_seconds,
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE
 
 
 @db_app.command("upgrade")
@@ -198,13 +243,13 @@ def demo_load(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Only when the directory has no services")] = False,
 ) -> None:
     """Load the national safety-net lines and the demonstration directory."""
+    gazetteer = _gazetteer()
     engine = _engine()
     if if_empty:
         with Session(engine) as session:
             if repository.count_services(session):
                 console.print("directory already has services; demonstration data not loaded")
                 return
-    gazetteer = _gazetteer()
     for path in (REPO_DATA / "national_lines.json", REPO_DATA / "demo" / "directory.json"):
         report = _run_import(engine, path, "native", False, gazetteer)
         if not report.accepted:

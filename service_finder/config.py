@@ -28,6 +28,20 @@ class Settings(BaseSettings):
     index_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     title: str = "Crisis Care Service Finder"
     max_body_bytes: int = Field(default=1024 * 1024, description="Larger request bodies get 413.")
+    # Bounds how long a caller waits, not how long a thread-pool handler computes: see TimeLimitMiddleware.
+    request_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="A request not answered within this many seconds gets 503."
+    )
+    # On SIGTERM, keep serving (while /readyz says 503 and connections are closed after each response) for this
+    # long before uvicorn stops accepting, so a balancer that polls /readyz moves traffic away first. 0 suits
+    # Kubernetes, which takes a terminating pod out of its Service by itself (deploy/ adds a preStop sleep).
+    shutdown_drain_seconds: float = Field(
+        default=0.0, ge=0, le=60, description="Seconds to keep serving, unready, after SIGTERM."
+    )
+    # After start-up, move everything built so far (index, gazetteer, models, modules) out of the cyclic garbage
+    # collector's full passes, which otherwise stall every request for ~0.1 s now and then. `service-finder serve`
+    # turns it on; left off in-process (tests build many apps in one process, and frozen garbage is never freed).
+    gc_freeze: bool = Field(default=False, description="Freeze long-lived objects after start-up (serve: on).")
     rate_limit_enabled: bool = True
     # Anonymous public reads, per client address; partners (any valid API key), per key.
     rate_limit_anonymous_per_minute: int = Field(default=600, gt=0)

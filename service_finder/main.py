@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import signal
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from types import FrameType
 
+import anyio
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from service_finder import __version__
 from service_finder.api import docs
 from service_finder.api.auth import KeyStore
 from service_finder.api.deps import LONDON, AppState
-from service_finder.api.limits import AcceptMiddleware, BodyLimitMiddleware, RateLimitMiddleware, Tier
-from service_finder.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from service_finder.api.limits import (
+    AcceptMiddleware,
+    BodyLimitMiddleware,
+    RateLimitMiddleware,
+    Tier,
+    TimeLimitMiddleware,
+)
+from service_finder.api.middleware import DrainMiddleware, Lifecycle, RequestIdMiddleware, SecurityHeadersMiddleware
 from service_finder.api.problems import install_problem_handlers
 from service_finder.api.routes import coverage, editor, fhir, geojson, health, hsds, search, services
 from service_finder.catalogue import Catalogue
@@ -46,8 +60,11 @@ right 2025 (Open Government Licence v3.0).
 """
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, lifecycle: Lifecycle | None = None
+) -> FastAPI:
     settings = settings or get_settings()
+    lifecycle = lifecycle or Lifecycle()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -59,16 +76,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             _require_admin_key(store)
         catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds)
         catalogue.refresh()
-        warm_up(catalogue.snapshot.index)
+        gazetteer = _load_gazetteer(settings)
+        warm_up(catalogue.snapshot.index, gazetteer)
         state = AppState(
             settings=settings,
             engine=store,
             catalogue=catalogue,
-            gazetteer=_load_gazetteer(settings),
+            gazetteer=gazetteer,
             keys=KeyStore(),
             metrics=metrics,
         )
         app.state.service_finder = state
+        if settings.gc_freeze:  # see Settings.gc_freeze
+            gc.collect()
+            gc.freeze()
         try:
             with catalogue.polling():
                 yield
@@ -98,9 +119,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.add_middleware(AcceptMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_middleware(DrainMiddleware, lifecycle=lifecycle)
     app.add_middleware(RequestIdMiddleware)
+    app.state.lifecycle = lifecycle
     app.include_router(health.router)
     app.include_router(geojson.router)
     app.include_router(services.router)
@@ -114,8 +138,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     return app
 
 
-def warm_up(index: DirectoryIndex) -> None:
-    """One search before the first caller: loads bank-holiday tables and numpy paths (about a second, once)."""
+def warm_up(index: DirectoryIndex, gazetteer: Gazetteer | None = None) -> None:
+    """What the first callers would otherwise pay for, done before them: one search (bank-holiday tables, numpy
+    paths), the gazetteer's nearest-postcode grid (for searches by coordinates, ~0.1 s) and anyio's event-loop
+    backend (imported on first use by the time limit, ~50 ms)."""
+    anyio.Event()
+    if gazetteer is not None:
+        gazetteer.nearest(53.8, -1.55)
     now = datetime.now(LONDON)
     search_engine.search(
         index,
@@ -131,8 +160,14 @@ class UnsafeSettings(RuntimeError):
 
 
 def _require_admin_key(store: Engine) -> None:
-    with Session(store) as session:
-        admins = [k for k in repository.list_api_keys(session) if k.revoked_at is None and "admin" in k.scopes]
+    try:
+        with Session(store) as session:
+            admins = [k for k in repository.list_api_keys(session) if k.revoked_at is None and "admin" in k.scopes]
+    except OperationalError as error:
+        # Refusing to start would leave nobody answering with the safety net through an outage. A missing admin
+        # key exposes nothing (it is a capability that is absent); the check runs again at the next start.
+        logger.warning("store unreachable (%s): the admin API key check is skipped", type(error).__name__)
+        return
     if not admins:
         raise UnsafeSettings(
             "refusing to start in production with no admin API key: create one with "
@@ -147,3 +182,47 @@ def _load_gazetteer(settings: Settings) -> Gazetteer | None:
         )
         return None
     return Gazetteer.load(settings.gazetteer_path)
+
+
+class DrainingServer(uvicorn.Server):
+    """Uvicorn's server with a drain before its graceful shutdown when SIGTERM (an orchestrator's stop) arrives.
+
+    For `drain_seconds` the process keeps serving while /readyz answers 503 and every response closes its
+    connection, so a balancer that polls /readyz moves traffic away before the listening socket closes (a
+    connection the kernel has queued on a closing socket is reset, and an idle keep-alive connection can be closed
+    under a request already on its way). Then uvicorn stops accepting and lets in-flight requests finish, up to its
+    `timeout_graceful_shutdown`. SIGINT (Ctrl+C) and a second SIGTERM skip the drain.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, lifecycle: Lifecycle, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.lifecycle = lifecycle
+        self.drain_seconds = drain_seconds
+        self._drain_requested = False
+        self._drain_until: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A signal handler: set a flag and return; on_tick, on the event loop, does the rest.
+        if sig == signal.SIGTERM and self.drain_seconds > 0 and not self._drain_requested and not self.should_exit:
+            self._drain_requested = True
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_requested and self._drain_until is None:
+            self.lifecycle.draining = True
+            self._drain_until = time.monotonic() + self.drain_seconds
+            logger.info(
+                "SIGTERM: not ready, serving for %s s more before shutdown (%d requests in flight)",
+                self.drain_seconds,
+                self.lifecycle.in_flight,
+            )
+        if self._drain_until is not None and time.monotonic() >= self._drain_until and not self.should_exit:
+            # Through uvicorn's own handler, so it re-raises SIGTERM once shut down, as it does without a drain.
+            super().handle_exit(signal.SIGTERM, None)
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.lifecycle.draining = True
+        logger.info("shutting down: no new connections; %d requests in flight finish first", self.lifecycle.in_flight)
+        await super().shutdown(sockets)

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,8 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 route_var: ContextVar[str | None] = ContextVar("route", default=None)
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# Attributes every record has, and uvicorn's terminal-coloured copy of its message: never fields of a JSON line.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,8 +40,11 @@ class JsonFormatter(logging.Formatter):
         }
         line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
-            # The type only: a traceback's locals and messages can carry request data.
-            line["error"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+            # The type, and where in the code as file:line in function, never the message, arguments or locals:
+            # those can carry what the caller sent (a postcode, an age). Enough for an operator to find the bug.
+            error_type, _, trace = record.exc_info
+            line["error"] = error_type.__name__ if error_type else None
+            line["stack"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(trace)]
         return json.dumps(line, default=str)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +16,49 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from service_finder.config import Settings
 from service_finder.main import create_app
-from service_finder.storage import migrate
+from service_finder.observability import JsonFormatter
+from service_finder.schemas import ServiceRecord
+from service_finder.storage import migrate, repository
 from service_finder.storage.db import create_db_engine, normalise_url
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("SERVICE_FINDER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 GAZETTEER = REPO / "data" / "gazetteer" / "england.npz"
+
+
+def seeded_store(url: str, records: list[ServiceRecord]) -> str:
+    """Migrate the store at `url` and save `records` in it, as a server under test would find it."""
+    engine = create_db_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        repository.upsert_services(session, records, actor="setup")
+        session.commit()
+    engine.dispose()
+    return url
+
+
+@contextmanager
+def json_log() -> Iterator[io.StringIO]:
+    """Everything the service logs meanwhile, as its JSON lines. The test's own HTTP client logs the URLs it
+    requests, so its loggers are quietened: the server is what is under test."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    client_loggers = [logging.getLogger(name) for name in ("httpx", "httpx2")]
+    levels = [logger.level for logger in client_loggers]
+    for logger in client_loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield stream
+    finally:
+        for logger, level in zip(client_loggers, levels, strict=True):
+            logger.setLevel(level)
+        logging.getLogger().removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

@@ -15,24 +15,13 @@ from sqlalchemy.engine import Engine
 from service_finder.config import Settings
 from service_finder.main import UnsafeSettings, create_app
 from service_finder.observability import JsonFormatter
-from tests.conftest import GAZETTEER
+from tests.conftest import GAZETTEER, json_log
 
 
 @pytest.fixture
 def log_lines(client: TestClient) -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logging.getLogger().addHandler(handler)
-    # The test's own HTTP client logs the URLs it requests; the server is what is under test.
-    client_loggers = [logging.getLogger(name) for name in ("httpx", "httpx2")]
-    levels = [logger.level for logger in client_loggers]
-    for logger in client_loggers:
-        logger.setLevel(logging.WARNING)
-    yield stream
-    for logger, level in zip(client_loggers, levels, strict=True):
-        logger.setLevel(level)
-    logging.getLogger().removeHandler(handler)
+    with json_log() as stream:
+        yield stream
 
 
 def test_logs_carry_request_ids_and_no_personal_data(client: TestClient, log_lines: io.StringIO) -> None:
@@ -60,6 +49,16 @@ def test_logs_carry_request_ids_and_no_personal_data(client: TestClient, log_lin
     assert {line["request_id"] for line in requests} >= {f"privacy-{n}" for n in range(4)}
     assert {line["route"] for line in requests} == {"/v1/search"}
     assert {line["status"] for line in requests} == {200, 422}
+
+
+def test_a_uvicorn_line_has_no_terminal_colour_codes() -> None:
+    # uvicorn adds a coloured copy of some messages for terminals; in a JSON log it is only noise (and escapes).
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Finished server process [%d]", (7,), None)
+    record.color_message = "Finished server process [\x1b[36m%d\x1b[0m]"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "Finished server process [7]"
+    assert "color_message" not in line
+    assert "\x1b" not in json.dumps(line)
 
 
 def test_readiness_reports_index_and_gazetteer(client: TestClient) -> None:

@@ -45,8 +45,8 @@ class _Cached:
 
 
 class KeyStore:
-    """Verified keys, cached briefly per process so rate limiting and writes do not hit the store per request.
-    A revoked key stops working within CACHE_SECONDS."""
+    """Verified keys, cached briefly per process so rate limiting does not hit the store per request. A revoked
+    key loses its rate tier within CACHE_SECONDS, and its writes at once (require_write asks the store)."""
 
     def __init__(self) -> None:
         self._cache: dict[str, _Cached] = {}
@@ -73,6 +73,9 @@ class KeyStore:
             raise Unauthorised("the API key is not valid")
         return cached.caller
 
+    def forget(self, key_id: str) -> None:
+        self._cache.pop(key_id, None)
+
 
 def presented_key(request: Request) -> str | None:
     header = request.headers.get("authorization")
@@ -94,11 +97,17 @@ def get_caller(request: Request, state: StateDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def require_write(caller: CallerDep) -> Caller:
+def require_write(caller: CallerDep, state: StateDep) -> Caller:
     if caller.key_id is None:
         raise Unauthorised("changing the directory needs an API key with the 'write' scope")
     if "write" not in caller.scopes:
         raise Forbidden(f"API key {caller.name!r} does not have the 'write' scope")
+    # A revoked key must stop changing the directory at once, in every process: writes are rare, so each one asks
+    # the store (one primary-key read) rather than trusting this process's cache, which only sets read rate tiers.
+    with Session(state.engine) as session:
+        if repository.find_api_key(session, caller.key_id) is None:
+            state.keys.forget(caller.key_id)
+            raise Unauthorised("the API key is not valid")
     return caller
 
 

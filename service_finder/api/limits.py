@@ -1,4 +1,4 @@
-"""Request limits as pure ASGI middleware: body size (413), content negotiation (406), rate limits (429).
+"""Request limits as pure ASGI middleware: body size (413), content negotiation (406), rate limits (429), time (503).
 
 Each answers with the same RFC 9457 problem+json the handlers use, without building a Request.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import math
 import time
 from collections import OrderedDict
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +23,7 @@ from service_finder.api.auth import ANONYMOUS, Caller, presented_key
 from service_finder.errors import PROBLEM_BASE, ServiceFinderError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+logger = logging.getLogger("service_finder.api")
 
 
 async def send_problem(
@@ -111,6 +114,70 @@ class BodyLimitMiddleware:
             title="The request body is too large",
             detail=f"request bodies are limited to {self.max_bytes} bytes",
         )
+
+
+class TimeLimitMiddleware:
+    """A request not answered within `seconds` gets 503 problem+json with Retry-After, and the process moves on.
+
+    The handler runs in a task beside the clock, so the caller gets its 503 on time even when the handler is a
+    plain `def` blocked in the thread pool; that thread cannot be interrupted and finishes in the background
+    (its late answer is dropped). Once a response has started it is left to finish: a half-sent body cannot
+    become a 503.
+    """
+
+    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        timed_out = False
+        finished = anyio.Event()
+        failure: Exception | None = None
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        async def handle() -> None:
+            nonlocal failure
+            try:
+                await self.app(scope, receive, guarded_send)
+            except Exception as error:  # re-raised below, outside the task group, so handlers see it unwrapped
+                failure = error
+            finally:
+                finished.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(handle)
+            with anyio.move_on_after(self.seconds):
+                await finished.wait()
+            if not finished.is_set() and not started:
+                timed_out = True
+                logger.warning("request exceeded the %s s time limit: answered 503", self.seconds)
+                await send_problem(
+                    scope,
+                    send,
+                    status=503,
+                    slug="request-timeout",
+                    title="The request took too long",
+                    detail=(
+                        f"no answer within {self.seconds:g} s; try again shortly. In an emergency call 999; for "
+                        "urgent mental-health help call NHS 111, option 2."
+                    ),
+                    headers=[(b"retry-after", b"5")],
+                )
+                group.cancel_scope.cancel()
+        if failure is not None:
+            if not timed_out:
+                raise failure
+            logger.warning("request failed after its time limit had answered 503: %s", type(failure).__name__)
 
 
 # What each part of the service can answer with. Pages and docs are HTML and are left to the browser.

@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service_finder.observability import correlation_id_var, request_id_var
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -28,6 +30,11 @@ class RequestIdMiddleware:
         state: MutableMapping[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["correlation_id"] = correlation_id
+        # Left set, not reset: each request runs in its own task (its own context), and the error handler for an
+        # unexpected exception runs outside every middleware (Starlette's ServerErrorMiddleware), after the inner
+        # ones have unwound; its log line still needs the id.
+        request_id_var.set(request_id)
+        correlation_id_var.set(correlation_id)
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -109,3 +116,39 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class Lifecycle:
+    """Where this process is in its life: `service-finder serve` sets `draining` on SIGTERM; /readyz and
+    DrainMiddleware read it. One per app, so apps built in tests never share it."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.in_flight = 0
+
+
+class DrainMiddleware:
+    """Counts requests in flight and, once the process is draining, asks each client to close its connection
+    after the response, so a keep-alive client's next request goes through the balancer to another process
+    instead of racing the server closing an idle connection."""
+
+    def __init__(self, app: ASGIApp, *, lifecycle: Lifecycle) -> None:
+        self.app = app
+        self.lifecycle = lifecycle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        lifecycle = self.lifecycle
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and lifecycle.draining:
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        lifecycle.in_flight += 1
+        try:
+            await self.app(scope, receive, send_closing)
+        finally:
+            lifecycle.in_flight -= 1

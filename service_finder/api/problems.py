@@ -131,7 +131,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _store_down(request: Request, error: Exception) -> JSONResponse:
-    logger.warning("store unavailable on %s %s: %s", request.method, request.url.path, type(error).__name__)
+    logger.warning("store unavailable on %s: %s", request.method, type(error).__name__)
     return problem_response(
         request,
         status=503,
@@ -143,7 +143,9 @@ async def _store_down(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    # The route template is on the log line; the raw path is not logged (it is the caller's to choose).
+    logger.exception("unhandled error on %s", request.method)
+    # Rendered outside every middleware (Starlette's ServerErrorMiddleware), so the ids are set here.
     return problem_response(
         request,
         status=500,
@@ -152,6 +154,10 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         detail=(
             "The error has been logged. In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
         ),
+        headers={
+            "X-Request-ID": getattr(request.state, "request_id", ""),
+            "X-Correlation-ID": getattr(request.state, "correlation_id", ""),
+        },
     )
 
 

@@ -8,9 +8,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL advisory lock key held while migrating (any constant the service does not use for anything else).
+MIGRATION_LOCK = 0x5EF1_4DE2
 
 
 def _config() -> Config:
@@ -20,8 +23,13 @@ def _config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`. Replicas starting together may all call this: on PostgreSQL a
+    transaction-scoped advisory lock makes them take turns, and each one after the first finds nothing to do
+    (SQLite serialises writers itself)."""
     config = _config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -125,8 +125,8 @@ class Server:
         raise AssertionError(f"timed out waiting for {condition}")
 
 
-def start_server(database_url: str, log: Path, **env: str) -> Server:
-    port = free_port()
+def spawn_server(database_url: str, log: Path, port: int, **env: str) -> Server:
+    """`service-finder serve` on `port` over this store, its output in `log`; not waited for."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(SERVICE_FINDER), "serve", "--port", str(port)],
@@ -142,7 +142,11 @@ def start_server(database_url: str, log: Path, **env: str) -> Server:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
+    return Server(f"http://127.0.0.1:{port}", process, log)
+
+
+def start_server(database_url: str, log: Path, **env: str) -> Server:
+    server = spawn_server(database_url, log, free_port(), **env)
     server.wait_until(
         "the server to start", lambda: httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200, 60
     )

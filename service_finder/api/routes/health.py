@@ -1,14 +1,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service_finder.api.deps import StateDep
+from service_finder.api.middleware import Lifecycle
 from service_finder.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
+
+
+async def get_lifecycle(request: Request) -> Lifecycle:
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    return lifecycle
+
+
+LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
 
 METRICS_EXAMPLE = """\
 # HELP service_finder_request_seconds Request latency by route template and method.
@@ -34,8 +44,9 @@ service_finder_store_up 1.0
 """
 
 
+# The probes only read this process's memory: async, so they never wait behind a busy thread pool.
 @router.get("/healthz", operation_id="health-alive", summary="The process is alive")
-def get_health() -> Health:
+async def get_health() -> Health:
     return Health(status="ok")
 
 
@@ -46,17 +57,25 @@ def get_health() -> Health:
     # The 503 body is the same Readiness document as the 200 (its examples show both), so a probe reads either.
     responses={503: {"model": Readiness, "description": "Not ready: no index yet, or no gazetteer."}},
 )
-def get_readiness(state: StateDep, response: Response) -> Readiness:
+async def get_readiness(state: StateDep, lifecycle: LifecycleDep, response: Response) -> Readiness:
     snapshot = state.catalogue.snapshot
     index = snapshot.index
     built = index.version >= 0
     loaded = state.gazetteer is not None
     # An unreachable store does not make the process unready: search keeps answering from the last index, which
-    # is what a person in crisis needs; the answer and this probe say it is stale.
-    ready = built and loaded
+    # is what a person in crisis needs; the answer and this probe say it is stale. A process that has never
+    # reached the store has no index: it is not ready (search answers with the safety net meanwhile) until the
+    # catalogue's polling builds one. A draining process is still answering, but a balancer should stop sending.
+    ready = built and loaded and not lifecycle.draining
     response.status_code = 200 if ready else 503
+    if lifecycle.draining:
+        status = "draining"
+    elif ready:
+        status = "degraded" if snapshot.store_unreachable else "ready"
+    else:
+        status = "not_ready"
     return Readiness(
-        status=("degraded" if snapshot.store_unreachable else "ready") if ready else "not_ready",
+        status=status,
         store_reachable=not snapshot.store_unreachable,
         index_built=built,
         index_stale=snapshot.store_unreachable,
@@ -79,7 +98,7 @@ def get_readiness(state: StateDep, response: Response) -> Readiness:
         200: {"content": {CONTENT_TYPE_LATEST: {"example": METRICS_EXAMPLE}}, "description": "Prometheus text."}
     },
 )
-def get_metrics(state: StateDep) -> Response:
+async def get_metrics(state: StateDep) -> Response:
     snapshot = state.catalogue.snapshot
     metrics = state.metrics
     metrics.index_age.set((datetime.now(UTC) - snapshot.index.built_at).total_seconds())

@@ -1,0 +1,129 @@
+"""The per-request time limit (security gap S2), against a real uvicorn serving an app built by create_app.
+
+A real server, not the TestClient: the TestClient returns only when the whole ASGI call has returned, so it could
+not show a caller getting its 503 while the handler is still stuck.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import anyio
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.engine import Engine
+
+from service_finder.config import Settings
+from service_finder.main import create_app
+from tests.conftest import GAZETTEER
+
+LIMIT_SECONDS = 1.0
+LEEDS = {"lat": 53.7997, "lon": -1.5492}
+
+
+@dataclass
+class Stuck:
+    """A handler blocked in the thread pool until the test releases it."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Served:
+    url: str
+    stuck: Stuck
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(sqlite_engine: Engine) -> Iterator[Served]:
+    settings = Settings(
+        database_url=str(sqlite_engine.url),
+        gazetteer_path=GAZETTEER,
+        rate_limit_enabled=False,
+        request_timeout_seconds=LIMIT_SECONDS,
+    )
+    app = create_app(settings, engine=sqlite_engine)
+    stuck = Stuck()
+
+    @app.get("/test/never-answers")
+    async def never_answers() -> dict[str, str]:
+        await anyio.sleep_forever()
+        return {}
+
+    @app.get("/test/blocks-a-thread")
+    def blocks_a_thread() -> dict[str, str]:
+        stuck.entered.set()
+        stuck.release.wait(timeout=60)
+        stuck.finished.set()
+        return {"late": "answer"}
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive(), "the server thread exited during start-up"
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)  # a poll interval, not a wait for a fixed time
+    try:
+        yield Served(f"http://127.0.0.1:{port}", stuck)
+    finally:
+        stuck.release.set()
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _assert_time_limit_problem(response: httpx.Response, *, request_id: str, path: str) -> None:
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["x-request-id"] == request_id
+    problem = response.json()
+    assert problem["type"].endswith("/request-timeout")
+    assert (problem["status"], problem["instance"], problem["request_id"]) == (503, path, request_id)
+    assert "999" in problem["detail"]
+
+
+def test_a_request_over_the_time_limit_gets_503_and_the_process_keeps_serving(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        slow = client.get("/test/never-answers", headers={"X-Request-ID": "over-the-limit"})
+        _assert_time_limit_problem(slow, request_id="over-the-limit", path="/test/never-answers")
+        # Same client, same keep-alive connection: the process and the connection both carry on.
+        search = client.get("/v1/search", params=LEEDS)
+        assert search.status_code == 200
+        assert search.json()["safety_net"]
+        assert client.get("/readyz").status_code == 200
+        metrics = client.get("/metrics").text
+    assert 'service_finder_responses_total{route="/test/never-answers",status="5xx"} 1.0' in metrics
+
+
+def test_a_handler_stuck_in_the_thread_pool_still_gets_its_503_on_time(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        slow = client.get("/test/blocks-a-thread", headers={"X-Request-ID": "stuck-thread"})
+        # The answer came while the handler was still blocked: the caller did not wait for the thread.
+        assert served.stuck.entered.is_set()
+        assert not served.stuck.finished.is_set()
+        _assert_time_limit_problem(slow, request_id="stuck-thread", path="/test/blocks-a-thread")
+
+        served.stuck.release.set()
+        assert served.stuck.finished.wait(timeout=30), "the released handler never finished"
+        # Its late answer went nowhere: the next response on the same connection is the search's own.
+        search = client.get("/v1/search", params=LEEDS)
+        assert search.status_code == 200
+        assert "late" not in search.json()
+        assert search.json()["safety_net"]
