@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -192,6 +193,10 @@ def serve_command(
         log_config=None,
         timeout_graceful_shutdown=20,
     )
+    # A signal mask is inherited, and a parent that blocked SIGTERM (some supervisors and runners do, in the thread
+    # that starts us) would leave it pending here for ever: no drain, no graceful stop, only SIGKILL at the end of
+    # the grace period. Unblocked before any thread starts, so every thread of this process can take it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     if workers > 1:
         # Uvicorn's supervisor stops every worker at once, so there is no drain here: one worker per process
         # behind the balancer (deploy/) is how restarts lose nothing.

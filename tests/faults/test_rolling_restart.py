@@ -16,6 +16,7 @@ uvicorn stop accepting and finish what is in flight (`service_finder/main.py: Dr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import signal
@@ -332,3 +333,30 @@ def test_a_rolling_restart_of_two_workers_fails_no_request(
         assert len(drains) == 1, messages
         assert "(0 requests in flight)" not in drains[0]  # the slow upload, at least, was in flight
         assert not any("timeout graceful shutdown exceeded" in m for m in messages)
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Block SIGTERM and SIGINT in this thread while it starts a child, which inherits the mask."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def test_a_worker_started_with_stop_signals_blocked_still_drains_on_sigterm(database_url: str, tmp_path: Path) -> None:
+    # A signal mask is inherited: a supervisor or CI runner that blocks SIGTERM in its own threads passes that on,
+    # and a server that kept it would never drain nor stop when an orchestrator asks.
+    log = tmp_path / "worker.log"
+    with _stop_signals_blocked():
+        spawned = spawn_server(database_url, log, free_port(), SERVICE_FINDER_SHUTDOWN_DRAIN_SECONDS="0.5")
+    worker = _wait_ready(spawned)
+    try:
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=15) == -signal.SIGTERM, _signal_disposition(worker.process.pid)
+    finally:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait()
+    assert "SIGTERM: not ready" in log.read_text()
