@@ -246,7 +246,7 @@ def search(
     # Look near first: a site further than `ring` scores at most best_possible - 1.5 per km beyond it, so once the
     # last result scores above that, nothing further can enter. Widen (to where something still could) only when
     # not. The answer is always the one a search of the whole radius gives (tests/search/test_pruning.py).
-    ring = min(radius, FIRST_RING_KM) if location is not None else radius
+    ring = min(radius, first_ring_km(index.entry_unit.size)) if location is not None else radius
     while True:
         candidates, found, left_out = _search_within(index, location, ring, request, at, today, state)
         wider = _wider_ring(found, left_out, candidates, request, ring, radius)
@@ -352,8 +352,21 @@ def _wider_ring(
     return None if wanted == ring else min(wanted, radius)
 
 
-# The first ring searched around a location, in km: most searches in a town find their answer within it.
+# The first ring searched around a location holds about FIRST_RING_SITES sites where sites are as dense as this
+# directory's average over England, and is never under FIRST_RING_KM. A ring that holds too few sites is searched
+# again wider (twice the fixed costs); one that holds too many evaluates ceilings nobody needed. Measured on the
+# benchmark directories: a fixed 4 km ring searched twice for most queries at 100k sites (p50 ~30 % slower than a
+# 15 km one), and at the demonstration directory's 590 sites one pass over the radius was 26 % faster per request.
 FIRST_RING_KM = 4.0
+FIRST_RING_SITES = 500
+ENGLAND_KM2 = 130_279
+
+
+def first_ring_km(sites: int) -> float:
+    """The first ring's radius for a directory of `sites` located sites (see FIRST_RING_SITES)."""
+    return max(FIRST_RING_KM, float(np.sqrt(FIRST_RING_SITES * ENGLAND_KM2 / (np.pi * max(sites, 1)))))
+
+
 # The first evaluation takes the FIRST_SLICE (or SLICE_PER_RESULT x limit) highest ceilings, then SLICE_GROWTH
 # times more each time the answer is not yet settled. Sizes trade one wasted pass against evaluating too much.
 FIRST_SLICE = 64

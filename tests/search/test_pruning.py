@@ -32,6 +32,7 @@ def slices(first: int, nearest: int, per_result: int, ring_km: float = 10.0**9) 
         patch.object(engine, "NEAREST_SLICE", nearest),
         patch.object(engine, "SLICE_PER_RESULT", per_result),
         patch.object(engine, "FIRST_RING_KM", ring_km),
+        patch.object(engine, "FIRST_RING_SITES", 0),  # the ring is ring_km, whatever the directory's size
     ):
         yield
 
@@ -121,8 +122,8 @@ def test_pruning_on_the_demo_directory_changes_nothing(
         full = None
         with slices(10**9, 10**9, 1):
             full = answer(index, request, place, at)
-        shipped = (engine.FIRST_SLICE, engine.NEAREST_SLICE, engine.SLICE_PER_RESULT, engine.FIRST_RING_KM)
-        for sizes in (shipped, (1, 1, 1, 0.5), (1, 1, 1, 3.0)):
+        assert answer(index, request, place, at) == full, (place, person, at, "as shipped")
+        for sizes in ((1, 1, 1, 0.5), (1, 1, 1, 3.0), (engine.FIRST_SLICE, engine.NEAREST_SLICE, 4, 4.0)):
             with slices(*sizes):
                 assert answer(index, request, place, at) == full, (place, person, at, sizes)
         compared += bool(full["results"])
@@ -167,7 +168,8 @@ def test_a_better_service_beyond_the_first_ring_still_wins() -> None:
     far = _cafe("b-far-verified", 10.0)
     index = DirectoryIndex.build([near, far], version=1, built_at=BUILT_AT)
     request = SearchRequest(age=30, limit=1)
-    response = engine.search(index, request, location=LEEDS_CENTRE, at=FRIDAY_EVENING, today=FRIDAY_EVENING.date())
+    with patch.object(engine, "FIRST_RING_SITES", 0):  # a 4 km first ring: two sites alone would fill the radius
+        response = engine.search(index, request, location=LEEDS_CENTRE, at=FRIDAY_EVENING, today=FRIDAY_EVENING.date())
     assert [r.service.id for r in response.results] == ["b-far-verified"]
     assert response.results[0].stale is False
 
@@ -180,6 +182,18 @@ def test_services_left_out_beyond_the_first_ring_are_still_listed() -> None:
     records = [for_all_ages, _cafe("near", 0.2), _cafe("far", 12.0)]
     index = DirectoryIndex.build(records, version=1, built_at=BUILT_AT)
     request = SearchRequest(age=15, explain=True, limit=1)
-    response = engine.search(index, request, location=LEEDS_CENTRE, at=FRIDAY_EVENING, today=FRIDAY_EVENING.date())
+    with patch.object(engine, "FIRST_RING_SITES", 0):  # a 4 km first ring: three sites alone would fill the radius
+        response = engine.search(index, request, location=LEEDS_CENTRE, at=FRIDAY_EVENING, today=FRIDAY_EVENING.date())
     assert [r.service.id for r in response.results] == ["for-all-ages"]
     assert [item.id for item in response.excluded or []] == ["near", "far"]
+
+
+def test_the_first_ring_shrinks_as_the_directory_grows_and_never_below_its_floor() -> None:
+    # A regional directory of a few hundred sites is searched in one pass over the default 25 km radius; a national
+    # one of a million starts near the 4 km floor, where a town's answer usually is.
+    sizes = [590, 10_000, 100_000, 1_000_000, 10_000_000]
+    rings = [engine.first_ring_km(n) for n in sizes]
+    assert rings == sorted(rings, reverse=True)
+    assert rings[0] > 25.0
+    assert 10.0 < rings[2] < 20.0
+    assert rings[-1] == engine.FIRST_RING_KM
