@@ -8,6 +8,7 @@ contiguous slices found by binary search: one per row the search circle crosses.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,8 +43,8 @@ KIND_CODES: dict[ServiceKind, int] = {kind: i for i, kind in enumerate(ServiceKi
 CATCHMENT_CODES = {None: 0, CatchmentType.england: 1, CatchmentType.districts: 2, CatchmentType.polygon: 3}
 # Open states are remembered for this many distinct minutes per snapshot (then forgotten all at once).
 MEMO_MINUTES = 8
-# Derived values (district masks, safety-net entries) kept per snapshot before the masks are dropped.
-MEMO_ENTRIES = 256
+# District masks kept per snapshot, least recently used dropped first (one byte per service each: 1 MB at 1M).
+DISTRICT_MASKS = 64
 # Grid rows of 0.05 degrees of latitude (about 5.6 km): a 25 km search crosses ~10 rows, each one binary search.
 GRID_ROW_DEG = 0.05
 # A sort key per site: row * ROW_SPAN + (longitude + 180). Longitudes span 360 degrees, so rows never overlap.
@@ -149,6 +150,7 @@ class DirectoryIndex:
     summaries: dict[int, ServiceSummary] = field(default_factory=dict, repr=False, compare=False)  # by unit
     eligibilities: dict[tuple[object, ...], Eligibility] = field(default_factory=dict, repr=False, compare=False)
     _states: dict[int, dict[int, OpenState]] = field(default_factory=dict, repr=False, compare=False)
+    _district_masks: OrderedDict[str, B] = field(default_factory=OrderedDict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.services)
@@ -299,19 +301,20 @@ class DirectoryIndex:
         return self.entry_unit[box[inside]], distance
 
     def district_mask(self, district: str) -> B:
-        """Per service, whether its district catchment lists `district`: one array per district, for the few
-        districts searched lately (a gather is far cheaper than searching the member list for each candidate)."""
-        key = ("district-mask", district)
-        found = self.memo.get(key)
-        if not isinstance(found, np.ndarray):
-            if len(self.memo) >= MEMO_ENTRIES:
-                for old in [k for k in self.memo if isinstance(k, tuple) and k[0] == "district-mask"]:
-                    del self.memo[old]
+        """Per service, whether its district catchment lists `district`: one array per district, for the districts
+        searched lately (a gather is far cheaper than searching the member list for each candidate). Kept apart
+        from `memo`: sharing its bound with the per-district local lines, masks were dropped as soon as searches
+        had come from a few hundred districts, and rebuilt on almost every search."""
+        found = self._district_masks.get(district)
+        if found is None:
+            if len(self._district_masks) >= DISTRICT_MASKS:
+                self._district_masks.popitem(last=False)
             found = np.zeros(len(self.services), np.bool_)
             found[self.district_members.get(district, np.zeros(0, np.int32))] = True
-            self.memo[key] = found
-        result: B = found
-        return result
+            self._district_masks[district] = found
+        else:
+            self._district_masks.move_to_end(district)
+        return found
 
     def open_states_at(self, minute: datetime) -> dict[int, OpenState]:
         """The open states worked out so far at this whole minute, by unit, for the search to read and add to.

@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service_finder.schemas import ENGLAND_BOUNDS
-from service_finder.search.index import DirectoryIndex, haversine_km
+from service_finder.search import engine
+from service_finder.search.index import DISTRICT_MASKS, DirectoryIndex, haversine_km
 from tests.factories import make_record
-from tests.search.conftest import index_of, located
+from tests.search.conftest import BUILT_AT, index_of, located
 
 # Mainland England and a little beyond, so long north-south and east-west journeys are both drawn.
 latitudes = st.floats(49.9, 55.8, allow_nan=False)
@@ -121,3 +122,22 @@ def test_empty_index_finds_nothing() -> None:
     index = DirectoryIndex.build([], version=0, built_at=index_of([]).built_at)
     assert len(index) == 0
     assert all(part.size == 0 for part in index.near(53.8, -1.55, 200))
+
+
+def test_district_masks_are_remembered_whatever_else_the_snapshot_remembers() -> None:
+    # Searches from a few hundred districts fill the snapshot's other memo (local crisis lines per district); the
+    # masks used to share its bound, and were then rebuilt on almost every search.
+    index = DirectoryIndex.build([make_record("leeds-cafe")], version=1, built_at=BUILT_AT)
+    leeds = index.district_mask("E08000035")
+    assert leeds.tolist() == [True]
+    for number in range(400):
+        engine._local_lines(index, f"E0{number:07d}")
+    assert index.district_mask("E08000035") is leeds
+    # Bounded: the least recently used mask goes first, the one just used stays.
+    oldest = index.district_mask("E10000000")
+    for number in range(1, DISTRICT_MASKS - 1):
+        index.district_mask(f"E1{number:07d}")
+    assert index.district_mask("E08000035") is leeds  # now the most recently used of a full set
+    index.district_mask("E2")  # one more: the oldest goes
+    assert index.district_mask("E08000035") is leeds
+    assert index.district_mask("E10000000") is not oldest
