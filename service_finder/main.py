@@ -125,11 +125,12 @@ def create_app(
     app.add_middleware(DrainMiddleware, lifecycle=lifecycle)
     app.add_middleware(RequestIdMiddleware)
     app.state.lifecycle = lifecycle
+    # Search first: routes are matched in order, and it is most of the traffic (saves matching five others).
+    app.include_router(search.router)
     app.include_router(health.router)
     app.include_router(geojson.router)
     app.include_router(services.router)
     app.include_router(editor.router)
-    app.include_router(search.router)
     app.include_router(hsds.router)
     app.include_router(fhir.router)
     app.include_router(coverage.router)
