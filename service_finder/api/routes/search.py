@@ -126,6 +126,8 @@ def _search(request: SearchRequest, snapshot: SnapshotDep, gazetteer: GazetteerD
 async def search_get(
     request: Annotated[SearchRequest, Query()], snapshot: SnapshotDep, gazetteer: GazetteerDep
 ) -> SearchResponse:
+    """The GET operation's contract, from which FastAPI writes its OpenAPI: SearchGetRoute answers the requests,
+    with the same result (tests/api/test_query_model.py)."""
     return _search(request, snapshot, gazetteer)
 
 
