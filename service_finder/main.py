@@ -142,7 +142,7 @@ def create_app(
 def warm_up(index: DirectoryIndex, gazetteer: Gazetteer | None = None) -> None:
     """What the first callers would otherwise pay for, done before them: one search (bank-holiday tables, numpy
     paths), the gazetteer's nearest-postcode grid (for searches by coordinates, ~0.1 s) and anyio's event-loop
-    backend (imported on first use by the time limit, ~50 ms)."""
+    backend (imported on first use by the thread pool that runs plain `def` handlers, ~50 ms)."""
     anyio.Event()
     if gazetteer is not None:
         gazetteer.nearest(53.8, -1.55)

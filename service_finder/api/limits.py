@@ -5,6 +5,7 @@ Each answers with the same RFC 9457 problem+json the handlers use, without build
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -15,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,10 +119,12 @@ class BodyLimitMiddleware:
 class TimeLimitMiddleware:
     """A request not answered within `seconds` gets 503 problem+json with Retry-After, and the process moves on.
 
-    The handler runs in a task beside the clock, so the caller gets its 503 on time even when the handler is a
-    plain `def` blocked in the thread pool; that thread cannot be interrupted and finishes in the background
-    (its late answer is dropped). Once a response has started it is left to finish: a half-sent body cannot
-    become a 503.
+    A timer on the event loop, not a task per request (a task group per request cost about 55 µs, 6 % of a
+    search over HTTP): when it fires before the response has started, it sends the 503 from a task of its own, so
+    the caller gets it on time even when the handler is a plain `def` blocked in the thread pool, and cancels the
+    handler. A thread cannot be interrupted: it finishes in the background and its late answer is dropped. Once a
+    response has started the timer is cancelled and the response left to finish: a half-sent body cannot become a
+    503.
     """
 
     def __init__(self, app: ASGIApp, *, seconds: float) -> None:
@@ -133,51 +135,56 @@ class TimeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         started = False
-        timed_out = False
-        finished = anyio.Event()
-        failure: Exception | None = None
+        answer: asyncio.Task[None] | None = None
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if timed_out:
-                return
-            started = started or message["type"] == "http.response.start"
+            if answer is not None:
+                return  # the 503 went instead
+            if not started and message["type"] == "http.response.start":
+                started = True
+                timer.cancel()
             await send(message)
 
-        async def handle() -> None:
-            nonlocal failure
-            try:
-                await self.app(scope, receive, guarded_send)
-            except Exception as error:  # re-raised below, outside the task group, so handlers see it unwrapped
-                failure = error
-            finally:
-                finished.set()
+        def expire() -> None:
+            nonlocal answer
+            logger.warning("request exceeded the %s s time limit: answered 503", self.seconds)
+            answer = loop.create_task(self._answer(scope, send))
+            if task is not None:
+                task.cancel()
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(handle)
-            with anyio.move_on_after(self.seconds):
-                await finished.wait()
-            if not finished.is_set() and not started:
-                timed_out = True
-                logger.warning("request exceeded the %s s time limit: answered 503", self.seconds)
-                await send_problem(
-                    scope,
-                    send,
-                    status=503,
-                    slug="request-timeout",
-                    title="The request took too long",
-                    detail=(
-                        f"no answer within {self.seconds:g} s; try again shortly. In an emergency call 999; for "
-                        "urgent mental-health help call NHS 111, option 2."
-                    ),
-                    headers=[(b"retry-after", b"5")],
-                )
-                group.cancel_scope.cancel()
-        if failure is not None:
-            if not timed_out:
-                raise failure
-            logger.warning("request failed after its time limit had answered 503: %s", type(failure).__name__)
+        timer = loop.call_later(self.seconds, expire)
+        try:
+            await self.app(scope, receive, guarded_send)
+        except asyncio.CancelledError:
+            # Ours only if the timer fired and nothing else (a server shutting down) cancelled the task too.
+            if answer is None or task is None or task.uncancel() > 0:
+                raise
+        except Exception as error:
+            if answer is None:
+                raise
+            logger.warning("request failed after its time limit had answered 503: %s", type(error).__name__)
+        finally:
+            timer.cancel()
+        if answer is not None:
+            await answer
+
+    async def _answer(self, scope: Scope, send: Send) -> None:
+        await send_problem(
+            scope,
+            send,
+            status=503,
+            slug="request-timeout",
+            title="The request took too long",
+            detail=(
+                f"no answer within {self.seconds:g} s; try again shortly. In an emergency call 999; for "
+                "urgent mental-health help call NHS 111, option 2."
+            ),
+            headers=[(b"retry-after", b"5")],
+        )
 
 
 # What each part of the service can answer with. Pages and docs are HTML and are left to the browser.

@@ -9,13 +9,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import anyio
 import httpx
 import pytest
 import uvicorn
+from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import Engine
 
 from service_finder.config import Settings
@@ -63,6 +64,15 @@ def served(sqlite_engine: Engine) -> Iterator[Served]:
     async def never_answers() -> dict[str, str]:
         await anyio.sleep_forever()
         return {}
+
+    @app.get("/test/starts-then-stalls")
+    async def starts_then_stalls() -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"first part;"
+            await anyio.sleep(LIMIT_SECONDS * 1.5)  # past the limit, with the response already started
+            yield b"second part"
+
+        return StreamingResponse(body(), media_type="text/plain")
 
     @app.get("/test/blocks-a-thread")
     def blocks_a_thread() -> dict[str, str]:
@@ -127,3 +137,14 @@ def test_a_handler_stuck_in_the_thread_pool_still_gets_its_503_on_time(served: S
         assert search.status_code == 200
         assert "late" not in search.json()
         assert search.json()["safety_net"]
+
+
+def test_a_response_already_started_is_left_to_finish_past_the_limit(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        started = time.monotonic()
+        stalled = client.get("/test/starts-then-stalls")
+        assert time.monotonic() - started > LIMIT_SECONDS  # it did run past the limit
+        # A half-sent body cannot become a 503: the caller gets the whole answer it was already receiving.
+        assert stalled.status_code == 200
+        assert stalled.text == "first part;second part"
+        assert client.get("/v1/search", params=LEEDS).status_code == 200
