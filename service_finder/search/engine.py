@@ -216,6 +216,12 @@ class _Stages:
         return next(reason for mask, reason in self.masks if mask[row])
 
 
+def unnamed(district: str) -> str | None:
+    """District names when no gazetteer is loaded: none (sentences show the code). One function, not a lambda per
+    search, because it is part of the eligibility memo's key."""
+    return None
+
+
 NO_HOURS_REASON = "opening hours not recorded, so never shown as open: phone to check"
 INELIGIBLE, CLOSED, TEMPORARILY_CLOSED = "\0ineligible", "\0closed", "\0temporarily-closed"
 
@@ -227,7 +233,7 @@ def search(
     location: ResolvedLocation | None,
     at: datetime,
     today: date,
-    district_name: Callable[[str], str | None] = lambda _: None,
+    district_name: Callable[[str], str | None] = unnamed,
     stale_index: bool = False,
 ) -> SearchResponse:
     at = to_london(at)
@@ -822,9 +828,12 @@ def _eligibility(
     location: ResolvedLocation | None,
     district_name: Callable[[str], str | None],
 ) -> Eligibility:
-    # The sentences depend on the record, each criterion's result, the age given, who is referring and the
-    # district names: the same key gives the same verdict and words, so it is worked out once per snapshot.
-    key = (service, tuple(criteria.values()), verdict, request.age, request.referral, district_name)
+    # The sentences depend on the record, each criterion's result, who is referring, the district names and, in
+    # a failed age criterion only, the age given: the same key gives the same verdict and words, so it is worked
+    # out once per snapshot. (Results are never ineligible, so their key holds no age: one entry serves them all.)
+    results = tuple(criteria.values())
+    age = request.age if FAIL in results else None
+    key = (service, results, verdict, age, request.referral, district_name)
     found = index.eligibilities.get(key)
     if found is None:
         record = index.services[service]

@@ -28,7 +28,7 @@ from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import KINDS, ReferralRoute, ServiceKind
 from service_finder.errors import ServiceFinderError
 from service_finder.schemas import SafetyNetEntry, SearchRequest, SearchResponse, SearchResult
-from service_finder.search.engine import search
+from service_finder.search.engine import search, unnamed
 from service_finder.web import views
 
 logger = logging.getLogger("service_finder.web")
@@ -203,7 +203,7 @@ def _search(request: SearchRequest, *, walk_in: bool, snapshot: SnapshotDep, gaz
         location=location,
         at=to_london(request.at) if request.at is not None else now,
         today=now.date(),
-        district_name=gazetteer.district_name if gazetteer else lambda _: None,
+        district_name=gazetteer.district_name if gazetteer else unnamed,
         stale_index=snapshot.store_unreachable,
     )
     results = response.results

@@ -1,10 +1,13 @@
-"""Open states are remembered per snapshot per minute: never across two different real minutes."""
+"""What a snapshot remembers between searches: open states per minute (never across two different real minutes),
+and eligibility words (never one person's details in another's answer)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from service_finder.domain.opening_hours import open_state
+from service_finder.schemas import SearchRequest, SearchResult
+from service_finder.search.engine import FAIL, PASS, _eligibility
 from tests.factories import make_record
 from tests.search.conftest import LEEDS, index_of, run
 
@@ -44,3 +47,36 @@ def test_seconds_into_a_minute_give_the_exact_states() -> None:
             truth.hours_today,
         )
         assert any(f"until {truth.closes_at:%H:%M}" in reason for reason in result.match_reasons)
+
+
+def _age_reason(result: SearchResult) -> str:
+    return next(c.reason for c in result.eligibility.criteria if c.criterion == "age")
+
+
+def test_remembered_eligibility_words_never_carry_one_persons_details_into_anothers_answer() -> None:
+    # One index, so the eligibility memo is shared by every search below; the café takes people aged 18 and over.
+    index = index_of([make_record("adult-cafe")])
+    for _ in range(2):
+        [adult] = run(index, age=30).results
+        assert (adult.eligibility.verdict.value, _age_reason(adult)) == ("eligible", "accepts people aged 18 and over")
+        [unknown] = run(index).results
+        assert (unknown.eligibility.verdict.value, _age_reason(unknown)) == (
+            "check",
+            "only for people aged 18 and over; age not given",
+        )
+        assert run(index, age=15).results == []  # ineligible: left out, never shown as a result
+
+
+def test_a_failed_age_is_worded_with_each_persons_own_age() -> None:
+    # Results are never ineligible, but the memo must not rely on it: a failed age names the age given.
+    index = index_of([make_record("adult-cafe")])
+    failed = {"age": FAIL, "gender": PASS, "catchment": PASS, "referral": PASS}
+
+    def district_name(code: str) -> str | None:  # one function for every call: it is part of the memo's key
+        return None
+
+    for age in (12, 15, 12):
+        request = SearchRequest(age=age)
+        words = _eligibility(index, 0, failed, 0, request, LEEDS, district_name)
+        assert words.verdict.value == "ineligible"
+        assert words.criteria[0].reason == f"only for people aged 18 and over (age given: {age})"

@@ -16,7 +16,7 @@ from service_finder.domain.postcode import PostcodeError
 from service_finder.errors import GazetteerUnavailable, InvalidParameter
 from service_finder.geocoding.gazetteer import Gazetteer, PostcodeNotFound, PostcodeOutsideEngland, PostcodePoint
 from service_finder.schemas import ENGLAND_BOUNDS, ResolvedLocation, SearchRequest, SearchResponse
-from service_finder.search.engine import search
+from service_finder.search.engine import search, unnamed
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
@@ -118,7 +118,7 @@ def _search(request: SearchRequest, snapshot: SnapshotDep, gazetteer: GazetteerD
         location=location,
         at=to_london(request.at) if request.at is not None else now,
         today=now.date(),
-        district_name=gazetteer.district_name if gazetteer else lambda _: None,
+        district_name=gazetteer.district_name if gazetteer else unnamed,
         stale_index=snapshot.store_unreachable,
     )
 
