@@ -8,6 +8,7 @@ contiguous slices found by binary search: one per row the search circle crosses.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -280,9 +281,10 @@ class DirectoryIndex:
 
     def within(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:
         """(unit, distance km) for every site within the radius, in grid order (the search ranks them itself)."""
-        band = np.degrees(radius_km / EARTH_RADIUS_KM)
+        # Scalars with math, arrays with numpy: a numpy call on one float costs ~1 µs, math's ~50 ns.
+        band = math.degrees(radius_km / EARTH_RADIUS_KM)
         # Longitude degrees shrink with latitude; widen the box by the band's poleward edge so nothing is lost.
-        lon_band = band / max(np.cos(np.radians(min(abs(latitude) + band, 89.0))), 1e-6)
+        lon_band = band / max(math.cos(math.radians(min(abs(latitude) + band, 89.0))), 1e-6)
         rows = np.arange(_grid_row(latitude - band), _grid_row(latitude + band) + 1, dtype=np.float64) * ROW_SPAN
         west = rows + max(longitude - lon_band + 180.0, 0.0)
         east = rows + min(longitude + lon_band + 180.0, ROW_SPAN - 1e-9)
@@ -292,11 +294,15 @@ class DirectoryIndex:
         total = int(counts.sum())
         # The slices [first, last) of each row, concatenated: one arange shifted per slice.
         box = np.arange(total) + np.repeat(first - (np.cumsum(counts) - counts), counts)
-        phi, lam = np.radians(latitude), np.radians(longitude)
+        phi, lam = math.radians(latitude), math.radians(longitude)
         x, y, z = self.entry_xyz[:, box]
-        chord2 = (x - np.cos(phi) * np.cos(lam)) ** 2 + (y - np.cos(phi) * np.sin(lam)) ** 2 + (z - np.sin(phi)) ** 2
+        chord2 = (
+            (x - math.cos(phi) * math.cos(lam)) ** 2
+            + (y - math.cos(phi) * math.sin(lam)) ** 2
+            + (z - math.sin(phi)) ** 2
+        )
         # Same sphere and the same great-circle distance as haversine_km: chord c = 2 sin(d / 2R).
-        inside = np.flatnonzero(chord2 <= (2 * np.sin(min(radius_km / EARTH_RADIUS_KM, np.pi) / 2)) ** 2)
+        inside = np.flatnonzero(chord2 <= (2 * math.sin(min(radius_km / EARTH_RADIUS_KM, math.pi) / 2)) ** 2)
         distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.sqrt(chord2[inside]) / 2, 1.0))
         return self.entry_unit[box[inside]], distance
 
@@ -367,7 +373,7 @@ def _words(columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.uint64]:
 
 
 def _grid_row(latitude: float) -> int:
-    return int(np.floor(latitude / GRID_ROW_DEG))
+    return math.floor(latitude / GRID_ROW_DEG)
 
 
 def grid_key(latitude: float, longitude: float) -> float:
