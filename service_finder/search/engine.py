@@ -6,6 +6,7 @@ Pure: the caller resolves the location (postcode -> coordinates and district) an
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -696,7 +697,7 @@ def _top(
             continue  # a better-placed site of this service came first
         seen.add(service)
         row = int(rows[position])
-        travel = _travel(candidates.distance[row], state(int(candidates.unit[row])) if open_now[row] else None)
+        travel = _travel(float(candidates.distance[row]), state(int(candidates.unit[row])) if open_now[row] else None)
         final = preliminary + (
             ranking.MAY_CLOSE_BEFORE_ARRIVAL if travel and travel.arrives_before_close is False else 0
         )
@@ -710,9 +711,9 @@ def _top(
 
 
 def _travel(distance: float, open_state: OpenState | None) -> Travel | None:
-    if np.isnan(distance):
+    if math.isnan(distance):
         return None
-    mode, minutes = ranking.travel_minutes(float(distance))
+    mode, minutes = ranking.travel_minutes(distance)
     arrives: bool | None = None
     if open_state is not None and open_state.minutes_until_close is not None:
         arrives = minutes + ranking.ARRIVAL_MARGIN_MIN <= open_state.minutes_until_close
@@ -851,31 +852,45 @@ def _eligibility(
     location: ResolvedLocation | None,
     district_name: Callable[[str], str | None],
 ) -> Eligibility:
-    # The sentences depend on the record, each criterion's result, who is referring, the district names and, in
-    # a failed age criterion only, the age given: the same key gives the same verdict and words, so it is worked
-    # out once per snapshot. (Results are never ineligible, so their key holds no age: one entry serves them all.)
-    results = tuple(criteria.values())
-    age = request.age if FAIL in results else None
-    key = (service, results, verdict, age, request.referral, district_name)
-    found = index.eligibilities.get(key)
+    checks = []
+    for name, result in criteria.items():
+        if result != NOT_ASKED:
+            checks.append(_criterion(index, service, name, result, request, location, district_name))
+    return made(Eligibility, verdict=VERDICTS[verdict], criteria=checks)
+
+
+def _criterion(
+    index: DirectoryIndex,
+    service: int,
+    name: str,
+    result: int,
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    district_name: Callable[[str], str | None],
+) -> Criterion:
+    # A criterion's words depend on the record, the result, who is referring, the district names and, for a
+    # failed age only, the age given: the same key gives the same words, so each is written once per snapshot.
+    # One entry per criterion, not per combination of results, which repeats far less often.
+    age = request.age if result == FAIL and name == "age" else None
+    key = (service, name, result, age, request.referral, district_name)
+    found = index.criteria.get(key)
     if found is None:
         record = index.services[service]
-        checks = [
-            Criterion.model_construct(
-                criterion=name,
-                result=_RESULT[result],
-                reason=_sentence(name, result, record, request, location, district_name),
-            )
-            for name, result in criteria.items()
-            if result != NOT_ASKED
-        ]
-        found = Eligibility.model_construct(
-            verdict=(Verdict.ineligible, Verdict.check, Verdict.eligible)[verdict], criteria=checks
+        found = made(
+            Criterion,
+            criterion=name,
+            result=_RESULT[result],
+            reason=_sentence(name, result, record, request, location, district_name),
         )
-        if len(index.eligibilities) >= MAX_MEMO_SUMMARIES:
-            index.eligibilities.clear()
-        index.eligibilities[key] = found
+        if len(index.criteria) >= MAX_MEMO_CRITERIA:
+            index.criteria.clear()
+        index.criteria[key] = found
     return found
+
+
+VERDICTS = (Verdict.ineligible, Verdict.check, Verdict.eligible)
+# Criteria words kept per snapshot, at most (about 400 bytes each).
+MAX_MEMO_CRITERIA = 100_000
 
 
 # Summaries are the same in every answer that shows a site: built once per site per snapshot, up to this many.

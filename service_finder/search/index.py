@@ -33,7 +33,7 @@ from service_finder.domain.taxonomy import (
     ServiceKind,
     ServiceStatus,
 )
-from service_finder.schemas import Eligibility, ServiceRecord, ServiceSummary
+from service_finder.schemas import Criterion, ServiceRecord, ServiceSummary
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius, as geopy's great_circle uses
 UNKNOWN = -1  # tri-state "not recorded" in int8 arrays
@@ -149,7 +149,7 @@ class DirectoryIndex:
     # Derived values computed at most once per snapshot (e.g. safety-net entries); never part of its identity.
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
     summaries: dict[int, ServiceSummary] = field(default_factory=dict, repr=False, compare=False)  # by unit
-    eligibilities: dict[tuple[object, ...], Eligibility] = field(default_factory=dict, repr=False, compare=False)
+    criteria: dict[tuple[object, ...], Criterion] = field(default_factory=dict, repr=False, compare=False)  # words
     _states: dict[int, dict[int, OpenState]] = field(default_factory=dict, repr=False, compare=False)
     _district_masks: OrderedDict[str, B] = field(default_factory=OrderedDict, repr=False, compare=False)
 
