@@ -29,6 +29,7 @@ from tests.search.test_invariants import SETTINGS, directories, instants, locati
 def slices(first: int, nearest: int, per_result: int, ring_km: float = 10.0**9) -> Iterator[None]:
     with (
         patch.object(engine, "FIRST_SLICE", first),
+        patch.object(engine, "EVALUATE_ALL", 0),  # ceilings and slices whatever the number of candidates
         patch.object(engine, "NEAREST_SLICE", nearest),
         patch.object(engine, "SLICE_PER_RESULT", per_result),
         patch.object(engine, "FIRST_RING_KM", ring_km),
