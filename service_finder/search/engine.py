@@ -683,37 +683,40 @@ def _top(
     request: SearchRequest,
     state: Callable[[int], OpenState],
 ) -> list[tuple[float, int, Travel | None]]:
-    """The best `limit` services by final score, each at its best site; the final score may lose
+    """The best `limit` services by final score, each at its best site by final score; the final score may lose
     MAY_CLOSE_BEFORE_ARRIVAL.
 
     That penalty needs the exact closing time, which costs more than the vector pass, so rows are visited in
     order of their preliminary score and the walk stops once no later row could reach the top (penalties only
-    lower a score). Ties break by service id; the index keeps services in id order, so by index.
+    lower a score). A site about to close can therefore lose to the same service's site further away that stays
+    open: a service is shown where the person can still get in. Ties break by service id (the index keeps
+    services in id order, so by index), then by the better preliminary score and the nearer site.
     """
     ids = candidates.service[rows]
     order = np.lexsort((candidates.distance[rows], ids, -score))
-    best: list[tuple[float, int, int, Travel | None]] = []  # min-heap of (score, -service, row, travel)
-    seen: set[int] = set()
+    # Per service: (final score, -service, row, travel, preliminary score) of its best site so far.
+    best: dict[int, tuple[float, int, int, Travel | None, float]] = {}
+    last_place: tuple[float, int] | None = None  # the limit-th best (final, -service) among services held
     for position in order:
         preliminary = float(score[position])
         service = int(ids[position])
-        if len(best) >= request.limit and (best[0][0], best[0][1]) >= (preliminary, -service):
-            break
-        if service in seen:
-            continue  # a better-placed site of this service came first
-        seen.add(service)
+        if last_place is not None and last_place >= (preliminary, -service):
+            break  # every later row scores at most its preliminary score: none can enter the top
+        held = best.get(service)
+        if held is not None and held[0] >= preliminary:
+            continue  # this service already has a site at least as good as this one could be
         row = int(rows[position])
         travel = _travel(float(candidates.distance[row]), state(int(candidates.unit[row])) if open_now[row] else None)
-        final = preliminary + (
-            ranking.MAY_CLOSE_BEFORE_ARRIVAL if travel and travel.arrives_before_close is False else 0
+        final = round(
+            preliminary + (ranking.MAY_CLOSE_BEFORE_ARRIVAL if travel and travel.arrives_before_close is False else 0),
+            3,
         )
-        item = (round(final, 3), -service, row, travel)
-        if len(best) < request.limit:
-            heapq.heappush(best, item)
-        elif (item[0], item[1]) > (best[0][0], best[0][1]):
-            heapq.heapreplace(best, item)
-    best.sort(key=lambda item: (-item[0], -item[1]))
-    return [(final, row, travel) for final, _, row, travel in best]
+        if held is None or final > held[0]:
+            best[service] = (final, -service, row, travel, preliminary)
+            if len(best) >= request.limit:
+                last_place = heapq.nlargest(request.limit, ((item[0], item[1]) for item in best.values()))[-1]
+    top = sorted(best.values(), key=lambda item: (-item[0], -item[1]))[: request.limit]
+    return [(final, row, travel) for final, _, row, travel, _ in top]
 
 
 def _travel(distance: float, open_state: OpenState | None) -> Travel | None:

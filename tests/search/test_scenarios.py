@@ -546,3 +546,40 @@ def test_a_site_is_not_shown_open_because_another_site_of_the_same_service_is() 
     for found in run(index, at=late, radius_km=25, age=30).results:
         assert found.service.address is not None
         assert found.service.address.startswith("Far"), (found.service.address, found.open_now, found.hours_today)
+
+
+def test_a_service_is_shown_at_its_site_that_stays_open_not_the_nearer_one_about_to_close() -> None:
+    # Friday 20:00. The near site (2 km) closes at 20:10: the person would arrive to a shut door. The far site
+    # (6.6 km) is open all night. Another café (9.9 km) is open until 02:00. The service must be shown at the far
+    # site, with its full score, and so rank first; not at the near site, penalised, below the other café.
+    near, far = (53.8, -1.52), (53.8, -1.45)
+    two_sites = make_record(
+        "a-two-sites",
+        locations=[
+            {"id": "near-site", "name": "Near", "postcode": "LS1 1UR", "latitude": near[0], "longitude": near[1]},
+            {"id": "far-site", "name": "Far", "postcode": "LS1 1UR", "latitude": far[0], "longitude": far[1]},
+        ],
+        schedules=[
+            {
+                "id": "near-hours",
+                "location_id": "near-site",
+                "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "20:10"}],
+            },
+            {
+                "id": "far-hours",
+                "location_id": "far-site",
+                "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "06:00"}],
+            },
+        ],
+    )
+    other = make_record("b-other-cafe", locations=located("b-other-cafe", 53.8, -1.40))
+    index = index_of([two_sites, other])
+    for limit in (1, 5):
+        response = run(index, limit=limit)
+        assert ids(response)[0] == "a-two-sites"
+        shown = result(response, "a-two-sites")
+        assert shown.service.address is not None
+        assert shown.service.address.startswith("Far")
+        assert shown.travel is not None
+        assert shown.travel.arrives_before_close is True
+        assert not any(reason.startswith("may close before you arrive") for reason in shown.match_reasons)
