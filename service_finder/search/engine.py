@@ -1051,39 +1051,51 @@ def _exclusions(
 def safety_net(
     index: DirectoryIndex, request: SearchRequest, location: ResolvedLocation | None
 ) -> list[SafetyNetEntry]:
-    """National 24/7 lines, then local 24/7 crisis lines covering the location. Never empty."""
-    national = []
-    for service in np.flatnonzero(index.safety_net & index.active):
-        record = index.services[service]
-        low, high = record.eligibility.minimum_age, record.eligibility.maximum_age
-        if request.age is not None and (
-            (low is not None and request.age < low) or (high is not None and request.age > high)
-        ):
-            continue
-        national.append(record)
+    """National 24/7 lines, then local 24/7 crisis lines covering the location, each only for people it serves
+    (an adults-only line is not offered to a 15-year-old). Never empty."""
+    national = [
+        record
+        for record in (index.services[i] for i in np.flatnonzero(index.safety_net & index.active))
+        if _serves(record, request)
+    ]
     national.sort(key=lambda r: (SAFETY_NET_ORDER.get(r.kind, 9), r.eligibility.maximum_age is not None, r.name))
     entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None:
+        local: list[ServiceRecord] = []
         if location.district_code is not None:
-            entries.extend(_local_lines(index, location.district_code))
-        entries.extend(
-            _safety_entry(index, record, local=True)
+            local.extend(_local_lines(index, location.district_code))
+        local.extend(
+            record
             for record in _polygon_lines(index)
             if record.eligibility.catchment is not None
             and record.eligibility.catchment.geojson is not None
             and point_in_geojson(location.longitude, location.latitude, record.eligibility.catchment.geojson)
         )
+        entries.extend(_safety_entry(index, record, local=True) for record in local if _serves(record, request))
     return entries
 
 
-def _local_lines(index: DirectoryIndex, district: str) -> list[SafetyNetEntry]:
+def _serves(record: ServiceRecord, request: SearchRequest) -> bool:
+    """Whether a safety-net line serves this person as far as the search knows: out only for an age outside its
+    limits or a gender it does not serve, when the person gave them; anything not given keeps it in."""
+    eligibility = record.eligibility
+    low, high = eligibility.minimum_age, eligibility.maximum_age
+    if request.age is not None and (
+        (low is not None and request.age < low) or (high is not None and request.age > high)
+    ):
+        return False
+    person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
+    return person is None or not eligibility.genders or (bit_mask(eligibility.genders, list(Gender)) & person) != 0
+
+
+def _local_lines(index: DirectoryIndex, district: str) -> list[ServiceRecord]:
     """Active local 24/7 crisis lines whose catchment lists this district, found once per district per snapshot."""
     key = ("local-lines", district)
     found = index.memo.get(key)
     if found is None:
         members = index.district_members.get(district, np.zeros(0, np.int32))
         lines = members[index.kind[members] == KIND_CODES[ServiceKind.crisis_line]]
-        found = [_safety_entry(index, index.services[i], local=True) for i in lines if _is_local_line(index, int(i))]
+        found = [index.services[i] for i in lines if _is_local_line(index, int(i))]
         index.memo[key] = found
     assert isinstance(found, list)
     return found

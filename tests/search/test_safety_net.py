@@ -112,3 +112,41 @@ def test_local_line_with_a_polygon_catchment_covering_the_person_is_added() -> N
     inside = ResolvedLocation(latitude=53.8, longitude=-1.55, source="coordinates", district_code=LEEDS_DISTRICT)
     entries = safety_net(index_of([line]), SearchRequest(), inside)
     assert "polygon-line" in [entry.id for entry in entries if entry.local]
+
+
+@pytest.mark.parametrize(
+    ("person", "offered"),
+    [
+        ({"age": 15}, False),
+        ({"age": 18}, True),
+        ({}, True),  # age not given: kept, as for the national lines
+        ({"age": 30, "gender": "man"}, False),
+        ({"age": 30, "sex": "male"}, False),
+        ({"age": 30, "gender": "woman"}, True),
+        ({"age": 30, "gender": "non_binary"}, False),
+    ],
+)
+def test_local_lines_are_offered_only_to_people_they_serve(person: dict[str, Any], offered: bool) -> None:
+    # A district line for women aged 18 and over, and one drawn as a polygon with the same limits.
+    square = [[-1.7, 53.7], [-1.4, 53.7], [-1.4, 53.9], [-1.7, 53.9], [-1.7, 53.7]]
+    limits = {"minimum_age": 18, "genders": ["women"]}
+    district = local_line(
+        "women-district-line",
+        [LEEDS_DISTRICT],
+        eligibility={**limits, "catchment": {"type": "districts", "districts": [LEEDS_DISTRICT]}},
+    )
+    polygon = local_line(
+        "women-polygon-line",
+        [],
+        eligibility={
+            **limits,
+            "catchment": {"type": "polygon", "geojson": {"type": "Polygon", "coordinates": [square]}},
+        },
+    )
+    everyone = local_line("leeds-crisis-line", [LEEDS_DISTRICT])
+    index = index_of([district, polygon, everyone])
+    for _ in range(2):  # the second time from the per-district memo
+        local = {e.id for e in run(index, **person).safety_net if e.local}
+        assert "leeds-crisis-line" in local
+        assert ("women-district-line" in local) is offered
+        assert ("women-polygon-line" in local) is offered
