@@ -806,6 +806,16 @@ class ResolvedLocation(BaseModel):
     postcode: str | None = Field(default=None, description="The postcode (or district) as normalised.")
     district_code: str | None = Field(default=None, description="Local-authority district, used for catchments.")
     district_name: str | None = Field(default=None, description="The district's name.", examples=["Leeds"])
+    country: str | None = Field(
+        default=None,
+        description=(
+            "'england', 'wales' or 'scotland': the country of the postcode, or for coordinates of the nearest "
+            "postcode; None when not known. Coordinates whose nearest postcode is outside England are still "
+            "answered (a border is not a reason to refuse someone in crisis), but England-wide catchments are then "
+            "'unknown' rather than passed."
+        ),
+        examples=["england"],
+    )
 
 
 class QueryEcho(BaseModel):

@@ -150,7 +150,8 @@ def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: Re
 
     catchment = index.catchment[ids]
     result = np.full(n, UNKNOWN_RESULT, np.int8)
-    result[catchment == 1] = PASS
+    if not _outside_england(where):
+        result[catchment == 1] = PASS
     districts = catchment == 2
     if where is not None and where.district_code is not None:
         result[districts] = np.where(_in_district(index, ids[districts], where.district_code), PASS, FAIL)
@@ -179,6 +180,13 @@ def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: Re
 
     results["gp_registration"] = np.where(index.gp_required[ids], UNKNOWN_RESULT, NOT_ASKED).astype(np.int8)
     return results
+
+
+def _outside_england(where: ResolvedLocation | None) -> bool:
+    """Whether the location is known to be outside England (coordinates whose nearest postcode is in Wales or
+    Scotland): an England-wide catchment then cannot be confirmed. Without a location, or a known country, it is
+    taken to be in England, the directory's area."""
+    return where is not None and where.country is not None and where.country != "england"
 
 
 def _in_district(index: DirectoryIndex, ids: I32, district: str) -> npt.NDArray[np.bool_]:
@@ -777,7 +785,9 @@ def _sentence(
         if catchment is None:
             return "catchment area not recorded: check before travelling"
         if catchment.type.value == "england":
-            return "covers anyone in England"
+            if result == PASS:
+                return "covers anyone in England"
+            return "covers anyone in England; this location may be outside England: check first"
         if catchment.type.value == "polygon":
             area = "its area"
         else:

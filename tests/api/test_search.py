@@ -153,3 +153,37 @@ def test_a_search_by_coordinates_knows_the_district(client: TestClient, engine: 
     cafe = next(r for r in body["results"] if r["service"]["id"] == "leeds-cafe")
     assert cafe["eligibility"]["verdict"] == "eligible"
     assert [s["id"] for s in body["safety_net"] if s["local"]] == ["leeds-crisis-line"]
+
+
+def test_coordinates_in_wales_are_answered_but_england_wide_services_are_not_confirmed(
+    client: TestClient, engine: Engine
+) -> None:
+    # The postcode CF10 1EP is refused (422, outside England); the same place as coordinates (an app's location,
+    # which near a border cannot be refused on a guess) is answered, with the safety net, but a service for
+    # anyone in England cannot be "eligible" there.
+    england_line = make_record(
+        "england-wide-line",
+        kind="helpline",
+        locations=[],
+        schedules=[{"id": "always", "always_open": True}],
+        access={"contact_modes": ["phone"]},
+        eligibility={"catchment": {"type": "england"}},
+    )
+    _store(engine, client, england_line)
+    assert client.get("/v1/search", params={"postcode": "CF10 1EP"}).status_code == 422
+    cardiff = {"lat": 51.4816, "lon": -3.1791, "at": FRIDAY_EVENING, "age": 30}
+    response = client.get("/v1/search", params=cardiff)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["query"]["location"]["country"] == "wales"
+    assert body["safety_net"]
+    line = next(r for r in body["results"] if r["service"]["id"] == "england-wide-line")
+    assert line["eligibility"]["verdict"] == "check"
+    [catchment] = [c for c in line["eligibility"]["criteria"] if c["criterion"] == "catchment"]
+    assert catchment["result"] == "unknown"
+    assert "may be outside England" in catchment["reason"]
+    # In Leeds the same service is confirmed.
+    leeds = client.get("/v1/search", params={"lat": 53.8008, "lon": -1.5491, "at": FRIDAY_EVENING, "age": 30}).json()
+    assert leeds["query"]["location"]["country"] == "england"
+    confirmed = next(r for r in leeds["results"] if r["service"]["id"] == "england-wide-line")
+    assert confirmed["eligibility"]["verdict"] == "eligible"
