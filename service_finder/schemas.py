@@ -804,8 +804,24 @@ class ResolvedLocation(BaseModel):
     longitude: float = Field(description="WGS84 longitude of the centre.")
     source: str = Field(description="'coordinates', 'postcode' or 'postcode_district'.", examples=["postcode"])
     postcode: str | None = Field(default=None, description="The postcode (or district) as normalised.")
-    district_code: str | None = Field(default=None, description="Local-authority district, used for catchments.")
+    district_code: str | None = Field(
+        default=None,
+        description=(
+            "Local-authority district, used for catchments; for a postcode district that spans several, the one "
+            "most of its postcodes are in (all of them are in district_codes)."
+        ),
+    )
     district_name: str | None = Field(default=None, description="The district's name.", examples=["Leeds"])
+    district_codes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Every local-authority district the location may be in: one for a postcode or coordinates; for a "
+            "postcode district (BA3) all those its postcodes are in. A district catchment passes only if it lists "
+            "all of them, fails if it lists none, and is 'unknown' otherwise; local crisis lines of each are "
+            "offered."
+        ),
+        examples=[["E06000022", "E06000066"]],
+    )
     country: str | None = Field(
         default=None,
         description=(

@@ -7,7 +7,7 @@ binary search finds a postcode and every postcode district is one contiguous run
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ class PostcodePoint:
     district_name: str | None  # 'Leeds' (None if names unavailable)
     country: str  # 'england' | 'scotland' | 'wales'
     is_district: bool  # True for an outcode centroid
+    # Every district the point may be in, most postcodes first: one for a postcode; for a postcode district, all
+    # the districts its postcodes are in (BA3 is in Bath and North East Somerset and in Somerset).
+    district_codes: tuple[str, ...] = ()
 
 
 class PostcodeNotFound(LookupError):
@@ -75,6 +78,7 @@ class Gazetteer:
         "_names_by_code",
         "_outcode_country",
         "_outcode_district",
+        "_outcode_districts",
         "_outcode_english",
         "_outcode_keys",
         "_outcode_latitude",
@@ -106,6 +110,7 @@ class Gazetteer:
         self._outcode_district = _frozen(arrays["outcode_district"])
         self._outcode_english = _frozen(arrays["outcode_english"])
         self._grid: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+        self._outcode_districts: dict[int, tuple[str, ...]] = {}  # by outcode index, filled on first use
 
     @classmethod
     def load(cls, path: Path) -> Gazetteer:
@@ -250,7 +255,7 @@ class Gazetteer:
         index = self._outcode_index(outward)
         if index < 0:
             return None
-        return self._make_point(
+        point = self._make_point(
             outward,
             float(self._outcode_latitude[index]),
             float(self._outcode_longitude[index]),
@@ -258,6 +263,16 @@ class Gazetteer:
             int(self._outcode_country[index]),
             is_district=True,
         )
+        return replace(point, district_codes=self._districts_of_outcode(index))
+
+    def _districts_of_outcode(self, index: int) -> tuple[str, ...]:
+        found = self._outcode_districts.get(index)
+        if found is None:
+            districts = self._district[self._outcode_start[index] : self._outcode_stop[index]]
+            values, counts = np.unique(districts[districts >= 0], return_counts=True)
+            order = np.lexsort((values, -counts))  # most postcodes first, then by code
+            found = self._outcode_districts[index] = tuple(self._district_codes[int(v)] for v in values[order])
+        return found
 
     def _make_point(
         self, postcode: str, latitude: float, longitude: float, district: int, country: int, *, is_district: bool
@@ -270,4 +285,5 @@ class Gazetteer:
             district_name=self._district_names[district] if district >= 0 else None,
             country=self._country_names[country],
             is_district=is_district,
+            district_codes=(self._district_codes[district],) if district >= 0 and not is_district else (),
         )

@@ -437,6 +437,7 @@ class Point:
     latitude: float
     longitude: float
     district_code: str | None
+    district_codes: tuple[str, ...] = ()  # every district it may be in (a postcode district can span several)
 
 
 # --- the view: every HSDS document of one snapshot ---------------------------------------------------------------
@@ -562,7 +563,8 @@ def serves_point(record: ServiceRecord, point: Point) -> bool:
     if catchment is None or catchment.type.value == "england":
         return True
     if catchment.type.value == "districts":
-        return point.district_code in catchment.districts
+        codes = point.district_codes or ((point.district_code,) if point.district_code else ())
+        return not codes or any(code in catchment.districts for code in codes)
     return catchment.geojson is None or point_in_geojson(point.longitude, point.latitude, catchment.geojson)
 
 

@@ -153,8 +153,11 @@ def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: Re
     if not _outside_england(where):
         result[catchment == 1] = PASS
     districts = catchment == 2
-    if where is not None and where.district_code is not None:
-        result[districts] = np.where(_in_district(index, ids[districts], where.district_code), PASS, FAIL)
+    codes = _districts(where)
+    if codes:
+        # Listed for every district the person may be in: pass; for none: fail; for some: nobody can tell.
+        listed = sum(_in_district(index, ids[districts], code).astype(np.int8) for code in codes)
+        result[districts] = np.where(listed == len(codes), PASS, np.where(listed == 0, FAIL, UNKNOWN_RESULT))
     for row in np.flatnonzero(catchment == 3):
         record = index.services[ids[row]]
         geojson = record.eligibility.catchment.geojson if record.eligibility.catchment else None
@@ -183,10 +186,22 @@ def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: Re
 
 
 def _outside_england(where: ResolvedLocation | None) -> bool:
-    """Whether the location is known to be outside England (coordinates whose nearest postcode is in Wales or
-    Scotland): an England-wide catchment then cannot be confirmed. Without a location, or a known country, it is
-    taken to be in England, the directory's area."""
-    return where is not None and where.country is not None and where.country != "england"
+    """Whether the location is, or may be, outside England (coordinates whose nearest postcode is in Wales or
+    Scotland; a postcode district astride the border, with Welsh or Scottish districts): an England-wide catchment
+    then cannot be confirmed. Without a location, or a known country, it is taken to be in England, the
+    directory's area."""
+    if where is None:
+        return False
+    if where.country is not None and where.country != "england":
+        return True
+    return any(not code.startswith("E") for code in where.district_codes)  # GSS codes: E England, W, S
+
+
+def _districts(where: ResolvedLocation | None) -> list[str]:
+    """Every district the person may be in (see ResolvedLocation.district_codes); empty when not known."""
+    if where is None:
+        return []
+    return where.district_codes or ([where.district_code] if where.district_code else [])
 
 
 def _in_district(index: DirectoryIndex, ids: I32, district: str) -> npt.NDArray[np.bool_]:
@@ -473,9 +488,10 @@ def _ceilings(
     person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
     if person is not None:
         viable &= ~has(Word.GENDER_LIMITED) | has(person << Word.GENDERS)
-    if where is not None and where.district_code is not None:
+    codes = _districts(where)
+    if codes:  # a district catchment fails for certain only when it lists none of the person's districts
         listed = np.flatnonzero(has(Word.CATCHMENT_DISTRICTS))
-        viable[listed] &= _in_district(index, ids[listed], where.district_code)
+        viable[listed] &= np.logical_or.reduce([_in_district(index, ids[listed], code) for code in codes])
     window = request.open_within_minutes
     could_be_open = index.hours.may_be_open(at, candidates.unit)
     if window == 0:
@@ -488,7 +504,7 @@ def _ceilings(
     unknown = Word.REFERRAL_UNKNOWN | Word.GP_REQUIRED | Word.CATCHMENT_UNKNOWN
     if where is None:
         unknown |= Word.CATCHMENT_NOT_ENGLAND
-    elif where.district_code is None:
+    elif not codes:
         unknown |= Word.CATCHMENT_DISTRICTS
     if request.age is None:
         unknown |= Word.AGE_LIMITED
@@ -1072,8 +1088,8 @@ def safety_net(
     entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None:
         local: list[ServiceRecord] = []
-        if location.district_code is not None:
-            local.extend(_local_lines(index, location.district_code))
+        for code in _districts(location):  # a line covering two of the person's districts is offered once
+            local.extend(line for line in _local_lines(index, code) if all(line.id != other.id for other in local))
         local.extend(
             record
             for record in _polygon_lines(index)

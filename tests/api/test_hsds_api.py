@@ -225,6 +225,19 @@ def test_service_at_locations_near_a_postcode(client: TestClient, engine: Engine
     assert [item["service"]["name"] for item in in_london["contents"]] == ["London Café"]
 
 
+def test_a_postcode_district_keeps_places_covering_any_of_its_authorities(client: TestClient, engine: Engine) -> None:
+    # BA3 spans Bath and North East Somerset and Somerset: a Somerset-only catchment may cover the person, so the
+    # catchment filter (which drops only places certain not to serve them) keeps it; a Leeds-only one goes.
+    def cafe(service_id: str, district: str) -> Any:
+        return make_record(
+            service_id, eligibility={"catchment": {"type": "districts", "districts": [district]}}, name=service_id
+        )
+
+    _store(engine, client, cafe("somerset-cafe", "E06000066"), cafe("leeds-cafe", "E08000035"))
+    page = _page(client, "/hsds/service_at_locations", None, postcode="BA3")
+    assert [item["service"]["name"] for item in page["contents"]] == ["somerset-cafe"]
+
+
 def test_service_at_location_problems(client: TestClient) -> None:
     alone = client.get("/hsds/service_at_locations", params={"proximity": 1000})
     assert (alone.status_code, alone.json()["field"]) == (422, "proximity")

@@ -171,7 +171,7 @@ def test_coordinates_in_wales_are_answered_but_england_wide_services_are_not_con
     )
     _store(engine, client, england_line)
     assert client.get("/v1/search", params={"postcode": "CF10 1EP"}).status_code == 422
-    cardiff = {"lat": 51.4816, "lon": -3.1791, "at": FRIDAY_EVENING, "age": 30}
+    cardiff: dict[str, str | float | int] = {"lat": 51.4816, "lon": -3.1791, "at": FRIDAY_EVENING, "age": 30}
     response = client.get("/v1/search", params=cardiff)
     assert response.status_code == 200
     body = response.json()
@@ -187,3 +187,62 @@ def test_coordinates_in_wales_are_answered_but_england_wide_services_are_not_con
     assert leeds["query"]["location"]["country"] == "england"
     confirmed = next(r for r in leeds["results"] if r["service"]["id"] == "england-wide-line")
     assert confirmed["eligibility"]["verdict"] == "eligible"
+
+
+def test_a_postcode_district_spanning_two_authorities_is_not_taken_for_one_of_them(
+    client: TestClient, engine: Engine
+) -> None:
+    # BA3 is in Bath and North East Somerset (most of its postcodes) and in Somerset. Someone who types "BA3" may
+    # live in either: a Somerset-only service must not be ruled out, nor a B&NES-only one confirmed; a service for
+    # both is. Each authority's 24/7 line is offered.
+    bnes, somerset = "E06000022", "E06000066"
+
+    def cafe(service_id: str, districts: list[str]) -> Any:
+        return make_record(
+            service_id,
+            eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": districts}},
+            locations=[
+                {"id": f"{service_id}-loc", "postcode": "BA3 2RX", "latitude": 51.288731, "longitude": -2.498839}
+            ],
+            schedules=[{"id": f"{service_id}-hours", "always_open": True}],
+        )
+
+    def line(service_id: str, district: str) -> Any:
+        return make_record(
+            service_id,
+            kind="crisis_line",
+            locations=[],
+            schedules=[{"id": f"{service_id}-hours", "always_open": True}],
+            access={"contact_modes": ["phone"]},
+            eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": [district]}},
+        )
+
+    _store(
+        engine,
+        client,
+        cafe("bnes-only", [bnes]),
+        cafe("somerset-only", [somerset]),
+        cafe("both", [bnes, somerset]),
+        line("bnes-line", bnes),
+        line("somerset-line", somerset),
+    )
+    body = client.get("/v1/search", params={"postcode": "BA3", "at": FRIDAY_EVENING, "explain": "true"}).json()
+    assert body["query"]["location"]["district_codes"] == [bnes, somerset]
+    verdicts = {r["service"]["id"]: r["eligibility"]["verdict"] for r in body["results"]}
+    assert verdicts == {
+        "both": "eligible",
+        "bnes-only": "check",
+        "somerset-only": "check",
+        "bnes-line": "check",  # the lines are also results (remote); each covers only part of BA3
+        "somerset-line": "check",
+    }
+    assert {s["id"] for s in body["safety_net"] if s["local"]} == {"bnes-line", "somerset-line"}
+    # A full postcode in the Somerset part is one authority: certain either way.
+    full = client.get("/v1/search", params={"postcode": "BA3 2RX", "at": FRIDAY_EVENING, "explain": "true"}).json()
+    assert full["query"]["location"]["district_codes"] == [somerset]
+    assert {r["service"]["id"]: r["eligibility"]["verdict"] for r in full["results"]} == {
+        "both": "eligible",
+        "somerset-only": "eligible",
+        "somerset-line": "eligible",
+    }
+    assert [e["id"] for e in full["excluded"] if e["id"] == "bnes-only"] == ["bnes-only"]

@@ -101,3 +101,16 @@ def test_the_real_file_covers_great_britain(real_gazetteer: Gazetteer) -> None:
     assert 1_600_000 < len(real_gazetteer) < 2_000_000
     assert re.fullmatch(r"20\d\d\.\d+\.\d+", real_gazetteer.version)
     assert real_gazetteer.district_name("E08000035") == "Leeds"
+
+
+def test_a_postcode_district_lists_every_authority_its_postcodes_are_in(real_gazetteer: Gazetteer) -> None:
+    # BA3: Bath and North East Somerset (most postcodes) and Somerset; CH1 reaches into Flintshire, in Wales.
+    ba3 = real_gazetteer.resolve("BA3")
+    assert ba3.district_codes == ("E06000022", "E06000066")
+    assert ba3.district_code == ba3.district_codes[0]
+    assert {real_gazetteer.resolve(p).district_code for p in real_gazetteer.postcodes_in_outcode("BA3")} == set(
+        ba3.district_codes
+    )
+    assert "W06000005" in real_gazetteer.resolve("CH1").district_codes
+    assert real_gazetteer.resolve("LS1").district_codes == ("E08000035",)
+    assert real_gazetteer.resolve("BA3 2RX").district_codes == ("E06000066",)

@@ -138,6 +138,7 @@ SCHEDULE = st.one_of(
 )
 TRI_STATE = st.none() | st.booleans()
 DISTRICTS = [LEEDS_DISTRICT, WAKEFIELD_DISTRICT, "E08000032", "E06000014"]
+WELSH_DISTRICT = "W06000005"  # Flintshire: in CH postcode districts with Cheshire West and Chester
 CATCHMENT = st.one_of(
     st.none(),
     st.just({"type": "england"}),
@@ -276,12 +277,26 @@ locations = usually(
     LEEDS_CENTRE,
     st.none()
     | st.builds(
-        lambda dlat, dlon, district: ResolvedLocation(
-            latitude=CENTRE[0] + dlat, longitude=CENTRE[1] + dlon, source="coordinates", district_code=district
+        lambda dlat, dlon, districts: ResolvedLocation(
+            latitude=CENTRE[0] + dlat,
+            longitude=CENTRE[1] + dlon,
+            source="coordinates" if len(districts) < 2 else "postcode_district",
+            district_code=districts[0] if districts else None,
+            district_codes=list(districts),
         ),
         st.floats(-0.2, 0.2),
         st.floats(-0.3, 0.3),
-        st.sampled_from([LEEDS_DISTRICT, LEEDS_DISTRICT, WAKEFIELD_DISTRICT, None]),
+        # A postcode district may span several local authorities, even across the Welsh border.
+        st.sampled_from(
+            [
+                (LEEDS_DISTRICT,),
+                (LEEDS_DISTRICT,),
+                (WAKEFIELD_DISTRICT,),
+                (),
+                (LEEDS_DISTRICT, WAKEFIELD_DISTRICT),
+                (LEEDS_DISTRICT, WELSH_DISTRICT),
+            ]
+        ),
     ),
 )
 
@@ -326,8 +341,12 @@ def _criteria(record: ServiceRecord, request: SearchRequest, where: ResolvedLoca
     if catchment is None:
         found.append("unknown")
     elif catchment.type is CatchmentType.districts:
-        district = where.district_code if where is not None else None
-        found.append("unknown" if district is None else "pass" if district in catchment.districts else "fail")
+        codes = [] if where is None else where.district_codes or ([where.district_code] if where.district_code else [])
+        listed = [code in catchment.districts for code in codes]
+        found.append("unknown" if not codes else "pass" if all(listed) else "fail" if not any(listed) else "unknown")
+    elif catchment.type is CatchmentType.england:
+        maybe_wales = where is not None and any(not code.startswith("E") for code in where.district_codes)
+        found.append("unknown" if maybe_wales else "pass")
     elif catchment.type is CatchmentType.polygon:
         # The strategy draws axis-aligned squares: inside is a box test.
         ring = (catchment.geojson or {})["coordinates"][0]
@@ -438,6 +457,35 @@ def ask(
 @ORACLE_SETTINGS
 @given(records=directories(min_size=3), request=requests, where=locations, at=instants)
 def test_results_are_exactly_the_open_eligible_reachable_services(
+    records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
+) -> None:
+    check_against_the_oracle(records, request, where, at)
+
+
+# A postcode district spanning two local authorities (as BA3 does), one of them Welsh (as CH1 does).
+SEVERAL_DISTRICTS = st.sampled_from(
+    [
+        ResolvedLocation(
+            latitude=CENTRE[0],
+            longitude=CENTRE[1],
+            source="postcode_district",
+            district_code=first,
+            district_codes=[first, second],
+        )
+        for first, second in ((LEEDS_DISTRICT, WAKEFIELD_DISTRICT), (LEEDS_DISTRICT, WELSH_DISTRICT))
+    ]
+)
+
+
+@ORACLE_SETTINGS
+@given(records=directories(min_size=3), request=requests, where=SEVERAL_DISTRICTS, at=instants)
+def test_a_location_in_several_districts_is_never_confirmed_in_one_it_may_not_be_in(
+    records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation, at: datetime
+) -> None:
+    check_against_the_oracle(records, request, where, at)
+
+
+def check_against_the_oracle(
     records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
 ) -> None:
     response = ask(records, request, where, at)

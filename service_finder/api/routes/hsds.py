@@ -110,7 +110,12 @@ def _point(postcode: str | None, gazetteer: GazetteerDep) -> Point | None:
     if postcode is None:
         return None
     found = resolve_postcode(postcode, gazetteer, instead="leave out postcode")
-    return Point(latitude=found.latitude, longitude=found.longitude, district_code=found.district_code)
+    return Point(
+        latitude=found.latitude,
+        longitude=found.longitude,
+        district_code=found.district_code,
+        district_codes=found.district_codes,
+    )
 
 
 @router.get(

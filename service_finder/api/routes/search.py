@@ -89,7 +89,8 @@ def resolve_location(request: SearchRequest, gazetteer: Gazetteer | None) -> Res
             postcode=point.postcode,
             district_code=point.district_code,
             district_name=point.district_name,
-            country="england",  # resolve_postcode refuses the others
+            district_codes=list(point.district_codes),
+            country=point.country,
         )
     if request.lat is not None and request.lon is not None:
         south, north, west, east = ENGLAND_BOUNDS
@@ -106,6 +107,7 @@ def resolve_location(request: SearchRequest, gazetteer: Gazetteer | None) -> Res
             source="coordinates",
             district_code=near.district_code if in_england and near else None,
             district_name=near.district_name if in_england and near else None,
+            district_codes=[near.district_code] if in_england and near and near.district_code else [],
             country=near.country if near else None,
         )
     return None
