@@ -576,6 +576,10 @@ class CompiledWeek:
         at_london = to_london(at)
         minute = at_london.weekday() * MINUTES_PER_DAY + at_london.hour * 60 + at_london.minute
         end = minute + minutes + 60
+        if _is_october_repeat(at_london):
+            # The hour is about to happen again: a session starting up to an hour behind on the wall clock (01:30,
+            # seen at the first 01:45) comes round again within the window.
+            minute -= 60
         result = np.zeros(owners.size, dtype=np.bool_)
         for offsets, starts in ((self.row_offset, self.row_start), (self.bh_offset, self.bh_start)):
             rows, position = _gather(offsets, owners)

@@ -458,3 +458,40 @@ def test_a_year_every_15_minutes_has_zero_mismatches() -> None:
                 mismatches.append((i, at))
         at += timedelta(minutes=15)
     assert mismatches == []
+
+
+# The October change night, every 5 minutes from 00:00 UTC (01:00 BST) to 03:00 UTC: both passes of the repeated hour.
+OCTOBER_NIGHT = [utc(2026, 10, 25) + timedelta(minutes=m) for m in range(0, 180, 5)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(schedules(), min_size=0, max_size=2), min_size=1, max_size=6),
+    instants | st.sampled_from(OCTOBER_NIGHT),
+    st.sampled_from([15, 60, 120, 600]),
+)
+def test_the_cheap_passes_never_miss_a_service_the_exact_engine_finds(
+    services: list[list[WeeklySchedule]], at: datetime, window: int
+) -> None:
+    # may_be_open and may_open_within narrow the search before the exact engine: a service they leave out is never
+    # looked at again, so each must keep every service the exact engine would find open, or opening in the window.
+    compiled = CompiledWeek.compile(services)
+    owners = np.arange(len(services), dtype=np.int32)
+    could_be_open = compiled.may_be_open(at, owners)
+    could_open = compiled.may_open_within(at, owners, window)
+    for i, service in enumerate(services):
+        state = open_state(service, at)
+        if state.open_now:
+            assert could_be_open[i], (i, at)
+        elif state.minutes_until_open is not None and state.minutes_until_open <= window:
+            assert could_open[i], (i, at, state.minutes_until_open)
+
+
+def test_a_session_coming_round_again_in_octobers_repeated_hour_is_found_opening_soon() -> None:
+    # At the first 01:45 (BST) a session starting Sunday 01:30 opens at the second 01:30 (GMT), 45 minutes later.
+    service = [weekly((SUN, "01:30", "08:00"))]
+    first_0145 = utc(2026, 10, 25) + timedelta(minutes=45)
+    state = open_state(service, first_0145)
+    assert (state.open_now, state.minutes_until_open) == (False, 45)
+    compiled = CompiledWeek.compile([service])
+    assert compiled.may_open_within(first_0145, np.array([0], dtype=np.int32), 60).tolist() == [True]
