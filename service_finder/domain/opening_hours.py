@@ -372,6 +372,9 @@ class CompiledWeek:
     # membership by indexing these, not by searching the owner lists).
     has_exception: BoolArray
     repeat_hour: BoolArray
+    # Per owner: more than one schedule (a site's dated closure is recorded on one of them and shuts only that one,
+    # so such owners take the exact path on a closed date rather than the vectorised closure).
+    several_schedules: BoolArray
     # Per owner, the hours of the week (wall clock) in which any of its weekly sessions runs, as 168 bits in three
     # words (shape (3, owners): each word contiguous); `hour_loose` marks owners whose weekly rows do not tell the
     # whole story (dated exceptions, validity windows, bank-holiday special hours): see may_be_open.
@@ -454,6 +457,7 @@ class CompiledWeek:
             repeat_hour_owners=repeat.astype(np.int32),
             has_exception=np.isin(np.arange(len(services)), exc[:, 0]),
             repeat_hour=np.isin(np.arange(len(services)), repeat),
+            several_schedules=np.array([len(schedules) > 1 for schedules in services], dtype=np.bool_),
             hour_bits=_hour_bits(len(services), row),
             hour_loose=np.isin(np.arange(len(services)), np.concatenate([exc[:, 0], bh[:, 2]]))
             | (np.array(valid_from, dtype=np.int64).reshape(-1) > 0)
@@ -495,7 +499,7 @@ class CompiledWeek:
                 closed_yesterday = np.zeros(len(self), dtype=np.bool_)
                 closed_today[self.exception_owner[covers_today & self.exception_closed]] = True
                 closed_yesterday[self.exception_owner[covers_yesterday & self.exception_closed]] = True
-                irregular |= self.always_open & (closed_today | closed_yesterday)
+                irregular |= (self.always_open | self.several_schedules) & (closed_today | closed_yesterday)
                 hit &= ~np.where(
                     self.row_day == weekday, closed_today[self.row_owner], closed_yesterday[self.row_owner]
                 )

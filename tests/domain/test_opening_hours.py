@@ -495,3 +495,19 @@ def test_a_session_coming_round_again_in_octobers_repeated_hour_is_found_opening
     assert (state.open_now, state.minutes_until_open) == (False, 45)
     compiled = CompiledWeek.compile([service])
     assert compiled.may_open_within(first_0145, np.array([0], dtype=np.int32), 60).tolist() == [True]
+
+
+def test_a_closure_on_one_of_a_sites_schedules_does_not_shut_its_others_in_the_vectorised_pass() -> None:
+    # Monday 16 November 2026: the weekday schedule runs 09:00-17:00; the evening one (18:00-22:00) is closed that
+    # day for staff training. At 10:00 the site is open. The coverage reports count sites with this pass.
+    weekday = weekly((MON, "09:00", "17:00"))
+    evening = weekly(
+        (MON, "18:00", "22:00"),
+        exceptions=(DatedException(date(2026, 11, 16), date(2026, 11, 16), reason="staff training"),),
+    )
+    site, evening_only = [weekday, evening], [evening]
+    compiled = CompiledWeek.compile([site, evening_only])
+    for at, expected in ((london(2026, 11, 16, 10), [True, False]), (london(2026, 11, 16, 19), [False, False])):
+        assert [is_open(site, at), is_open(evening_only, at)] == expected
+        assert compiled.open_now(at).tolist() == expected
+        assert compiled.open_for(at, np.array([0, 1], dtype=np.int32)).tolist() == expected
