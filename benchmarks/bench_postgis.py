@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 
-from service_finder.domain.taxonomy import ReferralRoute, ServiceStatus
+from service_finder.domain.taxonomy import ServiceStatus
 from service_finder.schemas import Referral
 from service_finder.search.engine import PROFESSIONAL_MASK, SELF_MASK, search
 from service_finder.search.index import KIND_CODES, DirectoryIndex, bit_mask
@@ -95,7 +95,6 @@ def parameters(query: synthetic.Query) -> dict[str, Any]:
 
 
 def rows_tsv(index: DirectoryIndex) -> str:
-    routes = list(ReferralRoute)
     out = io.StringIO()
     for record in index.services:
         if not record.locations:
@@ -109,7 +108,7 @@ def rows_tsv(index: DirectoryIndex) -> str:
             "t" if record.safety_net else "f",
             "\\N" if eligibility.minimum_age is None else str(eligibility.minimum_age),
             "\\N" if eligibility.maximum_age is None else str(eligibility.maximum_age),
-            str(bit_mask(eligibility.referral_routes, routes)),
+            str(bit_mask(eligibility.referral_routes)),
             "f" if eligibility.referral_routes is None else "t",
             f"SRID=4326;POINT({place.longitude} {place.latitude})",
         ]

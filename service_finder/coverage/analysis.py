@@ -40,7 +40,7 @@ U16 = npt.NDArray[np.uint16]
 KM_PER_DEGREE = np.radians(1.0) * EARTH_RADIUS_KM
 # Places a person goes to in a crisis instead of A&E: the default "crisis alternatives".
 DEFAULT_KINDS = (ServiceKind.crisis_cafe, ServiceKind.crisis_house, ServiceKind.walk_in_crisis_assessment)
-REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online], list(ContactMode))
+REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online])
 # Pairs (postcode, service) measured per numpy pass: bounds memory to a few hundred MB whatever the directory.
 PAIR_CHUNK = 4_000_000
 DEMO_CAVEAT = "Includes demonstration data: fictional services, not real provision."
@@ -236,7 +236,7 @@ def eligible_services(index: DirectoryIndex, population: Population, query: Cove
         index.active & ~index.safety_net & np.isin(index.kind, [KIND_CODES[k] for k in query.kinds])
     ).astype(np.int32)
     if profile.needs:
-        wanted = bit_mask(list(profile.needs), list(Need))
+        wanted = bit_mask(list(profile.needs))
         ids = ids[(index.needs[ids] & wanted) == wanted]
     criteria = _criteria(index, ids, profile.request(), None)
     # Catchment is decided per postcode below; without a location the engine can only say "unknown" for it.

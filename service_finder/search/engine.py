@@ -74,12 +74,12 @@ _RESULT = {PASS: CriterionResult.passed, FAIL: CriterionResult.failed, UNKNOWN_R
 SELF_MASK = SELF_ROUTES_MASK
 PROFESSIONAL_MASK = PROFESSIONAL_ROUTES_MASK
 GENDER_BITS = {
-    PersonGender.woman: bit_mask([Gender.women], list(Gender)),
-    PersonGender.man: bit_mask([Gender.men], list(Gender)),
-    PersonGender.non_binary: bit_mask([Gender.non_binary], list(Gender)),
+    PersonGender.woman: bit_mask([Gender.women]),
+    PersonGender.man: bit_mask([Gender.men]),
+    PersonGender.non_binary: bit_mask([Gender.non_binary]),
 }
 SEX_BITS = {PersonSex.female: GENDER_BITS[PersonGender.woman], PersonSex.male: GENDER_BITS[PersonGender.man]}
-REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online], list(ContactMode))
+REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online])
 SAFETY_NET_ORDER = {ServiceKind.emergency: 0, ServiceKind.crisis_line: 1, ServiceKind.helpline: 2}
 CRITERIA = ("age", "gender", "catchment", "referral", "intoxicated", "substance_use", "gp_registration")
 # With explain=true, services this much further than the radius are listed as left out for distance.
@@ -464,14 +464,14 @@ def _ceilings(
         result: npt.NDArray[np.bool_] = (word & np.uint64(bits)) != 0
         return result
 
-    required = Word.ACTIVE | (bit_mask(request.access, list(AccessFeature)) << Word.ACCESS)
+    required = Word.ACTIVE | (bit_mask(request.access) << Word.ACCESS)
     viable = (word & np.uint64(required | Word.SAFETY_NET)) == np.uint64(required)
     if request.kinds:
         wanted = np.zeros(Word.KIND_MASK + 1, np.bool_)
         wanted[[KIND_CODES[k] for k in request.kinds]] = True
         viable &= wanted[(word >> np.uint64(Word.KIND)) & np.uint64(Word.KIND_MASK)]
     if request.modes:
-        viable &= has(bit_mask(request.modes, list(ContactMode)) << Word.MODES)
+        viable &= has(bit_mask(request.modes) << Word.MODES)
     distance = candidates.distance
     located = ~np.isnan(distance)
     if request.explain:  # the candidates reach past the radius, to list what is just beyond it
@@ -518,7 +518,7 @@ def _ceilings(
     if request.referral is Referral.self:
         ceiling += np.where(has(Word.SELF_ACCESS), ranking.SELF_ACCESS, 0.0)
     if request.needs:  # needs are distinct (SearchRequest drops repeats), so a count of bits is the sum of matches
-        needs = word & np.uint64(bit_mask(request.needs, list(Need)) << Word.NEEDS)
+        needs = word & np.uint64(bit_mask(request.needs) << Word.NEEDS)
         ceiling += ranking.NEED_MATCH * np.bitwise_count(needs)
     ceiling += np.where(_specialist(index, ids, request), ranking.SPECIALIST_FIT, 0.0)
     ceiling += np.where(index.review_due[ids] < today.toordinal(), ranking.STALE, ranking.VERIFIED)
@@ -611,13 +611,13 @@ def _evaluate(
         )
     apply(~index.temporarily_closed[ids], TEMPORARILY_CLOSED)
     if request.modes:
-        wanted_modes = bit_mask(request.modes, list(ContactMode))
+        wanted_modes = bit_mask(request.modes)
         apply(
             (index.modes[ids] & wanted_modes) != 0,
             f"not available by {_join(m.value.replace('_', ' ') for m in request.modes)}",
         )
     for feature in request.access:
-        bit = bit_mask([feature], list(AccessFeature))
+        bit = bit_mask([feature])
         apply((index.access_yes[ids] & bit) != 0, f"{ACCESS_LABELS[feature]} not confirmed")
     if request.language and request.language != "en":
         speaks = np.zeros(ids.size, np.bool_)
@@ -678,7 +678,7 @@ def _scores(
     if request.needs:
         needs = index.needs[ids]
         for need in request.needs:
-            score += np.where((needs & bit_mask([need], list(Need))) != 0, ranking.NEED_MATCH, 0.0)
+            score += np.where((needs & bit_mask([need])) != 0, ranking.NEED_MATCH, 0.0)
     score += np.where(_specialist(index, ids, request), ranking.SPECIALIST_FIT, 0.0)
     score += ranking.ACCESS_MATCH * len(request.access)
     stale = index.review_due[ids] < today.toordinal()
@@ -1111,7 +1111,7 @@ def _serves(record: ServiceRecord, request: SearchRequest) -> bool:
     ):
         return False
     person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
-    return person is None or not eligibility.genders or (bit_mask(eligibility.genders, list(Gender)) & person) != 0
+    return person is None or not eligibility.genders or (bit_mask(eligibility.genders) & person) != 0
 
 
 def _local_lines(index: DirectoryIndex, district: str) -> list[ServiceRecord]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,11 +25,7 @@ from service_finder.domain.provenance import review_due
 from service_finder.domain.schedule import WeeklySchedule
 from service_finder.domain.taxonomy import (
     SELF_ROUTES,
-    AccessFeature,
     CatchmentType,
-    ContactMode,
-    Gender,
-    Need,
     ReferralRoute,
     ServiceKind,
     ServiceStatus,
@@ -60,7 +57,6 @@ F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
 
-E = TypeVar("E", bound=Enum)
 
 
 class Word:
@@ -90,17 +86,24 @@ class Word:
     KIND_MASK = 0b1111
 
 
-def bit_mask(values: Sequence[E] | None, members: Sequence[E]) -> int:
-    order = {member: i for i, member in enumerate(members)}
+def bit_mask(values: Iterable[Enum] | None) -> int:
+    """One bit per member, in the enum's declaration order (bit i for its i-th member)."""
     mask = 0
     for value in values or ():
-        mask |= 1 << order[value]
+        mask |= _bits(type(value))[value]
     return mask
 
 
-SELF_ROUTES_MASK = bit_mask(sorted(SELF_ROUTES), list(ReferralRoute))
+@cache
+def _bits(kind: type[Enum]) -> dict[Enum, int]:
+    # Per enum type, not one table for all: StrEnum members equal their strings, so two enums sharing a value
+    # would collide in one dict.
+    return {member: 1 << i for i, member in enumerate(kind)}
+
+
+SELF_ROUTES_MASK = bit_mask(sorted(SELF_ROUTES))
 # Routes a clinician can use on a person's behalf (the police route is for officers, not clinicians).
-PROFESSIONAL_ROUTES_MASK = bit_mask([r for r in ReferralRoute if r is not ReferralRoute.police], list(ReferralRoute))
+PROFESSIONAL_ROUTES_MASK = bit_mask([r for r in ReferralRoute if r is not ReferralRoute.police])
 
 
 def tri_state(value: bool | None) -> int:
@@ -168,7 +171,6 @@ class DirectoryIndex:
         records = tuple(sorted(records, key=lambda r: r.id))
         modified = last_modified or {}
         n = len(records)
-        referral_members = list(ReferralRoute)
         members_by_district: dict[str, list[int]] = {}
         entries: list[tuple[float, float, float, int]] = []
         remote: list[int] = []
@@ -218,17 +220,17 @@ class DirectoryIndex:
             "max_age": column(
                 [e.maximum_age if e.maximum_age is not None else NO_MAX_AGE for e in eligibility], np.int16
             ),
-            "referral": column([bit_mask(e.referral_routes, referral_members) for e in eligibility], np.uint32),
+            "referral": column([bit_mask(e.referral_routes) for e in eligibility], np.uint32),
             "referral_known": column([e.referral_routes is not None for e in eligibility], np.bool_),
-            "needs": column([bit_mask(r.needs, list(Need)) for r in records], np.uint32),
+            "needs": column([bit_mask(r.needs) for r in records], np.uint32),
             "access_yes": column(
-                [bit_mask([f for f, ok in r.access.accessibility.items() if ok], list(AccessFeature)) for r in records],
+                [bit_mask([f for f, ok in r.access.accessibility.items() if ok]) for r in records],
                 np.uint32,
             ),
-            "modes": column([bit_mask(r.access.contact_modes, list(ContactMode)) for r in records], np.uint32),
+            "modes": column([bit_mask(r.access.contact_modes) for r in records], np.uint32),
             "intoxicated": column([tri_state(e.accepts_intoxicated) for e in eligibility], np.int8),
             "substances": column([tri_state(e.accepts_substance_use) for e in eligibility], np.int8),
-            "genders": column([bit_mask(e.genders, list(Gender)) for e in eligibility], np.uint32),
+            "genders": column([bit_mask(e.genders) for e in eligibility], np.uint32),
             "gp_required": column([e.gp_registration_required is True for e in eligibility], np.bool_),
             "catchment": column(
                 [CATCHMENT_CODES[e.catchment.type if e.catchment else None] for e in eligibility], np.uint8
