@@ -118,7 +118,7 @@ class Candidates:
 
 
 def _candidates(index: DirectoryIndex, where: ResolvedLocation | None, radius_km: float) -> Candidates:
-    remote = index.remote[(index.modes[index.unit_service[index.remote]] & REMOTE_MODES) != 0]
+    remote = _remote_units(index)
     if where is None:
         units, distance = remote, np.full(remote.size, np.nan)
     else:
@@ -126,6 +126,17 @@ def _candidates(index: DirectoryIndex, where: ResolvedLocation | None, radius_km
         units = np.concatenate([near, remote]).astype(np.int32)
         distance = np.concatenate([near_distance, np.full(remote.size, np.nan)])
     return Candidates(units, index.unit_service[units], index.unit_location[units], distance)
+
+
+def _remote_units(index: DirectoryIndex) -> I32:
+    """Units reachable from anywhere (by phone, text or online): the same for every search of a snapshot."""
+    found = index.memo.get("remote-units")
+    if found is None:
+        found = index.memo["remote-units"] = index.remote[
+            (index.modes[index.unit_service[index.remote]] & REMOTE_MODES) != 0
+        ]
+    assert isinstance(found, np.ndarray)
+    return found
 
 
 def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: ResolvedLocation | None) -> dict[str, I8]:
@@ -872,7 +883,7 @@ def _result(
         opens_next_at=state.opens_next_at,
         hours_today=state.hours_today,
         eligibility=eligibility,
-        match_reasons=_reasons(record, state, criteria, request, travel, place is None),
+        match_reasons=_reasons(index, service, state, criteria, request, travel, place is None),
         verified_at=record.provenance.verified_at,
         stale=bool(index.review_due[service] < today.toordinal()),
     )
@@ -964,14 +975,51 @@ def summary(record: ServiceRecord, *, place_index: int) -> ServiceSummary:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _RecordReasons:
+    """The reasons that depend on a service's record alone, worked out once per snapshot."""
+
+    route: str | None  # walk-in, or self-referral
+    dual_diagnosis: bool
+    needs: frozenset[Need]
+    bsl: bool
+    remote: str  # "by phone, text or online"
+    free: bool
+
+
+def _record_reasons(index: DirectoryIndex, service: int) -> _RecordReasons:
+    key = ("reasons", service)
+    found = index.memo.get(key)
+    if found is None:
+        record = index.services[service]
+        routes = record.eligibility.referral_routes or []
+        modes = [m.value.replace("_", " ") for m in record.access.contact_modes if m != ContactMode.in_person]
+        found = index.memo[key] = _RecordReasons(
+            route="walk-in, no referral needed"
+            if ReferralRoute.walk_in in routes
+            else "you can refer yourself"
+            if ReferralRoute.self_referral in routes
+            else None,
+            dual_diagnosis=record.kind is ServiceKind.dual_diagnosis,
+            needs=frozenset(record.needs),
+            bsl=bool(record.access.accessibility.get(AccessFeature.bsl)),
+            remote="by " + _join(modes) if modes else "",
+            free=record.access.cost is not None and record.access.cost.value == "free",
+        )
+    assert isinstance(found, _RecordReasons)
+    return found
+
+
 def _reasons(
-    record: ServiceRecord,
+    index: DirectoryIndex,
+    service: int,
     state: OpenState,
     criteria: Mapping[str, int],
     request: SearchRequest,
     travel: Travel | None,
     remote: bool,
 ) -> list[str]:
+    fixed = _record_reasons(index, service)
     reasons = []
     if state.open_now:
         reasons.append("open now" if state.closes_at is None else f"open now until {state.closes_at:%H:%M}")
@@ -984,28 +1032,23 @@ def _reasons(
                 else f" on {state.opens_next_at:%a %d %b}"
             )
         )
-    routes = record.eligibility.referral_routes or []
-    if ReferralRoute.walk_in in routes:
-        reasons.append("walk-in, no referral needed")
-    elif ReferralRoute.self_referral in routes:
-        reasons.append("you can refer yourself")
+    if fixed.route is not None:
+        reasons.append(fixed.route)
     if request.intoxicated and criteria.get("intoxicated") == PASS:
         reasons.append("accepts people who have been drinking or using drugs")
     if request.uses_substances and criteria.get("substance_use") == PASS:
         reasons.append("accepts people who use drugs or alcohol")
-    if record.kind is ServiceKind.dual_diagnosis and request.uses_substances:
+    if fixed.dual_diagnosis and request.uses_substances:
         reasons.append("specialist in mental health and substance use together")
-    reasons.extend(f"helps with {NEED_LABELS[n].lower()}" for n in request.needs if n in record.needs)
+    reasons.extend(f"helps with {NEED_LABELS[n].lower()}" for n in request.needs if n in fixed.needs)
     reasons.extend(f"{ACCESS_LABELS[f]} available" for f in request.access)
-    if AccessFeature.bsl not in request.access and record.access.accessibility.get(AccessFeature.bsl):
+    if fixed.bsl and AccessFeature.bsl not in request.access:
         reasons.append(f"{ACCESS_LABELS[AccessFeature.bsl]} available")
-    if remote:
-        reasons.append(
-            "by " + _join(m.value.replace("_", " ") for m in record.access.contact_modes if m != ContactMode.in_person)
-        )
+    if remote and fixed.remote:
+        reasons.append(fixed.remote)
     if travel is not None and travel.arrives_before_close is False:
         reasons.append(f"may close before you arrive (about {travel.minutes} min {travel.mode}, an estimate)")
-    if record.access.cost and record.access.cost.value == "free":
+    if fixed.free:
         reasons.append("free")
     return reasons
 
@@ -1046,8 +1089,9 @@ def _exclusions(
         record = index.services[int(candidates.service[row])]
         reason = stages.reason(row)
         if reason == INELIGIBLE:
+            service = int(candidates.service[row])
             reasons = [
-                _sentence(name, FAIL, record, request, location, district_name)
+                _criterion(index, service, name, FAIL, request, location, district_name).reason
                 for name, column in criteria.items()
                 if column[row] == FAIL
             ]
@@ -1079,12 +1123,7 @@ def safety_net(
 ) -> list[SafetyNetEntry]:
     """National 24/7 lines, then local 24/7 crisis lines covering the location, each only for people it serves
     (an adults-only line is not offered to a 15-year-old). Never empty."""
-    national = [
-        record
-        for record in (index.services[i] for i in np.flatnonzero(index.safety_net & index.active))
-        if _serves(record, request)
-    ]
-    national.sort(key=lambda r: (SAFETY_NET_ORDER.get(r.kind, 9), r.eligibility.maximum_age is not None, r.name))
+    national = [record for record in _national_lines(index) if _serves(record, request)]
     entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None:
         local: list[ServiceRecord] = []
@@ -1099,6 +1138,18 @@ def safety_net(
         )
         entries.extend(_safety_entry(index, record, local=True) for record in local if _serves(record, request))
     return entries
+
+
+def _national_lines(index: DirectoryIndex) -> list[ServiceRecord]:
+    """Active national safety-net lines in the order shown (999, crisis lines, helplines; all-age first), once per
+    snapshot."""
+    found = index.memo.get("national-lines")
+    if found is None:
+        found = [index.services[i] for i in np.flatnonzero(index.safety_net & index.active)]
+        found.sort(key=lambda r: (SAFETY_NET_ORDER.get(r.kind, 9), r.eligibility.maximum_age is not None, r.name))
+        index.memo["national-lines"] = found
+    assert isinstance(found, list)
+    return found
 
 
 def _serves(record: ServiceRecord, request: SearchRequest) -> bool:
