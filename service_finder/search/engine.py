@@ -988,13 +988,15 @@ class _RecordReasons:
 
 
 def _record_reasons(index: DirectoryIndex, service: int) -> _RecordReasons:
-    key = ("reasons", service)
-    found = index.memo.get(key)
+    memo = index.memo.get("reasons")
+    if not isinstance(memo, dict) or len(memo) >= MAX_MEMO_SUMMARIES:  # bounded, as the summaries are
+        memo = index.memo["reasons"] = {}
+    found = memo.get(service)
     if found is None:
         record = index.services[service]
         routes = record.eligibility.referral_routes or []
         modes = [m.value.replace("_", " ") for m in record.access.contact_modes if m != ContactMode.in_person]
-        found = index.memo[key] = _RecordReasons(
+        found = memo[service] = _RecordReasons(
             route="walk-in, no referral needed"
             if ReferralRoute.walk_in in routes
             else "you can refer yourself"
