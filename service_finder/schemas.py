@@ -11,9 +11,19 @@ import math
 import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.postcode import PostcodeError, normalise_postcode
@@ -62,6 +72,9 @@ DistrictCode = Annotated[
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code.", examples=["en"])]
 
 
+DateOrTime = TypeVar("DateOrTime", date, datetime)
+
+
 def _iso_only(value: Any) -> Any:
     # Pydantic would read a bare number as a Unix timestamp; the contract says ISO 8601 text, so say so instead.
     if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value)):
@@ -69,8 +82,31 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
-IsoDate = Annotated[date, BeforeValidator(_iso_only)]
+# Years a date or instant may name: wide of any real schedule, and far from date arithmetic's limits (years 1 and
+# 9999), which the hours engine's look-ahead and a time zone's offset would otherwise overflow into a 500.
+# The OpenAPI document says so with a pattern on the year, so clients (and schemathesis) can tell.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
+YEAR_PATTERN = r"^(19|20|21)[0-9]{2}-"
+
+
+def within_supported_years(value: DateOrTime) -> DateOrTime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"{value.isoformat()} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return value
+
+
+IsoDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_only),
+    AfterValidator(within_supported_years),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": YEAR_PATTERN}),
+]
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_only),
+    AfterValidator(within_supported_years),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": YEAR_PATTERN}),
+]
 
 # A generous box around England (Isles of Scilly to Berwick, Land's End to Lowestoft). The importer
 # checks the postcode against the gazetteer too; this only stops swapped or zeroed coordinates.

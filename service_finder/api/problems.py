@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,7 +44,21 @@ def problem_response(
         body["value"] = value
     if extra:
         body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(_sendable(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _sendable(value: Any) -> Any:
+    """The body with what strict JSON in UTF-8 cannot carry made into text: an echoed value may be NaN or infinite
+    (`{"lat": 1e400}`) or hold a lone surrogate (`"\\ud800"`), and the error about a bad value must not fail."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_sendable(k): _sendable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sendable(item) for item in value]
+    return value
 
 
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:

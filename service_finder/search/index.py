@@ -57,8 +57,6 @@ F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
 
-
-
 class Word:
     """Bit layout of DirectoryIndex.word: one uint64 per service holding what the search's first, cheapest pass
     (score ceilings) needs, so that pass is one gather and a few mask tests instead of a dozen column gathers."""

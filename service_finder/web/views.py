@@ -18,7 +18,15 @@ from pydantic import ValidationError
 from service_finder.domain.hours_text import date_words, time_words
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import NEED_LABELS, AccessFeature, ContactMode, Need, PhoneType, ServiceKind
-from service_finder.schemas import PhoneRecord, SearchRequest, SearchResult, Verdict
+from service_finder.schemas import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    PhoneRecord,
+    SearchRequest,
+    SearchResult,
+    Verdict,
+    within_supported_years,
+)
 
 DEFAULT_HEADING = "Find crisis support near you"
 HEADING_MAX = 80
@@ -173,7 +181,7 @@ def _build_request(form: Form) -> tuple[SearchRequest | None, dict[str, str]]:
     errors: dict[str, str] = {}
     age: int | None = None
     if form.age:
-        if not form.age.isdigit():
+        if not re.fullmatch(r"[0-9]+", form.age):  # not isdigit(): it takes "²", which int() refuses
             errors["age"] = f"Enter your age in years as a number, like 34 (not {form.age!r})"
         elif int(form.age) > 120:
             errors["age"] = f"Enter an age between 0 and 120 (not {form.age})"
@@ -184,9 +192,11 @@ def _build_request(form: Form) -> tuple[SearchRequest | None, dict[str, str]]:
     at: datetime | None = None
     if form.at:
         try:
-            at = datetime.fromisoformat(form.at)
+            at = within_supported_years(datetime.fromisoformat(form.at))
         except ValueError:
-            errors["at"] = f"time {form.at!r} is not an ISO 8601 date and time"
+            errors["at"] = (
+                f"time {form.at!r} is not an ISO 8601 date and time between {EARLIEST_YEAR} and {LATEST_YEAR}"
+            )
     if errors:
         return None, errors
     try:

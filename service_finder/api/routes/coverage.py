@@ -25,7 +25,7 @@ from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import Need, ServiceKind
 from service_finder.errors import GazetteerUnavailable, InvalidParameter
 from service_finder.geocoding.gazetteer import Gazetteer
-from service_finder.schemas import IsoDate, PersonGender, Referral
+from service_finder.schemas import IsoDate, IsoDateTime, PersonGender, Referral
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
@@ -38,7 +38,7 @@ class CoverageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    at: list[datetime] = Field(
+    at: list[IsoDateTime] = Field(
         default_factory=list, max_length=MAX_INSTANTS, description="Instants (ISO 8601; London time if no offset)."
     )
     window: str | None = Field(
