@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ class Snapshot:
     # True while the store is unreachable: answers come from the last index built.
     store_unreachable: bool
     checked_at: datetime
+    # True when the store holds a newer version that could not be built into an index (see Catalogue.refresh).
+    build_failed: bool = False
+
+    @property
+    def stale(self) -> bool:
+        """Whether answers may be behind the store: it could not be read, or its newest version not built."""
+        return self.store_unreachable or self.build_failed
 
 
 def load_index(engine: Engine) -> DirectoryIndex:
@@ -55,13 +63,23 @@ class Catalogue:
             DirectoryIndex.build([], version=-1, built_at=datetime.now(UTC)), True, datetime.now(UTC)
         )
         self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
 
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
     def refresh(self) -> bool:
-        """Rebuild when the store's version differs from the index's. Returns True when the index was replaced."""
+        """Rebuild when the store's version differs from the index's. Returns True when the index was replaced.
+
+        One rebuild at a time: the poller and editors' writes both call this, and two builds racing could install
+        an older version over a newer one. Any failure, not only an unreachable store (a record the index cannot be
+        built from, say), keeps the last index answering, marked stale, rather than leaving the process without
+        one; it is logged with its type and tried again at the next poll."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         now = datetime.now(UTC)
         try:
             with Session(self.engine) as session:
@@ -76,6 +94,13 @@ class Catalogue:
             if not self._snapshot.store_unreachable:
                 logger.warning("store unreachable, serving the last index: %s", type(error).__name__)
             self._snapshot = Snapshot(self._snapshot.index, True, now)
+            return False
+        except Exception:
+            logger.exception("index rebuild failed, serving the last index (marked stale)")
+            self._snapshot = Snapshot(self._snapshot.index, False, now, build_failed=True)
+            return False
+        if index.version < self._snapshot.index.version:
+            # Versions only grow: an older build finishing last (were two ever to run at once) is dropped.
             return False
         self._snapshot = Snapshot(index, False, now)
         logger.info(

@@ -107,6 +107,18 @@ IsoDate = Annotated[
     AfterValidator(within_supported_years),
     WithJsonSchema({"type": "string", "format": "date", "pattern": YEAR_PATTERN}),
 ]
+# Dates and instants in a record: the same years (a verified_at in 9999 overflowed the review-date sum and froze
+# the index), without IsoDate's refusal of numbers, which stored records never hold.
+RecordDate = Annotated[
+    date,
+    AfterValidator(within_supported_years),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": YEAR_PATTERN}),
+]
+RecordInstant = Annotated[
+    datetime,
+    AfterValidator(within_supported_years),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": YEAR_PATTERN}),
+]
 
 # A generous box around England (Isles of Scilly to Berwick, Land's End to Lowestoft). The importer
 # checks the postcode against the gazetteer too; this only stops swapped or zeroed coordinates.
@@ -504,8 +516,8 @@ class ProvenanceRecord(Record):
 
     source_name: str = Field(min_length=1, description="'demo' marks demonstration data, never a real listing.")
     source_url: str | None = Field(default=None, description="Where the information was published.")
-    verified_at: datetime | None = Field(default=None, description="When a person last checked this record.")
-    verify_due: date | None = Field(default=None, description="After this date the record counts as stale.")
+    verified_at: RecordInstant | None = Field(default=None, description="When a person last checked this record.")
+    verify_due: RecordDate | None = Field(default=None, description="After this date the record counts as stale.")
 
 
 class TimeRangeRecord(Record):
@@ -541,8 +553,8 @@ class SessionRecord(TimeRangeRecord):
 class ExceptionRecord(Record):
     """Dated change to the usual hours: a closure or different opening times."""
 
-    start_date: date = Field(description="First day the exception applies.")
-    end_date: date = Field(description="Last day the exception applies (inclusive).")
+    start_date: RecordDate = Field(description="First day the exception applies.")
+    end_date: RecordDate = Field(description="Last day the exception applies (inclusive).")
     closed: bool = Field(default=True, description="Closed on these days; false: open for `hours` instead.")
     hours: list[TimeRangeRecord] = Field(default_factory=list, description="Opening times while closed is false.")
     reason: str = Field(default="", description="Why, as shown to people.", examples=["Staff training"])
@@ -563,8 +575,8 @@ class ScheduleRecord(Record):
         default_factory=list, description="Opening times on bank holidays when bank_holidays is 'special'."
     )
     exceptions: list[ExceptionRecord] = Field(default_factory=list, description="Dated closures and changes.")
-    valid_from: date | None = Field(default=None, description="First day these hours apply; None: already.")
-    valid_to: date | None = Field(default=None, description="Last day these hours apply; None: until changed.")
+    valid_from: RecordDate | None = Field(default=None, description="First day these hours apply; None: already.")
+    valid_to: RecordDate | None = Field(default=None, description="Last day these hours apply; None: until changed.")
     notes: str = Field(default="", description="Anything about the hours that does not fit the fields.")
 
     @model_validator(mode="after")

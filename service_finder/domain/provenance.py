@@ -12,7 +12,10 @@ def review_due(verified_at: datetime | None, verify_due: date | None) -> date | 
     if verify_due is not None:
         return verify_due
     if verified_at is not None:
-        return (verified_at + DEFAULT_REVIEW_INTERVAL).date()
+        try:
+            return (verified_at + DEFAULT_REVIEW_INTERVAL).date()
+        except OverflowError:  # a check dated at the end of the calendar is nonsense: never treat it as verified
+            return date.min
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -22,6 +23,8 @@ Format = Literal["csv", "hsds", "native"]
 # Stored coordinates further than this from their postcode's centroid are almost certainly wrong (swapped,
 # truncated, or the wrong postcode); large sites still sit well inside it.
 MAX_POSTCODE_DISTANCE_KM = 2.0
+# How far ahead of this server's clock a verified_at may be (another machine's clock, a time zone slip).
+CLOCK_SKEW = timedelta(days=1)
 
 
 class PointLike(Protocol):
@@ -125,6 +128,10 @@ def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) ->
         problems = list(item.problems)
         if record.id in seen:
             problems.append(Problem(item.where, "id", repr(record.id), f"duplicate id: also {seen[record.id]}"))
+        verified = record.provenance.verified_at
+        if verified is not None and verified > datetime.now(UTC) + CLOCK_SKEW:
+            # A check in the future would keep the record "verified" long after anyone looked at it.
+            problems.append(Problem(item.where, "provenance.verified_at", verified.isoformat(), "is in the future"))
         seen.setdefault(record.id, item.where)
         if gazetteer is not None:
             locations = []

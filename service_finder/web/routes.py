@@ -204,7 +204,7 @@ def _search(request: SearchRequest, *, walk_in: bool, snapshot: SnapshotDep, gaz
         at=to_london(request.at) if request.at is not None else now,
         today=now.date(),
         district_name=gazetteer.district_name if gazetteer else unnamed,
-        stale_index=snapshot.store_unreachable,
+        stale_index=snapshot.stale,
     )
     results = response.results
     if walk_in:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -96,6 +96,33 @@ def test_a_merge_patch_is_validated_like_an_import(client: TestClient, engine: E
     assert good.status_code == 200
     assert good.json()["eligibility"]["accepts_intoxicated"] is None
     assert good.json()["eligibility"]["minimum_age"] == 18
+
+
+@pytest.mark.parametrize(
+    ("verified_at", "message"),
+    [
+        ("9999-12-31T00:00:00Z", "outside the years 1900 to 2199"),  # once froze the index (review date overflow)
+        ((datetime.now(UTC) + timedelta(days=3)).isoformat(), "is in the future"),  # verified for years to come
+    ],
+)
+def test_a_check_dated_in_the_future_is_refused_and_changes_nothing(
+    client: TestClient, engine: Engine, verified_at: str, message: str
+) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    before = client.get("/v1/services/cafe").json()
+    refused = client.patch(
+        "/v1/services/cafe",
+        json={"provenance": {"verified_at": verified_at, "verify_due": None}},
+        headers={**headers, "If-Match": '"cafe-r1"'},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "provenance.verified_at"
+    assert message in refused.json()["detail"]
+    # Nothing written: the record and the search index are as they were.
+    assert client.get("/v1/services/cafe").json() == before
+    assert client.get("/readyz").json()["index_stale"] is False
+    assert "cafe" in _search_ids(client)
 
 
 def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, engine: Engine) -> None:

@@ -44,7 +44,7 @@ def test_a_service_is_returned_nested_with_its_derived_labels(client: TestClient
 def test_a_record_past_its_review_date_is_stale(client: TestClient, engine: Engine) -> None:
     _store(
         engine,
-        make_record("fresh", provenance={"verify_due": "2999-01-01"}),
+        make_record("fresh", provenance={"verify_due": "2199-01-01"}),
         make_record("overdue", provenance={"verify_due": "2020-01-01"}),
         make_record("never-checked", provenance={"verified_at": None, "verify_due": None}),
     )

@@ -71,14 +71,14 @@ async def get_readiness(state: StateDep, lifecycle: LifecycleDep, response: Resp
     if lifecycle.draining:
         status = "draining"
     elif ready:
-        status = "degraded" if snapshot.store_unreachable else "ready"
+        status = "degraded" if snapshot.stale else "ready"
     else:
         status = "not_ready"
     return Readiness(
         status=status,
         store_reachable=not snapshot.store_unreachable,
         index_built=built,
-        index_stale=snapshot.store_unreachable,
+        index_stale=snapshot.stale,
         data_version=index.version,
         services=len(index),
         index_built_at=index.built_at,

@@ -123,7 +123,7 @@ def _search(request: SearchRequest, snapshot: SnapshotDep, gazetteer: GazetteerD
         at=to_london(request.at) if request.at is not None else now,
         today=now.date(),
         district_name=gazetteer.district_name if gazetteer else unnamed,
-        stale_index=snapshot.store_unreachable,
+        stale_index=snapshot.stale,
     )
 
 
