@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 from geopy.distance import great_circle
 from sqlalchemy.engine import Engine
 
+from service_finder.errors import Conflict
 from service_finder.importers.report import Parsed, Problem, describe_value, load_json, validate_record
 from service_finder.schemas import LocationRecord, ServiceRecord
 from service_finder.storage import repository
@@ -119,6 +120,7 @@ def _check_location(where: str, index: int, location: LocationRecord, gazetteer:
 def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) -> list[Parsed]:
     """Checks that need the whole file or the gazetteer; fills each location's district from its postcode."""
     seen: dict[str, str] = {}
+    schedule_owners: dict[str, tuple[str, str]] = {}  # schedule id: (record id, where)
     checked: list[Parsed] = []
     for item in parsed:
         record = item.record
@@ -133,6 +135,13 @@ def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) ->
             # A check in the future would keep the record "verified" long after anyone looked at it.
             problems.append(Problem(item.where, "provenance.verified_at", verified.isoformat(), "is in the future"))
         seen.setdefault(record.id, item.where)
+        for position, schedule in enumerate(record.schedules):
+            # Schedule ids are keys across the whole directory, not per service (a repeated record id is
+            # reported above, once).
+            owner = schedule_owners.setdefault(schedule.id, (record.id, item.where))
+            if owner[0] != record.id:
+                message = f"duplicate schedule id: also {owner[1]}"
+                problems.append(Problem(item.where, f"schedules.{position}.id", repr(schedule.id), message))
         if gazetteer is not None:
             locations = []
             for index, location in enumerate(record.locations):
@@ -166,7 +175,11 @@ def import_records(
     records: list[ServiceRecord] = [item.record for item in checked if item.record is not None]
     # One transaction: a failure anywhere (or a kill -9) leaves the store exactly as it was.
     with write_session(engine) as session:
-        report.outcome = repository.upsert_services(session, records, actor=actor, progress=progress)
+        try:
+            report.outcome = repository.upsert_services(session, records, actor=actor, progress=progress)
+        except Conflict as error:  # a schedule id another service in the store already uses: nothing written
+            report.problems = [Problem("file", error.field or "", repr(error.value), error.detail)]
+            return report
         if not dry_run:
             session.commit()
         # Leaving the block without a commit rolls everything back: that is what --dry-run reports on.

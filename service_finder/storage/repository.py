@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, func, select
 
-from service_finder.errors import NotFound, PreconditionFailed
+from service_finder.errors import Conflict, NotFound, PreconditionFailed
 from service_finder.models import (
     ApiKey,
     AuditEntry,
@@ -399,6 +399,22 @@ def _compare_and_swap(session: Session, updates: list[tuple[dict[str, Any], Stor
         )
 
 
+def _refuse_schedule_ids_of_others(session: Session, records: Sequence[ServiceRecord]) -> None:
+    owners = {schedule.id: record.id for record in records for schedule in record.schedules}
+    if not owners:
+        return
+    taken = session.exec(select(Schedule.id, Schedule.service_id).where(col(Schedule.id).in_(list(owners)))).all()
+    for schedule_id, service_id in taken:
+        if service_id != owners[schedule_id]:
+            record = next(r for r in records if r.id == owners[schedule_id])
+            position = next(i for i, s in enumerate(record.schedules) if s.id == schedule_id)
+            raise Conflict(
+                f"schedule id {schedule_id!r} of service {record.id!r} is already used by service {service_id!r}",
+                field=f"schedules.{position}.id",
+                value=schedule_id,
+            )
+
+
 def upsert_services(
     session: Session,
     records: Iterable[ServiceRecord],
@@ -407,11 +423,14 @@ def upsert_services(
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
     expected_revision: int | None = None,
+    create_only: bool = False,
 ) -> Counter[Change]:
     """Create or update services by id, with an audit entry per change. The caller owns the transaction.
 
     `expected_revision` (for one record, from an editor's If-Match) refuses the write when the stored revision
-    differs."""
+    differs; `create_only` (an editor's POST) refuses it when the service exists, deleted or not, checked inside
+    the write transaction so two creations of one id cannot both succeed. A schedule id another service already
+    uses is refused (409) naming the record and field, rather than failing on the key."""
     now = now or datetime.now(UTC)
     outcome: Counter[Change] = Counter()
     # The session's own connection (same transaction), used directly: the ORM's bulk path would fetch back every
@@ -428,8 +447,13 @@ def upsert_services(
         fresh: list[_Rows] = []
         changed: list[tuple[_Rows, StoredService]] = []
         audit: list[dict[str, Any]] = []
+        _refuse_schedule_ids_of_others(session, batch)
         for record in batch:
             before = existing.get(record.id)
+            if before is not None and create_only:
+                raise Conflict(
+                    f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
+                )
             if before is None:
                 fresh.append(_to_rows(record, now))
                 audit.append(_audit(now, actor, "create", record.id))

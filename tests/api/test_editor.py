@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from fastapi.testclient import TestClient
@@ -181,3 +182,34 @@ def test_a_malformed_if_match_is_a_clear_error(client: TestClient, engine: Engin
     response = client.put("/v1/services/cafe", json=service_data("cafe"), headers={**headers, "If-Match": if_match})
     assert response.status_code == 422
     assert (response.json()["field"], response.json()["value"]) == ("If-Match", if_match)
+
+
+def test_two_creations_of_one_id_cannot_both_succeed(client: TestClient, engine: Engine) -> None:
+    # The route's early look ("does it exist?") runs before the write; a second creator can pass it before the
+    # first commits. Simulated here by a look that always says no: the write itself must refuse the second.
+    headers = _key(engine, "write")
+    first = client.post("/v1/services", json=service_data("cafe", name="First"), headers=headers)
+    assert first.status_code == 201
+    real_get = repository.get_service
+
+    def look_before_the_first_commits(session: Session, service_id: str, *, include_deleted: bool = False) -> Any:
+        return None if include_deleted else real_get(session, service_id)
+
+    with patch.object(repository, "get_service", look_before_the_first_commits):
+        second = client.post("/v1/services", json=service_data("cafe", name="Second"), headers=headers)
+    assert second.status_code == 409
+    assert (second.json()["field"], second.json()["value"]) == ("id", "cafe")
+    assert client.get("/v1/services/cafe").json()["name"] == "First"  # nothing overwritten
+    assert [e["action"] for e in client.get("/v1/services/cafe/history").json()] == ["create"]
+
+
+def test_a_schedule_id_another_service_uses_is_a_conflict_naming_the_field(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    assert client.post("/v1/services", json=service_data("cafe"), headers=headers).status_code == 201
+    other = service_data("other-cafe")
+    other["schedules"][0]["id"] = service_data("cafe")["schedules"][0]["id"]
+    refused = client.post("/v1/services", json=other, headers=headers)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (refused.json()["field"], refused.json()["value"]) == ("schedules.0.id", "cafe-hours")
+    assert client.get("/v1/services/other-cafe").status_code == 404

@@ -120,3 +120,28 @@ def test_a_file_that_is_not_json_is_one_clear_problem(engine: Engine, tmp_path: 
     report = import_file(engine, path, fmt="native", gazetteer=None, actor="test")
     assert len(report.problems) == 1
     assert "broken.json is not valid JSON" in report.problems[0].message
+
+
+def test_a_schedule_id_another_stored_service_uses_rejects_the_file_naming_it(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    first = _write(tmp_path / "first.json", [service_data("cafe", name="Original name")])
+    assert import_file(engine, first, gazetteer=gazetteer, actor="test").written
+    other = service_data("other-cafe")
+    other["schedules"][0]["id"] = "cafe-hours"  # the stored café's schedule
+    second = _write(tmp_path / "second.json", [service_data("new-cafe"), other])
+    report = import_file(engine, second, gazetteer=gazetteer, actor="test")
+    assert not report.accepted
+    assert [(p.field, p.value) for p in report.problems] == [("schedules.0.id", "'cafe-hours'")]
+    assert "already used by service 'cafe'" in report.problems[0].message
+    assert _ids(engine) == ["cafe"]  # nothing written: neither new service is added
+
+
+def test_one_schedule_id_in_two_records_of_a_file_is_rejected(engine: Engine, tmp_path: Path, gazetteer: Any) -> None:
+    first, second = service_data("cafe"), service_data("other-cafe")
+    second["schedules"][0]["id"] = "cafe-hours"
+    report = import_file(engine, _write(tmp_path / "in.json", [first, second]), gazetteer=gazetteer, actor="test")
+    assert [(p.where, p.field, p.value) for p in report.problems] == [
+        ("record 2 (id 'other-cafe')", "schedules.0.id", "'cafe-hours'")
+    ]
+    assert _ids(engine) == []

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
@@ -107,14 +108,33 @@ def _reject(problems: list[Problem]) -> None:
 
 
 async def _save(
-    state: StateDep, record: ServiceRecord, *, actor: str, expected: int | None, today: TodayDep, response: Response
+    state: StateDep,
+    record: ServiceRecord,
+    *,
+    actor: str,
+    expected: int | None,
+    today: TodayDep,
+    response: Response,
+    create: bool = False,
 ) -> ServicePublic:
-    """Write in one transaction (compare-and-swap on the revision), refresh this process's index, set the ETag."""
+    """Write in one transaction (compare-and-swap on the revision; for a creation, only if the id is new),
+    refresh this process's index, set the ETag."""
 
     def write() -> StoredService:
         with write_session(state.engine) as session:
-            repository.upsert_services(session, [record], actor=actor, expected_revision=expected)
-            session.commit()
+            try:
+                repository.upsert_services(
+                    session, [record], actor=actor, expected_revision=expected, create_only=create
+                )
+                session.commit()
+            except IntegrityError as error:
+                # Another writer inserted the same key between our check and our write (PostgreSQL lets both
+                # transactions look before either writes): theirs stands, ours is refused, nothing half-written.
+                raise Conflict(
+                    f"service {record.id!r} was written by someone else at the same time: fetch it and try again",
+                    field="id",
+                    value=record.id,
+                ) from error
             stored = repository.get_service(session, record.id)
         assert stored is not None
         state.catalogue.refresh()  # this process answers with the change at once; others within a poll
@@ -152,6 +172,7 @@ async def create_service(
         expected=None,
         today=today,
         response=response,
+        create=True,  # checked again inside the write: the look above is only the early, common answer
     )
     response.headers["Location"] = f"/v1/services/{record.id}"
     return saved
