@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self, TypeVar
 
@@ -518,6 +518,12 @@ class ProvenanceRecord(Record):
     source_url: str | None = Field(default=None, description="Where the information was published.")
     verified_at: RecordInstant | None = Field(default=None, description="When a person last checked this record.")
     verify_due: RecordDate | None = Field(default=None, description="After this date the record counts as stale.")
+
+    @field_validator("verified_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # Held in UTC, as stored: one instant has one form, so saving it again is not a change.
+        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
 
 
 class TimeRangeRecord(Record):

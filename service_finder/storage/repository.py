@@ -126,7 +126,8 @@ def _to_rows(record: ServiceRecord, now: datetime) -> _Rows:
         "typical_wait_days": access["typical_wait_days"],
         "source_name": provenance["source_name"],
         "source_url": provenance["source_url"],
-        "verified_at": record.provenance.verified_at,
+        # In UTC, as every stored instant: SQLite keeps no offset, so 09:00+05:00 came back as 09:00Z.
+        "verified_at": _utc(record.provenance.verified_at) if record.provenance.verified_at else None,
         "verify_due": record.provenance.verify_due,
     }
     return _Rows(

@@ -51,6 +51,22 @@ def test_a_stored_record_reads_back_identical_including_unknowns(engine: Engine)
     assert stored.revision == 1
 
 
+def test_a_check_time_with_an_offset_reads_back_as_the_same_instant(engine: Engine) -> None:
+    # 09:00 at +05:00 is 04:00 UTC. SQLite keeps no offset: stored as given, it came back as 09:00 UTC, five hours
+    # later, so the record was treated as checked (and due for review) later than it was.
+    record = make_record(provenance={"verified_at": "2026-10-01T09:00:00+05:00", "verify_due": None})
+    with Session(engine) as session:
+        repository.upsert_services(session, [record], actor="test", now=T0)
+        session.commit()
+    with Session(engine) as session:
+        stored = repository.get_service(session, record.id)
+    assert stored is not None
+    assert stored.record.provenance.verified_at == datetime(2026, 10, 1, 4, 0, tzinfo=UTC)
+    # And saving it again is not a change.
+    with Session(engine) as session:
+        assert repository.upsert_services(session, [record], actor="test", now=T0)[Change.unchanged] == 1
+
+
 def test_reimporting_the_same_record_changes_nothing(engine: Engine) -> None:
     record = make_record()
     with Session(engine) as session:
