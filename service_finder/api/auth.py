@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -48,8 +49,17 @@ class KeyStore:
     """Verified keys, cached briefly per process so rate limiting does not hit the store per request. A revoked
     key loses its rate tier within CACHE_SECONDS, and its writes at once (require_write asks the store)."""
 
-    def __init__(self) -> None:
-        self._cache: dict[str, _Cached] = {}
+    def __init__(self, *, max_keys: int = 10_000) -> None:
+        # Least recently used first: bounded, so a flood of made-up key ids cannot grow it without end.
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self.max_keys = max_keys
+
+    def _remember(self, key_id: str, cached: _Cached) -> _Cached:
+        self._cache[key_id] = cached
+        self._cache.move_to_end(key_id)
+        while len(self._cache) > self.max_keys:
+            self._cache.popitem(last=False)
+        return cached
 
     def identify(self, raw: str | None, session_factory: object) -> Caller:
         if raw is None:
@@ -65,10 +75,10 @@ class KeyStore:
                 key = repository.find_api_key(session, key_id)
             if key is None:
                 # Remember unknown ids too, so a flood of made-up keys costs one lookup each per CACHE_SECONDS.
-                self._cache[key_id] = _Cached("", ANONYMOUS, time.monotonic() + CACHE_SECONDS)
+                self._remember(key_id, _Cached("", ANONYMOUS, time.monotonic() + CACHE_SECONDS))
                 raise Unauthorised("the API key is not valid")
             caller = Caller(key.id, key.name, frozenset(s for scope in key.scopes for s in IMPLIED.get(scope, ())))
-            cached = self._cache[key_id] = _Cached(key.secret_hash, caller, time.monotonic() + CACHE_SECONDS)
+            cached = self._remember(key_id, _Cached(key.secret_hash, caller, time.monotonic() + CACHE_SECONDS))
         if not cached.secret_hash or not hmac.compare_digest(repository.hash_secret(secret), cached.secret_hash):
             raise Unauthorised("the API key is not valid")
         return cached.caller

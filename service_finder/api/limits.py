@@ -310,6 +310,11 @@ class RateLimitMiddleware:
         try:
             caller = self._caller(scope)
         except ServiceFinderError as error:
+            # A key that is not valid earns no tier of its own: the attempt counts against the address, as an
+            # anonymous request, so made-up keys cannot be used to get past the limit (or to make one store lookup
+            # after another).
+            if await self._limited(scope, send, self.anonymous, f"ip:{client_address(scope, self.trusted)}"):
+                return
             await send_problem(
                 scope, send, status=error.status, slug=error.slug, title=error.title, detail=error.detail
             )
@@ -320,20 +325,26 @@ class RateLimitMiddleware:
             if caller.key_id
             else (self.anonymous, f"ip:{client_address(scope, self.trusted)}")
         )
-        wait = self.buckets.take(client, tier, time.monotonic())
-        if wait > 0:
-            retry = max(1, math.ceil(wait))
-            await send_problem(
-                scope,
-                send,
-                status=429,
-                slug="too-many-requests",
-                title="Too many requests",
-                detail=f"limit is {tier.per_minute} requests a minute; retry after {retry} s",
-                headers=[(b"retry-after", str(retry).encode())],
-            )
+        if await self._limited(scope, send, tier, client):
             return
         await self.app(scope, receive, send)
+
+    async def _limited(self, scope: Scope, send: Send, tier: Tier, client: str) -> bool:
+        """Take a token; when none is left, answer 429 with Retry-After and say so."""
+        wait = self.buckets.take(client, tier, time.monotonic())
+        if wait <= 0:
+            return False
+        retry = max(1, math.ceil(wait))
+        await send_problem(
+            scope,
+            send,
+            status=429,
+            slug="too-many-requests",
+            title="Too many requests",
+            detail=f"limit is {tier.per_minute} requests a minute; retry after {retry} s",
+            headers=[(b"retry-after", str(retry).encode())],
+        )
+        return True
 
     def _caller(self, scope: Scope) -> Caller:
         from starlette.requests import Request  # noqa: PLC0415

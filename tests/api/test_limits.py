@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from service_finder.api.limits import Tier, TokenBuckets, acceptable, client_address
 from service_finder.config import Settings
+from service_finder.errors import Unauthorised
 from service_finder.main import create_app
 from service_finder.storage import repository
 from tests.conftest import GAZETTEER
@@ -50,7 +51,20 @@ def test_a_partner_key_has_its_own_higher_limit(limited: TestClient, sqlite_engi
     assert limited.get("/v1/search").status_code == 429
     partner = [limited.get("/v1/search", headers={"X-API-Key": key}).status_code for _ in range(10)]
     assert partner == [200] * 10
-    assert limited.get("/v1/search", headers={"X-API-Key": "sf_000000000000_" + "a" * 43}).status_code == 401
+    # A key that is not valid earns no tier: it counts against the address, which is over its limit.
+    assert limited.get("/v1/search", headers={"X-API-Key": "sf_000000000000_" + "a" * 43}).status_code == 429
+
+
+def test_made_up_keys_count_against_the_address_and_are_not_remembered_without_end(limited: TestClient) -> None:
+    made_up = [{"X-API-Key": f"sf_{n:012d}_" + "a" * 43} for n in range(5)]
+    statuses = [limited.get("/v1/search", headers=headers).status_code for headers in made_up]
+    assert statuses == [401, 401, 401, 429, 429]  # the anonymous burst is 3
+    keys = limited.app.state.service_finder.keys  # type: ignore[attr-defined]
+    keys.max_keys = 2
+    for n in range(10):
+        with pytest.raises(Unauthorised):
+            keys.identify(f"sf_{100 + n:012d}_" + "a" * 43, lambda: Session(limited.app.state.service_finder.engine))  # type: ignore[attr-defined]
+    assert len(keys._cache) == 2
 
 
 def test_a_spoofed_forwarded_for_does_not_dodge_the_limit() -> None:
