@@ -451,7 +451,7 @@ def upsert_services(
         _refuse_schedule_ids_of_others(session, batch)
         for record in batch:
             before = existing.get(record.id)
-            if before is not None and create_only:
+            if before is not None and create_only and before.deleted_at is None:  # a deleted one is restored
                 raise Conflict(
                     f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
                 )

@@ -137,6 +137,19 @@ def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, 
     assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create", "delete"]
 
 
+def test_a_deleted_service_can_be_brought_back_by_creating_it_again(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    assert client.delete("/v1/services/cafe", headers={**headers, "If-Match": '"cafe-r1"'}).status_code == 204
+    restored = client.post("/v1/services", json=service_data("cafe", name="Cafe, reopened"), headers=headers)
+    assert restored.status_code == 201
+    assert client.get("/v1/services/cafe").json()["name"] == "Cafe, reopened"
+    assert "cafe" in _search_ids(client)
+    assert [h["action"] for h in client.get("/v1/services/cafe/history").json()][:3] == ["create", "delete", "restore"]
+    # Once it is back, creating it again is a conflict as for any existing service.
+    assert client.post("/v1/services", json=service_data("cafe"), headers=headers).status_code == 409
+
+
 def test_two_editors_at_once_one_wins_and_the_other_is_refused(engine: Engine) -> None:
     with write_session(engine) as session:
         repository.upsert_services(session, [make_record("cafe")], actor="setup", now=NOW)

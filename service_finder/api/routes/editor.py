@@ -148,7 +148,7 @@ async def _save(
 @router.post(
     "",
     operation_id="services-create",
-    summary="Add a service to the directory (API key with the write scope)",
+    summary="Add a service to the directory, or bring back a deleted one (API key with the write scope)",
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(400, 401, 403, 409, 422, 503, instance="/v1/services"),
 )
@@ -161,7 +161,8 @@ async def create_service(
     today: TodayDep,
     response: Response,
 ) -> ServicePublic:
-    if repository.get_service(session, record.id, include_deleted=True) is not None:
+    existing = repository.get_service(session, record.id, include_deleted=True)
+    if existing is not None and existing.deleted_at is None:  # a deleted service is brought back, audited
         raise Conflict(
             f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
         )
