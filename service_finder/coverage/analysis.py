@@ -11,9 +11,9 @@ Code-Point Open has no population counts, so each postcode counts once: a proxy 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -433,6 +433,13 @@ def _minute(text: str) -> int:
 
 def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
+
+
+def distinct_instants(instants: Iterable[datetime]) -> list[datetime]:
+    """Each real instant once, in time order. Not `sorted(set(...))`: aware datetimes in one zone compare by wall
+    time, so October's two 01:30s would be one."""
+    by_instant = {at.astimezone(UTC): at for at in instants}
+    return [by_instant[key] for key in sorted(by_instant)]
 
 
 def window_instants(spec: str, week_of: date) -> list[datetime]:

@@ -25,6 +25,7 @@ from service_finder.coverage.analysis import (
     TravelMode,
     WindowError,
     compute,
+    distinct_instants,
     window_instants,
 )
 from service_finder.coverage.quality import CHECK_LABELS, quality_report
@@ -114,7 +115,7 @@ def coverage_command(
         raise typer.BadParameter(str(error)) from None
     if not instants:
         instants = [datetime.now(LONDON).replace(second=0, microsecond=0)]
-    instants = sorted(set(instants))
+    instants = distinct_instants(instants)
     query = CoverageQuery(
         profile=Profile(
             age=age,

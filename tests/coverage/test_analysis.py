@@ -5,7 +5,7 @@ south (Wakefield); the reach is 10 km, so 2, 5 and 8 km are in reach and 12 and 
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from service_finder.coverage.analysis import (
     TravelMode,
     WindowError,
     compute,
+    distinct_instants,
     points_in_geojson,
     window_instants,
 )
@@ -176,6 +177,15 @@ def test_a_week_is_168_hourly_instants_in_london_time() -> None:
     assert len(instants) == 168
     assert instants[0] == datetime(2026, 10, 5, 0, 0, tzinfo=LONDON)
     assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(instants))
+
+
+def test_the_two_0130s_of_the_october_change_are_two_instants() -> None:
+    # 00:30 and 01:30 UTC on 25 October 2026 are both 01:30 in London; sets of aware datetimes compare by wall time.
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC).astimezone(LONDON)
+    second = datetime(2026, 10, 25, 1, 30, tzinfo=UTC).astimezone(LONDON)
+    assert len({first, second}) == 1  # why distinct_instants exists
+    assert distinct_instants([second, first, second]) == [first, second]
+    assert [at.utcoffset() for at in distinct_instants([second, first])] == [timedelta(hours=1), timedelta(0)]
 
 
 def test_a_night_window_runs_past_midnight() -> None:

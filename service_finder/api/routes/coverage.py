@@ -18,6 +18,7 @@ from service_finder.coverage.analysis import (
     TravelMode,
     WindowError,
     compute,
+    distinct_instants,
     window_instants,
 )
 from service_finder.coverage.report import MEDIA_TYPES, CoverageReport, OutputFormat, files, to_report
@@ -156,7 +157,7 @@ def _instants(request: CoverageRequest) -> list[datetime]:
             instants += window_instants(request.window, request.week_of or datetime.now(LONDON).date())
         except WindowError as error:
             raise InvalidParameter(str(error), field="window", value=request.window) from error
-    instants = sorted(set(instants)) or [datetime.now(LONDON).replace(second=0, microsecond=0)]
+    instants = distinct_instants(instants) or [datetime.now(LONDON).replace(second=0, microsecond=0)]
     if len(instants) > MAX_INSTANTS:
         raise InvalidParameter(
             f"{len(instants)} instants asked for; at most {MAX_INSTANTS} per request (use `service-finder coverage` "
