@@ -137,6 +137,20 @@ def availability_exceptions(schedules: Sequence[ScheduleRecord], *, per_location
     return ". ".join(notes) + "." if notes else None
 
 
+def location_exceptions(schedules: Sequence[ScheduleRecord]) -> str | None:
+    """Everything a Location's weekly hoursOfOperation does not say, as text (R4 Location has no notAvailable):
+    bank-holiday hours, the dates the hours apply between, and each closure or change with its dates."""
+    parts = []
+    general = availability_exceptions(schedules, per_location=False)
+    if general:
+        parts.append(general.removesuffix("."))
+    for item in not_available(schedules):
+        during = item.get("during")
+        dates = f" ({during['start']} to {during['end']})" if during else ""
+        parts.append(item["description"] + dates)
+    return "; ".join(parts) or None
+
+
 def _meta(record: ServiceRecord, last_modified: datetime | None) -> dict[str, Any] | None:
     meta: dict[str, Any] = {}
     if last_modified is not None:
@@ -252,7 +266,7 @@ def location(record: ServiceRecord, place: LocationRecord, *, last_modified: dat
         "position": {"longitude": place.longitude, "latitude": place.latitude},
         "managingOrganization": {"display": record.organisation.name},
         "hoursOfOperation": hours_of_operation(schedules) or None,
-        "availabilityExceptions": "; ".join(item["description"] for item in not_available(schedules)) or None,
+        "availabilityExceptions": location_exceptions(schedules),
     }
     return {key: value for key, value in resource.items() if value is not None}
 

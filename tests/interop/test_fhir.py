@@ -71,6 +71,25 @@ def test_hours_kept_per_location_go_on_the_location() -> None:
     assert [(h.daysOfWeek, str(h.openingTime)) for h in place.hoursOfOperation or []] == [(["mon"], "09:00:00")]
 
 
+def test_a_location_states_its_bank_holiday_hours_validity_and_dated_closures() -> None:
+    # R4 Location has no notAvailable: what its weekly hours do not say must be in availabilityExceptions, with
+    # dates, or a reader would take the site to keep its usual hours on a bank holiday or over Christmas.
+    schedule = {
+        **_hours(("friday", "18:00", "02:00"))[0],
+        "location_id": "leeds-test-cafe-loc",
+        "bank_holidays": "special",
+        "bank_holiday_hours": [{"opens_at": "16:00", "closes_at": "22:00"}],
+        "valid_to": "2027-06-30",
+        "exceptions": [{"start_date": "2026-12-24", "end_date": "2026-12-26", "reason": "Closed over Christmas"}],
+    }
+    record = make_record(schedules=[schedule])
+    place = Location.model_validate(location(record, record.locations[0]))
+    text = str(place.availabilityExceptions)
+    assert "Bank holidays in England: open 16:00-22:00 only" in text
+    assert "until 2027-06-30" in text
+    assert "Closed: Closed over Christmas (2026-12-24 to 2026-12-26)" in text
+
+
 def test_a_schedule_record_is_unchanged_by_conversion() -> None:
     record = make_record()
     before = [s.model_dump() for s in record.schedules]
