@@ -756,6 +756,11 @@ def _read_schedules(
         reason = next((a.value for a in attributes if a.term.uri.endswith(":field:reason")), None)
         part = Part(part_attribute.term.value) if part_attribute else None
         valid_from, valid_to = _date(reader, row, "valid_from", path), _date(reader, row, "valid_to", path)
+        # A recurrence's own start and end (dtstart, until) bound it as valid_from and valid_to do: a row that
+        # ended in 2020 is not open every week now. (ISO dates compare as text.)
+        starts, ends = _date(reader, row, "dtstart", path), _date(reader, row, "until", path)
+        valid_from = max((d for d in (valid_from, starts) if d), default=None)
+        valid_to = min((d for d in (valid_to, ends) if d), default=None)
         timezone = row.get("timezone")
         if timezone not in (None, 0, 1, "0", "1") and not isinstance(timezone, bool):
             reader.problem(f"{path}.timezone", timezone, "only UK times (UTC offset 0 or 1) are supported")
@@ -819,6 +824,15 @@ def _weekly_sessions(reader: _Reader, row: dict[str, Any], path: str) -> list[di
     if freq is not None and freq.upper() != "WEEKLY":
         reader.problem(f"{path}.freq", freq, "only WEEKLY schedules are supported")
         return []
+    # Read as "every week" these would show a service open in weeks it is not: refused, never guessed.
+    interval = row.get("interval")
+    if interval not in (None, "", 1, "1"):
+        reader.problem(f"{path}.interval", interval, "only every-week schedules are supported (interval 1)")
+        return []
+    for limit in ("count", "byweekno", "bymonthday", "byyearday"):
+        if row.get(limit) not in (None, "", []):
+            reader.problem(f"{path}.{limit}", row[limit], f"schedules limited by {limit} are not supported")
+            return []
     if not byday:
         reader.problem(f"{path}.byday", byday, "a weekly schedule row needs byday (MO,TU,...)")
         return []

@@ -289,6 +289,39 @@ def test_another_publishers_file_imports() -> None:
     }
 
 
+def _foreign_with_schedule(**row: Any) -> Any:
+    """Another publisher's sample service with one weekly row (no schedule-id attribute) carrying `row`'s fields."""
+    data = json.loads((DATA / "oruk_sample.json").read_text())
+    service = copy.deepcopy(data[0] if isinstance(data, list) else data["contents"][0])
+    service["schedules"] = [
+        {"id": "s1", "freq": "WEEKLY", "byday": "MO", "opens_at": "18:00", "closes_at": "22:00", **row}
+    ]
+    return service
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"interval": 2, "dtstart": "2026-01-05"}, "schedules.0.interval"),  # fortnightly
+        ({"count": 4, "dtstart": "2026-01-05"}, "schedules.0.count"),
+        ({"byweekno": "1"}, "schedules.0.byweekno"),
+        ({"bymonthday": "1"}, "schedules.0.bymonthday"),
+    ],
+)
+def test_recurrences_that_are_not_every_week_are_refused_not_read_as_weekly(row: dict[str, Any], field: str) -> None:
+    [parsed] = parse_hsds([_foreign_with_schedule(**row)])
+    assert parsed.record is None
+    assert field in {p.field for p in parsed.problems}
+
+
+def test_a_recurrences_own_start_and_end_bound_when_it_applies() -> None:
+    [ended] = parse_hsds([_foreign_with_schedule(until="2020-01-01T00:00:00Z", dtstart="2019-01-07")])
+    assert ended.record is not None, ended.problems
+    weekly = [s for s in ended.record.schedules if any(x.day == "monday" for x in s.sessions)]  # the row given
+    assert weekly
+    assert {(str(s.valid_from), str(s.valid_to)) for s in weekly} == {("2019-01-07", "2020-01-01")}
+
+
 def test_service_without_a_kind_is_refused() -> None:
     service = to_hsds_service(_record())
     service["attributes"] = [a for a in service["attributes"] if "kind" not in a["taxonomy_term"]["taxonomy"]]
