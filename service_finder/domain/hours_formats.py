@@ -283,8 +283,15 @@ def parse_osm(text: str) -> WeeklySchedule:
     by_day: list[tuple[TimeRange, ...]] = [() for _ in range(7)]
     holiday: tuple[TimeRange, ...] | None = None
     exceptions: list[DatedException] = []
+    holiday_rule_seen = False
     for rule in rules:
         hours: tuple[TimeRange, ...] = () if rule.off else (rule.spans or (WHOLE_DAY,))
+        if holiday_rule_seen and rule.dates is None and not rule.holidays:
+            # In OSM a later rule replaces earlier ones on the days it names, bank holidays falling on them
+            # included ("PH off; Mo-Fr 09:00-17:00" is open on a Monday bank holiday). Bank-holiday hours here
+            # apply to every bank holiday, so that string cannot be held as written: refused, never misread.
+            raise OsmHoursError(text, rule.position, "put the PH rule after the weekday rules")
+        holiday_rule_seen = holiday_rule_seen or rule.holidays
         if rule.dates is not None:
             exceptions.append(
                 DatedException(rule.dates[0], rule.dates[1], closed=not hours, hours=hours, reason=rule.comment)

@@ -79,6 +79,9 @@ def test_off_alone_means_no_hours() -> None:
         ("Mo 09:00-09:00", 4, "no length"),
         ("Mo 09:00-12:00,11:00-13:00", 1, "overlap"),
         ("", 1, "empty"),
+        # A later weekday rule overrides PH in OSM (open on a Monday bank holiday): held here it would be misread.
+        ("PH off; Mo-Fr 09:00-17:00", 9, "PH rule after the weekday rules"),
+        ("PH 10:00-20:00; Mo-Fr 09:00-12:00", 17, "PH rule after the weekday rules"),
     ],
 )
 def test_invalid_strings_name_the_string_and_the_position(text: str, position: int, words: str) -> None:
