@@ -416,6 +416,61 @@ def _refuse_schedule_ids_of_others(session: Session, records: Sequence[ServiceRe
             )
 
 
+def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[tuple[str, str, Any, Any]]:
+    """(other service, field, old, new) for each change this write makes to a location or organisation that
+    services outside it share. Those rows are shared by id (one building, one charity), so the change is theirs
+    too: the caller gives each of them a new revision and an audit entry, or their ETags and `modified_after`
+    polling would miss it."""
+    ids = set(rows)
+    found: list[tuple[str, str, Any, Any]] = []
+    given_locations = {loc["id"]: loc for r in rows.values() for loc in r.locations}
+    if given_locations:
+        stored = {
+            loc.id: loc
+            for loc in session.exec(select(Location).where(col(Location.id).in_(list(given_locations)))).all()
+        }
+        links = session.exec(
+            select(ServiceAtLocation.location_id, ServiceAtLocation.service_id).where(
+                col(ServiceAtLocation.location_id).in_(list(stored))
+            )
+        ).all()
+        for location_id, service_id in links:
+            if service_id not in ids:
+                found.extend(
+                    (service_id, f"locations[{location_id}].{key}", old, new)
+                    for key, old, new in _differences(stored[location_id], given_locations[location_id])
+                )
+    given_organisations = {r.organisation["id"]: r.organisation for r in rows.values()}
+    stored_organisations = {
+        org.id: org
+        for org in session.exec(select(Organisation).where(col(Organisation.id).in_(list(given_organisations)))).all()
+    }
+    changed_organisations = {
+        org_id: _differences(org, given_organisations[org_id]) for org_id, org in stored_organisations.items()
+    }
+    if any(changed_organisations.values()):
+        sharing = session.exec(
+            select(Service.id, Service.organisation_id).where(
+                col(Service.organisation_id).in_([o for o, changes in changed_organisations.items() if changes]),
+                col(Service.deleted_at).is_(None),
+            )
+        ).all()
+        for service_id, org_id in sharing:
+            if service_id not in ids:
+                found.extend(
+                    (service_id, f"organisation.{key}", old, new) for key, old, new in changed_organisations[org_id]
+                )
+    return found
+
+
+def _differences(stored: SQLModel, given: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    return [
+        (key, getattr(stored, key), value)
+        for key, value in given.items()
+        if key != "last_modified" and getattr(stored, key) != value
+    ]
+
+
 def upsert_services(
     session: Session,
     records: Iterable[ServiceRecord],
@@ -449,6 +504,8 @@ def upsert_services(
         changed: list[tuple[_Rows, StoredService]] = []
         audit: list[dict[str, Any]] = []
         _refuse_schedule_ids_of_others(session, batch)
+        rows = {record.id: _to_rows(record, now) for record in batch}
+        shared = _shared_row_changes(session, rows)
         for record in batch:
             before = existing.get(record.id)
             if before is not None and create_only and before.deleted_at is None:  # a deleted one is restored
@@ -456,7 +513,7 @@ def upsert_services(
                     f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
                 )
             if before is None:
-                fresh.append(_to_rows(record, now))
+                fresh.append(rows[record.id])
                 audit.append(_audit(now, actor, "create", record.id))
                 outcome[Change.created] += 1
                 continue
@@ -471,7 +528,7 @@ def upsert_services(
             if not differences and before.deleted_at is None:
                 outcome[Change.unchanged] += 1
                 continue
-            changed.append((_to_rows(record, now), before))
+            changed.append((rows[record.id], before))
             if before.deleted_at is not None:
                 audit.append(_audit(now, actor, "restore", record.id))
             audit.extend(_audit(now, actor, "update", record.id, *d) for d in differences)
@@ -500,6 +557,15 @@ def upsert_services(
         for child, attribute in ((ServiceAtLocation, "links"), (Schedule, "schedules"), (Phone, "phones")):
             if child_rows := [row for r in everything for row in getattr(r, attribute)]:
                 connection.execute(_table(child).insert(), child_rows)
+        for service_id in dict.fromkeys(service_id for service_id, *_ in shared):
+            session.execute(
+                sa.update(Service)
+                .where(col(Service.id) == service_id)
+                .values(revision=col(Service.revision) + 1, last_modified=now)
+            )
+        audit.extend(
+            _audit(now, actor, "update", service_id, field, old, new) for service_id, field, old, new in shared
+        )
         if audit:
             connection.execute(_table(AuditEntry).insert(), audit)
         session.flush()

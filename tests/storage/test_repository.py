@@ -159,6 +159,31 @@ def test_a_changed_organisation_or_location_is_stored_and_an_unchanged_one_is_le
     assert stored_b is not None
     assert stored_a.record.organisation.name == "Renamed Organisation"
     assert stored_a.record.locations[0].name == "New Civic Hall"
-    # The organisation is shared: "b" now shows the new name too, and was not itself changed.
+    # The organisation is shared: "b" now shows the new name too. That is a change to "b" as its callers see it,
+    # so it gets a new revision (its ETag and `modified_after` polling move) and an audit entry saying what
+    # changed; its location (its own id, not shared) is untouched.
     assert stored_b.record.organisation.name == "Renamed Organisation"
-    assert stored_b.revision == 1
+    assert stored_b.record.locations[0].name == first.locations[0].name
+    assert stored_b.revision == 2
+    assert stored_b.last_modified == T0 + timedelta(hours=1)
+    with Session(engine) as session:
+        history = [(e.action, e.field, e.new_value) for e in repository.service_history(session, "b")]
+    assert history[-1] == ("update", "organisation.name", "Renamed Organisation")
+
+
+def test_a_location_shared_with_another_service_moves_it_too_and_says_so(engine: Engine) -> None:
+    # One building, two services: importing one with the building's new address changes the other's too; the other
+    # gets a new revision and an audit entry for it.
+    shared = {"id": "shared-hall", "postcode": "LS1 1UR", "latitude": 53.801277, "longitude": -1.548567}
+    a, b = make_record("a", locations=[shared]), make_record("b", locations=[shared])
+    moved = make_record("a", locations=[{**shared, "address": "2 New Street"}])
+    with Session(engine) as session:
+        repository.upsert_services(session, [a, b], actor="test", now=T0)
+        repository.upsert_services(session, [moved], actor="test", now=T0 + timedelta(hours=1))
+        session.commit()
+        stored_b = repository.get_service(session, "b")
+        history = [(e.field, e.old_value, e.new_value) for e in repository.service_history(session, "b")]
+    assert stored_b is not None
+    assert stored_b.record.locations[0].address == "2 New Street"
+    assert stored_b.revision == 2
+    assert history[-1] == ("locations[shared-hall].address", "", "2 New Street")
