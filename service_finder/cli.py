@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
 from service_finder.config import get_settings
@@ -69,7 +69,7 @@ def _gazetteer(*, check_postcodes: bool = True) -> PostcodeLookup | None:
     """The gazetteer that checks every postcode on import. Without it a record could be placed at a postcode that
     does not exist or is far from its coordinates (hazard H05), so a missing file stops the import unless the
     caller says, with --no-postcode-check, that they know."""
-    from service_finder.geocoding.gazetteer import Gazetteer  # noqa: PLC0415
+    from service_finder.geocoding.gazetteer import Gazetteer, GazetteerFileError  # noqa: PLC0415
 
     if not check_postcodes:
         console.print("[yellow]--no-postcode-check: postcodes are not checked against the gazetteer")
@@ -82,7 +82,11 @@ def _gazetteer(*, check_postcodes: bool = True) -> PostcodeLookup | None:
             highlight=False,
         )
         raise typer.Exit(2)
-    return Gazetteer.load(path)
+    try:
+        return Gazetteer.load(path)
+    except GazetteerFileError as error:
+        console.print(f"[red]{error}: nothing imported. Rebuild it with `make gazetteer`.", highlight=False)
+        raise typer.Exit(2) from None
 
 
 def _run_import(
@@ -320,6 +324,12 @@ def main() -> None:
         else:
             what = "the store cannot be reached"
         console.print(f"[red]error:[/red] {what} ({error.orig}); nothing was changed", highlight=False)
+        sys.exit(1)
+    except ArgumentError as error:  # SERVICE_FINDER_DATABASE_URL is not a database URL
+        console.print(f"[red]error:[/red] the database URL cannot be used: {error}", highlight=False)
+        sys.exit(1)
+    except OSError as error:  # an output path that is a directory, or under a file
+        console.print(f"[red]error:[/red] {error.strerror or error}: {error.filename}", highlight=False)
         sys.exit(1)
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from service_finder.storage import migrate
 from tests.factories import service_data
 
 runner = CliRunner()
+BIN = Path(sys.executable).parent  # the virtual environment's scripts
 
 
 @pytest.fixture
@@ -60,3 +64,40 @@ def test_db_upgrade_reports_the_head_revision(database: str) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0
     assert f"database at revision {migrate.head_revision()}" in result.output
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The installed entry point (service_finder.cli:main), whose error handling is what a user meets."""
+    return subprocess.run(
+        [str(BIN / "service-finder"), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ordinary_mistakes_get_one_line_not_a_traceback(tmp_path: Path) -> None:
+    store = {"SERVICE_FINDER_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}"}
+    assert _cli("db", "upgrade", env=store).returncode == 0
+    cases = [
+        (["export", "--format", "native", "--output", str(tmp_path)], store, "Is a directory"),
+        (["db", "upgrade"], {"SERVICE_FINDER_DATABASE_URL": str(tmp_path / "x.db")}, "database URL cannot be used"),
+    ]
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([service_data("a")]), encoding="utf-8")
+    cases.append((["import", str(source)], {**store, "SERVICE_FINDER_GAZETTEER_PATH": str(empty)}, "cannot be read"))
+    for args, env, words in cases:
+        result = _cli(*args, env=env)
+        assert result.returncode != 0, args
+        assert words in result.stdout + result.stderr, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stdout + result.stderr, args
+
+
+def test_coverage_refuses_a_reach_of_nothing(database: str) -> None:
+    result = runner.invoke(app, ["coverage", "--km", "0"])
+    assert result.exit_code == 2
+    assert "--km" in result.output

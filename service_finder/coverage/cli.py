@@ -90,7 +90,7 @@ def coverage_command(
         list[ServiceKind] | None,
         typer.Option("--kind", help=f"Kinds counted (default: {', '.join(k.value for k in DEFAULT_KINDS)})"),
     ] = None,
-    km: Annotated[float | None, typer.Option("--km", help="Reach, straight-line km (default 10)")] = None,
+    km: Annotated[float | None, typer.Option("--km", min=0.1, help="Reach, straight-line km (default 10)")] = None,
     minutes: Annotated[float | None, typer.Option("--minutes", help="Reach as estimated minutes of travel")] = None,
     mode: Annotated[TravelMode, typer.Option("--mode", help="Travel mode for --minutes")] = TravelMode.transport,
     include_remote: Annotated[
@@ -107,7 +107,11 @@ def coverage_command(
     if km is not None and minutes is not None:
         raise typer.BadParameter("give --km or --minutes, not both")
     try:
-        reach = Reach.by_minutes(minutes, mode) if minutes is not None else Reach.straight_line(km or 10.0)
+        reach = (
+            Reach.by_minutes(minutes, mode)
+            if minutes is not None
+            else Reach.straight_line(km if km is not None else 10.0)
+        )
         instants = [parse_instant(text) for text in at or []]
         if window:
             instants += window_instants(window, (week_of.date() if week_of else datetime.now(LONDON).date()))

@@ -119,8 +119,8 @@ class Gazetteer:
                 arrays = {name: archive[name] for name in archive.files}
         except FileNotFoundError:
             raise GazetteerFileError(f"gazetteer {path} does not exist (run `make gazetteer`)") from None
-        except (OSError, ValueError) as error:
-            raise GazetteerFileError(f"gazetteer {path} cannot be read: {error}") from None
+        except (OSError, ValueError, EOFError) as error:  # EOFError: an empty or cut-short file
+            raise GazetteerFileError(f"gazetteer {path} cannot be read: {error or type(error).__name__}") from None
         try:
             return cls(arrays)
         except KeyError as error:
