@@ -8,6 +8,7 @@ Multi-valued cells use `;`; tri-state cells are `yes`, `no` or empty (unknown). 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -260,7 +261,7 @@ def _service(row: _Row) -> dict[str, Any]:
         },
         "phones": row.phones(),
         "locations": [],
-        "schedules": [s for s in [row.schedule("hours", f"{service_id[:74]}-hours", None)] if s],
+        "schedules": [s for s in [row.schedule("hours", schedule_id(service_id), None)] if s],
         "provenance": {
             "source_name": get("source_name"),
             "source_url": optional("source_url"),
@@ -283,7 +284,18 @@ def _location(row: _Row) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "district_code": row.optional("district_code"),
         "description": row.get("location_description"),
     }
-    return location, row.schedule("location_hours", f"{location_id[:74]}-hours", location_id)
+    return location, row.schedule("location_hours", schedule_id(row.get("service_id"), location_id), location_id)
+
+
+def schedule_id(service_id: str, location_id: str | None = None) -> str:
+    """The id a CSV row's hours get: schedule ids are keys across the whole directory, so a site's hours are named
+    by service and site together (`<service>--<site>-hours`): named by site alone, site 'leeds-cafe' of one
+    service and service 'leeds-cafe' would both have 'leeds-cafe-hours'. Over 80 characters, a digest keeps it
+    unique."""
+    name = f"{service_id}-hours" if location_id is None else f"{service_id}--{location_id}-hours"
+    if len(name) <= 80:
+        return name
+    return f"{name[:61].rstrip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:12]}-hours"
 
 
 def _column_for(path: str) -> str:

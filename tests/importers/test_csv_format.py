@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from service_finder.domain.hours_formats import parse_osm, to_osm
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.taxonomy import AccessFeature, ReferralRoute, ServiceKind
-from service_finder.importers.csv_format import COLUMNS, csv_limitations, parse_csv, to_csv
+from service_finder.importers.csv_format import COLUMNS, csv_limitations, parse_csv, schedule_id, to_csv
+from service_finder.importers.pipeline import check_records
 from service_finder.schemas import PhoneRecord, ScheduleRecord, ServiceRecord
 from tests.factories import service_data
 from tests.importers.strategies import service_records
@@ -44,7 +45,7 @@ def _expressible(record: ServiceRecord) -> ServiceRecord:
     for owner in [None, *(location.id for location in record.locations)]:
         first = next((s for s in record.schedules if s.location_id == owner), None)
         if first is not None:
-            schedules.append(_through_osm(first, f"{(owner or record.id)[:74]}-hours"))
+            schedules.append(_through_osm(first, schedule_id(record.id, owner)))
     return record.model_copy(update={"schedules": schedules, "phones": [_readable(p) for p in record.phones]})
 
 
@@ -234,3 +235,23 @@ def test_arbitrary_text_gives_problems_never_an_exception(text: str) -> None:
 def test_arbitrary_cells_under_a_real_header_never_raise(header: list[str], body: str) -> None:
     for parsed in parse_csv(",".join(header) + "\r\n" + body):
         assert (parsed.record is None) == bool(parsed.problems)
+
+
+def test_hours_of_a_site_and_of_a_service_never_share_an_id() -> None:
+    # Site 'leeds-cafe-site' of one service next to a service called 'leeds-cafe-site'; a site named as its service.
+    header = (
+        "service_id,name,organisation_id,organisation_name,kind,source_name,hours,"
+        "location_id,postcode,latitude,longitude,location_hours"
+    )
+    rows = [
+        header,
+        "leeds-cafe,Leeds Cafe,org,Org,crisis_cafe,test,,leeds-cafe-site,LS1 1UR,53.7997,-1.5492,Fr 18:00-02:00",
+        "leeds-cafe-site,Leeds Cafe Line,org,Org,crisis_line,test,24/7,,,,,",
+        "samecafe,Same Cafe,org,Org,crisis_cafe,test,Mo-Fr 09:00-17:00,samecafe,LS1 1UR,53.7997,-1.5492,Sa 10:00-12:00",
+    ]
+    checked = check_records(parse_csv("\n".join(rows) + "\n"), None)
+    assert [item.problems for item in checked] == [[], [], []]
+    ids = [s.id for item in checked if item.record for s in item.record.schedules]
+    assert len(ids) == len(set(ids)) == 4
+    assert schedule_id("a" * 80, "b" * 80) != schedule_id("a" * 80, "b" * 79 + "c")
+    assert len(schedule_id("a" * 80, "b" * 80)) <= 80
