@@ -140,6 +140,9 @@ def export_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write; standard output if omitted")
     ] = None,
+    allow_loss: Annotated[
+        bool, typer.Option("--allow-loss", help="Write a CSV even when it cannot hold everything (listed)")
+    ] = False,
 ) -> None:
     """Write the whole directory as Open Referral HSDS 3.0 JSON (default), CSV or native JSON."""
     from service_finder.importers import csv_format, hsds  # noqa: PLC0415
@@ -150,6 +153,12 @@ def export_command(
     if format is ExportFormat.hsds:
         text = json.dumps(hsds.to_hsds_document(records), indent=2, ensure_ascii=False) + "\n"
     elif format is ExportFormat.csv:
+        lost = [problem for record in records for problem in csv_format.csv_limitations(record)]
+        if lost:
+            console.print(f"[yellow]the CSV cannot hold {len(lost)} thing(s), e.g.: " + "; ".join(lost[:3]))
+            if not allow_loss:
+                console.print("[red]nothing written: export as HSDS or native JSON, or pass --allow-loss")
+                raise typer.Exit(1)
         text = csv_format.to_csv(records)
     else:
         text = json.dumps([r.model_dump(mode="json") for r in records], indent=2, ensure_ascii=False) + "\n"

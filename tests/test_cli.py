@@ -101,3 +101,18 @@ def test_coverage_refuses_a_reach_of_nothing(database: str) -> None:
     result = runner.invoke(app, ["coverage", "--km", "0"])
     assert result.exit_code == 2
     assert "--km" in result.output
+
+
+def test_a_csv_export_that_would_lose_hours_dates_is_refused_unless_allowed(database: str, tmp_path: Path) -> None:
+    schedule = {**service_data()["schedules"][0], "valid_to": "2027-06-30"}
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([service_data("a", schedules=[schedule])]), encoding="utf-8")
+    assert runner.invoke(app, ["import", "--no-postcode-check", str(source)]).exit_code == 0
+    out = tmp_path / "out.csv"
+    refused = runner.invoke(app, ["export", "--format", "csv", "--output", str(out)])
+    assert refused.exit_code == 1
+    assert "applies only between dates" in refused.output
+    assert not out.exists()
+    allowed = runner.invoke(app, ["export", "--format", "csv", "--output", str(out), "--allow-loss"])
+    assert allowed.exit_code == 0
+    assert out.exists()

@@ -419,6 +419,12 @@ def csv_limitations(record: ServiceRecord) -> list[str]:
         count = sum(1 for s in record.schedules if s.location_id == location.id)
         if count > 1:
             found.append(f"location {location.id!r} has {count} schedules; the CSV holds one")
+    for schedule in record.schedules:
+        if schedule.valid_from or schedule.valid_to:
+            # Dropped, the hours would read as always in force: open before they start or after they end.
+            found.append(f"schedule {schedule.id!r} applies only between dates; the CSV cannot say so")
+        if schedule.notes:
+            found.append(f"schedule {schedule.id!r} has notes; the CSV has no column for them")
     for phone in record.phones:
         if phone.description:
             found.append(f"phone {phone.display!r} has a description; the CSV has no column for it")

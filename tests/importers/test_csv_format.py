@@ -255,3 +255,11 @@ def test_hours_of_a_site_and_of_a_service_never_share_an_id() -> None:
     assert len(ids) == len(set(ids)) == 4
     assert schedule_id("a" * 80, "b" * 80) != schedule_id("a" * 80, "b" * 79 + "c")
     assert len(schedule_id("a" * 80, "b" * 80)) <= 80
+
+
+def test_hours_that_apply_only_between_dates_are_listed_as_what_the_csv_cannot_hold() -> None:
+    # Written without its dates, a schedule ending in June would read as open every week for ever.
+    record = _record(schedules=[{**service_data()["schedules"][0], "valid_to": "2027-06-30", "notes": "term time"}])
+    found = csv_limitations(record)
+    assert any("applies only between dates" in item for item in found)
+    assert any("has notes" in item for item in found)
