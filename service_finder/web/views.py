@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from service_finder.domain.hours_text import date_words, time_words
 from service_finder.domain.opening_hours import to_london
+from service_finder.domain.phones import tel_uri
 from service_finder.domain.taxonomy import NEED_LABELS, AccessFeature, ContactMode, Need, PhoneType, ServiceKind
 from service_finder.schemas import (
     EARLIEST_YEAR,
@@ -303,7 +304,7 @@ def phone_link(phone: PhoneRecord) -> Phone:
     if phone.type is PhoneType.whatsapp:
         # No link: WhatsApp's links go through a third party's website.
         return Phone(f"WhatsApp {phone.display}", phone.display, None, phone.description)
-    return Phone(f"Call {phone.display}", phone.display, f"tel:{number}", phone.description)
+    return Phone(f"Call {phone.display}", phone.display, tel_uri(number, phone.display), phone.description)
 
 
 def distance_words(km: float) -> str:

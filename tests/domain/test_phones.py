@@ -164,3 +164,11 @@ def test_any_text_is_a_phone_or_a_phone_error_and_normalising_again_changes_noth
         assert normalise_phone(phone.display) == phone
         return
     assert repr(text) in message
+
+
+def test_an_extension_is_kept_in_the_link_so_a_tap_reaches_the_desk() -> None:
+    phone = normalise_phone("0113 496 0500 ext 2")
+    assert (phone.number, phone.display) == ("+441134960500", "0113 496 0500 x2")
+    assert phone.tel_uri == "tel:+441134960500;ext=2"
+    assert normalise_phone("0113 496 0500").tel_uri == "tel:+441134960500"
+    assert normalise_phone("116 123").tel_uri == "tel:116123"

@@ -12,7 +12,9 @@ from sqlmodel import Session
 
 from service_finder.config import Settings
 from service_finder.main import create_app
+from service_finder.schemas import PhoneRecord
 from service_finder.storage import repository
+from service_finder.web.views import phone_link
 from tests.conftest import GAZETTEER
 from tests.factories import make_record
 from tests.web.conftest import FRIDAY_EVENING
@@ -176,3 +178,8 @@ def test_demo_and_stale_records_are_labelled(web: TestClient, sqlite_engine: Eng
     assert "Not recently verified (last checked 5 January 2024)" in demo
     assert "Demonstration data" not in real
     assert "Not recently verified" not in real
+
+
+def test_a_call_link_dials_the_extension_shown() -> None:
+    link = phone_link(PhoneRecord(number="0113 496 0500 ext 2"))
+    assert (link.label, link.href) == ("Call 0113 496 0500 x2", "tel:+441134960500;ext=2")
