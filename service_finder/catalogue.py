@@ -34,6 +34,8 @@ class Snapshot:
     checked_at: datetime
     # True when the store holds a newer version that could not be built into an index (see Catalogue.refresh).
     build_failed: bool = False
+    # Stored services that no longer validate: the index holds their last readable version, if it had one.
+    unreadable: tuple[str, ...] = ()
 
     @property
     def stale(self) -> bool:
@@ -41,16 +43,37 @@ class Snapshot:
         return self.store_unreachable or self.build_failed
 
 
-def load_index(engine: Engine) -> DirectoryIndex:
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    index: DirectoryIndex
+    unreadable: tuple[str, ...]
+
+
+def load_index(engine: Engine, previous: DirectoryIndex | None = None) -> Loaded:
+    """The index of every readable service. One that no longer validates (changed outside the API, or stored
+    before a rule was tightened) does not stop the build: taking every other change out of search, and at start-up
+    the whole directory, would be worse. It keeps its version in `previous` when there is one (its last readable
+    state, better than vanishing from search) and is named in the log, /readyz and /metrics until repaired."""
+    unreadable: list[repository.UnreadableService] = []
     with Session(engine) as session:
         version = repository.data_version(session).version
-        stored = list(repository.iter_all_services(session))
-    return DirectoryIndex.build(
-        [s.record for s in stored],
-        version=version,
-        built_at=datetime.now(UTC),
-        last_modified={s.record.id: s.last_modified for s in stored},
-    )
+        stored = list(repository.iter_all_services(session, unreadable=unreadable))
+    records = [s.record for s in stored]
+    last_modified = {s.record.id: s.last_modified for s in stored}
+    for bad in unreadable:
+        at = None if previous is None else previous.position.get(bad.id)
+        if at is not None:
+            records.append(previous.services[at])  # type: ignore[union-attr]  # at is only set with previous
+            if (modified := previous.last_modified[at]) is not None:  # type: ignore[union-attr]
+                last_modified[bad.id] = modified
+    if unreadable:
+        logger.error(
+            "stored services cannot be read (search keeps each one's last readable version, if any; repair with "
+            "PUT): %s",
+            "; ".join(f"{bad.id} at {', '.join(bad.fields)}" for bad in unreadable),
+        )
+    index = DirectoryIndex.build(records, version=version, built_at=datetime.now(UTC), last_modified=last_modified)
+    return Loaded(index, tuple(bad.id for bad in unreadable))
 
 
 class Catalogue:
@@ -85,24 +108,28 @@ class Catalogue:
             with Session(self.engine) as session:
                 version = repository.data_version(session).version
             current = self._snapshot.index
+            unreadable = self._snapshot.unreadable
             if version == current.version:
-                self._snapshot = Snapshot(current, False, now)
+                self._snapshot = Snapshot(current, False, now, unreadable=unreadable)
                 return False
             started = time.perf_counter()
-            index = load_index(self.engine)
+            loaded = load_index(self.engine, current)
         except SQLAlchemyError as error:
             if not self._snapshot.store_unreachable:
                 logger.warning("store unreachable, serving the last index: %s", type(error).__name__)
-            self._snapshot = Snapshot(self._snapshot.index, True, now)
+            self._snapshot = Snapshot(self._snapshot.index, True, now, unreadable=self._snapshot.unreadable)
             return False
         except Exception:
             logger.exception("index rebuild failed, serving the last index (marked stale)")
-            self._snapshot = Snapshot(self._snapshot.index, False, now, build_failed=True)
+            self._snapshot = Snapshot(
+                self._snapshot.index, False, now, build_failed=True, unreadable=self._snapshot.unreadable
+            )
             return False
+        index = loaded.index
         if index.version < self._snapshot.index.version:
             # Versions only grow: an older build finishing last (were two ever to run at once) is dropped.
             return False
-        self._snapshot = Snapshot(index, False, now)
+        self._snapshot = Snapshot(index, False, now, unreadable=loaded.unreadable)
         logger.info(
             "index rebuilt: version %s, %s services, %.0f ms",
             index.version,

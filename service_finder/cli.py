@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from service_finder.config import get_settings
 from service_finder.coverage.cli import app as analysis_commands
+from service_finder.errors import RecordUnreadable
 from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
 from service_finder.observability import configure_logging
 from service_finder.storage import migrate, repository
@@ -339,6 +340,9 @@ def main() -> None:
         sys.exit(1)
     except OSError as error:  # an output path that is a directory, or under a file
         console.print(f"[red]error:[/red] {error.strerror or error}: {error.filename}", highlight=False)
+        sys.exit(1)
+    except RecordUnreadable as error:  # an export would silently leave the service out
+        console.print(f"[red]error:[/red] {error.detail}; nothing was written", highlight=False)
         sys.exit(1)
 
 

@@ -24,6 +24,15 @@ class ServiceFinderError(Exception):
         return PROBLEM_BASE + self.slug
 
 
+class RecordUnreadable(ServiceFinderError):
+    """A stored service no longer reads as a valid record (changed outside the API, or stored before a rule was
+    tightened). Search keeps its last readable version; an editor replaces it with PUT and the ETag given."""
+
+    status = 500
+    slug = "record-unreadable"
+    title = "This service's stored record cannot be read"
+
+
 class NotFound(ServiceFinderError):
     status = 404
     slug = "not-found"

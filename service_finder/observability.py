@@ -84,6 +84,11 @@ class Metrics:
         self.store_up = Gauge(
             "service_finder_store_up", "1 when the store answered the last poll.", registry=self.registry
         )
+        self.unreadable_records = Gauge(
+            "service_finder_unreadable_records",
+            "Stored services that no longer validate (repair with PUT).",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1094,6 +1094,21 @@ class Readiness(BaseModel):
                     "store_checked_at": "2026-11-27T16:59:58Z",
                     "gazetteer_loaded": True,
                     "gazetteer_version": "2025.2.0",
+                    "unreadable_records": [],
+                },
+                {
+                    "status": "degraded",
+                    "store_reachable": True,
+                    "index_built": True,
+                    "index_stale": False,
+                    "data_version": 43,
+                    "services": 590,
+                    "index_built_at": "2026-11-27T17:02:11Z",
+                    "index_age_seconds": 4.2,
+                    "store_checked_at": "2026-11-27T17:02:14Z",
+                    "gazetteer_loaded": True,
+                    "gazetteer_version": "2025.2.0",
+                    "unreadable_records": ["leeds-evening-safe-haven"],
                 },
                 {
                     "status": "not_ready",
@@ -1107,13 +1122,15 @@ class Readiness(BaseModel):
                     "store_checked_at": "2026-11-27T16:58:01Z",
                     "gazetteer_loaded": True,
                     "gazetteer_version": "2025.2.0",
+                    "unreadable_records": [],
                 },
             ]
         }
     )
 
     status: str = Field(
-        description="'ready'; 'degraded' (store unreachable, answering from the last index); 'not_ready'; "
+        description="'ready'; 'degraded' (answering, but the store is unreachable, its newest version could not be "
+        "built, or some stored records cannot be read: see `unreadable_records`); 'not_ready'; "
         "'draining' (shutting down: still answering, send new requests elsewhere).",
         examples=["ready"],
     )
@@ -1127,3 +1144,8 @@ class Readiness(BaseModel):
     store_checked_at: datetime = Field(description="When the store was last polled.")
     gazetteer_loaded: bool = Field(description="The postcode gazetteer is loaded (postcode searches work).")
     gazetteer_version: str | None = Field(description="Code-Point Open dataset version.", examples=["2025.2.0"])
+    unreadable_records: list[str] = Field(
+        description="Ids of stored services that no longer validate (changed outside the API, say). Search keeps "
+        "each one's last readable version, if this process had one; an editor repairs it with PUT.",
+        examples=[["leeds-evening-safe-haven"]],
+    )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -16,10 +17,11 @@ from sqlmodel import Session
 
 from service_finder import catalogue as catalogue_module
 from service_finder.catalogue import Catalogue
+from service_finder.errors import RecordUnreadable
 from service_finder.models import Service
 from service_finder.search.index import DirectoryIndex
 from service_finder.storage import repository
-from tests.factories import make_record
+from tests.factories import make_record, service_data
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -28,6 +30,13 @@ def _store(engine: Engine, *records: Any) -> None:
     with Session(engine) as session:
         repository.upsert_services(session, list(records), actor="test", now=NOW)
         session.commit()
+
+
+def _editor(engine: Engine) -> dict[str, str]:
+    with Session(engine) as session:
+        key = repository.create_api_key(session, name="editor", scopes=["write"], now=NOW)
+        session.commit()
+    return {"Authorization": f"Bearer {key}"}
 
 
 def _set_verified_at(engine: Engine, service_id: str, verified_at: datetime) -> None:
@@ -47,9 +56,10 @@ def test_a_store_the_index_cannot_be_built_from_keeps_the_last_index_answering(
     catalogue: Catalogue = client.app.state.service_finder.catalogue  # type: ignore[attr-defined]
     assert catalogue.refresh()
     built = catalogue.snapshot.index.version
-    _set_verified_at(engine, "leeds-cafe", datetime(9999, 12, 31))
-
-    assert catalogue.refresh() is False
+    _store(engine, make_record("york-cafe"))
+    # A fault in the build itself (a bug, memory): injected, as no stored data can cause one any more.
+    with patch.object(DirectoryIndex, "build", side_effect=MemoryError):
+        assert catalogue.refresh() is False
     assert catalogue.snapshot.index.version == built  # still answering from the last good index
     ready = client.get("/readyz")
     assert ready.status_code == 200
@@ -60,10 +70,78 @@ def test_a_store_the_index_cannot_be_built_from_keeps_the_last_index_answering(
     assert [r["service"]["id"] for r in search["results"]] == ["leeds-cafe"]
     assert search["safety_net"]
 
-    # Put right by an operator (the record cannot be read, so not through the API): the next poll rebuilds.
-    _set_verified_at(engine, "leeds-cafe", datetime(2026, 10, 1, 9, 0))
-    assert catalogue.refresh()
+    assert catalogue.refresh()  # the next poll builds it
     assert client.get("/readyz").json()["index_stale"] is False
+    assert {r.id for r in catalogue.snapshot.index.services} == {"leeds-cafe", "york-cafe"}
+
+
+def test_a_record_that_no_longer_validates_keeps_its_last_readable_version_and_stops_nothing_else(
+    client: TestClient, engine: Engine
+) -> None:
+    editor_headers = _editor(engine)
+    _store(engine, make_record("leeds-cafe"), make_record("york-cafe"))
+    catalogue: Catalogue = client.app.state.service_finder.catalogue  # type: ignore[attr-defined]
+    assert catalogue.refresh()
+    _set_verified_at(engine, "leeds-cafe", datetime(9999, 12, 31))  # unreadable now
+    _store(engine, make_record("york-cafe", name="York Crisis Cafe (renamed)"))  # an ordinary change meanwhile
+
+    assert catalogue.refresh()  # the rest of the directory moves on
+    index = catalogue.snapshot.index
+    assert index.services[index.position["york-cafe"]].name == "York Crisis Cafe (renamed)"
+    kept = index.services[index.position["leeds-cafe"]]
+    assert kept.provenance.verified_at is not None
+    assert kept.provenance.verified_at.year < 2100  # its last readable version
+    ready = client.get("/readyz").json()
+    assert (ready["status"], ready["unreadable_records"], ready["index_stale"]) == ("degraded", ["leeds-cafe"], False)
+    assert "service_finder_unreadable_records 1.0" in client.get("/metrics").text
+
+    # The record itself: a problem naming it, the fields at fault and the ETag to repair it with.
+    problem = client.get("/v1/services/leeds-cafe")
+    assert problem.status_code == 500
+    body = problem.json()
+    assert body["type"].endswith("/record-unreadable")
+    assert (body["value"], body["fields"]) == ("leeds-cafe", ["provenance.verified_at"])
+    assert "9999" not in problem.text  # where it fails, not what it holds
+    assert client.post("/v1/services", json=service_data("leeds-cafe"), headers=editor_headers).status_code == 409
+
+    repaired = client.put(
+        "/v1/services/leeds-cafe",
+        json=service_data("leeds-cafe"),
+        headers={**editor_headers, "If-Match": body["etag"]},
+    )
+    assert repaired.status_code == 200, repaired.text
+    assert client.get("/v1/services/leeds-cafe").status_code == 200
+    ready = client.get("/readyz").json()
+    assert (ready["status"], ready["unreadable_records"]) == ("ready", [])
+    history = client.get("/v1/services/leeds-cafe/history").json()
+    assert (history[-1]["action"], history[-1]["field"]) == ("repair", "provenance.verified_at")
+
+
+def test_at_start_up_an_unreadable_record_is_left_out_and_everything_else_is_served(
+    client: TestClient, engine: Engine
+) -> None:
+    editor_headers = _editor(engine)
+    _store(engine, make_record("leeds-cafe"), make_record("york-cafe"))
+    _set_verified_at(engine, "leeds-cafe", datetime(9999, 12, 31))
+    fresh = Catalogue(engine, poll_seconds=3600)  # a process starting now has no earlier version to keep
+    assert fresh.refresh()
+    assert [r.id for r in fresh.snapshot.index.services] == ["york-cafe"]
+    assert fresh.snapshot.unreadable == ("leeds-cafe",)
+    assert fresh.snapshot.stale is False
+
+    # An editor can also remove it, by its revision alone.
+    etag = client.get("/v1/services/leeds-cafe").json()["etag"]
+    gone = client.delete("/v1/services/leeds-cafe", headers={**editor_headers, "If-Match": etag})
+    assert gone.status_code == 204, gone.text
+    assert fresh.refresh()
+    assert not fresh.snapshot.unreadable
+
+
+def test_an_export_refuses_rather_than_silently_leaving_an_unreadable_record_out(engine: Engine) -> None:
+    _store(engine, make_record("leeds-cafe"), make_record("york-cafe"))
+    _set_verified_at(engine, "leeds-cafe", datetime(9999, 12, 31))
+    with Session(engine) as session, pytest.raises(RecordUnreadable, match="leeds-cafe"):
+        list(repository.iter_all_services(session))
 
 
 def test_two_rebuilds_never_install_an_older_version_over_a_newer_one(engine: Engine) -> None:
@@ -75,13 +153,13 @@ def test_two_rebuilds_never_install_an_older_version_over_a_newer_one(engine: En
     a_loading, a_may_finish = threading.Event(), threading.Event()
     installed: list[int] = []
 
-    def load(store: Engine) -> DirectoryIndex:
-        index = real_load(store)
+    def load(store: Engine, previous: DirectoryIndex | None = None) -> catalogue_module.Loaded:
+        loaded = real_load(store, previous)
         if threading.current_thread().name == "rebuild-a":
             a_loading.set()
             assert a_may_finish.wait(timeout=30)
-        installed.append(index.version)
-        return index
+        installed.append(loaded.index.version)
+        return loaded
 
     # Rebuilds run one at a time (a lock), so B would wait for A; the lock is lifted here to show the second
     # guard: whatever the order they finish in, a build older than the index installed is dropped.

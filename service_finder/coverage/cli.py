@@ -45,7 +45,13 @@ console = Console(stderr=True, soft_wrap=True)
 def _load_index() -> DirectoryIndex:
     engine = create_db_engine(get_settings().database_url)
     migrate.upgrade(engine)
-    return load_index(engine)
+    loaded = load_index(engine)
+    if loaded.unreadable:  # left out of the analysis, which must say so
+        console.print(
+            f"[yellow]left out: {len(loaded.unreadable)} stored service(s) that cannot be read: "
+            + ", ".join(loaded.unreadable[:10])
+        )
+    return loaded.index
 
 
 def _load_gazetteer() -> Gazetteer:

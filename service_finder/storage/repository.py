@@ -13,10 +13,11 @@ from itertools import islice
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, func, select
 
-from service_finder.errors import Conflict, NotFound, PreconditionFailed
+from service_finder.errors import Conflict, NotFound, PreconditionFailed, RecordUnreadable
 from service_finder.models import (
     ApiKey,
     AuditEntry,
@@ -50,6 +51,33 @@ class StoredService:
     @property
     def etag(self) -> str:
         return f'"{self.record.id}-r{self.revision}"'
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableService:
+    """A stored service that no longer validates as a ServiceRecord: changed outside the API, or stored before a
+    rule was tightened. What is known without reading it: its id, revision and the fields that fail (not their
+    values, which could be anything)."""
+
+    id: str
+    revision: int
+    deleted_at: datetime | None
+    fields: tuple[str, ...]
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id}-r{self.revision}"'
+
+    def error(self) -> RecordUnreadable:
+        return RecordUnreadable(
+            f"service {self.id!r} is stored in a form that cannot be read (at {', '.join(self.fields)}); search "
+            f"keeps its last readable version. An editor can replace it: PUT /v1/services/{self.id} with "
+            f"If-Match: {self.etag}",
+            field="service_id",
+            value=self.id,
+            etag=self.etag,
+            fields=list(self.fields),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +246,15 @@ def _to_record(
 
 
 def _load(session: Session, services: Sequence[Service]) -> list[StoredService]:
+    """The services as records; RecordUnreadable for the first that no longer validates."""
+    loaded = _load_rows(session, services)
+    for item in loaded:
+        if isinstance(item, UnreadableService):
+            raise item.error()
+    return loaded  # type: ignore[return-value]  # every item checked above
+
+
+def _load_rows(session: Session, services: Sequence[Service]) -> list[StoredService | UnreadableService]:
     if not services:
         return []
     ids = [s.id for s in services]
@@ -243,22 +280,31 @@ def _load(session: Session, services: Sequence[Service]) -> list[StoredService]:
     phones: dict[str, list[Phone]] = {}
     for phone in session.exec(select(Phone).where(col(Phone.service_id).in_(ids)).order_by(col(Phone.position))):
         phones.setdefault(phone.service_id, []).append(phone)
-    return [
-        StoredService(
-            record=_to_record(
+    loaded: list[StoredService | UnreadableService] = []
+    for s in services:
+        deleted_at = _utc(s.deleted_at) if s.deleted_at else None
+        try:
+            record = _to_record(
                 s,
                 organisations[s.organisation_id],
                 locations.get(s.id, []),
                 schedules.get(s.id, []),
                 phones.get(s.id, []),
-            ),
-            created_at=_utc(s.created_at),
-            last_modified=_utc(s.last_modified),
-            revision=s.revision,
-            deleted_at=_utc(s.deleted_at) if s.deleted_at else None,
+            )
+        except ValidationError as error:
+            fields = tuple(dict.fromkeys(".".join(str(part) for part in e["loc"]) or "record" for e in error.errors()))
+            loaded.append(UnreadableService(s.id, s.revision, deleted_at, fields))
+            continue
+        loaded.append(
+            StoredService(
+                record=record,
+                created_at=_utc(s.created_at),
+                last_modified=_utc(s.last_modified),
+                revision=s.revision,
+                deleted_at=deleted_at,
+            )
         )
-        for s in services
-    ]
+    return loaded
 
 
 def get_service(session: Session, service_id: str, *, include_deleted: bool = False) -> StoredService | None:
@@ -268,12 +314,23 @@ def get_service(session: Session, service_id: str, *, include_deleted: bool = Fa
     return _load(session, [service])[0]
 
 
-def get_services(session: Session, ids: Iterable[str]) -> dict[str, StoredService]:
-    found: dict[str, StoredService] = {}
+def service_revision(session: Session, service_id: str, *, include_deleted: bool = False) -> int | None:
+    """The stored revision, from the row alone: a record that no longer validates has one too."""
+    row = session.get(Service, service_id)
+    if row is None or (row.deleted_at is not None and not include_deleted):
+        return None
+    return row.revision
+
+
+def get_services(session: Session, ids: Iterable[str]) -> dict[str, StoredService | UnreadableService]:
+    """By id, deleted rows too (importing or saving a deleted id restores it, with an audit entry), and rows that
+    no longer validate (saving a valid record over one repairs it)."""
+    found: dict[str, StoredService | UnreadableService] = {}
     for batch in _batches(ids):
-        # Deleted rows too: importing or saving a deleted id restores it, with an audit entry.
         services = session.exec(select(Service).where(col(Service.id).in_(batch))).all()
-        found.update((s.record.id, s) for s in _load(session, services))
+        found.update(
+            (s.id if isinstance(s, UnreadableService) else s.record.id, s) for s in _load_rows(session, services)
+        )
     return found
 
 
@@ -295,8 +352,13 @@ def list_services(
     return Page(_load(session, rows), total)
 
 
-def iter_all_services(session: Session, *, batch: int = 2000) -> Iterator[StoredService]:
-    """Every service in id order, loaded a batch at a time (keyset pagination, so memory stays flat)."""
+def iter_all_services(
+    session: Session, *, batch: int = 2000, unreadable: list[UnreadableService] | None = None
+) -> Iterator[StoredService]:
+    """Every service in id order, loaded a batch at a time (keyset pagination, so memory stays flat).
+
+    A service that no longer validates raises RecordUnreadable, unless `unreadable` is given: then it is added
+    there and skipped (the index builds from everything else rather than not at all)."""
     after = ""
     while True:
         rows = session.exec(
@@ -307,7 +369,13 @@ def iter_all_services(session: Session, *, batch: int = 2000) -> Iterator[Stored
         ).all()
         if not rows:
             return
-        yield from _load(session, rows)
+        for item in _load_rows(session, rows):
+            if isinstance(item, StoredService):
+                yield item
+            elif unreadable is None:
+                raise item.error()
+            else:
+                unreadable.append(item)
         after = rows[-1].id
 
 
@@ -378,7 +446,9 @@ def _upsert(session: Session, table: type[SQLModel], rows: list[dict[str, Any]])
     )
 
 
-def _compare_and_swap(session: Session, updates: list[tuple[dict[str, Any], StoredService]]) -> None:
+def _compare_and_swap(
+    session: Session, updates: list[tuple[dict[str, Any], StoredService | UnreadableService]]
+) -> None:
     """Write each update only if the row is still at the revision this transaction read: a concurrent editor's
     commit in between makes the WHERE miss, and the whole transaction is refused instead of losing their change."""
     table = _table(Service)
@@ -501,7 +571,7 @@ def upsert_services(
         wanted = [r.id for r in batch if known is None or r.id in known]
         existing = get_services(session, wanted) if wanted else {}
         fresh: list[_Rows] = []
-        changed: list[tuple[_Rows, StoredService]] = []
+        changed: list[tuple[_Rows, StoredService | UnreadableService]] = []
         audit: list[dict[str, Any]] = []
         _refuse_schedule_ids_of_others(session, batch)
         rows = {record.id: _to_rows(record, now) for record in batch}
@@ -524,6 +594,12 @@ def upsert_services(
                     field="If-Match",
                     value=f'"{record.id}-r{expected_revision}"',
                 )
+            if isinstance(before, UnreadableService):
+                # Nothing readable to compare with: the valid record replaces it whole, and the audit says so.
+                changed.append((rows[record.id], before))
+                audit.append(_audit(now, actor, "repair", record.id, ", ".join(before.fields)))
+                outcome[Change.updated] += 1
+                continue
             differences = diff_records(before.record, record)
             if not differences and before.deleted_at is None:
                 outcome[Change.unchanged] += 1
@@ -604,8 +680,9 @@ def bump_data_version(session: Session, now: datetime) -> None:
 
 def delete_service(session: Session, service_id: str, *, expected_revision: int, actor: str, now: datetime) -> None:
     """Soft delete: hidden from every read and from search; the row and its history stay."""
-    stored = get_service(session, service_id)
-    if stored is None:
+    # The row alone, not the record: a record that no longer validates can still be deleted.
+    stored = session.get(Service, service_id)
+    if stored is None or stored.deleted_at is not None:
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     if stored.revision != expected_revision:
         raise PreconditionFailed(

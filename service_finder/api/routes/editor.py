@@ -161,8 +161,7 @@ async def create_service(
     today: TodayDep,
     response: Response,
 ) -> ServicePublic:
-    existing = repository.get_service(session, record.id, include_deleted=True)
-    if existing is not None and existing.deleted_at is None:  # a deleted service is brought back, audited
+    if repository.service_revision(session, record.id) is not None:  # a deleted service is brought back, audited
         raise Conflict(
             f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
         )
@@ -202,7 +201,10 @@ async def replace_service(
         raise InvalidParameter(
             f"the body's id {record.id!r} does not match the URL's {service_id!r}", field="id", value=record.id
         )
-    _exists(state, service_id)
+    # The row, not the record: PUT is how a record that no longer validates is repaired.
+    with Session(state.engine) as session:
+        if repository.service_revision(session, service_id) is None:
+            raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     saved = await _save(
         state,
         _checked(record, gazetteer),
@@ -290,7 +292,7 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     responses=problem_responses(404, 422, instance="/v1/services/leeds-evening-safe-haven/history"),
 )
 def get_history(service_id: ServiceId, session: SessionDep) -> list[AuditRecord]:
-    if repository.get_service(session, service_id, include_deleted=True) is None:
+    if repository.service_revision(session, service_id, include_deleted=True) is None:
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     return [
         AuditRecord(

@@ -41,6 +41,9 @@ service_finder_index_services 590.0
 # HELP service_finder_store_up 1 when the store answered the last poll.
 # TYPE service_finder_store_up gauge
 service_finder_store_up 1.0
+# HELP service_finder_unreadable_records Stored services that no longer validate (repair with PUT).
+# TYPE service_finder_unreadable_records gauge
+service_finder_unreadable_records 0.0
 """
 
 
@@ -71,7 +74,7 @@ async def get_readiness(state: StateDep, lifecycle: LifecycleDep, response: Resp
     if lifecycle.draining:
         status = "draining"
     elif ready:
-        status = "degraded" if snapshot.stale else "ready"
+        status = "degraded" if snapshot.stale or snapshot.unreadable else "ready"
     else:
         status = "not_ready"
     return Readiness(
@@ -86,6 +89,7 @@ async def get_readiness(state: StateDep, lifecycle: LifecycleDep, response: Resp
         store_checked_at=snapshot.checked_at,
         gazetteer_loaded=loaded,
         gazetteer_version=state.gazetteer.version if state.gazetteer else None,
+        unreadable_records=list(snapshot.unreadable),
     )
 
 
@@ -105,4 +109,5 @@ async def get_metrics(state: StateDep) -> Response:
     metrics.data_version.set(snapshot.index.version)
     metrics.services.set(len(snapshot.index))
     metrics.store_up.set(0 if snapshot.store_unreachable else 1)
+    metrics.unreadable_records.set(len(snapshot.unreadable))
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,7 @@ from service_finder.api.deps import SessionDep, TodayDep
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import ServiceKind
-from service_finder.errors import NotFound
+from service_finder.errors import PROBLEM_BASE, NotFound
 from service_finder.presenters import public_service, service_page
 from service_finder.schemas import ID_PATTERN, IsoDateTime, ServicePage, ServicePublic
 from service_finder.storage import repository
@@ -62,6 +62,7 @@ def list_services(
         404,
         422,
         429,
+        500,
         503,
         instance="/v1/services/no-such-service",
         examples={
@@ -71,7 +72,20 @@ def list_services(
                 instance="/v1/services/no-such-service",
                 field="service_id",
                 value="no-such-service",
-            )
+            ),
+            500: problem_example(
+                500,
+                detail="service 'leeds-evening-safe-haven' is stored in a form that cannot be read (at "
+                "eligibility.minimum_age); search keeps its last readable version. An editor can replace it: PUT "
+                '/v1/services/leeds-evening-safe-haven with If-Match: "leeds-evening-safe-haven-r3"',
+                instance="/v1/services/leeds-evening-safe-haven",
+                field="service_id",
+                value="leeds-evening-safe-haven",
+                type=PROBLEM_BASE + "record-unreadable",
+                title="This service's stored record cannot be read",
+                etag='"leeds-evening-safe-haven-r3"',
+                fields=["eligibility.minimum_age"],
+            ),
         },
     ),
 )
