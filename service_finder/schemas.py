@@ -992,6 +992,10 @@ class SafetyNetEntry(BaseModel):
     description: str = Field(description="When to use this line.")
     hours: str = Field(description="Opening hours in words.", examples=["24 hours, every day"])
     local: bool = Field(description="A local 24/7 line whose catchment covers the location.")
+    demo: bool = Field(
+        default=False,
+        description="Demonstration data: a fictional line, to be shown labelled as such (never a real number).",
+    )
 
 
 class Exclusion(BaseModel):

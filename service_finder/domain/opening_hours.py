@@ -59,10 +59,15 @@ Interval = tuple[datetime, datetime]
 
 
 def to_london(at: datetime) -> datetime:
-    """`at` as a London-aware datetime; a naive `at` is London wall time."""
+    """`at` as a London-aware datetime that names a real instant; a naive `at` is London wall time.
+
+    Through UTC, always: a wall time the clocks skip (01:30 on the last Sunday of March) would otherwise stay as
+    given, and the fast open-now pass (which reads the wall clock) and the exact one (which reads the instant) would
+    disagree about it. zoneinfo reads it with the offset before the change (fold=0), so it becomes 02:30 BST, the
+    instant a clock that had not yet been put forward would show as 01:30."""
     if at.tzinfo is None:
-        return at.replace(tzinfo=LONDON)
-    return at.astimezone(LONDON)
+        at = at.replace(tzinfo=LONDON)
+    return at.astimezone(UTC).astimezone(LONDON)
 
 
 def to_utc(at: datetime) -> datetime:
@@ -265,6 +270,8 @@ def describe_today(schedules: Sequence[WeeklySchedule], at: datetime, *, tempora
 def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool) -> str:
     if temporarily_closed:
         return "Temporarily closed"
+    if not prepared:  # no hours recorded: not known to be closed, and never shown as open
+        return HOURS_NOT_RECORDED
     if all(table is not None and not is_bank_holiday(today) for _, table in prepared):
         ranges = sorted({r for _, table in prepared if table for r in table[today.weekday()]}, key=_range_key)
         return hours_today_text(ranges)
@@ -275,6 +282,7 @@ def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool
 
 
 _CLOSED_TODAY = "Closed today"
+HOURS_NOT_RECORDED = "Opening hours not recorded: phone to check"
 
 
 def _range_key(hours: TimeRange) -> tuple[int, int]:

@@ -9,7 +9,7 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from service_finder.domain.hours_text import describe_week
 from service_finder.domain.opening_hours import OpenState, to_london
+from service_finder.domain.schedule import MINUTES_PER_DAY
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
     KINDS,
@@ -85,6 +86,7 @@ CRITERIA = ("age", "gender", "catchment", "referral", "intoxicated", "substance_
 # With explain=true, services this much further than the radius are listed as left out for distance.
 EXPLAIN_RADIUS_FACTOR = 1.5
 MAX_EXCLUDED = 25
+ONE_DAY = timedelta(days=1)
 
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -293,16 +295,7 @@ def search(
 ) -> SearchResponse:
     at = to_london(at)
     radius = request.radius_km * (EXPLAIN_RADIUS_FACTOR if request.explain else 1.0)
-    # Sessions start and end on whole minutes, so a site's open state is the same all through a minute (closing
-    # "in N minutes" rounds up either way): states are shared by every search in the same minute of a snapshot.
-    minute = at.replace(second=0, microsecond=0)
-    states = index.open_states_at(minute)
-
-    def state(unit: int) -> OpenState:
-        found = states.get(unit)
-        if found is None:
-            found = states[unit] = index.hours.open_states([unit], minute)[0]
-        return found
+    state = _states_at(index, at)
 
     # Look near first: a site further than `ring` scores at most best_possible - 1.5 per km beyond it, so once the
     # last result scores above that, nothing further can enter. Widen (to where something still could) only when
@@ -329,6 +322,7 @@ def search(
             int(found.verdicts[result_row]),
             request,
             location,
+            at,
             today,
             district_name,
         )
@@ -343,12 +337,28 @@ def search(
         SearchResponse,
         query=made(QueryEcho, request=request, location=location, at=at),
         results=response_results,
-        safety_net=safety_net(index, request, location),
+        safety_net=safety_net(index, request, location, state=state),
         excluded=explained,
         data_version=index.version,
         index_built_at=index.built_at,
         stale_index=stale_index,
     )
+
+
+def _states_at(index: DirectoryIndex, at: datetime) -> Callable[[int], OpenState]:
+    """A unit's open state at `at`. Sessions start and end on whole minutes, so a site's open state is the same all
+    through a minute (closing "in N minutes" rounds up either way): states are shared by every search in the same
+    minute of a snapshot."""
+    minute = to_london(at).replace(second=0, microsecond=0)
+    states = index.open_states_at(minute)
+
+    def state(unit: int) -> OpenState:
+        found = states.get(unit)
+        if found is None:
+            found = states[unit] = index.hours.open_states([unit], minute)[0]
+        return found
+
+    return state
 
 
 def _search_within(
@@ -861,6 +871,7 @@ def _result(
     verdict: int,
     request: SearchRequest,
     location: ResolvedLocation | None,
+    at: datetime,
     today: date,
     district_name: Callable[[str], str | None],
 ) -> SearchResult:
@@ -883,7 +894,7 @@ def _result(
         opens_next_at=state.opens_next_at,
         hours_today=state.hours_today,
         eligibility=eligibility,
-        match_reasons=_reasons(index, service, state, criteria, request, travel, place is None),
+        match_reasons=_reasons(index, service, state, criteria, request, travel, place is None, at),
         verified_at=record.provenance.verified_at,
         stale=bool(index.review_due[service] < today.toordinal()),
     )
@@ -1012,6 +1023,14 @@ def _record_reasons(index: DirectoryIndex, service: int) -> _RecordReasons:
     return found
 
 
+def _clock(moment: datetime, at: datetime) -> str:
+    """'02:00' when the clock time alone cannot be misread: it next shows within a day of `at` on the wall clock.
+    Otherwise '10:00 on Sun 29 Mar'. By the wall clock, not elapsed time: on the day the clocks go forward, 10:00
+    tomorrow is 23.5 hours away, yet "opens at 10:00" said at 09:30 reads as half an hour from now."""
+    wall = to_london(moment).replace(tzinfo=None) - to_london(at).replace(tzinfo=None)
+    return f"{moment:%H:%M}" if wall < ONE_DAY else f"{moment:%H:%M} on {moment:%a %d %b}"
+
+
 def _reasons(
     index: DirectoryIndex,
     service: int,
@@ -1020,20 +1039,14 @@ def _reasons(
     request: SearchRequest,
     travel: Travel | None,
     remote: bool,
+    at: datetime,
 ) -> list[str]:
     fixed = _record_reasons(index, service)
     reasons = []
     if state.open_now:
-        reasons.append("open now" if state.closes_at is None else f"open now until {state.closes_at:%H:%M}")
+        reasons.append("open now" if state.closes_at is None else f"open now until {_clock(state.closes_at, at)}")
     elif state.opens_next_at is not None:
-        reasons.append(
-            f"opens at {state.opens_next_at:%H:%M}"
-            + (
-                ""
-                if state.minutes_until_open and state.minutes_until_open < 1440
-                else f" on {state.opens_next_at:%a %d %b}"
-            )
-        )
+        reasons.append(f"opens at {_clock(state.opens_next_at, at)}")
     if fixed.route is not None:
         reasons.append(fixed.route)
     if request.intoxicated and criteria.get("intoxicated") == PASS:
@@ -1107,13 +1120,15 @@ def _exclusions(
         else:
             reasons = [reason]
         km = float(candidates.distance[row])
+        # Beyond the radius, rounded up: 25.004 km shown as 25.0 beside "further than 25 km" would contradict it.
+        shown = math.ceil(km * 100) / 100 if km > request.radius_km else round(km, 2)
         items.append(
             made(
                 Exclusion,
                 id=record.id,
                 name=record.name,
                 kind=record.kind,
-                distance_km=None if np.isnan(km) else round(km, 2),
+                distance_km=None if np.isnan(km) else shown,
                 reasons=reasons,
             )
         )
@@ -1121,10 +1136,19 @@ def _exclusions(
 
 
 def safety_net(
-    index: DirectoryIndex, request: SearchRequest, location: ResolvedLocation | None
+    index: DirectoryIndex,
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    *,
+    at: datetime | None = None,
+    state: Callable[[int], OpenState] | None = None,
 ) -> list[SafetyNetEntry]:
     """National 24/7 lines, then local 24/7 crisis lines covering the location, each only for people it serves
-    (an adults-only line is not offered to a 15-year-old). Never empty."""
+    (an adults-only line is not offered to a 15-year-old). Never empty.
+
+    A local line is offered only while it is open for the next day at least, at the search's instant (`state`, or
+    `at`, default now): a 24/7 schedule that has ended, or a dated closure, must not leave a line in the list of
+    lines that are always there."""
     national = [record for record in _national_lines(index) if _serves(record, request)]
     entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None:
@@ -1138,8 +1162,21 @@ def safety_net(
             and record.eligibility.catchment.geojson is not None
             and point_in_geojson(location.longitude, location.latitude, record.eligibility.catchment.geojson)
         )
-        entries.extend(_safety_entry(index, record, local=True) for record in local if _serves(record, request))
+        if local:
+            state = state or _states_at(index, at or datetime.now(UTC))
+            entries.extend(
+                _safety_entry(index, record, local=True)
+                for record in local
+                if _serves(record, request) and _open_a_day(index, record, state)
+            )
     return entries
+
+
+def _open_a_day(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState]) -> bool:
+    """Open now and for at least the next 24 hours (a line's hours are the same at each of its units)."""
+    unit = int(np.searchsorted(index.unit_service, index.position[record.id]))  # units are in service order
+    found = state(unit)
+    return found.open_now and (found.minutes_until_close is None or found.minutes_until_close >= MINUTES_PER_DAY)
 
 
 def _national_lines(index: DirectoryIndex) -> list[ServiceRecord]:
@@ -1219,4 +1256,5 @@ def _build_safety_entry(record: ServiceRecord, *, local: bool) -> SafetyNetEntry
         description=record.description,
         hours="; ".join(lines) or "hours not recorded",
         local=local,
+        demo=record.is_demo,
     )

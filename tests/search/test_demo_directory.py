@@ -101,4 +101,8 @@ def test_local_demo_crisis_lines_join_the_safety_net(directory: DirectoryIndex, 
     district = line.eligibility.catchment.districts[0]  # type: ignore[union-attr]
     place = ResolvedLocation(latitude=53.0, longitude=-1.5, source="coordinates", district_code=district)
     response = search(directory, SearchRequest(), location=place, at=INSTANTS[0], today=INSTANTS[0].date())
-    assert line.id in {e.id for e in response.safety_net if e.local}
+    local = {e.id: e for e in response.safety_net if e.local}
+    assert line.id in local
+    # Fictional numbers are flagged as such wherever they appear, the safety net included; real lines are not.
+    assert local[line.id].demo is line.is_demo is True
+    assert not any(e.demo for e in response.safety_net if not e.local)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -10,7 +11,17 @@ from service_finder.schemas import ResolvedLocation, SearchRequest, ServiceRecor
 from service_finder.search.engine import safety_net
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
 from tests.factories import make_record
-from tests.search.conftest import LEEDS, LEEDS_DISTRICT, WAKEFIELD_DISTRICT, always_open, ids, index_of, run, sessions
+from tests.search.conftest import (
+    LEEDS,
+    LEEDS_DISTRICT,
+    LONDON,
+    WAKEFIELD_DISTRICT,
+    always_open,
+    ids,
+    index_of,
+    run,
+    sessions,
+)
 
 
 def local_line(service_id: str, districts: list[str], **overrides: Any) -> ServiceRecord:
@@ -89,6 +100,46 @@ def test_local_24_7_crisis_line_covering_the_district_is_added(national_records:
 
     # The same person searching through the engine sees it too.
     assert "leeds-crisis-line" in [e.id for e in run(index).safety_net if e.local]
+
+
+def test_a_local_line_is_offered_only_while_it_is_open_round_the_clock(national_records: list[ServiceRecord]) -> None:
+    # Its 24/7 hours ended in June; since then weekdays 9 to 5. And a 24/7 line shut for the night by a dated closure.
+    ended = local_line(
+        "leeds-ended-line",
+        [LEEDS_DISTRICT],
+        schedules=[
+            {"id": "ended-247", "always_open": True, "valid_to": "2026-06-30"},
+            *[
+                {**s, "id": "ended-weekdays", "valid_from": "2026-07-01"}
+                for s in sessions("ended", *((day, "09:00", "17:00") for day in ("monday", "tuesday", "friday")))
+            ],
+        ],
+    )
+    shut = local_line(
+        "leeds-shut-line",
+        [LEEDS_DISTRICT],
+        schedules=[
+            {
+                "id": "shut-247",
+                "always_open": True,
+                "exceptions": [{"start_date": "2026-10-09", "end_date": "2026-10-10", "closed": True}],
+            }
+        ],
+    )
+    steady = local_line("leeds-crisis-line", [LEEDS_DISTRICT])
+    index = index_of([*national_records, ended, shut, steady])
+    friday_night, friday_morning = (
+        datetime(2026, 10, 9, 23, 0, tzinfo=LONDON),
+        datetime(2026, 10, 9, 10, 0, tzinfo=LONDON),
+    )
+    assert [e.id for e in run(index, at=friday_night).safety_net if e.local] == ["leeds-crisis-line"]
+    # Open at 10:00, but only till 17:00: not a line that is always there.
+    assert [e.id for e in run(index, at=friday_morning).safety_net if e.local] == ["leeds-crisis-line"]
+    later = datetime(2026, 10, 12, 23, 0, tzinfo=LONDON)  # the closure is over
+    assert [e.id for e in safety_net(index, SearchRequest(), LEEDS, at=later) if e.local] == [
+        "leeds-crisis-line",
+        "leeds-shut-line",
+    ]
 
 
 def test_no_local_lines_without_a_district() -> None:
