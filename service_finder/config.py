@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Who may put the /embed page in a frame (CSP frame-ancestors sources); '*' lets any charity's site embed it.
     frame_ancestors: str = Field(default="*", description="CSP frame-ancestors sources for /embed.")
+    # The address integrators' snippets point at (https://finder.example.org). Unset, the snippet page uses the
+    # address it was asked on: behind a TLS proxy that is plain http (blocked as mixed content on https sites) and
+    # the host is whatever the client's Host header said.
+    public_base_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", description="Public URL for embed snippets."
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> Self:
@@ -65,6 +71,10 @@ class Settings(BaseSettings):
                     f"SERVICE_FINDER_TRUSTED_PROXIES entry {proxy!r} trusts every address: anyone could forge "
                     "X-Forwarded-For and dodge rate limits; list your load balancers' addresses"
                 )
+        if self.environment == "production" and (self.public_base_url or "https://").startswith("http://"):
+            raise ValueError(
+                "SERVICE_FINDER_PUBLIC_BASE_URL must be https:// in production: https pages block http frames"
+            )
         if self.environment == "production" and self.debug:
             raise ValueError("SERVICE_FINDER_DEBUG must be off when SERVICE_FINDER_ENVIRONMENT=production")
         return self

@@ -289,6 +289,38 @@ def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
     return any(ip in network for network in trusted)
 
 
+# The pages a person reads: when limited, they get a page with the urgent numbers, never a bare JSON problem.
+PAGE_PATHS = frozenset({"/", "/embed"})
+# Probes, and the page's own scripts and styles (served from memory; a page's assets must not use up the budget
+# its searches need).
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/embed.js", "/embed/theme.css"})
+UNLIMITED_PREFIXES = ("/embed/static/",)
+URGENT_HELP = "In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
+
+
+def _limited_page(retry: int) -> bytes:
+    return f"""<!DOCTYPE html>
+<html lang="en-GB">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex">
+<title>Too many searches just now &ndash; Crisis Care Service Finder</title></head>
+<body>
+<main>
+<h1>Need help now?</h1>
+<ul>
+<li>In immediate danger or hurt: <a href="tel:999">call 999</a></li>
+<li>Urgent mental health help: <a href="tel:111">call 111</a> and choose option 2</li>
+<li>Samaritans, any time: <a href="tel:116123">call 116 123</a> (free)</li>
+<li>Shout, any time: text SHOUT to <a href="sms:85258">85258</a></li>
+</ul>
+<h2>Too many searches just now</h2>
+<p>This search has had too many requests from your network. Wait {retry} seconds, then go back and search again.</p>
+</main>
+</body>
+</html>
+""".encode()
+
+
 class RateLimitMiddleware:
     """Anonymous callers are limited per client address; partner keys (any valid API key) get their own, higher
     limit per key. Limits are per process: with N processes the fleet allows up to N times as much."""
@@ -304,7 +336,13 @@ class RateLimitMiddleware:
         self.buckets = TokenBuckets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.enabled or scope["path"] in {"/healthz", "/readyz", "/metrics"}:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or not self.enabled
+            or path in UNLIMITED_PATHS
+            or path.startswith(UNLIMITED_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         try:
@@ -335,13 +373,30 @@ class RateLimitMiddleware:
         if wait <= 0:
             return False
         retry = max(1, math.ceil(wait))
+        if scope.get("path") in PAGE_PATHS:
+            body = _limited_page(retry)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 429,
+                    "headers": [
+                        (b"content-type", b"text/html; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(retry).encode()),
+                        (b"cache-control", b"no-store"),
+                        (b"content-security-policy", b"default-src 'none'; base-uri 'none'; form-action 'none'"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return True
         await send_problem(
             scope,
             send,
             status=429,
             slug="too-many-requests",
             title="Too many requests",
-            detail=f"limit is {tier.per_minute} requests a minute; retry after {retry} s",
+            detail=f"limit is {tier.per_minute} requests a minute; retry after {retry} s. {URGENT_HELP}",
             headers=[(b"retry-after", str(retry).encode())],
         )
         return True

@@ -243,16 +243,26 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
         {k: params[k] for k in params}, {k: params.getlist(k) for k in ("needs", "access", "kinds")}
     )
     accent = views.accent_colour(params.get("accent"))
-    custom_heading = views.heading_text(params.get("heading")) if params.get("heading") else None
+    # An integrator's heading is for their embed only: on the service's own page anyone could put words
+    # ("lines closed today: call ...") under its masthead with a link.
+    custom_heading = views.heading_text(params.get("heading")) if embed and params.get("heading") else None
     outcome: Outcome | None = None
     if search_request is not None:
         try:
             outcome = _search(search_request, walk_in=form.walk_in, snapshot=snapshot, gazetteer=gazetteer)
         except ServiceFinderError as error:
-            # A postcode the gazetteer does not know, in Scotland, or no gazetteer loaded: said next to the field.
-            message = (
-                _postcode_message(error) if error.field == "postcode" else "Searching by postcode is not available"
-            )
+            # A postcode the gazetteer does not know, in Scotland, a location outside England, or no gazetteer
+            # loaded: said next to the postcode field, the one the person can change.
+            if error.field == "postcode":
+                message = _postcode_message(error)
+            elif error.field in {"lat", "lon"}:
+                message = (
+                    "Your location seems to be outside England, which this search covers: enter a postcode in "
+                    "England, like LS1 1UR. In Scotland, call NHS 24 on 111 for urgent help; in Wales, call 111 and "
+                    "choose option 2 for urgent mental health help"
+                )
+            else:
+                message = "Searching by postcode is not available just now: use your location instead"
             form = replace(form, errors={"postcode": message})
     now = datetime.now(LONDON)
     context: dict[str, Any] = {
@@ -275,10 +285,16 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
     }
     if outcome is not None:
         at = outcome.response.query.at
-        context["cards"] = [views.card(r, now=at, today=now.date()) for r in outcome.results]
+        pinned = bool(form.at)
+        asked = outcome.response.query.request
+        context["cards"] = [
+            views.card(r, now=at, today=now.date(), request=asked, pinned=pinned) for r in outcome.results
+        ]
         context["lines"] = _lines(outcome.response.safety_net)
-        context["results_heading"] = views.results_heading(len(outcome.results), form, form.open)
-        context["pinned_text"] = views.moment_words(at) if form.at else None
+        context["results_heading"] = views.results_heading(
+            len(outcome.results), form, form.open, pinned=at if pinned else None
+        )
+        context["pinned_text"] = views.moment_words(at) if pinned else None
     ancestors = frame_ancestors(request.app.state.service_finder.settings) if embed else "'self'"
     return _html(request, "search.html", context, _page_headers(ancestors))
 
@@ -297,7 +313,8 @@ async def embed_page(request: Request, snapshot: SnapshotDep, gazetteer: Gazette
 async def snippet_page(request: Request) -> HTMLResponse:
     """For integrators: the options, the snippet to paste, and a live preview of it."""
     params = request.query_params
-    base = str(request.base_url).rstrip("/")
+    configured = request.app.state.service_finder.settings.public_base_url
+    base = (configured or str(request.base_url)).rstrip("/")
     options: list[tuple[str, str]] = []
     postcode = " ".join((params.get("postcode") or "").upper().split())[:8]
     if postcode:

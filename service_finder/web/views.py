@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import TypeVar
 from urllib.parse import urlencode
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from service_finder.domain.hours_text import date_words, time_words
 from service_finder.domain.opening_hours import to_london
@@ -22,11 +22,11 @@ from service_finder.domain.taxonomy import NEED_LABELS, AccessFeature, ContactMo
 from service_finder.schemas import (
     EARLIEST_YEAR,
     LATEST_YEAR,
+    IsoDateTime,
     PhoneRecord,
     SearchRequest,
     SearchResult,
     Verdict,
-    within_supported_years,
 )
 
 DEFAULT_HEADING = "Find crisis support near you"
@@ -65,6 +65,7 @@ BANNER_NUMBERS = frozenset({"999", "111", "116123", "85258"})
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 _FIELD_ORDER = ("postcode", "age", "at")
 E = TypeVar("E", Need, AccessFeature, ServiceKind)
+_AT: TypeAdapter[datetime] = TypeAdapter(IsoDateTime)
 
 
 def accent_colour(raw: str | None) -> str | None:
@@ -182,10 +183,11 @@ def _build_request(form: Form) -> tuple[SearchRequest | None, dict[str, str]]:
     errors: dict[str, str] = {}
     age: int | None = None
     if form.age:
+        shown = form.age if len(form.age) <= 12 else form.age[:10] + "…"  # echoed back, so kept short
         if not re.fullmatch(r"[0-9]+", form.age):  # not isdigit(): it takes "²", which int() refuses
-            errors["age"] = f"Enter your age in years as a number, like 34 (not {form.age!r})"
-        elif int(form.age) > 120:
-            errors["age"] = f"Enter an age between 0 and 120 (not {form.age})"
+            errors["age"] = f"Enter your age in years as a number, like 34 (not {shown!r})"
+        elif len(form.age.lstrip("0")) > 3 or int(form.age) > 120:  # length first: int() refuses 4,301+ digits
+            errors["age"] = f"Enter an age between 0 and 120 (not {shown})"
         else:
             age = int(form.age)
     if len(form.postcode) > 8:
@@ -193,10 +195,12 @@ def _build_request(form: Form) -> tuple[SearchRequest | None, dict[str, str]]:
     at: datetime | None = None
     if form.at:
         try:
-            at = within_supported_years(datetime.fromisoformat(form.at))
-        except ValueError:
+            at = _AT.validate_python(form.at)  # the API's own rules for `at`, so the page and the API agree
+        except ValidationError:
+            shown = form.at if len(form.at) <= 40 else form.at[:37] + "…"
             errors["at"] = (
-                f"time {form.at!r} is not an ISO 8601 date and time between {EARLIEST_YEAR} and {LATEST_YEAR}"
+                f"Enter the date and time like 2026-11-27T20:00, between {EARLIEST_YEAR} and {LATEST_YEAR}, or "
+                f"clear it to see what is open now (not {shown!r})"
             )
     if errors:
         return None, errors
@@ -223,14 +227,15 @@ def _build_request(form: Form) -> tuple[SearchRequest | None, dict[str, str]]:
 
 
 def hidden_options(form: Form, *, accent: str | None, heading: str | None) -> list[tuple[str, str]]:
-    """Settings the form carries along unchanged: the integrator's options and a pinned time."""
+    """Settings the form carries along unchanged: the integrator's options, and the location "use my location"
+    gave (a typed postcode takes its place). A pinned time has a field of its own, so it can be seen and cleared."""
     pairs = [("kinds", kind.value) for kind in form.kinds]
     if accent:
         pairs.append(("accent", accent.removeprefix("#")))
     if heading:
         pairs.append(("heading", heading))
-    if form.at:
-        pairs.append(("at", form.at))
+    if form.near_me and form.lat is not None and form.lon is not None:
+        pairs.extend((("lat", repr(form.lat)), ("lon", repr(form.lon))))
     return pairs
 
 
@@ -267,6 +272,7 @@ class Card:
     verdict_text: str
     checks: list[str]
     reasons: list[str]
+    warning: str | None
     verified_text: str
     stale: bool
 
@@ -276,6 +282,8 @@ def _when(moment: datetime, now: datetime) -> str:
     local, today = to_london(moment), to_london(now).date()
     clock = time_words(local.hour * 60 + local.minute)
     days = (local.date() - today).days
+    if local.hour == 0 and local.minute == 0 and days == 1:
+        return "midnight tonight"  # the coming midnight: "midnight tomorrow" reads as a day later
     if days == 0:
         return f"{clock} today"
     if days == 1:
@@ -319,21 +327,49 @@ def directions_url(latitude: float, longitude: float) -> str:
     return "https://www.openstreetmap.org/directions?" + urlencode({"route": f";{latitude:.5f},{longitude:.5f}"})
 
 
-def card(result: SearchResult, *, now: datetime, today: date) -> Card:
+# Criteria a person can settle by saying more about themselves (the page asks only these two).
+_PERSON_CRITERIA = {"age": "your age", "gender": "your gender"}
+
+
+def _check_words(result: SearchResult, request: SearchRequest) -> str:
+    """Why the verdict is 'check': what the person did not say, what the record does not say, or both."""
+    unknown = [c.criterion for c in result.eligibility.criteria if c.result == "unknown"]
+    yours = [
+        words
+        for name, words in _PERSON_CRITERIA.items()
+        if name in unknown
+        and (request.age is None if name == "age" else request.gender is None and request.sex is None)
+    ]
+    recorded = [name for name in unknown if name not in _PERSON_CRITERIA or _PERSON_CRITERIA[name] not in yours]
+    parts = []
+    if yours:
+        parts.append(f"it depends on {' and '.join(yours)}, which you have not given")
+    if recorded:
+        parts.append("some of who it accepts is not recorded")
+    return "Check before you go: " + (", and ".join(parts) or "some of who it accepts is not recorded")
+
+
+def card(result: SearchResult, *, now: datetime, today: date, request: SearchRequest, pinned: bool = False) -> Card:
+    """A result as the page shows it. `pinned`: the search was for a time the person chose, not now, so the
+    card says "at this time" rather than "now"."""
     service = result.service
     if result.open_now:
-        tag = "Open now"
+        tag = "Open at this time" if pinned else "Open now"
         text = "Open 24 hours" if result.closes_at is None else f"Closes at {_closes(result.closes_at, now)}"
     else:
-        tag = "Closed now"
+        tag = "Closed at this time" if pinned else "Closed now"
         text = f"Opens at {_when(result.opens_next_at, now)}" if result.opens_next_at else "Opening time not known"
     travel = None
+    warning = None
     if result.travel is not None:
         travel = f"About {result.travel.minutes} minutes {result.travel.mode} (an estimate)"
+        if result.travel.arrives_before_close is False:
+            # A warning beside the opening hours, not a reason it may suit: it is a reason it may not.
+            warning = f"It may close before you get there (about {result.travel.minutes} minutes {result.travel.mode})"
     if result.eligibility.verdict is Verdict.eligible:
         verdict_text = "You can use this service"
     else:
-        verdict_text = "Check before you go: some of who it accepts is not recorded"
+        verdict_text = _check_words(result, request)
     checks = [c.reason for c in result.eligibility.criteria]
     if checks:
         checks[0] = checks[0][0].upper() + checks[0][1:]
@@ -364,7 +400,10 @@ def card(result: SearchResult, *, now: datetime, today: date) -> Card:
         verdict_text=verdict_text,
         checks=checks,
         # The open state has its own line on the card; the reasons carry the rest.
-        reasons=[r for r in result.match_reasons if r and not r.startswith(("open now", "opens at"))],
+        reasons=[
+            r for r in result.match_reasons if r and not r.startswith(("open now", "opens at", "may close before"))
+        ],
+        warning=warning,
         verified_text=verified_words(result.verified_at, stale=result.stale),
         stale=result.stale,
     )
@@ -379,9 +418,13 @@ def verified_words(verified_at: datetime | None, *, stale: bool) -> str:
     return f"Details last verified {when}"
 
 
-def results_heading(count: int, form: Form, open_choice: str) -> str:
+def results_heading(count: int, form: Form, open_choice: str, pinned: datetime | None = None) -> str:
     where = "your location" if form.near_me else form.postcode
-    what = {"now": "open now", "within:180": "open now or within 3 hours", "any": ""}[open_choice]
+    if pinned is not None:
+        when = moment_words(pinned)
+        what = {"now": f"open at {when}", "within:180": f"open at {when} or within 3 hours", "any": ""}[open_choice]
+    else:
+        what = {"now": "open now", "within:180": "open now or within 3 hours", "any": ""}[open_choice]
     noun = "place or line" if count == 1 else "places and lines"
     return " ".join(p for p in (f"{count} {noun}", what, f"near {where}") if p)
 

@@ -42,6 +42,25 @@ def test_anonymous_callers_get_429_with_retry_after_past_their_burst(limited: Te
     assert limited.get("/healthz").status_code == 200
 
 
+def test_a_person_limited_on_the_search_page_still_gets_the_urgent_numbers_and_its_assets(limited: TestClient) -> None:
+    page = limited.get("/")
+    css = next(part.split('"')[0] for part in page.text.split('href="')[1:] if ".css" in part.split('"')[0])
+    for _ in range(3):
+        limited.get("/", params={"postcode": "LS1"})
+    refused = limited.get("/", params={"postcode": "LS1"})
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("text/html")
+    assert int(refused.headers["retry-after"]) >= 1
+    for number in ("tel:999", "tel:111", "tel:116123", "sms:85258"):
+        assert number in refused.text
+    assert "LS1" not in refused.text  # nothing the person typed
+    # The page's own styles and script do not use up its budget, so a page that was let through renders whole.
+    assert [limited.get(path).status_code for path in (css, "/embed.js")] == [200, 200]
+    api = limited.get("/v1/search")
+    assert api.status_code == 429
+    assert "999" in api.json()["detail"]
+
+
 def test_a_partner_key_has_its_own_higher_limit(limited: TestClient, sqlite_engine: Engine) -> None:
     with Session(sqlite_engine) as session:
         key = repository.create_api_key(session, name="nhs-111-partner", scopes=["read"], now=datetime.now(UTC))

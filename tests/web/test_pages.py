@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from service_finder.config import Settings
 from service_finder.main import create_app
 from service_finder.schemas import PhoneRecord
 from service_finder.storage import repository
+from service_finder.web import views
 from service_finder.web.views import phone_link
 from tests.conftest import GAZETTEER
 from tests.factories import make_record
@@ -47,7 +49,11 @@ def test_the_first_visit_shows_the_banner_and_an_empty_form(web: TestClient) -> 
 def test_an_open_service_is_shown_with_when_it_closes(web: TestClient) -> None:
     page = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
     assert "Leeds Test Café" in page
-    assert "Open now</strong>" in page
+    # A time the caller pinned is never called "now": the card and the heading say "at this time" and when.
+    assert "Open at this time</strong>" in page
+    assert "Open now</strong>" not in page
+    assert "open at 8pm on Friday 27 November 2026 near LS1 1UR" in page
+    assert 'id="at" name="at" type="text" value="' + FRIDAY_EVENING in page  # shown, to be seen and cleared
     assert 'href="tel:+441134960001"' in page
     assert "Details last verified 1 October 2026" in page
     assert "Closes at 2am tomorrow" in page
@@ -56,12 +62,12 @@ def test_an_open_service_is_shown_with_when_it_closes(web: TestClient) -> None:
 
 def test_a_closed_service_is_never_shown_as_open(web: TestClient) -> None:
     page = web.get("/embed", params={"postcode": "LS1 1UR", "at": MONDAY_NOON}).text
-    assert "0 places and lines open now near LS1 1UR" in page
-    assert "Open now</strong>" not in page
+    assert "0 places and lines open at noon on Monday 30 November 2026 near LS1 1UR" in page
+    assert "Open at this time</strong>" not in page
     later = web.get("/embed", params={"postcode": "LS1 1UR", "at": MONDAY_NOON, "open": "any"}).text
-    assert "Closed now" in later
+    assert "Closed at this time" in later
     assert "Opens at Friday 4 December at 6pm" in later
-    assert "Open now</strong>" not in later
+    assert "Open at this time</strong>" not in later
 
 
 def test_an_empty_postcode_and_a_bad_age_are_explained(web: TestClient) -> None:
@@ -143,6 +149,18 @@ def test_the_snippet_page_gives_a_working_snippet(web: TestClient) -> None:
     assert '<iframe class="sf-preview" data-service-finder src="/embed?postcode=LS1&amp;kinds=crisis_cafe' in page
 
 
+def test_the_snippet_points_at_the_configured_public_address_not_the_host_header(sqlite_engine: Engine) -> None:
+    settings = Settings(
+        database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER, public_base_url="https://finder.example.org"
+    )
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
+        page = client.get("/embed/snippet", headers={"Host": "evil.example"}).text
+    assert 'src="https://finder.example.org/embed"' in page
+    assert "evil.example" not in page
+    with pytest.raises(ValueError, match="https"):
+        Settings(environment="production", public_base_url="http://finder.example.org")
+
+
 @pytest.mark.parametrize(
     ("configured", "expected"),
     [
@@ -183,3 +201,57 @@ def test_demo_and_stale_records_are_labelled(web: TestClient, sqlite_engine: Eng
 def test_a_call_link_dials_the_extension_shown() -> None:
     link = phone_link(PhoneRecord(number="0113 496 0500 ext 2"))
     assert (link.label, link.href) == ("Call 0113 496 0500 x2", "tel:+441134960500;ext=2")
+
+
+def test_may_close_before_you_arrive_is_a_warning_beside_the_hours_not_a_reason_it_suits(web: TestClient) -> None:
+    page = web.get("/", params={"postcode": "LS16", "at": "2026-11-28T01:50:00+00:00"}).text
+    assert "Leeds Test Café" in page
+    assert "<strong>Warning:</strong> It may close before you get there" in page
+    reasons = page.split("Why it may suit you:")[1].split("</p>")[0] if "Why it may suit you:" in page else ""
+    assert "close" not in reasons
+
+
+def test_long_ages_odd_times_and_far_away_locations_are_explained_not_500(web: TestClient) -> None:
+    long_age = web.get("/", params={"postcode": "LS1 1UR", "age": "1" * 4400})
+    assert long_age.status_code == 200
+    assert "Enter an age between 0 and 120 (not 1111111111…)" in long_age.text
+    # `at` as the API reads it: a week date the API refuses is refused here too, next to a field that exists.
+    for odd in ("garbage", "2026-W48-2"):
+        page = web.get("/", params={"postcode": "LS1 1UR", "at": odd}).text
+        assert 'href="#at"' in page
+        assert 'id="at"' in page
+        assert "Enter the date and time like 2026-11-27T20:00" in page
+    edinburgh = web.get("/", params={"lat": "55.95", "lon": "-3.19"}).text
+    assert "Your location seems to be outside England" in edinburgh
+    assert "Searching by postcode is not available" not in edinburgh
+
+
+def test_use_my_location_is_kept_when_searching_again_and_a_typed_postcode_replaces_it(web: TestClient) -> None:
+    page = web.get("/", params={"lat": "53.8", "lon": "-1.55", "at": FRIDAY_EVENING}).text
+    assert "near your location" in page
+    assert '<input type="hidden" name="lat" value="53.8">' in page
+    assert '<input type="hidden" name="lon" value="-1.55">' in page
+    typed = web.get("/", params={"lat": "53.8", "lon": "-1.55", "postcode": "LS1", "at": FRIDAY_EVENING}).text
+    assert "near LS1" in typed
+    assert 'name="lat"' not in typed
+
+
+def test_only_an_embed_takes_a_heading(web: TestClient) -> None:
+    words = "Lines closed today: call 0900 000 000"
+    assert words in web.get("/embed", params={"heading": words}).text
+    assert words not in web.get("/", params={"heading": words}).text
+
+
+def test_the_coming_midnight_is_tonight_not_tomorrow() -> None:
+    london = ZoneInfo("Europe/London")
+    now = datetime(2026, 11, 23, 23, 0, tzinfo=london)
+    assert views._when(datetime(2026, 11, 24, 0, 0, tzinfo=london), now) == "midnight tonight"
+    assert views._when(datetime(2026, 11, 25, 0, 0, tzinfo=london), now) == "Wednesday 25 November at midnight"
+    assert views._when(datetime(2026, 11, 24, 9, 0, tzinfo=london), now) == "9am tomorrow"
+
+
+def test_check_says_what_the_person_did_not_give_apart_from_what_is_not_recorded(web: TestClient) -> None:
+    page = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    adult_only = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": "30"}).text
+    assert "it depends on your age, which you have not given" in page
+    assert "it depends on your age" not in adult_only
