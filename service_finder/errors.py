@@ -11,6 +11,8 @@ class ServiceFinderError(Exception):
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Something went wrong on our side"
+    # Response headers this failure always carries (Retry-After on a 503, WWW-Authenticate on a 401).
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, detail: str, *, field: str | None = None, value: Any = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -55,6 +57,29 @@ class StoreUnavailable(ServiceFinderError):
     status = 503
     slug = "store-unavailable"
     title = "The directory store cannot be reached"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
+
+
+class MalformedBody(ServiceFinderError):
+    status = 400
+    slug = "malformed-body"
+    title = "The request body is not valid JSON"
+
+
+class UnsupportedMediaType(ServiceFinderError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "The request body must be JSON"
+
+
+class FieldValueError(ValueError):
+    """A model-level check's failure that names the field at fault: pydantic gives such errors the model's location,
+    so the one problem handler reads the field from here instead."""
+
+    def __init__(self, message: str, *, field: str, value: Any) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
 
 
 class ImportRejected(ServiceFinderError):
@@ -67,6 +92,7 @@ class GazetteerUnavailable(ServiceFinderError):
     status = 503
     slug = "gazetteer-unavailable"
     title = "Postcode search is not available on this server"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "60"}
 
 
 class PreconditionFailed(ServiceFinderError):
@@ -91,6 +117,7 @@ class Unauthorised(ServiceFinderError):
     status = 401
     slug = "unauthorised"
     title = "An API key is needed for this"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="service-finder"'}
 
 
 class Forbidden(ServiceFinderError):

@@ -50,6 +50,7 @@ from service_finder.domain.taxonomy import (
     ServiceKind,
     ServiceStatus,
 )
+from service_finder.errors import FieldValueError
 
 ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
 Identifier = Annotated[
@@ -829,6 +830,14 @@ class SearchRequest(BaseModel):
     limit: int = Field(default=10, ge=1, le=50, description="Most results to return (max 50).")
     explain: bool = Field(default=False, description="Also list nearby services left out, with the reasons.")
 
+    @field_validator("lat", "lon", "radius_km", "age", "limit", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        # JSON true and false are not numbers: pydantic would read {"age": false} as age 0, a baby.
+        if isinstance(value, bool):
+            raise ValueError("a number is needed, not true or false")
+        return value
+
     @field_validator("needs", "modes", "access", "kinds")
     @classmethod
     def _once_each(cls, values: list[StrEnum]) -> list[StrEnum]:
@@ -838,9 +847,10 @@ class SearchRequest(BaseModel):
     @model_validator(mode="after")
     def _where(self) -> Self:
         if (self.lat is None) != (self.lon is None):
-            raise ValueError("give both lat and lon, or neither")
+            missing = "lon" if self.lon is None else "lat"
+            raise FieldValueError("give both lat and lon, or neither", field=missing, value=None)
         if self.lat is not None and self.postcode is not None:
-            raise ValueError("give a postcode or lat/lon, not both")
+            raise FieldValueError("give a postcode or lat/lon, not both", field="postcode", value=self.postcode)
         return self
 
     @property

@@ -88,12 +88,15 @@ class KeyStore:
 
 
 def presented_key(request: Request) -> str | None:
+    """The API key sent as `Authorization: Bearer <key>` or `X-API-Key`. Another scheme (a proxy's or browser's
+    Basic credentials, say) is not a key: public reads answer as for anyone, and writes say a key is needed."""
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value:
-            raise Unauthorised("use 'Authorization: Bearer <API key>'")
-        return value
+        if scheme.lower() == "bearer":
+            if not value.strip():
+                raise Unauthorised("'Authorization: Bearer' needs the API key after it")
+            return value
     return request.headers.get("x-api-key")
 
 
@@ -109,7 +112,10 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 def require_write(caller: CallerDep, state: StateDep) -> Caller:
     if caller.key_id is None:
-        raise Unauthorised("changing the directory needs an API key with the 'write' scope")
+        raise Unauthorised(
+            "changing the directory needs an API key with the 'write' scope, sent as 'Authorization: Bearer <key>' "
+            "or 'X-API-Key: <key>'"
+        )
     if "write" not in caller.scopes:
         raise Forbidden(f"API key {caller.name!r} does not have the 'write' scope")
     # A revoked key must stop changing the directory at once, in every process: writes are rare, so each one asks

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from service_finder.api.auth import KeyStore
     from service_finder.observability import Metrics
 from service_finder.config import Settings
+from service_finder.errors import UnknownParameter
 from service_finder.geocoding.gazetteer import Gazetteer
 
 LONDON = ZoneInfo("Europe/London")
@@ -70,3 +73,38 @@ async def get_gazetteer(state: StateDep) -> Gazetteer | None:
 
 
 GazetteerDep = Annotated[Gazetteer | None, Depends(get_gazetteer)]
+
+
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+def _declared_query(route: APIRoute) -> frozenset[str]:
+    """The query parameter names a route (and its dependencies) declares, worked out once per route."""
+    found = _DECLARED.get(id(route))
+    if found is None:
+        found = _DECLARED[id(route)] = frozenset(_query_names(route.dependant))
+    return found
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    yield from (param.alias for param in dependant.query_params)
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+async def refuse_unknown_query(request: Request) -> None:
+    """400 naming every query parameter the route does not take, for routes without a query model of their own:
+    a misspelt `pag=2` silently answering page 1 is a wrong answer that looks right."""
+    route = request.scope.get("route")
+    known = _declared_query(route) if isinstance(route, APIRoute) else frozenset()
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        raise UnknownParameter(
+            f"unknown query parameter {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+            field=unknown[0],
+            value=request.query_params[unknown[0]],
+            errors=[{"field": name, "message": "unknown parameter"} for name in unknown],
+        )
+
+
+NoUnknownQuery = Depends(refuse_unknown_query)

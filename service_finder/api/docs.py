@@ -102,11 +102,11 @@ _SLUGS = {
     406: ("not-acceptable", "None of the accepted media types can be produced"),
     409: ("conflict", "The change conflicts with the directory"),
     412: ("precondition-failed", "The record has changed since you read it"),
-    413: ("body-too-large", "The request body is too large"),
+    413: ("payload-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "The request body must be JSON"),
     422: ("invalid-parameter", "A parameter has a value that cannot be used"),
     428: ("precondition-required", "This write needs an If-Match header"),
-    429: ("rate-limited", "Too many requests"),
+    429: ("too-many-requests", "Too many requests"),
     500: ("internal-error", "Something went wrong on our side"),
     503: ("store-unavailable", "The directory store cannot be reached"),
 }
@@ -134,6 +134,8 @@ def problem_responses(
     type); the problem+json entry is what the server actually sends.
     """
     chosen = examples or {}
+    # The rate limiter stands in front of every operation these document (only the probes are exempt).
+    statuses = tuple(sorted({*statuses, 429}))
     return {
         status: {
             "model": Problem,

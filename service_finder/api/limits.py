@@ -67,8 +67,13 @@ class BodyTooLarge(Exception):
     pass
 
 
+def _is_json(media: bytes) -> bool:
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
 class BodyLimitMiddleware:
-    """Refuse request bodies over `max_bytes` (413), whether or not Content-Length tells the truth."""
+    """Refuse request bodies over `max_bytes` (413), whether or not Content-Length tells the truth, and bodies that
+    say they are not JSON (415)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -78,9 +83,25 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, send)
+            return
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if scope["method"] in {"POST", "PUT", "PATCH"} and media and not _is_json(media):
+            # Every body this service takes is JSON; anything else would be read as a JSON value and fail with a
+            # confusing 422 ("input should be a valid dictionary"). curl -d sends form encoding unless told.
+            await send_problem(
+                scope,
+                send,
+                status=415,
+                slug="unsupported-media-type",
+                title="The request body must be JSON",
+                detail=f"Content-Type {media.decode('latin-1')!r} is not JSON: send Content-Type: application/json",
+                field="Content-Type",
+                value=media.decode("latin-1"),
+            )
             return
         received = 0
         started = False
@@ -354,7 +375,13 @@ class RateLimitMiddleware:
             if await self._limited(scope, send, self.anonymous, f"ip:{client_address(scope, self.trusted)}"):
                 return
             await send_problem(
-                scope, send, status=error.status, slug=error.slug, title=error.title, detail=error.detail
+                scope,
+                send,
+                status=error.status,
+                slug=error.slug,
+                title=error.title,
+                detail=error.detail,
+                headers=[(name.lower().encode(), value.encode()) for name, value in error.headers.items()],
             )
             return
         scope.setdefault("state", {})["caller"] = caller

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service_finder.errors import PROBLEM_BASE, ServiceFinderError
+from service_finder.errors import PROBLEM_BASE, FieldValueError, ServiceFinderError
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("service_finder.api")
@@ -72,6 +73,7 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
         field=error.field,
         value=error.value,
         extra=error.extra,
+        headers=error.headers or None,
     )
 
 
@@ -92,28 +94,50 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or ".".join(str(part) for part in location)
 
 
+def _error_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    cause = (item.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldValueError):  # a model-level check that knows which field is at fault
+        return {"field": cause.field, "value": _json_safe(cause.value), "message": str(cause)}
+    return {
+        "field": _field_name(tuple(item.get("loc", ()))),
+        "value": _json_safe(item.get("input")),
+        "message": str(item.get("msg", "")).removeprefix("Value error, "),
+    }
+
+
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    errors = [
-        {
-            "field": _field_name(tuple(item.get("loc", ()))),
-            "value": _json_safe(item.get("input")),
-            "message": str(item.get("msg", "")).removeprefix("Value error, "),
-        }
-        for item in error.errors()
-    ]
+    found = error.errors()
+    broken = next((e for e in found if e.get("type") == "json_invalid"), None)
+    if broken is not None:
+        # Not a value that cannot be used but a body that cannot be read: 400, saying where it breaks.
+        position = tuple(broken.get("loc", ()))[1:2]
+        at = f" at character {position[0]}" if position else ""
+        return problem_response(
+            request,
+            status=400,
+            slug="malformed-body",
+            title="The request body is not valid JSON",
+            detail=f"the body is not valid JSON{at}: {broken.get('ctx', {}).get('error', 'cannot be parsed')}",
+            field="body",
+            value=None,
+        )
+    errors = [_error_item(item) for item in found]
+    # A name no parameter or body field has: the same 400 whether it came in the query string or a JSON body.
     unknown = [
-        e for e in error.errors() if e.get("type") == "extra_forbidden" and tuple(e.get("loc", ()))[:1] == ("query",)
+        e
+        for e in found
+        if e.get("type") == "extra_forbidden" and tuple(e.get("loc", ()))[:1] in {("query",), ("body",)}
     ]
     if unknown:
-        names = [str(e["loc"][-1]) for e in unknown]
+        names = [_field_name(tuple(e["loc"])) for e in unknown]
+        where = "query parameter" if unknown[0]["loc"][0] == "query" else "body field"
         return problem_response(
             request,
             status=400,
             slug="unknown-parameter",
             title="The request has a parameter this endpoint does not take",
-            detail=f"unknown query parameter {names[0]!r}"
-            + (f" (and {len(names) - 1} more)" if len(names) > 1 else ""),
+            detail=f"unknown {where} {names[0]!r}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else ""),
             field=names[0],
             value=_json_safe(unknown[0].get("input")),
             extra={"errors": [{"field": n, "message": "unknown parameter"} for n in names]},

@@ -61,3 +61,66 @@ def test_the_page_asks_again_for_a_time_outside_the_years_it_can_answer_for(clie
     page = client.get("/", params={"postcode": "LS1", "at": "9999-12-31T23:59:59"})
     assert page.status_code == 200
     assert "between 1900 and 2199" in page.text
+
+
+# --- the contract's errors, as a review found them (each was a silent wrong answer or the wrong status) --------
+
+
+def test_a_query_string_beside_a_post_body_is_refused_not_ignored(client: TestClient) -> None:
+    response = client.post("/v1/search", params={"postcode": "LS1 1UR", "age": 30}, json={})
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["value"]) == ("postcode", "LS1 1UR")
+    assert [e["field"] for e in response.json()["errors"]] == ["postcode", "age"]
+
+
+@pytest.mark.parametrize("field", ["age", "limit", "radius_km", "lat"])
+def test_json_true_and_false_are_not_numbers(client: TestClient, field: str) -> None:
+    # Read leniently, {"age": false} was age 0: a baby.
+    body: dict[str, Any] = {field: False} if field != "lat" else {"lat": True, "lon": -1.55}
+    response = client.post("/v1/search", json=body)
+    assert response.status_code == 422, response.text
+    assert (response.json()["field"], response.json()["value"]) == (field, body[field])
+
+
+def test_contradictions_name_the_field_to_change(client: TestClient) -> None:
+    alone = client.get("/v1/search", params={"lat": 53.8})
+    assert (alone.status_code, alone.json()["field"]) == (422, "lon")
+    both = client.post("/v1/search", json={"lat": 53.8, "lon": -1.55, "postcode": "LS1 1UR"})
+    assert (both.status_code, both.json()["field"], both.json()["value"]) == (422, "postcode", "LS1 1UR")
+
+
+def test_a_body_that_is_not_json_is_400_and_one_that_says_it_is_not_json_is_415(client: TestClient) -> None:
+    broken = client.post("/v1/search", content=b"nonjson", headers={"Content-Type": "application/json"})
+    assert (broken.status_code, broken.json()["type"].rsplit("/", 1)[1]) == (400, "malformed-body")
+    assert "not valid JSON" in broken.json()["detail"]
+    form = client.post("/v1/search", content=b'{"age": 30}', headers={"Content-Type": "text/plain"})
+    assert form.status_code == 415
+    assert form.json()["value"] == "text/plain"
+    merge = client.post("/v1/search", content=b"{}", headers={"Content-Type": "application/merge-patch+json"})
+    assert merge.status_code == 200  # any +json type is JSON
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/services", "/v1/services/samaritans", "/v1/services.geojson", "/v1/services/samaritans/history"]
+)
+def test_reads_without_a_query_model_refuse_unknown_parameters_too(client: TestClient, path: str) -> None:
+    response = client.get(path, params={"pag": "2"})
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["value"]) == ("pag", "2")
+
+
+def test_other_authorization_schemes_are_not_keys_and_a_401_says_how_to_send_one(client: TestClient) -> None:
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    assert client.get("/v1/search", headers=basic).status_code == 200  # a proxy's credentials: answered as anyone
+    write = client.post("/v1/services", json={}, headers=basic)
+    assert write.status_code == 401
+    assert write.headers["www-authenticate"].startswith("Bearer")
+    assert "Authorization: Bearer" in write.json()["detail"]
+
+
+def test_the_problem_type_sent_for_a_large_body_is_the_one_documented(client: TestClient) -> None:
+    from service_finder.api.docs import problem_example
+
+    response = client.post("/v1/search", content=b" " * (2 * 1024 * 1024), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["type"] == problem_example(413, detail="", instance="/")["type"]

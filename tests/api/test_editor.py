@@ -89,6 +89,14 @@ def test_a_merge_patch_is_validated_like_an_import(client: TestClient, engine: E
     )
     assert far.status_code == 422
     assert far.json()["field"] == "locations.0.latitude"
+    # The same problem type as every other bad value, and the value as JSON sent it (53.8, not the text '53.8').
+    assert (far.json()["type"].rsplit("/", 1)[1], far.json()["value"]) == ("invalid-parameter", 53.8)
+    typed = client.patch(
+        "/v1/services/cafe",
+        json={"eligibility": {"minimum_age": "abc"}},
+        headers={**headers, "If-Match": '"cafe-r1"'},
+    )
+    assert (typed.status_code, typed.json()["field"], typed.json()["value"]) == (422, "eligibility.minimum_age", "abc")
     good = client.patch(
         "/v1/services/cafe",
         json={"eligibility": {"accepts_intoxicated": None}},
@@ -130,7 +138,9 @@ def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, 
     headers = _key(engine, "write")
     client.post("/v1/services", json=service_data("cafe"), headers=headers)
     assert client.delete("/v1/services/cafe", headers=headers).status_code == 428
-    assert client.delete("/v1/services/cafe", headers={**headers, "If-Match": '"cafe-r1"'}).status_code == 204
+    deleted = client.delete("/v1/services/cafe", headers={**headers, "If-Match": '"cafe-r1"'})
+    assert deleted.status_code == 204
+    assert "content-type" not in deleted.headers  # no body, so nothing to say it is JSON
     assert client.get("/v1/services/cafe").status_code == 404
     assert _search_ids(client) == []
     assert client.get("/v1/services").json()["total_items"] == 0

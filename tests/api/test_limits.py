@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.api.docs import problem_example
 from service_finder.api.limits import Tier, TokenBuckets, acceptable, client_address
 from service_finder.config import Settings
 from service_finder.errors import Unauthorised
@@ -39,6 +40,7 @@ def test_anonymous_callers_get_429_with_retry_after_past_their_burst(limited: Te
     refused = limited.get("/v1/search")
     assert refused.headers["content-type"] == "application/problem+json"
     assert int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["type"] == problem_example(429, detail="", instance="/")["type"]  # as documented
     assert limited.get("/healthz").status_code == 200
 
 
@@ -72,6 +74,13 @@ def test_a_partner_key_has_its_own_higher_limit(limited: TestClient, sqlite_engi
     assert partner == [200] * 10
     # A key that is not valid earns no tier: it counts against the address, which is over its limit.
     assert limited.get("/v1/search", headers={"X-API-Key": "sf_000000000000_" + "a" * 43}).status_code == 429
+
+
+def test_a_made_up_key_is_401_saying_how_to_authenticate(limited: TestClient) -> None:
+    made_up = limited.get("/v1/search", headers={"Authorization": "Bearer nonsense"})
+    assert made_up.status_code == 401
+    assert made_up.headers["www-authenticate"].startswith("Bearer")
+    assert limited.get("/v1/search", headers={"Authorization": "Basic dXNlcjpwYXNz"}).status_code == 200
 
 
 def test_made_up_keys_count_against_the_address_and_are_not_remembered_without_end(limited: TestClient) -> None:

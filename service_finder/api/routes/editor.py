@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
-from service_finder.api.deps import GazetteerDep, SessionDep, StateDep, TodayDep
+from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SessionDep, StateDep, TodayDep
 from service_finder.api.docs import problem_responses
-from service_finder.errors import Conflict, ImportRejected, InvalidParameter, NotFound, PreconditionRequired
+from service_finder.errors import Conflict, InvalidParameter, NotFound, PreconditionRequired
 from service_finder.importers.pipeline import check_records
 from service_finder.importers.report import Parsed, Problem, problems_from_validation
 from service_finder.presenters import public_service
@@ -25,7 +25,7 @@ from service_finder.storage import repository
 from service_finder.storage.db import write_session
 from service_finder.storage.repository import StoredService
 
-router = APIRouter(prefix="/v1/services", tags=["editing"])
+router = APIRouter(prefix="/v1/services", tags=["editing"], dependencies=[NoUnknownQuery])
 
 
 class AuditRecord(BaseModel):
@@ -91,19 +91,33 @@ def expected_revision(service_id: str, if_match: str | None) -> int:
 def _checked(record: ServiceRecord, gazetteer: GazetteerDep) -> ServiceRecord:
     """The importer's checks (postcode known and in England, coordinates near it), and the district filled in."""
     (checked,) = check_records([Parsed("request body", record)], gazetteer)
-    _reject(checked.problems)
+    _reject(checked.problems, record.model_dump(mode="json"))
     assert checked.record is not None
     return checked.record
 
 
-def _reject(problems: list[Problem]) -> None:
+def _value_at(body: Any, field: str) -> Any:
+    """The JSON value at a dotted path ('locations.0.postcode') of the body sent, or None where there is none."""
+    for part in field.split(".") if field else ():
+        if isinstance(body, dict):
+            body = body.get(part)
+        elif isinstance(body, list) and part.isdigit() and int(part) < len(body):
+            body = body[int(part)]
+        else:
+            return None
+    return body
+
+
+def _reject(problems: list[Problem], body: Any) -> None:
+    """The same 422 invalid-parameter every route gives, each problem naming its field and the JSON value sent there
+    (the importer's own reports show values as text, for people reading a file's report)."""
     if problems:
         first = problems[0]
-        raise ImportRejected(
-            str(first),
-            field=first.field,
-            value=first.value,
-            errors=[{"field": p.field, "value": p.value, "message": p.message} for p in problems],
+        raise InvalidParameter(
+            f"{first.field}: {first.message}" if first.field else first.message,
+            field=first.field or None,
+            value=_value_at(body, first.field),
+            errors=[{"field": p.field, "value": _value_at(body, p.field), "message": p.message} for p in problems],
         )
 
 
@@ -150,7 +164,7 @@ async def _save(
     operation_id="services-create",
     summary="Add a service to the directory, or bring back a deleted one (API key with the write scope)",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 401, 403, 409, 422, 503, instance="/v1/services"),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 503, instance="/v1/services"),
 )
 async def create_service(
     record: ServiceRecord,
@@ -183,7 +197,7 @@ async def create_service(
     operation_id="services-replace",
     summary="Replace a service (If-Match required)",
     responses=problem_responses(
-        400, 401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+        400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
     ),
 )
 async def replace_service(
@@ -221,7 +235,7 @@ async def replace_service(
     operation_id="services-update",
     summary="Change some fields of a service: a JSON merge patch, RFC 7396 (If-Match required)",
     responses=problem_responses(
-        400, 401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+        400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
     ),
 )
 async def update_service(
@@ -248,7 +262,7 @@ async def update_service(
     try:
         record = ServiceRecord.model_validate(merged)
     except ValidationError as error:
-        _reject(problems_from_validation("request body", error))
+        _reject(problems_from_validation("request body", error), merged)
         raise
     saved = await _save(
         state,
@@ -266,6 +280,7 @@ async def update_service(
     operation_id="services-delete",
     summary="Remove a service (soft delete: its history stays; If-Match required)",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,  # no body, so no Content-Type
     responses=problem_responses(
         400, 401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
     ),
@@ -289,7 +304,7 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     operation_id="services-history",
     summary="Every change to a service: who, when, which field, old and new value",
     tags=["services"],
-    responses=problem_responses(404, 422, instance="/v1/services/leeds-evening-safe-haven/history"),
+    responses=problem_responses(400, 404, 422, instance="/v1/services/leeds-evening-safe-haven/history"),
 )
 def get_history(service_id: ServiceId, session: SessionDep) -> list[AuditRecord]:
     if repository.service_revision(session, service_id, include_deleted=True) is None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from service_finder.api.deps import SnapshotDep
+from service_finder.api.deps import NoUnknownQuery, SnapshotDep
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.domain.taxonomy import ServiceKind
 from service_finder.errors import InvalidParameter
@@ -20,7 +20,7 @@ from service_finder.interop.geojson import (
     parse_bbox,
 )
 
-router = APIRouter(tags=["geojson"])
+router = APIRouter(tags=["geojson"], dependencies=[NoUnknownQuery])
 
 
 class GeoJSONResponse(JSONResponse):
@@ -33,6 +33,7 @@ class GeoJSONResponse(JSONResponse):
     responses={
         200: {"description": "The services as GeoJSON.", "content": {GEOJSON: {"example": geojson_example()}}},
         **problem_responses(
+            400,
             422,
             instance="/v1/services.geojson",
             examples={

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
-from service_finder.api.deps import LONDON, AppState, GazetteerDep, SnapshotDep
+from service_finder.api.deps import LONDON, AppState, GazetteerDep, NoUnknownQuery, SnapshotDep
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.query_model import read_query_model
 from service_finder.domain.opening_hours import to_london
@@ -169,9 +169,10 @@ router.add_api_route(
 
 @router.post(
     "",
+    dependencies=[NoUnknownQuery],  # the body is the request: a query string beside it would be silently ignored
     operation_id="search-post",
     summary="Find open, eligible, reachable crisis support (JSON body, for systems)",
-    responses=ERRORS,
+    responses={**ERRORS, **problem_responses(413, 415, instance="/v1/search")},
 )
 async def search_post(
     request: Annotated[SearchRequest, Body(openapi_examples={"drinking-and-self-harm": {"value": EXAMPLE}})],

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from service_finder.api.deps import SessionDep, TodayDep
+from service_finder.api.deps import NoUnknownQuery, SessionDep, TodayDep
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import ServiceKind
@@ -15,7 +15,7 @@ from service_finder.presenters import public_service, service_page
 from service_finder.schemas import ID_PATTERN, IsoDateTime, ServicePage, ServicePublic
 from service_finder.storage import repository
 
-router = APIRouter(prefix="/v1/services", tags=["services"])
+router = APIRouter(prefix="/v1/services", tags=["services"], dependencies=[NoUnknownQuery])
 
 
 @router.get(
