@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_origin
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from service_finder.api.auth import KeyStore
     from service_finder.observability import Metrics
 from service_finder.config import Settings
-from service_finder.errors import UnknownParameter
+from service_finder.errors import InvalidParameter, UnknownParameter
 from service_finder.geocoding.gazetteer import Gazetteer
 
 LONDON = ZoneInfo("Europe/London")
@@ -75,36 +75,43 @@ async def get_gazetteer(state: StateDep) -> Gazetteer | None:
 GazetteerDep = Annotated[Gazetteer | None, Depends(get_gazetteer)]
 
 
-_DECLARED: dict[int, frozenset[str]] = {}
+_DECLARED: dict[int, dict[str, bool]] = {}
 
 
-def _declared_query(route: APIRoute) -> frozenset[str]:
-    """The query parameter names a route (and its dependencies) declares, worked out once per route."""
+def _declared_query(route: APIRoute) -> dict[str, bool]:
+    """The query parameters a route (and its dependencies) declares, each with whether it takes several values,
+    worked out once per route."""
     found = _DECLARED.get(id(route))
     if found is None:
-        found = _DECLARED[id(route)] = frozenset(_query_names(route.dependant))
+        found = _DECLARED[id(route)] = dict(_query_names(route.dependant))
     return found
 
 
-def _query_names(dependant: Dependant) -> Iterator[str]:
-    yield from (param.alias for param in dependant.query_params)
+def _query_names(dependant: Dependant) -> Iterator[tuple[str, bool]]:
+    for param in dependant.query_params:
+        yield param.alias, get_origin(param.field_info.annotation) in (list, set, tuple)
     for sub in dependant.dependencies:
         yield from _query_names(sub)
 
 
 async def refuse_unknown_query(request: Request) -> None:
-    """400 naming every query parameter the route does not take, for routes without a query model of their own:
-    a misspelt `pag=2` silently answering page 1 is a wrong answer that looks right."""
+    """For routes without a query model of their own: 400 naming every query parameter the route does not take (a
+    misspelt `pag=2` silently answering page 1 is a wrong answer that looks right), and 422 for a single-value
+    parameter given more than once (which one was meant is a guess)."""
     route = request.scope.get("route")
-    known = _declared_query(route) if isinstance(route, APIRoute) else frozenset()
-    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    known = _declared_query(route) if isinstance(route, APIRoute) else {}
+    params = request.query_params
+    unknown = [name for name in dict.fromkeys(params) if name not in known]
     if unknown:
         raise UnknownParameter(
             f"unknown query parameter {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
             field=unknown[0],
-            value=request.query_params[unknown[0]],
+            value=params[unknown[0]],
             errors=[{"field": name, "message": "unknown parameter"} for name in unknown],
         )
+    for name in dict.fromkeys(params):
+        if not known[name] and len(given := params.getlist(name)) > 1:
+            raise InvalidParameter(f"{name} given {len(given)} times: give it once", field=name, value=given)
 
 
 NoUnknownQuery = Depends(refuse_unknown_query)

@@ -124,3 +124,21 @@ def test_the_problem_type_sent_for_a_large_body_is_the_one_documented(client: Te
     response = client.post("/v1/search", content=b" " * (2 * 1024 * 1024), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["type"] == problem_example(413, detail="", instance="/")["type"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/search", [("age", "3"), ("age", "40")], "age"),
+        ("/v1/search", [("postcode", "LS1"), ("lat", "53.8"), ("postcode", "LS2")], "postcode"),
+        ("/v1/services", [("page", "1"), ("page", "2")], "page"),
+    ],
+)
+def test_a_single_value_parameter_given_twice_is_refused_naming_both_values(
+    client: TestClient, path: str, params: list[tuple[str, str | int | float | bool | None]], field: str
+) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert response.json()["value"] == [value for name, value in params if name == field]
+    assert client.get("/v1/search", params=[("needs", "self_harm"), ("needs", "alcohol")]).status_code == 200
