@@ -30,7 +30,13 @@ from service_finder.api.limits import (
     Tier,
     TimeLimitMiddleware,
 )
-from service_finder.api.middleware import DrainMiddleware, Lifecycle, RequestIdMiddleware, SecurityHeadersMiddleware
+from service_finder.api.middleware import (
+    DrainMiddleware,
+    HeadMiddleware,
+    Lifecycle,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from service_finder.api.problems import install_problem_handlers
 from service_finder.api.routes import coverage, editor, fhir, geojson, health, hsds, search, services
 from service_finder.catalogue import Catalogue
@@ -110,6 +116,7 @@ def create_app(
     )
     install_problem_handlers(app)
     # Listed innermost first: each add wraps everything added before it.
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(
         RateLimitMiddleware,
         anonymous=Tier(settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst),

@@ -152,3 +152,23 @@ class DrainMiddleware:
             await self.app(scope, receive, send_closing)
         finally:
             lifecycle.in_flight -= 1
+
+
+class HeadMiddleware:
+    """HEAD wherever GET is served (RFC 9110 9.3.2): the GET's status and headers, without its body. FastAPI's
+    routes list only the methods they were declared with, so HEAD was a 405 even on a page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

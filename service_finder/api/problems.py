@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
 
 from service_finder.errors import PROBLEM_BASE, FieldValueError, ServiceFinderError
 
@@ -159,14 +160,40 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+    headers = dict(error.headers) if error.headers else {}
+    if error.status_code == 405:
+        # Starlette names only the first route that matched the path; a path served by several (GET and POST
+        # /v1/search; GET, PUT, PATCH, DELETE /v1/services/{id}) allows all of their methods.
+        headers["Allow"] = ", ".join(_allowed(request))
     return problem_response(
         request,
         status=error.status_code,
         slug=slug,
         title=str(error.detail),
         detail=f"{request.method} {request.url.path}: {error.detail}",
-        headers=dict(error.headers) if error.headers else None,
+        headers=headers or None,
     )
+
+
+def _allowed(request: Request) -> list[str]:
+    methods = {method for route in _routes(request.app.router.routes) for method in _methods_at(route, request)}
+    if "GET" in methods:
+        methods.add("HEAD")  # HeadMiddleware serves it
+    return sorted(methods)
+
+
+def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    # FastAPI keeps an included router as one entry that holds the router it included (no prefix is added at
+    # inclusion here: every router carries its own).
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from _routes(included.routes) if included is not None else (route,)
+
+
+def _methods_at(route: BaseRoute, request: Request) -> set[str]:
+    if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+        return set(route.methods)
+    return set()
 
 
 async def _store_down(request: Request, error: Exception) -> JSONResponse:

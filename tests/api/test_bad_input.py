@@ -142,3 +142,24 @@ def test_a_single_value_parameter_given_twice_is_refused_naming_both_values(
     assert response.json()["field"] == field
     assert response.json()["value"] == [value for name, value in params if name == field]
     assert client.get("/v1/search", params=[("needs", "self_harm"), ("needs", "alcohol")]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/search", "GET, HEAD, POST"),
+        ("/v1/services/samaritans", "DELETE, GET, HEAD, PATCH, PUT"),
+        ("/v1/services", "GET, HEAD, POST"),
+    ],
+)
+def test_a_405_names_every_method_the_path_takes_and_head_works_where_get_does(
+    client: TestClient, path: str, allowed: str
+) -> None:
+    refused = client.request("TRACE", path)
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == allowed
+    head = client.head(path)
+    got = client.get(path)
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
