@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
 import anyio
 import uvicorn
@@ -115,6 +116,7 @@ def create_app(
         license_info={"name": "MIT"},
     )
     install_problem_handlers(app)
+    _document_common_headers(app)
     # Listed innermost first: each add wraps everything added before it.
     app.add_middleware(HeadMiddleware)
     app.add_middleware(
@@ -234,3 +236,22 @@ class DrainingServer(uvicorn.Server):
         self.lifecycle.draining = True
         logger.info("shutting down: no new connections; %d requests in flight finish first", self.lifecycle.in_flight)
         await super().shutdown(sockets)
+
+
+def _document_common_headers(app: FastAPI) -> None:
+    """Every response carries X-Request-ID (RequestIdMiddleware): said once here for every operation, with the
+    shared header definitions the routes refer to (api/docs.py: HEADERS)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {})["headers"] = docs.HEADERS
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        response.setdefault("headers", {}).update(docs.header_refs("X-Request-ID"))
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document

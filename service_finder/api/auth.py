@@ -10,7 +10,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from service_finder.api.deps import StateDep
@@ -110,7 +111,18 @@ def get_caller(request: Request, state: StateDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def require_write(caller: CallerDep, state: StateDep) -> Caller:
+# Declared for the OpenAPI document (security schemes, the docs' Authorize button); the key itself is read once,
+# by get_caller, from whichever of the two headers was sent.
+_BEARER = HTTPBearer(auto_error=False, description="An API key with the write scope: `Authorization: Bearer <key>`.")
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same API key, as `X-API-Key: <key>`.")
+
+
+def require_write(
+    caller: CallerDep,
+    state: StateDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    _header: Annotated[str | None, Security(_API_KEY)] = None,
+) -> Caller:
     if caller.key_id is None:
         raise Unauthorised(
             "changing the directory needs an API key with the 'write' scope, sent as 'Authorization: Bearer <key>' "

@@ -125,6 +125,37 @@ def problem_example(status: int, *, detail: str, instance: str, **members: Any) 
     }
 
 
+# Response headers, documented once (components.headers) and referred to from each response that carries them.
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "This request's id (yours, if you sent X-Request-ID or X-Correlation-ID): quote it when "
+        "reporting a problem.",
+        "schema": {"type": "string"},
+    },
+    "ETag": {
+        "description": "The representation's version: send it back in If-None-Match (304 when unchanged) or, for "
+        "an editor's write, If-Match.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}},
+    "Location": {"description": "The new service's address.", "schema": {"type": "string"}},
+    "WWW-Authenticate": {"description": "How to send an API key: Bearer.", "schema": {"type": "string"}},
+}
+
+
+def header_refs(*names: str) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+# A read that answers 304 to a matching If-None-Match.
+NOT_MODIFIED: dict[int | str, Any] = {
+    304: {
+        "description": "Not modified: the ETag sent in If-None-Match is still current.",
+        "headers": header_refs("ETag"),
+    }
+}
+
+
 def problem_responses(
     *statuses: int, instance: str, examples: dict[int, dict[str, Any]] | None = None
 ) -> dict[int | str, Any]:
@@ -140,6 +171,13 @@ def problem_responses(
         status: {
             "model": Problem,
             "description": _DESCRIPTIONS[status],
+            **(
+                {"headers": header_refs("Retry-After")}
+                if status in {429, 503}
+                else {"headers": header_refs("WWW-Authenticate")}
+                if status == 401
+                else {}
+            ),
             "content": {
                 "application/problem+json": {
                     "schema": _PROBLEM_REF,

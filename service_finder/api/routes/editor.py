@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
 from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SessionDep, StateDep, TodayDep
-from service_finder.api.docs import problem_responses
+from service_finder.api.docs import header_refs, problem_responses
 from service_finder.errors import Conflict, InvalidParameter, NotFound, PreconditionRequired
 from service_finder.importers.pipeline import check_records
 from service_finder.importers.report import Parsed, Problem, problems_from_validation
@@ -164,7 +164,10 @@ async def _save(
     operation_id="services-create",
     summary="Add a service to the directory, or bring back a deleted one (API key with the write scope)",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 503, instance="/v1/services"),
+    responses={
+        201: {"headers": header_refs("ETag", "Location")},
+        **problem_responses(400, 401, 403, 409, 413, 415, 422, 503, instance="/v1/services"),
+    },
 )
 async def create_service(
     record: ServiceRecord,
@@ -196,9 +199,12 @@ async def create_service(
     "/{service_id}",
     operation_id="services-replace",
     summary="Replace a service (If-Match required)",
-    responses=problem_responses(
-        400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
-    ),
+    responses={
+        200: {"headers": header_refs("ETag")},
+        **problem_responses(
+            400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+        ),
+    },
 )
 async def replace_service(
     service_id: ServiceId,
@@ -234,9 +240,12 @@ async def replace_service(
     "/{service_id}",
     operation_id="services-update",
     summary="Change some fields of a service: a JSON merge patch, RFC 7396 (If-Match required)",
-    responses=problem_responses(
-        400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
-    ),
+    responses={
+        200: {"headers": header_refs("ETag")},
+        **problem_responses(
+            400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+        ),
+    },
 )
 async def update_service(
     service_id: ServiceId,

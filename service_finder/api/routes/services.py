@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from service_finder.api.deps import NoUnknownQuery, SessionDep, TodayDep
-from service_finder.api.docs import problem_example, problem_responses
+from service_finder.api.docs import NOT_MODIFIED, header_refs, problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import ServiceKind
 from service_finder.errors import PROBLEM_BASE, NotFound
@@ -22,7 +22,11 @@ router = APIRouter(prefix="/v1/services", tags=["services"], dependencies=[NoUnk
     "",
     operation_id="services-list",
     summary="List directory services, a page at a time",
-    responses=problem_responses(400, 422, 429, 503, instance="/v1/services"),
+    responses={
+        200: {"headers": header_refs("ETag")},
+        **NOT_MODIFIED,
+        **problem_responses(400, 422, 429, 503, instance="/v1/services"),
+    },
 )
 def list_services(
     request: Request,
@@ -58,36 +62,40 @@ def list_services(
     "/{service_id}",
     operation_id="services-get",
     summary="One directory service, fully nested",
-    responses=problem_responses(
-        404,
-        422,
-        429,
-        500,
-        503,
-        instance="/v1/services/no-such-service",
-        examples={
-            404: problem_example(
-                404,
-                detail="service 'no-such-service' is not in the directory",
-                instance="/v1/services/no-such-service",
-                field="service_id",
-                value="no-such-service",
-            ),
-            500: problem_example(
-                500,
-                detail="service 'leeds-evening-safe-haven' is stored in a form that cannot be read (at "
-                "eligibility.minimum_age); search keeps its last readable version. An editor can replace it: PUT "
-                '/v1/services/leeds-evening-safe-haven with If-Match: "leeds-evening-safe-haven-r3"',
-                instance="/v1/services/leeds-evening-safe-haven",
-                field="service_id",
-                value="leeds-evening-safe-haven",
-                type=PROBLEM_BASE + "record-unreadable",
-                title="This service's stored record cannot be read",
-                etag='"leeds-evening-safe-haven-r3"',
-                fields=["eligibility.minimum_age"],
-            ),
-        },
-    ),
+    responses={
+        200: {"headers": header_refs("ETag")},
+        **NOT_MODIFIED,
+        **problem_responses(
+            404,
+            422,
+            429,
+            500,
+            503,
+            instance="/v1/services/no-such-service",
+            examples={
+                404: problem_example(
+                    404,
+                    detail="service 'no-such-service' is not in the directory",
+                    instance="/v1/services/no-such-service",
+                    field="service_id",
+                    value="no-such-service",
+                ),
+                500: problem_example(
+                    500,
+                    detail="service 'leeds-evening-safe-haven' is stored in a form that cannot be read (at "
+                    "eligibility.minimum_age); search keeps its last readable version. An editor can replace it: PUT "
+                    '/v1/services/leeds-evening-safe-haven with If-Match: "leeds-evening-safe-haven-r3"',
+                    instance="/v1/services/leeds-evening-safe-haven",
+                    field="service_id",
+                    value="leeds-evening-safe-haven",
+                    type=PROBLEM_BASE + "record-unreadable",
+                    title="This service's stored record cannot be read",
+                    etag='"leeds-evening-safe-haven-r3"',
+                    fields=["eligibility.minimum_age"],
+                ),
+            },
+        ),
+    },
 )
 def get_service(
     request: Request,
