@@ -58,6 +58,14 @@ def test_searching_by_postcode_shows_open_services_in_place(page: Page, live_ser
     assert all(url.startswith(live_server) for url in requested), [u for u in requested if live_server not in u]
 
 
+def test_the_location_status_is_a_live_region_screen_readers_can_hear(page: Page, live_server: str) -> None:
+    # A role=status region must be in the accessibility tree before text is written into it, or nothing is read.
+    page.goto(_url(live_server))
+    status = page.locator("#sf-locate-status")
+    assert status.evaluate("element => getComputedStyle(element).display") != "none"
+    assert page.get_by_role("status").count() == 1
+
+
 def test_the_form_works_with_javascript_off(browser: Browser, live_server: str) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
