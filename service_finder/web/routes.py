@@ -88,7 +88,7 @@ def _asset_response(request: Request, asset: Asset) -> Response:
         "Vary": "Accept-Encoding",
         "Cross-Origin-Resource-Policy": "cross-origin",
     }
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
         headers["Content-Encoding"] = "gzip"
         return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
@@ -174,10 +174,31 @@ def _html(request: Request, template: str, context: dict[str, Any], headers: dic
     body = templates.get_template(template).render({"request": request, **context}).encode()
     # Compressed here rather than by a middleware: the page's weight and first render on a slow phone connection
     # are part of its contract (benchmarks/bench_page.py), so they must not depend on how the app is assembled.
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
         headers = {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         body = gzip.compress(body, compresslevel=6, mtime=0)
     return HTMLResponse(body, headers=headers)
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether Accept-Encoding allows gzip: named (or '*') with a q-value above 0. 'gzip;q=0' refuses it."""
+    allowed = False
+    for part in header.split(","):
+        name, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        coding = name.strip().lower()
+        if coding == "gzip":
+            return quality > 0  # named explicitly: that decides, whatever '*' says
+        if coding == "*":
+            allowed = quality > 0
+    return allowed
 
 
 def _root(request: Request) -> str:
@@ -267,6 +288,7 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
     now = datetime.now(LONDON)
     context: dict[str, Any] = {
         "embed": embed,
+        "searched": bool(params),  # see layout.html: robots
         "action": _root(request) + ("/embed" if embed else "/"),
         "heading": custom_heading or views.DEFAULT_HEADING,
         "form": form,

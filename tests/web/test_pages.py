@@ -255,3 +255,12 @@ def test_check_says_what_the_person_did_not_give_apart_from_what_is_not_recorded
     adult_only = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": "30"}).text
     assert "it depends on your age, which you have not given" in page
     assert "it depends on your age" not in adult_only
+
+
+def test_a_results_page_is_never_indexed_and_gzip_q0_is_respected(web: TestClient) -> None:
+    assert '<meta name="robots" content="index">' in web.get("/").text
+    results = web.get("/", params={"postcode": "LS1 1UR", "needs": "self_harm"}).text
+    assert '<meta name="robots" content="noindex">' in results  # its address holds the postcode and the needs
+    plain = web.get("/", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in plain.headers
+    assert web.get("/", headers={"Accept-Encoding": "br, gzip;q=0.5"}).headers["content-encoding"] == "gzip"
