@@ -1088,6 +1088,11 @@ class Problem(BaseModel):
     errors: list[ProblemFieldError] | None = Field(
         default=None, description="Every field at fault, when the request had more than one thing wrong."
     )
+    safety_net: list[SafetyNetEntry] | None = Field(
+        default=None,
+        description="On every error from /v1/search: the national 24/7 lines (999, NHS 111 option 2, Samaritans, "
+        "Shout), so a refused search still gives a person in crisis numbers to call.",
+    )
 
 
 class Readiness(BaseModel):

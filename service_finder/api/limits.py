@@ -20,6 +20,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
+from service_finder.api.problems import SEARCH_PATH, search_safety_net
 from service_finder.errors import PROBLEM_BASE, ServiceFinderError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -400,6 +401,7 @@ class RateLimitMiddleware:
         if wait <= 0:
             return False
         retry = max(1, math.ceil(wait))
+        extra: dict[str, Any] = {}
         if scope.get("path") in PAGE_PATHS:
             body = _limited_page(retry)
             await send(
@@ -417,6 +419,8 @@ class RateLimitMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
             return True
+        if scope.get("path") == SEARCH_PATH:  # a rate-limited search still carries the numbers to call
+            extra["safety_net"] = search_safety_net(scope["app"])
         await send_problem(
             scope,
             send,
@@ -425,6 +429,7 @@ class RateLimitMiddleware:
             title="Too many requests",
             detail=f"limit is {tier.per_minute} requests a minute; retry after {retry} s. {URGENT_HELP}",
             headers=[(b"retry-after", str(retry).encode())],
+            **extra,
         )
         return True
 

@@ -16,6 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
 from service_finder.errors import PROBLEM_BASE, FieldValueError, ServiceFinderError
+from service_finder.schemas import SearchRequest
+from service_finder.search.engine import safety_net
+from service_finder.search.safety_net import FALLBACK_SAFETY_NET
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("service_finder.api")
@@ -46,7 +49,24 @@ def problem_response(
         body["value"] = value
     if extra:
         body.update(extra)
+    if request.url.path == SEARCH_PATH:
+        body["safety_net"] = search_safety_net(request.app)
     return JSONResponse(_sendable(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+SEARCH_PATH = "/v1/search"
+
+
+def search_safety_net(app: Any) -> list[dict[str, Any]]:
+    """The national 24/7 lines for an error from search: a refused search (a mistyped postcode, a full rate limit,
+    a fault) must still give the person numbers to call. From the live index when there is one, else built in."""
+    try:
+        index = app.state.service_finder.catalogue.snapshot.index
+        entries = safety_net(index, SearchRequest(), None)
+    except Exception:  # an error answer must never fail: the built-in lines need nothing
+        logger.exception("safety net for an error answer fell back to the built-in lines")
+        entries = list(FALLBACK_SAFETY_NET)
+    return [entry.model_dump(mode="json") for entry in entries]
 
 
 def _sendable(value: Any) -> Any:

@@ -163,3 +163,21 @@ def test_a_405_names_every_method_the_path_takes_and_head_works_where_get_does(
     assert head.status_code == got.status_code
     assert head.content == b""
     assert head.headers["content-type"] == got.headers["content-type"]
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "status"),
+    [
+        ("GET", {"params": {"postcode": "ZZ99 9ZZ"}}, 422),
+        ("GET", {"params": {"postcod": "LS1 1UR"}}, 400),
+        ("POST", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400),
+    ],
+)
+def test_a_refused_search_still_gives_the_numbers_to_call(
+    client: TestClient, method: str, kwargs: dict[str, Any], status: int
+) -> None:
+    response = client.request(method, "/v1/search", **kwargs)
+    assert response.status_code == status
+    numbers = {p["number"] for entry in response.json()["safety_net"] for p in entry["phones"]}
+    assert {"999", "116123"} <= {n.removeprefix("+44") for n in numbers} | numbers
+    assert "safety_net" not in client.get("/v1/services/no-such-service").json()  # only search answers carry it

@@ -41,6 +41,7 @@ def test_anonymous_callers_get_429_with_retry_after_past_their_burst(limited: Te
     assert refused.headers["content-type"] == "application/problem+json"
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.json()["type"] == problem_example(429, detail="", instance="/")["type"]  # as documented
+    assert [e["id"] for e in refused.json()["safety_net"]][:1] == ["emergency-999"]  # still numbers to call
     assert limited.get("/healthz").status_code == 200
 
 
