@@ -1027,7 +1027,8 @@ def _clock(moment: datetime, at: datetime) -> str:
     """'02:00' when the clock time alone cannot be misread: it next shows within a day of `at` on the wall clock.
     Otherwise '10:00 on Sun 29 Mar'. By the wall clock, not elapsed time: on the day the clocks go forward, 10:00
     tomorrow is 23.5 hours away, yet "opens at 10:00" said at 09:30 reads as half an hour from now."""
-    wall = to_london(moment).replace(tzinfo=None) - to_london(at).replace(tzinfo=None)
+    # Both are London-aware already (OpenState's times, and search's `at`): their wall clocks compare directly.
+    wall = moment.replace(tzinfo=None) - at.replace(tzinfo=None)
     return f"{moment:%H:%M}" if wall < ONE_DAY else f"{moment:%H:%M} on {moment:%a %d %b}"
 
 
