@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
 from service_finder.errors import PROBLEM_BASE, FieldValueError, ServiceFinderError
+from service_finder.interop.fhir import FHIR_JSON, operation_outcome
 from service_finder.schemas import SearchRequest
 from service_finder.search.engine import safety_net
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
@@ -185,6 +186,13 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         # Starlette names only the first route that matched the path; a path served by several (GET and POST
         # /v1/search; GET, PUT, PATCH, DELETE /v1/services/{id}) allows all of their methods.
         headers["Allow"] = ", ".join(_allowed(request))
+    if request.url.path == "/fhir" or request.url.path.startswith("/fhir/"):
+        # A FHIR client reads only FHIR: an unknown path or method under /fhir is an OperationOutcome too.
+        code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
+        diagnostics = f"{request.method} {request.url.path}: {error.detail}"
+        return JSONResponse(
+            operation_outcome(code, diagnostics), status_code=error.status_code, media_type=FHIR_JSON, headers=headers
+        )
     return problem_response(
         request,
         status=error.status_code,

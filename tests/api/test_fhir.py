@@ -208,6 +208,20 @@ def test_errors_are_operation_outcomes(
     assert issue.diagnostics
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/fhir/metadata", 404, "not-found"), ("DELETE", "/fhir/Location", 405, "not-supported")],
+)
+def test_an_unknown_fhir_path_or_method_is_an_operation_outcome_too(
+    client: TestClient, method: str, path: str, status: int, code: str
+) -> None:
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    [issue] = OperationOutcome.model_validate(response.json()).issue
+    assert (issue.severity, issue.code) == ("error", code)
+
+
 def test_a_parameter_with_no_value_is_ignored(client: TestClient, engine: Engine) -> None:
     # FHIR search ignores a parameter given with no value; a form that leaves a field blank must still work.
     _store(engine, client, make_record("leeds-cafe", name="Leeds"), make_record("shut", name="Shut", status="inactive"))
