@@ -75,16 +75,17 @@ async def get_gazetteer(state: StateDep) -> Gazetteer | None:
 GazetteerDep = Annotated[Gazetteer | None, Depends(get_gazetteer)]
 
 
-_DECLARED: dict[int, dict[str, bool]] = {}
+# By id, holding the route too: while it is held here its id cannot be reused by another (routes are not hashable).
+_DECLARED: dict[int, tuple[APIRoute, dict[str, bool]]] = {}
 
 
 def _declared_query(route: APIRoute) -> dict[str, bool]:
     """The query parameters a route (and its dependencies) declares, each with whether it takes several values,
     worked out once per route."""
     found = _DECLARED.get(id(route))
-    if found is None:
-        found = _DECLARED[id(route)] = dict(_query_names(route.dependant))
-    return found
+    if found is None or found[0] is not route:
+        found = _DECLARED[id(route)] = (route, dict(_query_names(route.dependant)))
+    return found[1]
 
 
 def _query_names(dependant: Dependant) -> Iterator[tuple[str, bool]]:
@@ -111,7 +112,13 @@ async def refuse_unknown_query(request: Request) -> None:
         )
     for name in dict.fromkeys(params):
         if not known[name] and len(given := params.getlist(name)) > 1:
-            raise InvalidParameter(f"{name} given {len(given)} times: give it once", field=name, value=given)
+            message = f"given {len(given)} times: give it once"
+            raise InvalidParameter(
+                f"{name} {message}",
+                field=name,
+                value=given,
+                errors=[{"field": name, "value": given, "message": message}],
+            )
 
 
 NoUnknownQuery = Depends(refuse_unknown_query)

@@ -171,4 +171,11 @@ class HeadMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        inner = {**scope, "method": "GET"}
+        try:
+            await self.app(inner, receive, headers_only)
+        finally:
+            # What routing found (read by ObservabilityMiddleware for its route label), on the scope it was given.
+            for key in ("route", "endpoint", "path_params"):
+                if key in inner:
+                    scope[key] = inner[key]

@@ -182,10 +182,11 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
     headers = dict(error.headers) if error.headers else {}
-    if error.status_code == 405:
-        # Starlette names only the first route that matched the path; a path served by several (GET and POST
-        # /v1/search; GET, PUT, PATCH, DELETE /v1/services/{id}) allows all of their methods.
-        headers["Allow"] = ", ".join(_allowed(request))
+    # Starlette names only the first route that matched the path; a path served by several (GET and POST
+    # /v1/search; GET, PUT, PATCH, DELETE /v1/services/{id}) allows all of their methods. A mount (the docs'
+    # static files) names none of its own: then Allow is left as Starlette gave it.
+    if error.status_code == 405 and (allowed := _allowed(request)):
+        headers["Allow"] = ", ".join(allowed)
     if request.url.path == "/fhir" or request.url.path.startswith("/fhir/"):
         # A FHIR client reads only FHIR: an unknown path or method under /fhir is an OperationOutcome too.
         code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from service_finder.domain.hours_text import describe_week
-from service_finder.domain.opening_hours import OpenState, to_london
+from service_finder.domain.opening_hours import OpenState, open_state, to_london
 from service_finder.domain.schedule import MINUTES_PER_DAY
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
@@ -337,7 +337,7 @@ def search(
         SearchResponse,
         query=made(QueryEcho, request=request, location=location, at=at),
         results=response_results,
-        safety_net=safety_net(index, request, location, state=state),
+        safety_net=safety_net(index, request, location, at=at, state=state),
         excluded=explained,
         data_version=index.version,
         index_built_at=index.built_at,
@@ -1164,19 +1164,24 @@ def safety_net(
             and point_in_geojson(location.longitude, location.latitude, record.eligibility.catchment.geojson)
         )
         if local:
-            state = state or _states_at(index, at or datetime.now(UTC))
+            at = to_london(at or datetime.now(UTC))
+            state = state or _states_at(index, at)
             entries.extend(
                 _safety_entry(index, record, local=True)
                 for record in local
-                if _serves(record, request) and _open_a_day(index, record, state)
+                if _serves(record, request) and _open_a_day(index, record, state, at)
             )
     return entries
 
 
-def _open_a_day(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState]) -> bool:
-    """Open now and for at least the next 24 hours (a line's hours are the same at each of its units)."""
-    unit = int(np.searchsorted(index.unit_service, index.position[record.id]))  # units are in service order
-    found = state(unit)
+def _open_a_day(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime) -> bool:
+    """Whether the line answers now and for at least the next 24 hours, by its service-wide hours: a phone line's
+    hours are the service's, whatever hours an office of it (a site with hours of its own) keeps."""
+    if not record.locations:  # its one unit holds the service-wide hours, with the minute's shared states
+        found = state(int(np.searchsorted(index.unit_service, index.position[record.id])))
+    else:
+        # (Only active lines get here: _is_local_line.)
+        found = open_state([s.to_domain() for s in record.schedules if s.location_id is None], at)
     return found.open_now and (found.minutes_until_close is None or found.minutes_until_close >= MINUTES_PER_DAY)
 
 

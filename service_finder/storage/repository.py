@@ -7,7 +7,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from itertools import islice
 from typing import Any, TypeVar
@@ -533,6 +533,46 @@ def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[tuple[
     return found
 
 
+def _row_differences(session: Session, rows: _Rows) -> list[tuple[str, Any, Any]]:
+    """What a write changes in a service stored in a form that no longer validates, compared row by row (the
+    record cannot be read, so diff_records cannot be used): each service column, and the phones and hours as
+    wholes. Values in audit form (dates as text)."""
+    service_id = rows.service["id"]
+    stored = session.get(Service, service_id)
+    found = (
+        [
+            (key, _audit_value(old), _audit_value(new))
+            for key, old, new in _differences(stored, rows.service)
+            if key not in {"id", "created_at", "revision", "deleted_at"}
+        ]
+        if stored is not None
+        else []
+    )
+    for name, model, given in (("phones", Phone, rows.phones), ("schedules", Schedule, rows.schedules)):
+        old_rows = session.exec(
+            select(model).where(col(model.service_id) == service_id).order_by(col(model.position))
+        ).all()
+        # Pairs only as far as both go; a different count is a change by itself.
+        before = [
+            _audit_value({key: getattr(row, key) for key in new}) for row, new in zip(old_rows, given, strict=False)
+        ]
+        after = [_audit_value(new) for new in given]
+        if len(old_rows) != len(given) or before != after:
+            found.append((name, [_audit_value(row.model_dump()) for row in old_rows], after))
+    return found
+
+
+def _audit_value(value: Any) -> Any:
+    """A value as the audit's JSON column can hold it."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _audit_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_audit_value(item) for item in value]
+    return value
+
+
 def _differences(stored: SQLModel, given: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     return [
         (key, getattr(stored, key), value)
@@ -595,9 +635,15 @@ def upsert_services(
                     value=f'"{record.id}-r{expected_revision}"',
                 )
             if isinstance(before, UnreadableService):
-                # Nothing readable to compare with: the valid record replaces it whole, and the audit says so.
+                # No readable record to compare with: the valid one replaces it whole. The audit says so, then what
+                # changed, compared row by row with what is stored.
                 changed.append((rows[record.id], before))
+                if before.deleted_at is not None:
+                    audit.append(_audit(now, actor, "restore", record.id))
                 audit.append(_audit(now, actor, "repair", record.id, ", ".join(before.fields)))
+                audit.extend(
+                    _audit(now, actor, "update", record.id, *d) for d in _row_differences(session, rows[record.id])
+                )
                 outcome[Change.updated] += 1
                 continue
             differences = diff_records(before.record, record)

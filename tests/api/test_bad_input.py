@@ -163,6 +163,16 @@ def test_a_405_names_every_method_the_path_takes_and_head_works_where_get_does(
     assert head.status_code == got.status_code
     assert head.content == b""
     assert head.headers["content-type"] == got.headers["content-type"]
+    # Counted under its route, not as unmatched.
+    assert f'method="HEAD",route="{client.app.router.routes and path.replace("samaritans", "{service_id}")}"' in (
+        client.get("/metrics").text
+    )
+
+
+def test_a_405_from_a_mount_sends_no_empty_allow(client: TestClient) -> None:
+    refused = client.post("/docs/static/swagger-ui.css")
+    assert refused.status_code == 405
+    assert refused.headers.get("allow") != ""
 
 
 @pytest.mark.parametrize(

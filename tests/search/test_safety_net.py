@@ -142,6 +142,27 @@ def test_a_local_line_is_offered_only_while_it_is_open_round_the_clock(national_
     ]
 
 
+def test_a_local_line_with_an_office_open_office_hours_is_still_a_24_7_line() -> None:
+    # Service-wide 24/7 hours, and a base (a site) open weekdays 9 to 5 with hours of its own.
+    line = local_line(
+        "leeds-crisis-line",
+        [LEEDS_DISTRICT],
+        locations=[{"id": "base", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55}],
+        schedules=[
+            {"id": "line-247", "always_open": True},
+            {
+                "id": "base-hours",
+                "location_id": "base",
+                "sessions": [{"day": "friday", "opens_at": "09:00", "closes_at": "17:00"}],
+            },
+        ],
+    )
+    friday_night = datetime(2026, 10, 9, 20, 0, tzinfo=LONDON)
+    assert [e.id for e in safety_net(index_of([line]), SearchRequest(), LEEDS, at=friday_night) if e.local] == [
+        "leeds-crisis-line"
+    ]
+
+
 def test_no_local_lines_without_a_district() -> None:
     index = index_of([local_line("leeds-crisis-line", [LEEDS_DISTRICT])])
     assert not any(e.local for e in safety_net(index, SearchRequest(), None))

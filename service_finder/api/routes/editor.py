@@ -202,7 +202,7 @@ async def create_service(
     responses={
         200: {"headers": header_refs("ETag")},
         **problem_responses(
-            400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+            400, 401, 403, 404, 412, 413, 415, 422, 428, 500, 503, instance="/v1/services/leeds-evening-safe-haven"
         ),
     },
 )
@@ -243,7 +243,7 @@ async def replace_service(
     responses={
         200: {"headers": header_refs("ETag")},
         **problem_responses(
-            400, 401, 403, 404, 412, 413, 415, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+            400, 401, 403, 404, 412, 413, 415, 422, 428, 500, 503, instance="/v1/services/leeds-evening-safe-haven"
         ),
     },
 )

@@ -66,6 +66,7 @@ def list_services(
         200: {"headers": header_refs("ETag")},
         **NOT_MODIFIED,
         **problem_responses(
+            400,
             404,
             422,
             429,
