@@ -164,9 +164,8 @@ def test_a_405_names_every_method_the_path_takes_and_head_works_where_get_does(
     assert head.content == b""
     assert head.headers["content-type"] == got.headers["content-type"]
     # Counted under its route, not as unmatched.
-    assert f'method="HEAD",route="{client.app.router.routes and path.replace("samaritans", "{service_id}")}"' in (
-        client.get("/metrics").text
-    )
+    template = path.replace("samaritans", "{service_id}")
+    assert f'method="HEAD",route="{template}"' in client.get("/metrics").text
 
 
 def test_a_405_from_a_mount_sends_no_empty_allow(client: TestClient) -> None:
