@@ -787,6 +787,7 @@ def _join(words: Iterable[str]) -> str:
 
 def _age_text(record: ServiceRecord) -> str:
     low, high = record.eligibility.minimum_age, record.eligibility.maximum_age
+    low = None if low == 0 else low  # from birth: no lower limit
     if low is not None and high is not None:
         return f"people aged {low} to {high}"
     if low is not None:
@@ -808,6 +809,8 @@ def _sentence(
     if name == "age":
         text = _age_text(record)
         if result == PASS:
+            if eligibility.minimum_age is None and eligibility.maximum_age is None:
+                return "no age limit recorded"  # None is "not known", never "none": say only what the record says
             return f"accepts {text}"
         if result == FAIL:
             return f"only for {text} (age given: {request.age})"

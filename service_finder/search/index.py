@@ -213,7 +213,9 @@ class DirectoryIndex:
             "active": column([r.status is ServiceStatus.active for r in records], np.bool_),
             "safety_net": column([r.safety_net for r in records], np.bool_),
             "min_age": column(
-                [e.minimum_age if e.minimum_age is not None else NO_MIN_AGE for e in eligibility], np.int16
+                # 0 (from birth) limits no one: the same as no lower limit, so an age not given leaves it certain.
+                [e.minimum_age if e.minimum_age else NO_MIN_AGE for e in eligibility],
+                np.int16,
             ),
             "max_age": column(
                 [e.maximum_age if e.maximum_age is not None else NO_MAX_AGE for e in eligibility], np.int16

@@ -68,3 +68,13 @@ def test_a_service_left_out_for_distance_is_never_shown_at_the_radius() -> None:
     assert left_out.reasons == ["further than 10 km"]
     assert left_out.distance_km is not None
     assert left_out.distance_km > 10
+
+
+def test_ages_not_recorded_are_not_called_any_age_and_from_birth_limits_no_one() -> None:
+    unrecorded = make_record("no-ages", locations=located("no-ages", 53.8, -1.55), eligibility={"minimum_age": None})
+    from_birth = make_record("from-birth", locations=located("from-birth", 53.8, -1.55), eligibility={"minimum_age": 0})
+    response = run(index_of([unrecorded, from_birth]), open="any")  # no age given
+    reasons = {r.service.id: {c.criterion: c.reason for c in r.eligibility.criteria} for r in response.results}
+    assert reasons["no-ages"]["age"] == "no age limit recorded"
+    assert reasons["from-birth"]["age"] == "accepts people of any age"
+    assert result(response, "from-birth").eligibility.verdict.value == "eligible"
