@@ -240,7 +240,8 @@ class DrainingServer(uvicorn.Server):
 
 def _document_common_headers(app: FastAPI) -> None:
     """Every response carries X-Request-ID (RequestIdMiddleware): said once here for every operation, with the
-    shared header definitions the routes refer to (api/docs.py: HEADERS)."""
+    shared header definitions the routes refer to (api/docs.py: HEADERS). Problems are listed under the one media
+    type they are sent as."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -251,6 +252,10 @@ def _document_common_headers(app: FastAPI) -> None:
                 for operation in operations.values():
                     for response in operation.get("responses", {}).values():
                         response.setdefault("headers", {}).update(docs.header_refs("X-Request-ID"))
+                        content = response.get("content", {})
+                        if "application/problem+json" in content:
+                            # `model=Problem` (for the schema) also lists application/json, which errors never use.
+                            content.pop("application/json", None)
             app.openapi_schema = document
         return app.openapi_schema
 
