@@ -66,18 +66,33 @@ class Settings(BaseSettings):
                 network = ipaddress.ip_network(proxy, strict=False)
             except ValueError as error:
                 raise ValueError(f"SERVICE_FINDER_TRUSTED_PROXIES entry {proxy!r} is not an address or CIDR") from error
-            if network.prefixlen == 0:
+            if _too_wide(network):
                 raise ValueError(
-                    f"SERVICE_FINDER_TRUSTED_PROXIES entry {proxy!r} trusts every address: anyone could forge "
-                    "X-Forwarded-For and dodge rate limits; list your load balancers' addresses"
+                    f"SERVICE_FINDER_TRUSTED_PROXIES entry {proxy!r} trusts every address, or a large part of the "
+                    "internet: anyone there could forge X-Forwarded-For and dodge rate limits; list your load "
+                    "balancers' addresses"
                 )
-        if self.environment == "production" and (self.public_base_url or "https://").startswith("http://"):
-            raise ValueError(
-                "SERVICE_FINDER_PUBLIC_BASE_URL must be https:// in production: https pages block http frames"
-            )
         if self.environment == "production" and self.debug:
             raise ValueError("SERVICE_FINDER_DEBUG must be off when SERVICE_FINDER_ENVIRONMENT=production")
+        if self.environment == "production" and not (self.public_base_url or "").startswith("https://"):
+            raise ValueError(
+                "SERVICE_FINDER_PUBLIC_BASE_URL must be set to the service's https:// address in production: embed "
+                "snippets would otherwise point at http (blocked in https pages) on whatever host a client named"
+            )
         return self
+
+
+# The widest network a trusted-proxy entry may be: a /8 of IPv4 (a cloud's private range), a /32 of IPv6.
+_WIDEST_V4, _WIDEST_V6 = 8, 32
+
+
+def _too_wide(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    if isinstance(network, ipaddress.IPv4Network):
+        return network.prefixlen < _WIDEST_V4
+    mapped = ipaddress.IPv6Network("::ffff:0:0/96")
+    if network.subnet_of(mapped):  # IPv4 addresses written as IPv6: judged as IPv4
+        return network.prefixlen < 96 + _WIDEST_V4
+    return network.prefixlen < _WIDEST_V6 or network.supernet_of(mapped)
 
 
 @lru_cache

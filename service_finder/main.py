@@ -114,6 +114,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         license_info={"name": "MIT"},
+        # FastAPI's own OpenTelemetry switches itself on when any tracer provider exists (opentelemetry-instrument,
+        # an operator's auto-injection) and records every request's query string, which for a search is health
+        # data (postcode, age, needs). Off: this service's telemetry is /metrics and its own logs, which hold none.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     install_problem_handlers(app)
     _document_common_headers(app)

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
@@ -91,9 +95,18 @@ def test_metrics_are_labelled_by_route_template(client: TestClient) -> None:
 def test_unsafe_production_settings_refuse_to_start(sqlite_engine: Engine) -> None:
     with pytest.raises(ValidationError, match="DEBUG must be off"):
         Settings(environment="production", debug=True)
-    with pytest.raises(ValidationError, match="trusts every address"):
-        Settings(trusted_proxies=["0.0.0.0/0"])
-    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER, environment="production")
+    for everyone in (["0.0.0.0/0"], ["0.0.0.0/1", "128.0.0.0/1"], ["::/1"], ["::ffff:0:0/96"]):
+        with pytest.raises(ValidationError, match="trusts every address"):
+            Settings(trusted_proxies=everyone)
+    assert Settings(trusted_proxies=["10.0.0.0/8", "fd00::/48", "::ffff:10.0.0.0/104"]).trusted_proxies
+    with pytest.raises(ValidationError, match="PUBLIC_BASE_URL"):
+        Settings(environment="production")  # snippets would point at whatever host a client named, over http
+    settings = Settings(
+        database_url=str(sqlite_engine.url),
+        gazetteer_path=GAZETTEER,
+        environment="production",
+        public_base_url="https://finder.example.org",
+    )
     with (
         pytest.raises(UnsafeSettings, match="no admin API key"),
         TestClient(create_app(settings, engine=sqlite_engine)),
@@ -101,8 +114,41 @@ def test_unsafe_production_settings_refuse_to_start(sqlite_engine: Engine) -> No
         pass
 
 
+def test_fastapi_telemetry_never_records_what_was_searched_for() -> None:
+    # FastAPI's own OpenTelemetry switches on when any tracer provider exists and records each request's query
+    # string: here a provider that records every span's attributes, then a search with distinctive inputs.
+    recorded: list[object] = []
+
+    class Span(NonRecordingSpan):
+        def set_attribute(self, key: str, value: object) -> None:
+            recorded.append((key, value))
+
+        def is_recording(self) -> bool:
+            return True
+
+    class Tracer(trace.Tracer):
+        def start_span(self, name: str, *args: Any, attributes: Any = None, **kwargs: Any) -> Span:
+            recorded.append(attributes)
+            return Span(INVALID_SPAN_CONTEXT)
+
+        @contextlib.contextmanager
+        def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Iterator[Span]:  # type: ignore[override]
+            yield self.start_span(name, **kwargs)
+
+    class Provider(trace.TracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> Tracer:
+            return Tracer()
+
+    app = create_app(Settings(database_url="sqlite://", gazetteer_path=GAZETTEER, rate_limit_enabled=False))
+    app._telemetry["tracer_provider"] = Provider()  # as if one were configured: the app's own switch decides
+    with TestClient(app) as fresh:
+        assert fresh.get("/v1/search", params={"postcode": "SW1A 2AA", "age": 47}).status_code == 200
+    assert "SW1A" not in repr(recorded)
+
+
 def test_security_headers_and_cors_only_on_public_reads(client: TestClient) -> None:
     search = client.get("/v1/search")
+    assert search.headers["cache-control"] == "no-store"  # health data, and true only for this minute
     assert search.headers["x-content-type-options"] == "nosniff"
     assert search.headers["referrer-policy"] == "no-referrer"
     assert search.headers["access-control-allow-origin"] == "*"

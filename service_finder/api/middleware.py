@@ -62,6 +62,16 @@ CORS_HEADERS = [
     (b"access-control-expose-headers", b"ETag, X-Request-ID, X-Correlation-ID, Retry-After"),
 ]
 PUBLIC_READ_PREFIXES = ("/v1/search", "/v1/services", "/hsds", "/fhir", "/v1/coverage", "/openapi.json")
+# Answers worked out from what the caller sent (a postcode, an age, needs) and from the minute: health data, and
+# "open now" only for now. No shared cache may keep them (a 200 without Cache-Control may be cached by default).
+NO_STORE_PREFIXES = ("/v1/search", "/hsds", "/fhir", "/v1/coverage")
+
+
+def is_public_read(method: str, path: str) -> bool:
+    """A read anyone may make from a browser on another site: CORS `*`, never with credentials."""
+    return path.startswith(PUBLIC_READ_PREFIXES) and (
+        method in {"GET", "HEAD", "OPTIONS"} or (method == "POST" and path == "/v1/search")
+    )
 
 
 class SecurityHeadersMiddleware:
@@ -76,9 +86,7 @@ class SecurityHeadersMiddleware:
             return
         method = scope["method"]
         path: str = scope["path"]
-        public = path.startswith(PUBLIC_READ_PREFIXES) and (
-            method in {"GET", "HEAD", "OPTIONS"} or (method == "POST" and path == "/v1/search")
-        )
+        public = is_public_read(method, path)
         if method == "OPTIONS" and public:
             # A browser's preflight for the public search POST: allow only simple headers.
             await send(
@@ -112,6 +120,8 @@ class SecurityHeadersMiddleware:
                     extra.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
                 if public and b"access-control-allow-origin" not in present:
                     extra.extend(CORS_HEADERS)
+                if path.startswith(NO_STORE_PREFIXES) or message.get("status", 200) >= 400:
+                    extra.append((b"cache-control", b"no-store"))
                 message["headers"] = headers + [(k, v) for k, v in extra if k not in present]
             await send(message)
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
+from service_finder.api.middleware import CORS_HEADERS, is_public_read
 from service_finder.errors import PROBLEM_BASE, FieldValueError, ServiceFinderError
 from service_finder.interop.fhir import FHIR_JSON, operation_outcome
 from service_finder.schemas import SearchRequest
@@ -252,6 +253,15 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         headers={
             "X-Request-ID": getattr(request.state, "request_id", ""),
             "X-Correlation-ID": getattr(request.state, "correlation_id", ""),
+            # Sent from outside every middleware, so the headers they add are added here: a browser integrator
+            # must be able to read this body (its safety_net, for a search), and nothing may store it.
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            **(
+                {name.decode(): value.decode() for name, value in CORS_HEADERS}
+                if is_public_read(request.method, request.url.path)
+                else {}
+            ),
         },
     )
 

@@ -61,6 +61,8 @@ def test_an_unexpected_error_is_a_500_problem_that_says_nothing_of_the_exception
     assert problem["type"].endswith("/internal-error")
     assert (problem["status"], problem["instance"], problem["request_id"]) == (500, "/test/fails", "boom-1")
     assert "999" in problem["detail"]  # even an error tells a person in crisis where to turn
+    # Sent from outside every middleware, it still carries their headers: nothing may store it.
+    assert (response.headers["cache-control"], response.headers["x-content-type-options"]) == ("no-store", "nosniff")
     for leak in ["RuntimeError", "could not place", "SW1A", "Traceback", "test_errors.py", "line "]:
         assert leak not in response.text, f"{leak!r} is in the 500 body"
 
