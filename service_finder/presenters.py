@@ -33,4 +33,5 @@ def service_page(page: Page, *, number: int, per_page: int, today: date) -> Serv
         per_page=per_page,
         total_pages=max(1, ceil(page.total / per_page)),
         items=[public_service(s, today=today) for s in page.items],
+        unreadable=list(page.unreadable),
     )

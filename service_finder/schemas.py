@@ -737,6 +737,12 @@ class ServicePage(BaseModel):
     per_page: int = Field(ge=1, description="Services per page, as requested.")
     total_pages: int = Field(description="How many pages there are at this page size.")
     items: list[ServicePublic] = Field(description="The services on this page.")
+    unreadable: list[str] = Field(
+        default_factory=list,
+        description="Ids of services on this page stored in a form that can no longer be read (left out of `items` "
+        "until an editor repairs them; GET one for the fields at fault). Usually empty.",
+        examples=[[]],
+    )
 
 
 class Health(BaseModel):

@@ -102,6 +102,9 @@ def test_a_record_that_no_longer_validates_keeps_its_last_readable_version_and_s
     assert body["type"].endswith("/record-unreadable")
     assert (body["value"], body["fields"]) == ("leeds-cafe", ["provenance.verified_at"])
     assert "9999" not in problem.text  # where it fails, not what it holds
+    # Paging the directory is not stopped by it: named, and left out of the items.
+    listing = client.get("/v1/services").json()
+    assert ([i["id"] for i in listing["items"]], listing["unreadable"]) == (["york-cafe"], ["leeds-cafe"])
     assert client.post("/v1/services", json=service_data("leeds-cafe"), headers=editor_headers).status_code == 409
 
     repaired = client.put(

@@ -90,6 +90,8 @@ class VersionInfo:
 class Page:
     items: list[StoredService]
     total: int
+    # Services on this page stored in a form that no longer validates: named, not shown (see UnreadableService).
+    unreadable: tuple[str, ...] = ()
 
 
 def _utc(value: datetime) -> datetime:
@@ -349,7 +351,13 @@ def list_services(
         query = query.where(col(Service.last_modified) > modified_after)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(Service.id)).offset(offset).limit(limit)).all()
-    return Page(_load(session, rows), total)
+    # One record that cannot be read must not stop a partner paging through the rest: it is named instead.
+    loaded = _load_rows(session, rows)
+    return Page(
+        [s for s in loaded if isinstance(s, StoredService)],
+        total,
+        tuple(s.id for s in loaded if isinstance(s, UnreadableService)),
+    )
 
 
 def iter_all_services(
