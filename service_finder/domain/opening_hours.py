@@ -54,6 +54,7 @@ from service_finder.domain.schedule import (
 LONDON = ZoneInfo("Europe/London")
 _ONE_DAY = timedelta(days=1)
 _OCTOBER = 10
+_CLOCK_CHANGE_MONTHS = (3, _OCTOBER)  # the UK's clocks change on the last Sundays of March and October
 
 Interval = tuple[datetime, datetime]
 
@@ -65,6 +66,8 @@ def to_london(at: datetime) -> datetime:
     given, and the fast open-now pass (which reads the wall clock) and the exact one (which reads the instant) would
     disagree about it. zoneinfo reads it with the offset before the change (fold=0), so it becomes 02:30 BST, the
     instant a clock that had not yet been put forward would show as 01:30."""
+    if at.tzinfo is LONDON and at.month not in _CLOCK_CHANGE_MONTHS:
+        return at  # no skipped or repeated wall time outside March and October: already one real instant
     if at.tzinfo is None:
         at = at.replace(tzinfo=LONDON)
     return at.astimezone(UTC).astimezone(LONDON)

@@ -1032,7 +1032,8 @@ def _clock(moment: datetime, at: datetime) -> str:
     tomorrow is 23.5 hours away, yet "opens at 10:00" said at 09:30 reads as half an hour from now."""
     # Both are London-aware already (OpenState's times, and search's `at`): their wall clocks compare directly.
     wall = moment.replace(tzinfo=None) - at.replace(tzinfo=None)
-    return f"{moment:%H:%M}" if wall < ONE_DAY else f"{moment:%H:%M} on {moment:%a %d %b}"
+    clock = f"{moment.hour:02d}:{moment.minute:02d}"  # strftime is several times slower, for every result
+    return clock if wall < ONE_DAY else f"{clock} on {moment:%a %d %b}"
 
 
 def _reasons(
