@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 PROBLEM_BASE = "https://service-finder.invalid/problems/"
+# Said in every answer that carries no results, so even an error tells a person in crisis where to turn.
+URGENT_HELP = "In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
 
 
 class ServiceFinderError(Exception):

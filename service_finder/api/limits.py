@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
 from service_finder.api.problems import SEARCH_PATH, search_safety_net
-from service_finder.errors import PROBLEM_BASE, ServiceFinderError
+from service_finder.errors import PROBLEM_BASE, URGENT_HELP, ServiceFinderError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 logger = logging.getLogger("service_finder.api")
@@ -317,7 +317,6 @@ PAGE_PATHS = frozenset({"/", "/embed"})
 # its searches need).
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/embed.js", "/embed/theme.css"})
 UNLIMITED_PREFIXES = ("/embed/static/",)
-URGENT_HELP = "In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
 
 
 def _limited_page(retry: int) -> bytes:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
 from service_finder.api.middleware import CORS_HEADERS, is_public_read
-from service_finder.errors import PROBLEM_BASE, FieldValueError, ServiceFinderError
+from service_finder.errors import PROBLEM_BASE, URGENT_HELP, FieldValueError, ServiceFinderError
 from service_finder.interop.fhir import FHIR_JSON, operation_outcome
 from service_finder.schemas import SearchRequest
 from service_finder.search.engine import safety_net
@@ -247,9 +247,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         status=500,
         slug="internal-error",
         title="Something went wrong on our side",
-        detail=(
-            "The error has been logged. In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
-        ),
+        detail=f"The error has been logged. {URGENT_HELP}",
         headers={
             "X-Request-ID": getattr(request.state, "request_id", ""),
             "X-Correlation-ID": getattr(request.state, "correlation_id", ""),
