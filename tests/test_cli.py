@@ -116,3 +116,18 @@ def test_a_csv_export_that_would_lose_hours_dates_is_refused_unless_allowed(data
     allowed = runner.invoke(app, ["export", "--format", "csv", "--output", str(out), "--allow-loss"])
     assert allowed.exit_code == 0
     assert out.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["coverage", "--at", "0001-01-01T00:00+05:00"],
+        ["coverage", "--at", "9999-12-31T23:30-05:00"],
+        ["coverage", "--window", "sun 22:00-02:00", "--week-of", "9999-12-31"],
+    ],
+)
+def test_coverage_dates_at_the_ends_of_the_calendar_are_one_line_not_a_traceback(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "between 1900 and 2199" in result.output
+    assert not isinstance(result.exception, OverflowError)

@@ -11,6 +11,7 @@ Code-Point Open has no population counts, so each postcode counts once: a proxy 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,6 +42,7 @@ KM_PER_DEGREE = np.radians(1.0) * EARTH_RADIUS_KM
 # Places a person goes to in a crisis instead of A&E: the default "crisis alternatives".
 DEFAULT_KINDS = (ServiceKind.crisis_cafe, ServiceKind.crisis_house, ServiceKind.walk_in_crisis_assessment)
 REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online])
+IN_PERSON = bit_mask([ContactMode.in_person])
 # Pairs (postcode, service) measured per numpy pass: bounds memory to a few hundred MB whatever the directory.
 PAIR_CHUNK = 4_000_000
 DEMO_CAVEAT = "Includes demonstration data: fictional services, not real provision."
@@ -162,11 +164,21 @@ class Population:
         return result
 
     def grid(self, reach_km: float) -> Grid:
-        key = ("grid", reach_km)
-        if key not in self.memo:
-            self.memo[key] = Grid.build(self.latitude, self.longitude, reach_km)
-        result: Grid = self.memo[key]
-        return result
+        """The grid for this reach, built once and kept among the last GRIDS_KEPT reaches asked for (each is ~20 MB
+        over England's postcodes: kept for every reach ever asked, a process grew without bound)."""
+        grids = self.memo.setdefault("grids", OrderedDict())
+        found: Grid | None = grids.get(reach_km)
+        if found is None:
+            found = grids[reach_km] = Grid.build(self.latitude, self.longitude, reach_km)
+            while len(grids) > GRIDS_KEPT:
+                grids.popitem(last=False)
+        else:
+            grids.move_to_end(reach_km)
+        return found
+
+
+# Grids kept per population (one per reach in km asked for lately).
+GRIDS_KEPT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +263,10 @@ def eligible_services(index: DirectoryIndex, population: Population, query: Cove
     allowed = np.zeros((ids.size, districts + 1), dtype=np.bool_)
     catchment = index.catchment[ids]
     allowed[(catchment == 0) | (catchment == 1)] = True
+    if not profile.strict:
+        # A postcode with no district (229 in England): the search cannot rule a district catchment out there and
+        # shows the service as "check", so coverage counts it too. Strict counts only what is certain.
+        allowed[catchment == 2, 0] = True
     position = population.district_position()
     for row in np.flatnonzero(catchment == 2):
         record = index.services[ids[row]]
@@ -301,6 +317,8 @@ class CoverageModel:
     query: CoverageQuery
     eligible: Eligible
     unit_row: I64  # per unit: its service's eligible row; -1 when it does not count
+    remote: I32  # units reached from anywhere in their catchment (phone, text, online), counted with include_remote
+    site_row: I64  # per unit: as unit_row, for units that count as places to go (-1 for remote ones)
     memo: dict[int, B] = field(default_factory=dict, repr=False)  # polygon catchments, by eligible row
 
     @classmethod
@@ -309,13 +327,22 @@ class CoverageModel:
         row_of_service = np.full(len(index), -1, dtype=np.int64)
         row_of_service[eligible.services] = np.arange(eligible.services.size)
         unit_row = row_of_service[index.unit_service]
-        remote = index.remote
+        # A service whose recorded ways in leave out in person is remote even when it has an address (a crisis
+        # line's office): not a place within reach, it counts, catchment-wide, only with include_remote. (No modes
+        # recorded: its address is taken as a door, as before.)
+        modes = index.modes[index.unit_service]
+        no_door = np.flatnonzero((index.unit_location >= 0) & (modes != 0) & ((modes & IN_PERSON) == 0)).astype(
+            np.int32
+        )
+        remote = np.concatenate([index.remote, no_door])
         if query.include_remote:
             reachable = (index.modes[index.unit_service[remote]] & REMOTE_MODES) != 0
             unit_row[remote[~reachable]] = -1
         else:
             unit_row[remote] = -1
-        return cls(index, population, query, eligible, unit_row)
+        site_row = unit_row.copy()
+        site_row[no_door] = -1
+        return cls(index, population, query, eligible, unit_row, remote, site_row)
 
     def open_units(self, at: datetime) -> B:
         """Per unit: open at `at` and counted by this query."""
@@ -330,12 +357,12 @@ class CoverageModel:
         population, eligible, index = self.population, self.eligible, self.index
         covered = np.zeros(len(population), dtype=np.bool_)
         district_column = population.district.astype(np.int64) + 1
-        for row in np.unique(self.unit_row[index.remote[open_units[index.remote]]]):
+        for row in np.unique(self.unit_row[self.remote[open_units[self.remote]]]):
             covered |= self._inside(int(row)) if eligible.polygon[row] else eligible.allowed[row][district_column]
-        entries = np.flatnonzero(open_units[index.entry_unit])
+        entries = np.flatnonzero(open_units[index.entry_unit] & (self.site_row[index.entry_unit] >= 0))
         if entries.size == 0:
             return covered
-        entry_row = self.unit_row[index.entry_unit]
+        entry_row = self.site_row[index.entry_unit]
         grid = population.grid(self.query.reach.km)
         reach = self.query.reach.km
         # Chunk the entries so the (entry, postcode) pairs stay within PAIR_CHUNK per pass.
@@ -466,9 +493,10 @@ def window_instants(spec: str, week_of: date) -> list[datetime]:
             end += 24 * 60
         for day in _day_range(match["days"]):
             for minute in range(start, end, 60):
-                wall = datetime.combine(monday + timedelta(days=day), time()) + timedelta(minutes=minute)
-                if wall.date() - monday < timedelta(days=7):  # a night running past Sunday stays in this week
-                    found.add(_london_wall(wall))
+                # A night running past Sunday midnight wraps to this week's Monday morning, as a day range like
+                # fri-mon wraps to this week's Monday: the week asked for, and every hour the window names.
+                offset = (timedelta(days=day) + timedelta(minutes=minute)) % timedelta(days=7)
+                found.add(_london_wall(datetime.combine(monday, time()) + offset))
     if not found:
         raise WindowError(f"window {spec!r} names no instants")
     return sorted(found)

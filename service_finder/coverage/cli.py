@@ -33,7 +33,7 @@ from service_finder.coverage.report import CoverageReport, OutputFormat
 from service_finder.domain.opening_hours import LONDON, to_london
 from service_finder.domain.taxonomy import Need, ServiceKind
 from service_finder.geocoding.gazetteer import Gazetteer, GazetteerFileError
-from service_finder.schemas import PersonGender, Referral
+from service_finder.schemas import EARLIEST_YEAR, LATEST_YEAR, PersonGender, Referral, within_supported_years
 from service_finder.search.index import DirectoryIndex
 from service_finder.storage import migrate
 from service_finder.storage.db import create_db_engine
@@ -64,9 +64,13 @@ def _load_gazetteer() -> Gazetteer:
 
 def parse_instant(text: str) -> datetime:
     try:
-        return to_london(datetime.fromisoformat(text))
-    except ValueError:
-        raise typer.BadParameter(f"instant {text!r} is not an ISO 8601 date-time (e.g. 2025-06-07T02:00)") from None
+        # The API's bounds too (1900-2199): at the ends of the calendar an offset overflows the date.
+        return to_london(within_supported_years(datetime.fromisoformat(text)))
+    except (ValueError, OverflowError):
+        raise typer.BadParameter(
+            f"instant {text!r} is not an ISO 8601 date-time between {EARLIEST_YEAR} and {LATEST_YEAR} "
+            "(e.g. 2025-06-07T02:00)"
+        ) from None
 
 
 @app.command("coverage")
@@ -120,7 +124,10 @@ def coverage_command(
         )
         instants = [parse_instant(text) for text in at or []]
         if window:
-            instants += window_instants(window, (week_of.date() if week_of else datetime.now(LONDON).date()))
+            week = week_of.date() if week_of else datetime.now(LONDON).date()
+            if not EARLIEST_YEAR <= week.year <= LATEST_YEAR:
+                raise typer.BadParameter(f"--week-of {week} is not between {EARLIEST_YEAR} and {LATEST_YEAR}")
+            instants += window_instants(window, week)
     except (ValueError, WindowError) as error:
         raise typer.BadParameter(str(error)) from None
     if not instants:

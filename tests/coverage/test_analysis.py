@@ -4,6 +4,7 @@ south (Wakefield); the reach is 10 km, so 2, 5 and 8 km are in reach and 12 and 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from service_finder.coverage.analysis import (
+    GRIDS_KEPT,
     CoverageQuery,
     Profile,
     Reach,
@@ -214,3 +216,47 @@ def test_the_same_open_services_are_computed_once_but_counted_every_hour() -> No
     result = compute(index_of([cafe()]), ring_population(), QUERY, instants)
     assert len(result.instants) == 96
     assert int(result.covered.sum()) == 0
+
+
+def test_a_postcode_with_no_district_counts_a_district_catchment_as_the_search_does() -> None:
+    # The search cannot rule a district catchment out where a postcode has no district ("check"): neither may
+    # coverage, except in strict mode.
+    population = ring_population()
+    population = dataclasses.replace(population, district=np.full(len(population), -1, dtype=np.int16))
+    result = compute(index_of([cafe()]), population, QUERY, [FRIDAY])
+    assert result.hours_covered.astype(bool).tolist()[: len(RING_KM)] == IN_REACH
+    strict = CoverageQuery(profile=Profile(age=30, strict=True), reach=QUERY.reach)
+    assert not compute(index_of([cafe()]), population, strict, [FRIDAY]).hours_covered.any()
+
+
+def test_a_line_with_an_office_is_remote_not_a_place_to_walk_into() -> None:
+    line = make_record(
+        "line",
+        kind="crisis_line",
+        locations=centre_location("line"),
+        access={"contact_modes": ["phone"]},
+        schedules=[{"id": "line-hours", "always_open": True}],
+    )
+    query = CoverageQuery(kinds=(ServiceKind.crisis_line,), reach=QUERY.reach)
+    assert covered_at([line], FRIDAY, query) == (NOBODY, NOBODY)
+    remote = CoverageQuery(kinds=(ServiceKind.crisis_line,), reach=QUERY.reach, include_remote=True)
+    assert covered_at([line], FRIDAY, remote) == ([True] * 5, NOBODY)  # its whole catchment, not 10 km of it
+
+
+def test_a_night_window_past_sunday_wraps_to_this_weeks_monday() -> None:
+    instants = window_instants("sun 22:00-04:00", date(2026, 10, 5))
+    assert [(at.strftime("%a %d"), at.hour) for at in instants] == [
+        ("Mon 05", 0),
+        ("Mon 05", 1),
+        ("Mon 05", 2),
+        ("Mon 05", 3),
+        ("Sun 11", 22),
+        ("Sun 11", 23),
+    ]
+
+
+def test_grids_for_many_reaches_are_not_all_kept() -> None:
+    population = ring_population()
+    for km in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        population.grid(km)
+    assert len(population.memo["grids"]) == GRIDS_KEPT
