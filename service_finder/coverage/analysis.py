@@ -386,12 +386,29 @@ class CoverageModel:
         if row not in self.memo:
             record = self.index.services[int(self.eligible.services[row])]
             geojson = record.eligibility.catchment.geojson if record.eligibility.catchment else None
-            self.memo[row] = (
-                points_in_geojson(self.population.longitude, self.population.latitude, geojson)
-                if geojson
-                else np.zeros(len(self.population), dtype=np.bool_)
-            )
+            inside = np.zeros(len(self.population), dtype=np.bool_)
+            if geojson:
+                # Ray casting costs one pass over the points per edge: only the points in the polygon's bounding
+                # box are cast (a detailed boundary was seconds over all of England's postcodes).
+                lon, lat = self.population.longitude, self.population.latitude
+                west, south, east, north = _bounds(geojson)
+                box = np.flatnonzero((lon >= west) & (lon <= east) & (lat >= south) & (lat <= north))
+                inside[box] = points_in_geojson(lon[box], lat[box], geojson)
+            self.memo[row] = inside
         return self.memo[row]
+
+
+def _bounds(geojson: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a GeoJSON Polygon or MultiPolygon's outer rings."""
+    polygons = geojson.get("coordinates", [])
+    if geojson.get("type") == "Polygon":
+        polygons = [polygons]
+    if not isinstance(polygons, list):
+        polygons = []
+    points = np.array([p for polygon in polygons for p in (polygon[0] if polygon else [])], dtype=np.float64)
+    if points.size == 0:
+        return (np.inf, np.inf, -np.inf, -np.inf)  # an empty box: nothing inside
+    return (points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max())
 
 
 def _chunks(entries: I64, grid: Grid, lat: F64, lon: F64) -> list[I64]:

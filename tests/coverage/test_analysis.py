@@ -260,3 +260,16 @@ def test_grids_for_many_reaches_are_not_all_kept() -> None:
     for km in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
         population.grid(km)
     assert len(population.memo["grids"]) == GRIDS_KEPT
+
+
+def test_a_polygon_catchment_is_cast_only_where_it_could_hold_points_and_gives_the_same_answer() -> None:
+    # A box over the southern ring, 1 to 30 km south: the bounding-box prefilter must not change who is inside.
+    lat, lon = CENTRE
+    box = [[lon - 0.1, lat - 0.3], [lon + 0.1, lat - 0.3], [lon + 0.1, lat - 0.01], [lon - 0.1, lat - 0.01]]
+    geojson = {"type": "Polygon", "coordinates": [[*box, box[0]]]}
+    population = ring_population()
+    line = cafe(eligibility={"catchment": {"type": "polygon", "geojson": geojson}})
+    result = compute(index_of([line]), population, QUERY, [FRIDAY])
+    everywhere = points_in_geojson(population.longitude, population.latitude, geojson)
+    in_reach = np.array([*IN_REACH, *IN_REACH])
+    assert result.hours_covered.astype(bool).tolist() == (everywhere & in_reach).tolist()
