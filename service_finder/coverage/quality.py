@@ -115,10 +115,14 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
     return found
 
 
+# A time of day, not a price: "£2.50" and "$3.30" are not 02:50 and 03:30.
 _TIME = re.compile(
-    r"\b(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?\s*(?P<ampm>am|pm)\b|\b(?P<h24>\d{1,2})[:.](?P<m24>\d{2})\b", re.IGNORECASE
+    r"(?<![£$€\d.])\b(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?\s*(?P<ampm>am|pm)\b"
+    r"|(?<![£$€\d.])\b(?P<h24>\d{1,2})[:.](?P<m24>\d{2})\b",
+    re.IGNORECASE,
 )
-_ALWAYS = re.compile(r"24\s*/\s*7|24 hours|round the clock|always open", re.IGNORECASE)
+# Open around the clock, not "within 24 hours" (a callback promise).
+_ALWAYS = re.compile(r"24\s*/\s*7|(?<!within )24 hours|round the clock|always open", re.IGNORECASE)
 _WORDS = {"midnight": 0, "noon": 720, "midday": 720}
 
 

@@ -73,3 +73,12 @@ def test_notes_that_contradict_the_structured_hours() -> None:
     assert [f.check for f in report.findings if f.service_id == "x"] == [Check.hours_text_conflict]
     assert report.counts[[c.check for c in report.counts].index(Check.hours_text_conflict)].services == 1
     assert report.data_version == 1
+
+
+def test_prices_and_callback_promises_are_not_read_as_opening_hours() -> None:
+    assert mentioned_minutes("Entry £2.50, open 5pm to 10.30pm") == {17 * 60, 22 * 60 + 30}
+    evening = {"id": "s", "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "02:00"}]}
+    promise = ScheduleRecord.model_validate(evening | {"notes": "Fridays 6pm to 2am; we call back within 24 hours"})
+    assert hours_text_conflicts(promise) == []
+    claim = ScheduleRecord.model_validate(evening | {"notes": "Open 24 hours"})
+    assert "around the clock" in hours_text_conflicts(claim)[0]
