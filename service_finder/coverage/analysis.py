@@ -458,13 +458,24 @@ def _day_range(text: str) -> list[int]:
         return list(DAY_GROUPS[text])
     first, _, last = text.partition("-")
     try:
-        a = DAY_NAMES.index(first[:3])
-        b = DAY_NAMES.index(last[:3]) if last else a
+        a = _day(first)
+        b = _day(last) if last else a
     except ValueError:
         raise WindowError(
             f"days {text!r} are not a day (mon..sun), a range (mon-fri) or daily/weekdays/weekend"
         ) from None
     return list(range(a, b + 1)) if a <= b else [*range(a, 7), *range(0, b + 1)]
+
+
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _day(word: str) -> int:
+    """'mon', 'tues' or 'monday': a day's name or its start, three letters at least ('monkey' is not Monday)."""
+    for position, name in enumerate(_FULL_DAY_NAMES):
+        if len(word) >= len(DAY_NAMES[position]) and name.startswith(word):
+            return position
+    raise ValueError(word)
 
 
 def _minute(text: str) -> int:
@@ -494,7 +505,7 @@ def window_instants(spec: str, week_of: date) -> list[datetime]:
     excluded, and may run past midnight ('fri-sat 22:00-04:00'). Several specs join with ';'.
     """
     monday = week_start(week_of)
-    found: set[datetime] = set()
+    found: list[datetime] = []
     for part in (p.strip() for p in spec.split(";")):
         if not part:
             continue
@@ -513,10 +524,19 @@ def window_instants(spec: str, week_of: date) -> list[datetime]:
                 # A night running past Sunday midnight wraps to this week's Monday morning, as a day range like
                 # fri-mon wraps to this week's Monday: the week asked for, and every hour the window names.
                 offset = (timedelta(days=day) + timedelta(minutes=minute)) % timedelta(days=7)
-                found.add(_london_wall(datetime.combine(monday, time()) + offset))
+                found.extend(_london_walls(datetime.combine(monday, time()) + offset))
     if not found:
         raise WindowError(f"window {spec!r} names no instants")
-    return sorted(found)
+    return distinct_instants(found)
+
+
+def _london_walls(wall: datetime) -> list[datetime]:
+    """The instants a London wall time names: one; both in October's repeated hour (01:00 BST, then 01:00 GMT)."""
+    first = _london_wall(wall)
+    second = wall.replace(tzinfo=LONDON, fold=1)
+    if first.replace(tzinfo=None) == wall and second.utcoffset() != first.utcoffset():
+        return [first, to_london(second)]
+    return [first]
 
 
 def _london_wall(wall: datetime) -> datetime:

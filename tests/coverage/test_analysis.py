@@ -204,7 +204,10 @@ def test_a_night_window_runs_past_midnight() -> None:
     ]
 
 
-@pytest.mark.parametrize(("spec", "named"), [("someday 02:00", "someday"), ("sat 25:00", "25:00"), ("sat", "sat")])
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [("someday 02:00", "someday"), ("sat 25:00", "25:00"), ("sat", "sat"), ("monkey 02:00", "monkey")],
+)
 def test_a_window_that_cannot_be_read_is_refused_by_name(spec: str, named: str) -> None:
     with pytest.raises(WindowError, match=named):
         window_instants(spec, date(2026, 10, 9))
@@ -273,3 +276,22 @@ def test_a_polygon_catchment_is_cast_only_where_it_could_hold_points_and_gives_t
     everywhere = points_in_geojson(population.longitude, population.latitude, geojson)
     in_reach = np.array([*IN_REACH, *IN_REACH])
     assert result.hours_covered.astype(bool).tolist() == (everywhere & in_reach).tolist()
+
+
+def test_days_may_be_written_in_full_or_shortened() -> None:
+    friday = date(2026, 10, 9)
+    assert window_instants("monday-friday 09:00", friday) == window_instants("mon-fri 09:00", friday)
+    assert window_instants("tues-thurs 09:00", friday) == window_instants("tue-thu 09:00", friday)
+
+
+def test_a_window_over_octobers_repeated_hour_samples_both_of_its_01_00s() -> None:
+    instants = window_instants("sun 00:00-03:00", date(2026, 10, 25))
+    assert [(at.hour, at.utcoffset()) for at in instants] == [
+        (0, timedelta(hours=1)),
+        (1, timedelta(hours=1)),
+        (1, timedelta(0)),
+        (2, timedelta(0)),
+    ]
+    # March's skipped hour is one instant, not two: 01:00 does not exist and reads as 02:00 BST.
+    march = window_instants("sun 00:00-03:00", date(2026, 3, 29))
+    assert [(at.hour, at.utcoffset()) for at in march] == [(0, timedelta(0)), (2, timedelta(hours=1))]
