@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
 from service_finder.api.problems import SEARCH_PATH, search_safety_net
 from service_finder.errors import PROBLEM_BASE, URGENT_HELP, ServiceFinderError
+from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 logger = logging.getLogger("service_finder.api")
@@ -39,23 +40,25 @@ async def send_problem(
     **extra: Any,
 ) -> None:
     state = scope.get("state", {})
-    body = json.dumps(
-        {
-            "type": PROBLEM_BASE + slug,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": scope.get("path", ""),
-            "request_id": state.get("request_id"),
-            **extra,
-        }
-    ).encode()
+    media_type = b"application/problem+json"
+    document: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": scope.get("path", ""),
+        "request_id": state.get("request_id"),
+        **extra,
+    }
+    if is_fhir_path(scope.get("path", "")):  # a FHIR client reads only FHIR
+        document, media_type = error_outcome(status, title, detail), FHIR_JSON.encode()
+    body = json.dumps(document).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/problem+json"),
+                (b"content-type", media_type),
                 (b"content-length", str(len(body)).encode()),
                 *headers,
             ],

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Match, Route
 
 from service_finder.api.middleware import CORS_HEADERS, is_public_read
 from service_finder.errors import PROBLEM_BASE, URGENT_HELP, FieldValueError, ServiceFinderError
-from service_finder.interop.fhir import FHIR_JSON, operation_outcome
+from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path, operation_outcome
 from service_finder.schemas import SearchRequest
 from service_finder.search.engine import safety_net
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
@@ -53,6 +53,9 @@ def problem_response(
         body.update(extra)
     if request.url.path == SEARCH_PATH:
         body["safety_net"] = search_safety_net(request.app)
+    if is_fhir_path(request.url.path):  # a FHIR client reads only FHIR
+        outcome = error_outcome(status, title, detail, expression=field)
+        return JSONResponse(_sendable(outcome), status_code=status, media_type=FHIR_JSON, headers=headers)
     return JSONResponse(_sendable(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -188,7 +191,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     # static files) names none of its own: then Allow is left as Starlette gave it.
     if error.status_code == 405 and (allowed := _allowed(request)):
         headers["Allow"] = ", ".join(allowed)
-    if request.url.path == "/fhir" or request.url.path.startswith("/fhir/"):
+    if is_fhir_path(request.url.path):
         # A FHIR client reads only FHIR: an unknown path or method under /fhir is an OperationOutcome too.
         code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
         diagnostics = f"{request.method} {request.url.path}: {error.detail}"

@@ -6,7 +6,7 @@ café in `schemas.SERVICE_RECORD_EXAMPLE`), so an example can never drift from w
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -16,6 +16,8 @@ from service_finder.schemas import SERVICE_RECORD_EXAMPLE, ServiceRecord
 
 EXAMPLE_HOST = "https://service-finder.example.org"
 MODIFIED = datetime(2026, 10, 1, 9, tzinfo=UTC)
+# The day the examples are written for (hours that apply, closures to come): fixed, so the document is too.
+TODAY = date(2026, 10, 1)
 
 
 @cache
@@ -84,12 +86,16 @@ def hsds_taxonomy_term_page_example() -> dict[str, Any]:
 
 
 def fhir_healthcare_service_example() -> dict[str, Any]:
-    return fhir.healthcare_service(_record(), last_modified=MODIFIED)
+    return fhir.healthcare_service(_record(), today=TODAY, last_modified=MODIFIED)
 
 
 def fhir_location_example() -> dict[str, Any]:
     record = _record()
-    return fhir.location(record, record.locations[0], last_modified=MODIFIED)
+    return fhir.location([(record, record.locations[0])], today=TODAY, last_modified=MODIFIED)
+
+
+def fhir_capability_statement_example() -> dict[str, Any]:
+    return fhir.capability_statement(f"{EXAMPLE_HOST}/fhir/")
 
 
 def _searchset(resource: dict[str, Any], query: str) -> dict[str, Any]:

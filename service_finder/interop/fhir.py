@@ -5,12 +5,18 @@ Plain JSON-ready dicts, checked in the tests by parsing them with `fhir.resource
 - Opening hours: FHIR `time` has no 24:00 and no "next day", so an overnight session is split at midnight
   (Fri 18:00-02:00 -> fri 18:00:00-23:59:59 and sat 00:00:00-02:00:00); 24/7 is `allDay`. Hours are Europe/London
   wall time, as FHIR availableTime is local time.
+- The weekly hours are those that apply today (London): FHIR's weekly hours have no dates, so hours that have
+  ended or not yet begun are left out of them (hours still to come are stated in words).
+- Every stretch of the next HORIZON_DAYS in which those weekly hours say open but the service is closed (a dated
+  closure, a bank holiday, a special opening's shorter hours, hours that end) is a `notAvailable` item with its
+  exact `during` period, computed by the opening-hours engine the search uses, so a reader of FHIR alone never
+  sees a closed service as open. Openings beyond the weekly hours are in `availabilityExceptions`, in words.
 - A service's own hours go on HealthcareService.availableTime; hours kept per location go on that
-  Location.hoursOfOperation (a Location without its own hours shows the service's).
-- Dated closures and special openings are `notAvailable` with the dates in `during`; bank-holiday rules are
-  `notAvailable` without a period ("Closed on bank holidays in England") or text in `availabilityExceptions`.
+  Location.hoursOfOperation (a Location without its own hours shows the service's). R4 Location has no
+  notAvailable, so a Location states its dated closures in availabilityExceptions.
 - `active` is true only for an active service: a temporarily closed one must never read as available.
-- Demonstration records carry the meta tag `demo`.
+- Demonstration records carry the meta tag `demo`; records past their review date the tag `stale`, and the
+  extensions verified-at and review-due say when a person last checked them and when they are due again.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from service_finder.domain.schedule import MINUTES_PER_DAY, BankHolidayPolicy
-from service_finder.domain.taxonomy import KINDS, REFERRAL_LABELS, PhoneType, ServiceStatus
+from service_finder import __version__
+from service_finder.domain.opening_hours import LONDON, Interval, day_plan, intervals
+from service_finder.domain.provenance import is_stale, review_due
+from service_finder.domain.schedule import MINUTES_PER_DAY, BankHolidayPolicy, WeeklySchedule
+from service_finder.domain.taxonomy import KINDS, REFERRAL_LABELS, CatchmentType, PhoneType, ServiceStatus
 from service_finder.schemas import LocationRecord, ScheduleRecord, ServiceRecord
 
 FHIR_JSON = "application/fhir+json"
@@ -82,82 +92,214 @@ def _grouped(pieces: Sequence[tuple[int, int, int]]) -> list[tuple[list[str], in
     return [(days, opens, closes) for (opens, closes), days in sorted(groups.items(), key=lambda g: g[1][0])]
 
 
-def available_time(schedules: Sequence[ScheduleRecord]) -> list[dict[str, Any]]:
-    if any(s.always_open for s in schedules):
-        return [{"daysOfWeek": list(_DAYS), "allDay": True}]
-    return [
-        {"daysOfWeek": days, "availableStartTime": _time(opens), "availableEndTime": _time(closes)}
-        for days, opens, closes in _grouped(weekly_hours(schedules))
-    ]
-
-
-def hours_of_operation(schedules: Sequence[ScheduleRecord]) -> list[dict[str, Any]]:
-    if any(s.always_open for s in schedules):
-        return [{"daysOfWeek": list(_DAYS), "allDay": True}]
-    return [
-        {"daysOfWeek": days, "openingTime": _time(opens), "closingTime": _time(closes)}
-        for days, opens, closes in _grouped(weekly_hours(schedules))
-    ]
-
-
 def _ranges(ranges: Iterable[Any]) -> str:
     return ", ".join(f"{r.opens_at}-{r.closes_at}" for r in ranges)
 
 
-def not_available(schedules: Sequence[ScheduleRecord]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for schedule in schedules:
-        if schedule.bank_holidays is BankHolidayPolicy.closed and not schedule.always_open:
-            items.append({"description": "Closed on bank holidays in England"})
-        for exception in schedule.exceptions:
-            reason = f": {exception.reason}" if exception.reason else ""
-            what = "Closed" if exception.closed else f"Regular hours do not apply; open only {_ranges(exception.hours)}"
-            items.append(
-                {
-                    "description": what + reason,
-                    "during": {"start": exception.start_date.isoformat(), "end": exception.end_date.isoformat()},
-                }
+# Dated changes to the weekly hours (closures, bank holidays, special openings, hours that end or begin) are
+# worked out this many days ahead. Answers are not cached (Cache-Control: no-store), so a client reading again
+# later sees the next ones.
+HORIZON_DAYS = 120
+# Openings beyond the weekly hours named one by one in the text, at most.
+MAX_EXTRA_OPENINGS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    """What FHIR can say of a set of schedules, from `today` on.
+
+    The weekly hours are those that apply today (a schedule that has ended or not yet begun is left out: FHIR's
+    availableTime has no dates, and a reader takes it to be the hours now). Every stretch of the coming
+    HORIZON_DAYS in which those weekly hours say open but the service is closed (a closure, a bank holiday, a
+    special opening, hours that end) is a dated `unavailable` period, so no reader of the weekly hours alone
+    sees a closed service as open; openings beyond them are stated in `notes`."""
+
+    always_open: bool
+    weekly: list[tuple[int, int, int]]  # weekly_hours pieces; empty when always open or none apply
+    unavailable: list[dict[str, Any]]  # notAvailable items, each with its `during` period
+    notes: list[str]
+    recorded: bool  # any hours recorded at all
+
+    def available_time(self) -> list[dict[str, Any]]:
+        if self.always_open:
+            return [{"daysOfWeek": list(_DAYS), "allDay": True}]
+        return [
+            {"daysOfWeek": days, "availableStartTime": _time(opens), "availableEndTime": _time(closes)}
+            for days, opens, closes in _grouped(self.weekly)
+        ]
+
+    def hours_of_operation(self) -> list[dict[str, Any]]:
+        if self.always_open:
+            return [{"daysOfWeek": list(_DAYS), "allDay": True}]
+        return [
+            {"daysOfWeek": days, "openingTime": _time(opens), "closingTime": _time(closes)}
+            for days, opens, closes in _grouped(self.weekly)
+        ]
+
+    def text(self, *, with_periods: bool) -> str | None:
+        """The notes as one text; with the unavailable periods written out too (for a Location, which has no
+        notAvailable in R4)."""
+        parts = list(self.notes)
+        if with_periods:
+            parts.extend(
+                f"{item['description']} ({_period_words(item['during']['start'], item['during']['end'])})"
+                for item in self.unavailable
             )
-    return items
+        return ". ".join(p.removesuffix(".") for p in parts) + "." if parts else None
 
 
-def availability_exceptions(schedules: Sequence[ScheduleRecord], *, per_location: bool) -> str | None:
+def hours(schedules: Sequence[ScheduleRecord], today: date) -> Hours:
+    if not schedules:
+        return Hours(False, [], [], ["Opening hours not recorded: phone to check"], recorded=False)
+    current = [s for s in schedules if _applies(s, today)]
+    always_open = any(s.always_open for s in current)
+    domain = [s.to_domain() for s in schedules]
+    pattern = (
+        WeeklySchedule(always_open=True)
+        if always_open
+        else WeeklySchedule(sessions=tuple(session for s in current for session in s.to_domain().sessions))
+    )
+    start = datetime.combine(today, time(0), tzinfo=LONDON)
+    end = datetime.combine(today + timedelta(days=HORIZON_DAYS), time(0), tzinfo=LONDON)
+    claimed = intervals([pattern], start, end)
+    actual = intervals(domain, start, end)
+    unavailable = _merged_periods(_subtract(claimed, actual), actual, domain)
+    notes = _notes(schedules, current, today)
+    extra = _subtract(actual, claimed)
+    if extra:
+        listed = [f"{_span_words(a, b)}{_why(domain, a)}" for a, b in extra[:MAX_EXTRA_OPENINGS]]
+        more = f", and {len(extra) - MAX_EXTRA_OPENINGS} more" if len(extra) > MAX_EXTRA_OPENINGS else ""
+        notes.append("Also open outside these hours: " + "; ".join(listed) + more)
+    weekly = [] if always_open else weekly_hours(current)
+    return Hours(always_open, weekly, unavailable, notes, recorded=True)
+
+
+def _applies(schedule: ScheduleRecord, day: date) -> bool:
+    return (schedule.valid_from is None or schedule.valid_from <= day) and (
+        schedule.valid_to is None or day <= schedule.valid_to
+    )
+
+
+def _subtract(first: Sequence[Interval], second: Sequence[Interval]) -> list[Interval]:
+    """The parts of `first` not covered by `second` (both sorted and merged, as `intervals` returns them)."""
+    left: list[Interval] = []
+    j = 0
+    for start, end in first:
+        cursor = start
+        while j < len(second) and second[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(second) and second[k][0] < end:
+            if second[k][0] > cursor:
+                left.append((cursor, second[k][0]))
+            cursor = max(cursor, second[k][1])
+            k += 1
+        if cursor < end:
+            left.append((cursor, end))
+    return left
+
+
+def _why(domain: Sequence[WeeklySchedule], at: datetime) -> str:
+    """' (Christmas Day)': why the day a session starts on differs from the weekly hours, if a schedule says."""
+    day = at.astimezone(LONDON).date()
+    reasons = dict.fromkeys(r for r in (day_plan(s, day).reason for s in domain) if r)
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+def _merged_periods(
+    gaps: Sequence[Interval], actual: Sequence[Interval], domain: Sequence[WeeklySchedule]
+) -> list[dict[str, Any]]:
+    """One notAvailable item per closure: gaps for the same reason are one period when the service is not open at
+    any moment between them (a week's closure is one period, not seven)."""
+    items: list[tuple[datetime, datetime, str]] = []
+    for start, end in gaps:
+        why = _why(domain, start)
+        description = f"Closed: {why[2:-1]}" if why else "Closed"
+        if items and items[-1][2] == description:
+            last_end = items[-1][1]
+            if not any(a < start and b > last_end for a, b in actual):
+                items[-1] = (items[-1][0], end, description)
+                continue
+        items.append((start, end, description))
+    return [{"description": d, "during": {"start": _instant(a), "end": _instant(b)}} for a, b, d in items]
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(LONDON).isoformat(timespec="seconds")
+
+
+def _span_words(start: datetime, end: datetime) -> str:
+    a, b = start.astimezone(LONDON), end.astimezone(LONDON)
+    return f"{a:%a %d %b %Y} {a:%H:%M} to " + (f"{b:%H:%M}" if b.date() == a.date() else f"{b:%a %d %b} {b:%H:%M}")
+
+
+def _period_words(start: str, end: str) -> str:
+    return _span_words(datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+def _notes(schedules: Sequence[ScheduleRecord], current: Sequence[ScheduleRecord], today: date) -> list[str]:
     notes: list[str] = []
     for schedule in schedules:
-        if schedule.bank_holidays is BankHolidayPolicy.special and schedule.bank_holiday_hours:
-            notes.append(f"Bank holidays in England: open {_ranges(schedule.bank_holiday_hours)} only")
-        if schedule.valid_from or schedule.valid_to:
-            since = f" from {schedule.valid_from.isoformat()}" if schedule.valid_from else ""
+        if schedule.valid_to is not None and schedule.valid_to < today:
+            continue  # hours that have ended say nothing now
+        if schedule in current:
+            if schedule.bank_holidays is BankHolidayPolicy.closed and not schedule.always_open:
+                notes.append("Closed on bank holidays in England")
+            elif schedule.bank_holidays is BankHolidayPolicy.special and schedule.bank_holiday_hours:
+                notes.append(f"Bank holidays in England: open {_ranges(schedule.bank_holiday_hours)} only")
+            if schedule.valid_to is not None:
+                notes.append(f"These hours apply until {schedule.valid_to.isoformat()}")
+        else:
             until = f" until {schedule.valid_to.isoformat()}" if schedule.valid_to else ""
-            notes.append(f"These hours apply{since}{until}")
+            assert schedule.valid_from is not None  # not current and not ended: it begins later
+            notes.append(f"From {schedule.valid_from.isoformat()}{until}: {_week_words(schedule)}")
         if schedule.notes:
             notes.append(schedule.notes)
-    if per_location:
-        notes.append("Some locations keep their own hours: see each Location's hoursOfOperation")
-    return ". ".join(notes) + "." if notes else None
+    return notes
 
 
-def location_exceptions(schedules: Sequence[ScheduleRecord]) -> str | None:
-    """Everything a Location's weekly hoursOfOperation does not say, as text (R4 Location has no notAvailable):
-    bank-holiday hours, the dates the hours apply between, and each closure or change with its dates."""
-    parts = []
-    general = availability_exceptions(schedules, per_location=False)
-    if general:
-        parts.append(general.removesuffix("."))
-    for item in not_available(schedules):
-        during = item.get("during")
-        dates = f" ({during['start']} to {during['end']})" if during else ""
-        parts.append(item["description"] + dates)
-    return "; ".join(parts) or None
+def _week_words(schedule: ScheduleRecord) -> str:
+    if schedule.always_open:
+        return "open 24 hours, every day"
+    groups = _grouped(weekly_hours([schedule]))
+    if not groups:
+        return "closed"
+    return "open " + ", ".join(f"{' '.join(days)} {_time(o)[:5]}-{_time(c)[:5]}" for days, o, c in groups)
 
 
-def _meta(record: ServiceRecord, last_modified: datetime | None) -> dict[str, Any] | None:
+VERIFIED_AT_URL = BASE + "StructureDefinition/verified-at"
+REVIEW_DUE_URL = BASE + "StructureDefinition/review-due"
+PHONE_TYPE_URL = BASE + "StructureDefinition/phone-type"
+
+
+def _meta(records: Sequence[ServiceRecord], last_modified: datetime | None, today: date) -> dict[str, Any] | None:
     meta: dict[str, Any] = {}
     if last_modified is not None:
         meta["lastUpdated"] = last_modified.isoformat()
-    if record.is_demo:
-        meta["tag"] = [{"system": TAG_SYSTEM, "code": "demo", "display": "Demonstration data: not a real service"}]
+    tags = []
+    if any(r.is_demo for r in records):  # a fictional place must never read as real, whatever shares it
+        tags.append({"system": TAG_SYSTEM, "code": "demo", "display": "Demonstration data: not a real service"})
+    if any(is_stale(r.provenance.verified_at, r.provenance.verify_due, today) for r in records):
+        tags.append({"system": TAG_SYSTEM, "code": "stale", "display": STALE_DISPLAY})
+    if tags:
+        meta["tag"] = tags
     return meta or None
+
+
+# The words /v1 and the search page use for a record past its review date (never presented as verified).
+STALE_DISPLAY = "Not recently verified: its review is overdue, so check with the service"
+
+
+def _verification(record: ServiceRecord) -> list[dict[str, Any]] | None:
+    # When a person last checked the record and when it is due again: meta.lastUpdated is when it was last
+    # changed in this directory, which says nothing about whether anyone checked it.
+    extensions: list[dict[str, Any]] = []
+    if record.provenance.verified_at is not None:
+        extensions.append({"url": VERIFIED_AT_URL, "valueDateTime": record.provenance.verified_at.isoformat()})
+    due = review_due(record.provenance.verified_at, record.provenance.verify_due)
+    if due is not None and due != date.min:
+        extensions.append({"url": REVIEW_DUE_URL, "valueDate": due.isoformat()})
+    return extensions or None
 
 
 def _kind_concepts(record: ServiceRecord) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -171,9 +313,11 @@ def _kind_concepts(record: ServiceRecord) -> tuple[dict[str, Any], dict[str, Any
 
 
 def _eligibility(record: ServiceRecord) -> list[dict[str, Any]]:
+    """Every criterion the record states, in words: a criterion left out reads as no restriction."""
     eligibility = record.eligibility
     parts: list[str] = []
     low, high = eligibility.minimum_age, eligibility.maximum_age
+    low = None if low == 0 else low  # from birth: no lower limit
     if low is not None and high is not None:
         parts.append(f"Ages {low} to {high}")
     elif low is not None:
@@ -181,17 +325,45 @@ def _eligibility(record: ServiceRecord) -> list[dict[str, Any]]:
     elif high is not None:
         parts.append(f"Ages up to {high}")
     if eligibility.genders:
-        parts.append("For " + ", ".join(g.value.replace("_", "-") for g in eligibility.genders))
+        parts.append("For " + ", ".join(g.value.replace("_", "-") for g in eligibility.genders) + " only")
+    catchment = eligibility.catchment
+    if catchment is None:
+        parts.append("Catchment area not recorded: check before travelling")
+    elif catchment.type is CatchmentType.districts:
+        parts.append("Only for people living in local authority districts " + ", ".join(catchment.districts))
+    elif catchment.type is CatchmentType.polygon:
+        parts.append("Only for people living in its area (a boundary, in the service's record)")
+    if eligibility.gp_registration_required:
+        parts.append("Must be registered with a GP in its area")
+    if eligibility.accepts_intoxicated is True:
+        parts.append("Accepts people who have been drinking or using drugs")
+    elif eligibility.accepts_intoxicated is False:
+        parts.append("Does not accept people who are intoxicated")
+    if eligibility.accepts_substance_use is True:
+        parts.append("Accepts people who use drugs or alcohol")
+    elif eligibility.accepts_substance_use is False:
+        parts.append("Does not accept people who use drugs or alcohol")
     if eligibility.description:
         parts.append(eligibility.description)
-    return [{"comment": ". ".join(parts)}] if parts else []
+    return [{"comment": ". ".join(p.removesuffix(".") for p in parts) + "."}] if parts else []
+
+
+_PHONE_WORDS = {
+    PhoneType.voice: "voice",
+    PhoneType.text: "text message",
+    PhoneType.textphone: "textphone",
+    PhoneType.whatsapp: "WhatsApp",
+}
 
 
 def _telecom(record: ServiceRecord) -> list[dict[str, Any]]:
-    telecom: list[dict[str, Any]] = [
-        {"system": _TELECOM[phone.type], "value": phone.display or phone.number, "use": "work"}
-        for phone in record.phones
-    ]
+    telecom: list[dict[str, Any]] = []
+    for phone in record.phones:
+        point: dict[str, Any] = {"system": _TELECOM[phone.type], "value": phone.display or phone.number, "use": "work"}
+        if phone.type is not PhoneType.voice:
+            # ContactPoint.system cannot tell a textphone from a voice line, nor name WhatsApp: say which it is.
+            point["extension"] = [{"url": PHONE_TYPE_URL, "valueCode": phone.type.value}]
+        telecom.append(point)
     if record.url:
         telecom.append({"system": "url", "value": record.url})
     if record.email:
@@ -199,14 +371,34 @@ def _telecom(record: ServiceRecord) -> list[dict[str, Any]]:
     return telecom
 
 
-def healthcare_service(record: ServiceRecord, *, last_modified: datetime | None = None) -> dict[str, Any]:
+def _phone_notes(record: ServiceRecord) -> list[str]:
+    return [
+        f"{phone.display or phone.number} ({_PHONE_WORDS[phone.type]}): {phone.description}"
+        if phone.description
+        else f"{phone.display or phone.number}: {_PHONE_WORDS[phone.type]}"
+        for phone in record.phones
+        if phone.description or phone.type is not PhoneType.voice
+    ]
+
+
+def healthcare_service(record: ServiceRecord, *, today: date, last_modified: datetime | None = None) -> dict[str, Any]:
+    """`today` (London) decides which hours apply now and which dated changes are coming."""
     category, kind_type = _kind_concepts(record)
     service_wide = [s for s in record.schedules if s.location_id is None]
     per_location = len(service_wide) < len(record.schedules)
+    week = hours(service_wide, today) if service_wide or not per_location else None
+    not_available = list(week.unavailable) if week else []
+    if record.status is ServiceStatus.temporarily_closed:
+        not_available.insert(0, {"description": "Temporarily closed"})
+    notes = [text for text in (week.text(with_periods=False) if week else None,) if text]
+    if per_location:
+        notes.append("Some locations keep their own hours: see each Location's hoursOfOperation.")
+    phone_notes = _phone_notes(record)
     resource: dict[str, Any] = {
         "resourceType": "HealthcareService",
         "id": fhir_id(record.id),
-        "meta": _meta(record, last_modified),
+        "meta": _meta([record], last_modified, today),
+        "extension": _verification(record),
         "identifier": [{"system": SERVICE_ID_SYSTEM, "value": record.id}],
         "active": record.status is ServiceStatus.active,
         "providedBy": {"display": record.organisation.name},
@@ -214,7 +406,9 @@ def healthcare_service(record: ServiceRecord, *, last_modified: datetime | None 
         "type": [kind_type],
         "name": record.name,
         "comment": record.description or None,
-        "extraDetails": record.alert or None,
+        "extraDetails": "\n\n".join(p for p in (record.alert, "Numbers: " + "; ".join(phone_notes)) if p)
+        if phone_notes
+        else record.alert or None,
         "telecom": _telecom(record) or None,
         "location": [
             {"reference": f"Location/{fhir_id(location.id)}", "display": location.name or location.address}
@@ -229,22 +423,48 @@ def healthcare_service(record: ServiceRecord, *, last_modified: datetime | None 
         or None,
         "communication": [{"coding": [{"system": LANGUAGE_SYSTEM, "code": code}]} for code in record.access.languages]
         or None,
-        "availableTime": available_time(service_wide) or None,
-        "notAvailable": not_available(service_wide) or None,
-        "availabilityExceptions": availability_exceptions(service_wide, per_location=per_location),
+        "availableTime": (week.available_time() if week else None) or None,
+        "notAvailable": not_available or None,
+        "availabilityExceptions": " ".join(notes) or None,
     }
-    if record.status is ServiceStatus.temporarily_closed:
-        closed = {"description": "Temporarily closed"}
-        resource["notAvailable"] = [closed, *(resource["notAvailable"] or [])]
     return {key: value for key, value in resource.items() if value is not None}
 
 
-def location(record: ServiceRecord, place: LocationRecord, *, last_modified: datetime | None = None) -> dict[str, Any]:
-    own = [s for s in record.schedules if s.location_id == place.id]
-    schedules = own or [s for s in record.schedules if s.location_id is None]
-    status = {ServiceStatus.active: "active", ServiceStatus.temporarily_closed: "suspended"}.get(
-        record.status, "inactive"
+def location(
+    users: Sequence[tuple[ServiceRecord, LocationRecord]],
+    *,
+    today: date,
+    last_modified: datetime | None = None,
+) -> dict[str, Any]:
+    """One place, from every service delivered there (a location id may be shared by several services).
+
+    Its status is the best of theirs (a place where a 24/7 crisis house is open is active, whatever else there
+    is temporarily closed). Its hours are theirs when they agree; when they differ, R4 Location has one set of
+    hours only, so none are given and the text sends the reader to each HealthcareService."""
+    records = [record for record, _ in users]
+    place = users[0][1]
+    statuses = {record.status for record in records}
+    status = (
+        "active"
+        if ServiceStatus.active in statuses
+        else "suspended"
+        if ServiceStatus.temporarily_closed in statuses
+        else "inactive"
     )
+    weeks = []
+    for record, here in users:
+        own = [s for s in record.schedules if s.location_id == here.id]
+        weeks.append(hours(own or [s for s in record.schedules if s.location_id is None], today))
+    same = all(w == weeks[0] for w in weeks)
+    week = weeks[0] if same else None
+    text = (
+        week.text(with_periods=True)
+        if week is not None
+        else "Several services work from this place, with different hours: see each HealthcareService ("
+        + "; ".join(record.name for record in records)
+        + ")."
+    )
+    organisations = {record.organisation.name for record in records}
     address = {
         "use": "work",
         "type": "physical",
@@ -256,17 +476,17 @@ def location(record: ServiceRecord, place: LocationRecord, *, last_modified: dat
     resource: dict[str, Any] = {
         "resourceType": "Location",
         "id": fhir_id(place.id),
-        "meta": _meta(record, last_modified),
+        "meta": _meta(records, last_modified, today),
         "identifier": [{"system": LOCATION_ID_SYSTEM, "value": place.id}],
         "status": status,
-        "name": place.name or place.address or record.name,
+        "name": place.name or place.address or records[0].name,
         "description": place.description or None,
         "mode": "instance",
         "address": {key: value for key, value in address.items() if value is not None},
         "position": {"longitude": place.longitude, "latitude": place.latitude},
-        "managingOrganization": {"display": record.organisation.name},
-        "hoursOfOperation": hours_of_operation(schedules) or None,
-        "availabilityExceptions": location_exceptions(schedules),
+        "managingOrganization": {"display": organisations.pop()} if len(organisations) == 1 else None,
+        "hoursOfOperation": (week.hours_of_operation() if week else None) or None,
+        "availabilityExceptions": text,
     }
     return {key: value for key, value in resource.items() if value is not None}
 
@@ -274,20 +494,115 @@ def location(record: ServiceRecord, place: LocationRecord, *, last_modified: dat
 def searchset(
     resources: Sequence[dict[str, Any]], *, total: int, base_url: str, links: dict[str, str]
 ) -> dict[str, Any]:
-    return {
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
         "link": [{"relation": relation, "url": url} for relation, url in links.items()],
-        "entry": [
+    }
+    if resources:  # FHIR JSON has no empty arrays: a page with nothing on it has no `entry`
+        bundle["entry"] = [
             {
                 "fullUrl": f"{base_url}{resource['resourceType']}/{resource['id']}",
                 "resource": resource,
                 "search": {"mode": "match"},
             }
             for resource in resources
+        ]
+    return bundle
+
+
+# The day this statement of capabilities last changed (CapabilityStatement.date is required).
+CAPABILITIES_DATE = "2026-11-24"
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    """The capabilities interaction (GET /fhir/metadata): what a client can read and search for here."""
+    paging = "_count (0 to 500, default 50) and _offset page the results; a `next` link is given while more remain."
+    strict = (
+        "Search is strict: an unknown parameter, a repeated one or a value that cannot be used is refused with a 400 "
+        "OperationOutcome naming it, never ignored (an ignored filter would widen the answer)."
+    )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": CAPABILITIES_DATE,
+        "publisher": "Crisis Care Service Finder",
+        "kind": "instance",
+        "software": {"name": "Crisis Care Service Finder", "version": __version__},
+        "implementation": {
+            "description": "Crisis cafés, safe havens, crisis houses, crisis lines and related services in England",
+            "url": base_url.rstrip("/"),
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": f"Read-only. {strict} {paging} Hours are Europe/London wall time.",
+                "resource": [
+                    {
+                        "type": "HealthcareService",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {
+                                "name": "service-type",
+                                "type": "token",
+                                "documentation": "Kind code (ours or an MHSDS team type), optionally system|code; "
+                                "comma-separated for any of several.",
+                            },
+                            {"name": "active", "type": "token", "documentation": "true or false."},
+                            {
+                                "name": "location.near",
+                                "type": "special",
+                                "documentation": "latitude|longitude|distance|units, in England, at most 200 km; "
+                                "nearest first.",
+                            },
+                        ],
+                    },
+                    {
+                        "type": "Location",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {
+                                "name": "near",
+                                "type": "special",
+                                "documentation": "latitude|longitude|distance|units, in England, at most 200 km; "
+                                "nearest first.",
+                            }
+                        ],
+                    },
+                ],
+            }
         ],
     }
+
+
+def is_fhir_path(path: str) -> bool:
+    return path == "/fhir" or path.startswith("/fhir/")
+
+
+# The OperationOutcome issue code (http://hl7.org/fhir/issue-type) for each HTTP error status the service sends.
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    413: "too-costly",
+    415: "not-supported",
+    422: "invalid",
+    429: "throttled",
+    503: "transient",
+    504: "timeout",
+}
+
+
+def error_outcome(status: int, title: str, detail: str, *, expression: str | None = None) -> dict[str, Any]:
+    """What a FHIR client receives where others get problem+json: the same words, as an OperationOutcome."""
+    code = ISSUE_CODES.get(status, "exception" if status >= 500 else "processing")
+    return operation_outcome(code, f"{title}: {detail}", expression=expression)
 
 
 def operation_outcome(code: str, diagnostics: str, *, expression: str | None = None) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -15,6 +16,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.api.deps import get_today
 from service_finder.api.routes.fhir import FhirRoute
 from service_finder.openapi import openapi_document
 from service_finder.schemas import ServiceRecord
@@ -33,6 +35,14 @@ LONDON_PLACE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _today(client: TestClient) -> Iterator[None]:
+    # FHIR states the hours that apply today and the dated changes to come: pinned, so the tests do not age.
+    client.app.dependency_overrides[get_today] = lambda: date(2026, 11, 24)  # type: ignore[attr-defined]
+    yield
+    client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+
+
 def _store(engine: Engine, client: TestClient, *records: ServiceRecord) -> None:
     with Session(engine) as session:
         repository.upsert_services(session, records, actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
@@ -41,9 +51,14 @@ def _store(engine: Engine, client: TestClient, *records: ServiceRecord) -> None:
 
 
 def _fhir(
-    client: TestClient, path: str, params: dict[str, Any] | None = None, *, status: int = 200, **more: Any
+    client: TestClient,
+    path: str,
+    params: dict[str, Any] | list[tuple[str, str]] | None = None,
+    *,
+    status: int = 200,
+    **more: Any,
 ) -> dict[str, Any]:
-    query = {**(params or {}), **more}
+    query: Any = [*(params.items() if isinstance(params, dict) else params or []), *more.items()]
     response = client.get(path, params=query) if query else client.get(path)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == FHIR_JSON
@@ -83,7 +98,9 @@ def test_an_overnight_session_is_split_at_midnight(client: TestClient, engine: E
     service = HealthcareService.model_validate(_fhir(client, "/fhir/HealthcareService/leeds-cafe"))
     hours = [(t.daysOfWeek, str(t.availableStartTime), str(t.availableEndTime)) for t in service.availableTime or []]
     assert hours == [(["fri"], "18:00:00", "23:59:59"), (["sat"], "00:00:00", "02:00:00")]
-    assert [n.description for n in service.notAvailable or []] == ["Closed on bank holidays in England"]
+    # Closed on bank holidays: Christmas Day and New Year's Day 2027 are Fridays, each its own dated period.
+    assert [n.description for n in service.notAvailable or []] == ["Closed: Christmas Day", "Closed: New Year's Day"]
+    assert "Closed on bank holidays in England" in str(service.availabilityExceptions)
 
 
 def test_24_7_is_all_day_and_a_dated_closure_is_not_available_during_it(client: TestClient, engine: Engine) -> None:
@@ -93,17 +110,18 @@ def test_24_7_is_all_day_and_a_dated_closure_is_not_available_during_it(client: 
         "exceptions": [{"start_date": "2026-12-25", "end_date": "2026-12-26", "reason": "Christmas"}],
     }
     _store(engine, client, make_record("line", kind="crisis_line", locations=[], schedules=[schedule]))
-    service = HealthcareService.model_validate(_fhir(client, "/fhir/HealthcareService/line"))
+    body = _fhir(client, "/fhir/HealthcareService/line")
+    service = HealthcareService.model_validate(body)
     [week] = service.availableTime or []
     assert week.allDay is True
     assert len(week.daysOfWeek or []) == 7
-    [closure] = service.notAvailable or []
-    assert closure.description == "Closed: Christmas"
-    assert closure.during is not None
-    assert (str(closure.during.start), str(closure.during.end)) == (
-        "2026-12-25",
-        "2026-12-26",
-    )
+    # The exact stretch: from midnight starting Christmas Day to midnight ending Boxing Day, London time.
+    assert body["notAvailable"] == [
+        {
+            "description": "Closed: Christmas",
+            "during": {"start": "2026-12-25T00:00:00+00:00", "end": "2026-12-27T00:00:00+00:00"},
+        }
+    ]
 
 
 def test_a_temporarily_closed_service_is_never_active(client: TestClient, engine: Engine) -> None:
@@ -197,10 +215,15 @@ def test_a_long_identifier_becomes_a_valid_fhir_id(client: TestClient, engine: E
         ("/fhir/Location", {"near": "53.8|-1.5|200001|m"}, 400, "invalid"),
         ("/fhir/Location", {"_count": "501"}, 400, "invalid"),
         ("/fhir/Location", {"_offset": "-1"}, 400, "invalid"),
+        ("/fhir/HealthcareService", [("active", "true"), ("active", "false")], 400, "invalid"),
+        ("/fhir/Location", [("near", "53.80|-1.55|5|km"), ("near", "51.5|-0.1|5|km")], 400, "invalid"),
+        ("/fhir/HealthcareService/nobody", {"foo": "1"}, 400, "not-supported"),
+        ("/fhir/HealthcareService", {"_format": "xml"}, 406, "not-supported"),
+        ("/fhir/Location/nowhere", {"_format": "html"}, 406, "not-supported"),
     ],
 )
 def test_errors_are_operation_outcomes(
-    client: TestClient, path: str, params: dict[str, str], status: int, code: str
+    client: TestClient, path: str, params: dict[str, str] | list[tuple[str, str]], status: int, code: str
 ) -> None:
     outcome = OperationOutcome.model_validate(_fhir(client, path, params, status=status))
     [issue] = outcome.issue
@@ -210,7 +233,7 @@ def test_errors_are_operation_outcomes(
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "code"),
-    [("GET", "/fhir/metadata", 404, "not-found"), ("DELETE", "/fhir/Location", 405, "not-supported")],
+    [("GET", "/fhir/Nothing", 404, "not-found"), ("DELETE", "/fhir/Location", 405, "not-supported")],
 )
 def test_an_unknown_fhir_path_or_method_is_an_operation_outcome_too(
     client: TestClient, method: str, path: str, status: int, code: str
@@ -275,9 +298,102 @@ def test_a_request_the_framework_refuses_is_an_operation_outcome_too() -> None:
     assert "'many'" in str(issue.diagnostics)
 
 
+def test_a_place_shared_by_two_services_is_one_location_that_never_reads_closed_for_the_open_one(
+    client: TestClient, engine: Engine
+) -> None:
+    # A 24/7 crisis house and a temporarily closed therapy service at one place: the Location is active, once,
+    # and gives no hours of its own (theirs differ), sending the reader to each service.
+    place = {**LONDON_PLACE, "id": "shared-place"}
+    house = make_record(
+        "house", name="House", kind="crisis_house", locations=[place], schedules=[{"id": "h", "always_open": True}]
+    )
+    therapy = make_record("therapy", name="Therapy", locations=[place], status="temporarily_closed")
+    _store(engine, client, house, therapy)
+    body = _fhir(client, "/fhir/Location/shared-place")
+    location = Location.model_validate(body)
+    assert location.status == "active"
+    assert location.hoursOfOperation is None
+    assert "House" in str(location.availabilityExceptions)
+    assert "Therapy" in str(location.availabilityExceptions)
+    found = _fhir(client, "/fhir/Location", near="51.5|-0.13|2")
+    assert [e["fullUrl"].rsplit("/", 1)[1] for e in found["entry"]] == ["shared-place"]
+    assert found["total"] == 1
+    # With the same hours, the place states them.
+    _store(
+        engine,
+        client,
+        house,
+        make_record("therapy", name="Therapy", locations=[place], schedules=[{"id": "t", "always_open": True}]),
+    )
+    same = Location.model_validate(_fhir(client, "/fhir/Location/shared-place"))
+    assert [h.allDay for h in same.hoursOfOperation or []] == [True]
+
+
+def test_a_stale_record_is_tagged_and_says_when_it_was_checked(client: TestClient, engine: Engine) -> None:
+    old = {"source_name": "test", "verified_at": "2024-01-10T09:00:00Z", "verify_due": "2025-01-10"}
+    _store(engine, client, make_record("old-cafe", provenance=old), make_record("new-cafe"))
+    stale = _fhir(client, "/fhir/HealthcareService/old-cafe")
+    HealthcareService.model_validate(stale)
+    assert [tag["code"] for tag in stale["meta"]["tag"]] == ["stale"]
+    assert {e["url"].rsplit("/", 1)[1]: e for e in stale["extension"]}["review-due"]["valueDate"] == "2025-01-10"
+    fresh = _fhir(client, "/fhir/HealthcareService/new-cafe")
+    assert "tag" not in fresh["meta"]
+    assert {e["url"].rsplit("/", 1)[1]: e for e in fresh["extension"]}["verified-at"]["valueDateTime"].startswith(
+        "2026-10-01T09:00:00"
+    )
+
+
+def test_a_textphone_is_told_apart_from_a_voice_line(client: TestClient, engine: Engine) -> None:
+    phones = [
+        {"number": "0113 496 0001"},
+        {"number": "0113 496 0002", "type": "textphone", "description": "Textphone for Deaf callers"},
+    ]
+    _store(engine, client, make_record("cafe", phones=phones))
+    body = _fhir(client, "/fhir/HealthcareService/cafe")
+    HealthcareService.model_validate(body)
+    voice, textphone = body["telecom"][:2]
+    assert "extension" not in voice
+    assert textphone["extension"][0]["valueCode"] == "textphone"
+    assert "0113 496 0002 (textphone): Textphone for Deaf callers" in body["extraDetails"]
+
+
+def test_eligibility_states_every_criterion_the_record_gives(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("cafe", eligibility={"gp_registration_required": True}))
+    [eligibility] = HealthcareService.model_validate(_fhir(client, "/fhir/HealthcareService/cafe")).eligibility or []
+    words = str(eligibility.comment)
+    assert "Ages 18 and over" in words
+    assert "E08000035" in words  # the district catchment
+    assert "Does not accept people who are intoxicated" in words
+    assert "Must be registered with a GP" in words
+
+
+def test_the_server_states_its_capabilities(client: TestClient) -> None:
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    statement = CapabilityStatement.model_validate(_fhir(client, "/fhir/metadata"))
+    [rest] = statement.rest or []
+    served = {r.type: {p.name for p in r.searchParam or []} for r in rest.resource or []}
+    assert served == {"HealthcareService": {"service-type", "active", "location.near"}, "Location": {"near"}}
+
+
+def test_errors_from_the_limits_are_operation_outcomes_under_fhir(client: TestClient) -> None:
+    refused = client.get("/fhir/HealthcareService", headers={"Accept": "application/fhir+xml"})
+    assert (refused.status_code, refused.headers["content-type"]) == (406, FHIR_JSON)
+    [issue] = OperationOutcome.model_validate(refused.json()).issue
+    assert issue.code == "not-supported"
+
+
+def test_an_empty_page_has_no_entry(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("cafe"))
+    body = _fhir(client, "/fhir/HealthcareService", _count="0")
+    assert (body["total"], "entry" in body) == (1, False)
+    Bundle.model_validate(body)
+
+
 @pytest.mark.parametrize(
     ("path", "status", "resource"),
     [
+        ("/fhir/metadata", "200", None),
         ("/fhir/HealthcareService/{resource_id}", "200", HealthcareService),
         ("/fhir/HealthcareService", "200", Bundle),
         ("/fhir/HealthcareService", "400", OperationOutcome),
@@ -288,6 +404,10 @@ def test_a_request_the_framework_refuses_is_an_operation_outcome_too() -> None:
     ],
 )
 def test_the_documented_examples_are_valid_fhir(path: str, status: str, resource: Any) -> None:
+    if resource is None:
+        from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+        resource = CapabilityStatement
     response = _document()["paths"][path]["get"]["responses"][status]
     example = response["content"][FHIR_JSON]["example"]
     assert resource.model_validate(example).get_resource_type() == example["resourceType"]

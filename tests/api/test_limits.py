@@ -77,6 +77,14 @@ def test_a_partner_key_has_its_own_higher_limit(limited: TestClient, sqlite_engi
     assert limited.get("/v1/search", headers={"X-API-Key": "sf_000000000000_" + "a" * 43}).status_code == 429
 
 
+def test_a_fhir_client_refused_by_the_limits_gets_an_operation_outcome(limited: TestClient) -> None:
+    # A FHIR client reads only FHIR: the limits' own answers (here a made-up key) are OperationOutcomes under /fhir.
+    refused = limited.get("/fhir/HealthcareService", headers={"Authorization": "Bearer nonsense"})
+    assert (refused.status_code, refused.headers["content-type"]) == (401, "application/fhir+json")
+    [issue] = refused.json()["issue"]
+    assert (refused.json()["resourceType"], issue["code"]) == ("OperationOutcome", "login")
+
+
 def test_a_made_up_key_is_401_saying_how_to_authenticate(limited: TestClient) -> None:
     made_up = limited.get("/v1/search", headers={"Authorization": "Bearer nonsense"})
     assert made_up.status_code == 401

@@ -1,14 +1,26 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from fhir.resources.R4B.healthcareservice import HealthcareService
 from fhir.resources.R4B.location import Location
 
-from service_finder.interop.fhir import fhir_id, healthcare_service, is_fhir_id, location
-from service_finder.schemas import ScheduleRecord
+from service_finder.domain.opening_hours import LONDON, is_open
+from service_finder.interop.fhir import HORIZON_DAYS, fhir_id, healthcare_service, is_fhir_id, location
+from service_finder.schemas import ScheduleRecord, ServiceRecord
 from tests.factories import make_record
+
+TODAY = date(2026, 11, 24)
+
+
+def _service(record: ServiceRecord, today: date = TODAY) -> dict[str, Any]:
+    return healthcare_service(record, today=today)
+
+
+def _place(record: ServiceRecord, today: date = TODAY) -> dict[str, Any]:
+    return location([(record, record.locations[0])], today=today)
 
 
 def _hours(*sessions: tuple[str, str, str], **extra: Any) -> list[dict[str, Any]]:
@@ -17,7 +29,7 @@ def _hours(*sessions: tuple[str, str, str], **extra: Any) -> list[dict[str, Any]
 
 
 def _available(record_schedules: list[dict[str, Any]]) -> list[tuple[list[str | None], str, str]]:
-    resource = healthcare_service(make_record(schedules=record_schedules))
+    resource = _service(make_record(schedules=record_schedules))
     service = HealthcareService.model_validate(resource)
     return [
         (t.daysOfWeek or [], str(t.availableStartTime), str(t.availableEndTime)) for t in service.availableTime or []
@@ -42,33 +54,100 @@ def test_weekly_sessions_become_available_times(
     assert _available(_hours(*sessions)) == expected
 
 
-def test_special_hours_and_bank_holiday_hours_are_stated() -> None:
+def test_a_special_opening_is_unavailable_for_the_usual_hours_that_day_and_its_own_hours_are_stated() -> None:
+    # New Year's Eve: the usual Thursday 09:00-17:00 does not apply, 18:00-04:00 does. Listing the special opening
+    # as "not available" on the whole date would tell a machine reader the service is shut that night.
+    schedules = _hours(
+        ("thursday", "09:00", "17:00"),
+        exceptions=[
+            {
+                "start_date": "2026-12-31",
+                "end_date": "2026-12-31",
+                "closed": False,
+                "hours": [{"opens_at": "18:00", "closes_at": "04:00"}],
+                "reason": "New Year's Eve",
+            }
+        ],
+    )
+    resource = _service(make_record(schedules=schedules))
+    service = HealthcareService.model_validate(resource)
+    eve = [n for n in resource["notAvailable"] if n["during"]["start"].startswith("2026-12-31")]
+    assert eve == [
+        {
+            "description": "Closed: New Year's Eve",
+            "during": {"start": "2026-12-31T09:00:00+00:00", "end": "2026-12-31T17:00:00+00:00"},
+        }
+    ]
+    assert "Also open outside these hours: Thu 31 Dec 2026 18:00 to Fri 01 Jan 04:00 (New Year's Eve)" in str(
+        service.availabilityExceptions
+    )
+
+
+def test_bank_holidays_closed_are_dated_periods_and_an_overnight_session_before_one_still_runs() -> None:
+    # Sunday 22:00-06:00, closed on bank holidays: the Sunday session before Easter Monday (29 March 2027) runs to
+    # 06:00 as usual (a session belongs to the day it starts), and none starts on the Monday itself: so no period
+    # at all for that Monday. Good Friday's session would start Friday: there is none on Fridays either.
+    # Christmas Day 2026 is a Friday, Boxing Day's substitute Monday 28 December: also nothing to close.
+    schedules = _hours(("sunday", "22:00", "06:00"), bank_holidays="closed")
+    service = HealthcareService.model_validate(_service(make_record(schedules=schedules)))
+    assert service.notAvailable is None
+    assert "Closed on bank holidays in England" in str(service.availabilityExceptions)
+    # Monday sessions do start on bank holidays: each is a period, on the day, with its name.
+    mondays = _hours(("monday", "09:00", "17:00"), bank_holidays="closed")
+    resource = _service(make_record(schedules=mondays))
+    HealthcareService.model_validate(resource)
+    assert [(n["description"], n["during"]["start"]) for n in resource["notAvailable"]] == [
+        ("Closed: Boxing Day (observed)", "2026-12-28T09:00:00+00:00")
+    ]
+
+
+def test_special_bank_holiday_hours_are_stated() -> None:
     schedules = _hours(
         ("saturday", "10:00", "16:00"),
         bank_holidays="special",
         bank_holiday_hours=[{"opens_at": "12:00", "closes_at": "14:00"}],
-        exceptions=[
-            {
-                "start_date": "2026-12-24",
-                "end_date": "2026-12-24",
-                "closed": False,
-                "hours": [{"opens_at": "10:00", "closes_at": "13:00"}],
-            }
-        ],
     )
-    service = HealthcareService.model_validate(healthcare_service(make_record(schedules=schedules)))
+    service = HealthcareService.model_validate(_service(make_record(schedules=schedules)))
     assert "Bank holidays in England: open 12:00-14:00 only" in str(service.availabilityExceptions)
-    [special] = service.notAvailable or []
-    assert special.description == "Regular hours do not apply; open only 10:00-13:00"
 
 
-def test_hours_kept_per_location_go_on_the_location() -> None:
-    record = make_record(schedules=[{**_hours(("monday", "09:00", "17:00"))[0], "location_id": "leeds-test-cafe-loc"}])
-    service = HealthcareService.model_validate(healthcare_service(record))
-    assert service.availableTime is None
-    assert "see each Location" in str(service.availabilityExceptions)
-    place = Location.model_validate(location(record, record.locations[0]))
-    assert [(h.daysOfWeek, str(h.openingTime)) for h in place.hoursOfOperation or []] == [(["mon"], "09:00:00")]
+def test_hours_that_have_not_begun_are_not_todays_hours() -> None:
+    # The reviewer's record: Monday 09:00-17:00 until the end of 2026, then 24/7. Today it is not open all day.
+    schedules = [
+        {**_hours(("monday", "09:00", "17:00"))[0], "valid_to": "2026-12-31"},
+        {"id": "later", "always_open": True, "valid_from": "2027-01-01"},
+    ]
+    resource = _service(make_record(schedules=schedules))
+    service = HealthcareService.model_validate(resource)
+    assert [(t.daysOfWeek, t.allDay) for t in service.availableTime or []] == [(["mon"], None)]
+    assert "From 2027-01-01: open 24 hours, every day" in str(service.availabilityExceptions)
+    assert "These hours apply until 2026-12-31" in str(service.availabilityExceptions)
+    # From the new year the Monday hours no longer apply; nothing says closed where it is open (24/7 then).
+    assert service.notAvailable is None
+
+
+def test_hours_that_have_ended_are_not_shown() -> None:
+    schedules = [
+        {**_hours(("monday", "09:00", "17:00"))[0], "valid_to": "2025-12-31"},
+        {**_hours(("tuesday", "10:00", "12:00"))[0], "id": "now", "valid_from": "2026-01-01"},
+    ]
+    service = HealthcareService.model_validate(_service(make_record(schedules=schedules)))
+    assert [t.daysOfWeek for t in service.availableTime or []] == [["tue"]]
+    assert "2025" not in str(service.availabilityExceptions)
+
+
+def test_a_weeks_closure_is_one_period_and_two_closures_for_the_same_reason_are_two() -> None:
+    week = {"start_date": "2026-12-07", "end_date": "2026-12-13", "reason": "Refurbishment"}
+    later = {"start_date": "2027-01-04", "end_date": "2027-01-04", "reason": "Refurbishment"}
+    schedules = _hours(
+        *[(day, "09:00", "17:00") for day in ("monday", "tuesday", "wednesday")], exceptions=[week, later]
+    )
+    resource = _service(make_record(schedules=schedules))
+    HealthcareService.model_validate(resource)
+    assert [(n["during"]["start"], n["during"]["end"]) for n in resource["notAvailable"]] == [
+        ("2026-12-07T09:00:00+00:00", "2026-12-09T17:00:00+00:00"),
+        ("2027-01-04T09:00:00+00:00", "2027-01-04T17:00:00+00:00"),
+    ]
 
 
 def test_a_location_states_its_bank_holiday_hours_validity_and_dated_closures() -> None:
@@ -83,17 +162,100 @@ def test_a_location_states_its_bank_holiday_hours_validity_and_dated_closures() 
         "exceptions": [{"start_date": "2026-12-24", "end_date": "2026-12-26", "reason": "Closed over Christmas"}],
     }
     record = make_record(schedules=[schedule])
-    place = Location.model_validate(location(record, record.locations[0]))
+    place = Location.model_validate(_place(record))
     text = str(place.availabilityExceptions)
     assert "Bank holidays in England: open 16:00-22:00 only" in text
     assert "until 2027-06-30" in text
-    assert "Closed: Closed over Christmas (2026-12-24 to 2026-12-26)" in text
+    assert "Closed: Closed over Christmas (Fri 25 Dec 2026 18:00 to Sat 26 Dec 02:00)" in text
+
+
+# The hazard this guards: a FHIR client that reads availableTime and notAvailable alone (as any would) must never
+# see the service open at a moment the search's own opening-hours engine says it is closed. Checked every 15
+# minutes over the whole horizon, from days that take in Christmas, the March clock change with Easter, and
+# October's.
+_ORACLE_SCHEDULES = {
+    "overnight, closures and a special night": _hours(
+        ("friday", "18:00", "02:00"),
+        ("sunday", "22:00", "06:00"),
+        bank_holidays="closed",
+        exceptions=[
+            {"start_date": "2026-12-24", "end_date": "2026-12-26", "reason": "Christmas"},
+            {
+                "start_date": "2026-12-31",
+                "end_date": "2026-12-31",
+                "closed": False,
+                "hours": [{"opens_at": "18:00", "closes_at": "04:00"}],
+            },
+            {"start_date": "2027-04-02", "end_date": "2027-04-03"},
+        ],
+    ),
+    "hours that change": [
+        {**_hours(("monday", "09:00", "17:00"), ("saturday", "23:00", "01:30"))[0], "valid_to": "2027-01-31"},
+        {"id": "later", "always_open": True, "valid_from": "2027-02-01"},
+    ],
+    "special bank holiday hours": _hours(
+        ("monday", "09:00", "17:00"),
+        ("friday", "20:00", "03:00"),
+        bank_holidays="special",
+        bank_holiday_hours=[{"opens_at": "12:00", "closes_at": "14:00"}],
+    ),
+    "24/7 with a closure": [
+        {
+            "id": "line",
+            "always_open": True,
+            "exceptions": [{"start_date": "2027-03-28", "end_date": "2027-03-28", "reason": "Move"}],
+        }
+    ],
+}
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _fhir_says_open(resource: dict[str, Any], at: datetime) -> bool:
+    """How a FHIR client reads HealthcareService hours: notAvailable first, then availableTime in local time."""
+    for item in resource.get("notAvailable", []):
+        during = item.get("during")
+        if during is None or datetime.fromisoformat(during["start"]) <= at < datetime.fromisoformat(during["end"]):
+            return False
+    clock = at.strftime("%H:%M:%S")
+    for time in resource.get("availableTime", []):
+        if _DAYS[at.weekday()] in time["daysOfWeek"] and (
+            time.get("allDay")
+            or time["availableStartTime"] <= clock < time["availableEndTime"]
+            or (time["availableEndTime"] == "23:59:59" and clock >= time["availableStartTime"])
+        ):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("today", [TODAY, date(2027, 3, 20), date(2026, 10, 20)], ids=str)
+@pytest.mark.parametrize("name", list(_ORACLE_SCHEDULES))
+def test_fhir_hours_never_show_open_when_the_engine_says_closed(name: str, today: date) -> None:
+    record = make_record(schedules=_ORACLE_SCHEDULES[name])
+    resource = _service(record, today)
+    HealthcareService.model_validate(resource)
+    schedules = [s.to_domain() for s in record.schedules]
+    start = datetime.combine(today, datetime.min.time(), tzinfo=LONDON).astimezone(UTC)
+    wrong, agreed, shown_open = [], 0, 0
+    for step in range(HORIZON_DAYS * 96):
+        at = (start + timedelta(minutes=15 * step)).astimezone(LONDON)
+        if at.replace(fold=1 - at.fold).utcoffset() != at.utcoffset():
+            continue  # October's repeated hour: a wall-clock reader cannot tell its two 01:30s apart
+        engine, fhir = is_open(schedules, at), _fhir_says_open(resource, at)
+        if fhir and not engine:
+            wrong.append(at.isoformat())
+        agreed += engine == fhir
+        shown_open += fhir
+    assert wrong == []
+    # Not by saying closed everywhere: it shows open hours, and agrees with the engine most of the time (openings
+    # beyond today's weekly hours, such as 24/7 from a later date, are stated in words instead).
+    assert shown_open > 0
+    assert agreed > 0.5 * HORIZON_DAYS * 96
 
 
 def test_a_schedule_record_is_unchanged_by_conversion() -> None:
     record = make_record()
     before = [s.model_dump() for s in record.schedules]
-    healthcare_service(record)
+    _service(record)
     assert [ScheduleRecord.model_validate(s).model_dump() for s in before] == [s.model_dump() for s in record.schedules]
 
 

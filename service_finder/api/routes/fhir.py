@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,13 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from service_finder.api.deps import SnapshotDep
+from service_finder.api.deps import SnapshotDep, TodayDep
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
 from service_finder.interop import examples
 from service_finder.interop.fhir import (
     FHIR_JSON,
     KIND_SYSTEM,
     MHSDS_TEAM_TYPE_SYSTEM,
+    capability_statement,
     fhir_id,
     healthcare_service,
     location,
@@ -157,6 +159,7 @@ _OUTCOME_SCHEMA = _resource(
 _WHY = {
     400: "A search parameter this server does not support, or a value it cannot use: the OperationOutcome says which.",
     404: "No resource with that id: an OperationOutcome.",
+    406: "A `_format` other than JSON: this server writes FHIR JSON only. An OperationOutcome.",
     422: "A request the framework could not read at all (not expected: every parameter is read as text here).",
 }
 
@@ -192,23 +195,48 @@ _OFFSET_QUERY: dict[str, Any] = {
     "description": "Entries to skip, for paging (0 when left out).",
     "json_schema_extra": _pattern(OFFSET_PATTERN),
 }
+_FORMAT_ERROR = operation_outcome(
+    "not-supported", "_format 'xml': this server answers in FHIR JSON only (json)", expression="_format"
+)
 _READ_ERRORS = {
+    400: operation_outcome("invalid", "search parameter _format is given 2 times ('json', 'json'): give it once"),
     404: operation_outcome("not-found", "HealthcareService 'nobody' is not in the directory"),
+    406: _FORMAT_ERROR,
     422: _unreadable("resource_id"),
 }
 _SEARCH_ERRORS = {
     400: operation_outcome(
         "invalid", "search parameter _count 'lots': must be a whole number from 0 to 500", expression="_count"
     ),
+    406: _FORMAT_ERROR,
     422: _unreadable("_count"),
 }
 
 
+# What `_format` may name: this server writes FHIR JSON only.
+FORMATS = frozenset({"json", "application/json", "application/fhir+json", "application/json+fhir"})
+
+
 def _only_known(request: Request, known: set[str]) -> None:
     # A filter silently ignored would widen the answer; FHIR lets a server refuse what it does not support.
-    for name in request.query_params:
+    given: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
         if name not in known:
             raise FhirError(400, "not-supported", f"search parameter {name!r} is not supported here", expression=name)
+        given.setdefault(name, []).append(value)
+    for name, values in given.items():
+        # FHIR reads a repeat as "and"; taking one of them silently (as a plain reader would) answers another
+        # question. Every parameter here takes one value (several codes go in one, comma-separated).
+        if len(values) > 1:
+            listed = ", ".join(repr(v) for v in values)
+            raise FhirError(
+                400, "invalid", f"search parameter {name} is given {len(values)} times ({listed}): give it once", name
+            )
+    wanted = request.query_params.get("_format")
+    if wanted and wanted not in FORMATS:
+        raise FhirError(
+            406, "not-supported", f"_format {wanted!r}: this server answers in FHIR JSON only (json)", "_format"
+        )
 
 
 def _links(request: Request, *, count: int, offset: int, total: int) -> dict[str, str]:
@@ -235,17 +263,30 @@ def _service_position(index: DirectoryIndex, resource_id: str) -> int | None:
     return next((i for i, record in enumerate(index.services) if fhir_id(record.id) == resource_id), None)
 
 
-def _location_positions(index: DirectoryIndex) -> dict[str, tuple[int, int]]:
+def _location_positions(index: DirectoryIndex) -> dict[str, list[tuple[int, int]]]:
+    """Per location id (ours and its FHIR form): every (service position, location position) delivered there, in
+    directory order. A location id may be shared by several services; the Location is built from all of them."""
     key = "fhir-locations"
     cached = index.memo.get(key)
     if isinstance(cached, dict):
         return cached
-    positions: dict[str, tuple[int, int]] = {}
+    positions: dict[str, list[tuple[int, int]]] = {}
     for i, record in enumerate(index.services):
         for j, place in enumerate(record.locations):
-            positions[place.id] = positions[fhir_id(place.id)] = (i, j)
+            users = positions.setdefault(place.id, [])
+            users.append((i, j))
+            positions.setdefault(fhir_id(place.id), users)
     index.memo[key] = positions
     return positions
+
+
+def _location(index: DirectoryIndex, users: list[tuple[int, int]], today: date) -> dict[str, Any]:
+    modified = [m for m in (index.last_modified[i] for i, _ in users) if m is not None]
+    return location(
+        [(index.services[i], index.services[i].locations[j]) for i, j in users],
+        today=today,
+        last_modified=max(modified) if modified else None,
+    )
 
 
 def _matches_type(codes: set[tuple[str, str]], token: str) -> bool:
@@ -257,18 +298,39 @@ def _matches_type(codes: set[tuple[str, str]], token: str) -> bool:
 
 
 @router.get(
+    "/metadata",
+    operation_id="fhir-capabilities",
+    summary="What this FHIR server does: a CapabilityStatement",
+    response_class=FhirResponse,
+    responses=_responses(examples.fhir_capability_statement_example(), {400: _READ_ERRORS[400], 406: _FORMAT_ERROR}),
+)
+def capabilities(request: Request) -> FhirResponse:
+    try:
+        _only_known(request, {"_format", "mode"})
+    except FhirError as error:
+        return error.response()
+    return FhirResponse(capability_statement(_base_url(request)))
+
+
+@router.get(
     "/HealthcareService/{resource_id}",
     operation_id="fhir-healthcare-service-read",
     summary="One service as a FHIR R4 HealthcareService",
     response_class=FhirResponse,
     responses=_responses(examples.fhir_healthcare_service_example(), _READ_ERRORS),
 )
-def read_healthcare_service(snapshot: SnapshotDep, resource_id: ResourceId) -> FhirResponse:
+def read_healthcare_service(
+    request: Request, snapshot: SnapshotDep, today: TodayDep, resource_id: ResourceId
+) -> FhirResponse:
     index = snapshot.index
+    try:
+        _only_known(request, {"_format"})
+    except FhirError as error:
+        return error.response()
     position = _service_position(index, resource_id)
     if position is None:
         return FhirError(404, "not-found", f"HealthcareService {resource_id!r} is not in the directory").response()
-    resource = healthcare_service(index.services[position], last_modified=index.last_modified[position])
+    resource = healthcare_service(index.services[position], today=today, last_modified=index.last_modified[position])
     return FhirResponse(resource)
 
 
@@ -282,6 +344,7 @@ def read_healthcare_service(snapshot: SnapshotDep, resource_id: ResourceId) -> F
 def search_healthcare_services(
     request: Request,
     snapshot: SnapshotDep,
+    today: TodayDep,
     service_type: Annotated[
         str | None,
         Query(
@@ -329,7 +392,7 @@ def search_healthcare_services(
     except FhirError as error:
         return error.response()
     resources = [
-        healthcare_service(index.services[i], last_modified=index.last_modified[i])
+        healthcare_service(index.services[i], today=today, last_modified=index.last_modified[i])
         for i in found[start : start + page_size]
     ]
     links = _links(request, count=page_size, offset=start, total=len(found))
@@ -346,14 +409,16 @@ def search_healthcare_services(
         {**_READ_ERRORS, 404: operation_outcome("not-found", "Location 'nowhere' is not in the directory")},
     ),
 )
-def read_location(snapshot: SnapshotDep, resource_id: ResourceId) -> FhirResponse:
+def read_location(request: Request, snapshot: SnapshotDep, today: TodayDep, resource_id: ResourceId) -> FhirResponse:
     index = snapshot.index
-    found = _location_positions(index).get(resource_id)
-    if found is None:
+    try:
+        _only_known(request, {"_format"})
+    except FhirError as error:
+        return error.response()
+    users = _location_positions(index).get(resource_id)
+    if users is None:
         return FhirError(404, "not-found", f"Location {resource_id!r} is not in the directory").response()
-    i, j = found
-    record = index.services[i]
-    return FhirResponse(location(record, record.locations[j], last_modified=index.last_modified[i]))
+    return FhirResponse(_location(index, users, today))
 
 
 @router.get(
@@ -366,6 +431,7 @@ def read_location(snapshot: SnapshotDep, resource_id: ResourceId) -> FhirRespons
 def search_locations(
     request: Request,
     snapshot: SnapshotDep,
+    today: TodayDep,
     near: Annotated[str | None, Query(**_NEAR_QUERY)] = None,
     count: Annotated[str | None, Query(alias="_count", **_COUNT_QUERY)] = None,
     offset: Annotated[str | None, Query(alias="_offset", **_OFFSET_QUERY)] = None,
@@ -377,19 +443,18 @@ def search_locations(
         where = _near("near", near)
     except FhirError as error:
         return error.response()
+    positions = _location_positions(index)
     if where is None:
-        pairs = [(i, j) for i, record in enumerate(index.services) for j in range(len(record.locations))]
+        ids = list(dict.fromkeys(place.id for record in index.services for place in record.locations))
     else:
-        pairs = _locations_near(index, where)
-    resources = [
-        location(index.services[i], index.services[i].locations[j], last_modified=index.last_modified[i])
-        for i, j in pairs[start : start + page_size]
-    ]
-    links = _links(request, count=page_size, offset=start, total=len(pairs))
-    return FhirResponse(searchset(resources, total=len(pairs), base_url=_base_url(request), links=links))
+        ids = _locations_near(index, where)
+    resources = [_location(index, positions[place_id], today) for place_id in ids[start : start + page_size]]
+    links = _links(request, count=page_size, offset=start, total=len(ids))
+    return FhirResponse(searchset(resources, total=len(ids), base_url=_base_url(request), links=links))
 
 
-def _locations_near(index: DirectoryIndex, near: Near) -> list[tuple[int, int]]:
-    # Every site within the distance, nearest first: (service position, location position).
+def _locations_near(index: DirectoryIndex, near: Near) -> list[str]:
+    # Every place within the distance, nearest first, once each (a place shared by services is one Location).
     units, _ = index.near(near.latitude, near.longitude, near.km)
-    return list(zip(index.unit_service[units].tolist(), index.unit_location[units].tolist(), strict=True))
+    pairs = zip(index.unit_service[units].tolist(), index.unit_location[units].tolist(), strict=True)
+    return list(dict.fromkeys(index.services[i].locations[j].id for i, j in pairs))
