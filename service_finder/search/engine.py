@@ -280,6 +280,7 @@ def unnamed(district: str) -> str | None:
 
 STRAIGHT_LINE = SearchResult.model_fields["distance_basis"].default
 NO_HOURS_REASON = "opening hours not recorded, so never shown as open: phone to check"
+NO_LOCATION_REASON = "only for people living in its area: give a postcode or location to see if it covers you"
 INELIGIBLE, CLOSED, TEMPORARILY_CLOSED = "\0ineligible", "\0closed", "\0temporarily-closed"
 
 
@@ -509,6 +510,8 @@ def _ceilings(
     person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
     if person is not None:
         viable &= ~has(Word.GENDER_LIMITED) | has(person << Word.GENDERS)
+    if where is None:  # as _evaluate: no area-limited service without a location
+        viable &= ~has(Word.CATCHMENT_NOT_ENGLAND) | has(Word.CATCHMENT_UNKNOWN)
     codes = _districts(where)
     if codes:  # a district catchment fails for certain only when it lists none of the person's districts
         listed = np.flatnonzero(has(Word.CATCHMENT_DISTRICTS))
@@ -646,6 +649,10 @@ def _evaluate(
             speaks[row] = request.language in index.services[ids[row]].access.languages
         apply(speaks, f"does not list language '{request.language}'")
 
+    if location is None:
+        # A service only for people in its own area cannot be offered to someone whose area is unknown: ten local
+        # lines for other towns, each "check", would bury the national ones (docs/api.md: no local results).
+        apply(index.catchment[ids] < CATCHMENT_CODES[CatchmentType.districts], NO_LOCATION_REASON)
     criteria = _criteria(index, ids, request, location)
     verdicts = _verdicts(criteria)
     apply(verdicts > 0, INELIGIBLE)

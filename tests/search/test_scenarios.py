@@ -188,18 +188,33 @@ def test_catchment_by_district_with_real_postcodes(gazetteer: Any) -> None:
     assert result(unknown, "leeds-only").eligibility.verdict is Verdict.check
 
 
-def test_no_location_gives_remote_services_only_and_catchment_cannot_be_confirmed() -> None:
-    line = open_all_week(
-        "leeds-line",
+def test_no_location_gives_remote_services_for_everyone_and_leaves_out_local_ones_saying_why() -> None:
+    # Without a location nobody can tell whose area a local line covers: offering Barrow's and Bath's lines to
+    # someone anywhere in England, each "check", would bury the national ones. They are left out, and say why.
+    national = open_all_week(
+        "national-line",
         kind="crisis_line",
         locations=[],
         access={"contact_modes": ["phone"]},
+        eligibility={"catchment": {"type": "england"}},
+    )
+    local = open_all_week("leeds-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
+    unrecorded = open_all_week(
+        "somewhere-line",
+        kind="crisis_line",
+        locations=[],
+        access={"contact_modes": ["phone"]},
+        eligibility={"catchment": None},
     )
     cafe = open_all_week("cafe")
-    response = run(index_of([line, cafe]), location=None)
-    assert ids(response) == ["leeds-line"]
+    response = run(index_of([national, local, unrecorded, cafe]), location=None, explain=True)
+    assert ids(response) == ["national-line", "somewhere-line"]
     assert response.results[0].distance_km is None
-    assert criterion(response, "leeds-line", "catchment") == "unknown"
+    assert criterion(response, "somewhere-line", "catchment") == "unknown"
+    [left_out] = [e for e in response.excluded or [] if e.id == "leeds-line"]
+    assert left_out.reasons == [
+        "only for people living in its area: give a postcode or location to see if it covers you"
+    ]
     assert response.safety_net
 
 
