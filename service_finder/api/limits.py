@@ -6,6 +6,7 @@ Each answers with the same RFC 9457 problem+json the handlers use, without build
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -50,6 +51,9 @@ async def send_problem(
         "request_id": state.get("request_id"),
         **extra,
     }
+    if scope.get("path") == SEARCH_PATH and "safety_net" not in extra:
+        # Whatever refused a search (size, media type, Accept, rate, time), the person still gets numbers to call.
+        document["safety_net"] = search_safety_net(scope["app"])
     if is_fhir_path(scope.get("path", "")):  # a FHIR client reads only FHIR
         document, media_type = error_outcome(status, title, detail), FHIR_JSON.encode()
     body = json.dumps(document).encode()
@@ -108,27 +112,31 @@ class BodyLimitMiddleware:
             )
             return
         received = 0
-        started = False
+        started = too_large = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if too_large:
+                # FastAPI catches what receive raised while it reads a body and answers 400 "error parsing the
+                # body" (a chunked body has no Content-Length to refuse it by): that answer is dropped, the 413 goes.
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
+        with contextlib.suppress(BodyTooLarge):  # answered below, once the app has let go
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, send)
+        if too_large and not started:
+            await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         await send_problem(
@@ -139,6 +147,17 @@ class BodyLimitMiddleware:
             title="The request body is too large",
             detail=f"request bodies are limited to {self.max_bytes} bytes",
         )
+
+
+WRITTEN_PATH = "/v1/services"
+
+
+def _is_write(scope: Scope) -> bool:
+    """A request that changes the directory (the editor's POST, PUT, PATCH and DELETE under /v1/services)."""
+    path: str = scope.get("path", "")
+    return scope["method"] in {"POST", "PUT", "PATCH", "DELETE"} and (
+        path == WRITTEN_PATH or path.startswith(WRITTEN_PATH + "/")
+    )
 
 
 class TimeLimitMiddleware:
@@ -157,7 +176,10 @@ class TimeLimitMiddleware:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Writes to the directory are not timed: their thread commits whatever the caller is told, so a 503
+        # saying "try again" would be false (the retry would then meet 412 for its own change). A write waits for
+        # the store's lock for a bounded time (the driver's busy timeout) and answers what happened.
+        if scope["type"] != "http" or _is_write(scope):
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()

@@ -74,17 +74,24 @@ def search_safety_net(app: Any) -> list[dict[str, Any]]:
     return [entry.model_dump(mode="json") for entry in entries]
 
 
-def _sendable(value: Any) -> Any:
+# An echoed value is cut off this deep: a body nested hundreds of levels (`{"a":{"a":...}}`) would otherwise
+# overflow the stack while its error is written, and answer 500.
+MAX_ECHO_DEPTH = 32
+
+
+def _sendable(value: Any, depth: int = 0) -> Any:
     """The body with what strict JSON in UTF-8 cannot carry made into text: an echoed value may be NaN or infinite
     (`{"lat": 1e400}`) or hold a lone surrogate (`"\\ud800"`), and the error about a bad value must not fail."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     if isinstance(value, str):
         return value.encode("utf-8", errors="replace").decode("utf-8")
+    if isinstance(value, dict | list | tuple) and depth >= MAX_ECHO_DEPTH:
+        return "… (nested too deeply to repeat)"
     if isinstance(value, dict):
-        return {_sendable(k): _sendable(v) for k, v in value.items()}
+        return {_sendable(k, depth + 1): _sendable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_sendable(item) for item in value]
+        return [_sendable(item, depth + 1) for item in value]
     return value
 
 

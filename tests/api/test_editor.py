@@ -236,3 +236,19 @@ def test_a_schedule_id_another_service_uses_is_a_conflict_naming_the_field(clien
     assert refused.headers["content-type"] == "application/problem+json"
     assert (refused.json()["field"], refused.json()["value"]) == ("schedules.0.id", "cafe-hours")
     assert client.get("/v1/services/other-cafe").status_code == 404
+
+
+def test_an_if_match_with_thousands_of_digits_is_a_422_naming_it(client: TestClient, engine: Engine) -> None:
+    headers = {"If-Match": '"x-r' + "9" * 4400 + '"', **_key(engine, "write")}
+    response = client.delete("/v1/services/x", headers=headers)
+    assert response.status_code == 422
+    assert response.json()["field"] == "If-Match"
+
+
+def test_a_body_nested_hundreds_deep_is_refused_not_a_500(client: TestClient, engine: Engine) -> None:
+    depth = 500
+    body = '{"id": "deep", "name": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+    headers = {**_key(engine, "write"), "Content-Type": "application/json"}
+    response = client.post("/v1/services", content=body, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

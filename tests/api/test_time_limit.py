@@ -81,6 +81,12 @@ def served(sqlite_engine: Engine) -> Iterator[Served]:
         stuck.finished.set()
         return {"late": "answer"}
 
+    @app.put("/v1/services/test/slow-write")
+    def slow_write() -> dict[str, bool]:
+        # A write whose store took longer than the time limit (waiting for a lock, say): it commits in the end.
+        stuck.release.wait(timeout=LIMIT_SECONDS * 1.5)
+        return {"committed": True}
+
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -148,3 +154,11 @@ def test_a_response_already_started_is_left_to_finish_past_the_limit(served: Ser
         assert stalled.status_code == 200
         assert stalled.text == "first part;second part"
         assert client.get("/v1/search", params=LEEDS).status_code == 200
+
+
+def test_a_write_is_never_told_to_try_again_while_it_may_still_commit(served: Served) -> None:
+    # A 503 "try again" for a write that then commits sends the retry into 412 for its own change: writes run to
+    # their end and answer what happened.
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        write = client.put("/v1/services/test/slow-write")
+    assert (write.status_code, write.json()) == (200, {"committed": True})

@@ -73,8 +73,9 @@ IfMatch = Annotated[
         description='The ETag from your last read of this service, e.g. "leeds-evening-safe-haven-r3".',
     ),
 ]
-# "id-rN" as writes return it, or "id-rN-fresh" / "id-rN-stale" as reads return it.
-_ETAG = re.compile(r'^(?:W/)?"([a-z0-9-]+)-r(\d+)(?:-(?:fresh|stale))?"$')
+# "id-rN" as writes return it, or "id-rN-fresh" / "id-rN-stale" as reads return it. A revision has at most 18
+# digits: a longer one is no ETag of ours (and int() of thousands of digits is refused by Python: a 500).
+_ETAG = re.compile(r'^(?:W/)?"([a-z0-9-]+)-r(\d{1,18})(?:-(?:fresh|stale))?"$')
 
 
 def expected_revision(service_id: str, if_match: str | None) -> int:
