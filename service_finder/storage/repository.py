@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
@@ -494,6 +494,39 @@ def _refuse_schedule_ids_of_others(session: Session, records: Sequence[ServiceRe
             )
 
 
+def _refused_shared_changes(
+    batch: Sequence[ServiceRecord],
+    existing: Mapping[str, StoredService | UnreadableService],
+    shared: list[tuple[str, str, Any, Any]],
+) -> list[tuple[str, str, Any, Any]]:
+    """The changes to shared rows an editor's write may not make. A location is a place other services are
+    found at: changing its address or position through one service would move theirs (still marked verified), so
+    never. An organisation's own details (its name, its website) may be corrected by any of its services; what is
+    refused is a service joining an organisation with details that differ from what is stored, which would
+    overwrite that organisation for every service of it."""
+    joining = {
+        record.organisation.id
+        for record in batch
+        if not isinstance(before := existing.get(record.id), StoredService)
+        or before.record.organisation.id != record.organisation.id
+    }
+    # (An editor writes one service: the organisation changes listed are its own organisation's.)
+    return [change for change in shared if change[1].startswith("locations[") or joining]
+
+
+def _field_in(records: Sequence[ServiceRecord], shared_field: str) -> str:
+    """The request's own path ('locations.0.address', 'organisation.name') of a shared row's field as
+    _shared_row_changes names it ('locations[site-1].address')."""
+    if not shared_field.startswith("locations["):
+        return shared_field
+    location_id, _, key = shared_field.removeprefix("locations[").partition("].")
+    for record in records:
+        for position, place in enumerate(record.locations):
+            if place.id == location_id:
+                return f"locations.{position}.{key}"
+    return shared_field
+
+
 def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[tuple[str, str, Any, Any]]:
     """(other service, field, old, new) for each change this write makes to a location or organisation that
     services outside it share. Those rows are shared by id (one building, one charity), so the change is theirs
@@ -598,8 +631,13 @@ def upsert_services(
     progress: Callable[[int], None] | None = None,
     expected_revision: int | None = None,
     create_only: bool = False,
+    own_rows_only: bool = False,
 ) -> Counter[Change]:
     """Create or update services by id, with an audit entry per change. The caller owns the transaction.
+
+    `own_rows_only` (an editor's write, which holds the If-Match of one service only) refuses (409) what would
+    change other services' records under nobody's If-Match (see _refused_shared_changes). An import, which speaks
+    for the publisher's whole file, changes shared rows and records it on each service that shares them.
 
     `expected_revision` (for one record, from an editor's If-Match) refuses the write when the stored revision
     differs; `create_only` (an editor's POST) refuses it when the service exists, deleted or not, checked inside
@@ -624,6 +662,15 @@ def upsert_services(
         _refuse_schedule_ids_of_others(session, batch)
         rows = {record.id: _to_rows(record, now) for record in batch}
         shared = _shared_row_changes(session, rows)
+        refused = _refused_shared_changes(batch, existing, shared) if own_rows_only else []
+        if refused:
+            other, field, old, new = refused[0]
+            raise Conflict(
+                f"this would also change service {other!r}, which shares it ({field}: {old!r} -> {new!r}); change "
+                "it through that service, or give this one an id of its own",
+                field=_field_in(batch, field),
+                value=new,
+            )
         for record in batch:
             before = existing.get(record.id)
             if before is not None and create_only and before.deleted_at is None:  # a deleted one is restored

@@ -252,3 +252,40 @@ def test_a_body_nested_hundreds_deep_is_refused_not_a_500(client: TestClient, en
     response = client.post("/v1/services", content=body, headers=headers)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_write_cannot_move_another_services_place_or_rewrite_an_organisation_it_joins(
+    client: TestClient, engine: Engine
+) -> None:
+    # A Bradford editor reusing the Leeds café's location id would move the café to Bradford, still "verified".
+    headers = _key(engine, "write")
+    assert client.post("/v1/services", json=service_data("cafe"), headers=headers).status_code == 201
+    bradford = service_data("brad-cafe", organisation={"id": "brad-org", "name": "Bradford Mind"})
+    bradford["locations"] = [
+        {**bradford["locations"][0], "id": "cafe-loc", "address": "1 Bradford Road", "city": "Bradford"}
+    ]
+    refused = client.post("/v1/services", json=bradford, headers=headers)
+    assert refused.status_code == 409
+    assert (refused.json()["field"], refused.json()["value"]) == ("locations.0.address", "1 Bradford Road")
+    assert client.get("/v1/services/cafe").json()["locations"][0]["address"] == "Calverley Street"
+    # The same place with the same details is shared, as before.
+    same_place = {**bradford, "locations": service_data("cafe")["locations"]}
+    assert client.post("/v1/services", json=same_place, headers=headers).status_code == 201
+    # Joining another organisation with other details would rewrite it for every service of it.
+    etag = client.get("/v1/services/cafe").headers["etag"]
+    joined = client.patch(
+        "/v1/services/cafe",
+        json={"organisation": {"id": "brad-org"}},
+        headers={**headers, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
+    )
+    assert joined.status_code == 409
+    assert joined.json()["field"] == "organisation.name"
+    assert client.get("/v1/services/brad-cafe").json()["organisation"]["name"] == "Bradford Mind"
+    # Its own organisation's details any of its services may correct (and every service of it shows the change).
+    etag = client.get("/v1/services/brad-cafe").headers["etag"]
+    renamed = client.patch(
+        "/v1/services/brad-cafe",
+        json={"organisation": {"name": "Bradford Mind (charity)"}},
+        headers={**headers, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
+    )
+    assert renamed.status_code == 200

@@ -139,7 +139,7 @@ async def _save(
         with write_session(state.engine) as session:
             try:
                 repository.upsert_services(
-                    session, [record], actor=actor, expected_revision=expected, create_only=create
+                    session, [record], actor=actor, expected_revision=expected, create_only=create, own_rows_only=True
                 )
                 session.commit()
             except IntegrityError as error:
