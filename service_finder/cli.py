@@ -14,9 +14,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlmodel import Session
 
 from service_finder.config import get_settings
@@ -60,8 +61,15 @@ class ExportFormat(StrEnum):
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
+def open_store(url: str) -> Engine:
+    try:
+        return create_db_engine(url)
+    except ModuleNotFoundError as error:  # a URL for a database whose driver is not installed (mysql://...)
+        raise ArgumentError(f"its driver {error.name!r} is not installed (use sqlite:/// or postgresql://)") from None
+
+
 def _engine() -> Engine:
-    engine = create_db_engine(get_settings().database_url)
+    engine = open_store(get_settings().database_url)
     migrate.upgrade(engine)
     return engine
 
@@ -78,7 +86,7 @@ def _gazetteer(*, check_postcodes: bool = True) -> PostcodeLookup | None:
     path = get_settings().gazetteer_path
     if not path.exists():
         console.print(
-            f"[red]gazetteer {path} is missing, so postcodes cannot be checked: nothing imported. "
+            f"[red]gazetteer {escape(str(path))} is missing, so postcodes cannot be checked: nothing imported. "
             "Build it with `make gazetteer`, or pass --no-postcode-check to import without the check.",
             highlight=False,
         )
@@ -86,7 +94,9 @@ def _gazetteer(*, check_postcodes: bool = True) -> PostcodeLookup | None:
     try:
         return Gazetteer.load(path)
     except GazetteerFileError as error:
-        console.print(f"[red]{error}: nothing imported. Rebuild it with `make gazetteer`.", highlight=False)
+        console.print(
+            f"[red]{escape(str(error))}: nothing imported. Rebuild it with `make gazetteer`.", highlight=False
+        )
         raise typer.Exit(2) from None
 
 
@@ -101,7 +111,7 @@ def _run_import(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"importing {path.name}", total=None)
+        task = progress.add_task(f"importing {escape(path.name)}", total=None)
         report = import_file(
             engine,
             path,
@@ -112,8 +122,9 @@ def _run_import(
             progress=lambda n: progress.advance(task, n),
         )
     for problem in report.problems:
-        console.print(f"[red]✗[/red] {problem}", highlight=False)
-    console.print(report.summary(), highlight=False)
+        # Problems quote the data ('[/closed]', the id pattern '[a-z0-9-]'): text to show, never Rich markup.
+        console.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
+    console.print(escape(report.summary()), highlight=False)
     return report
 
 
@@ -156,7 +167,7 @@ def export_command(
     elif format is ExportFormat.csv:
         lost = [problem for record in records for problem in csv_format.csv_limitations(record)]
         if lost:
-            console.print(f"[yellow]the CSV cannot hold {len(lost)} thing(s), e.g.: " + "; ".join(lost[:3]))
+            console.print(f"[yellow]the CSV cannot hold {len(lost)} thing(s), e.g.: " + escape("; ".join(lost[:3])))
             if not allow_loss:
                 console.print("[red]nothing written: export as HSDS or native JSON, or pass --allow-loss")
                 raise typer.Exit(1)
@@ -168,7 +179,7 @@ def export_command(
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
-        console.print(f"wrote {len(records)} services to {output}")
+        console.print(f"wrote {len(records)} services to {escape(str(output))}")
 
 
 @app.command("serve")
@@ -243,7 +254,7 @@ def gazetteer_build(
     from service_finder.geocoding.build import build_gazetteer  # noqa: PLC0415
 
     summary = build_gazetteer(output)
-    console.print(str(summary), highlight=False)
+    console.print(escape(str(summary)), highlight=False)
 
 
 @openapi_app.command("export")
@@ -254,7 +265,7 @@ def openapi_export(
     from service_finder.openapi import write_openapi  # noqa: PLC0415
 
     for path in write_openapi(output_dir):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}")
 
 
 @demo_app.command("load")
@@ -294,7 +305,9 @@ def keys_create(
     with write_session(_engine()) as session:
         key = repository.create_api_key(session, name=name, scopes=[s.value for s in scope], now=datetime.now(UTC))
         session.commit()
-    console.print(f"created key for {name!r} with scopes {', '.join(s.value for s in scope)}; store it now:")
+    console.print(
+        f"created key for {escape(repr(name))} with scopes {', '.join(s.value for s in scope)}; store it now:"
+    )
     sys.stdout.write(key + "\n")
 
 
@@ -316,9 +329,9 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the pa
         revoked = repository.revoke_api_key(session, key_id, now=datetime.now(UTC))
         session.commit()
     if not revoked:
-        console.print(f"[red]no active key {key_id!r}")
+        console.print(f"[red]no active key {escape(repr(key_id))}")
         raise typer.Exit(1)
-    console.print(f"revoked key {key_id}")
+    console.print(f"revoked key {escape(key_id)}")
 
 
 def main() -> None:
@@ -333,16 +346,22 @@ def main() -> None:
             what = "the store is read-only or cannot be opened for writing"
         else:
             what = "the store cannot be reached"
-        console.print(f"[red]error:[/red] {what} ({error.orig}); nothing was changed", highlight=False)
+        console.print(f"[red]error:[/red] {what} ({escape(str(error.orig))}); nothing was changed", highlight=False)
+        sys.exit(1)
+    except DatabaseError as error:  # a file that is not a SQLite database, or a store that refuses the schema
+        what = f"the store cannot be used as a database ({escape(str(error.orig))})"
+        console.print(f"[red]error:[/red] {what}; nothing was changed", highlight=False)
         sys.exit(1)
     except ArgumentError as error:  # SERVICE_FINDER_DATABASE_URL is not a database URL
-        console.print(f"[red]error:[/red] the database URL cannot be used: {error}", highlight=False)
+        console.print(f"[red]error:[/red] the database URL cannot be used: {escape(str(error))}", highlight=False)
         sys.exit(1)
     except OSError as error:  # an output path that is a directory, or under a file
-        console.print(f"[red]error:[/red] {error.strerror or error}: {error.filename}", highlight=False)
+        console.print(
+            f"[red]error:[/red] {escape(str(error.strerror or error))}: {escape(str(error.filename))}", highlight=False
+        )
         sys.exit(1)
     except RecordUnreadable as error:  # an export would silently leave the service out
-        console.print(f"[red]error:[/red] {error.detail}; nothing was written", highlight=False)
+        console.print(f"[red]error:[/red] {escape(error.detail)}; nothing was written", highlight=False)
         sys.exit(1)
 
 

@@ -84,7 +84,14 @@ def test_ordinary_mistakes_get_one_line_not_a_traceback(tmp_path: Path) -> None:
     cases = [
         (["export", "--format", "native", "--output", str(tmp_path)], store, "Is a directory"),
         (["db", "upgrade"], {"SERVICE_FINDER_DATABASE_URL": str(tmp_path / "x.db")}, "database URL cannot be used"),
+        (["db", "upgrade"], {"SERVICE_FINDER_DATABASE_URL": "mysql://x/y"}, "driver 'MySQLdb' is not installed"),
+        (["quality"], {"SERVICE_FINDER_DATABASE_URL": "mysql://x/y"}, "driver 'MySQLdb' is not installed"),
     ]
+    not_a_database = tmp_path / "x.json"
+    not_a_database.write_text('{"a": 1}', encoding="utf-8")
+    cases.append(
+        (["db", "upgrade"], {"SERVICE_FINDER_DATABASE_URL": f"sqlite:///{not_a_database}"}, "file is not a database")
+    )
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
     source = tmp_path / "in.json"
@@ -131,3 +138,44 @@ def test_coverage_dates_at_the_ends_of_the_calendar_are_one_line_not_a_traceback
     assert result.exit_code == 2, result.output
     assert "between 1900 and 2199" in result.output
     assert not isinstance(result.exception, OverflowError)
+
+
+def test_data_that_looks_like_rich_markup_is_printed_as_written(database: str, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "service_id,name,organisation_id,organisation_name,kind,source_name\nsvc-a,A,org,Org,[/x],test\n",
+        encoding="utf-8",
+    )
+    imported = runner.invoke(app, ["import", "--no-postcode-check", str(source)])
+    assert imported.exit_code == 1, imported.output
+    assert "field kind, value '[/x]'" in imported.output
+
+    upper = tmp_path / "upper.csv"
+    upper.write_text(
+        "service_id,name,organisation_id,organisation_name,kind,source_name\nSVC-A,A,org,Org,crisis_cafe,test\n",
+        encoding="utf-8",
+    )
+    refused = runner.invoke(app, ["import", "--no-postcode-check", str(upper)])
+    assert "'^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$'" in refused.output  # the pattern, not what Rich left of it
+
+
+def test_a_service_name_that_looks_like_rich_markup_is_shown_in_the_quality_report(
+    database: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.json"
+    record = service_data("old-line", name="Old line [/closed]", provenance={"verified_at": None, "verify_due": None})
+    source.write_text(json.dumps([record]), encoding="utf-8")
+    assert runner.invoke(app, ["import", "--no-postcode-check", str(source)]).exit_code == 0
+    result = runner.invoke(app, ["quality", "--output", str(tmp_path / "quality.json")])
+    assert result.exit_code == 0, result.output
+    assert "Old line [/closed] (old-line)" in result.output
+
+
+def test_key_names_and_ids_that_look_like_rich_markup_are_shown_as_written(database: str) -> None:
+    created = runner.invoke(app, ["keys", "create", "team [/old]"])
+    assert created.exit_code == 0, created.output
+    assert "created key for 'team [/old]'" in created.output
+    assert created.stdout.strip().startswith("sf_")  # the secret, shown the only time it can be
+    revoked = runner.invoke(app, ["keys", "revoke", "[/x]"])
+    assert revoked.exit_code == 1
+    assert "no active key '[/x]'" in revoked.output

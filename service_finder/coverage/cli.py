@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from service_finder.catalogue import load_index
@@ -36,20 +37,21 @@ from service_finder.geocoding.gazetteer import Gazetteer, GazetteerFileError
 from service_finder.schemas import EARLIEST_YEAR, LATEST_YEAR, PersonGender, Referral, within_supported_years
 from service_finder.search.index import DirectoryIndex
 from service_finder.storage import migrate
-from service_finder.storage.db import create_db_engine
 
 app = typer.Typer()
 console = Console(stderr=True, soft_wrap=True)
 
 
 def _load_index() -> DirectoryIndex:
-    engine = create_db_engine(get_settings().database_url)
+    from service_finder.cli import open_store  # noqa: PLC0415  (that module registers this one's commands)
+
+    engine = open_store(get_settings().database_url)
     migrate.upgrade(engine)
     loaded = load_index(engine)
     if loaded.unreadable:  # left out of the analysis, which must say so
         console.print(
             f"[yellow]left out: {len(loaded.unreadable)} stored service(s) that cannot be read: "
-            + ", ".join(loaded.unreadable[:10])
+            + escape(", ".join(loaded.unreadable[:10]))
         )
     return loaded.index
 
@@ -58,7 +60,7 @@ def _load_gazetteer() -> Gazetteer:
     try:
         return Gazetteer.load(get_settings().gazetteer_path)
     except GazetteerFileError as error:
-        console.print(f"[red]{error}")
+        console.print(f"[red]{escape(str(error))}")
         raise typer.Exit(2) from None
 
 
@@ -157,7 +159,7 @@ def coverage_command(
             (output_dir / name).write_bytes(content)
             written.append(name)
     _print_summary(report.to_report(result))
-    console.print(f"wrote {', '.join(written)} to {output_dir}")
+    console.print(f"wrote {', '.join(written)} to {escape(str(output_dir))}")
 
 
 def _print_summary(summary: CoverageReport) -> None:
@@ -174,7 +176,7 @@ def _print_summary(summary: CoverageReport) -> None:
     worst = Table("district", "postcodes", "mean share", "lowest", "worst at", title="Least covered districts")
     for district in summary.districts[:15]:
         worst.add_row(
-            f"{district.name or '-'} ({district.code or 'none'})",
+            escape(f"{district.name or '-'} ({district.code or 'none'})"),
             f"{district.postcodes:,}",
             f"{district.mean_share:.1%}",
             f"{district.min_share:.1%}",
@@ -210,8 +212,9 @@ def quality_command(
             continue
         table = Table("service", "detail", title=CHECK_LABELS[count.check])
         for finding in items[:show]:
-            table.add_row(f"{finding.name} ({finding.service_id})", finding.detail)
+            # Names and details are the data's own words ('Old line [/closed]'): text, never Rich markup.
+            table.add_row(escape(f"{finding.name} ({finding.service_id})"), escape(finding.detail))
         if len(items) > show:
-            table.add_row(f"... and {len(items) - show} more", f"see {output}")
+            table.add_row(f"... and {len(items) - show} more", f"see {escape(str(output))}")
         out.print(table)
-    console.print(f"wrote {output}")
+    console.print(f"wrote {escape(str(output))}")

@@ -12,8 +12,10 @@ What we read and write (the part of the OSM language the directory can hold exac
 
 `PH` means the England bank holidays of `bank_holidays` (GOV.UK's list), not the `opening_hours` package's own
 GB calendar, which misses several of them. Dated rules must carry a year: the directory stores dated exceptions,
-not yearly ones, so `Dec 24-Jan 02 off` is refused rather than guessed. Anything else the OSM language can say
-(school holidays, sunrise, week numbers, fallback rules...) is refused with its position, never half-read.
+not yearly ones, so `Dec 24-Jan 02 off` is refused rather than guessed. Dated rules come last (in OSM a later
+rule overrides, here a dated exception always does), and only they may carry a comment (the exception's reason).
+Anything else the OSM language can say (school holidays, sunrise, week numbers, fallback rules...) is refused
+with its position, never half-read.
 `to_osm` does not write valid_from/valid_to or notes: those travel beside the hours string.
 """
 
@@ -283,9 +285,20 @@ def parse_osm(text: str) -> WeeklySchedule:
     by_day: list[tuple[TimeRange, ...]] = [() for _ in range(7)]
     holiday: tuple[TimeRange, ...] | None = None
     exceptions: list[DatedException] = []
-    holiday_rule_seen = False
+    holiday_rule_seen = dated_rule_seen = False
     for rule in rules:
         hours: tuple[TimeRange, ...] = () if rule.off else (rule.spans or (WHOLE_DAY,))
+        if dated_rule_seen and rule.dates is None:
+            # Same reason: in OSM "2026 Dec 26 10:00-14:00; Sa off" is closed on Saturday 26 Dec, but a dated
+            # exception here outranks the weekly hours whatever order they were written in.
+            raise OsmHoursError(text, rule.position, "put dated rules last, after the weekday and PH rules")
+        dated_rule_seen = dated_rule_seen or rule.dates is not None
+        if rule.comment and rule.dates is None:
+            # Only a dated rule has somewhere to keep its comment (the exception's reason); dropped, a note such
+            # as "by referral only" would vanish without anyone knowing.
+            raise OsmHoursError(
+                text, rule.position, f"comment {rule.comment!r} would be lost: only a dated rule's comment is kept"
+            )
         if holiday_rule_seen and rule.dates is None and not rule.holidays:
             # In OSM a later rule replaces earlier ones on the days it names, bank holidays falling on them
             # included ("PH off; Mo-Fr 09:00-17:00" is open on a Monday bank holiday). Bank-holiday hours here

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -106,6 +107,9 @@ _COLUMN_OF = {
     "eligibility.description": "eligibility_description",
     "access.accessibility": "access",
     "provenance": "source_name",
+    "provenance.source_url": "source_url",
+    "provenance.verified_at": "verified_at",
+    "provenance.verify_due": "verify_due",
     "phones": "phones",
     "locations.name": "location_name",
     "locations.id": "location_id",
@@ -171,9 +175,12 @@ class _Row:
         try:
             schedule = ScheduleRecord.from_domain(id=schedule_id, location_id=location_id, schedule=parse_osm(value))
         except ValidationError as error:
+            # A bad id here is the service's or the location's (the schedule's is made from them): the record's own
+            # validation names it in its own column, so it is not blamed on the hours.
             self.problems.extend(
                 replace(p, field=column, value=describe_value(value))
                 for p in problems_from_validation(self.where, error)
+                if p.field not in {"id", "location_id"}
             )
             return None
         except ValueError as error:
@@ -319,10 +326,16 @@ def _to_csv_terms(problem: Problem, rows: list[_Row]) -> Problem:
     # Name the row and column a person would edit, not the record path.
     parts = problem.field.split(".")
     where = problem.where
-    if parts[0] == "locations" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(rows):
+    located = parts[0] == "locations" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(rows)
+    if located:
         where = rows[int(parts[1])].where
     if parts[0] == "schedules" and len(parts) > 1:
         return replace(problem, where=where, field="hours")
+    if located and len(parts) == 2 and "coordinates" in problem.message:
+        # The location's own check (outside England, e.g. swapped): its input is the whole location.
+        row = rows[int(parts[1])]
+        value = f"({row.get('latitude')}, {row.get('longitude')})"
+        return replace(problem, where=where, field="latitude", value=value)
     return replace(problem, where=where, field=_column_for(problem.field))
 
 
@@ -351,16 +364,25 @@ def _parse_service(rows: list[_Row]) -> Parsed:
     if problems:
         return Parsed(first.where, None, problems)
     parsed = validate_record(first.where, data)
-    parsed.problems = [_to_csv_terms(problem, located) for problem in parsed.problems]
+    parsed.in_source_terms = partial(_to_csv_terms, rows=located)
+    parsed.problems = [parsed.in_source_terms(problem) for problem in parsed.problems]
     return parsed
 
 
 def parse_csv(text: str) -> list[Parsed]:
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    # Strict: otherwise a quote left open reads every later row into one cell, and the file imports without them.
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    table: list[list[str]] = []
     try:
-        table = list(reader)
+        for cells in reader:
+            table.append(cells)
     except csv.Error as error:
-        return [Parsed("file", None, [Problem("file", "", "", f"not readable as CSV: {error}")])]
+        where = f"row {len(table) + 1}"  # the row being read: rows count from the header, as below
+        if str(error) == "unexpected end of data":
+            message = 'a quote (") opened in this row is not closed: the rest of the file would be read as one cell'
+        else:
+            message = f"not readable as CSV: {error}"
+        return [Parsed(where, None, [Problem(where, "", "", message)])]
     if not table or not any(cell.strip() for cell in table[0]):
         return [Parsed("row 1", None, [Problem("row 1", "", "", "the file has no header row")])]
     header = [cell.strip() for cell in table[0]]

@@ -117,23 +117,56 @@ def _check_location(where: str, index: int, location: LocationRecord, gazetteer:
     return []
 
 
+def _check_verified_at(where: str, verified: datetime | None) -> list[Problem]:
+    if verified is None:
+        return []
+    if verified.tzinfo is None:
+        # The template asks for an offset, and this is an instant, not a wall time: '2024-05-02' read as London
+        # midnight would be 1 May in UTC, read as UTC would be an hour out all summer. Refused, never guessed.
+        message = "has no time-zone offset: write one, e.g. 2024-05-02T10:30:00+01:00, or Z for UTC"
+        return [Problem(where, "provenance.verified_at", repr(verified.isoformat()), message)]
+    if verified > datetime.now(UTC) + CLOCK_SKEW:
+        # A check in the future would keep the record "verified" long after anyone looked at it.
+        return [Problem(where, "provenance.verified_at", verified.isoformat(), "is in the future")]
+    return []
+
+
+# Given first: (content, where). Organisations and locations are rows the store shares between services, keyed by
+# id across the directory: two records giving one id different content would leave whichever was written last,
+# and every re-import of the file would be a change.
+_SharedSeen = dict[tuple[str, str], tuple[dict[str, Any], str]]
+
+
+def _check_shared(seen: _SharedSeen, item: Parsed, kind: str, path: str, content: dict[str, Any]) -> list[Problem]:
+    ident = str(content["id"])
+    here = item.in_source_terms(Problem(item.where, f"{path}.id", "", "")).where
+    first, first_where = seen.setdefault((kind, ident), (content, here))
+    problems = []
+    for key, value in content.items():
+        if first.get(key) != value:
+            message = (
+                f"{kind} {ident!r} is given differently in {first_where} ({describe_value(first.get(key))}); "
+                f"every record naming it must give the same {key}"
+            )
+            problems.append(item.in_source_terms(Problem(item.where, f"{path}.{key}", describe_value(value), message)))
+    return problems
+
+
 def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) -> list[Parsed]:
     """Checks that need the whole file or the gazetteer; fills each location's district from its postcode."""
     seen: dict[str, str] = {}
     schedule_owners: dict[str, tuple[str, str]] = {}  # schedule id: (record id, where)
+    shared: _SharedSeen = {}
     checked: list[Parsed] = []
     for item in parsed:
         record = item.record
         if record is None:
             checked.append(item)
             continue
-        problems = list(item.problems)
+        found: list[Problem] = []
         if record.id in seen:
-            problems.append(Problem(item.where, "id", repr(record.id), f"duplicate id: also {seen[record.id]}"))
-        verified = record.provenance.verified_at
-        if verified is not None and verified > datetime.now(UTC) + CLOCK_SKEW:
-            # A check in the future would keep the record "verified" long after anyone looked at it.
-            problems.append(Problem(item.where, "provenance.verified_at", verified.isoformat(), "is in the future"))
+            found.append(Problem(item.where, "id", repr(record.id), f"duplicate id: also {seen[record.id]}"))
+        found.extend(_check_verified_at(item.where, record.provenance.verified_at))
         seen.setdefault(record.id, item.where)
         for position, schedule in enumerate(record.schedules):
             # Schedule ids are keys across the whole directory, not per service (a repeated record id is
@@ -141,18 +174,27 @@ def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) ->
             owner = schedule_owners.setdefault(schedule.id, (record.id, item.where))
             if owner[0] != record.id:
                 message = f"duplicate schedule id: also {owner[1]}"
-                problems.append(Problem(item.where, f"schedules.{position}.id", repr(schedule.id), message))
+                found.append(Problem(item.where, f"schedules.{position}.id", repr(schedule.id), message))
         if gazetteer is not None:
             locations = []
             for index, location in enumerate(record.locations):
-                problems.extend(_check_location(item.where, index, location, gazetteer))
+                found.extend(_check_location(item.where, index, location, gazetteer))
                 point = gazetteer.lookup(location.postcode)
                 filled = location
-                if location.district_code is None and point is not None and point.district_code:
+                # The district is the postcode's, always: one sent with a record (or kept from an earlier read when
+                # an editor moves a site) would otherwise decide catchments and local lines for the wrong area.
+                if point is not None and point.district_code and location.district_code != point.district_code:
                     filled = location.model_copy(update={"district_code": point.district_code})
                 locations.append(filled)
             record = record.model_copy(update={"locations": locations})
-        checked.append(Parsed(item.where, record if not problems else None, problems))
+        problems = [*item.problems, *(item.in_source_terms(problem) for problem in found)]
+        # After the gazetteer filled districts: what the store would be given.
+        problems += _check_shared(
+            shared, item, "organisation", "organisation", record.organisation.model_dump(mode="json")
+        )
+        for index, location in enumerate(record.locations):
+            problems += _check_shared(shared, item, "location", f"locations.{index}", location.model_dump(mode="json"))
+        checked.append(Parsed(item.where, record if not problems else None, problems, item.in_source_terms))
     return checked
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,10 @@ class Problem:
         return f"{', '.join(parts)}: {self.message}"
 
 
+def _as_found(problem: Problem) -> Problem:
+    return problem
+
+
 @dataclass(slots=True)
 class Parsed:
     """One source record after conversion: a valid ServiceRecord, or the problems that stopped it."""
@@ -34,6 +39,9 @@ class Parsed:
     where: str
     record: ServiceRecord | None
     problems: list[Problem] = field(default_factory=list)
+    # Names a problem found in the record later (the whole-file checks) as the source does: a CSV row and column
+    # rather than 'locations.0.postcode'.
+    in_source_terms: Callable[[Problem], Problem] = field(default=_as_found, repr=False, compare=False)
 
 
 # A GeoJSON Polygon or MultiPolygon is at most five levels deep (object, coordinates, polygons, rings, points);

@@ -82,6 +82,14 @@ def test_off_alone_means_no_hours() -> None:
         # A later weekday rule overrides PH in OSM (open on a Monday bank holiday): held here it would be misread.
         ("PH off; Mo-Fr 09:00-17:00", 9, "PH rule after the weekday rules"),
         ("PH 10:00-20:00; Mo-Fr 09:00-12:00", 17, "PH rule after the weekday rules"),
+        # Later rules override in OSM: closed on Saturday 26 Dec, open on Monday 28 Dec. A dated exception here
+        # outranks the weekly hours, so these would be misread.
+        ("Mo-Fr 09:00-17:00; 2026 Dec 26 10:00-14:00; Sa off", 45, "put dated rules last"),
+        ("Mo-Fr 09:00-17:00; 2026 Dec 28 off; Mo 10:00-11:00", 37, "put dated rules last"),
+        ("2026 Dec 25 off; PH 10:00-14:00", 18, "put dated rules last"),
+        # Only a dated rule keeps its comment (as the reason); a weekly one would silently lose it.
+        ('Mo-Fr 18:00-23:00 "by referral only - call first"', 1, "'by referral only - call first' would be lost"),
+        ('PH off "ring first"', 1, "'ring first' would be lost"),
     ],
 )
 def test_invalid_strings_name_the_string_and_the_position(text: str, position: int, words: str) -> None:

@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -263,3 +264,89 @@ def test_hours_that_apply_only_between_dates_are_listed_as_what_the_csv_cannot_h
     found = csv_limitations(record)
     assert any("applies only between dates" in item for item in found)
     assert any("has notes" in item for item in found)
+
+
+SHARED_HEADER = (
+    "service_id,name,organisation_id,organisation_name,kind,source_name,phones,"
+    "location_id,address,city,postcode,latitude,longitude\n"
+)
+
+
+def test_services_giving_one_organisation_or_location_two_ways_name_both_rows() -> None:
+    text = SHARED_HEADER + (
+        "svc-a,Service A,org-x,Leeds Mind,crisis_cafe,test,0113 496 0500,"
+        "site-1,1 Example Street,Leeds,LS1 4AP,53.7997,-1.5492\n"
+        "svc-b,Service B,org-x,Leeds Mind Charity,crisis_cafe,test,0113 496 0501,"
+        "site-1,2 Other Street,Leeds,LS1 4AP,53.7997,-1.5492\n"
+    )
+
+    checked = check_records(parse_csv(text), None)
+
+    problems = [p for item in checked for p in item.problems]
+    assert [(p.where, p.field, p.value) for p in problems] == [
+        ("row 3", "organisation_name", "'Leeds Mind Charity'"),
+        ("row 3", "address", "'2 Other Street'"),
+    ]
+    assert "organisation 'org-x' is given differently in row 2 ('Leeds Mind')" in problems[0].message
+    assert "location 'site-1' is given differently in row 2 ('1 Example Street')" in problems[1].message
+
+
+def test_services_giving_one_organisation_and_location_the_same_way_share_them() -> None:
+    row = "Leeds Mind,crisis_cafe,test,0113 496 0500,site-1,1 Example Street,Leeds,LS1 4AP,53.7997,-1.5492\n"
+    text = SHARED_HEADER + f"svc-a,Service A,org-x,{row}svc-b,Service B,org-x,{row}"
+
+    checked = check_records(parse_csv(text), None)
+
+    assert [item.problems for item in checked] == [[], []]
+
+
+@pytest.mark.parametrize("written", ["2024-05-02", "2024-05-02T10:30:00", "2024-05-02 10:30"])
+def test_a_verified_at_without_an_offset_names_its_row_and_column(written: str) -> None:
+    [checked] = check_records(parse_csv(_with(_record(schedules=[]), verified_at=written)), None)
+
+    assert checked.record is None
+    assert [(p.where, p.field) for p in checked.problems] == [("row 2", "verified_at")]
+    assert "no time-zone offset" in checked.problems[0].message
+
+
+def test_a_postcode_the_gazetteer_refuses_names_its_row_and_column(gazetteer: Any) -> None:
+    record = _record(
+        locations=[
+            {"id": "a", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55},
+            {"id": "b", "postcode": "LS99 9ZZ", "latitude": 53.82, "longitude": -1.57},
+        ],
+        schedules=[],
+    )
+
+    [checked] = check_records(parse_csv(to_csv([record])), gazetteer)
+
+    assert [(p.where, p.field, p.value) for p in checked.problems] == [("row 3", "postcode", "'LS99 9ZZ'")]
+
+
+def test_a_quote_left_open_names_its_row_instead_of_swallowing_the_rows_after_it() -> None:
+    first, second, third = (_record(service_id=f"svc-{n}", schedules=[]) for n in "abc")
+    lines = to_csv([first, second, third]).splitlines()
+    lines[2] = lines[2].replace("Leeds Test Café", '"Leeds Test Café', 1)  # service b's name: the quote never closes
+
+    parsed = parse_csv("\r\n".join(lines) + "\r\n")
+
+    problems = [str(p) for item in parsed for p in item.problems]
+    assert problems == [
+        'row 3: a quote (") opened in this row is not closed: the rest of the file would be read as one cell'
+    ]
+    assert all(item.record is None for item in parsed)
+
+
+def test_a_bad_service_id_is_named_in_its_own_column_not_blamed_on_the_hours() -> None:
+    [parsed] = parse_csv(_with(_record(), service_id="SVC-A", hours="24/7", kind="cafe"))
+
+    assert parsed.record is None
+    assert {(p.where, p.field) for p in parsed.problems} == {("row 2", "service_id"), ("row 2", "kind")}
+
+
+def test_coordinates_outside_england_name_the_coordinates() -> None:
+    swapped = _with(_record(schedules=[]), latitude="-1.548567", longitude="53.801277")
+
+    [parsed] = parse_csv(swapped)
+
+    assert [(p.where, p.field, p.value) for p in parsed.problems] == [("row 2", "latitude", "(-1.548567, 53.801277)")]

@@ -114,6 +114,21 @@ def test_a_missing_district_is_filled_from_the_postcode(engine: Engine, tmp_path
     assert stored.record.locations[0].district_code == gazetteer.lookup("LS1 1UR").district_code == "E08000035"
 
 
+def test_a_district_that_disagrees_with_the_postcode_is_the_postcodes(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    # A Leeds postcode sent with the City of London's district (or an editor's site moved to Bradford with the
+    # district it had in Leeds) would decide catchments and local lines for the wrong area.
+    data = service_data("leeds")
+    data["locations"][0]["district_code"] = "E09000001"
+    path = _write(tmp_path / "in.json", [data])
+    assert import_file(engine, path, gazetteer=gazetteer, actor="test").written
+    with Session(engine) as session:
+        stored = repository.get_service(session, "leeds")
+    assert stored is not None
+    assert stored.record.locations[0].district_code == "E08000035"
+
+
 def test_a_file_that_is_not_json_is_one_clear_problem(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('[{"id": "a",', encoding="utf-8")
@@ -144,4 +159,41 @@ def test_one_schedule_id_in_two_records_of_a_file_is_rejected(engine: Engine, tm
     assert [(p.where, p.field, p.value) for p in report.problems] == [
         ("record 2 (id 'other-cafe')", "schedules.0.id", "'cafe-hours'")
     ]
+    assert _ids(engine) == []
+
+
+def test_one_organisation_or_location_given_two_ways_in_a_file_is_rejected(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    # The store keeps one organisation and one location per id: "last one wins" would keep whichever came last,
+    # and every re-import would flip it back.
+    site = service_data("a")["locations"][0] | {"id": "shared-site"}
+    first = service_data("a", locations=[site])
+    second = service_data(
+        "b", organisation={"name": "Test Organisation Charity"}, locations=[site | {"address": "Other Street"}]
+    )
+    report = import_file(engine, _write(tmp_path / "in.json", [first, second]), gazetteer=gazetteer, actor="test")
+    assert [(p.where, p.field, p.value) for p in report.problems] == [
+        ("record 2 (id 'b')", "organisation.name", "'Test Organisation Charity'"),
+        ("record 2 (id 'b')", "locations.0.address", "'Other Street'"),
+    ]
+    assert "'test-org' is given differently in record 1 (id 'a') ('Test Organisation')" in report.problems[0].message
+    assert "'shared-site' is given differently in record 1 (id 'a') ('Calverley Street')" in report.problems[1].message
+    assert _ids(engine) == []
+
+
+def test_one_organisation_and_location_given_the_same_way_are_shared(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    site = service_data("a")["locations"][0] | {"id": "shared-site"}
+    path = _write(tmp_path / "in.json", [service_data("a", locations=[site]), service_data("b", locations=[site])])
+    assert import_file(engine, path, gazetteer=gazetteer, actor="test").outcome == {Change.created: 2}
+    assert import_file(engine, path, gazetteer=gazetteer, actor="test").outcome == {Change.unchanged: 2}
+
+
+def test_a_verified_at_without_an_offset_is_refused_naming_it(engine: Engine, tmp_path: Path, gazetteer: Any) -> None:
+    records = [service_data("a", provenance={"verified_at": "2024-05-02T10:30:00"})]
+    report = import_file(engine, _write(tmp_path / "in.json", records), gazetteer=gazetteer, actor="test")
+    assert [(p.field, p.value) for p in report.problems] == [("provenance.verified_at", "'2024-05-02T10:30:00'")]
+    assert "no time-zone offset" in report.problems[0].message
     assert _ids(engine) == []
