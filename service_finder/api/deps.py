@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, get_origin
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.api.query_model import read_query_model
 from service_finder.catalogue import Catalogue, Snapshot
 
 if TYPE_CHECKING:
@@ -122,3 +124,15 @@ async def refuse_unknown_query(request: Request) -> None:
 
 
 NoUnknownQuery = Depends(refuse_unknown_query)
+
+
+def one_each(model: type[BaseModel]) -> Any:
+    """A route dependency reading the query string into `model` as /v1/search does (api/query_model.py): a
+    parameter given twice is refused naming both values, where FastAPI's own reading of the `Query()` model in the
+    signature (which the OpenAPI document is written from) would silently take the last (`age=16&age=40` answered
+    for 40). It runs before that reading, so its problems are the ones the caller sees."""
+
+    async def refuse_repeats(request: Request) -> None:
+        read_query_model(model, request.query_params)
+
+    return Depends(refuse_repeats)

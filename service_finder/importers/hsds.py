@@ -26,7 +26,8 @@ from our own published taxonomies, with the attribute `value` where a term needs
   opens_at (so an HSDS consumer that does not know our terms never reads them as extra opening hours): their times
   are in the part attribute's `value` ("10:00-16:00,18:00-20:00"), their dates in valid_from/valid_to. A schedule
   with none of these writes one `no_hours` row so its validity dates and notes survive. Per-location schedules sit
-  on the service_at_location. HSDS `timezone` is a fixed UTC offset and cannot say Europe/London, so it is left out.
+  on the service_at_location. HSDS `timezone` is a fixed UTC offset and cannot say Europe/London, so it is left out;
+  every weekly row's `description` says its times are UK time (Europe/London) instead.
 - import order of schedules is canonical: service-wide schedules first, then each location's, in location order.
 """
 
@@ -60,6 +61,7 @@ from service_finder.domain.taxonomy import (
     ReferralRoute,
     ServiceStatus,
 )
+from service_finder.importers import csv_format
 from service_finder.importers.report import (
     MAX_GEOJSON_DEPTH,
     Parsed,
@@ -357,9 +359,12 @@ def _schedule_rows(record: ServiceRecord, schedule: ScheduleRecord, link: dict[s
         item.update(freq="WEEKLY", byday=_BYDAY[day], opens_at=session.opens_at, closes_at=session.closes_at)
         if session.to_domain().crosses_midnight:
             next_day = DAY_NAMES[(day + 1) % 7]
-            item["description"] = (
-                f"Overnight: opens {DAY_NAMES[day]} {session.opens_at}, closes {next_day} {session.closes_at}"
-            )
+            when = f"Overnight: opens {DAY_NAMES[day]} {session.opens_at}, closes {next_day} {session.closes_at}"
+        else:
+            when = f"{DAY_NAMES[day]} {session.opens_at}-{session.closes_at}"
+        # HSDS reads a time without an offset as UTC, and its `timezone` is one fixed offset that cannot follow
+        # British Summer Time: the words say which clock opens_at and closes_at are on.
+        item["description"] = f"{when}, UK time (Europe/London)"
     if schedule.bank_holidays is BankHolidayPolicy.closed:
         row(Part.bank_holidays_closed)["description"] = "Closed on bank holidays in England"
     for hours in schedule.bank_holiday_hours:
@@ -1076,7 +1081,9 @@ def _parse_service(index: int, service: Any) -> Parsed:
         loc_rows = reader.items(link.get("schedules"), f"{path}.schedules")
         inner = reader.obj(link.get("location"), f"{path}.location") or {}
         loc_rows += reader.items(inner.get("schedules"), f"{path}.location.schedules")
-        default = f"{(location_id or 'location')[:74].strip('-')}-hours"
+        # Named by service and location together, as the CSV format names them: schedule ids are keys across the
+        # directory, and two services may each have their own hours at one shared location.
+        default = csv_format.schedule_id(service_id or "service", location_id or "location")
         schedules += _read_schedules(reader, loc_rows, default_id=default, location_id=location_id)
         for phone_path, item in reader.items(link.get("phones"), f"{path}.phones"):
             if (phone := _phone_data(reader, phone_path, item)) is not None:

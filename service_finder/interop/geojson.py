@@ -46,7 +46,10 @@ class ServiceFeature(BaseModel):
     """A GeoJSON Feature: one service at one location."""
 
     type: Literal["Feature"] = Field(default="Feature", description="Always 'Feature'.")
-    id: str = Field(description="The location's identifier (unique in the collection).")
+    id: str = Field(
+        description="'<service id>/<location id>', unique in the collection: services may share a location "
+        "(properties.location_id)."
+    )
     geometry: PointGeometry = Field(description="Where the service is delivered.")
     properties: ServiceProperties = Field(description="What is there.")
 
@@ -101,7 +104,8 @@ def feature_collection(
 ) -> ServiceFeatureCollection:
     features = [
         ServiceFeature(
-            id=place.id,
+            # Two services at one place are two Features: the id needs both (neither id can hold a '/').
+            id=f"{record.id}/{place.id}",
             geometry=PointGeometry(coordinates=(place.longitude, place.latitude)),
             properties=ServiceProperties(
                 id=record.id,

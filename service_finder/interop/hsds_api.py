@@ -381,10 +381,15 @@ class HsdsServiceFilters(HsdsPaging):
         description="Words that must all appear in the name or description (case-insensitive).",
     )
     taxonomy_term_id: str | None = Field(
-        default=None, max_length=200, description="Only services linked to this taxonomy term (its id or term_uri)."
+        default=None,
+        max_length=200,
+        description="Only services linked to this taxonomy term (its id or term_uri) where it holds: a link with "
+        "value false does not match.",
     )
     taxonomy_id: str | None = Field(
-        default=None, max_length=200, description="Only services linked to any term of this taxonomy (id or name)."
+        default=None,
+        max_length=200,
+        description="Only services linked to any term of this taxonomy (id or name) where it holds (value not false).",
     )
     organization_id: str | None = Field(
         default=None, max_length=80, description="Only services of this organization (its HSDS id or ours)."
@@ -514,7 +519,9 @@ def _has_session(record: ServiceRecord, filters: HsdsServiceFilters) -> bool:
 
 
 def _linked(document: dict[str, Any], filters: HsdsServiceFilters) -> bool:
-    terms = [attribute["taxonomy_term"] for attribute in document["attributes"]]
+    # A yes/no term (referral route, access feature, eligibility flag) is linked with value "false" when the
+    # directory knows it does not hold: matching that would show a service as accepting whom it turns away.
+    terms = [attribute["taxonomy_term"] for attribute in document["attributes"] if attribute.get("value") != "false"]
     if filters.taxonomy_term_id is not None and not any(
         filters.taxonomy_term_id in (term["id"], term.get("term_uri")) for term in terms
     ):

@@ -65,10 +65,10 @@ def test_one_point_per_location_in_longitude_latitude_order(client: TestClient, 
     _store(engine, client, two_places, phone_only)
     features = _collection(client)["features"]
     assert {f["id"]: f["geometry"]["coordinates"] for f in features} == {
-        "london-loc": [-0.127695, 51.50354],
-        "leeds-loc": [-1.548567, 53.801277],
+        "two-places/london-loc": [-0.127695, 51.50354],
+        "two-places/leeds-loc": [-1.548567, 53.801277],
     }
-    properties = next(f["properties"] for f in features if f["id"] == "london-loc")
+    properties = next(f["properties"] for f in features if f["id"] == "two-places/london-loc")
     assert properties == {
         "id": "two-places",
         "location_id": "london-loc",
@@ -82,6 +82,18 @@ def test_one_point_per_location_in_longitude_latitude_order(client: TestClient, 
         "address": "Somewhere in London, 1 Whitehall, London",
         "postcode": "SW1A 2AA",
     }
+
+
+def test_two_services_at_one_place_are_two_features_with_their_own_ids(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record("night-cafe", locations=[LONDON_PLACE], schedules=[]),
+        make_record("day-cafe", locations=[LONDON_PLACE], schedules=[]),
+    )
+    features = _collection(client)["features"]
+    assert sorted(f["id"] for f in features) == ["day-cafe/london-loc", "night-cafe/london-loc"]
+    assert [f["properties"]["location_id"] for f in features] == ["london-loc", "london-loc"]
 
 
 def test_demonstration_records_say_so(client: TestClient, engine: Engine) -> None:

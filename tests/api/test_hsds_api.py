@@ -143,6 +143,36 @@ def test_text_search_and_taxonomy_term_filters(client: TestClient, engine: Engin
     assert _page(client, "/hsds/services", None, taxonomy_term_id="no-such-term")["total_items"] == 0
 
 
+def test_a_yes_no_term_recorded_false_does_not_match_its_filter(client: TestClient, engine: Engine) -> None:
+    _store(
+        engine,
+        client,
+        make_record(
+            "turns-away",
+            name="Turns Away",
+            eligibility={"accepts_intoxicated": False, "referral_routes": ["professional"]},
+            access={"accessibility": {"wheelchair": False}},
+        ),
+        make_record(
+            "welcomes",
+            name="Welcomes",
+            eligibility={"accepts_intoxicated": True, "referral_routes": ["self_referral"]},
+            access={"accessibility": {"wheelchair": True}},
+        ),
+        make_record("unknown", name="Unknown", eligibility={"accepts_intoxicated": None, "referral_routes": None}),
+    )
+    for term in (
+        "service-finder:eligibility:accepts_intoxicated",
+        "service-finder:referral-route:self_referral",
+        "service-finder:access-feature:wheelchair",
+    ):
+        assert _ids(_page(client, "/hsds/services", None, taxonomy_term_id=term)) == ["Welcomes"], term
+        places = _page(client, "/hsds/service_at_locations", None, taxonomy_term_id=term)
+        assert [item["service"]["name"] for item in places["contents"]] == ["Welcomes"], term
+    eligibility = _page(client, "/hsds/services", None, taxonomy_id="service-finder:eligibility")
+    assert _ids(eligibility) == ["Welcomes"]
+
+
 def test_age_filters_follow_the_oruk_profile(client: TestClient, engine: Engine) -> None:
     _store(
         engine,
@@ -200,6 +230,51 @@ def test_bad_parameters_are_problems_naming_the_field(client: TestClient, params
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field", "values"),
+    [
+        (
+            "/hsds/service_at_locations",
+            "postcode=M1%201AE&postcode=LS1%201UR&proximity=5000",
+            "postcode",
+            ["M1 1AE", "LS1 1UR"],
+        ),
+        ("/hsds/services", "page=1&page=2", "page", ["1", "2"]),
+        ("/hsds/services", "taxonomy_term_id=a&taxonomy_term_id=b", "taxonomy_term_id", ["a", "b"]),
+        ("/hsds/organizations", "per_page=5&per_page=10", "per_page", ["5", "10"]),
+        ("/hsds/taxonomies", "page=1&page=2", "page", ["1", "2"]),
+        ("/hsds/taxonomy_terms", "taxonomy_id=a&taxonomy_id=b", "taxonomy_id", ["a", "b"]),
+    ],
+)
+def test_a_repeated_parameter_is_refused_naming_both_values(
+    client: TestClient, path: str, query: str, field: str, values: list[str]
+) -> None:
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (response.json()["field"], response.json()["value"]) == (field, values)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/hsds/",
+        "/hsds/services",
+        "/hsds/services/samaritans",
+        "/hsds/service_at_locations",
+        "/hsds/organizations",
+        "/hsds/organizations/test-org",
+        "/hsds/taxonomies",
+        "/hsds/taxonomy_terms",
+    ],
+)
+def test_an_unknown_parameter_is_refused(client: TestClient, path: str) -> None:
+    response = client.get(path, params={"foo": "1"})
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/unknown-parameter")
+    assert (response.json()["field"], response.json()["value"]) == ("foo", "1")
 
 
 def test_service_at_locations_near_a_postcode(client: TestClient, engine: Engine) -> None:

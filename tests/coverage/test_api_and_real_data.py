@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -73,6 +74,30 @@ def test_a_request_is_bounded_and_bad_input_is_named(client: TestClient) -> None
     both = client.get("/v1/coverage", params={"km": 5, "minutes": 20})
     assert both.status_code == 422
     assert client.get("/v1/coverage", params={"kms": 5}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "values"),
+    [
+        ("window=sat%2002:00&age=16&age=40", "age", ["16", "40"]),
+        ("km=10&km=50", "km", ["10", "50"]),
+        ("window=sat%2002:00&window=sun%2003:00", "window", ["sat 02:00", "sun 03:00"]),
+    ],
+)
+def test_a_repeated_single_value_parameter_is_refused_naming_both_values(
+    client: TestClient, query: str, field: str, values: list[str]
+) -> None:
+    response = client.get(f"/v1/coverage?{query}")
+    assert response.status_code == 422, response.text
+    assert (response.json()["field"], response.json()["value"]) == (field, values)
+
+
+def test_list_parameters_still_repeat(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe"))
+    params: dict[str, list[str] | int] = {"at": [FRIDAY_EVENING, "2026-11-30T12:00:00"], "km": 5}
+    response = client.get("/v1/coverage", params=params)
+    assert response.status_code == 200, response.text
+    assert [instant["covered"] > 0 for instant in response.json()["instants"]] == [True, False]
 
 
 def test_the_demo_directory_over_every_english_postcode(gazetteer: Any) -> None:

@@ -20,6 +20,7 @@ from service_finder.importers.hsds import (
     to_hsds_document,
     to_hsds_service,
 )
+from service_finder.importers.pipeline import check_records
 from service_finder.schemas import ServiceRecord
 from tests.factories import service_data
 from tests.importers.strategies import service_records
@@ -86,6 +87,18 @@ def test_overnight_session_is_a_weekly_row_that_closes_before_it_opens() -> None
     assert (row["freq"], row["byday"], row["opens_at"], row["closes_at"]) == ("WEEKLY", "FR", "18:00", "02:00")
     assert "Saturday 02:00" in row["description"]
     assert "timezone" not in row  # HSDS timezone is a fixed offset; Europe/London has two
+
+
+def test_every_weekly_row_says_its_times_are_uk_time() -> None:
+    # Without it an HSDS reader takes opens_at "18:00" as UTC: an hour out all summer.
+    record = _record(
+        schedules=[{"id": "cafe-hours", "sessions": [{"day": "monday", "opens_at": "09:00", "closes_at": "17:00"}]}]
+    )
+
+    [row] = to_hsds_service(record)["schedules"]
+
+    assert row["description"] == "Monday 09:00-17:00, UK time (Europe/London)"
+    assert [parsed.record for parsed in parse_hsds(_through_file([record]))] == [record]
 
 
 def test_location_schedule_sits_on_its_service_at_location() -> None:
@@ -320,6 +333,26 @@ def test_a_recurrences_own_start_and_end_bound_when_it_applies() -> None:
     weekly = [s for s in ended.record.schedules if any(x.day == "monday" for x in s.sessions)]  # the row given
     assert weekly
     assert {(str(s.valid_from), str(s.valid_to)) for s in weekly} == {("2019-01-07", "2020-01-01")}
+
+
+def test_two_services_with_their_own_hours_at_one_shared_location_both_import() -> None:
+    data = json.loads((DATA / "oruk_sample.json").read_text())
+    first = copy.deepcopy(data[0] if isinstance(data, list) else data["contents"][0])
+    second = copy.deepcopy(first)
+    second["id"] = "3f2a9c1e-7b4d-4e8a-9c2b-1d5e6f7a8b91"
+    second["name"] = "Northfield Peer Support"
+    for link in second["service_at_locations"]:
+        link["id"] = link["id"][:-1] + "9"
+        for row in link.get("schedules", []):
+            row["id"] = row["id"][:-1] + "9"
+
+    checked = check_records(parse_hsds([first, second]), gazetteer=None)
+
+    assert [item.problems for item in checked] == [[], []]
+    records = [item.record for item in checked]
+    assert all(record is not None and record.schedules for record in records)
+    ids = [{schedule.id for schedule in record.schedules} for record in records if record is not None]
+    assert not ids[0] & ids[1]
 
 
 def test_service_without_a_kind_is_refused() -> None:

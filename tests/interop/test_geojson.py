@@ -32,4 +32,4 @@ def test_a_point_on_the_edge_of_the_box_is_inside() -> None:
     record = make_record()
     place = record.locations[0]
     edge = parse_bbox(f"{place.longitude},{place.latitude},{place.longitude + 1},{place.latitude + 1}")
-    assert [f.id for f in feature_collection([record], bbox=edge).features] == [place.id]
+    assert [f.properties.location_id for f in feature_collection([record], bbox=edge).features] == [place.id]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep
+from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep, one_each
 from service_finder.api.docs import problem_responses
 from service_finder.coverage.analysis import (
     DEFAULT_KINDS,
@@ -45,8 +45,9 @@ class CoverageRequest(BaseModel):
     window: str | None = Field(
         default=None,
         max_length=200,
-        description="Hours of the week: 'sat 02:00', 'fri-sat 22:00-04:00', 'nights', 'weekday-evenings'...; "
-        f"with `at`, at most {MAX_INSTANTS} instants in all. Default (neither given): now.",
+        description="Hours of the week: 'sat 02:00', 'fri-sat 22:00-04:00', 'nights', 'weekday-evenings'...; join "
+        f"several with ';' (give `window` once). With `at`, at most {MAX_INSTANTS} instants in all. Default "
+        "(neither given): now.",
         examples=["sat 02:00"],
     )
     week_of: IsoDate | None = Field(default=None, description="A date in the week `window` refers to; default: today.")
@@ -182,6 +183,7 @@ def _reach(request: CoverageRequest) -> Reach:
 @router.get(
     "",
     operation_id="coverage-get",
+    dependencies=[one_each(CoverageRequest)],
     summary="Share of England's postcodes that can reach an open, eligible service",
     description="For each instant, the share of English postcodes (Code-Point Open, a population proxy) within reach "
     "of at least one open service the person could use, by district and hour of the week. `format` picks JSON, "

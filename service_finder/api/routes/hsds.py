@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from service_finder.api.deps import GazetteerDep, SnapshotDep
+from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SnapshotDep, one_each
 from service_finder.api.docs import problem_responses
 from service_finder.api.routes.search import resolve_postcode
 from service_finder.errors import InvalidParameter, NotFound
@@ -67,7 +67,13 @@ IdPath = Annotated[
 ]
 
 
-@router.get("/", operation_id="hsds-info", summary="What this HSDS API is: version, profile, OpenAPI document")
+@router.get(
+    "/",
+    operation_id="hsds-info",
+    dependencies=[NoUnknownQuery],
+    responses=problem_responses(400, instance="/hsds/"),
+    summary="What this HSDS API is: version, profile, OpenAPI document",
+)
 def hsds_info(request: Request) -> HsdsApiInfo:
     return HsdsApiInfo(
         version=HSDS_VERSION,
@@ -79,6 +85,7 @@ def hsds_info(request: Request) -> HsdsApiInfo:
 @router.get(
     "/services",
     operation_id="hsds-services-list",
+    dependencies=[one_each(HsdsServiceFilters)],
     responses=_responses(examples.hsds_service_page_example(), 400, 422, instance="/hsds/services"),
     summary="List services (HSDS one-to-one fields), a page at a time",
     response_model_exclude_none=True,
@@ -95,7 +102,8 @@ def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, 
 @router.get(
     "/services/{service_id}",
     operation_id="hsds-services-get",
-    responses=_responses(examples.hsds_service_example(), 404, 422, instance="/hsds/services/{service_id}"),
+    dependencies=[NoUnknownQuery],
+    responses=_responses(examples.hsds_service_example(), 400, 404, 422, instance="/hsds/services/{service_id}"),
     summary="One service, fully nested (HSDS id or our identifier)",
     response_model_exclude_none=True,
 )
@@ -121,6 +129,7 @@ def _point(postcode: str | None, gazetteer: GazetteerDep) -> Point | None:
 @router.get(
     "/service_at_locations",
     operation_id="hsds-service-at-locations-list",
+    dependencies=[one_each(HsdsServiceAtLocationFilters)],
     responses=_responses(
         examples.hsds_service_at_location_page_example(), 400, 422, 503, instance="/hsds/service_at_locations"
     ),
@@ -147,6 +156,7 @@ def hsds_service_at_locations(
 @router.get(
     "/organizations",
     operation_id="hsds-organizations-list",
+    dependencies=[one_each(HsdsPaging)],
     responses=_responses(examples.hsds_organization_page_example(), 400, 422, instance="/hsds/organizations"),
     summary="List organizations (HSDS one-to-one fields), a page at a time",
     response_model_exclude_none=True,
@@ -162,8 +172,9 @@ def hsds_organizations(snapshot: SnapshotDep, paging: Annotated[HsdsPaging, Quer
 @router.get(
     "/organizations/{organization_id}",
     operation_id="hsds-organizations-get",
+    dependencies=[NoUnknownQuery],
     responses=_responses(
-        examples.hsds_organization_example(), 404, 422, instance="/hsds/organizations/{organization_id}"
+        examples.hsds_organization_example(), 400, 404, 422, instance="/hsds/organizations/{organization_id}"
     ),
     summary="One organization with its services and locations (HSDS id or our identifier)",
     response_model_exclude_none=True,
@@ -183,6 +194,7 @@ def hsds_organization(snapshot: SnapshotDep, organization_id: IdPath) -> HsdsOrg
 @router.get(
     "/taxonomies",
     operation_id="hsds-taxonomies-list",
+    dependencies=[one_each(HsdsPaging)],
     responses=_responses(examples.hsds_taxonomy_page_example(), 400, 422, instance="/hsds/taxonomies"),
     summary="List the taxonomies our HSDS attributes use",
     response_model_exclude_none=True,
@@ -198,6 +210,7 @@ def hsds_taxonomies(paging: Annotated[HsdsPaging, Query()]) -> HsdsTaxonomyPage:
 @router.get(
     "/taxonomy_terms",
     operation_id="hsds-taxonomy-terms-list",
+    dependencies=[one_each(TaxonomyTermFilters)],
     responses=_responses(examples.hsds_taxonomy_term_page_example(), 400, 422, instance="/hsds/taxonomy_terms"),
     summary="List the taxonomy terms our HSDS attributes use",
     response_model_exclude_none=True,
