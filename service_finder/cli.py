@@ -303,7 +303,11 @@ def keys_create(
     from datetime import UTC, datetime  # noqa: PLC0415
 
     with write_session(_engine()) as session:
-        key = repository.create_api_key(session, name=name, scopes=[s.value for s in scope], now=datetime.now(UTC))
+        try:
+            key = repository.create_api_key(session, name=name, scopes=[s.value for s in scope], now=datetime.now(UTC))
+        except ValueError as error:
+            console.print(f"[red]error:[/red] {escape(str(error))}; no key was created", highlight=False)
+            raise typer.Exit(1) from error
         session.commit()
     console.print(
         f"created key for {escape(repr(name))} with scopes {', '.join(s.value for s in scope)}; store it now:"

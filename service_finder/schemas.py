@@ -389,7 +389,7 @@ class PhoneRecord(Record):
     """A number to call or text."""
 
     number: str = Field(description="E.164 number or UK short code; normalised on input.", examples=["116123"])
-    display: str = Field(default="", description="The number as people read it.", examples=["116 123"])
+    display: str = Field(default="", max_length=40, description="The number as people read it.", examples=["116 123"])
     type: PhoneType = Field(default=PhoneType.voice, description="How the number is used: voice, text, etc.")
     description: str = Field(
         default="", description="When and for what to use this number.", examples=["Free, 24 hours a day."]
@@ -515,7 +515,9 @@ class AccessRecord(Record):
 class ProvenanceRecord(Record):
     """Where the record came from and when a person last checked it."""
 
-    source_name: str = Field(min_length=1, description="'demo' marks demonstration data, never a real listing.")
+    source_name: str = Field(
+        min_length=1, max_length=200, description="'demo' marks demonstration data, never a real listing."
+    )
     source_url: str | None = Field(default=None, description="Where the information was published.")
     verified_at: RecordInstant | None = Field(default=None, description="When a person last checked this record.")
     verify_due: RecordDate | None = Field(default=None, description="After this date the record counts as stale.")
@@ -680,6 +682,16 @@ class ServiceRecord(Record):
     schedules: list[ScheduleRecord] = Field(default_factory=list, description="Opening hours; empty: unknown.")
     provenance: ProvenanceRecord = Field(description="Where the record came from and when it was checked.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # PostgreSQL text and JSON cannot hold the NUL character: a record holding one would be refused by the
+        # production store with a 500, while SQLite kept it (and an export from SQLite would not import there).
+        where = _nul_at(data, "")
+        if where is not None:
+            raise ValueError(f"{where or 'the record'}: text must not contain the NUL character (\\u0000)")
+        return data
+
     @model_validator(mode="after")
     def _references(self) -> Self:
         location_ids = [loc.id for loc in self.locations]
@@ -696,6 +708,21 @@ class ServiceRecord(Record):
     @property
     def is_demo(self) -> bool:
         return self.provenance.source_name == "demo"
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """The dotted path of the first text (a value, or a key) holding NUL, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return here
+        found = _nul_at(item, here)
+        if found is not None:
+            return found
+    return None
 
 
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")

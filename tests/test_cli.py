@@ -179,3 +179,12 @@ def test_key_names_and_ids_that_look_like_rich_markup_are_shown_as_written(datab
     revoked = runner.invoke(app, ["keys", "revoke", "[/x]"])
     assert revoked.exit_code == 1
     assert "no active key '[/x]'" in revoked.output
+
+
+def test_a_key_name_too_long_for_the_audit_is_refused_before_any_key_exists(database: str) -> None:
+    # Every write is audited as 'key:<name>' in a column of 120 characters: PostgreSQL refused each write of such a
+    # key with a 500, so it is refused at creation instead.
+    refused = runner.invoke(app, ["keys", "create", "k" * 101])
+    assert refused.exit_code == 1
+    assert "1 to 100 characters" in refused.output
+    assert "k" * 101 not in runner.invoke(app, ["keys", "list"]).output

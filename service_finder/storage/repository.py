@@ -758,14 +758,23 @@ def _audit(
 ) -> dict[str, Any]:
     return {
         "changed_at": now,
-        "actor": actor,
+        "actor": _fits(actor, AUDIT_TEXT_LIMIT),
         "action": action,
         "entity": "service",
         "entity_id": entity_id,
-        "field": field,
+        # 'locations[<an 80-character id>].address' can pass the column's limit: PostgreSQL would refuse the
+        # whole write (SQLite stores it): the label is shortened, the values stay whole.
+        "field": _fits(field, AUDIT_TEXT_LIMIT),
         "old_value": old,
         "new_value": new,
     }
+
+
+AUDIT_TEXT_LIMIT = 120  # models.AuditEntry: actor and field
+
+
+def _fits(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bump_data_version(session: Session, now: datetime) -> None:
@@ -806,8 +815,14 @@ def delete_service(session: Session, service_id: str, *, expected_revision: int,
 # --- API keys --------------------------------------------------------------------------------------------------
 
 
+MAX_KEY_NAME = 100
+
+
 def create_api_key(session: Session, *, name: str, scopes: Sequence[str], now: datetime) -> str:
     """A new key; returns the only copy of its secret."""
+    if not name.strip() or len(name) > MAX_KEY_NAME:
+        # Writes are audited as 'key:<name>': a longer name would not fit the audit's actor column.
+        raise ValueError(f"a key's name must be 1 to {MAX_KEY_NAME} characters, not {len(name)}")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     session.add(ApiKey(id=key_id, name=name, secret_hash=hash_secret(secret), scopes=list(scopes), created_at=now))

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service_finder.errors import PreconditionFailed
+from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
 from tests.factories import make_record, service_data
@@ -289,3 +290,41 @@ def test_a_write_cannot_move_another_services_place_or_rewrite_an_organisation_i
         headers={**headers, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
     )
     assert renamed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"description": "Open late\u0000"}, "description"),
+        (
+            {"phones": [{"number": "0113 496 0001", "display": "0113 496 0001 (ask for the duty worker, please)"}]},
+            "phones.0.display",
+        ),
+        ({"provenance": {"source_name": "x" * 201}}, "provenance.source_name"),
+    ],
+)
+def test_what_the_production_store_cannot_hold_is_a_422_on_every_store(
+    client: TestClient, engine: Engine, change: dict[str, Any], field: str
+) -> None:
+    # Runs on SQLite and on PostgreSQL: PostgreSQL refused these with a 500 (a NUL in text; columns of 40 and 200).
+    response = client.post("/v1/services", json=service_data("cafe", **change), headers=_key(engine, "write"))
+    assert response.status_code == 422
+    assert field in response.text
+    assert client.get("/v1/services/cafe").status_code == 404
+
+
+def test_a_long_location_id_shared_by_services_is_audited_on_postgresql_too(client: TestClient, engine: Engine) -> None:
+    # The audit names a shared location's field as 'locations[<id>].<field>': with an 80-character id that passed
+    # the audit column's 120 characters, and PostgreSQL refused the whole import.
+    place = {**service_data("a")["locations"][0], "id": "l" * 80}
+    first, second = service_data("a", locations=[place]), service_data("b", locations=[place])
+    with Session(engine) as session:
+        repository.upsert_services(session, [ServiceRecord.model_validate(first)], actor="test", now=NOW)
+        repository.upsert_services(session, [ServiceRecord.model_validate(second)], actor="test", now=NOW)
+        moved = {**place, "address": "2 Other Street"}
+        repository.upsert_services(
+            session, [ServiceRecord.model_validate(service_data("b", locations=[moved]))], actor="test", now=NOW
+        )
+        session.commit()
+    fields = [entry["field"] for entry in client.get("/v1/services/a/history").json() if entry["field"]]
+    assert any(f.startswith("locations[llll") and len(f) <= 120 for f in fields)
