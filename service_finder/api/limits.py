@@ -79,6 +79,27 @@ def _is_json(media: bytes) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
+def _repeated_key(body: bytes) -> tuple[str, list[Any]] | None:
+    """The first key an object in this JSON names twice, with its values; None when there is none or the body is
+    not JSON (the app answers that with its own 400)."""
+    found: tuple[str, list[Any]] | None = None
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen and found is None:
+                found = (key, [seen[key], value])
+            seen.setdefault(key, value)
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over `max_bytes` (413), whether or not Content-Length tells the truth, and bodies that
     say they are not JSON (415)."""
@@ -111,6 +132,9 @@ class BodyLimitMiddleware:
                 value=media.decode("latin-1"),
             )
             return
+        if scope["method"] in {"POST", "PUT", "PATCH"}:
+            await self._whole_body(scope, receive, send)
+            return
         received = 0
         started = too_large = False
 
@@ -137,6 +161,54 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         if too_large and not started:
             await self._refuse(scope, send)
+
+    async def _whole_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A body the app will read is read here first, whole (its size is checked as it arrives, so a chunked
+        body with no Content-Length is refused as surely), then handed on unchanged. Read whole, a JSON object
+        that names one key twice is refused naming both values: a parser keeps the last, so `{"age": 3,
+        "age": 40}` would be answered for 40 where the query string `age=3&age=40` is refused."""
+        chunks: list[bytes] = []
+        size = 0
+        ended: Message | None = None
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                ended = message  # the client went away: the app hears it after the body read so far
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        repeated = _repeated_key(body)
+        if repeated is not None:
+            key, values = repeated
+            await send_problem(
+                scope,
+                send,
+                status=422,
+                slug="invalid-parameter",
+                title="A parameter has a value that cannot be used",
+                detail=f"{key!r} is given more than once in the body ({', '.join(map(json.dumps, values))}): give "
+                "it once",
+                field=key,
+                value=values,
+            )
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return ended if ended is not None else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         await send_problem(

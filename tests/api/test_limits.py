@@ -151,6 +151,18 @@ def test_every_refusal_of_a_search_still_gives_numbers_to_call(
     assert "samaritans" in {entry["id"] for entry in response.json()["safety_net"]}
 
 
+def test_a_key_given_twice_in_a_json_body_is_refused_naming_both_values(limited: TestClient) -> None:
+    # As `age=3&age=40` in the query string: a JSON parser would keep 40 and answer for someone else.
+    response = limited.post(
+        "/v1/search", content=b'{"postcode": "LS1", "age": 3, "age": 40}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert (response.json()["field"], response.json()["value"]) == ("age", [3, 40])
+    assert response.json()["safety_net"]
+    once = limited.post("/v1/search", content=b'{"age": 40}', headers={"content-type": "application/json"})
+    assert once.status_code == 200
+
+
 def test_an_unsupported_accept_is_406(limited: TestClient) -> None:
     response = limited.get("/v1/search", headers={"Accept": "text/csv"})
     assert response.status_code == 406
