@@ -115,8 +115,11 @@ class SecurityHeadersMiddleware:
                 ]
                 if secure:
                     extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-                if b"content-security-policy" not in present and path.startswith(("/v1", "/hsds", "/fhir")):
-                    # JSON is never a document to render: nothing may load or frame it.
+                media = next((value for name, value in headers if name.lower() == b"content-type"), b"")
+                if b"content-security-policy" not in present and (
+                    path.startswith(("/v1", "/hsds", "/fhir")) or media.startswith((b"application/", b"text/plain"))
+                ):
+                    # JSON (and the metrics' text) is never a document to render: nothing may load or frame it.
                     extra.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
                 if public and b"access-control-allow-origin" not in present:
                     extra.extend(CORS_HEADERS)

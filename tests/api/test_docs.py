@@ -104,3 +104,19 @@ def test_behind_a_path_prefix_every_url_carries_it() -> None:
 def test_the_docs_pages_are_not_operations_in_the_document(docs_client: TestClient) -> None:
     paths = docs_client.get("/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith(("/docs", "/redoc"))]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_may_load_nothing_from_another_host(docs_client: TestClient, page: str) -> None:
+    # ReDoc's bundle shows its vendor's logo from cdn.redoc.ly: the page's policy keeps that request at home.
+    policy = docs_client.get(page).headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["img-src"] == "'self' data:"
+    assert directives["default-src"] == "'self'"
+    assert "http" not in policy
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/healthz", "/no-such-page"])
+def test_json_and_text_answers_are_never_documents(docs_client: TestClient, path: str) -> None:
+    policy = docs_client.get(path).headers["content-security-policy"]
+    assert policy == "default-src 'none'; frame-ancestors 'none'"
