@@ -118,21 +118,20 @@ class Hours:
     weekly: list[tuple[int, int, int]]  # weekly_hours pieces; empty when always open or none apply
     unavailable: list[dict[str, Any]]  # notAvailable items, each with its `during` period
     notes: list[str]
-    recorded: bool  # any hours recorded at all
 
     def available_time(self) -> list[dict[str, Any]]:
-        if self.always_open:
-            return [{"daysOfWeek": list(_DAYS), "allDay": True}]
-        return [
-            {"daysOfWeek": days, "availableStartTime": _time(opens), "availableEndTime": _time(closes)}
-            for days, opens, closes in _grouped(self.weekly)
-        ]
+        """HealthcareService.availableTime."""
+        return self._week("availableStartTime", "availableEndTime")
 
     def hours_of_operation(self) -> list[dict[str, Any]]:
+        """Location.hoursOfOperation: the same week, under R4's other names for its times."""
+        return self._week("openingTime", "closingTime")
+
+    def _week(self, opens_at: str, closes_at: str) -> list[dict[str, Any]]:
         if self.always_open:
             return [{"daysOfWeek": list(_DAYS), "allDay": True}]
         return [
-            {"daysOfWeek": days, "openingTime": _time(opens), "closingTime": _time(closes)}
+            {"daysOfWeek": days, opens_at: _time(opens), closes_at: _time(closes)}
             for days, opens, closes in _grouped(self.weekly)
         ]
 
@@ -150,7 +149,7 @@ class Hours:
 
 def hours(schedules: Sequence[ScheduleRecord], today: date) -> Hours:
     if not schedules:
-        return Hours(False, [], [], ["Opening hours not recorded: phone to check"], recorded=False)
+        return Hours(False, [], [], ["Opening hours not recorded: phone to check"])
     current = [s for s in schedules if _applies(s, today)]
     always_open = any(s.always_open for s in current)
     domain = [s.to_domain() for s in schedules]
@@ -171,7 +170,7 @@ def hours(schedules: Sequence[ScheduleRecord], today: date) -> Hours:
         more = f", and {len(extra) - MAX_EXTRA_OPENINGS} more" if len(extra) > MAX_EXTRA_OPENINGS else ""
         notes.append("Also open outside these hours: " + "; ".join(listed) + more)
     weekly = [] if always_open else weekly_hours(current)
-    return Hours(always_open, weekly, unavailable, notes, recorded=True)
+    return Hours(always_open, weekly, unavailable, notes)
 
 
 def _applies(schedule: ScheduleRecord, day: date) -> bool:

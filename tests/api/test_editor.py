@@ -255,6 +255,13 @@ def test_a_body_nested_hundreds_deep_is_refused_not_a_500(client: TestClient, en
     assert response.headers["content-type"] == "application/problem+json"
 
 
+def _patch(client: TestClient, service_id: str, patch: dict[str, Any], headers: dict[str, str]) -> Any:
+    """A merge patch against the service's current ETag."""
+    etag = client.get(f"/v1/services/{service_id}").headers["etag"]
+    merge = {**headers, "If-Match": etag, "Content-Type": "application/merge-patch+json"}
+    return client.patch(f"/v1/services/{service_id}", json=patch, headers=merge)
+
+
 def test_a_write_cannot_move_another_services_place_or_rewrite_an_organisation_it_joins(
     client: TestClient, engine: Engine
 ) -> None:
@@ -273,22 +280,12 @@ def test_a_write_cannot_move_another_services_place_or_rewrite_an_organisation_i
     same_place = {**bradford, "locations": service_data("cafe")["locations"]}
     assert client.post("/v1/services", json=same_place, headers=headers).status_code == 201
     # Joining another organisation with other details would rewrite it for every service of it.
-    etag = client.get("/v1/services/cafe").headers["etag"]
-    joined = client.patch(
-        "/v1/services/cafe",
-        json={"organisation": {"id": "brad-org"}},
-        headers={**headers, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
-    )
+    joined = _patch(client, "cafe", {"organisation": {"id": "brad-org"}}, headers)
     assert joined.status_code == 409
     assert joined.json()["field"] == "organisation.name"
     assert client.get("/v1/services/brad-cafe").json()["organisation"]["name"] == "Bradford Mind"
     # Its own organisation's details any of its services may correct (and every service of it shows the change).
-    etag = client.get("/v1/services/brad-cafe").headers["etag"]
-    renamed = client.patch(
-        "/v1/services/brad-cafe",
-        json={"organisation": {"name": "Bradford Mind (charity)"}},
-        headers={**headers, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
-    )
+    renamed = _patch(client, "brad-cafe", {"organisation": {"name": "Bradford Mind (charity)"}}, headers)
     assert renamed.status_code == 200
 
 
