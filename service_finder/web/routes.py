@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep
-from service_finder.api.routes.search import resolve_location
+from service_finder.api.routes.search import resolve_location, resolve_postcode
 from service_finder.config import Settings
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import KINDS, ReferralRoute, ServiceKind
@@ -247,6 +247,20 @@ def _lines(entries: list[SafetyNetEntry]) -> list[tuple[SafetyNetEntry, list[vie
     ]
 
 
+def _location_message(error: ServiceFinderError) -> str:
+    """A postcode the gazetteer does not know, in Scotland, a location outside England, or no gazetteer loaded:
+    said next to the postcode field, the one the person can change."""
+    if error.field == "postcode":
+        return _postcode_message(error)
+    if error.field in {"lat", "lon"}:
+        return (
+            "Your location seems to be outside England, which this search covers: enter a postcode in England, like "
+            "LS1 1UR. In Scotland, call NHS 24 on 111 for urgent help; in Wales, call 111 and choose option 2 for "
+            "urgent mental health help"
+        )
+    return "Searching by postcode is not available just now: use your location instead"
+
+
 def _postcode_message(error: ServiceFinderError) -> str:
     text = error.detail[0].upper() + error.detail[1:]
     if "outside England" in text:
@@ -272,19 +286,14 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
         try:
             outcome = _search(search_request, walk_in=form.walk_in, snapshot=snapshot, gazetteer=gazetteer)
         except ServiceFinderError as error:
-            # A postcode the gazetteer does not know, in Scotland, a location outside England, or no gazetteer
-            # loaded: said next to the postcode field, the one the person can change.
-            if error.field == "postcode":
-                message = _postcode_message(error)
-            elif error.field in {"lat", "lon"}:
-                message = (
-                    "Your location seems to be outside England, which this search covers: enter a postcode in "
-                    "England, like LS1 1UR. In Scotland, call NHS 24 on 111 for urgent help; in Wales, call 111 and "
-                    "choose option 2 for urgent mental health help"
-                )
-            else:
-                message = "Searching by postcode is not available just now: use your location instead"
-            form = replace(form, errors={"postcode": message})
+            form = replace(form, errors={"postcode": _location_message(error)})
+    elif form.errors and form.postcode and "postcode" not in form.errors:
+        # Every mistake at once, as the NHS.UK error summary does: a Scottish postcode beside an age that is not a
+        # number is said now, not after the age is put right (with where to get help in Scotland).
+        try:
+            resolve_postcode(form.postcode, gazetteer, instead="use your location instead")
+        except ServiceFinderError as error:
+            form = replace(form, errors={**form.errors, "postcode": _location_message(error)})
     now = datetime.now(LONDON)
     context: dict[str, Any] = {
         "embed": embed,

@@ -85,6 +85,16 @@ def test_a_scottish_postcode_points_to_nhs_24(web: TestClient) -> None:
     assert "NHS 24 on 111" in page
 
 
+def test_every_mistake_is_in_the_summary_at_once(web: TestClient) -> None:
+    # A Scottish postcode beside an age that is not a number: both said now, with where to get help in Scotland,
+    # not the postcode only after the age is put right.
+    page = web.get("/", params={"postcode": "EH1 1YZ", "age": "abc"}).text
+    assert "Enter your age in years as a number" in page
+    assert "NHS 24 on 111" in page
+    assert 'href="#postcode"' in page
+    assert 'href="#age"' in page
+
+
 def test_options_are_validated_and_escaped(web: TestClient) -> None:
     page = web.get("/embed", params={"heading": "<script>alert(1)</script>", "accent": "red;}"}).text
     assert "<script>alert(1)</script>" not in page
