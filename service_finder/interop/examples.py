@@ -57,6 +57,10 @@ def hsds_service_at_location_page_example() -> dict[str, Any]:
     return _page([_dump(hsds_api.service_at_location_item(_hsds_document(), 0))], total=1, per_page=50)
 
 
+def hsds_service_at_location_example() -> dict[str, Any]:
+    return _dump(hsds_api.service_at_location_of(_hsds_document(), 0))
+
+
 def hsds_organization_example() -> dict[str, Any]:
     return _dump(hsds_api.organization_of([_hsds_document()]))
 
@@ -70,6 +74,10 @@ def hsds_organization_page_example() -> dict[str, Any]:
         }
     )
     return _page([_dump(brief)], total=1, per_page=50)
+
+
+def hsds_taxonomy_example() -> dict[str, Any]:
+    return _dump(hsds_api.taxonomies()[0])
 
 
 def hsds_taxonomy_page_example() -> dict[str, Any]:

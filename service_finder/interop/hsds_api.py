@@ -265,6 +265,24 @@ class HsdsServiceInOrganization(HsdsServiceBrief):
     metadata: list[HsdsMetadata] | None = Field(default=None, description="When a person last verified the record.")
 
 
+class HsdsServiceInServiceAtLocation(HsdsServiceBrief):
+    """An HSDS 3.0 service nested in one of its service_at_locations: in full but for its other places."""
+
+    phones: list[HsdsPhone] = Field(description="Phone numbers of the service.")
+    schedules: list[HsdsSchedule] = Field(description="Hours that apply to the whole service.")
+    service_areas: list[HsdsServiceArea] = Field(description="Who the service covers (catchment).")
+    languages: list[HsdsLanguage] = Field(description="Languages the service is offered in.")
+    organization: HsdsNestedOrganization = Field(description="The organization that provides the service.")
+    attributes: list[HsdsAttribute] = Field(description="Our taxonomy terms: kind, needs, eligibility, access...")
+    metadata: list[HsdsMetadata] | None = Field(default=None, description="When a person last verified the record.")
+
+
+class HsdsFullServiceAtLocation(HsdsServiceAtLocation):
+    """An HSDS 3.0 service_at_location, fully nested (validates against the compiled service_at_location.json)."""
+
+    service: HsdsServiceInServiceAtLocation = Field(description="The service, in full but for its other places.")
+
+
 class HsdsOrganization(HsdsNestedOrganization):
     """An HSDS 3.0 organization, fully nested with its services and locations."""
 
@@ -457,6 +475,7 @@ class HsdsView:
     position: dict[str, int]  # our id and the HSDS UUID -> position
     organizations: dict[str, tuple[int, ...]]  # organization UUID -> positions of its services, by service id
     organization_keys: dict[str, str]  # our organisation id and its UUID -> organization UUID
+    service_at_locations: dict[str, tuple[int, int]]  # service_at_location UUID -> (service, location) positions
 
     def service(self, key: str) -> dict[str, Any] | None:
         position = self.position.get(key)
@@ -465,6 +484,9 @@ class HsdsView:
     def organization(self, key: str) -> tuple[int, ...] | None:
         uuid = self.organization_keys.get(key)
         return None if uuid is None else self.organizations[uuid]
+
+    def service_at_location(self, key: str) -> tuple[int, int] | None:
+        return self.service_at_locations.get(key)
 
 
 def hsds_view(index: DirectoryIndex) -> HsdsView:
@@ -479,8 +501,11 @@ def hsds_view(index: DirectoryIndex) -> HsdsView:
     position: dict[str, int] = {}
     organizations: dict[str, list[int]] = {}
     organization_keys: dict[str, str] = {}
+    service_at_locations: dict[str, tuple[int, int]] = {}
     for i, (record, document) in enumerate(zip(index.services, documents, strict=True)):
         position[record.id] = position[document["id"]] = i
+        for j, link in enumerate(document["service_at_locations"]):
+            service_at_locations[link["id"]] = (i, j)
         uuid = document["organization"]["id"]
         organizations.setdefault(uuid, []).append(i)
         organization_keys[uuid] = organization_keys[record.organisation.id] = uuid
@@ -490,6 +515,7 @@ def hsds_view(index: DirectoryIndex) -> HsdsView:
         position=position,
         organizations={uuid: tuple(members) for uuid, members in organizations.items()},
         organization_keys=organization_keys,
+        service_at_locations=service_at_locations,
     )
     index.memo[key] = view  # a race only builds the same view twice
     return view
@@ -621,6 +647,13 @@ def service_at_location_item(document: dict[str, Any], location: int) -> HsdsSer
     )
 
 
+def service_at_location_of(document: dict[str, Any], location: int) -> HsdsFullServiceAtLocation:
+    """The service_at_location at this position of an HSDS service document, fully nested."""
+    link = dict(document["service_at_locations"][location])
+    link["service"] = {key: value for key, value in document.items() if key != "service_at_locations"}
+    return HsdsFullServiceAtLocation.model_validate(link)
+
+
 def full_organization(view: HsdsView, positions: Sequence[int]) -> HsdsOrganization:
     return organization_of([view.services[i] for i in positions])
 
@@ -649,6 +682,11 @@ def organization_briefs(view: HsdsView) -> list[HsdsOrganizationBrief]:
 
 def taxonomies() -> list[HsdsTaxonomy]:
     return [HsdsTaxonomy.model_validate(item) for item in hsds_taxonomies()]
+
+
+def taxonomy(key: str) -> HsdsTaxonomy | None:
+    """The taxonomy with this id or name, as the taxonomy_id filters read it."""
+    return next((item for item in taxonomies() if key in (item.id, item.name)), None)
 
 
 def taxonomy_terms(taxonomy_id: str | None = None) -> list[HsdsTaxonomyTerm]:

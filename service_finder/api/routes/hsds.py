@@ -16,6 +16,7 @@ from service_finder.interop.hsds_api import (
     HSDS_VERSION,
     ORUK_PROFILE,
     HsdsApiInfo,
+    HsdsFullServiceAtLocation,
     HsdsOrganization,
     HsdsOrganizationPage,
     HsdsPaging,
@@ -24,6 +25,7 @@ from service_finder.interop.hsds_api import (
     HsdsServiceAtLocationPage,
     HsdsServiceFilters,
     HsdsServicePage,
+    HsdsTaxonomy,
     HsdsTaxonomyPage,
     HsdsTaxonomyTermPage,
     Point,
@@ -35,8 +37,10 @@ from service_finder.interop.hsds_api import (
     organization_briefs,
     page_fields,
     service_at_location_item,
+    service_at_location_of,
     service_list_item,
     taxonomies,
+    taxonomy,
     taxonomy_terms,
     window,
 )
@@ -63,6 +67,26 @@ IdPath = Annotated[
         max_length=80,
         description="The HSDS id (a UUID) or our own identifier.",
         examples=["samaritans"],
+    ),
+]
+# A service at a location has no identifier of ours (it is a service and one of its locations), so only the HSDS id
+# the list gives reads it.
+ServiceAtLocationIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=80,
+        description="The HSDS id (a UUID) of the service at a location, as /hsds/service_at_locations gives it.",
+        examples=[examples.hsds_service_at_location_example()["id"]],
+    ),
+]
+TaxonomyIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=80,
+        description="The HSDS id (a UUID) or the name of the taxonomy (`service-finder:<key>`).",
+        examples=["service-finder:kind"],
     ),
 ]
 
@@ -154,6 +178,35 @@ def hsds_service_at_locations(
 
 
 @router.get(
+    "/service_at_locations/{service_at_location_id}",
+    operation_id="hsds-service-at-locations-get",
+    dependencies=[NoUnknownQuery],
+    responses=_responses(
+        examples.hsds_service_at_location_example(),
+        400,
+        404,
+        422,
+        instance="/hsds/service_at_locations/{service_at_location_id}",
+    ),
+    summary="One service at a location, fully nested with its service and location (HSDS id)",
+    response_model_exclude_none=True,
+)
+def hsds_service_at_location(
+    snapshot: SnapshotDep, service_at_location_id: ServiceAtLocationIdPath
+) -> HsdsFullServiceAtLocation:
+    view = hsds_view(snapshot.index)
+    positions = view.service_at_location(service_at_location_id)
+    if positions is None:
+        raise NotFound(
+            f"service_at_location {service_at_location_id!r} is not in the directory",
+            field="service_at_location_id",
+            value=service_at_location_id,
+        )
+    service, location = positions
+    return service_at_location_of(view.services[service], location)
+
+
+@router.get(
     "/organizations",
     operation_id="hsds-organizations-list",
     dependencies=[one_each(HsdsPaging)],
@@ -205,6 +258,23 @@ def hsds_taxonomies(paging: Annotated[HsdsPaging, Query()]) -> HsdsTaxonomyPage:
     return HsdsTaxonomyPage(
         **page_fields(len(every), page=paging.page, per_page=paging.per_page, size=len(contents)), contents=contents
     )
+
+
+@router.get(
+    "/taxonomies/{taxonomy_id}",
+    operation_id="hsds-taxonomies-get",
+    dependencies=[NoUnknownQuery],
+    responses=_responses(examples.hsds_taxonomy_example(), 400, 404, 422, instance="/hsds/taxonomies/{taxonomy_id}"),
+    summary="One taxonomy our HSDS attributes use (HSDS id or name)",
+    response_model_exclude_none=True,
+)
+def hsds_taxonomy(taxonomy_id: TaxonomyIdPath) -> HsdsTaxonomy:
+    found = taxonomy(taxonomy_id)
+    if found is None:
+        raise NotFound(
+            f"taxonomy {taxonomy_id!r} is not one this directory publishes", field="taxonomy_id", value=taxonomy_id
+        )
+    return found
 
 
 @router.get(
