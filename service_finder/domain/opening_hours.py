@@ -391,6 +391,9 @@ class CompiledWeek:
     # whole story (dated exceptions, validity windows, bank-holiday special hours): see may_be_open.
     hour_bits: npt.NDArray[np.uint64]
     hour_loose: BoolArray
+    # The same, for the hours its weekly sessions cover from the first minute to the last: open all through them on
+    # an ordinary day, so open_for tests rows only for owners whose sessions start or end within the hour.
+    hour_full: npt.NDArray[np.uint64]
     # Each owner's rows are one slice, [offset[owner], offset[owner + 1]): the subset paths gather by indexing.
     row_offset: IntArray
     bh_offset: IntArray
@@ -405,7 +408,10 @@ class CompiledWeek:
         valid_to: list[int] = []
         exceptions: list[tuple[int, int, int, int]] = []
         always = np.zeros(len(services), dtype=np.bool_)
+        full_hours: list[int] = []
+        full_by_schedules: dict[tuple[WeeklySchedule, ...], int] = {}
         for owner, schedules in enumerate(services):
+            first_row = len(rows)
             for schedule in schedules:
                 exceptions.extend(
                     (owner, e.start.toordinal(), e.end.toordinal(), int(e.closed)) for e in schedule.exceptions
@@ -423,6 +429,11 @@ class CompiledWeek:
                         for hours in schedule.bank_holiday_hours:
                             start = day * MINUTES_PER_DAY + hours.opens
                             bh_rows.extend((a, b, owner, day) for a, b in _split_week(start, start + hours.length))
+            key = tuple(schedules)
+            full = full_by_schedules.get(key)
+            if full is None:
+                full = full_by_schedules[key] = _full_hours(rows[first_row:])
+            full_hours.append(full)
             # A service whose schedules have different windows takes the exact path outside their intersection.
             valid_from.append(
                 max((s.valid_from.toordinal() if s.valid_from else 0) for s in schedules) if schedules else 0
@@ -470,6 +481,7 @@ class CompiledWeek:
             repeat_hour=np.isin(np.arange(len(services)), repeat),
             several_schedules=np.array([len(schedules) > 1 for schedules in services], dtype=np.bool_),
             hour_bits=_hour_bits(len(services), row),
+            hour_full=_as_words(full_hours),
             hour_loose=np.isin(np.arange(len(services)), np.concatenate([exc[:, 0], bh[:, 2]]))
             | (np.array(valid_from, dtype=np.int64).reshape(-1) > 0)
             | (np.array(valid_to, dtype=np.int64).reshape(-1) < date.max.toordinal()),
@@ -538,15 +550,27 @@ class CompiledWeek:
         weekday = today.weekday()
         minute = weekday * MINUTES_PER_DAY + at_london.hour * 60 + at_london.minute
         bh_today, bh_yesterday = is_bank_holiday(today), is_bank_holiday(yesterday)
-        result = np.zeros(owners.size, dtype=np.bool_)
-        # Rows are stored grouped by owner (compile appends them service by service), so each owner's rows are
-        # one slice: gather them all with one repeat/arange instead of a Python loop.
-        rows, position = _gather(self.row_offset, owners)
-        hit = (self.row_start[rows] <= minute) & (minute < self.row_end[rows])
         if bh_today or bh_yesterday:
+            result = np.zeros(owners.size, dtype=np.bool_)
+            # Rows are stored grouped by owner (compile appends them service by service), so each owner's rows are
+            # one slice: gather them all with one repeat/arange instead of a Python loop.
+            rows, position = _gather(self.row_offset, owners)
+            hit = (self.row_start[rows] <= minute) & (minute < self.row_end[rows])
             starts_on_bh = np.where(self.row_day[rows] == weekday, bh_today, bh_yesterday)
             hit &= ~(self.row_bh_off[rows] & starts_on_bh)
-        result[position[hit]] = True
+            result[position[hit]] = True
+        else:
+            # An ordinary day: open all through this hour, or not in it at all, tells most owners apart from two
+            # bits; the rows are tested only for the owners with a session starting or ending within the hour.
+            word, bit = divmod(minute // 60, 64)
+            shift, one = np.uint64(bit), np.uint64(1)
+            full = (self.hour_full[word][owners] >> shift) & one
+            result = full.astype(np.bool_)
+            partial = np.flatnonzero(((self.hour_bits[word][owners] >> shift) & one) != full)
+            if partial.size:
+                rows, position = _gather(self.row_offset, owners[partial])
+                hit = (self.row_start[rows] <= minute) & (minute < self.row_end[rows])
+                result[partial[position[hit]]] = True
         if (bh_today or bh_yesterday) and self.bh_start.size:
             bh_rows, bh_position = _gather(self.bh_offset, owners)
             bh_hit = (self.bh_start[bh_rows] <= minute) & (minute < self.bh_end[bh_rows])
@@ -635,9 +659,25 @@ def _hour_bits(owners: int, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.uint6
     masks = [0] * owners
     for start, end, owner in zip(rows[:, 0].tolist(), rows[:, 1].tolist(), rows[:, 2].tolist(), strict=True):
         masks[owner] |= (1 << min(-(-end // 60), HOURS_PER_WEEK)) - (1 << (start // 60))
+    return _as_words(masks)
+
+
+def _as_words(masks: Sequence[int]) -> npt.NDArray[np.uint64]:
+    """168-bit masks, one per owner, as three 64-bit words (shape (3, owners), each word contiguous)."""
     word = (1 << 64) - 1
-    bits = np.array([(m & word, (m >> 64) & word, m >> 128) for m in masks], dtype=np.uint64).reshape(owners, 3)
+    bits = np.array([(m & word, (m >> 64) & word, m >> 128) for m in masks], dtype=np.uint64).reshape(len(masks), 3)
     return np.ascontiguousarray(bits.T)
+
+
+_WHOLE_HOUR = (1 << 60) - 1
+
+
+def _full_hours(rows: Sequence[tuple[int, int, int, int, bool]]) -> int:
+    """Bit h set when these weekly rows [start, end) together cover every minute of hour-of-week h."""
+    minutes = 0
+    for start, end, *_ in rows:
+        minutes |= (1 << end) - (1 << start)
+    return sum(1 << hour for hour in range(HOURS_PER_WEEK) if (minutes >> (60 * hour)) & _WHOLE_HOUR == _WHOLE_HOUR)
 
 
 def _gather(offset: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:

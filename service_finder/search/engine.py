@@ -143,44 +143,98 @@ def _remote_units(index: DirectoryIndex) -> I32:
 
 def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: ResolvedLocation | None) -> dict[str, I8]:
     """Per criterion, per candidate: PASS, FAIL, UNKNOWN_RESULT or NOT_ASKED."""
+    matrix, _ = _criteria_and_verdicts(index, ids, request, where)
+    return {name: matrix[:, column] for column, name in enumerate(CRITERIA)}
+
+
+def _criteria_and_verdicts(
+    index: DirectoryIndex, ids: I32, request: SearchRequest, where: ResolvedLocation | None
+) -> tuple[I8, I8]:
+    """Each candidate's criteria (one row each, in CRITERIA's order) and verdict.
+
+    Services whose eligibility columns are all equal get the same results for the same person, so they are worked
+    out once per eligibility class (DirectoryIndex.eligibility_class: a few hundred classes, however many services)
+    and gathered: two gathers instead of some forty array operations per search. Only a catchment by district or
+    by polygon depends on where the person is as well as on the record: those rows are worked out one by one."""
+    table, class_verdicts, without_catchment = _class_results(index, request, where)
+    classes = index.eligibility_class[ids]
+    matrix: I8 = table[classes]
+    verdicts: I8 = class_verdicts[classes]
+    catchment = index.catchment[ids]
+    local = np.flatnonzero(catchment >= CATCHMENT_CODES[CatchmentType.districts])
+    if local.size:
+        result = _local_catchment(index, ids[local], catchment[local], where)
+        matrix[local, CATCHMENT_COLUMN] = result
+        # The verdict is the worst of the other criteria's (per class) and this one's.
+        verdicts[local] = np.minimum(without_catchment[classes[local]], VERDICT_OF_RESULT[result + 1])
+    return matrix, verdicts
+
+
+# The verdict a single criterion's result gives, indexed by result + 1: unknown -> check, fail -> ineligible, pass ->
+# eligible (NOT_ASKED never reaches it: a catchment by district or polygon is always asked).
+VERDICT_OF_RESULT = np.array([1, 0, 2], np.int8)
+CATCHMENT_COLUMN = CRITERIA.index("catchment")
+# Criteria tables kept per snapshot, one per kind of person asked about (age, gender, referral, drinking, drugs).
+MAX_MEMO_CLASS_RESULTS = 4096
+
+
+def _class_results(index: DirectoryIndex, request: SearchRequest, where: ResolvedLocation | None) -> tuple[I8, I8, I8]:
+    """Per eligibility class, for this person: its criteria (a catchment by district or polygon left UNKNOWN_RESULT,
+    see _local_catchment), the verdict they give, and the verdict of every criterion but the catchment.
+    Remembered per snapshot."""
+    person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
+    outside = _outside_england(where)
+    key = (
+        "class-results",
+        request.age,
+        person,
+        request.referral,
+        request.intoxicated,
+        request.uses_substances,
+        outside,
+    )
+    found = index.memo.get(key)
+    if found is None:
+        matrix = _class_criteria(index, index.class_service, request, person, outside_england=outside)
+        others = np.delete(matrix, CATCHMENT_COLUMN, axis=1)
+        found = (matrix, _matrix_verdicts(matrix), _matrix_verdicts(others))
+        if len(index.memo) >= MAX_MEMO_CLASS_RESULTS:
+            for stale in [k for k in index.memo if isinstance(k, tuple) and k[0] == "class-results"]:
+                del index.memo[stale]
+        index.memo[key] = found
+    return found  # type: ignore[return-value]
+
+
+def _class_criteria(
+    index: DirectoryIndex, ids: I32, request: SearchRequest, person_bit: int | None, *, outside_england: bool
+) -> I8:
+    """The criteria of these services (one row each) that depend on the record and the person, not on where the
+    person is: every criterion but a catchment by district or polygon, which is UNKNOWN_RESULT here."""
     n = ids.size
-    results: dict[str, I8] = {}
+    matrix = np.full((n, len(CRITERIA)), NOT_ASKED, np.int8)
+
+    def put(name: str, values: npt.NDArray[Any]) -> None:
+        matrix[:, CRITERIA.index(name)] = values
 
     min_age, max_age = index.min_age[ids], index.max_age[ids]
     limited = (min_age != NO_MIN_AGE) | (max_age != NO_MAX_AGE)
     if request.age is None:
-        results["age"] = np.where(limited, UNKNOWN_RESULT, PASS).astype(np.int8)
+        put("age", np.where(limited, UNKNOWN_RESULT, PASS))
     else:
-        fits = (min_age <= request.age) & (request.age <= max_age)
-        results["age"] = np.where(fits, PASS, FAIL).astype(np.int8)
+        put("age", np.where((min_age <= request.age) & (request.age <= max_age), PASS, FAIL))
 
     genders = index.genders[ids]
-    person_bit = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
     if person_bit is None:
-        results["gender"] = np.where(genders == 0, PASS, UNKNOWN_RESULT).astype(np.int8)
+        put("gender", np.where(genders == 0, PASS, UNKNOWN_RESULT))
     else:
-        results["gender"] = np.where((genders == 0) | ((genders & person_bit) != 0), PASS, FAIL).astype(np.int8)
+        put("gender", np.where((genders == 0) | ((genders & person_bit) != 0), PASS, FAIL))
 
-    catchment = index.catchment[ids]
-    result = np.full(n, UNKNOWN_RESULT, np.int8)
-    if not _outside_england(where):
-        result[catchment == 1] = PASS
-    districts = catchment == 2
-    codes = _districts(where)
-    if codes:
-        # Listed for every district the person may be in: pass; for none: fail; for some: nobody can tell.
-        listed = sum(_in_district(index, ids[districts], code).astype(np.int8) for code in codes)
-        result[districts] = np.where(listed == len(codes), PASS, np.where(listed == 0, FAIL, UNKNOWN_RESULT))
-    for row in np.flatnonzero(catchment == 3):
-        record = index.services[ids[row]]
-        geojson = record.eligibility.catchment.geojson if record.eligibility.catchment else None
-        if where is not None and geojson is not None:
-            result[row] = PASS if point_in_geojson(where.longitude, where.latitude, geojson) else FAIL
-    results["catchment"] = result
+    england = index.catchment[ids] == CATCHMENT_CODES[CatchmentType.england]
+    put("catchment", np.where(england & (not outside_england), PASS, UNKNOWN_RESULT))
 
     routes, known = index.referral[ids], index.referral_known[ids]
     wanted = SELF_MASK if request.referral is Referral.self else PROFESSIONAL_MASK
-    results["referral"] = np.where(~known, UNKNOWN_RESULT, np.where((routes & wanted) != 0, PASS, FAIL)).astype(np.int8)
+    put("referral", np.where(~known, UNKNOWN_RESULT, np.where((routes & wanted) != 0, PASS, FAIL)))
 
     for name, asked, column in (
         ("intoxicated", request.intoxicated, index.intoxicated),
@@ -188,14 +242,32 @@ def _criteria(index: DirectoryIndex, ids: I32, request: SearchRequest, where: Re
     ):
         if asked:
             policy = column[ids]
-            results[name] = np.where(policy == UNKNOWN, UNKNOWN_RESULT, np.where(policy == 1, PASS, FAIL)).astype(
-                np.int8
-            )
-        else:
-            results[name] = np.full(n, NOT_ASKED, np.int8)
+            put(name, np.where(policy == UNKNOWN, UNKNOWN_RESULT, np.where(policy == 1, PASS, FAIL)))
 
-    results["gp_registration"] = np.where(index.gp_required[ids], UNKNOWN_RESULT, NOT_ASKED).astype(np.int8)
-    return results
+    put("gp_registration", np.where(index.gp_required[ids], UNKNOWN_RESULT, NOT_ASKED))
+    return matrix
+
+
+def _local_catchment(
+    index: DirectoryIndex, ids: I32, catchment: npt.NDArray[np.uint8], where: ResolvedLocation | None
+) -> I8:
+    """The catchment result of services whose catchment is a list of districts or a polygon, for this location."""
+    result = np.full(ids.size, UNKNOWN_RESULT, np.int8)
+    districts = catchment == CATCHMENT_CODES[CatchmentType.districts]
+    codes = _districts(where)
+    if len(codes) == 1:  # the usual case: a full postcode or coordinates are in one district
+        result[districts] = np.where(_in_district(index, ids[districts], codes[0]), PASS, FAIL)
+    elif codes:
+        # Listed for every district the person may be in: pass; for none: fail; for some: nobody can tell.
+        listed = sum(_in_district(index, ids[districts], code).astype(np.int8) for code in codes)
+        result[districts] = np.where(listed == len(codes), PASS, np.where(listed == 0, FAIL, UNKNOWN_RESULT))
+    if where is not None and not districts.all():
+        for row in np.flatnonzero(catchment == CATCHMENT_CODES[CatchmentType.polygon]):
+            record = index.services[ids[row]]
+            geojson = record.eligibility.catchment.geojson if record.eligibility.catchment else None
+            if geojson is not None:
+                result[row] = PASS if point_in_geojson(where.longitude, where.latitude, geojson) else FAIL
+    return result
 
 
 def _outside_england(where: ResolvedLocation | None) -> bool:
@@ -224,10 +296,15 @@ def _in_district(index: DirectoryIndex, ids: I32, district: str) -> npt.NDArray[
 
 
 def _verdicts(criteria: Mapping[str, I8]) -> I8:
-    stacked = np.stack(list(criteria.values()))
-    failed = (stacked == FAIL).any(axis=0)
-    unknown = (stacked == UNKNOWN_RESULT).any(axis=0)
-    return np.where(failed, 0, np.where(unknown, 1, 2)).astype(np.int8)  # 0 ineligible, 1 check, 2 eligible
+    return _matrix_verdicts(np.stack(list(criteria.values()), axis=1))
+
+
+def _matrix_verdicts(matrix: I8) -> I8:
+    """Per row of criteria: 0 ineligible (any failed), 1 check (any unknown), 2 eligible."""
+    failed = (matrix == FAIL).any(axis=1)
+    unknown = (matrix == UNKNOWN_RESULT).any(axis=1)
+    verdicts: I8 = np.where(failed, 0, np.where(unknown, 1, 2)).astype(np.int8)
+    return verdicts
 
 
 def point_in_geojson(x: float, y: float, geojson: Mapping[str, object]) -> bool:
@@ -653,8 +730,8 @@ def _evaluate(
         # A service only for people in its own area cannot be offered to someone whose area is unknown: ten local
         # lines for other towns, each "check", would bury the national ones (docs/api.md: no local results).
         apply(index.catchment[ids] < CATCHMENT_CODES[CatchmentType.districts], NO_LOCATION_REASON)
-    criteria = _criteria(index, ids, request, location)
-    verdicts = _verdicts(criteria)
+    matrix, verdicts = _criteria_and_verdicts(index, ids, request, location)
+    criteria = {name: matrix[:, column] for column, name in enumerate(CRITERIA)}
     apply(verdicts > 0, INELIGIBLE)
 
     units = candidates.unit
@@ -695,25 +772,25 @@ def _scores(
     today: date,
 ) -> F64:
     ids = candidates.service[rows]
-    score = np.zeros(rows.size)
-    score += np.where(open_now[rows], ranking.OPEN_NOW, 0.0)
-    score += np.where(
-        opens_soon[rows], np.maximum(0.0, ranking.OPENS_SOON + ranking.OPENS_SOON_PER_MINUTE * wait[rows]), 0
-    )
+    # Every term but distance is a multiple of 0.25, so their sum is exact in any order; distance comes last, as
+    # in the ceilings, so a score is the same float whichever way it is worked out.
+    score: F64 = np.where(open_now[rows], ranking.OPEN_NOW, 0.0)
+    if request.open_within_minutes:
+        soon = np.maximum(0.0, ranking.OPENS_SOON + ranking.OPENS_SOON_PER_MINUTE * wait[rows])
+        score += np.where(opens_soon[rows], soon, 0.0)
     if request.referral is Referral.self:
-        score += np.where(criteria["referral"][rows] == PASS, ranking.SELF_ACCESS, 0.0)
-    score += np.where(verdicts[rows] == 2, ranking.KNOWN_ELIGIBLE, 0.0)
-    if request.needs:
-        needs = index.needs[ids]
-        for need in request.needs:
-            score += np.where((needs & bit_mask([need])) != 0, ranking.NEED_MATCH, 0.0)
-    score += np.where(_specialist(index, ids, request), ranking.SPECIALIST_FIT, 0.0)
-    score += ranking.ACCESS_MATCH * len(request.access)
+        score += ranking.SELF_ACCESS * (criteria["referral"][rows] == PASS)
+    score += ranking.KNOWN_ELIGIBLE * (verdicts[rows] == 2)
+    if request.needs:  # needs are distinct (SearchRequest drops repeats): a count of bits is the sum of matches
+        score += ranking.NEED_MATCH * np.bitwise_count(index.needs[ids] & np.uint32(bit_mask(request.needs)))
+    if request.intoxicated or request.uses_substances:
+        score += ranking.SPECIALIST_FIT * _specialist(index, ids, request)
     stale = index.review_due[ids] < today.toordinal()
-    score += np.where(stale, ranking.STALE, ranking.VERIFIED)
-    distance = np.where(np.isnan(candidates.distance[rows]), ranking.REMOTE_EQUIVALENT_KM, candidates.distance[rows])
-    score += ranking.DISTANCE_PER_KM * distance
-    return np.round(score, 3)
+    score += np.where(stale, ranking.STALE, ranking.VERIFIED) + ranking.ACCESS_MATCH * len(request.access)
+    distance = candidates.distance[rows]
+    score += ranking.DISTANCE_PER_KM * np.where(np.isnan(distance), ranking.REMOTE_EQUIVALENT_KM, distance)
+    rounded: F64 = np.round(score, 3)
+    return rounded
 
 
 def _specialist(index: DirectoryIndex, ids: I32, request: SearchRequest) -> npt.NDArray[np.bool_]:

@@ -132,6 +132,10 @@ class DirectoryIndex:
     gp_required: B
     catchment: U8
     review_due: I32  # date ordinal; -1 never verified
+    # Services whose eligibility columns (age, genders, catchment type, referral, drinking, drugs, GP) are all equal
+    # share a class: their criteria differ only where a catchment depends on the location (search/engine.py).
+    eligibility_class: I32
+    class_service: I32  # one service of each class
     word: npt.NDArray[np.uint64]  # see Word
     # Units: one per site (service at a location) and one for each service with no location. Opening hours are
     # per unit, because one site of a service can be shut while another is open.
@@ -236,6 +240,7 @@ class DirectoryIndex:
                 [CATCHMENT_CODES[e.catchment.type if e.catchment else None] for e in eligibility], np.uint8
             ),
         }
+        classes, class_service = _eligibility_classes(columns)
         return cls(
             services=records,
             last_modified=tuple(modified.get(r.id) for r in records),
@@ -263,6 +268,8 @@ class DirectoryIndex:
             catchment=columns["catchment"],
             review_due=column(due, np.int32),
             word=_words(columns),
+            eligibility_class=classes,
+            class_service=class_service,
             unit_service=np.array(unit_service, dtype=np.int32),
             unit_location=np.array(unit_location, dtype=np.int32),
             remote=np.array(remote, dtype=np.int32),
@@ -372,6 +379,28 @@ def _words(columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.uint64]:
         word |= np.where(on, np.uint64(bit), np.uint64(0))
     result: npt.NDArray[np.uint64] = word
     return result
+
+
+ELIGIBILITY_COLUMNS = (
+    "min_age",
+    "max_age",
+    "genders",
+    "catchment",
+    "referral",
+    "referral_known",
+    "intoxicated",
+    "substances",
+    "gp_required",
+)
+
+
+def _eligibility_classes(columns: Mapping[str, npt.NDArray[Any]]) -> tuple[I32, I32]:
+    """Each service's eligibility class, and one service of each class."""
+    stacked = np.stack([columns[name].astype(np.int64) for name in ELIGIBILITY_COLUMNS], axis=1)
+    if not stacked.size:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int32), first.astype(np.int32)
 
 
 def _grid_row(latitude: float) -> int:

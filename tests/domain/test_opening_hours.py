@@ -438,7 +438,16 @@ CAFE = weekly(
     (THU, "18:00", "22:00"),
     exceptions=(DatedException(date(2026, 12, 24), date(2027, 1, 2), reason="Christmas"),),
 )
-REAL = [SAFE_HAVEN, OFFICE, ALWAYS_OPEN, CAFE]
+# Sessions that start and end within hours, back to back (one whole hour made of two sessions) and overnight across
+# the end of the week: the hours open_for reads from its per-hour bits, and those whose rows it must test.
+SPLIT = weekly(
+    (MON, "09:30", "12:15"),
+    (MON, "12:15", "16:45"),
+    (WED, "23:45", "00:15"),
+    (SUN, "22:30", "01:30"),
+    bank_holidays=BankHolidayPolicy.closed,
+)
+REAL = [SAFE_HAVEN, OFFICE, ALWAYS_OPEN, CAFE, SPLIT]
 
 
 def test_a_year_every_15_minutes_has_zero_mismatches() -> None:
@@ -448,13 +457,15 @@ def test_a_year_every_15_minutes_has_zero_mismatches() -> None:
     starts = [[a for a, _ in f] for f in found]
     mismatches = []
     at = start
+    owners = np.arange(len(REAL), dtype=np.int32)
     while at < end:
         vector = compiled.open_now(at).tolist()
+        subset = compiled.open_for(at, owners).tolist()  # the search's path
         for i, schedule in enumerate(REAL):
             index = bisect.bisect_right(starts[i], at) - 1
             exact = index >= 0 and found[i][index][0] <= at < found[i][index][1]
             expected = oracle_open([schedule], at)
-            if not exact == vector[i] == expected:
+            if not exact == vector[i] == subset[i] == expected:
                 mismatches.append((i, at))
         at += timedelta(minutes=15)
     assert mismatches == []
