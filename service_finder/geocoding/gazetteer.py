@@ -7,6 +7,7 @@ binary search finds a postcode and every postcode district is one contiguous run
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 
 _CELL = 0.01  # degrees
+# A point further than this from every postcode is not on land in Great Britain: England's remotest moorland is a
+# few kilometres from the nearest postcode; Belfast is some 60 km from Scotland's.
+FAR_KM = 15.0
 _ROW = 100_000  # cell id = row * _ROW + column + _SHIFT
 _SHIFT = 50_000
 
@@ -193,14 +197,60 @@ class Gazetteer:
         candidates = np.concatenate(found)
         if candidates.size == 0:
             return None
-        lat, lon = np.radians(self._latitude[candidates]), np.radians(self._longitude[candidates])
-        phi, lam = np.radians(latitude), np.radians(longitude)
-        a = np.sin((lat - phi) / 2) ** 2 + np.cos(phi) * np.cos(lat) * np.sin((lon - lam) / 2) ** 2
-        distance = 2 * 6371.0088 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+        distance = self._distances(latitude, longitude, candidates)
         best = int(np.argmin(distance))
         if distance[best] > within_km:
             return None
+        return self._point_at(int(candidates[best]))
+
+    def locate(self, latitude: float, longitude: float) -> PostcodePoint | None:
+        """Where a point is, for a search by coordinates: the nearest postcode within a kilometre (and its
+        district), as `nearest`; further from every postcode (moorland, forest), the nearest within FAR_KM, and in
+        `district_codes` every district with a postcode less than twice as far (at least a kilometre further):
+        the local-authority boundary may lie anywhere between them, so catchments that cover only some of those
+        districts are "check", never a guess. None when no postcode is within FAR_KM: not on land in Great
+        Britain (at sea, Northern Ireland, the Isle of Man)."""
+        near = self.nearest(latitude, longitude)
+        if near is not None:
+            return near
+        candidates, distance = self._around(latitude, longitude, FAR_KM)
+        if candidates.size == 0 or float(distance.min()) > FAR_KM:
+            return None
+        best = int(np.argmin(distance))
+        closest = float(distance[best])
+        districts = self._district[candidates[distance <= max(2 * closest, closest + 1.0)]]
+        codes, counts = np.unique(districts[districts >= 0], return_counts=True)
         index = int(candidates[best])
+        point = self._point_at(index)
+        by_count = sorted(zip(counts.tolist(), codes.tolist(), strict=True), key=lambda item: (-item[0], item[1]))
+        return replace(point, district_codes=tuple(self._district_codes[code] for _, code in by_count))
+
+    def _around(
+        self, latitude: float, longitude: float, km: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Postcodes in the grid cells within `km` of a point (a square: some further), and their distances."""
+        cells, order = self._grid_index()
+        row, column = int(np.floor(latitude / _CELL)), int(np.floor(longitude / _CELL))
+        rows = math.ceil(km / (111.2 * _CELL))
+        columns = math.ceil(km / (111.32 * _CELL * max(math.cos(math.radians(abs(latitude) + km / 111.2)), 0.01)))
+        found = []
+        for dr in range(-rows, rows + 1):
+            first = (row + dr) * _ROW + column - columns + _SHIFT
+            lo, hi = np.searchsorted(cells, [first, first + 2 * columns + 1])
+            found.append(order[lo:hi])
+        candidates = np.concatenate(found)
+        return candidates, self._distances(latitude, longitude, candidates)
+
+    def _distances(
+        self, latitude: float, longitude: float, candidates: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        lat, lon = np.radians(self._latitude[candidates]), np.radians(self._longitude[candidates])
+        phi, lam = np.radians(latitude), np.radians(longitude)
+        a = np.sin((lat - phi) / 2) ** 2 + np.cos(phi) * np.cos(lat) * np.sin((lon - lam) / 2) ** 2
+        distance: npt.NDArray[np.float64] = 2 * 6371.0088 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+        return distance
+
+    def _point_at(self, index: int) -> PostcodePoint:
         key = bytes(self._keys[index]).decode("ascii")
         return self._make_point(
             f"{key[:OUTWARD_WIDTH].strip()} {key[OUTWARD_WIDTH:].strip()}",

@@ -246,3 +246,47 @@ def test_a_postcode_district_spanning_two_authorities_is_not_taken_for_one_of_th
         "somerset-line": "eligible",
     }
     assert [e["id"] for e in full["excluded"] if e["id"] == "bnes-only"] == ["bnes-only"]
+
+
+def _line(service_id: str, districts: list[str]) -> Any:
+    return make_record(
+        service_id,
+        kind="crisis_line",
+        locations=[],
+        schedules=[{"id": f"{service_id}-hours", "always_open": True}],
+        access={"contact_modes": ["phone"]},
+        eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": districts}},
+    )
+
+
+def test_coordinates_far_from_any_postcode_offer_the_local_line_not_other_towns(
+    client: TestClient, engine: Engine
+) -> None:
+    # Central Dartmoor is more than a kilometre from every postcode. Once the district was unknown there, and every
+    # town's local line came back "check" in A-Z order (Barrow's first); now the districts around the point decide.
+    _store(engine, client, _line("barrow-line", ["E06000063"]), _line("west-devon-line", ["E07000047"]))
+    body = client.get("/v1/search", params={"lat": 50.57, "lon": -3.92, "at": FRIDAY_EVENING, "explain": "true"})
+    assert body.status_code == 200
+    found = body.json()
+    assert found["query"]["location"]["district_code"] == "E07000047"
+    shown = [r["service"]["id"] for r in found["results"]] + [s["id"] for s in found["safety_net"] if s["local"]]
+    assert "west-devon-line" in shown
+    assert "barrow-line" not in shown
+
+
+def test_coordinates_in_wales_do_not_offer_english_towns_lines(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, _line("barrow-line", ["E06000063"]))
+    found = client.get("/v1/search", params={"lat": 51.4816, "lon": -3.1791, "at": FRIDAY_EVENING}).json()
+    assert found["query"]["location"]["country"] == "wales"
+    assert "barrow-line" not in [r["service"]["id"] for r in found["results"]]
+    assert found["safety_net"]
+
+
+def test_coordinates_off_great_britain_are_422_with_the_safety_net(client: TestClient) -> None:
+    # Northern Ireland lies inside England's bounding box; no postcode in Great Britain is within 15 km.
+    response = client.get("/v1/search", params={"lat": 54.6, "lon": -5.93})
+    assert response.status_code == 422
+    problem = response.json()
+    assert (problem["field"], problem["value"]) == ("lat", 54.6)
+    assert "Northern Ireland" in problem["detail"]
+    assert problem["safety_net"]

@@ -25,3 +25,28 @@ def test_nearest_gives_the_district_of_a_point_between_postcodes(gazetteer: Any)
 @pytest.mark.parametrize(("latitude", "longitude"), [(50.0, -3.0), (53.5, -8.0), (0.0, 0.0)])
 def test_no_postcode_within_a_kilometre_is_none(gazetteer: Any, latitude: float, longitude: float) -> None:
     assert gazetteer.nearest(latitude, longitude) is None
+
+
+def test_a_point_far_from_every_postcode_still_has_its_districts(gazetteer: Any) -> None:
+    # Central Dartmoor: no postcode within a kilometre. Its districts come from the postcodes around it, every
+    # district near enough that the boundary could lie between, nearest's first (West Devon).
+    assert gazetteer.nearest(50.57, -3.92) is None
+    point = gazetteer.locate(50.57, -3.92)
+    assert point is not None
+    assert point.country == "england"
+    assert point.district_codes[0] == point.district_code == "E07000047"  # West Devon
+    assert "E06000057" not in point.district_codes  # nothing from the other end of England
+
+
+def test_a_point_near_a_postcode_is_located_as_the_nearest_says(gazetteer: Any) -> None:
+    assert gazetteer.locate(53.8008, -1.5491) == gazetteer.nearest(53.8008, -1.5491)
+
+
+@pytest.mark.parametrize(
+    ("latitude", "longitude"),
+    [(54.5, -6.0), (54.2, -4.5), (50.0, -3.0)],  # Northern Ireland, the Isle of Man, the Channel
+)
+def test_a_point_far_from_land_in_great_britain_is_not_located(
+    gazetteer: Any, latitude: float, longitude: float
+) -> None:
+    assert gazetteer.locate(latitude, longitude) is None

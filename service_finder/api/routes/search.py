@@ -14,7 +14,13 @@ from service_finder.api.query_model import read_query_model
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.postcode import PostcodeError
 from service_finder.errors import GazetteerUnavailable, InvalidParameter
-from service_finder.geocoding.gazetteer import Gazetteer, PostcodeNotFound, PostcodeOutsideEngland, PostcodePoint
+from service_finder.geocoding.gazetteer import (
+    FAR_KM,
+    Gazetteer,
+    PostcodeNotFound,
+    PostcodeOutsideEngland,
+    PostcodePoint,
+)
 from service_finder.schemas import ENGLAND_BOUNDS, ResolvedLocation, SearchRequest, SearchResponse
 from service_finder.search.engine import search, unnamed
 
@@ -98,16 +104,26 @@ def resolve_location(request: SearchRequest, gazetteer: Gazetteer | None) -> Res
             raise InvalidParameter(
                 f"coordinates ({request.lat}, {request.lon}) are outside England", field="lat", value=request.lat
             )
-        # The nearest postcode tells which district the person is in (for catchments and local crisis lines).
-        near = gazetteer.nearest(request.lat, request.lon) if gazetteer is not None else None
-        in_england = near is not None and near.country == "england"
+        # The nearest postcode tells which district the person is in (for catchments and local crisis lines); far
+        # from every postcode, every district near enough that the boundary could lie between (Gazetteer.locate).
+        near = gazetteer.locate(request.lat, request.lon) if gazetteer is not None else None
+        if gazetteer is not None and near is None:
+            raise InvalidParameter(
+                f"coordinates ({request.lat}, {request.lon}) are more than {FAR_KM:g} km from any postcode in Great "
+                "Britain: outside England (Northern Ireland, the Isle of Man) or at sea",
+                field="lat",
+                value=request.lat,
+            )
+        # In Wales or Scotland too (an app's location near the border is answered, not refused on a guess): the
+        # district rules out English areas' local services, as a postcode there would; England-wide catchments
+        # are "check" (engine._outside_england).
         return ResolvedLocation(
             latitude=request.lat,
             longitude=request.lon,
             source="coordinates",
-            district_code=near.district_code if in_england and near else None,
-            district_name=near.district_name if in_england and near else None,
-            district_codes=[near.district_code] if in_england and near and near.district_code else [],
+            district_code=near.district_code if near else None,
+            district_name=near.district_name if near else None,
+            district_codes=list(near.district_codes) if near else [],
             country=near.country if near else None,
         )
     return None
