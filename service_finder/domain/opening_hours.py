@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -397,6 +397,9 @@ class CompiledWeek:
     # Each owner's rows are one slice, [offset[owner], offset[owner + 1]): the subset paths gather by indexing.
     row_offset: IntArray
     bh_offset: IntArray
+    # Per date (ordinal), the owners whose weekly rows do not decide that day (a validity window or a dated
+    # exception on it or the day before): the same for every search on that date, so worked out once per date.
+    _irregular_days: dict[int, BoolArray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def compile(
@@ -576,14 +579,7 @@ class CompiledWeek:
             bh_hit = (self.bh_start[bh_rows] <= minute) & (minute < self.bh_end[bh_rows])
             bh_hit &= np.where(self.bh_day[bh_rows] == weekday, bh_today, bh_yesterday)
             result[bh_position[bh_hit]] = True
-        today_ordinal = today.toordinal()
-        irregular = (self.valid_from[owners] > today_ordinal - 1) | (self.valid_to[owners] < today_ordinal)
-        if self.exception_owner.size:
-            touching = (self.exception_start <= today_ordinal) & (self.exception_end >= today_ordinal - 1)
-            if touching.any():
-                owner_touching = np.zeros(len(self), dtype=np.bool_)
-                owner_touching[self.exception_owner[touching]] = True
-                irregular |= owner_touching[owners]
+        irregular = self._irregular_on(today.toordinal())[owners]
         if _is_october_repeat(at_london):
             irregular |= self.repeat_hour[owners]
         closed = self.temporarily_closed[owners]
@@ -591,6 +587,20 @@ class CompiledWeek:
             result[position_index] = _is_open(self.prepared[owners[position_index]], at_london)
         result &= ~closed
         return result
+
+    def _irregular_on(self, today_ordinal: int) -> BoolArray:
+        """Owners outside their validity window on this date, or with a dated exception touching it or the day
+        before (a session from yesterday may run into today): open_for takes the exact path for those."""
+        found = self._irregular_days.get(today_ordinal)
+        if found is None:
+            found = (self.valid_from > today_ordinal - 1) | (self.valid_to < today_ordinal)
+            if self.exception_owner.size:
+                touching = (self.exception_start <= today_ordinal) & (self.exception_end >= today_ordinal - 1)
+                found[self.exception_owner[touching]] = True
+            if len(self._irregular_days) >= IRREGULAR_DAYS:
+                self._irregular_days.clear()
+            self._irregular_days[today_ordinal] = found
+        return found
 
     def may_be_open(self, at: datetime, owners: IntArray) -> BoolArray:
         """A superset of `open_for(at, owners)`, from one bit per owner: could it be open at all in this hour of the
@@ -670,6 +680,8 @@ def _as_words(masks: Sequence[int]) -> npt.NDArray[np.uint64]:
 
 
 _WHOLE_HOUR = (1 << 60) - 1
+# Dates whose irregular owners are kept (one byte per owner each); searches are about today, give or take.
+IRREGULAR_DAYS = 16
 
 
 def _full_hours(rows: Sequence[tuple[int, int, int, int, bool]]) -> int:
