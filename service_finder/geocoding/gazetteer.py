@@ -63,6 +63,10 @@ _CELL = 0.01  # degrees
 # A point further than this from every postcode is not on land in Great Britain: England's remotest moorland is a
 # few kilometres from the nearest postcode; Belfast is some 60 km from Scotland's.
 FAR_KM = 15.0
+# Postcodes of another district this much further than the nearest one may still be on the person's side of the
+# boundary (postcode centroids in towns are 50-200 m apart); NEAR_KM: the first, cheap, search around a point.
+BOUNDARY_KM = 0.2
+NEAR_KM = 1.1
 _ROW = 100_000  # cell id = row * _ROW + column + _SHIFT
 _SHIFT = 50_000
 
@@ -167,6 +171,16 @@ class Gazetteer:
             raise PostcodeNotFound(str(parsed))
         if point.country != "england" and not self._partly_in_england(point):
             raise PostcodeOutsideEngland(str(parsed), point.country)
+        if point.district_code is None and not point.is_district:
+            # A new postcode not yet given a local authority (a few hundred): the districts of those around it.
+            around = self.locate(point.latitude, point.longitude)
+            if around is not None:
+                point = replace(
+                    point,
+                    district_code=around.district_code,
+                    district_name=around.district_name,
+                    district_codes=around.district_codes,
+                )
         return point
 
     def postcodes_in_outcode(self, outcode: str) -> list[str]:
@@ -204,26 +218,32 @@ class Gazetteer:
         return self._point_at(int(candidates[best]))
 
     def locate(self, latitude: float, longitude: float) -> PostcodePoint | None:
-        """Where a point is, for a search by coordinates: the nearest postcode within a kilometre (and its
-        district), as `nearest`; further from every postcode (moorland, forest), the nearest within FAR_KM, and in
-        `district_codes` every district with a postcode less than twice as far (at least a kilometre further):
-        the local-authority boundary may lie anywhere between them, so catchments that cover only some of those
-        districts are "check", never a guess. None when no postcode is within FAR_KM: not on land in Great
-        Britain (at sea, Northern Ireland, the Isle of Man)."""
-        near = self.nearest(latitude, longitude)
-        if near is not None:
-            return near
-        candidates, distance = self._around(latitude, longitude, FAR_KM)
+        """Where a point is, for a search by coordinates: the nearest postcode that has a district, and in
+        `district_codes` every district with a postcode within BOUNDARY_KM further than it, or twice as far:
+        the local-authority boundary may lie anywhere between postcodes of two districts, so a catchment covering
+        only some of them is "check", never a guess (22 m apart, two points once got "eligible" and "left out").
+        Far from every postcode (moorland, forest) the same, up to FAR_KM. None when no postcode is within FAR_KM:
+        not on land in Great Britain (at sea, Northern Ireland, the Isle of Man)."""
+        candidates, distance = self._around(latitude, longitude, NEAR_KM)
+        known = self._district[candidates] >= 0
+        if not known.any() or _reach(float(distance[known].min())) > NEAR_KM:
+            candidates, distance = self._around(latitude, longitude, FAR_KM)
+            known = self._district[candidates] >= 0
+        candidates, distance = candidates[known], distance[known]
         if candidates.size == 0 or float(distance.min()) > FAR_KM:
             return None
         best = int(np.argmin(distance))
         closest = float(distance[best])
-        districts = self._district[candidates[distance <= max(2 * closest, closest + 1.0)]]
-        codes, counts = np.unique(districts[districts >= 0], return_counts=True)
-        index = int(candidates[best])
-        point = self._point_at(index)
-        by_count = sorted(zip(counts.tolist(), codes.tolist(), strict=True), key=lambda item: (-item[0], item[1]))
-        return replace(point, district_codes=tuple(self._district_codes[code] for _, code in by_count))
+        districts = self._district[candidates[distance <= _reach(closest)]]
+        codes, counts = np.unique(districts, return_counts=True)
+        nearest_district = int(self._district[candidates[best]])
+        # The nearest postcode's district first, then the others by how many of their postcodes are near.
+        ranked = sorted(
+            zip(counts.tolist(), codes.tolist(), strict=True),
+            key=lambda item: (item[1] != nearest_district, -item[0], item[1]),
+        )
+        point = self._point_at(int(candidates[best]))
+        return replace(point, district_codes=tuple(self._district_codes[code] for _, code in ranked))
 
     def _around(
         self, latitude: float, longitude: float, km: float
@@ -337,3 +357,8 @@ class Gazetteer:
             is_district=is_district,
             district_codes=(self._district_codes[district],) if district >= 0 and not is_district else (),
         )
+
+
+def _reach(closest: float) -> float:
+    """How far from a point postcodes may lie on its side of a district boundary, when the nearest is `closest`."""
+    return max(2 * closest, closest + BOUNDARY_KM)

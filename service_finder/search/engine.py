@@ -358,6 +358,7 @@ def unnamed(district: str) -> str | None:
 STRAIGHT_LINE = SearchResult.model_fields["distance_basis"].default
 NO_HOURS_REASON = "opening hours not recorded, so never shown as open: phone to check"
 NO_LOCATION_REASON = "only for people living in its area: give a postcode or location to see if it covers you"
+NO_DISTRICT_REASON = "only for people living in its area, and the area of this location is not known"
 INELIGIBLE, CLOSED, TEMPORARILY_CLOSED = "\0ineligible", "\0closed", "\0temporarily-closed"
 
 
@@ -730,6 +731,11 @@ def _evaluate(
         # A service only for people in its own area cannot be offered to someone whose area is unknown: ten local
         # lines for other towns, each "check", would bury the national ones (docs/api.md: no local results).
         apply(index.catchment[ids] < CATCHMENT_CODES[CatchmentType.districts], NO_LOCATION_REASON)
+    elif not _districts(location):
+        # Located, but in no known district (no gazetteer loaded): the same for lines only for their own area,
+        # which would otherwise all be "check", in id order; sites of such services are ranked by distance.
+        by_district = index.catchment[ids] == CATCHMENT_CODES[CatchmentType.districts]
+        apply(~(by_district & (candidates.location < 0)), NO_DISTRICT_REASON)
     matrix, verdicts = _criteria_and_verdicts(index, ids, request, location)
     criteria = {name: matrix[:, column] for column, name in enumerate(CRITERIA)}
     apply(verdicts > 0, INELIGIBLE)

@@ -50,3 +50,17 @@ def test_a_point_far_from_land_in_great_britain_is_not_located(
     gazetteer: Any, latitude: float, longitude: float
 ) -> None:
     assert gazetteer.locate(latitude, longitude) is None
+
+
+def test_points_either_side_of_a_district_boundary_may_be_in_either(gazetteer: Any) -> None:
+    # 22 m apart, nearest postcodes in Cambridge and in South Cambridgeshire: neither is certain, both are listed.
+    first, second = gazetteer.locate(52.18790, 0.18240), gazetteer.locate(52.18806, 0.18205)
+    assert set(first.district_codes) == set(second.district_codes) == {"E07000008", "E07000012"}
+    assert first.district_codes[0] == first.district_code  # the nearest postcode's district first
+
+
+def test_a_postcode_with_no_district_takes_the_districts_around_it(gazetteer: Any) -> None:
+    # A new postcode not yet given a local authority in Code-Point Open.
+    assert gazetteer.lookup("B29 6XE").district_code is None
+    point = gazetteer.resolve("B29 6XE")
+    assert (point.district_code, point.district_name) == ("E08000025", "Birmingham")

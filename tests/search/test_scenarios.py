@@ -598,3 +598,27 @@ def test_a_service_is_shown_at_its_site_that_stays_open_not_the_nearer_one_about
         assert shown.travel is not None
         assert shown.travel.arrives_before_close is True
         assert not any(reason.startswith("may close before you arrive") for reason in shown.match_reasons)
+
+
+def test_a_location_in_no_known_district_does_not_list_every_towns_local_line() -> None:
+    # Coordinates with no gazetteer loaded: where the person is is known, their area is not. Local lines for other
+    # towns would all be "check", in id order, above the national ones; a nearby site stays, ranked by distance.
+    def line(service_id: str, catchment: dict[str, Any]) -> ServiceRecord:
+        return make_record(
+            service_id,
+            kind="crisis_line",
+            locations=[],
+            schedules=open_24_7(service_id),
+            access={"contact_modes": ["phone"]},
+            eligibility={"minimum_age": None, "catchment": catchment},
+        )
+
+    barrow = line("barrow-line", {"type": "districts", "districts": ["E06000063"]})
+    england = line("england-line", {"type": "england"})
+    cafe = open_all_week("leeds-cafe", eligibility={"catchment": {"type": "districts", "districts": [LEEDS_DISTRICT]}})
+    nowhere = ResolvedLocation(latitude=53.8, longitude=-1.55, source="coordinates")
+    found = run(index_of([barrow, england, cafe]), location=nowhere, explain=True)
+    assert "barrow-line" not in ids(found)
+    assert {"england-line", "leeds-cafe"} <= set(ids(found))
+    assert criterion(found, "leeds-cafe", "catchment") == "unknown"
+    assert any("area of this location is not known" in reason for reason in exclusion_reasons(found, "barrow-line"))
