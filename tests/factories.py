@@ -31,6 +31,7 @@ def service_data(service_id: str = "leeds-test-cafe", **overrides: Any) -> dict[
             "catchment": {"type": "districts", "districts": ["E08000035"]},
             "referral_routes": ["walk_in", "self_referral"],
             "accepts_intoxicated": False,
+            "gp_registration_required": False,
         },
         "access": {
             "contact_modes": ["in_person", "phone"],

@@ -74,6 +74,7 @@ PASS, FAIL, UNKNOWN_RESULT, NOT_ASKED = 1, 0, -1, 2
 _RESULT = {PASS: CriterionResult.passed, FAIL: CriterionResult.failed, UNKNOWN_RESULT: CriterionResult.unknown}
 SELF_MASK = SELF_ROUTES_MASK
 PROFESSIONAL_MASK = PROFESSIONAL_ROUTES_MASK
+ANY_CLINICIAN_MASK = bit_mask([ReferralRoute.walk_in, ReferralRoute.self_referral, ReferralRoute.professional])
 GENDER_BITS = {
     PersonGender.woman: bit_mask([Gender.women]),
     PersonGender.man: bit_mask([Gender.men]),
@@ -233,8 +234,18 @@ def _class_criteria(
     put("catchment", np.where(england & (not outside_england), PASS, UNKNOWN_RESULT))
 
     routes, known = index.referral[ids], index.referral_known[ids]
-    wanted = SELF_MASK if request.referral is Referral.self else PROFESSIONAL_MASK
-    put("referral", np.where(~known, UNKNOWN_RESULT, np.where((routes & wanted) != 0, PASS, FAIL)))
+    if request.referral is Referral.self:
+        put("referral", np.where(~known, UNKNOWN_RESULT, np.where((routes & SELF_MASK) != 0, PASS, FAIL)))
+    else:
+        # Any clinician can send someone to a service they can walk into, refer themselves to, or that takes any
+        # professional's referral; one taking only a named referrer (GP, NHS 111, A&E, the crisis team) depends on
+        # who is asking, which the search is not told: "check", never "eligible" for every clinician.
+        any_clinician = (routes & ANY_CLINICIAN_MASK) != 0
+        named = (routes & PROFESSIONAL_MASK) != 0
+        put(
+            "referral",
+            np.where(~known, UNKNOWN_RESULT, np.where(any_clinician, PASS, np.where(named, UNKNOWN_RESULT, FAIL))),
+        )
 
     for name, asked, column in (
         ("intoxicated", request.intoxicated, index.intoxicated),
@@ -937,6 +948,8 @@ def _sentence(
         listed = _join(REFERRAL_LABELS[r] for r in routes) if routes else "no route recorded"
         if result == PASS:
             return f"accepts {listed}"
+        if result == UNKNOWN_RESULT:
+            return f"only by {listed}: check that you can refer"
         needs = "a referral" if request.referral is Referral.self else "a route a clinician cannot use"
         return f"needs {needs}: {listed}"
     if name == "intoxicated":
@@ -949,6 +962,8 @@ def _sentence(
             PASS: "accepts people who use drugs or alcohol",
             FAIL: "does not accept people who use drugs or alcohol",
         }.get(result, "not recorded whether it accepts people who use drugs or alcohol")
+    if eligibility.gp_registration_required is None:
+        return "not recorded whether you must be registered with a GP in its area: check before travelling"
     return "must be registered with a GP in its area: check before travelling"
 
 
@@ -1241,10 +1256,17 @@ def safety_net(
     """National 24/7 lines, then local 24/7 crisis lines covering the location, each only for people it serves
     (an adults-only line is not offered to a 15-year-old). Never empty.
 
-    A local line is offered only while it is open for the next day at least, at the search's instant (`state`, or
-    `at`, default now): a 24/7 schedule that has ended, or a dated closure, must not leave a line in the list of
-    lines that are always there."""
-    national = [record for record in _national_lines(index) if _serves(record, request)]
+    A line is offered only while it is open for the next day at least, at the search's instant (`state`, or `at`,
+    default now): a 24/7 schedule that has ended, or a dated closure, must not leave a line in the list of lines
+    that are always there. Should every national line be shut, the built-in list stands in (FALLBACK_SAFETY_NET)."""
+    at = to_london(at or datetime.now(UTC))
+    state = state or _states_at(index, at)
+    # National lines too: one given a dated closure or an end to its hours by an edit is not "always there".
+    national = [
+        record
+        for record in _national_lines(index)
+        if _serves(record, request) and _open_a_day(index, record, state, at)
+    ]
     entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None:
         local: list[ServiceRecord] = []
@@ -1258,8 +1280,6 @@ def safety_net(
             and point_in_geojson(location.longitude, location.latitude, record.eligibility.catchment.geojson)
         )
         if local:
-            at = to_london(at or datetime.now(UTC))
-            state = state or _states_at(index, at)
             entries.extend(
                 _safety_entry(index, record, local=True)
                 for record in local

@@ -235,7 +235,8 @@ class DirectoryIndex:
             "intoxicated": column([tri_state(e.accepts_intoxicated) for e in eligibility], np.int8),
             "substances": column([tri_state(e.accepts_substance_use) for e in eligibility], np.int8),
             "genders": column([bit_mask(e.genders) for e in eligibility], np.uint32),
-            "gp_required": column([e.gp_registration_required is True for e in eligibility], np.bool_),
+            # Required, or not recorded: either way the person may need to be registered with a GP there ("check").
+            "gp_required": column([e.gp_registration_required is not False for e in eligibility], np.bool_),
             "catchment": column(
                 [CATCHMENT_CODES[e.catchment.type if e.catchment else None] for e in eligibility], np.uint8
             ),

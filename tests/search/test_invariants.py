@@ -362,14 +362,16 @@ def _criteria(record: ServiceRecord, request: SearchRequest, where: ResolvedLoca
     elif request.referral is Referral.self:
         found.append("pass" if {ReferralRoute.walk_in, ReferralRoute.self_referral} & set(routes) else "fail")
     else:
-        found.append("pass" if set(routes) - {ReferralRoute.police} else "fail")
+        anyone = {ReferralRoute.walk_in, ReferralRoute.self_referral, ReferralRoute.professional}
+        named = set(routes) - {ReferralRoute.police}
+        found.append("pass" if anyone & set(routes) else "unknown" if named else "fail")
     for asked, policy in (
         (request.intoxicated, rules.accepts_intoxicated),
         (request.uses_substances, rules.accepts_substance_use),
     ):
         if asked:
             found.append("unknown" if policy is None else "pass" if policy else "fail")
-    if rules.gp_registration_required:
+    if rules.gp_registration_required is not False:  # required, or not recorded
         found.append("unknown")
     return found
 

@@ -142,6 +142,30 @@ def test_a_local_line_is_offered_only_while_it_is_open_round_the_clock(national_
     ]
 
 
+def test_a_national_line_shut_by_a_dated_closure_leaves_the_net_while_shut(
+    national_records: list[ServiceRecord],
+) -> None:
+    # An edit gives Samaritans a dated closure (say, a planned switchover): while it lasts the net must not list it
+    # among the lines that are always there; the others stay. With every national line shut, the built-in list.
+    closure = {"start_date": "2026-10-09", "end_date": "2026-10-10", "closed": True}
+
+    def shut(record: ServiceRecord) -> ServiceRecord:
+        data = record.model_dump(mode="json")
+        for schedule in data["schedules"]:
+            schedule["exceptions"] = [*schedule.get("exceptions", []), closure]
+        return ServiceRecord.model_validate(data)
+
+    samaritans = next(r for r in national_records if "samaritans" in r.id)
+    others = [r for r in national_records if r.id != samaritans.id]
+    during, after = datetime(2026, 10, 9, 23, 0, tzinfo=LONDON), datetime(2026, 10, 12, 23, 0, tzinfo=LONDON)
+    index = index_of([*others, shut(samaritans)])
+    assert samaritans.id not in [e.id for e in safety_net(index, SearchRequest(), LEEDS, at=during)]
+    assert {"999", "111"} <= numbers(safety_net(index, SearchRequest(), LEEDS, at=during))
+    assert samaritans.id in [e.id for e in safety_net(index, SearchRequest(), LEEDS, at=after)]
+    every_one_shut = index_of([shut(r) for r in national_records])
+    assert numbers(safety_net(every_one_shut, SearchRequest(), LEEDS, at=during)) == numbers(FALLBACK_SAFETY_NET)
+
+
 def test_a_local_line_with_an_office_open_office_hours_is_still_a_24_7_line() -> None:
     # Service-wide 24/7 hours, and a base (a site) open weekdays 9 to 5 with hours of its own.
     line = local_line(

@@ -622,3 +622,32 @@ def test_a_location_in_no_known_district_does_not_list_every_towns_local_line() 
     assert {"england-line", "leeds-cafe"} <= set(ids(found))
     assert criterion(found, "leeds-cafe", "catchment") == "unknown"
     assert any("area of this location is not known" in reason for reason in exclusion_reasons(found, "barrow-line"))
+
+
+def test_a_service_that_has_not_recorded_its_gp_rule_is_check_not_eligible() -> None:
+    # 118 demonstration records leave GP registration unrecorded. Read as "not needed", such a talking-therapies
+    # service came out "eligible" above a nearer one known to need it ("check"): the person may be turned away.
+    unrecorded = open_all_week("unrecorded", eligibility={"gp_registration_required": None})
+    required = open_all_week("required", eligibility={"gp_registration_required": True})
+    not_needed = open_all_week("not-needed", eligibility={"gp_registration_required": False})
+    found = run(index_of([unrecorded, required, not_needed]), age=30)
+    assert result(found, "unrecorded").eligibility.verdict is Verdict.check
+    assert criterion(found, "unrecorded", "gp_registration") == "unknown"
+    [words] = [c.reason for c in result(found, "unrecorded").eligibility.criteria if c.criterion == "gp_registration"]
+    assert words.startswith("not recorded whether")
+    assert result(found, "required").eligibility.verdict is Verdict.check
+    assert result(found, "not-needed").eligibility.verdict is Verdict.eligible
+
+
+def test_a_service_only_a_crisis_team_can_refer_to_is_check_for_a_clinician() -> None:
+    # An NHS 111 call handler or a GP searching as a professional cannot refer to a crisis house that takes only
+    # the crisis team's referrals: "check that you can refer", not "eligible". Any professional's route passes.
+    crisis_team_only = open_all_week("crisis-house", eligibility={"referral_routes": ["crisis_team"]})
+    any_professional = open_all_week("clinic", eligibility={"referral_routes": ["professional"]})
+    police_only = open_all_week("custody-suite", eligibility={"referral_routes": ["police"]})
+    found = run(index_of([crisis_team_only, any_professional, police_only]), age=30, referral="professional")
+    assert result(found, "crisis-house").eligibility.verdict is Verdict.check
+    [words] = [c.reason for c in result(found, "crisis-house").eligibility.criteria if c.criterion == "referral"]
+    assert words == "only by referral from a crisis team: check that you can refer"
+    assert result(found, "clinic").eligibility.verdict is Verdict.eligible
+    assert "custody-suite" not in ids(found)
