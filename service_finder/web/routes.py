@@ -20,13 +20,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import QueryParams
 
 from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep
-from service_finder.api.routes.search import resolve_location, resolve_postcode
+from service_finder.api.routes.search import resolve_location
 from service_finder.config import Settings
 from service_finder.domain.opening_hours import to_london
+from service_finder.domain.postcode import PostcodeError
 from service_finder.domain.taxonomy import KINDS, ReferralRoute, ServiceKind
 from service_finder.errors import ServiceFinderError
+from service_finder.geocoding.gazetteer import Gazetteer, PostcodeNotFound, PostcodeOutsideEngland
 from service_finder.schemas import SafetyNetEntry, SearchRequest, SearchResponse, SearchResult
 from service_finder.search.engine import search, unnamed
 from service_finder.web import views
@@ -170,14 +173,16 @@ def _page_headers(ancestors: str) -> dict[str, str]:
     }
 
 
-def _html(request: Request, template: str, context: dict[str, Any], headers: dict[str, str]) -> HTMLResponse:
+def _html(
+    request: Request, template: str, context: dict[str, Any], headers: dict[str, str], *, status: int = 200
+) -> HTMLResponse:
     body = templates.get_template(template).render({"request": request, **context}).encode()
     # Compressed here rather than by a middleware: the page's weight and first render on a slow phone connection
     # are part of its contract (benchmarks/bench_page.py), so they must not depend on how the app is assembled.
     if accepts_gzip(request.headers.get("accept-encoding", "")):
         headers = {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         body = gzip.compress(body, compresslevel=6, mtime=0)
-    return HTMLResponse(body, headers=headers)
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
 def accepts_gzip(header: str) -> bool:
@@ -247,53 +252,74 @@ def _lines(entries: list[SafetyNetEntry]) -> list[tuple[SafetyNetEntry, list[vie
     ]
 
 
+NO_GAZETTEER = "Searching by postcode is not available just now: use your location instead"
+_ELSEWHERE_HELP = {
+    "scotland": "In Scotland, call NHS 24 on 111 for urgent help",
+    "wales": "In Wales, call 111 and choose option 2 for urgent mental health help",
+}
+
+
+def _postcode_problem(postcode: str, gazetteer: Gazetteer | None) -> str | None:
+    """What stops a search near a typed postcode, in the page's own words (the API's `detail` is written for
+    developers, with Python's quoting); None when nothing does. Said next to the postcode field."""
+    if gazetteer is None:
+        return NO_GAZETTEER
+    try:
+        gazetteer.resolve(postcode)
+    except PostcodeError:
+        return f"{postcode} is not a UK postcode. Enter a postcode in England, like LS1 1UR or LS1"
+    except PostcodeNotFound as error:
+        what = "postcode district" if " " not in error.postcode else "postcode"
+        return f"{error.postcode} is not a known {what}. Enter a postcode in England, like LS1 1UR or LS1"
+    except PostcodeOutsideEngland as error:
+        where = f"{error.postcode} is in {error.country.title()}, outside England, which this search covers"
+        help_there = _ELSEWHERE_HELP.get(error.country)
+        return f"{where}. {help_there}" if help_there else where
+    return None
+
+
 def _location_message(error: ServiceFinderError) -> str:
-    """A postcode the gazetteer does not know, in Scotland, a location outside England, or no gazetteer loaded:
-    said next to the postcode field, the one the person can change."""
-    if error.field == "postcode":
-        return _postcode_message(error)
+    """A location outside England, or no gazetteer loaded: said next to the postcode field, the one the person can
+    change. (A typed postcode is checked first, by _postcode_problem.)"""
     if error.field in {"lat", "lon"}:
         return (
             "Your location seems to be outside England, which this search covers: enter a postcode in England, like "
             "LS1 1UR. In Scotland, call NHS 24 on 111 for urgent help; in Wales, call 111 and choose option 2 for "
             "urgent mental health help"
         )
-    return "Searching by postcode is not available just now: use your location instead"
+    if error.field == "postcode":
+        return NO_GAZETTEER
+    return views.LOCATION_UNUSABLE
 
 
-def _postcode_message(error: ServiceFinderError) -> str:
-    text = error.detail[0].upper() + error.detail[1:]
-    if "outside England" in text:
-        if "Scotland" in text:
-            return text + ". In Scotland, call NHS 24 on 111 for urgent help"
-        if "Wales" in text:
-            return text + ". In Wales, call 111 and choose option 2 for urgent mental health help"
-        return text
-    return f"{text}. Enter a postcode in England, like LS1 1UR or LS1"
+def _option(params: QueryParams, name: str) -> str | None:
+    """An integrator's option (accent, heading, the snippet's postcode). Given twice with different values, it is
+    ignored, as an option that cannot be used is, rather than one of them picked."""
+    values = set(params.getlist(name))
+    return values.pop() if len(values) == 1 else None
 
 
 async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazetteer: GazetteerDep) -> HTMLResponse:
     params = request.query_params
-    form, search_request = views.parse_form(
-        {k: params[k] for k in params}, {k: params.getlist(k) for k in ("needs", "access", "kinds")}
-    )
-    accent = views.accent_colour(params.get("accent"))
+    form, search_request = views.parse_form({name: params.getlist(name) for name in params})
+    accent = views.accent_colour(_option(params, "accent"))
     # An integrator's heading is for their embed only: on the service's own page anyone could put words
     # ("lines closed today: call ...") under its masthead with a link.
-    custom_heading = views.heading_text(params.get("heading")) if embed and params.get("heading") else None
+    heading = _option(params, "heading")
+    custom_heading = views.heading_text(heading) if embed and heading else None
+    if form.postcode and "postcode" not in form.errors:
+        # Checked even when another field has a mistake: every mistake at once, as the NHS.UK error summary does
+        # (a Scottish postcode beside an age that is not a number is said now, with where to get help in Scotland).
+        problem = _postcode_problem(form.postcode, gazetteer)
+        if problem is not None:
+            form = replace(form, errors={**form.errors, "postcode": problem})
+            search_request = None
     outcome: Outcome | None = None
     if search_request is not None:
         try:
             outcome = _search(search_request, walk_in=form.walk_in, snapshot=snapshot, gazetteer=gazetteer)
         except ServiceFinderError as error:
             form = replace(form, errors={"postcode": _location_message(error)})
-    elif form.errors and form.postcode and "postcode" not in form.errors:
-        # Every mistake at once, as the NHS.UK error summary does: a Scottish postcode beside an age that is not a
-        # number is said now, not after the age is put right (with where to get help in Scotland).
-        try:
-            resolve_postcode(form.postcode, gazetteer, instead="use your location instead")
-        except ServiceFinderError as error:
-            form = replace(form, errors={**form.errors, "postcode": _location_message(error)})
     now = datetime.now(LONDON)
     context: dict[str, Any] = {
         "embed": embed,
@@ -340,31 +366,51 @@ async def embed_page(request: Request, snapshot: SnapshotDep, gazetteer: Gazette
     return await _render(request, embed=True, snapshot=snapshot, gazetteer=gazetteer)
 
 
+_SNIPPET_POSTCODE = re.compile(r"[A-Z0-9 ]{0,8}")
+
+
+def _snippet_base(request: Request) -> tuple[str, bool]:
+    """The address snippets point at, and whether it is the configured one (SERVICE_FINDER_PUBLIC_BASE_URL, which
+    production requires). Unconfigured, it is the address this page was asked on, whose host is whatever the
+    client's Host header said (Starlette keeps only a well-formed host[:port], else the server's own address): the
+    page then tells the integrator to check it before pasting."""
+    configured: str | None = request.app.state.service_finder.settings.public_base_url
+    if configured:
+        return configured.rstrip("/"), True
+    return str(request.base_url).rstrip("/"), False
+
+
 @router.get("/embed/snippet", response_class=HTMLResponse)
 async def snippet_page(request: Request) -> HTMLResponse:
     """For integrators: the options, the snippet to paste, and a live preview of it."""
     params = request.query_params
-    configured = request.app.state.service_finder.settings.public_base_url
-    base = (configured or str(request.base_url)).rstrip("/")
+    base, configured = _snippet_base(request)
     options: list[tuple[str, str]] = []
-    postcode = " ".join((params.get("postcode") or "").upper().split())[:8]
+    # Every option that reaches the snippet is checked here: a postcode's letters and digits, known kinds, a hex
+    # colour, a heading as text. Anything else is left out, as /embed would ignore it.
+    postcode = " ".join((_option(params, "postcode") or "").upper().split())
+    if not _SNIPPET_POSTCODE.fullmatch(postcode):
+        postcode = ""
     if postcode:
         options.append(("postcode", postcode))
     kinds = [k for k in ServiceKind if k.value in params.getlist("kinds")]
     options.extend(("kinds", k.value) for k in kinds)
-    accent = views.accent_colour(params.get("accent"))
+    accent = views.accent_colour(_option(params, "accent"))
     if accent:
         options.append(("accent", accent.removeprefix("#")))
-    heading = views.heading_text(params.get("heading")) if params.get("heading") else None
+    raw_heading = _option(params, "heading")
+    heading = views.heading_text(raw_heading) if raw_heading else None
     if heading:
         options.append(("heading", heading))
     query = urlencode(options)
     src = f"{base}/embed" + (f"?{query}" if query else "")
+    title = heading or views.DEFAULT_HEADING
     context: dict[str, Any] = {
         "base": base,
-        "src": src,
+        "configured": configured,
+        "code": views.snippet_code(src=src, title=title, script=f"{base}/embed.js"),
         "preview_src": _root(request) + "/embed" + (f"?{query}" if query else ""),
-        "title": heading or views.DEFAULT_HEADING,
+        "title": title,
         "postcode": postcode,
         "kinds": kinds,
         "all_kinds": [(k, KINDS[k].label) for k in ServiceKind if k is not ServiceKind.emergency],
@@ -374,3 +420,39 @@ async def snippet_page(request: Request) -> HTMLResponse:
         "root": _root(request),
     }
     return _html(request, "snippet.html", context, _page_headers("'self'"))
+
+
+# --- a form sent with POST ----------------------------------------------------------------------------------------
+# The pages are GET forms, so a search has an address a person can share or go back to. A POST (an integrator's
+# form with method="post", a re-sent form) gets 405 as a page with the urgent numbers and a link to the search,
+# never a JSON problem: its body is not read, so nothing in it is kept or searched for.
+
+
+def _method_not_allowed(request: Request, *, page: str, embed: bool) -> HTMLResponse:
+    query = urlencode(request.query_params.multi_items())
+    context: dict[str, Any] = {
+        "embed": embed,
+        "searched": True,  # see layout.html: robots
+        "page_url": _root(request) + page + (f"?{query}" if query else ""),
+        "snippet": page == "/embed/snippet",
+        "asset": lambda name: asset_url(request, name),
+        "root": _root(request),
+    }
+    ancestors = frame_ancestors(request.app.state.service_finder.settings) if embed else "'self'"
+    headers = {**_page_headers(ancestors), "Allow": "GET, HEAD"}
+    return _html(request, "not_allowed.html", context, headers, status=405)
+
+
+@router.post("/", response_class=HTMLResponse)
+async def post_search_page(request: Request) -> HTMLResponse:
+    return _method_not_allowed(request, page="/", embed=False)
+
+
+@router.post("/embed", response_class=HTMLResponse)
+async def post_embed_page(request: Request) -> HTMLResponse:
+    return _method_not_allowed(request, page="/embed", embed=True)
+
+
+@router.post("/embed/snippet", response_class=HTMLResponse)
+async def post_snippet_page(request: Request) -> HTMLResponse:
+    return _method_not_allowed(request, page="/embed/snippet", embed=False)

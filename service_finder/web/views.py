@@ -7,9 +7,11 @@ tested without a browser. Times are London times in the words people use ("close
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from html import escape
 from typing import TypeVar
 from urllib.parse import urlencode
 
@@ -63,9 +65,6 @@ OPEN_CHOICES: dict[str, str] = {
 BANNER_NUMBERS = frozenset({"999", "111", "116123", "85258"})
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
-_FIELD_ORDER = ("postcode", "age", "at")
-E = TypeVar("E", Need, AccessFeature, ServiceKind)
-_AT: TypeAdapter[datetime] = TypeAdapter(IsoDateTime)
 
 
 def accent_colour(raw: str | None) -> str | None:
@@ -102,14 +101,41 @@ def darker(hex_colour: str, factor: float = 0.6) -> str:
 
 
 def heading_text(raw: str | None) -> str:
-    # Escaped by the template; trimmed here so an integrator's heading cannot push the safety banner off screen.
-    text = " ".join((raw or "").split())[:HEADING_MAX]
+    # Escaped by the template; trimmed here so an integrator's heading cannot push the safety banner off screen, and
+    # without invisible characters (a NUL is an HTML parse error; a bidi override would reorder the words shown).
+    text = " ".join(visible(raw or "").split())[:HEADING_MAX]
     return text or DEFAULT_HEADING
+
+
+# Control, format and surrogate characters: never put into the page's HTML, where a NUL is a parse error and a
+# zero-width space or a bidi override would show something other than what was checked.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
+
+
+def visible(text: str) -> str:
+    return "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE)
+
+
+def _quoted(raw: str, limit: int) -> str:
+    """' (not “thirty”)': a typed value shown back in a message, short; nothing when it cannot be shown as typed."""
+    shown = visible(raw)
+    if not shown or shown != raw:
+        return ""
+    return f" (not “{shown if len(shown) <= limit else shown[: limit - 1] + '…'}”)"
+
+
+def _listed(values: Sequence[str]) -> str:
+    """'3 and 40', 'LS1, LS2 and LS3': repeated values, short, as a person would list them."""
+    shown = [f"“{v if len(v) <= 12 else v[:11] + '…'}”" for v in (visible(value) for value in values[:4])]
+    if len(values) > 4:
+        shown[-1] = "…"
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 @dataclass(frozen=True, slots=True)
 class Form:
-    """The page's query string as the form shows it back, with a message per field that cannot be used."""
+    """The page's query string as the form shows it back, with a message per field that cannot be used. Values
+    are as typed but without invisible characters (see `visible`); a value with any cannot be searched for."""
 
     postcode: str = ""
     age: str = ""
@@ -117,7 +143,7 @@ class Form:
     needs: tuple[Need, ...] = ()
     walk_in: bool = False
     access: tuple[AccessFeature, ...] = ()
-    open: str = "now"
+    open: str = "now"  # "" when two different choices were sent: none is shown chosen
     kinds: tuple[ServiceKind, ...] = ()
     at: str = ""
     lat: float | None = None
@@ -133,9 +159,45 @@ class Form:
         return bool(self.age or self.intoxicated or self.needs or self.walk_in or self.access or self.open != "now")
 
     @property
+    def options_error(self) -> bool:
+        """A mistake in a field under "More options", which must then be open to be seen and put right."""
+        return any(name in self.errors for name in _OPTION_FIELDS)
+
+    @property
     def error_list(self) -> list[tuple[str, str]]:
+        """(id of the field to go to, message), in the order the fields are on the page."""
         order = {name: i for i, name in enumerate(_FIELD_ORDER)}
-        return sorted(self.errors.items(), key=lambda item: order.get(item[0], len(order)))
+        ordered = sorted(self.errors.items(), key=lambda item: order.get(item[0], len(order)))
+        return [(_ANCHORS.get(name, name), message) for name, message in ordered]
+
+
+# The page's fields in the order they are on it; the error summary lists mistakes in the same order.
+_FIELD_ORDER = ("postcode", "at", "age", "intoxicated", "walk_in", "open")
+_OPTION_FIELDS = frozenset({"age", "intoxicated", "walk_in", "open"})
+_ANCHORS = {"open": "open-1"}  # radios have no field of their own to go to: the first one
+# Fields given once. Two different values are refused, as GET /v1/search refuses any repeat: using the last would
+# search for `age=3&age=40` as 40 without saying so. The same value twice says one thing, and is used.
+_SINGLE = ("postcode", "at", "age", "intoxicated", "walk_in", "open", "lat", "lon")
+_REPEATED = {
+    "postcode": "You gave more than one postcode ({values}): enter one postcode, like LS1 1UR or LS1",
+    "at": "You gave more than one date and time ({values}): enter one, like 2026-11-27T20:00, or clear it to see "
+    "what is open now",
+    "age": "You gave more than one age ({values}): enter one age in years, like 34",
+    "intoxicated": "“I have been drinking or using drugs” was sent more than once with different answers: tick it "
+    "or leave it unticked",
+    "walk_in": "“Only places I can walk into without an appointment” was sent more than once with different "
+    "answers: tick it or leave it unticked",
+    "open": "More than one choice of when was sent ({values}): choose one",
+}
+LOCATION_UNREADABLE = "Your location could not be read: use your location again, or enter a postcode, like LS1 1UR"
+LOCATION_UNUSABLE = "Your location could not be used: enter a postcode instead, like LS1 1UR or LS1"
+E = TypeVar("E", Need, AccessFeature, ServiceKind)
+_AT: TypeAdapter[datetime] = TypeAdapter(IsoDateTime)
+# Plain decimals only, as "use my location" writes them ("53.801", "-1.550"). float() would also take "5_3" (53),
+# "-1_5" (-15), "nan", "1e2" and fullwidth or Arabic-Indic digits, all of which GET /v1/search refuses.
+_COORDINATE = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,15})?")
+_AGE = re.compile(r"[0-9]+")  # not isdigit(): it takes "²", which int() refuses; and not int(): it takes "3_4"
+_POSTCODE = re.compile(r"[A-Za-z0-9 ]+")  # before upper(): the long s (U+017F) upper-cases to "S"
 
 
 def _enum_values(kind: type[E], values: Sequence[str]) -> tuple[E, ...]:
@@ -144,86 +206,103 @@ def _enum_values(kind: type[E], values: Sequence[str]) -> tuple[E, ...]:
     return tuple(dict.fromkeys(members[v] for v in values if v in members))
 
 
-def _float(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
+def _coordinate(raw: str) -> float | None:
+    return float(raw) if _COORDINATE.fullmatch(raw) else None
 
 
-def parse_form(params: Mapping[str, str], lists: Mapping[str, list[str]]) -> tuple[Form, SearchRequest | None]:
-    """The form to show back, and the search it asks for: None when there is nothing to search yet or an error."""
-    postcode = " ".join((params.get("postcode") or "").upper().split())
-    lat, lon = _float(params.get("lat")), _float(params.get("lon"))
-    if postcode or lat is None or lon is None:
-        lat = lon = None
-    open_choice = params.get("open") or "now"
+def parse_form(params: Mapping[str, Sequence[str]]) -> tuple[Form, SearchRequest | None]:
+    """The form to show back, and the search it asks for: None when there is nothing to search yet or an error.
+    `params` holds every value each name was given, in order."""
+    # An empty field is a field left blank, not a second answer: `age=&age=40` is 40.
+    given = {name: list(dict.fromkeys(v.strip() for v in params.get(name, ()) if v.strip())) for name in _SINGLE}
+    repeated = {name for name, values in given.items() if len(values) > 1}
+
+    def one(name: str) -> str:
+        values = given[name]
+        return values[0] if len(values) == 1 else ""
+
+    typed = " ".join(one("postcode").split())
+    errors = {name: _REPEATED[name].format(values=_listed(given[name])) for name in _REPEATED if name in repeated}
+    lat = lon = None
+    if not typed and "postcode" not in repeated and (given["lat"] or given["lon"]):
+        # A typed postcode takes the place of "use my location"; without one, the location sent must be readable.
+        lat, lon = _coordinate(one("lat")), _coordinate(one("lon"))
+        if lat is None or lon is None:
+            lat = lon = None
+            errors["postcode"] = LOCATION_UNREADABLE  # two different latitudes included
+    open_choice = one("open") or ("" if "open" in repeated else "now")
     form = Form(
-        postcode=postcode,
-        age=(params.get("age") or "").strip(),
-        intoxicated=params.get("intoxicated") == "true",
-        needs=_enum_values(Need, lists.get("needs", [])),
-        walk_in=params.get("walk_in") == "true",
-        access=_enum_values(AccessFeature, lists.get("access", [])),
-        open=open_choice if open_choice in OPEN_CHOICES else "now",
-        kinds=_enum_values(ServiceKind, lists.get("kinds", [])),
-        at=(params.get("at") or "").strip(),
+        postcode=typed.upper(),
+        age=one("age"),
+        intoxicated=one("intoxicated") == "true",
+        needs=_enum_values(Need, params.get("needs", ())),
+        walk_in=one("walk_in") == "true",
+        access=_enum_values(AccessFeature, params.get("access", ())),
+        open=open_choice if open_choice in OPEN_CHOICES or "open" in repeated else "now",
+        kinds=_enum_values(ServiceKind, params.get("kinds", ())),
+        at=one("at"),
         lat=lat,
         lon=lon,
     )
-    if not (form.postcode or form.near_me):
+    errors = {**_field_errors(form, typed=typed), **errors}
+    if not (form.postcode or form.near_me) and "postcode" not in errors and "postcode" in params:
         # The form was sent with the postcode left empty: say so. A first visit just shows the form.
-        errors = {"postcode": "Enter a postcode, like LS1 1UR or LS1"} if "postcode" in params else {}
-        return replace(form, errors=errors), None
-    request, errors = _build_request(form)
-    return replace(form, errors=errors), request
+        errors["postcode"] = "Enter a postcode, like LS1 1UR or LS1"
+    shown = replace(form, postcode=visible(form.postcode), age=visible(form.age), at=visible(form.at), errors=errors)
+    if errors or not (form.postcode or form.near_me):
+        return shown, None
+    request = _search_request(form)
+    if request is None:
+        return replace(shown, errors={"postcode": LOCATION_UNUSABLE}), None
+    return shown, request
 
 
-def _build_request(form: Form) -> tuple[SearchRequest | None, dict[str, str]]:
+def _field_errors(form: Form, *, typed: str) -> dict[str, str]:
+    """What is wrong with each typed field, in words a person can act on (a postcode's own check against the
+    gazetteer is the route's: it needs the gazetteer)."""
     errors: dict[str, str] = {}
-    age: int | None = None
+    if typed and not _POSTCODE.fullmatch(typed):
+        errors["postcode"] = "Enter a postcode using only letters, numbers and spaces, like LS1 1UR or LS1"
+    elif len(typed) > 8:
+        short = typed if len(typed) <= 12 else typed[:11] + "…"
+        errors["postcode"] = f"{short} is too long for a postcode: enter one like LS1 1UR or LS1"
     if form.age:
-        shown = form.age if len(form.age) <= 12 else form.age[:10] + "…"  # echoed back, so kept short
-        if not re.fullmatch(r"[0-9]+", form.age):  # not isdigit(): it takes "²", which int() refuses
-            errors["age"] = f"Enter your age in years as a number, like 34 (not {shown!r})"
+        if not _AGE.fullmatch(form.age):
+            errors["age"] = "Enter your age in years as a number, like 34" + _quoted(form.age, 12)
         elif len(form.age.lstrip("0")) > 3 or int(form.age) > 120:  # length first: int() refuses 4,301+ digits
+            shown = form.age if len(form.age) <= 12 else form.age[:10] + "…"  # digits only: no quotes needed
             errors["age"] = f"Enter an age between 0 and 120 (not {shown})"
-        else:
-            age = int(form.age)
-    if len(form.postcode) > 8:
-        errors["postcode"] = f"{form.postcode!r} is too long for a postcode: enter one like LS1 1UR or LS1"
-    at: datetime | None = None
     if form.at:
         try:
-            at = _AT.validate_python(form.at)  # the API's own rules for `at`, so the page and the API agree
+            _AT.validate_python(form.at)  # the API's own rules for `at`, so the page and the API agree
         except ValidationError:
-            shown = form.at if len(form.at) <= 40 else form.at[:37] + "…"
             errors["at"] = (
                 f"Enter the date and time like 2026-11-27T20:00, between {EARLIEST_YEAR} and {LATEST_YEAR}, or "
-                f"clear it to see what is open now (not {shown!r})"
+                "clear it to see what is open now" + _quoted(form.at, 40)
             )
-    if errors:
-        return None, errors
+    return errors
+
+
+def _search_request(form: Form) -> SearchRequest | None:
+    """The search a form with no mistakes asks for; None for coordinates the API cannot take (a latitude of 95)."""
     try:
-        request = SearchRequest(
+        return SearchRequest(
             postcode=form.postcode or None,
             lat=form.lat,
             lon=form.lon,
-            age=age,
+            age=int(form.age) if form.age else None,
             intoxicated=True if form.intoxicated else None,
             needs=list(form.needs),
             access=list(form.access),
             kinds=list(form.kinds),
             open=form.open,
-            at=at,
+            at=_AT.validate_python(form.at) if form.at else None,
             modes=[ContactMode.in_person] if form.walk_in else [],
             limit=WALK_IN_POOL if form.walk_in else MAX_RESULTS,
         )
-    except ValidationError as error:
-        # Only coordinates from "use my location" can get here (every typed field is checked above).
-        detail = "; ".join(str(e["msg"]) for e in error.errors())
-        return None, {"postcode": f"Your location could not be used ({detail}): enter a postcode instead"}
-    return request, {}
+    except ValidationError:
+        # Only coordinates can get here (every typed field is checked above); the API's wording is for developers.
+        return None
 
 
 def hidden_options(form: Form, *, accent: str | None, heading: str | None) -> list[tuple[str, str]]:
@@ -235,8 +314,24 @@ def hidden_options(form: Form, *, accent: str | None, heading: str | None) -> li
     if heading:
         pairs.append(("heading", heading))
     if form.near_me and form.lat is not None and form.lon is not None:
-        pairs.extend((("lat", repr(form.lat)), ("lon", repr(form.lon))))
+        pairs.extend((("lat", _decimal(form.lat)), ("lon", _decimal(form.lon))))
     return pairs
+
+
+def _decimal(value: float) -> str:
+    # Written back as the page reads it (a plain decimal): repr() writes 0.00001 as "1e-05".
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def snippet_code(*, src: str, title: str, script: str) -> str:
+    """The HTML an integrator copies into their own page, as text. Every value is escaped for an attribute here,
+    and the template escapes the whole text once more to show it: a heading such as `Help" srcdoc="<script ...>`
+    stays inside title="..." in the integrator's page instead of adding attributes to their frame."""
+    return (
+        f'<iframe data-service-finder src="{escape(src)}" title="{escape(title)}" allow="geolocation" '
+        'loading="lazy" width="100%" height="1100" style="border:0;width:100%"></iframe>\n'
+        f'<script src="{escape(script)}" async></script>'
+    )
 
 
 # --- result cards -----------------------------------------------------------------------------------------------

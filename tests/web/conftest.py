@@ -6,6 +6,7 @@ comes from the npm registry into var/npm. `scripts/ensure-browser-deps.sh` (run 
 
 from __future__ import annotations
 
+import html
 import os
 import socket
 import subprocess
@@ -36,6 +37,12 @@ CHROMIUM_ARGS = [
 # A Friday evening (GMT) when the demonstration directory has crisis cafés and safe havens open in Leeds.
 FRIDAY_EVENING = "2026-11-27T20:00:00+00:00"
 SETUP_HINT = "run scripts/ensure-browser-deps.sh (make test runs it)"
+
+
+def copyable_snippet(page: str) -> str:
+    """The text of the snippet page's code box, as a person selects and copies it (the HTML unescaped once)."""
+    code = page.split('aria-label="Snippet to copy"><code>', 1)[1].split("</code>", 1)[0]
+    return html.unescape(code)
 
 
 def _free_port() -> int:

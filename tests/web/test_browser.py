@@ -91,7 +91,7 @@ def test_an_unknown_postcode_is_explained_next_to_the_field(
     page.goto(_url(live_server))
     _search(page, "ZZ99 9ZZ")
     summary = page.locator(".nhsuk-error-summary")
-    expect(summary).to_contain_text("'ZZ99 9ZZ' is not a known postcode")
+    expect(summary).to_contain_text("ZZ99 9ZZ is not a known postcode")
     expect(page.locator("#postcode-error")).to_contain_text("Enter a postcode in England")
     assert "postcode-error" in (page.get_by_label("Your postcode").get_attribute("aria-describedby") or "")
     assert page.title().startswith("Error:")

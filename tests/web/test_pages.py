@@ -19,7 +19,7 @@ from service_finder.web import views
 from service_finder.web.views import phone_link
 from tests.conftest import GAZETTEER
 from tests.factories import make_record
-from tests.web.conftest import FRIDAY_EVENING
+from tests.web.conftest import FRIDAY_EVENING, copyable_snippet
 
 MONDAY_NOON = "2026-11-30T12:00:00+00:00"
 
@@ -74,7 +74,7 @@ def test_an_empty_postcode_and_a_bad_age_are_explained(web: TestClient) -> None:
     page = web.get("/", params={"postcode": "", "age": "thirty"}).text
     assert "Enter a postcode, like LS1 1UR or LS1" in page
     page = web.get("/", params={"postcode": "LS1 1UR", "age": "thirty"}).text
-    assert "Enter your age in years as a number, like 34 (not &#39;thirty&#39;)" in page
+    assert "Enter your age in years as a number, like 34 (not “thirty”)" in page
     assert 'aria-describedby="age-hint age-error"' in page
     assert '<details class="nhsuk-details sf-options" open>' in page
 
@@ -154,8 +154,10 @@ def test_assets_are_compressed_and_kept(web: TestClient) -> None:
 
 def test_the_snippet_page_gives_a_working_snippet(web: TestClient) -> None:
     page = web.get("/embed/snippet", params={"postcode": "ls1", "kinds": "crisis_cafe", "accent": "330072"}).text
-    assert 'src="http://testserver/embed?postcode=LS1&amp;kinds=crisis_cafe&amp;accent=330072"' in page
-    assert "/embed.js" in page
+    # What an integrator copies: the text in the code box, its attribute values escaped for HTML.
+    code = copyable_snippet(page)
+    assert 'src="http://testserver/embed?postcode=LS1&amp;kinds=crisis_cafe&amp;accent=330072"' in code
+    assert '<script src="http://testserver/embed.js" async></script>' in code
     assert '<iframe class="sf-preview" data-service-finder src="/embed?postcode=LS1&amp;kinds=crisis_cafe' in page
 
 
@@ -165,8 +167,9 @@ def test_the_snippet_points_at_the_configured_public_address_not_the_host_header
     )
     with TestClient(create_app(settings, engine=sqlite_engine)) as client:
         page = client.get("/embed/snippet", headers={"Host": "evil.example"}).text
-    assert 'src="https://finder.example.org/embed"' in page
+    assert 'src="https://finder.example.org/embed"' in copyable_snippet(page)
     assert "evil.example" not in page
+    assert "Check the address in the snippet" not in page  # configured: nothing to check
     with pytest.raises(ValueError, match="https"):
         Settings(environment="production", public_base_url="http://finder.example.org")
 
