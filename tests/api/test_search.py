@@ -207,24 +207,14 @@ def test_a_postcode_district_spanning_two_authorities_is_not_taken_for_one_of_th
             schedules=[{"id": f"{service_id}-hours", "always_open": True}],
         )
 
-    def line(service_id: str, district: str) -> Any:
-        return make_record(
-            service_id,
-            kind="crisis_line",
-            locations=[],
-            schedules=[{"id": f"{service_id}-hours", "always_open": True}],
-            access={"contact_modes": ["phone"]},
-            eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": [district]}},
-        )
-
     _store(
         engine,
         client,
         cafe("bnes-only", [bnes]),
         cafe("somerset-only", [somerset]),
         cafe("both", [bnes, somerset]),
-        line("bnes-line", bnes),
-        line("somerset-line", somerset),
+        _line("bnes-line", [bnes]),
+        _line("somerset-line", [somerset]),
     )
     body = client.get("/v1/search", params={"postcode": "BA3", "at": FRIDAY_EVENING, "explain": "true"}).json()
     assert body["query"]["location"]["district_codes"] == [bnes, somerset]

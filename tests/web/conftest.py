@@ -14,12 +14,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service_finder.config import Settings
+from service_finder.main import create_app
+from service_finder.storage import repository
+from tests.conftest import GAZETTEER
+from tests.factories import make_record
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("SERVICE_FINDER_CHROMIUM", "/usr/bin/chromium"))
@@ -164,3 +174,17 @@ def axe_source() -> str:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def web(sqlite_engine: Engine) -> Iterator[TestClient]:
+    """The pages in a test client, over one café in Leeds (no browser)."""
+    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER)
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
+        with Session(sqlite_engine) as session:
+            repository.upsert_services(
+                session, [make_record("leeds-cafe")], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC)
+            )
+            session.commit()
+        client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+        yield client

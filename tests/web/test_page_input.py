@@ -7,35 +7,13 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from service_finder.config import Settings
-from service_finder.main import create_app
-from service_finder.storage import repository
-from tests.conftest import GAZETTEER
-from tests.factories import make_record
 from tests.web.conftest import FRIDAY_EVENING, copyable_snippet
-
-
-@pytest.fixture
-def web(sqlite_engine: Engine) -> Iterator[TestClient]:
-    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER)
-    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
-        with Session(sqlite_engine) as session:
-            repository.upsert_services(
-                session, [make_record("leeds-cafe")], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC)
-            )
-            session.commit()
-        client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
-        yield client
 
 
 class _Tags(HTMLParser):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -22,19 +21,6 @@ from tests.factories import make_record
 from tests.web.conftest import FRIDAY_EVENING, copyable_snippet
 
 MONDAY_NOON = "2026-11-30T12:00:00+00:00"
-
-
-@pytest.fixture
-def web(sqlite_engine: Engine) -> Iterator[TestClient]:
-    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER)
-    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
-        with Session(sqlite_engine) as session:
-            repository.upsert_services(
-                session, [make_record("leeds-cafe")], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC)
-            )
-            session.commit()
-        client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
-        yield client
 
 
 def test_the_first_visit_shows_the_banner_and_an_empty_form(web: TestClient) -> None:
