@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, ClassVar
 
 PROBLEM_BASE = "https://service-finder.invalid/problems/"
 # Said in every answer that carries no results, so even an error tells a person in crisis where to turn.
 URGENT_HELP = "In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
+# The most of a value a message repeats: the value itself goes back whole in the problem's `value`.
+QUOTED_LIMIT = 200
+
+
+def quoted(value: Any) -> str:
+    """A value as a message shows it to a person, never as Python writes it (`None`, `True`, `'LS1\\u200b1UR'`):
+    text in single quotes as it was sent, naming each character that would not show (a control character, a
+    zero-width space) by its code point; anything else (true, null, a number, a list, an object) as JSON writes it."""
+    if isinstance(value, str):
+        shown = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in value)
+        return f"'{shown}'" if len(shown) <= QUOTED_LIMIT else f"'{shown[: QUOTED_LIMIT - 3]}...'"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):  # an integer too long to write, or nesting near the recursion limit
+        return f"(a {type(value).__name__} too large to show)"
+    return text if len(text) <= QUOTED_LIMIT else text[: QUOTED_LIMIT - 3] + "..."
 
 
 class ServiceFinderError(Exception):

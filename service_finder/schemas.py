@@ -70,16 +70,46 @@ DistrictCode = Annotated[
         examples=["E08000035"],
     ),
 ]
-LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code.", examples=["en"])]
+LANGUAGE_PATTERN = r"^[a-z]{2}$"
+LanguageCode = Annotated[str, Field(pattern=LANGUAGE_PATTERN, description="ISO 639-1 code.", examples=["en"])]
+WEB_ADDRESS_PATTERN = r"^https?://\S+$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 DateOrTime = TypeVar("DateOrTime", date, datetime)
 
 
+# An ISO 8601 date or date-time as the contract takes it begins with its four-digit year and a hyphen.
+_ISO_START = re.compile(r"[0-9]{4}-")
+
+
 def _iso_only(value: Any) -> Any:
-    # Pydantic would read a bare number as a Unix timestamp; the contract says ISO 8601 text, so say so instead.
-    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value)):
-        raise ValueError(f"{value!r} is not an ISO 8601 date or date-time such as 2026-11-27 or 2026-11-27T20:00:00")
+    # Pydantic reads text shaped like a number as a Unix timestamp (1700000000, 1.7e9, -1.7e9, +1, 20261127 are all
+    # instants in 1916 to 2023); the contract says ISO 8601 text, so anything that does not begin as a date does is
+    # refused, whatever form of number it is.
+    if isinstance(value, int | float) or (isinstance(value, str) and not _ISO_START.match(value)):
+        raise ValueError("not an ISO 8601 date or date-time such as 2026-11-27 or 2026-11-27T20:00:00")
+    return value
+
+
+NUMBER_WITH_SEPARATOR = "write the number in plain digits, without '_'"
+# Text made only of what a number is written with: one that also holds `_` is a number with digit separators.
+_NUMBER_CHARACTERS = re.compile(r"[\s0-9_.eE+-]*")
+
+
+def separated_number(text: str) -> bool:
+    """Whether this text is a number written with `_` between digits, which pydantic (as Python) reads as if the
+    `_` were not there: `3_4` is 34, `5_3` is 53, a wrong age or place that looks right."""
+    return "_" in text and _NUMBER_CHARACTERS.fullmatch(text) is not None
+
+
+def plain_number(value: Any) -> Any:
+    """A number as a number field takes it: not written with `_` separators, and not JSON true or false (pydantic
+    would read {"age": false} as age 0, a baby)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is needed, not true or false")
+    if isinstance(value, str) and separated_number(value):
+        raise ValueError(NUMBER_WITH_SEPARATOR)
     return value
 
 
@@ -341,13 +371,13 @@ class OrganisationRecord(Record):
     description: str = Field(default="", description="What the organisation is, in a sentence or two.")
     url: str | None = Field(
         default=None,
-        pattern=r"^https?://\S+$",
+        pattern=WEB_ADDRESS_PATTERN,
         description="The organisation's website (http or https).",
         examples=["https://www.samaritans.org/"],
     )
     email: str | None = Field(
         default=None,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        pattern=EMAIL_PATTERN,
         description="A general contact address for the organisation.",
         examples=["info@example.org"],
     )
@@ -368,6 +398,11 @@ class LocationRecord(Record):
         description="Local-authority district; the importer fills it from the gazetteer when missing.",
     )
     description: str = Field(default="", description="How to find the entrance, parking, nearest stop.")
+
+    @field_validator("latitude", "longitude", mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return plain_number(value)
 
     @field_validator("postcode")
     @classmethod
@@ -488,6 +523,11 @@ class EligibilityRecord(Record):
     )
     description: str = Field(default="", description="Eligibility in the service's own words.")
 
+    @field_validator("minimum_age", "maximum_age", mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return plain_number(value)
+
     @model_validator(mode="after")
     def _ages(self) -> Self:
         if self.minimum_age is not None and self.maximum_age is not None and self.minimum_age > self.maximum_age:
@@ -510,6 +550,11 @@ class AccessRecord(Record):
     typical_wait_days: int | None = Field(
         default=None, ge=0, le=730, description="Usual wait for a first contact, in days; None: unknown."
     )
+
+    @field_validator("typical_wait_days", mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return plain_number(value)
 
 
 class ProvenanceRecord(Record):
@@ -661,11 +706,9 @@ class ServiceRecord(Record):
     organisation: OrganisationRecord = Field(description="Who runs the service.")
     description: str = Field(default="", description="What the service offers, in plain words.")
     url: str | None = Field(
-        default=None, pattern=r"^https?://\S+$", description="The service's own web page (http or https)."
+        default=None, pattern=WEB_ADDRESS_PATTERN, description="The service's own web page (http or https)."
     )
-    email: str | None = Field(
-        default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Contact address for the service."
-    )
+    email: str | None = Field(default=None, pattern=EMAIL_PATTERN, description="Contact address for the service.")
     status: ServiceStatus = Field(
         default=ServiceStatus.active, description="Whether the service is running; only active ones are searched."
     )
@@ -811,6 +854,15 @@ class PersonGender(StrEnum):
 
 
 OPEN_PATTERN = r"^(now|any|within:([1-9]\d{0,3}))$"
+# What each pattern here asks for, in words: an error says this, never the regular expression (api/problems.py).
+PATTERN_HINTS = {
+    ID_PATTERN: "lower-case letters, digits and hyphens, 1 to 80 characters, such as leeds-crisis-cafe",
+    DISTRICT_PATTERN: "an ONS code of a district in England (E06, E07, E08 or E09 and six digits), such as E08000035",
+    LANGUAGE_PATTERN: "a two-letter ISO 639-1 language code in lower case, such as en",
+    WEB_ADDRESS_PATTERN: "a web address beginning http:// or https://, with no spaces",
+    EMAIL_PATTERN: "an email address, such as info@example.org",
+    OPEN_PATTERN: "now, any, or within:<minutes> (1 to 9999), such as within:120",
+}
 
 
 class SearchRequest(BaseModel):
@@ -869,11 +921,8 @@ class SearchRequest(BaseModel):
 
     @field_validator("lat", "lon", "radius_km", "age", "limit", mode="before")
     @classmethod
-    def _not_a_boolean(cls, value: Any) -> Any:
-        # JSON true and false are not numbers: pydantic would read {"age": false} as age 0, a baby.
-        if isinstance(value, bool):
-            raise ValueError("a number is needed, not true or false")
-        return value
+    def _plain_number(cls, value: Any) -> Any:
+        return plain_number(value)
 
     @field_validator("needs", "modes", "access", "kinds")
     @classmethod

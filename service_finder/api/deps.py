@@ -15,15 +15,16 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service_finder.api.query_model import read_query_model
+from service_finder.api.query_model import is_number, read_query_model, separated_numbers
 from service_finder.catalogue import Catalogue, Snapshot
 
 if TYPE_CHECKING:
     from service_finder.api.auth import KeyStore
     from service_finder.observability import Metrics
 from service_finder.config import Settings
-from service_finder.errors import InvalidParameter, UnknownParameter
+from service_finder.errors import InvalidParameter, UnknownParameter, quoted
 from service_finder.geocoding.gazetteer import Gazetteer
+from service_finder.schemas import NUMBER_WITH_SEPARATOR
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -77,49 +78,67 @@ async def get_gazetteer(state: StateDep) -> Gazetteer | None:
 GazetteerDep = Annotated[Gazetteer | None, Depends(get_gazetteer)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    repeatable: bool  # a list, read from every occurrence
+    numeric: bool
+
+
 # By id, holding the route too: while it is held here its id cannot be reused by another (routes are not hashable).
-_DECLARED: dict[int, tuple[APIRoute, dict[str, bool]]] = {}
+_DECLARED: dict[int, tuple[APIRoute, dict[str, _Declared]]] = {}
 
 
-def _declared_query(route: APIRoute) -> dict[str, bool]:
-    """The query parameters a route (and its dependencies) declares, each with whether it takes several values,
-    worked out once per route."""
+def _declared_query(route: APIRoute) -> dict[str, _Declared]:
+    """The query parameters a route (and its dependencies) declares, each with whether it takes several values and
+    whether it takes numbers, worked out once per route."""
     found = _DECLARED.get(id(route))
     if found is None or found[0] is not route:
         found = _DECLARED[id(route)] = (route, dict(_query_names(route.dependant)))
     return found[1]
 
 
-def _query_names(dependant: Dependant) -> Iterator[tuple[str, bool]]:
+def _query_names(dependant: Dependant) -> Iterator[tuple[str, _Declared]]:
     for param in dependant.query_params:
-        yield param.alias, get_origin(param.field_info.annotation) in (list, set, tuple)
+        annotation = param.field_info.annotation
+        yield param.alias, _Declared(get_origin(annotation) in (list, set, tuple), is_number(annotation))
     for sub in dependant.dependencies:
         yield from _query_names(sub)
 
 
 async def refuse_unknown_query(request: Request) -> None:
     """For routes without a query model of their own: 400 naming every query parameter the route does not take (a
-    misspelt `pag=2` silently answering page 1 is a wrong answer that looks right), and 422 for a single-value
-    parameter given more than once (which one was meant is a guess)."""
+    misspelt `pag=2` silently answering page 1 is a wrong answer that looks right), 422 for a single-value
+    parameter given more than once (which one was meant is a guess), and 422 for a number written with `_`
+    separators (`page=1_0` would be read as page 10)."""
     route = request.scope.get("route")
     known = _declared_query(route) if isinstance(route, APIRoute) else {}
     params = request.query_params
     unknown = [name for name in dict.fromkeys(params) if name not in known]
     if unknown:
         raise UnknownParameter(
-            f"unknown query parameter {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+            f"unknown query parameter {quoted(unknown[0])}"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
             field=unknown[0],
             value=params[unknown[0]],
             errors=[{"field": name, "message": "unknown parameter"} for name in unknown],
         )
     for name in dict.fromkeys(params):
-        if not known[name] and len(given := params.getlist(name)) > 1:
+        declared = known[name]
+        if not declared.repeatable and len(given := params.getlist(name)) > 1:
             message = f"given {len(given)} times: give it once"
             raise InvalidParameter(
-                f"{name} {message}",
+                f"{name} {quoted(given)}: {message}",
                 field=name,
                 value=given,
                 errors=[{"field": name, "value": given, "message": message}],
+            )
+        if declared.numeric and (separated := separated_numbers(name, params.getlist(name))):
+            value = separated[0]["input"]
+            raise InvalidParameter(
+                f"{name} {quoted(value)}: {NUMBER_WITH_SEPARATOR}",
+                field=name,
+                value=value,
+                errors=[{"field": name, "value": value, "message": NUMBER_WITH_SEPARATOR}],
             )
 
 

@@ -21,8 +21,8 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
-from service_finder.api.problems import SEARCH_PATH, search_safety_net
-from service_finder.errors import PROBLEM_BASE, URGENT_HELP, ServiceFinderError
+from service_finder.api.problems import MAX_ECHO_DEPTH, SEARCH_PATH, search_safety_net, sendable
+from service_finder.errors import PROBLEM_BASE, URGENT_HELP, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -56,7 +56,8 @@ async def send_problem(
         document["safety_net"] = search_safety_net(scope["app"])
     if is_fhir_path(scope.get("path", "")):  # a FHIR client reads only FHIR
         document, media_type = error_outcome(status, title, detail), FHIR_JSON.encode()
-    body = json.dumps(document).encode()
+    # Strict JSON, as every other error path sends: an echoed value may be NaN or infinite (`{"age": NaN}`).
+    body = json.dumps(sendable(document), allow_nan=False).encode()
     await send(
         {
             "type": "http.response.start",
@@ -79,25 +80,112 @@ def _is_json(media: bytes) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-def _repeated_key(body: bytes) -> tuple[str, list[Any]] | None:
-    """The first key an object in this JSON names twice, with its values; None when there is none or the body is
-    not JSON (the app answers that with its own 400)."""
-    found: tuple[str, list[Any]] | None = None
+# Nesting deeper than this is refused as unreadable: far beyond any record (a catchment's MultiPolygon is 8 deep),
+# and well within what the app's own parser reads, deeper in the stack (it would fail with a bare 400 near 1,000).
+MAX_BODY_DEPTH = 512
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal found
-        seen: dict[str, Any] = {}
-        for key, value in items:
-            if key in seen and found is None:
-                found = (key, [seen[key], value])
-            seen.setdefault(key, value)
-        return dict(items)
 
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its parser met it, key by key: a dict would keep only the last of a key given twice."""
+
+
+class _LongInteger(str):
+    """The digits of a JSON integer longer than Python reads (4,300 digits): a number no parameter can take."""
+
+
+def _integer(digits: str) -> int | _LongInteger:
     try:
-        json.loads(body, object_pairs_hook=pairs)
-    except (ValueError, RecursionError):
+        return int(digits)
+    except ValueError:
+        return _LongInteger(digits)
+
+
+# What the walk below looks into or at: numbers, text, true, false and null need nothing more.
+_READ_FURTHER = (_Pairs, list, _LongInteger)
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    # As the app names a body field: ('locations', 0, 'postcode') -> 'locations.0.postcode'
+    return ".".join(str(part) for part in parts)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A parsed value as the app would read it (an object's last value for a key wins), to echo in a problem."""
+    if isinstance(value, _Pairs | list) and depth >= MAX_ECHO_DEPTH:
+        return "… (nested too deeply to repeat)"
+    if isinstance(value, _Pairs):
+        return {key: _plain(item, depth + 1) for key, item in value}
+    if isinstance(value, list):
+        return [_plain(item, depth + 1) for item in value]
+    return str(value) if isinstance(value, _LongInteger) else value
+
+
+def _body_problem(body: bytes) -> dict[str, Any] | None:
+    """What stops the app reading this JSON body as the caller meant it, as the problem to answer with; None when
+    nothing does, or when the body is not JSON at all (the app answers that with its own 400 malformed-body, saying
+    where it breaks). Read here, once, whole: an object that names a key twice (a parser keeps the last, so
+    `{"age": 3, "age": 40}` would be answered for 40 where `age=3&age=40` is refused), an integer too long to read,
+    text that is not UTF-8 and nesting too deep would otherwise reach the caller as a bare 400 "error parsing the
+    body", or a wrong answer."""
+    unreadable = {"status": 400, "slug": "malformed-body", "title": "The request body is not valid JSON"}
+    try:
+        document = json.loads(body, object_pairs_hook=_Pairs, parse_int=_integer)
+    except UnicodeDecodeError as error:
+        return {
+            **unreadable,
+            "detail": f"the body is not UTF-8 (byte 0x{error.object[error.start]:02x} at position {error.start}): "
+            "send JSON as UTF-8",
+            "field": "body",
+            "value": None,
+        }
+    except RecursionError:
+        return {**unreadable, "detail": _too_deep(), "field": "body", "value": None}
+    except ValueError:  # not JSON: the app says where it breaks
         return None
-    return found
+    # Depth first, in the order the body gives them, without recursion (the stack is what deep nesting exhausts).
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:
+        parts, value = stack.pop()
+        if len(parts) > MAX_BODY_DEPTH:
+            return {**unreadable, "detail": _too_deep(), "field": "body", "value": None}
+        if isinstance(value, _LongInteger):
+            field = _path(parts) or "body"
+            return {
+                "status": 422,
+                "slug": "invalid-parameter",
+                "title": "A parameter has a value that cannot be used",
+                "detail": f"{field}: a number {len(value.lstrip('-'))} digits long is too large for any parameter",
+                "field": field,
+                "value": value if len(value) <= 200 else value[:197] + "...",
+            }
+        if isinstance(value, _Pairs):
+            seen: dict[str, Any] = {}
+            for key, item in value:
+                if key in seen:
+                    field = _path((*parts, key))
+                    values = [_plain(seen[key]), _plain(item)]
+                    return {
+                        "status": 422,
+                        "slug": "invalid-parameter",
+                        "title": "A parameter has a value that cannot be used",
+                        "detail": f"{quoted(field)} is given more than once in the body "
+                        f"({', '.join(map(quoted, values))}): give it once",
+                        "field": field,
+                        "value": values,
+                    }
+                seen[key] = item
+            stack.extend(((*parts, key), item) for key, item in reversed(value) if isinstance(item, _READ_FURTHER))
+        elif isinstance(value, list):
+            stack.extend(
+                ((*parts, position), item)
+                for position, item in reversed(list(enumerate(value)))
+                if isinstance(item, _READ_FURTHER)
+            )
+    return None
+
+
+def _too_deep() -> str:
+    return f"the body nests arrays and objects more than {MAX_BODY_DEPTH} deep: it cannot be read"
 
 
 class BodyLimitMiddleware:
@@ -118,22 +206,16 @@ class BodyLimitMiddleware:
             await self._refuse(scope, send)
             return
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if scope["method"] in {"POST", "PUT", "PATCH"} and media and not _is_json(media):
+        # A form sent to a page (method="post") is answered by the page, as HTML a person can use; its body is never
+        # read there, so only its size is checked (below).
+        to_api = scope["method"] in {"POST", "PUT", "PATCH"} and scope.get("path") not in PAGE_FORM_PATHS
+        if to_api and media and not _is_json(media):
             # Every body this service takes is JSON; anything else would be read as a JSON value and fail with a
             # confusing 422 ("input should be a valid dictionary"). curl -d sends form encoding unless told.
-            await send_problem(
-                scope,
-                send,
-                status=415,
-                slug="unsupported-media-type",
-                title="The request body must be JSON",
-                detail=f"Content-Type {media.decode('latin-1')!r} is not JSON: send Content-Type: application/json",
-                field="Content-Type",
-                value=media.decode("latin-1"),
-            )
+            await _unsupported(scope, send, media.decode("latin-1"))
             return
-        if scope["method"] in {"POST", "PUT", "PATCH"}:
-            await self._whole_body(scope, receive, send)
+        if to_api:
+            await self._whole_body(scope, receive, send, declared_json=bool(media))
             return
         received = 0
         started = too_large = False
@@ -162,7 +244,7 @@ class BodyLimitMiddleware:
         if too_large and not started:
             await self._refuse(scope, send)
 
-    async def _whole_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _whole_body(self, scope: Scope, receive: Receive, send: Send, *, declared_json: bool) -> None:
         """A body the app will read is read here first, whole (its size is checked as it arrives, so a chunked
         body with no Content-Length is refused as surely), then handed on unchanged. Read whole, a JSON object
         that names one key twice is refused naming both values: a parser keeps the last, so `{"age": 3,
@@ -184,20 +266,14 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        repeated = _repeated_key(body)
-        if repeated is not None:
-            key, values = repeated
-            await send_problem(
-                scope,
-                send,
-                status=422,
-                slug="invalid-parameter",
-                title="A parameter has a value that cannot be used",
-                detail=f"{key!r} is given more than once in the body ({', '.join(map(json.dumps, values))}): give "
-                "it once",
-                field=key,
-                value=values,
-            )
+        if body and not declared_json:
+            # A body that does not say what it is is not read as JSON by the app (it would be refused with a
+            # misleading 422, "input should be a valid dictionary", for a body that is one).
+            await _unsupported(scope, send, None)
+            return
+        problem = _body_problem(body)
+        if problem is not None:
+            await send_problem(scope, send, **problem)
             return
         replayed = False
 
@@ -219,6 +295,24 @@ class BodyLimitMiddleware:
             title="The request body is too large",
             detail=f"request bodies are limited to {self.max_bytes} bytes",
         )
+
+
+async def _unsupported(scope: Scope, send: Send, media: str | None) -> None:
+    """415 for a body that says it is not JSON (`media`), or does not say what it is (None)."""
+    await send_problem(
+        scope,
+        send,
+        status=415,
+        slug="unsupported-media-type",
+        title="The request body must be JSON",
+        detail=(
+            f"Content-Type {quoted(media)} is not JSON: send Content-Type: application/json"
+            if media is not None
+            else "the body has no Content-Type: send Content-Type: application/json"
+        ),
+        field="Content-Type",
+        value=media,
+    )
 
 
 WRITTEN_PATH = "/v1/services"
@@ -410,6 +504,7 @@ def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
 
 # The pages a person reads: when limited, they get a page with the urgent numbers, never a bare JSON problem.
 PAGE_PATHS = frozenset({"/", "/embed"})
+PAGE_FORM_PATHS = PAGE_PATHS | {"/embed/snippet"}
 # Probes, and the page's own scripts and styles (served from memory; a page's assets must not use up the budget
 # its searches need).
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/embed.js", "/embed/theme.css"})

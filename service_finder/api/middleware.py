@@ -11,7 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.observability import correlation_id_var, request_id_var
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A caller's id is echoed and logged as sent, so only a short token of safe characters is taken: no spaces, quotes or
+# line breaks to forge a log line with, and little room to carry a person's details. Anything else is replaced.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestIdMiddleware:
@@ -52,7 +54,7 @@ def _valid(raw: bytes | None) -> str | None:
     if raw is None:
         return None
     text = raw.decode("latin-1")
-    return text if _SAFE_ID.match(text) else None
+    return text if _SAFE_ID.fullmatch(text) else None  # `$` would let a trailing line break through
 
 
 # Public reads may be called from any web page; writes need an Authorization header, which is not in the allowed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -16,9 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
 from service_finder.api.middleware import CORS_HEADERS, is_public_read
-from service_finder.errors import PROBLEM_BASE, URGENT_HELP, FieldValueError, ServiceFinderError
+from service_finder.errors import PROBLEM_BASE, URGENT_HELP, FieldValueError, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path, operation_outcome
-from service_finder.schemas import SearchRequest
+from service_finder.schemas import PATTERN_HINTS, SearchRequest
 from service_finder.search.engine import safety_net
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
 
@@ -55,8 +56,8 @@ def problem_response(
         body["safety_net"] = search_safety_net(request.app)
     if is_fhir_path(request.url.path):  # a FHIR client reads only FHIR
         outcome = error_outcome(status, title, detail, expression=field)
-        return JSONResponse(_sendable(outcome), status_code=status, media_type=FHIR_JSON, headers=headers)
-    return JSONResponse(_sendable(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+        return JSONResponse(sendable(outcome), status_code=status, media_type=FHIR_JSON, headers=headers)
+    return JSONResponse(sendable(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 SEARCH_PATH = "/v1/search"
@@ -79,7 +80,7 @@ def search_safety_net(app: Any) -> list[dict[str, Any]]:
 MAX_ECHO_DEPTH = 32
 
 
-def _sendable(value: Any, depth: int = 0) -> Any:
+def sendable(value: Any, depth: int = 0) -> Any:
     """The body with what strict JSON in UTF-8 cannot carry made into text: an echoed value may be NaN or infinite
     (`{"lat": 1e400}`) or hold a lone surrogate (`"\\ud800"`), and the error about a bad value must not fail."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -89,20 +90,25 @@ def _sendable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict | list | tuple) and depth >= MAX_ECHO_DEPTH:
         return "… (nested too deeply to repeat)"
     if isinstance(value, dict):
-        return {_sendable(k, depth + 1): _sendable(v, depth + 1) for k, v in value.items()}
+        return {sendable(k, depth + 1): sendable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_sendable(item, depth + 1) for item in value]
+        return [sendable(item, depth + 1) for item in value]
     return value
 
 
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceFinderError)
+    detail = error.detail
+    if isinstance(error.value, str) and (written := repr(error.value)) != (shown := quoted(error.value)):
+        # Messages quote a value the Python way, `postcode {text!r}`, which is the house style 'LS1 1UR' until the
+        # text holds a character Python escapes (`'LS1\u200b1UR'`) or a quote (`"LS1'"`): shown as people read it.
+        detail = detail.replace(written, shown)
     return problem_response(
         request,
         status=error.status,
         slug=error.slug,
         title=error.title,
-        detail=error.detail,
+        detail=detail,
         field=error.field,
         value=error.value,
         extra=error.extra,
@@ -122,20 +128,53 @@ def _json_safe(value: Any) -> Any:
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
-    # ('query', 'age') -> 'age'; ('body', 'locations', 0, 'postcode') -> 'locations.0.postcode'
-    parts = [str(part) for part in location[1:]] if location and location[0] in {"query", "path", "body"} else []
-    return ".".join(parts) or ".".join(str(part) for part in location)
+    # ('query', 'age') -> 'age'; ('body', 'locations', 0, 'postcode') -> 'locations.0.postcode'; ('query', '') -> ''
+    # (a parameter with no name, `?=LS1`); ('body',) -> 'body' (the body as a whole).
+    if len(location) > 1 and location[0] in {"query", "path", "body"}:
+        return ".".join(str(part) for part in location[1:])
+    return ".".join(str(part) for part in location)
+
+
+# A pattern that is a plain choice of words, `^(map|heatmap)$`, says its own words.
+_CHOICE = re.compile(r"\^\(?(\w+(?:\|\w+)*)\)?\$")
+
+
+def _pattern_message(pattern: str) -> str:
+    """What a value that does not match `pattern` should be, in words: never the regular expression."""
+    if hint := PATTERN_HINTS.get(pattern):
+        return f"must be {hint}"
+    if choice := _CHOICE.fullmatch(pattern):
+        *others, last = choice.group(1).split("|")
+        return f"must be {', '.join(others)} or {last}" if others else f"must be {last}"
+    return "is not in the form this parameter takes (its description in the API documentation says which)"
+
+
+def _message(item: Mapping[str, Any], field: str) -> str:
+    kind = item.get("type")
+    if kind == "string_pattern_mismatch":
+        return _pattern_message(str((item.get("ctx") or {}).get("pattern", "")))
+    if field == "body" and kind in {"model_attributes_type", "dict_type"}:
+        return "must be a JSON object"
+    return str(item.get("msg", "")).removeprefix("Value error, ")
 
 
 def _error_item(item: Mapping[str, Any]) -> dict[str, Any]:
     cause = (item.get("ctx") or {}).get("error")
     if isinstance(cause, FieldValueError):  # a model-level check that knows which field is at fault
         return {"field": cause.field, "value": _json_safe(cause.value), "message": str(cause)}
-    return {
-        "field": _field_name(tuple(item.get("loc", ()))),
-        "value": _json_safe(item.get("input")),
-        "message": str(item.get("msg", "")).removeprefix("Value error, "),
-    }
+    field = _field_name(tuple(item.get("loc", ())))
+    # A missing field's input is the object it is missing from, not a value of its own.
+    value = None if item.get("type") == "missing" else _json_safe(item.get("input"))
+    return {"field": field, "value": value, "message": _message(item, field)}
+
+
+def _described(error: Mapping[str, Any]) -> str:
+    """An error item as a detail: the field, the value as people read it (none when there is none), what is wrong."""
+    if error["field"] is None:
+        return str(error["message"])
+    if error["value"] is None:
+        return f"{error['field']}: {error['message']}"
+    return f"{error['field']} {quoted(error['value'])}: {error['message']}"
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -165,24 +204,24 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     if unknown:
         names = [_field_name(tuple(e["loc"])) for e in unknown]
         where = "query parameter" if unknown[0]["loc"][0] == "query" else "body field"
+        named = quoted(names[0]) if names[0] else "with no name"
         return problem_response(
             request,
             status=400,
             slug="unknown-parameter",
             title="The request has a parameter this endpoint does not take",
-            detail=f"unknown {where} {names[0]!r}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else ""),
+            detail=f"unknown {where} {named}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else ""),
             field=names[0],
             value=_json_safe(unknown[0].get("input")),
             extra={"errors": [{"field": n, "message": "unknown parameter"} for n in names]},
         )
     first = errors[0] if errors else {"field": None, "value": None, "message": "invalid request"}
-    detail = f"{first['field']} {first['value']!r}: {first['message']}" if first["field"] else str(first["message"])
     return problem_response(
         request,
         status=422,
         slug="invalid-parameter",
         title="A parameter has a value that cannot be used",
-        detail=detail,
+        detail=_described(first),
         field=first["field"],
         value=first["value"],
         extra={"errors": errors},

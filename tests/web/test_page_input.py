@@ -253,11 +253,6 @@ def test_a_post_gets_a_page_with_the_urgent_numbers_and_a_way_back(web: TestClie
     assert ancestors in response.headers["content-security-policy"]
 
 
-@pytest.mark.xfail(
-    reason="BodyLimitMiddleware (service_finder/api/limits.py) answers any non-JSON body with a JSON 415 before "
-    "routing: it must let form bodies to the pages (PAGE_PATHS and /embed/snippet) through to the page's 405",
-    strict=True,
-)
 def test_a_form_encoded_post_gets_the_page_too(web: TestClient) -> None:
     response = web.post("/", data={"postcode": "LS1", "age": "34"})
     assert response.status_code == 405

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from service_finder.api.deps import SnapshotDep, TodayDep
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
+from service_finder.errors import quoted
 from service_finder.interop import examples
 from service_finder.interop.fhir import (
     FHIR_JSON,
@@ -55,7 +56,7 @@ class FhirError(Exception):
 
 
 def _invalid(name: str, value: str, why: str) -> FhirError:
-    return FhirError(400, "invalid", f"search parameter {name} {value!r}: {why}", expression=name)
+    return FhirError(400, "invalid", f"search parameter {name} {quoted(value)}: {why}", expression=name)
 
 
 class FhirRoute(APIRoute):
@@ -72,7 +73,7 @@ class FhirRoute(APIRoute):
             except RequestValidationError as error:
                 first = error.errors()[0] if error.errors() else {}
                 name = ".".join(str(part) for part in first.get("loc", ())[1:])
-                diagnostics = f"{name} {first.get('input')!r}: {first.get('msg', 'cannot be read')}"
+                diagnostics = f"{name} {quoted(first.get('input'))}: {first.get('msg', 'cannot be read')}"
                 return FhirError(422, "invalid", diagnostics, expression=name or None).response()
 
         return handle_as_fhir
@@ -222,20 +223,22 @@ def _only_known(request: Request, known: set[str]) -> None:
     given: dict[str, list[str]] = {}
     for name, value in request.query_params.multi_items():
         if name not in known:
-            raise FhirError(400, "not-supported", f"search parameter {name!r} is not supported here", expression=name)
+            raise FhirError(
+                400, "not-supported", f"search parameter {quoted(name)} is not supported here", expression=name
+            )
         given.setdefault(name, []).append(value)
     for name, values in given.items():
         # FHIR reads a repeat as "and"; taking one of them silently (as a plain reader would) answers another
         # question. Every parameter here takes one value (several codes go in one, comma-separated).
         if len(values) > 1:
-            listed = ", ".join(repr(v) for v in values)
+            listed = quoted(values)
             raise FhirError(
                 400, "invalid", f"search parameter {name} is given {len(values)} times ({listed}): give it once", name
             )
     wanted = request.query_params.get("_format")
     if wanted and wanted not in FORMATS:
         raise FhirError(
-            406, "not-supported", f"_format {wanted!r}: this server answers in FHIR JSON only (json)", "_format"
+            406, "not-supported", f"_format {quoted(wanted)}: this server answers in FHIR JSON only (json)", "_format"
         )
 
 
@@ -329,7 +332,9 @@ def read_healthcare_service(
         return error.response()
     position = _service_position(index, resource_id)
     if position is None:
-        return FhirError(404, "not-found", f"HealthcareService {resource_id!r} is not in the directory").response()
+        return FhirError(
+            404, "not-found", f"HealthcareService {quoted(resource_id)} is not in the directory"
+        ).response()
     resource = healthcare_service(index.services[position], today=today, last_modified=index.last_modified[position])
     return FhirResponse(resource)
 
@@ -417,7 +422,7 @@ def read_location(request: Request, snapshot: SnapshotDep, today: TodayDep, reso
         return error.response()
     users = _location_positions(index).get(resource_id)
     if users is None:
-        return FhirError(404, "not-found", f"Location {resource_id!r} is not in the directory").response()
+        return FhirError(404, "not-found", f"Location {quoted(resource_id)} is not in the directory").response()
     return FhirResponse(_location(index, users, today))
 
 

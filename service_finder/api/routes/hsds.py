@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SnapshotDep, one_each
 from service_finder.api.docs import problem_responses
 from service_finder.api.routes.search import resolve_postcode
-from service_finder.errors import InvalidParameter, NotFound
+from service_finder.errors import InvalidParameter, NotFound, quoted
 from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
     HSDS_VERSION,
@@ -134,7 +134,7 @@ def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, 
 def hsds_service(snapshot: SnapshotDep, service_id: IdPath) -> HsdsService:
     document = hsds_view(snapshot.index).service(service_id)
     if document is None:
-        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+        raise NotFound(f"service {quoted(service_id)} is not in the directory", field="service_id", value=service_id)
     return HsdsService.model_validate(document)
 
 
@@ -198,7 +198,7 @@ def hsds_service_at_location(
     positions = view.service_at_location(service_at_location_id)
     if positions is None:
         raise NotFound(
-            f"service_at_location {service_at_location_id!r} is not in the directory",
+            f"service_at_location {quoted(service_at_location_id)} is not in the directory",
             field="service_at_location_id",
             value=service_at_location_id,
         )
@@ -237,7 +237,7 @@ def hsds_organization(snapshot: SnapshotDep, organization_id: IdPath) -> HsdsOrg
     positions = view.organization(organization_id)
     if positions is None:
         raise NotFound(
-            f"organization {organization_id!r} provides no service in the directory",
+            f"organization {quoted(organization_id)} provides no service in the directory",
             field="organization_id",
             value=organization_id,
         )
@@ -272,7 +272,9 @@ def hsds_taxonomy(taxonomy_id: TaxonomyIdPath) -> HsdsTaxonomy:
     found = taxonomy(taxonomy_id)
     if found is None:
         raise NotFound(
-            f"taxonomy {taxonomy_id!r} is not one this directory publishes", field="taxonomy_id", value=taxonomy_id
+            f"taxonomy {quoted(taxonomy_id)} is not one this directory publishes",
+            field="taxonomy_id",
+            value=taxonomy_id,
         )
     return found
 
