@@ -965,8 +965,10 @@ class ResolvedLocation(BaseModel):
     district_codes: list[str] = Field(
         default_factory=list,
         description=(
-            "Every local-authority district the location may be in: one for a postcode or coordinates; for a "
-            "postcode district (BA3) all those its postcodes are in. A district catchment passes only if it lists "
+            "Every local-authority district the location may be in: one for a postcode; for coordinates, the "
+            "nearest postcode's and any other with a postcode nearly as near (near a boundary, or far from any "
+            "postcode); for a postcode district (BA3) all those its postcodes are in. A district catchment passes "
+            "only if it lists "
             "all of them, fails if it lists none, and is 'unknown' otherwise; local crisis lines of each are "
             "offered."
         ),
@@ -1091,6 +1093,15 @@ class SafetyNetEntry(BaseModel):
     demo: bool = Field(
         default=False,
         description="Demonstration data: a fictional line, to be shown labelled as such (never a real number).",
+    )
+    verified_at: datetime | None = Field(
+        default=None,
+        description="When a person last checked this line's details; None for the built-in list, used only when "
+        "the directory holds no national lines.",
+    )
+    stale: bool = Field(
+        default=False,
+        description="Past its review date, as a result's `stale`: the number may have changed, so say so.",
     )
 
 

@@ -67,6 +67,7 @@ FAR_KM = 15.0
 # boundary (postcode centroids in towns are 50-200 m apart); NEAR_KM: the first, cheap, search around a point.
 BOUNDARY_KM = 0.2
 NEAR_KM = 1.1
+SEARCH_SQUARES_KM = (NEAR_KM, 3.0, 8.0, FAR_KM)
 _ROW = 100_000  # cell id = row * _ROW + column + _SHIFT
 _SHIFT = 50_000
 
@@ -224,14 +225,19 @@ class Gazetteer:
         only some of them is "check", never a guess (22 m apart, two points once got "eligible" and "left out").
         Far from every postcode (moorland, forest) the same, up to FAR_KM. None when no postcode is within FAR_KM:
         not on land in Great Britain (at sea, Northern Ireland, the Isle of Man)."""
-        candidates, distance = self._around(latitude, longitude, NEAR_KM)
-        known = self._district[candidates] >= 0
-        if not known.any() or _reach(float(distance[known].min())) > NEAR_KM:
-            candidates, distance = self._around(latitude, longitude, FAR_KM)
+        # Squares widening until one holds every postcode within reach of the nearest: a town answers from the
+        # first, a park or moor from the second or third; only open sea or moorland scans the widest.
+        for km in SEARCH_SQUARES_KM:
+            candidates, distance = self._around(latitude, longitude, km)
+            known = self._district[candidates] >= 0
+            if known.any() and _reach(float(distance[known].min())) <= km:
+                break
+        if not known.any() or float(distance[known].min()) > FAR_KM:
+            return None
+        if _reach(float(distance[known].min())) > km:  # offshore, the nearest far out: as far again
+            candidates, distance = self._around(latitude, longitude, _reach(float(distance[known].min())))
             known = self._district[candidates] >= 0
         candidates, distance = candidates[known], distance[known]
-        if candidates.size == 0 or float(distance.min()) > FAR_KM:
-            return None
         best = int(np.argmin(distance))
         closest = float(distance[best])
         districts = self._district[candidates[distance <= _reach(closest)]]

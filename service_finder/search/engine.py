@@ -186,7 +186,6 @@ def _class_results(index: DirectoryIndex, request: SearchRequest, where: Resolve
     person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
     outside = _outside_england(where)
     key = (
-        "class-results",
         request.age,
         person,
         request.referral,
@@ -194,16 +193,22 @@ def _class_results(index: DirectoryIndex, request: SearchRequest, where: Resolve
         request.uses_substances,
         outside,
     )
-    found = index.memo.get(key)
+    # Their own table, cleared whole when full: searches and coverage (in a worker thread) share it, and a
+    # dict's get, set and clear are each safe across threads where walking it while another writes is not.
+    memo = index.memo.get("class-results")
+    if not isinstance(memo, dict):
+        memo = index.memo.setdefault("class-results", {})
+    assert isinstance(memo, dict)
+    found = memo.get(key)
     if found is None:
         matrix = _class_criteria(index, index.class_service, request, person, outside_england=outside)
         others = np.delete(matrix, CATCHMENT_COLUMN, axis=1)
         found = (matrix, _matrix_verdicts(matrix), _matrix_verdicts(others))
-        if len(index.memo) >= MAX_MEMO_CLASS_RESULTS:
-            for stale in [k for k in index.memo if isinstance(k, tuple) and k[0] == "class-results"]:
-                del index.memo[stale]
-        index.memo[key] = found
-    return found  # type: ignore[return-value]
+        if len(memo) >= MAX_MEMO_CLASS_RESULTS:
+            memo.clear()
+        memo[key] = found
+    result: tuple[I8, I8, I8] = found
+    return result
 
 
 def _class_criteria(
@@ -427,7 +432,7 @@ def search(
         SearchResponse,
         query=made(QueryEcho, request=request, location=location, at=at),
         results=response_results,
-        safety_net=safety_net(index, request, location, at=at, state=state),
+        safety_net=safety_net(index, request, location, at=at, state=state, today=today),
         excluded=explained,
         data_version=index.version,
         index_built_at=index.built_at,
@@ -1252,6 +1257,7 @@ def safety_net(
     *,
     at: datetime | None = None,
     state: Callable[[int], OpenState] | None = None,
+    today: date | None = None,
 ) -> list[SafetyNetEntry]:
     """National 24/7 lines, then local 24/7 crisis lines covering the location, each only for people it serves
     (an adults-only line is not offered to a 15-year-old). Never empty.
@@ -1261,13 +1267,16 @@ def safety_net(
     that are always there. Should every national line be shut, the built-in list stands in (FALLBACK_SAFETY_NET)."""
     at = to_london(at or datetime.now(UTC))
     state = state or _states_at(index, at)
-    # National lines too: one given a dated closure or an end to its hours by an edit is not "always there".
+    today = today or to_london(datetime.now(UTC)).date()
+    # A national line shut now by its recorded hours (a dated closure, an end to its 24/7 hours) is left out, but
+    # one open now stays, as does one with no hours recorded: a safety-net line is never a result, so leaving it
+    # out of the net would leave it out of the answer altogether.
     national = [
         record
         for record in _national_lines(index)
-        if _serves(record, request) and _open_a_day(index, record, state, at)
+        if _serves(record, request) and not _shut_now(index, record, state, at)
     ]
-    entries = [_safety_entry(index, r, local=False) for r in national] or list(FALLBACK_SAFETY_NET)
+    entries = [_safety_entry(index, r, local=False, today=today) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None:
         local: list[ServiceRecord] = []
         for code in _districts(location):  # a line covering two of the person's districts is offered once
@@ -1281,21 +1290,31 @@ def safety_net(
         )
         if local:
             entries.extend(
-                _safety_entry(index, record, local=True)
+                _safety_entry(index, record, local=True, today=today)
                 for record in local
                 if _serves(record, request) and _open_a_day(index, record, state, at)
             )
     return entries
 
 
-def _open_a_day(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime) -> bool:
-    """Whether the line answers now and for at least the next 24 hours, by its service-wide hours: a phone line's
-    hours are the service's, whatever hours an office of it (a site with hours of its own) keeps."""
+def _shut_now(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime) -> bool:
+    """Whether a line with recorded hours is closed at the search's instant, by its service-wide hours."""
+    return bool(record.schedules) and not _line_state(index, record, state, at).open_now
+
+
+def _line_state(
+    index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime
+) -> OpenState:
+    """A line's open state by its service-wide hours: a phone line's hours are the service's, whatever hours an
+    office of it (a site with hours of its own) keeps."""
     if not record.locations:  # its one unit holds the service-wide hours, with the minute's shared states
-        found = state(int(np.searchsorted(index.unit_service, index.position[record.id])))
-    else:
-        # (Only active lines get here: _is_local_line.)
-        found = open_state([s.to_domain() for s in record.schedules if s.location_id is None], at)
+        return state(int(np.searchsorted(index.unit_service, index.position[record.id])))
+    return open_state([s.to_domain() for s in record.schedules if s.location_id is None], at)
+
+
+def _open_a_day(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime) -> bool:
+    """Whether the line answers now and for at least the next 24 hours, by its service-wide hours."""
+    found = _line_state(index, record, state, at)
     return found.open_now and (found.minutes_until_close is None or found.minutes_until_close >= MINUTES_PER_DAY)
 
 
@@ -1357,17 +1376,18 @@ def _polygon_lines(index: DirectoryIndex) -> list[ServiceRecord]:
     return found
 
 
-def _safety_entry(index: DirectoryIndex, record: ServiceRecord, *, local: bool) -> SafetyNetEntry:
-    # The same few entries go into every answer: build each once per index snapshot.
-    key = ("safety", record.id, local)
+def _safety_entry(index: DirectoryIndex, record: ServiceRecord, *, local: bool, today: date) -> SafetyNetEntry:
+    # The same few entries go into every answer: build each once per index snapshot (and state of its review).
+    stale = bool(index.review_due[index.position[record.id]] < today.toordinal())
+    key = ("safety", record.id, local, stale)
     entry = index.memo.get(key)
     if entry is None:
-        entry = index.memo[key] = _build_safety_entry(record, local=local)
+        entry = index.memo[key] = _build_safety_entry(record, local=local, stale=stale)
     assert isinstance(entry, SafetyNetEntry)
     return entry
 
 
-def _build_safety_entry(record: ServiceRecord, *, local: bool) -> SafetyNetEntry:
+def _build_safety_entry(record: ServiceRecord, *, local: bool, stale: bool) -> SafetyNetEntry:
     lines = [line for s in record.schedules for line in describe_week(s.to_domain())]
     return SafetyNetEntry(
         id=record.id,
@@ -1377,4 +1397,6 @@ def _build_safety_entry(record: ServiceRecord, *, local: bool) -> SafetyNetEntry
         hours="; ".join(lines) or "hours not recorded",
         local=local,
         demo=record.is_demo,
+        verified_at=record.provenance.verified_at,
+        stale=stale,
     )

@@ -64,3 +64,11 @@ def test_a_postcode_with_no_district_takes_the_districts_around_it(gazetteer: An
     assert gazetteer.lookup("B29 6XE").district_code is None
     point = gazetteer.resolve("B29 6XE")
     assert (point.district_code, point.district_name) == ("E08000025", "Birmingham")
+
+
+def test_a_point_offshore_counts_every_district_within_reach_of_its_nearest_postcode(gazetteer: Any) -> None:
+    # Liverpool Bay, 12 km from the nearest postcode: Flintshire (Wales) is within twice that, so an England-wide
+    # catchment cannot be confirmed there; once the search square stopped at 15 km and left Wales out.
+    point = gazetteer.locate(53.555902, -3.280038)
+    assert point is not None
+    assert "W06000005" in point.district_codes

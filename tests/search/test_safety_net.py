@@ -163,7 +163,7 @@ def test_a_national_line_shut_by_a_dated_closure_leaves_the_net_while_shut(
     assert {"999", "111"} <= numbers(safety_net(index, SearchRequest(), LEEDS, at=during))
     assert samaritans.id in [e.id for e in safety_net(index, SearchRequest(), LEEDS, at=after)]
     every_one_shut = index_of([shut(r) for r in national_records])
-    assert numbers(safety_net(every_one_shut, SearchRequest(), LEEDS, at=during)) == numbers(FALLBACK_SAFETY_NET)
+    assert numbers(safety_net(every_one_shut, SearchRequest(), LEEDS, at=during)) == numbers(list(FALLBACK_SAFETY_NET))
 
 
 def test_a_local_line_with_an_office_open_office_hours_is_still_a_24_7_line() -> None:
@@ -246,3 +246,36 @@ def test_local_lines_are_offered_only_to_people_they_serve(person: dict[str, Any
         assert "leeds-crisis-line" in local
         assert ("women-district-line" in local) is offered
         assert ("women-polygon-line" in local) is offered
+
+
+def test_a_stale_local_line_says_so_in_the_safety_net(national_records: list[ServiceRecord]) -> None:
+    # A line past its review date was marked stale among the results but not in the safety net, where the number
+    # is dialled without a second look: the entry now carries `stale` and when it was last checked.
+    checked = {"verified_at": "2024-01-15T10:00:00+00:00", "verify_due": "2024-07-15"}
+    old = local_line("leeds-crisis-line", [LEEDS_DISTRICT], provenance=checked)
+    found = run(index_of([*national_records, old]), today=datetime(2026, 11, 27).date())
+    [entry] = [e for e in found.safety_net if e.local]
+    assert entry.stale is True
+    assert entry.verified_at is not None
+    assert entry.verified_at.year == 2024
+    assert all(not e.stale and e.verified_at is not None for e in found.safety_net if not e.local)
+
+
+def test_a_national_line_open_now_stays_even_if_not_round_the_clock(national_records: list[ServiceRecord]) -> None:
+    # A safety-net line is never a result: left out of the net, it would be left out of the answer. One open now
+    # (a day helpline flagged as a national line) stays while it is open, and one with no hours recorded stays.
+    day_line = make_record(
+        "day-helpline",
+        kind="helpline",
+        safety_net=True,
+        locations=[],
+        schedules=sessions("day", *((d, "09:00", "21:00") for d in ("monday", "tuesday", "wednesday"))),
+        access={"contact_modes": ["phone"]},
+        eligibility={"minimum_age": None, "catchment": {"type": "england"}},
+    )
+    no_hours = day_line.model_copy(update={"id": "no-hours-line", "schedules": []})
+    index = index_of([*national_records, day_line, no_hours])
+    morning, night = datetime(2026, 11, 18, 10, 0, tzinfo=LONDON), datetime(2026, 11, 18, 22, 0, tzinfo=LONDON)
+    assert {"day-helpline", "no-hours-line"} <= {e.id for e in safety_net(index, SearchRequest(), LEEDS, at=morning)}
+    assert "day-helpline" not in {e.id for e in safety_net(index, SearchRequest(), LEEDS, at=night)}
+    assert "no-hours-line" in {e.id for e in safety_net(index, SearchRequest(), LEEDS, at=night)}
