@@ -28,8 +28,17 @@ class Postcode:
         return self.outward if self.inward is None else f"{self.outward} {self.inward}"
 
 
+# The spaces people type or paste between and around a postcode's halves (a web page's non-breaking space too).
+_SPACES = re.compile("[ \t\r\n\u00a0\u2007\u202f]+")
+
+
 def parse_postcode(text: str) -> Postcode:
-    compact = re.sub(r"\s+", "", text).upper()
+    compact = _SPACES.sub("", text)
+    # Letters A-Z and digits only: str.upper() would make a long s an S and a dotless i an I, and control characters
+    # would pass as spaces, so text that merely looks like a postcode would be searched as one.
+    if not (compact.isascii() and compact.isalnum()):
+        raise PostcodeError(f"postcode {text!r} is not a UK postcode or postcode district: use letters and digits")
+    compact = compact.upper()
     if match := _FULL.match(compact):
         return Postcode(match.group(1), match.group(2))
     if match := _DISTRICT.match(compact):

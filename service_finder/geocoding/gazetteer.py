@@ -44,10 +44,21 @@ class PostcodeNotFound(LookupError):
 
 
 class PostcodeOutsideEngland(LookupError):
-    def __init__(self, postcode: str, country: str) -> None:
-        super().__init__(f"postcode {postcode!r} is in {country.title()}, outside England")
+    def __init__(self, postcode: str, country: str, place: str | None = None) -> None:
+        self.place = place or country.title()  # as a sentence says it: 'Scotland', 'the Isle of Man'
+        super().__init__(f"postcode {postcode!r} is in {self.place}, outside England")
         self.postcode = postcode
         self.country = country
+
+
+# Postcodes of the UK and Crown Dependencies that Code-Point Open (Great Britain) does not hold: not "unknown", but
+# somewhere this search does not cover, which a person should be told.
+ELSEWHERE = {
+    "BT": ("northern_ireland", "Northern Ireland"),
+    "GY": ("guernsey", "Guernsey"),
+    "JE": ("jersey", "Jersey"),
+    "IM": ("isle_of_man", "the Isle of Man"),
+}
 
 
 class GazetteerFileError(RuntimeError):
@@ -169,6 +180,9 @@ class Gazetteer:
         parsed = parse_postcode(text)
         point = self._point(parsed)
         if point is None:
+            elsewhere = ELSEWHERE.get(parsed.outward[:2])
+            if elsewhere is not None:
+                raise PostcodeOutsideEngland(str(parsed), *elsewhere)
             raise PostcodeNotFound(str(parsed))
         if point.country != "england" and not self._partly_in_england(point):
             raise PostcodeOutsideEngland(str(parsed), point.country)

@@ -272,7 +272,7 @@ def _postcode_problem(postcode: str, gazetteer: Gazetteer | None) -> str | None:
         what = "postcode district" if " " not in error.postcode else "postcode"
         return f"{error.postcode} is not a known {what}. Enter a postcode in England, like LS1 1UR or LS1"
     except PostcodeOutsideEngland as error:
-        where = f"{error.postcode} is in {error.country.title()}, outside England, which this search covers"
+        where = f"{error.postcode} is in {error.place}, outside England, which this search covers"
         help_there = _ELSEWHERE_HELP.get(error.country)
         return f"{where}. {help_there}" if help_there else where
     return None

@@ -5,6 +5,8 @@ from typing import Any
 import pytest
 from geopy.distance import great_circle
 
+from service_finder.geocoding.gazetteer import PostcodeOutsideEngland
+
 
 def test_the_nearest_postcode_to_a_point_is_its_own_postcode(gazetteer: Any) -> None:
     for postcode in ["SW1A 2AA", "LS1 1UR", "M1 1AE", "PL1 2AA", "NE1 4ST"]:
@@ -72,3 +74,16 @@ def test_a_point_offshore_counts_every_district_within_reach_of_its_nearest_post
     point = gazetteer.locate(53.555902, -3.280038)
     assert point is not None
     assert "W06000005" in point.district_codes
+
+
+@pytest.mark.parametrize(
+    ("postcode", "place"),
+    [("BT1 1AA", "Northern Ireland"), ("IM1 1AA", "the Isle of Man"), ("JE2 3AA", "Jersey"), ("GY1 1AA", "Guernsey")],
+)
+def test_a_postcode_outside_great_britain_is_outside_england_not_unknown(
+    gazetteer: Any, postcode: str, place: str
+) -> None:
+    # Code-Point Open holds Great Britain only: these were "not a known postcode", which tells a person in Belfast
+    # nothing. They are told where the search does not reach.
+    with pytest.raises(PostcodeOutsideEngland, match=f"is in {place}, outside England"):
+        gazetteer.resolve(postcode)

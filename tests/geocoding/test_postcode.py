@@ -82,3 +82,19 @@ def test_junk_never_crashes_only_postcode_error(text: str) -> None:
         assert re.fullmatch(r"[A-Z]{1,2}[0-9][0-9A-Z]?( [0-9][A-Z]{2})?", str(postcode))
         return
     assert repr(text) in message
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    ["L\u017f1 1UR", "LS1 1\u0131UR", "LS1\x1f1UR", "LS1\x0b1UR", "LS1\u200b1UR", "\uff2c\uff331 1UR", "LS\u0661 1UR"],
+    ids=["long-s", "dotless-i", "unit-separator", "vertical-tab", "zero-width-space", "fullwidth", "arabic-digit"],
+)
+def test_text_that_only_looks_like_a_postcode_is_refused(lookalike: str) -> None:
+    # str.upper() makes a long s an S and a dotless i an I; control characters counted as spaces. Each was searched
+    # as LS1 1UR, though nobody can say what was meant.
+    with pytest.raises(PostcodeError, match="use letters and digits"):
+        parse_postcode(lookalike)
+
+
+def test_a_pasted_postcode_with_a_non_breaking_space_or_newline_is_read() -> None:
+    assert normalise_postcode("LS1\u00a01UR\n") == "LS1 1UR"
