@@ -78,6 +78,8 @@ def search_safety_net(app: Any) -> list[dict[str, Any]]:
 # An echoed value is cut off this deep: a body nested hundreds of levels (`{"a":{"a":...}}`) would otherwise
 # overflow the stack while its error is written, and answer 500.
 MAX_ECHO_DEPTH = 32
+# And any text in it, at this many characters: enough for every message and value a person could read.
+MAX_ECHO_CHARS = 1000
 
 
 def sendable(value: Any, depth: int = 0) -> Any:
@@ -86,6 +88,8 @@ def sendable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     if isinstance(value, str):
+        if len(value) > MAX_ECHO_CHARS:  # a 60 KB postcode was echoed three times: 182 KB to say it is wrong
+            value = f"{value[:MAX_ECHO_CHARS]}… ({len(value):,} characters)"
         return value.encode("utf-8", errors="replace").decode("utf-8")
     if isinstance(value, dict | list | tuple) and depth >= MAX_ECHO_DEPTH:
         return "… (nested too deeply to repeat)"

@@ -173,10 +173,16 @@ def test_a_json_body_without_a_content_type_is_415_saying_so(client: TestClient)
         ),
         (
             {"params": {"postcode": "LS1\u200b1UR"}},
-            "postcode 'LS1<U+200B>1UR' is not a UK postcode or postcode district",
+            "postcode 'LS1<U+200B>1UR' is not a UK postcode or postcode district: use letters and digits",
         ),
-        ({"params": {"postcode": "LS1\x00"}}, "postcode 'LS1<U+0000>' is not a UK postcode or postcode district"),
-        ({"params": {"postcode": "LS1'"}}, "postcode 'LS1'' is not a UK postcode or postcode district"),
+        (
+            {"params": {"postcode": "LS1\x00"}},
+            "postcode 'LS1<U+0000>' is not a UK postcode or postcode district: use letters and digits",
+        ),
+        (
+            {"params": {"postcode": "LS1'"}},
+            "postcode 'LS1'' is not a UK postcode or postcode district: use letters and digits",
+        ),
         (
             {"params": {"postcode": "LS1", "open": "NOW"}},
             "open 'NOW': must be now, any, or within:<minutes> (1 to 9999), such as within:120",
@@ -320,3 +326,16 @@ def test_a_request_id_ending_in_a_line_break_is_replaced() -> None:
     asyncio.run(RequestIdMiddleware(app)(scope, receive, send))
     assert len(seen["request_id"]) == 32  # one the server made
     assert seen["correlation_id"] == "ok-1"
+
+
+def test_a_very_long_value_is_not_echoed_whole(client: TestClient) -> None:
+    # A 60 KB postcode was repeated in detail, value and errors: a 182 KB answer to say it is wrong.
+    postcode = "A" * 60_000
+    response = client.get("/v1/search", params={"postcode": postcode})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["field"] == "postcode"
+    assert problem["value"].startswith("AAAA")
+    assert problem["value"].endswith("(60,000 characters)")
+    assert len(response.content) < 20_000
+    assert problem["safety_net"]
