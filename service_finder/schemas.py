@@ -838,6 +838,15 @@ class Referral(StrEnum):
     professional = "professional"
 
 
+class Referrer(StrEnum):
+    """Who is referring, when a professional searches: the named referral routes a service may take."""
+
+    gp = "gp"
+    nhs_111 = "nhs_111"
+    emergency_department = "emergency_department"
+    crisis_team = "crisis_team"
+
+
 class PersonSex(StrEnum):
     """Sex, for services that accept one sex only."""
 
@@ -912,6 +921,13 @@ class SearchRequest(BaseModel):
         description="'self': the person looking for themselves (self-referral or walk-in only); "
         "'professional': a clinician who can refer.",
     )
+    referrer: Referrer | None = Field(
+        default=None,
+        description="With referral=professional: who is referring (an NHS 111 call handler, an A&E clinician, a GP, "
+        "the crisis team). A service taking referrals only from named referrers is then 'pass' or 'fail' on its "
+        "referral route; without it, 'unknown' ('check that you can refer').",
+        examples=["nhs_111"],
+    )
     modes: list[ContactMode] = Field(default_factory=list, max_length=4, description="Any of these contact modes.")
     access: list[AccessFeature] = Field(default_factory=list, max_length=8, description="All of these are required.")
     language: LanguageCode | None = Field(default=None, description="A language staff must speak (ISO 639-1).")
@@ -937,6 +953,12 @@ class SearchRequest(BaseModel):
             raise FieldValueError("give both lat and lon, or neither", field=missing, value=None)
         if self.lat is not None and self.postcode is not None:
             raise FieldValueError("give a postcode or lat/lon, not both", field="postcode", value=self.postcode)
+        if self.referrer is not None and self.referral is not Referral.professional:
+            raise FieldValueError(
+                "a referrer refers for someone else: give referral=professional with it",
+                field="referrer",
+                value=self.referrer.value,
+            )
         return self
 
     @property

@@ -189,6 +189,7 @@ def _class_results(index: DirectoryIndex, request: SearchRequest, where: Resolve
         request.age,
         person,
         request.referral,
+        request.referrer,
         request.intoxicated,
         request.uses_substances,
         outside,
@@ -245,12 +246,11 @@ def _class_criteria(
         # Any clinician can send someone to a service they can walk into, refer themselves to, or that takes any
         # professional's referral; one taking only a named referrer (GP, NHS 111, A&E, the crisis team) depends on
         # who is asking, which the search is not told: "check", never "eligible" for every clinician.
-        any_clinician = (routes & ANY_CLINICIAN_MASK) != 0
-        named = (routes & PROFESSIONAL_MASK) != 0
-        put(
-            "referral",
-            np.where(~known, UNKNOWN_RESULT, np.where(any_clinician, PASS, np.where(named, UNKNOWN_RESULT, FAIL))),
-        )
+        # With the referrer named (referrer=nhs_111), a route for it passes and the others fail.
+        ok = ANY_CLINICIAN_MASK | (bit_mask([ReferralRoute(request.referrer.value)]) if request.referrer else 0)
+        passes = (routes & ok) != 0
+        named = (routes & PROFESSIONAL_MASK) != 0 if request.referrer is None else np.zeros(routes.size, np.bool_)
+        put("referral", np.where(~known, UNKNOWN_RESULT, np.where(passes, PASS, np.where(named, UNKNOWN_RESULT, FAIL))))
 
     for name, asked, column in (
         ("intoxicated", request.intoxicated, index.intoxicated),
@@ -955,6 +955,8 @@ def _sentence(
             return f"accepts {listed}"
         if result == UNKNOWN_RESULT:
             return f"only by {listed}: check that you can refer"
+        if request.referrer is not None:
+            return f"only by {listed}: not by {REFERRAL_LABELS[ReferralRoute(request.referrer.value)]}"
         needs = "a referral" if request.referral is Referral.self else "a route a clinician cannot use"
         return f"needs {needs}: {listed}"
     if name == "intoxicated":
@@ -1042,7 +1044,15 @@ def _criterion(
     # failed age only, the age given: the same key gives the same words, so each is written once per snapshot.
     # One entry per criterion, not per combination of results, which repeats far less often.
     age = request.age if result == FAIL and name == "age" else None
-    key = (service, name, result, age, request.referral, district_name)
+    key = (
+        service,
+        name,
+        result,
+        age,
+        request.referral,
+        request.referrer if name == "referral" else None,
+        district_name,
+    )
     found = index.criteria.get(key)
     if found is None:
         record = index.services[service]

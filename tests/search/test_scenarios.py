@@ -651,3 +651,29 @@ def test_a_service_only_a_crisis_team_can_refer_to_is_check_for_a_clinician() ->
     assert words == "only by referral from a crisis team: check that you can refer"
     assert result(found, "clinic").eligibility.verdict is Verdict.eligible
     assert "custody-suite" not in ids(found)
+
+
+def test_a_named_referrer_gets_a_certain_answer_for_named_referrer_services() -> None:
+    # NHS 111 says who it is (referrer=nhs_111): a crisis house taking NHS 111's referrals is eligible, one taking
+    # only the crisis team's is left out, saying why; a walk-in café passes for any clinician.
+    via_111 = open_all_week("house-111", eligibility={"referral_routes": ["nhs_111", "crisis_team"]})
+    team_only = open_all_week("house-team", eligibility={"referral_routes": ["crisis_team"]})
+    cafe = open_all_week("cafe", eligibility={"referral_routes": ["walk_in"]})
+    index = index_of([via_111, team_only, cafe])
+    found = run(index, age=30, referral="professional", referrer="nhs_111", explain=True)
+    assert result(found, "house-111").eligibility.verdict is Verdict.eligible
+    assert result(found, "cafe").eligibility.verdict is Verdict.eligible
+    assert "house-team" not in ids(found)
+    assert any(
+        "only by referral from a crisis team: not by referral from NHS 111" in reason
+        for reason in exclusion_reasons(found, "house-team")
+    )
+    # Without the referrer, both houses are "check", never a guess either way.
+    unnamed = run(index, age=30, referral="professional")
+    assert result(unnamed, "house-111").eligibility.verdict is Verdict.check
+    assert result(unnamed, "house-team").eligibility.verdict is Verdict.check
+
+
+def test_a_referrer_without_referral_professional_is_a_contradiction() -> None:
+    with pytest.raises(ValueError, match="give referral=professional with it"):
+        SearchRequest.model_validate({"referrer": "gp"})
