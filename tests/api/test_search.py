@@ -285,7 +285,13 @@ def test_coordinates_off_great_britain_are_422_with_the_safety_net(client: TestC
 def test_a_referrer_names_who_refers_and_needs_referral_professional(client: TestClient, engine: Engine) -> None:
     house = make_record("crisis-house", eligibility={"referral_routes": ["nhs_111"]})
     _store(engine, client, house)
-    params = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "open": "any", "referral": "professional", "age": 30}
+    params: dict[str, str | int] = {
+        "postcode": "LS1 1UR",
+        "at": FRIDAY_EVENING,
+        "open": "any",
+        "referral": "professional",
+        "age": 30,
+    }
     named = client.get("/v1/search", params={**params, "referrer": "nhs_111"}).json()
     [found] = [r for r in named["results"] if r["service"]["id"] == "crisis-house"]
     assert found["eligibility"]["verdict"] == "eligible"
