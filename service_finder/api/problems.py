@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Match, Route
 from service_finder.api.middleware import CORS_HEADERS, is_public_read
 from service_finder.errors import PROBLEM_BASE, URGENT_HELP, FieldValueError, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path, operation_outcome
+from service_finder.interop.hsds_api import PATTERN_HINTS as HSDS_PATTERN_HINTS
 from service_finder.schemas import PATTERN_HINTS, SearchRequest
 from service_finder.search.engine import safety_net
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
@@ -145,7 +146,7 @@ _CHOICE = re.compile(r"\^\(?(\w+(?:\|\w+)*)\)?\$")
 
 def _pattern_message(pattern: str) -> str:
     """What a value that does not match `pattern` should be, in words: never the regular expression."""
-    if hint := PATTERN_HINTS.get(pattern):
+    if hint := PATTERN_HINTS.get(pattern) or HSDS_PATTERN_HINTS.get(pattern):
         return f"must be {hint}"
     if choice := _CHOICE.fullmatch(pattern):
         *others, last = choice.group(1).split("|")

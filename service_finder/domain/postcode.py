@@ -28,8 +28,10 @@ class Postcode:
         return self.outward if self.inward is None else f"{self.outward} {self.inward}"
 
 
-# The spaces people type or paste between and around a postcode's halves (a web page's non-breaking space too).
-_SPACES = re.compile("[ \t\r\n\u00a0\u2007\u202f]+")
+# The spaces people type or paste between and around a postcode's halves: any Unicode white space (a web page's
+# non-breaking space, an input method's ideographic space, a thin space) but the ASCII separator controls
+# U+001C-U+001F, which Python also counts as white space and nobody types.
+_SPACES = re.compile(r"[^\S\x1c-\x1f]+")
 
 
 def parse_postcode(text: str) -> Postcode:

@@ -377,6 +377,12 @@ def _any_case(word: str) -> str:
 
 # The day filter takes MO..SU or monday..sunday in any case; spelt out so the OpenAPI document says it too.
 _DAY = "^(" + "|".join(_any_case(word) for word in (*_DAY_CODES, *_DAY_WORDS)) + ")$"
+# What each pattern asks for, in words (api/problems.py says this, never the regular expression).
+PATTERN_HINTS = {
+    _DAY: "a day of the week, as MO to SU or monday to sunday",
+    _START_TIME: "a time from 00:00 to 23:59, as HH:MM",
+    _END_TIME: "a time from 00:00 to 24:00, as HH:MM",
+}
 
 
 class HsdsPaging(BaseModel):

@@ -253,9 +253,15 @@ def _lines(entries: list[SafetyNetEntry]) -> list[tuple[SafetyNetEntry, list[vie
 
 
 NO_GAZETTEER = "Searching by postcode is not available just now: use your location instead"
+# Outside Great Britain only the lines that answer there too, already in the safety net: 999 and Samaritans.
+_ANYWHERE_IN_THE_UK = "Call 999 in an emergency, or Samaritans free on 116 123, day or night"
 _ELSEWHERE_HELP = {
     "scotland": "In Scotland, call NHS 24 on 111 for urgent help",
     "wales": "In Wales, call 111 and choose option 2 for urgent mental health help",
+    "northern_ireland": _ANYWHERE_IN_THE_UK,
+    "isle_of_man": _ANYWHERE_IN_THE_UK,
+    "jersey": _ANYWHERE_IN_THE_UK,
+    "guernsey": _ANYWHERE_IN_THE_UK,
 }
 
 

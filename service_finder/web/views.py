@@ -232,7 +232,8 @@ def parse_form(params: Mapping[str, Sequence[str]]) -> tuple[Form, SearchRequest
             errors["postcode"] = LOCATION_UNREADABLE  # two different latitudes included
     open_choice = one("open") or ("" if "open" in repeated else "now")
     form = Form(
-        postcode=typed.upper(),
+        # Shown back as typed when it holds more than A-Z: upper() would turn a long s into the S it only looks like.
+        postcode=typed.upper() if typed.isascii() else typed,
         age=one("age"),
         intoxicated=one("intoxicated") == "true",
         needs=_enum_values(Need, params.get("needs", ())),

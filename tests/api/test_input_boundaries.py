@@ -339,3 +339,13 @@ def test_a_very_long_value_is_not_echoed_whole(client: TestClient) -> None:
     assert problem["value"].endswith("(60,000 characters)")
     assert len(response.content) < 20_000
     assert problem["safety_net"]
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "words"),
+    [("day", "funday", "a day of the week"), ("start_time", "25:00", "as HH:MM"), ("end_time", "24:01", "as HH:MM")],
+)
+def test_hsds_filters_say_in_words_what_they_take(client: TestClient, param: str, value: str, words: str) -> None:
+    problem = client.get("/hsds/service_at_locations", params={param: value}).json()
+    assert (problem["status"], problem["field"], problem["value"]) == (422, param, value)
+    assert words in problem["detail"]

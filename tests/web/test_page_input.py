@@ -257,3 +257,20 @@ def test_a_form_encoded_post_gets_the_page_too(web: TestClient) -> None:
     response = web.post("/", data={"postcode": "LS1", "age": "34"})
     assert response.status_code == 405
     assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+@pytest.mark.parametrize("postcode", ["BT1 1AA", "IM1 1AA", "JE2 3AA", "GY1 1AA"])
+def test_a_postcode_outside_great_britain_is_told_where_help_answers(web: TestClient, postcode: str) -> None:
+    # Scotland and Wales get their own urgent routes; Northern Ireland and the Crown Dependencies got nothing but
+    # England's 111 in the banner. The lines that answer there too (999, Samaritans) are named beside the field.
+    [(anchor, words)] = _error_summary(web.get("/", params={"postcode": postcode}).text)
+    assert anchor == "#postcode"
+    assert "outside England" in words
+    assert "999" in words
+    assert "116 123" in words
+
+
+def test_a_refused_postcode_is_shown_back_as_typed_not_as_the_postcode_it_looks_like(web: TestClient) -> None:
+    page = web.get("/", params={"postcode": "L\u017f1 1UR"}).text  # a long s, not an S
+    assert 'value="L\u017f1 1UR"' in page
+    assert 'value="LS1 1UR"' not in page
