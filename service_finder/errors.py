@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 PROBLEM_BASE = "https://service-finder.invalid/problems/"
@@ -49,6 +50,10 @@ class ServiceFinderError(Exception):
     def type(self) -> str:
         return PROBLEM_BASE + self.slug
 
+    @property
+    def problem(self) -> ProblemType:
+        return ProblemType(self.slug, self.status, self.title)
+
 
 class RecordUnreadable(ServiceFinderError):
     """A stored service no longer reads as a valid record (changed outside the API, or stored before a rule was
@@ -77,25 +82,6 @@ class UnknownParameter(ServiceFinderError):
     title = "The request has a parameter this endpoint does not take"
 
 
-class StoreUnavailable(ServiceFinderError):
-    status = 503
-    slug = "store-unavailable"
-    title = "The directory store cannot be reached"
-    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
-
-
-class MalformedBody(ServiceFinderError):
-    status = 400
-    slug = "malformed-body"
-    title = "The request body is not valid JSON"
-
-
-class UnsupportedMediaType(ServiceFinderError):
-    status = 415
-    slug = "unsupported-media-type"
-    title = "The request body must be JSON"
-
-
 class FieldValueError(ValueError):
     """A model-level check's failure that names the field at fault: pydantic gives such errors the model's location,
     so the one problem handler reads the field from here instead."""
@@ -104,12 +90,6 @@ class FieldValueError(ValueError):
         super().__init__(message)
         self.field = field
         self.value = value
-
-
-class ImportRejected(ServiceFinderError):
-    status = 422
-    slug = "import-rejected"
-    title = "The import was rejected; nothing was written"
 
 
 class GazetteerUnavailable(ServiceFinderError):
@@ -140,7 +120,7 @@ class Conflict(ServiceFinderError):
 class Unauthorised(ServiceFinderError):
     status = 401
     slug = "unauthorised"
-    title = "An API key is needed for this"
+    title = "The API key is missing or not valid"
     headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="service-finder"'}
 
 
@@ -154,3 +134,160 @@ class Gone(ServiceFinderError):
     status = 410
     slug = "gone"
     title = "The service was removed from the directory"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """One kind of problem the server can send: its `type` is PROBLEM_BASE + slug, its title is always the same, and
+    docs/api.md and the OpenAPI document list every one (tests/api/test_contract_problems.py holds them to this)."""
+
+    slug: str
+    status: int
+    title: str
+    meaning: str = ""
+    action: str = ""
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+def _of(error: type[ServiceFinderError], meaning: str, action: str) -> ProblemType:
+    return ProblemType(error.slug, error.status, error.title, meaning, action)
+
+
+# Every problem type the server sends, in status order: the raised errors above, and what the middleware and the
+# framework's handlers answer with (api/limits.py, api/problems.py) where no exception is raised.
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    problem.slug: problem
+    for problem in (
+        _of(
+            UnknownParameter,
+            "A query parameter or JSON body field this operation does not take (a typo such as `postcod`, or a "
+            "query string beside a `POST /v1/search` body).",
+            "Correct the name in `field`; do not retry unchanged.",
+        ),
+        ProblemType(  # sent by the middleware and the validation handler (api/limits.py, api/problems.py)
+            "malformed-body",
+            400,
+            "The request body is not valid JSON",
+            "The body cannot be read as JSON: it is empty, not valid JSON, not UTF-8 (or starts with a byte order "
+            "mark), or nests arrays and objects more than 512 deep.",
+            "Send one JSON value, encoded as UTF-8 without a byte order mark.",
+        ),
+        ProblemType(
+            "http-error",
+            400,
+            "The request could not be handled",
+            "Any other refusal by the HTTP framework (rare); `status` says which 4xx it is.",
+            "Read `detail`; if it persists, report it with `request_id`.",
+        ),
+        _of(
+            Unauthorised,
+            "A write without an API key, or any request (a public read too) that sends an API key that is not "
+            "valid; `WWW-Authenticate` says how to send one.",
+            "Send a valid key as `Authorization: Bearer <key>`; for a public read, send none.",
+        ),
+        _of(
+            Forbidden,
+            "The API key does not have the scope this operation needs (`write` for changes).",
+            "Use a key with the scope; do not retry with this one.",
+        ),
+        _of(
+            NotFound,
+            "No such path, or nothing with that id.",
+            "Check the path and the id; do not retry.",
+        ),
+        ProblemType(
+            "method-not-allowed",
+            405,
+            "Method not allowed",
+            "The path exists but does not take this method; the `Allow` header lists the methods it takes.",
+            "Use a method from `Allow`.",
+        ),
+        ProblemType(
+            "not-acceptable",
+            406,
+            "None of the media types in Accept can be produced",
+            "The `Accept` header allows none of the media types the path answers with.",
+            "Accept `application/json` (or the operation's own type, such as `application/geo+json`), or `*/*`.",
+        ),
+        _of(
+            Conflict,
+            "A new service's id is already in use.",
+            "Choose another id, or change the existing service with `PUT`.",
+        ),
+        _of(
+            Gone,
+            "The service was removed from the directory.",
+            "Drop your copy.",
+        ),
+        _of(
+            PreconditionFailed,
+            "`If-Match` names a revision that is no longer current: someone changed the service since you read it.",
+            "Fetch it again, reapply your change, and send the new `ETag`.",
+        ),
+        ProblemType(
+            "payload-too-large",
+            413,
+            "The request body is too large",
+            "The body is larger than the server takes (1 MiB by default).",
+            "Send a smaller body.",
+        ),
+        ProblemType(  # sent by the middleware (api/limits.py: BodyLimitMiddleware)
+            "unsupported-media-type",
+            415,
+            "The request body must be JSON",
+            "The body says it is not JSON, or has no `Content-Type`.",
+            "Send `Content-Type: application/json` (any `application/*+json` is taken).",
+        ),
+        _of(
+            InvalidParameter,
+            "A parameter or body field has a value that cannot be used; `errors` lists every one.",
+            "Correct the value named in `field`; do not retry unchanged.",
+        ),
+        _of(
+            PreconditionRequired,
+            "A change sent without `If-Match`.",
+            "Fetch the service and send its `ETag` in `If-Match`.",
+        ),
+        ProblemType(
+            "too-many-requests",
+            429,
+            "Too many requests",
+            "Over the rate limit for this client address, or for this API key.",
+            "Wait the seconds in `Retry-After`, then retry.",
+        ),
+        _of(
+            ServiceFinderError,
+            "An unexpected fault on the server; it has been logged.",
+            "Retry later; if it persists, report it with `request_id`.",
+        ),
+        _of(
+            RecordUnreadable,
+            "The stored record of this service cannot be read as a valid record; search keeps its last readable "
+            "version.",
+            "Readers: report it with `request_id`. Editors: replace it with `PUT` and the `etag` given.",
+        ),
+        ProblemType(  # answered for the store's own error (api/problems.py: _store_down)
+            "store-unavailable",
+            503,
+            "The directory store cannot be reached",
+            "The directory store is not answering; search keeps answering from its last index.",
+            "Retry after `Retry-After` seconds.",
+        ),
+        _of(
+            GazetteerUnavailable,
+            "This server has no postcode gazetteer, so it cannot place a postcode.",
+            "Search by `lat` and `lon` instead, or retry after `Retry-After` seconds.",
+        ),
+        ProblemType(
+            "request-timeout",
+            503,
+            "The request took too long",
+            "No answer within the server's time limit (10 s by default): a read answered in the thread pool, or a "
+            "request body arriving slower than the limit. Never sent on writes, `GET /v1/search` or the probes.",
+            "Retry after `Retry-After` seconds.",
+        ),
+    )
+}

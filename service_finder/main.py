@@ -38,7 +38,7 @@ from service_finder.api.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
-from service_finder.api.problems import install_problem_handlers
+from service_finder.api.problems import flat_routes, install_problem_handlers
 from service_finder.api.routes import coverage, editor, fhir, geojson, health, hsds, search, services
 from service_finder.catalogue import Catalogue
 from service_finder.config import Settings, get_settings
@@ -114,13 +114,16 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         license_info={"name": "MIT"},
+        # `/v1/search/` is a 404 problem, not a 307 to `/v1/search` built from the Host header (plain http, on
+        # whatever host the client named) that no operation documents.
+        redirect_slashes=False,
         # FastAPI's own OpenTelemetry switches itself on when any tracer provider exists (opentelemetry-instrument,
         # an operator's auto-injection) and records every request's query string, which for a search is health
         # data (postcode, age, needs). Off: this service's telemetry is /metrics and its own logs, which hold none.
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     install_problem_handlers(app)
-    _document_common_headers(app)
+    _complete_document(app)
     # Listed innermost first: each add wraps everything added before it.
     app.add_middleware(HeadMiddleware)
     app.add_middleware(
@@ -242,25 +245,13 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _document_common_headers(app: FastAPI) -> None:
-    """Every response carries X-Request-ID (RequestIdMiddleware): said once here for every operation, with the
-    shared header definitions the routes refer to (api/docs.py: HEADERS). Problems are listed under the one media
-    type they are sent as."""
+def _complete_document(app: FastAPI) -> None:
+    """The OpenAPI document completed with what no route decorator says (api/docs.py: complete_document)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = build()
-            document.setdefault("components", {})["headers"] = docs.HEADERS
-            for operations in document.get("paths", {}).values():
-                for operation in operations.values():
-                    for response in operation.get("responses", {}).values():
-                        response.setdefault("headers", {}).update(docs.header_refs("X-Request-ID"))
-                        content = response.get("content", {})
-                        if "application/problem+json" in content:
-                            # `model=Problem` (for the schema) also lists application/json, which errors never use.
-                            content.pop("application/json", None)
-            app.openapi_schema = document
+            app.openapi_schema = docs.complete_document(build(), flat_routes(app.router.routes))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document

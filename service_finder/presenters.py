@@ -7,7 +7,7 @@ from math import ceil
 
 from service_finder.domain.provenance import is_stale
 from service_finder.domain.taxonomy import KINDS
-from service_finder.schemas import ServicePage, ServicePublic
+from service_finder.schemas import RemovedService, ServicePage, ServicePublic
 from service_finder.storage.repository import Page, StoredService
 
 
@@ -26,6 +26,12 @@ def public_service(stored: StoredService, *, today: date) -> ServicePublic:
     )
 
 
+def read_etag(stored: StoredService, public: ServicePublic) -> str:
+    """The ETag a read and a write of this service both send: its revision (what editors send back in If-Match) and
+    its freshness, so a cached copy never keeps saying "verified" after the record's review date has passed."""
+    return f'"{stored.record.id}-r{stored.revision}-{"stale" if public.stale else "fresh"}"'
+
+
 def service_page(page: Page, *, number: int, per_page: int, today: date) -> ServicePage:
     return ServicePage(
         total_items=page.total,
@@ -34,4 +40,5 @@ def service_page(page: Page, *, number: int, per_page: int, today: date) -> Serv
         total_pages=max(1, ceil(page.total / per_page)),
         items=[public_service(s, today=today) for s in page.items],
         unreadable=list(page.unreadable),
+        removed=[RemovedService(id=ident, removed_at=at) for ident, at in page.removed],
     )

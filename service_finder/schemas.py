@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from service_finder.domain.opening_hours import to_london
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.postcode import PostcodeError, normalise_postcode
 from service_finder.domain.schedule import (
@@ -795,6 +796,13 @@ class ServicePublic(ServiceRecord):
     revision: int = Field(description="Bumped on every change.")
 
 
+class RemovedService(BaseModel):
+    """A service removed from the directory: drop any copy of it."""
+
+    id: str = Field(description="The removed service's id.", examples=["leeds-hearing-voices-group"])
+    removed_at: datetime = Field(description="When it was removed (UTC).", examples=["2026-11-24T12:00:00Z"])
+
+
 class ServicePage(BaseModel):
     """One page of directory services, in id order."""
 
@@ -815,6 +823,13 @@ class ServicePage(BaseModel):
         default_factory=list,
         description="Ids of services on this page stored in a form that can no longer be read (left out of `items` "
         "until an editor repairs them; GET one for the fields at fault). Usually empty.",
+        examples=[[]],
+    )
+    removed: list[RemovedService] = Field(
+        default_factory=list,
+        description="With `modified_after`, on page 1 only: services removed from the directory after that instant "
+        "(of `kind`, if given), oldest first. A client that keeps a copy of the directory must drop them: a removed "
+        "crisis service must not go on being offered. Empty without `modified_after`, and on later pages.",
         examples=[[]],
     )
 
@@ -900,7 +915,12 @@ class SearchRequest(BaseModel):
         default=None, max_length=10, description="Full postcode or postcode district (e.g. 'LS1 1UR' or 'LS1')."
     )
     radius_km: float = Field(default=25, gt=0, le=200, description="How far to look, straight line (max 200).")
-    at: IsoDateTime | None = Field(default=None, description="Instant to search for (ISO 8601); default now, London.")
+    at: IsoDateTime | None = Field(
+        default=None,
+        description="Instant to search for (ISO 8601); default now. Without an offset it is London wall time, and "
+        "the echo in `query.request.at` gives it with London's offset (a wall time the clocks skip in March is the "
+        "instant an unchanged clock would show: 01:30 is 02:30+01:00).",
+    )
     open: str = Field(
         default="now",
         pattern=OPEN_PATTERN,
@@ -939,6 +959,13 @@ class SearchRequest(BaseModel):
     @classmethod
     def _plain_number(cls, value: Any) -> Any:
         return plain_number(value)
+
+    @field_validator("at")
+    @classmethod
+    def _london(cls, value: datetime | None) -> datetime | None:
+        # Echoed in `query.request.at` as `format: date-time`, which needs an offset: a wall time becomes the
+        # London instant the search used, never a time a strict client cannot read.
+        return to_london(value) if value is not None and value.tzinfo is None else value
 
     @field_validator("needs", "modes", "access", "kinds")
     @classmethod
@@ -1036,7 +1063,8 @@ class Criterion(BaseModel):
     """One eligibility check and its outcome."""
 
     criterion: str = Field(
-        description="What was checked: age, gender, catchment, referral, gp_registration, intoxication, ...",
+        description="What was checked: one of 'age', 'gender', 'catchment', 'referral', 'intoxicated', "
+        "'substance_use', 'gp_registration' (a new check may be added: show its reason as given).",
         examples=["age"],
     )
     result: CriterionResult = Field(description="'pass', 'fail', or 'unknown' (the directory does not say).")
@@ -1077,7 +1105,11 @@ class ServiceSummary(BaseModel):
 class Travel(BaseModel):
     """A rough travel estimate to a walk-in location."""
 
-    mode: str = Field(description="How the estimate assumes the person travels.", examples=["walking"])
+    mode: str = Field(
+        description="How the estimate assumes the person travels: 'walking' (up to 2 km, straight line) or "
+        "'public transport or car'.",
+        examples=["walking"],
+    )
     minutes: int = Field(description="Estimated from straight-line distance at an assumed speed: an estimate only.")
     arrives_before_close: bool | None = Field(description="None when it does not close soon or is not open.")
 

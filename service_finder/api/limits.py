@@ -21,8 +21,9 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
-from service_finder.api.problems import MAX_ECHO_DEPTH, SEARCH_PATH, search_safety_net, sendable
-from service_finder.errors import PROBLEM_BASE, URGENT_HELP, ServiceFinderError, quoted
+from service_finder.api.middleware import SEARCH_PATH
+from service_finder.api.problems import MAX_ECHO_DEPTH, search_safety_net, sendable
+from service_finder.errors import PROBLEM_TYPES, URGENT_HELP, ProblemType, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -32,18 +33,17 @@ logger = logging.getLogger("service_finder.api")
 async def send_problem(
     scope: Scope,
     send: Send,
+    problem: ProblemType,
     *,
-    status: int,
-    slug: str,
-    title: str,
     detail: str,
     headers: Sequence[tuple[bytes, bytes]] = (),
     **extra: Any,
 ) -> None:
     state = scope.get("state", {})
     media_type = b"application/problem+json"
+    status, title = problem.status, problem.title
     document: dict[str, Any] = {
-        "type": PROBLEM_BASE + slug,
+        "type": problem.type,
         "title": title,
         "status": status,
         "detail": detail,
@@ -121,39 +121,43 @@ def _plain(value: Any, depth: int = 0) -> Any:
 
 
 def _body_problem(body: bytes) -> dict[str, Any] | None:
-    """What stops the app reading this JSON body as the caller meant it, as the problem to answer with; None when
-    nothing does, or when the body is not JSON at all (the app answers that with its own 400 malformed-body, saying
-    where it breaks). Read here, once, whole: an object that names a key twice (a parser keeps the last, so
-    `{"age": 3, "age": 40}` would be answered for 40 where `age=3&age=40` is refused), an integer too long to read,
-    text that is not UTF-8 and nesting too deep would otherwise reach the caller as a bare 400 "error parsing the
-    body", or a wrong answer."""
-    unreadable = {"status": 400, "slug": "malformed-body", "title": "The request body is not valid JSON"}
+    """What stops the app reading this JSON body as the caller meant it, as `send_problem`'s arguments; None when
+    nothing does. Read here, once, whole, as the app would read it: a body that is empty, not UTF-8 (a byte order
+    mark too: the app's parser would quietly read UTF-16 or UTF-32, which the documentation refuses) or not JSON is
+    400 malformed-body saying where it breaks; an object that names a key twice (a parser keeps the last, so
+    `{"age": 3, "age": 40}` would be answered for 40 where `age=3&age=40` is refused) and an integer too long to
+    read are 422 naming the field; nesting too deep is 400 (it would otherwise reach the caller as a bare 400
+    "error parsing the body", or a wrong answer)."""
+    unreadable: dict[str, Any] = {"problem": PROBLEM_TYPES["malformed-body"], "field": "body", "value": None}
+    if not body:
+        return {**unreadable, "detail": "the body is empty: send the request as a JSON object"}
     try:
-        document = json.loads(body, object_pairs_hook=_Pairs, parse_int=_integer)
+        text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         return {
             **unreadable,
             "detail": f"the body is not UTF-8 (byte 0x{error.object[error.start]:02x} at position {error.start}): "
             "send JSON as UTF-8",
-            "field": "body",
-            "value": None,
         }
+    if text.startswith("\ufeff"):
+        return {**unreadable, "detail": "the body starts with a byte order mark (U+FEFF): send UTF-8 without one"}
+    try:
+        document = json.loads(text, object_pairs_hook=_Pairs, parse_int=_integer)
     except RecursionError:
-        return {**unreadable, "detail": _too_deep(), "field": "body", "value": None}
-    except ValueError:  # not JSON: the app says where it breaks
-        return None
+        return {**unreadable, "detail": _too_deep()}
+    except json.JSONDecodeError as error:  # in the words the app's own handler uses for it (api/problems.py)
+        return {**unreadable, "detail": f"the body is not valid JSON at character {error.pos}: {error.msg}"}
     # Depth first, in the order the body gives them, without recursion (the stack is what deep nesting exhausts).
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
     while stack:
         parts, value = stack.pop()
-        if len(parts) > MAX_BODY_DEPTH:
-            return {**unreadable, "detail": _too_deep(), "field": "body", "value": None}
+        # An array or object inside `len(parts)` others is that many plus one deep: `[]` is 1, `{"needs": []}` 2.
+        if isinstance(value, _Pairs | list) and len(parts) >= MAX_BODY_DEPTH:
+            return {**unreadable, "detail": _too_deep()}
         if isinstance(value, _LongInteger):
             field = _path(parts) or "body"
             return {
-                "status": 422,
-                "slug": "invalid-parameter",
-                "title": "A parameter has a value that cannot be used",
+                "problem": PROBLEM_TYPES["invalid-parameter"],
                 "detail": f"{field}: a number {len(value.lstrip('-'))} digits long is too large for any parameter",
                 "field": field,
                 "value": value if len(value) <= 200 else value[:197] + "...",
@@ -165,9 +169,7 @@ def _body_problem(body: bytes) -> dict[str, Any] | None:
                     field = _path((*parts, key))
                     values = [_plain(seen[key]), _plain(item)]
                     return {
-                        "status": 422,
-                        "slug": "invalid-parameter",
-                        "title": "A parameter has a value that cannot be used",
+                        "problem": PROBLEM_TYPES["invalid-parameter"],
                         "detail": f"{quoted(field)} is given more than once in the body "
                         f"({', '.join(map(quoted, values))}): give it once",
                         "field": field,
@@ -271,7 +273,9 @@ class BodyLimitMiddleware:
             # misleading 422, "input should be a valid dictionary", for a body that is one).
             await _unsupported(scope, send, None)
             return
-        problem = _body_problem(body)
+        # No body and no Content-Type is a request without one (the app says what it needs); an empty one that says
+        # it is JSON is not JSON.
+        problem = _body_problem(body) if body or declared_json else None
         if problem is not None:
             await send_problem(scope, send, **problem)
             return
@@ -290,9 +294,7 @@ class BodyLimitMiddleware:
         await send_problem(
             scope,
             send,
-            status=413,
-            slug="payload-too-large",
-            title="The request body is too large",
+            PROBLEM_TYPES["payload-too-large"],
             detail=f"request bodies are limited to {self.max_bytes} bytes",
         )
 
@@ -302,9 +304,7 @@ async def _unsupported(scope: Scope, send: Send, media: str | None) -> None:
     await send_problem(
         scope,
         send,
-        status=415,
-        slug="unsupported-media-type",
-        title="The request body must be JSON",
+        PROBLEM_TYPES["unsupported-media-type"],
         detail=(
             f"Content-Type {quoted(media)} is not JSON: send Content-Type: application/json"
             if media is not None
@@ -318,12 +318,18 @@ async def _unsupported(scope: Scope, send: Send, media: str | None) -> None:
 WRITTEN_PATH = "/v1/services"
 
 
-def _is_write(scope: Scope) -> bool:
+def is_write(method: str, path: str) -> bool:
     """A request that changes the directory (the editor's POST, PUT, PATCH and DELETE under /v1/services)."""
-    path: str = scope.get("path", "")
-    return scope["method"] in {"POST", "PUT", "PATCH", "DELETE"} and (
-        path == WRITTEN_PATH or path.startswith(WRITTEN_PATH + "/")
-    )
+    written = path == WRITTEN_PATH or path.startswith(WRITTEN_PATH + "/")
+    return written and method in {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def time_limited(method: str, path: str) -> bool:
+    """Whether TimeLimitMiddleware times this request. Its 503 can reach the caller only while the request waits
+    with the event loop free: for a thread-pool handler or dependency, or for a body still arriving. A handler that
+    computes on the event loop (GET /v1/search, the probes: milliseconds each, bounded by design) is never
+    interrupted, and its answer starts before the timer could fire (api/docs.py documents the 503 accordingly)."""
+    return not is_write(method, path)
 
 
 class TimeLimitMiddleware:
@@ -345,7 +351,7 @@ class TimeLimitMiddleware:
         # Writes to the directory are not timed: their thread commits whatever the caller is told, so a 503
         # saying "try again" would be false (the retry would then meet 412 for its own change). A write waits for
         # the store's lock for a bounded time (the driver's busy timeout) and answers what happened.
-        if scope["type"] != "http" or _is_write(scope):
+        if scope["type"] != "http" or not time_limited(scope["method"], scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
@@ -389,9 +395,7 @@ class TimeLimitMiddleware:
         await send_problem(
             scope,
             send,
-            status=503,
-            slug="request-timeout",
-            title="The request took too long",
+            PROBLEM_TYPES["request-timeout"],
             detail=(
                 f"no answer within {self.seconds:g} s; try again shortly. In an emergency call 999; for "
                 "urgent mental-health help call NHS 111, option 2."
@@ -413,6 +417,11 @@ PRODUCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/openapi.json", _JSON),
     ("/metrics", ("text/plain", "application/openmetrics-text")),
 )
+
+
+def produces(path: str) -> tuple[str, ...] | None:
+    """The media types `path` can answer with, or None when AcceptMiddleware leaves it alone (pages, docs)."""
+    return next((types for prefix, types in PRODUCES if path.startswith(prefix)), None)
 
 
 def acceptable(accept: str, offered: Sequence[str]) -> bool:
@@ -438,14 +447,12 @@ class AcceptMiddleware:
         if scope["type"] == "http":
             accept = dict(scope["headers"]).get(b"accept")
             path: str = scope["path"]
-            offered = next((types for prefix, types in PRODUCES if path.startswith(prefix)), None)
+            offered = produces(path)
             if accept is not None and offered is not None and not acceptable(accept.decode("latin-1"), offered):
                 await send_problem(
                     scope,
                     send,
-                    status=406,
-                    slug="not-acceptable",
-                    title="None of the media types in Accept can be produced",
+                    PROBLEM_TYPES["not-acceptable"],
                     detail=f"{path} can answer with {', '.join(offered)}",
                 )
                 return
@@ -511,6 +518,12 @@ UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/embed.js", "/e
 UNLIMITED_PREFIXES = ("/embed/static/",)
 
 
+def rate_limited(path: str) -> bool:
+    """Whether RateLimitMiddleware stands in front of `path`: then it can answer 429, and 401 for a key sent that is
+    not valid (even on a read that needs none)."""
+    return path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES)
+
+
 def _limited_page(retry: int) -> bytes:
     return f"""<!DOCTYPE html>
 <html lang="en-GB">
@@ -549,13 +562,7 @@ class RateLimitMiddleware:
         self.buckets = TokenBuckets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or not self.enabled
-            or path in UNLIMITED_PATHS
-            or path.startswith(UNLIMITED_PREFIXES)
-        ):
+        if scope["type"] != "http" or not self.enabled or not rate_limited(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         try:
@@ -569,9 +576,7 @@ class RateLimitMiddleware:
             await send_problem(
                 scope,
                 send,
-                status=error.status,
-                slug=error.slug,
-                title=error.title,
+                error.problem,
                 detail=error.detail,
                 headers=[(name.lower().encode(), value.encode()) for name, value in error.headers.items()],
             )
@@ -615,9 +620,7 @@ class RateLimitMiddleware:
         await send_problem(
             scope,
             send,
-            status=429,
-            slug="too-many-requests",
-            title="Too many requests",
+            PROBLEM_TYPES["too-many-requests"],
             detail=f"limit is {tier.per_minute} requests a minute; retry after {retry} s. {URGENT_HELP}",
             headers=[(b"retry-after", str(retry).encode())],
             **extra,

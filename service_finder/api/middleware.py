@@ -17,7 +17,8 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestIdMiddleware:
-    """Echo X-Request-ID and X-Correlation-ID; generate one when missing, replace one that is malformed."""
+    """Echo X-Request-ID and X-Correlation-ID; generate one when missing, replace one that is malformed. A caller
+    that sends only X-Correlation-ID has it taken as the request id too, so the id in the answer is theirs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -27,8 +28,10 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {key.lower(): value for key, value in scope["headers"]}
-        request_id = _valid(headers.get(b"x-request-id")) or uuid.uuid4().hex
-        correlation_id = _valid(headers.get(b"x-correlation-id")) or request_id
+        sent = headers.get(b"x-request-id")
+        correlation_id = _valid(headers.get(b"x-correlation-id"))
+        request_id = (_valid(sent) if sent is not None else correlation_id) or uuid.uuid4().hex
+        correlation_id = correlation_id or request_id
         state: MutableMapping[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["correlation_id"] = correlation_id
@@ -63,6 +66,9 @@ CORS_HEADERS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-expose-headers", b"ETag, X-Request-ID, X-Correlation-ID, Retry-After"),
 ]
+# What a cross-origin page may send on a public read. Never Authorization or X-API-Key: keys are not for browsers.
+PREFLIGHT_ALLOWED_HEADERS = b"Content-Type, Accept, If-None-Match, X-Request-ID, X-Correlation-ID"
+SEARCH_PATH = "/v1/search"
 PUBLIC_READ_PREFIXES = ("/v1/search", "/v1/services", "/hsds", "/fhir", "/v1/coverage", "/openapi.json")
 # Answers worked out from what the caller sent (a postcode, an age, needs) and from the minute: health data, and
 # "open now" only for now. No shared cache may keep them (a 200 without Cache-Control may be cached by default).
@@ -72,7 +78,7 @@ NO_STORE_PREFIXES = ("/v1/search", "/hsds", "/fhir", "/v1/coverage")
 def is_public_read(method: str, path: str) -> bool:
     """A read anyone may make from a browser on another site: CORS `*`, never with credentials."""
     return path.startswith(PUBLIC_READ_PREFIXES) and (
-        method in {"GET", "HEAD", "OPTIONS"} or (method == "POST" and path == "/v1/search")
+        method in {"GET", "HEAD", "OPTIONS"} or (method == "POST" and path == SEARCH_PATH)
     )
 
 
@@ -90,15 +96,17 @@ class SecurityHeadersMiddleware:
         path: str = scope["path"]
         public = is_public_read(method, path)
         if method == "OPTIONS" and public:
-            # A browser's preflight for the public search POST: allow only simple headers.
+            # A browser's preflight for a public read: the methods that read (POST only where it is a search), and
+            # no Authorization, so no key can be sent cross-origin. If-None-Match lets a page revalidate by ETag.
+            methods = b"GET, POST, OPTIONS" if path == SEARCH_PATH else b"GET, OPTIONS"
             await send(
                 {
                     "type": "http.response.start",
                     "status": 204,
                     "headers": [
                         *CORS_HEADERS,
-                        (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-                        (b"access-control-allow-headers", b"Content-Type, Accept, X-Request-ID, X-Correlation-ID"),
+                        (b"access-control-allow-methods", methods),
+                        (b"access-control-allow-headers", PREFLIGHT_ALLOWED_HEADERS),
                         (b"access-control-max-age", b"600"),
                     ],
                 }

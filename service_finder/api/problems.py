@@ -16,8 +16,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
-from service_finder.api.middleware import CORS_HEADERS, is_public_read
-from service_finder.errors import PROBLEM_BASE, URGENT_HELP, FieldValueError, ServiceFinderError, quoted
+from service_finder.api.middleware import CORS_HEADERS, SEARCH_PATH, is_public_read
+from service_finder.errors import PROBLEM_TYPES, URGENT_HELP, FieldValueError, ProblemType, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path, operation_outcome
 from service_finder.interop.hsds_api import PATTERN_HINTS as HSDS_PATTERN_HINTS
 from service_finder.schemas import PATTERN_HINTS, SearchRequest
@@ -30,18 +30,21 @@ logger = logging.getLogger("service_finder.api")
 
 def problem_response(
     request: Request,
+    problem: ProblemType,
     *,
-    status: int,
-    slug: str,
-    title: str,
     detail: str,
+    status: int | None = None,
     field: str | None = None,
     value: Any = None,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """`problem` as RFC 9457 problem+json (an OperationOutcome under /fhir); `status` only where one type covers
+    several (http-error)."""
+    status = status or problem.status
+    title = problem.title
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + slug,
+        "type": problem.type,
         "title": title,
         "status": status,
         "detail": detail,
@@ -59,9 +62,6 @@ def problem_response(
         outcome = error_outcome(status, title, detail, expression=field)
         return JSONResponse(sendable(outcome), status_code=status, media_type=FHIR_JSON, headers=headers)
     return JSONResponse(sendable(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
-SEARCH_PATH = "/v1/search"
 
 
 def search_safety_net(app: Any) -> list[dict[str, Any]]:
@@ -110,9 +110,7 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
         detail = detail.replace(written, shown)
     return problem_response(
         request,
-        status=error.status,
-        slug=error.slug,
-        title=error.title,
+        error.problem,
         detail=detail,
         field=error.field,
         value=error.value,
@@ -192,9 +190,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         at = f" at character {position[0]}" if position else ""
         return problem_response(
             request,
-            status=400,
-            slug="malformed-body",
-            title="The request body is not valid JSON",
+            PROBLEM_TYPES["malformed-body"],
             detail=f"the body is not valid JSON{at}: {broken.get('ctx', {}).get('error', 'cannot be parsed')}",
             field="body",
             value=None,
@@ -212,9 +208,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         named = quoted(names[0]) if names[0] else "with no name"
         return problem_response(
             request,
-            status=400,
-            slug="unknown-parameter",
-            title="The request has a parameter this endpoint does not take",
+            PROBLEM_TYPES["unknown-parameter"],
             detail=f"unknown {where} {named}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else ""),
             field=names[0],
             value=_json_safe(unknown[0].get("input")),
@@ -223,9 +217,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     first = errors[0] if errors else {"field": None, "value": None, "message": "invalid request"}
     return problem_response(
         request,
-        status=422,
-        slug="invalid-parameter",
-        title="A parameter has a value that cannot be used",
+        PROBLEM_TYPES["invalid-parameter"],
         detail=_described(first),
         field=first["field"],
         value=first["value"],
@@ -235,7 +227,9 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+    # One title per type whatever the framework's words ("Not Found" for a path, where an unknown id says "Not
+    # found"): its words go in the detail.
+    problem = PROBLEM_TYPES[{404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")]
     headers = dict(error.headers) if error.headers else {}
     # Starlette names only the first route that matched the path; a path served by several (GET and POST
     # /v1/search; GET, PUT, PATCH, DELETE /v1/services/{id}) allows all of their methods. A mount (the docs'
@@ -251,27 +245,26 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         )
     return problem_response(
         request,
+        problem,
         status=error.status_code,
-        slug=slug,
-        title=str(error.detail),
         detail=f"{request.method} {request.url.path}: {error.detail}",
         headers=headers or None,
     )
 
 
 def _allowed(request: Request) -> list[str]:
-    methods = {method for route in _routes(request.app.router.routes) for method in _methods_at(route, request)}
+    methods = {method for route in flat_routes(request.app.router.routes) for method in _methods_at(route, request)}
     if "GET" in methods:
         methods.add("HEAD")  # HeadMiddleware serves it
     return sorted(methods)
 
 
-def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+def flat_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
     # FastAPI keeps an included router as one entry that holds the router it included (no prefix is added at
     # inclusion here: every router carries its own).
     for route in routes:
         included = getattr(route, "original_router", None)
-        yield from _routes(included.routes) if included is not None else (route,)
+        yield from flat_routes(included.routes) if included is not None else (route,)
 
 
 def _methods_at(route: BaseRoute, request: Request) -> set[str]:
@@ -284,9 +277,7 @@ async def _store_down(request: Request, error: Exception) -> JSONResponse:
     logger.warning("store unavailable on %s: %s", request.method, type(error).__name__)
     return problem_response(
         request,
-        status=503,
-        slug="store-unavailable",
-        title="The directory store cannot be reached",
+        PROBLEM_TYPES["store-unavailable"],
         detail="The directory store is not answering; try again shortly. Search keeps answering from the last index.",
         headers={"Retry-After": "5"},
     )
@@ -298,9 +289,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # Rendered outside every middleware (Starlette's ServerErrorMiddleware), so the ids are set here.
     return problem_response(
         request,
-        status=500,
-        slug="internal-error",
-        title="Something went wrong on our side",
+        PROBLEM_TYPES["internal-error"],
         detail=f"The error has been logged. {URGENT_HELP}",
         headers={
             "X-Request-ID": getattr(request.state, "request_id", ""),

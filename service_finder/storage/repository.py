@@ -92,6 +92,8 @@ class Page:
     total: int
     # Services on this page stored in a form that no longer validates: named, not shown (see UnreadableService).
     unreadable: tuple[str, ...] = ()
+    # With modified_after, on the first page: (id, removed at) of services deleted since, oldest first.
+    removed: tuple[tuple[str, datetime], ...] = ()
 
 
 def _utc(value: datetime) -> datetime:
@@ -324,6 +326,12 @@ def service_revision(session: Session, service_id: str, *, include_deleted: bool
     return row.revision
 
 
+def removed_at(session: Session, service_id: str) -> datetime | None:
+    """When the service was removed (UTC), from the row alone; None if it is in the directory or never was."""
+    row = session.get(Service, service_id)
+    return _utc(row.deleted_at) if row is not None and row.deleted_at is not None else None
+
+
 def get_services(session: Session, ids: Iterable[str]) -> dict[str, StoredService | UnreadableService]:
     """By id, deleted rows too (importing or saving a deleted id restores it, with an audit entry), and rows that
     no longer validate (saving a valid record over one repairs it)."""
@@ -353,10 +361,24 @@ def list_services(
     rows = session.exec(query.order_by(col(Service.id)).offset(offset).limit(limit)).all()
     # One record that cannot be read must not stop a partner paging through the rest: it is named instead.
     loaded = _load_rows(session, rows)
+    removed: tuple[tuple[str, datetime], ...] = ()
+    if modified_after is not None and offset == 0:
+        # A poller must learn of deletions too, or it goes on offering a service that is gone.
+        gone = select(col(Service.id), col(Service.deleted_at)).where(
+            col(Service.deleted_at).is_not(None), col(Service.last_modified) > modified_after
+        )
+        if kind is not None:
+            gone = gone.where(Service.kind == kind)
+        removed = tuple(
+            (ident, _utc(at))
+            for ident, at in session.exec(gone.order_by(col(Service.deleted_at), col(Service.id)))
+            if at is not None  # as the query asks: the type cannot say so
+        )
     return Page(
         [s for s in loaded if isinstance(s, StoredService)],
         total,
         tuple(s.id for s in loaded if isinstance(s, UnreadableService)),
+        removed,
     )
 
 

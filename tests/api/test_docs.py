@@ -120,3 +120,26 @@ def test_the_docs_pages_may_load_nothing_from_another_host(docs_client: TestClie
 def test_json_and_text_answers_are_never_documents(docs_client: TestClient, path: str) -> None:
     policy = docs_client.get(path).headers["content-security-policy"]
     assert policy == "default-src 'none'; frame-ancestors 'none'"
+
+
+# What makes a browser fetch a URL from a script or stylesheet: an element's src (`src:"…"`, `src="…"`, `.src =`),
+# a stylesheet's url() or @import, fetch() and dynamic import(). Links (href) are followed only when clicked, and the
+# bundles' other URLs are identifiers (JSON Schema ids, XML namespaces) or text in messages.
+FETCHED_URL = re.compile(
+    r"""(?:\bsrcset|\bsrc)\s*[:=]\s*["'`](?:https?:)?//[^"'`]+"""
+    r"""|url\(\s*["']?(?:https?:)?//[^)"']+"""
+    r"""|@import\s+(?:url\()?\s*["']?(?:https?:)?//[^;"')]+"""
+    r"""|\b(?:fetch|import)\(\s*["'`](?:https?:)?//[^"'`]+""",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_no_served_docs_asset_fetches_from_another_host(docs_client: TestClient, page: str) -> None:
+    # ReDoc's bundle showed its vendor's logo from https://cdn.redoc.ly: blocked by the policy, a console error
+    # and a broken image; offline, a failed request.
+    for url in references(docs_client.get(page).text):
+        if url.endswith((".js", ".css")):
+            text = docs_client.get(url).text
+            assert FETCHED_URL.findall(text) == [], url
+            assert "cdn.redoc.ly" not in text, url

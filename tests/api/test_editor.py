@@ -47,7 +47,9 @@ def test_a_created_service_is_searchable_at_once(client: TestClient, engine: Eng
     response = client.post("/v1/services", json=service_data("new-cafe"), headers=_key(engine, "write"))
     assert response.status_code == 201
     assert response.headers["location"] == "/v1/services/new-cafe"
-    assert response.headers["etag"] == '"new-cafe-r1"'
+    assert response.headers["etag"] == '"new-cafe-r1-fresh"'
+    # The write's ETag is the one a read sends, so a client that wrote can revalidate its copy at once.
+    assert client.get("/v1/services/new-cafe", headers={"If-None-Match": response.headers["etag"]}).status_code == 304
     assert response.json()["locations"][0]["district_code"] == "E08000035"
     assert _search_ids(client) == ["new-cafe"]
     again = client.post("/v1/services", json=service_data("new-cafe"), headers=_key(engine, "write"))
@@ -61,7 +63,7 @@ def test_an_update_needs_the_current_etag(client: TestClient, engine: Engine) ->
     assert client.put("/v1/services/cafe", json=changed, headers=headers).status_code == 428
     ok = client.put("/v1/services/cafe", json=changed, headers={**headers, "If-Match": '"cafe-r1"'})
     assert ok.status_code == 200
-    assert ok.headers["etag"] == '"cafe-r2"'
+    assert ok.headers["etag"] == '"cafe-r2-fresh"'
     stale = client.put("/v1/services/cafe", json=service_data("cafe"), headers={**headers, "If-Match": '"cafe-r1"'})
     assert stale.status_code == 412
     assert client.get("/v1/services/cafe").json()["eligibility"]["minimum_age"] == 16
@@ -142,10 +144,35 @@ def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, 
     deleted = client.delete("/v1/services/cafe", headers={**headers, "If-Match": '"cafe-r1"'})
     assert deleted.status_code == 204
     assert "content-type" not in deleted.headers  # no body, so nothing to say it is JSON
-    assert client.get("/v1/services/cafe").status_code == 404
+    gone = client.get("/v1/services/cafe")
+    assert gone.status_code == 410
+    assert gone.json()["type"].endswith("/gone")
+    assert gone.json()["value"] == "cafe"
+    assert client.get("/v1/services/never-was").status_code == 404
     assert _search_ids(client) == []
     assert client.get("/v1/services").json()["total_items"] == 0
     assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create", "delete"]
+
+
+def test_a_poller_learns_of_a_removal_as_well_as_of_changes(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    for name in ("cafe", "haven"):
+        client.post("/v1/services", json=service_data(name), headers=headers)
+    before = datetime.now(UTC)
+    assert client.delete("/v1/services/cafe", headers={**headers, "If-Match": '"cafe-r1"'}).status_code == 204
+    since = {"modified_after": before.isoformat()}
+
+    page = client.get("/v1/services", params=since).json()
+    assert page["items"] == []
+    assert [r["id"] for r in page["removed"]] == ["cafe"]
+    assert datetime.fromisoformat(page["removed"][0]["removed_at"]) > before
+    # Not on a later page, nor without modified_after (a full copy has no removed services in it to drop).
+    assert client.get("/v1/services", params={**since, "page": 2}).json()["removed"] == []
+    assert client.get("/v1/services").json()["removed"] == []
+    # Brought back, it is a change again, not a removal.
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    again = client.get("/v1/services", params=since).json()
+    assert ([s["id"] for s in again["items"]], again["removed"]) == (["cafe"], [])
 
 
 def test_a_deleted_service_can_be_brought_back_by_creating_it_again(client: TestClient, engine: Engine) -> None:

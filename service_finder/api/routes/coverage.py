@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep, one_each
-from service_finder.api.docs import problem_responses
+from service_finder.api.docs import problem_example, problem_responses
 from service_finder.coverage.analysis import (
     DEFAULT_KINDS,
     CoverageQuery,
@@ -199,7 +199,21 @@ def _reach(request: CoverageRequest) -> Reach:
                 **{media: {} for fmt, media in MEDIA_TYPES.items() if fmt not in GEOJSON_OR_JSON},
             },
         },
-        **problem_responses(400, 422, 429, 503, instance="/v1/coverage"),
+        **problem_responses(
+            400,
+            422,
+            429,
+            503,
+            instance="/v1/coverage",
+            examples={
+                503: problem_example(
+                    503,
+                    slug="gazetteer-unavailable",
+                    detail="the postcode gazetteer is not loaded on this server; coverage needs it",
+                    instance="/v1/coverage",
+                )
+            },
+        ),
     },
 )
 def coverage_get(

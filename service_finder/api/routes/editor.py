@@ -19,7 +19,7 @@ from service_finder.api.docs import header_refs, problem_responses
 from service_finder.errors import Conflict, InvalidParameter, NotFound, PreconditionRequired
 from service_finder.importers.pipeline import check_records
 from service_finder.importers.report import Parsed, Problem, problems_from_validation
-from service_finder.presenters import public_service
+from service_finder.presenters import public_service, read_etag
 from service_finder.schemas import ID_PATTERN, ServicePublic, ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
@@ -156,8 +156,9 @@ async def _save(
         return stored
 
     stored = await asyncio.to_thread(write)
-    response.headers["ETag"] = stored.etag
-    return public_service(stored, today=today)
+    public = public_service(stored, today=today)
+    response.headers["ETag"] = read_etag(stored, public)  # as a GET sends it, so If-None-Match after a write works
+    return public
 
 
 @router.post(

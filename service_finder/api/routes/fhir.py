@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from service_finder.api.deps import SnapshotDep, TodayDep
+from service_finder.api.docs import OUTCOME_SCHEMA, fhir_resource_schema
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
 from service_finder.errors import quoted
 from service_finder.interop import examples
@@ -142,21 +143,6 @@ def _pattern(pattern: str) -> dict[str, Any]:
     return {"pattern": pattern}
 
 
-def _resource(resource_type: str, **properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": f"A FHIR R4 {resource_type} resource (https://hl7.org/fhir/R4/).",
-        "required": ["resourceType", *properties],
-        "properties": {
-            "resourceType": {"const": resource_type, "description": "The FHIR resource type."},
-            **properties,
-        },
-    }
-
-
-_OUTCOME_SCHEMA = _resource(
-    "OperationOutcome", issue={"type": "array", "minItems": 1, "description": "What was wrong, one issue each."}
-)
 _WHY = {
     400: "A search parameter this server does not support, or a value it cannot use: the OperationOutcome says which.",
     404: "No resource with that id: an OperationOutcome.",
@@ -169,10 +155,10 @@ def _responses(example: dict[str, Any], outcomes: dict[int, dict[str, Any]]) -> 
     kind = str(example["resourceType"])
     success: dict[str, Any] = {
         "description": f"A FHIR R4 {kind}" + (" (searchset)." if kind == "Bundle" else "."),
-        "content": {FHIR_JSON: {"schema": _resource(kind), "example": example}},
+        "content": {FHIR_JSON: {"schema": fhir_resource_schema(kind), "example": example}},
     }
     errors: dict[int | str, Any] = {
-        status: {"description": _WHY[status], "content": {FHIR_JSON: {"schema": _OUTCOME_SCHEMA, "example": outcome}}}
+        status: {"description": _WHY[status], "content": {FHIR_JSON: {"schema": OUTCOME_SCHEMA, "example": outcome}}}
         for status, outcome in outcomes.items()
     }
     return {200: success, **errors}

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SnapshotDep, one_each
-from service_finder.api.docs import problem_responses
+from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.search import resolve_postcode
 from service_finder.errors import InvalidParameter, NotFound, quoted
 from service_finder.interop import examples
@@ -47,9 +47,16 @@ from service_finder.interop.hsds_api import (
 
 
 def _responses(example: dict[str, Any], *errors: int, instance: str) -> dict[int | str, Any]:
-    # The example is what the route answers for the documented service record (see interop/examples.py).
+    # The example is what the route answers for the documented service record (see interop/examples.py). A 503 here
+    # is only ever a postcode filter on a server with no gazetteer (the directory is read from the index).
     success: dict[int | str, Any] = {200: {"content": {"application/json": {"example": example}}}}
-    return {**success, **problem_responses(*errors, instance=instance)} if errors else success
+    unavailable = problem_example(
+        503,
+        slug="gazetteer-unavailable",
+        detail="the postcode gazetteer is not loaded on this server; leave out postcode",
+        instance=instance,
+    )
+    return {**success, **problem_responses(*errors, instance=instance, examples={503: unavailable})}
 
 
 def open_to_all(response: Response) -> None:

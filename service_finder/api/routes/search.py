@@ -63,13 +63,10 @@ ERRORS = problem_responses(
         ),
         503: problem_example(
             503,
+            slug="gazetteer-unavailable",
             detail="the postcode gazetteer is not loaded on this server; search by lat and lon",
             instance="/v1/search",
-        )
-        | {
-            "type": "https://service-finder.invalid/problems/gazetteer-unavailable",
-            "title": "Postcode search is not available on this server",
-        },
+        ),
     },
 )
 

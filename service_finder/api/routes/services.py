@@ -10,8 +10,8 @@ from service_finder.api.deps import NoUnknownQuery, SessionDep, TodayDep
 from service_finder.api.docs import NOT_MODIFIED, header_refs, problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import ServiceKind
-from service_finder.errors import PROBLEM_BASE, NotFound
-from service_finder.presenters import public_service, service_page
+from service_finder.errors import PROBLEM_BASE, Gone, NotFound
+from service_finder.presenters import public_service, read_etag, service_page
 from service_finder.schemas import ID_PATTERN, IsoDateTime, ServicePage, ServicePublic
 from service_finder.storage import repository
 
@@ -68,6 +68,7 @@ def list_services(
         **problem_responses(
             400,
             404,
+            410,
             422,
             429,
             500,
@@ -115,11 +116,16 @@ def get_service(
 ) -> ServicePublic:
     stored = repository.get_service(session, service_id)
     if stored is None:
+        if (removed := repository.removed_at(session, service_id)) is not None:
+            raise Gone(
+                f"service {service_id!r} was removed from the directory at "
+                f"{removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it",
+                field="service_id",
+                value=service_id,
+            )
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     public = public_service(stored, today=today)
-    # The revision is what editors send back in If-Match; freshness is in it too, so a cached copy never keeps
-    # saying "verified" after the record's review date has passed.
-    etag = f'"{stored.record.id}-r{stored.revision}-{"stale" if public.stale else "fresh"}"'
+    etag = read_etag(stored, public)
     if _matches(request, etag):
         return Response(status_code=304, headers={"ETag": etag})  # type: ignore[return-value]
     response.headers["ETag"] = etag
