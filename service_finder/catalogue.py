@@ -25,6 +25,11 @@ from service_finder.storage import repository
 
 logger = logging.getLogger("service_finder.catalogue")
 
+# A look at the store's version is a primary-key read: one that has not answered in this long means a store that
+# hangs rather than refuses (a stopped server, a network that drops packets). The index is then marked stale, so
+# /readyz, /metrics and answers say so, while the look carries on; it is judged again at the next poll.
+STORE_CHECK_DEADLINE_SECONDS = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -87,6 +92,7 @@ class Catalogue:
         )
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
+        self._checking_since: float | None = None  # monotonic, while a look at the store's version is under way
 
     @property
     def snapshot(self) -> Snapshot:
@@ -105,8 +111,12 @@ class Catalogue:
     def _refresh(self) -> bool:
         now = datetime.now(UTC)
         try:
-            with Session(self.engine) as session:
-                version = repository.data_version(session).version
+            self._checking_since = time.monotonic()
+            try:
+                with Session(self.engine) as session:
+                    version = repository.data_version(session).version
+            finally:
+                self._checking_since = None
             current = self._snapshot.index
             unreadable = self._snapshot.unreadable
             if version == current.version:
@@ -139,12 +149,28 @@ class Catalogue:
         return True
 
     async def _poll(self) -> None:
+        running: asyncio.Future[bool] | None = None
         while True:
             await asyncio.sleep(self.poll_seconds)
+            if running is None or running.done():  # a refresh stuck on a hung store is not joined by another
+                running = asyncio.ensure_future(asyncio.to_thread(self.refresh))
             try:
-                await asyncio.to_thread(self.refresh)
+                await asyncio.wait_for(asyncio.shield(running), timeout=STORE_CHECK_DEADLINE_SECONDS)
+            except TimeoutError:
+                self.check_overdue()
             except Exception:  # the poller must outlive any one failure
                 logger.exception("index refresh failed")
+
+    def check_overdue(self) -> None:
+        """Mark the index stale when a look at the store has gone on past STORE_CHECK_DEADLINE_SECONDS (a rebuild
+        may take longer: only the version read is timed)."""
+        since = self._checking_since
+        if since is None or time.monotonic() - since < STORE_CHECK_DEADLINE_SECONDS:
+            return
+        current = self._snapshot
+        if not current.store_unreachable:
+            logger.warning("store not answering, serving the last index (marked stale)")
+            self._snapshot = Snapshot(current.index, True, current.checked_at, unreadable=current.unreadable)
 
     @contextlib.contextmanager
     def polling(self) -> Iterator[None]:

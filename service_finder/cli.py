@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlmodel import Session
 
-from service_finder.config import get_settings
+from service_finder.config import Settings, get_settings
 from service_finder.coverage.cli import app as analysis_commands
 from service_finder.errors import RecordUnreadable
 from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
@@ -367,6 +368,17 @@ def main() -> None:
     except RecordUnreadable as error:  # an export would silently leave the service out
         console.print(f"[red]error:[/red] {escape(error.detail)}; nothing was written", highlight=False)
         sys.exit(1)
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        # Settings from the environment that cannot be used (an unsafe production setting, a bad number): one line
+        # each, naming the variable, and never the other settings' values (the database URL may hold a password).
+        for problem in error.errors(include_url=False, include_input=False):
+            field = "_".join(str(part) for part in problem["loc"])
+            name = f"SERVICE_FINDER_{field.upper()}: " if field else ""
+            message = problem["msg"].removeprefix("Value error, ")
+            console.print(f"[red]error:[/red] {escape(name + message)}; not started", highlight=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

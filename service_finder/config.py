@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     # How often each process checks the store's data version and rebuilds its index when it moved.
     index_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     title: str = "Crisis Care Service Finder"
-    max_body_bytes: int = Field(default=1024 * 1024, description="Larger request bodies get 413.")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     # Bounds how long a caller waits, not how long a thread-pool handler computes: see TimeLimitMiddleware.
     request_timeout_seconds: float = Field(
         default=10.0, gt=0, le=300, description="A request not answered within this many seconds gets 503."

@@ -104,6 +104,20 @@ def test_ordinary_mistakes_get_one_line_not_a_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in result.stdout + result.stderr, args
 
 
+def test_settings_that_cannot_be_used_stop_the_server_with_one_line_each(tmp_path: Path) -> None:
+    secret = "postgresql://editor:hunter2@127.0.0.1:1/x"  # a password in the URL must never be printed
+    unsafe = {"SERVICE_FINDER_ENVIRONMENT": "production", "SERVICE_FINDER_DEBUG": "true"}
+    for env, words in (
+        (unsafe, "error: SERVICE_FINDER_DEBUG must be off when SERVICE_FINDER_ENVIRONMENT=production; not started"),
+        ({"SERVICE_FINDER_MAX_BODY_BYTES": "-1"}, "error: SERVICE_FINDER_MAX_BODY_BYTES: Input should be greater"),
+    ):
+        result = _cli("serve", "--port", "1", env={**env, "SERVICE_FINDER_DATABASE_URL": secret})
+        assert result.returncode == 2
+        assert words in result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+        assert "hunter2" not in result.stdout + result.stderr
+
+
 def test_coverage_refuses_a_reach_of_nothing(database: str) -> None:
     result = runner.invoke(app, ["coverage", "--km", "0"])
     assert result.exit_code == 2

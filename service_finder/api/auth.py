@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from service_finder.api.deps import StateDep
@@ -37,6 +38,12 @@ class Caller:
 
 
 ANONYMOUS = Caller(None, "anonymous", frozenset({"read"}))
+# A key this process has not seen, sent while the store cannot be reached to check it. Reads go on at the anonymous
+# rate (a key earns no tier it cannot prove); a write asks the store again, and gets 503 store-unavailable.
+UNVERIFIED = Caller(None, "unverified", frozenset({"read"}))
+# After a failed lookup, how long keys are answered from what is known without asking the store again: each lookup
+# can wait out the connection timeout, and searches must not.
+STORE_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,7 @@ class KeyStore:
         # Least recently used first: bounded, so a flood of made-up key ids cannot grow it without end.
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self.max_keys = max_keys
+        self._store_down_until = 0.0  # monotonic; see STORE_RETRY_SECONDS
 
     def _remember(self, key_id: str, cached: _Cached) -> _Cached:
         self._cache[key_id] = cached
@@ -62,7 +70,10 @@ class KeyStore:
             self._cache.popitem(last=False)
         return cached
 
-    def identify(self, raw: str | None, session_factory: object) -> Caller:
+    def identify(self, raw: str | None, session_factory: object, *, strict: bool = False) -> Caller:
+        """The caller a key names. When the store cannot be reached, a key seen before keeps its last known
+        caller (searches from a partner must not drop to the anonymous rate in an outage) and an unseen one is
+        UNVERIFIED; `strict` (writes) raises the store's error instead, which is answered 503."""
         if raw is None:
             return ANONYMOUS
         match = _KEY.match(raw.strip())
@@ -71,18 +82,35 @@ class KeyStore:
         key_id, secret = match.groups()
         cached = self._cache.get(key_id)
         if cached is None or cached.until < time.monotonic():
-            assert callable(session_factory)
-            with session_factory() as session:
-                key = repository.find_api_key(session, key_id)
-            if key is None:
-                # Remember unknown ids too, so a flood of made-up keys costs one lookup each per CACHE_SECONDS.
-                self._remember(key_id, _Cached("", ANONYMOUS, time.monotonic() + CACHE_SECONDS))
-                raise Unauthorised("the API key is not valid")
-            caller = Caller(key.id, key.name, frozenset(s for scope in key.scopes for s in IMPLIED.get(scope, ())))
-            cached = self._remember(key_id, _Cached(key.secret_hash, caller, time.monotonic() + CACHE_SECONDS))
+            found = self._look_up(key_id, session_factory, strict=strict)
+            if found is not None:
+                cached = found
+            elif cached is None:
+                return UNVERIFIED  # the store is down and this process has not seen the key
+            # Otherwise the store is down and the key's last known caller stands.
         if not cached.secret_hash or not hmac.compare_digest(repository.hash_secret(secret), cached.secret_hash):
             raise Unauthorised("the API key is not valid")
         return cached.caller
+
+    def _look_up(self, key_id: str, session_factory: object, *, strict: bool) -> _Cached | None:
+        """The key as the store has it now; None when the store cannot be reached (and not `strict`)."""
+        if not strict and time.monotonic() < self._store_down_until:
+            return None
+        assert callable(session_factory)
+        try:
+            with session_factory() as session:
+                key = repository.find_api_key(session, key_id)
+        except OperationalError:
+            if strict:
+                raise
+            self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+            return None
+        if key is None:
+            # Remember unknown ids too, so a flood of made-up keys costs one lookup each per CACHE_SECONDS.
+            self._remember(key_id, _Cached("", ANONYMOUS, time.monotonic() + CACHE_SECONDS))
+            raise Unauthorised("the API key is not valid")
+        caller = Caller(key.id, key.name, frozenset(s for scope in key.scopes for s in IMPLIED.get(scope, ())))
+        return self._remember(key_id, _Cached(key.secret_hash, caller, time.monotonic() + CACHE_SECONDS))
 
     def forget(self, key_id: str) -> None:
         self._cache.pop(key_id, None)
@@ -103,9 +131,9 @@ def presented_key(request: Request) -> str | None:
 
 def get_caller(request: Request, state: StateDep) -> Caller:
     caller = getattr(request.state, "caller", None)
-    if isinstance(caller, Caller):
+    if isinstance(caller, Caller) and caller is not UNVERIFIED:
         return caller
-    return state.keys.identify(presented_key(request), lambda: Session(state.engine))
+    return state.keys.identify(presented_key(request), lambda: Session(state.engine), strict=True)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

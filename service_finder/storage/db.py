@@ -32,8 +32,23 @@ def create_db_engine(url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # A short connect timeout: when PostgreSQL is down, a write should fail fast with 503, not hang.
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 3})
+    # A short connect timeout: when PostgreSQL is down, a write should fail fast with 503, not hang. TCP keepalives
+    # and a user timeout: when the network to it drops packets, a connection fails in seconds, not at the
+    # kernel's retransmission timeout (about 15 minutes).
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={
+            "connect_timeout": 3,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 3,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 10_000,  # milliseconds
+        },
+    )
 
 
 def write_session(engine: Engine) -> Session:

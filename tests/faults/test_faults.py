@@ -36,9 +36,11 @@ def test_postgres_outage_search_keeps_answering_writes_get_503_and_all_recovers(
     with Session(engine) as session:
         repository.upsert_services(session, [make_record("leeds-cafe")], actor="setup")
         key = repository.create_api_key(session, name="editor", scopes=["write"], now=datetime.now(UTC))
+        partner = repository.create_api_key(session, name="nhs-111", scopes=["read"], now=datetime.now(UTC))
         session.commit()
     engine.dispose()
-    server = start_server(private_postgres.url, tmp_path / "server.log")
+    # Rate limiting on, as in production: it is what looks up a key on every request that sends one.
+    server = start_server(private_postgres.url, tmp_path / "server.log", SERVICE_FINDER_RATE_LIMIT_ENABLED="true")
     editor = {"Authorization": f"Bearer {key}"}
     try:
         assert [
@@ -55,6 +57,9 @@ def test_postgres_outage_search_keeps_answering_writes_get_503_and_all_recovers(
         assert answer.status_code == 200
         assert answer.json()["stale_index"] is True
         assert [r["service"]["id"] for r in answer.json()["results"]] == ["leeds-cafe"]
+        # A partner's key that this process cannot check now still gets its search answered (it was a 500).
+        keyed = httpx.get(f"{server.url}/v1/search", params=LEEDS_FRIDAY, headers={"X-API-Key": partner}, timeout=30)
+        assert (keyed.status_code, keyed.json()["stale_index"]) == (200, True)
         write = httpx.post(f"{server.url}/v1/services", json=service_data("new-one"), headers=editor, timeout=30)
         assert write.status_code == 503
         assert write.headers["content-type"] == "application/problem+json"
@@ -67,6 +72,37 @@ def test_postgres_outage_search_keeps_answering_writes_get_503_and_all_recovers(
         after = httpx.get(f"{server.url}/v1/search", params=LEEDS_FRIDAY).json()
         assert after["stale_index"] is False
         assert {r["service"]["id"] for r in after["results"]} == {"leeds-cafe", "new-one"}
+    finally:
+        stop_server(server)
+
+
+def test_a_store_that_hangs_is_reported_stale_and_searches_go_on(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    engine = create_db_engine(private_postgres.url)
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        repository.upsert_services(session, [make_record("leeds-cafe")], actor="setup")
+        session.commit()
+    engine.dispose()
+    server = start_server(private_postgres.url, tmp_path / "server.log")
+    try:
+        server.wait_until("readyz to be ready", lambda: httpx.get(f"{server.url}/readyz").json()["status"] == "ready")
+        private_postgres.freeze()
+        try:
+            # It used to say "ready", store reachable and answers fresh for as long as the store hung.
+            server.wait_until(
+                "readyz to report the hung store",
+                lambda: httpx.get(f"{server.url}/readyz", timeout=5).json()["status"] == "degraded",
+                timeout=30,
+            )
+            answer = httpx.get(f"{server.url}/v1/search", params=LEEDS_FRIDAY, timeout=5)
+            assert (answer.status_code, answer.json()["stale_index"]) == (200, True)
+            assert [r["service"]["id"] for r in answer.json()["results"]] == ["leeds-cafe"]
+            assert "service_finder_store_up 0" in httpx.get(f"{server.url}/metrics", timeout=5).text
+        finally:
+            private_postgres.thaw()
+        server.wait_until("readyz to recover", lambda: httpx.get(f"{server.url}/readyz").json()["status"] == "ready")
     finally:
         stop_server(server)
 
