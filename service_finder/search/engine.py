@@ -1316,10 +1316,12 @@ def _line_state(
     index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime
 ) -> OpenState:
     """A line's open state by its service-wide hours: a phone line's hours are the service's, whatever hours an
-    office of it (a site with hours of its own) keeps."""
+    office of it (a site with hours of its own) keeps. A line with hours recorded only at its site(s) answers in
+    those hours: read as no hours at all, a 24/7 line was left out of the safety net."""
     if not record.locations:  # its one unit holds the service-wide hours, with the minute's shared states
         return state(int(np.searchsorted(index.unit_service, index.position[record.id])))
-    return open_state([s.to_domain() for s in record.schedules if s.location_id is None], at)
+    wide = [s for s in record.schedules if s.location_id is None]
+    return open_state([s.to_domain() for s in wide or record.schedules], at)
 
 
 def _open_a_day(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime) -> bool:

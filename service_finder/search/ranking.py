@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Final
 
 # Open at the instant searched for. Larger than any sum of the other terms a closed service can earn, so an open
-# service never ranks below an otherwise-equal closed one.
+# service never ranks below an otherwise-equal closed one. One deliberate exception, with open=within:N: an open
+# service the person would probably reach after it closes (OPEN_NOW + MAY_CLOSE_BEFORE_ARRIVAL = 55) can rank below
+# one opening within the next 20 minutes (OPENS_SOON less 0.25 a minute: above 55), which will be open when they
+# get there.
 OPEN_NOW: Final = 100.0
 # Not open now but opening within the window asked for (open=within:N): worth less the longer the wait.
 OPENS_SOON: Final = 60.0
@@ -46,6 +49,8 @@ ARRIVAL_MARGIN_MIN: Final = 15
 
 
 def travel_minutes(distance_km: float) -> tuple[str, int]:
+    # Judged on the distance as the answer shows it (to 10 m), so "2.0 km" is never estimated as a drive.
+    distance_km = round(distance_km, 2)
     if distance_km <= WALK_LIMIT_KM:
         return "walking", max(1, round(distance_km / WALK_KMH * 60))
     return "public transport or car", max(1, round(distance_km / TRAVEL_KMH * 60))

@@ -413,8 +413,14 @@ def phone_link(phone: PhoneRecord) -> Phone:
 
 def distance_words(km: float) -> str:
     miles = km / KM_PER_MILE
+    if miles < 0.05:  # "0.0 miles" reads as a mistake: under about 80 m, say so
+        return "Under 0.1 miles (160 m) away in a straight line"
     shown = f"{miles:.1f}" if miles < 10 else f"{miles:.0f}"
-    return f"{shown} miles ({km:.1f} km) away in a straight line"
+    return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({km:.1f} km) away in a straight line"
+
+
+def minutes_words(minutes: int) -> str:
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def directions_url(latitude: float, longitude: float) -> str:
@@ -427,22 +433,40 @@ def directions_url(latitude: float, longitude: float) -> str:
 _PERSON_CRITERIA = {"age": "your age", "gender": "your gender"}
 
 
+# Why a criterion the record does state is still 'check' for this person, in the page's words.
+_KNOWN_BUT_UNSURE = {
+    "catchment": "it may not cover where you are (a full postcode helps)",
+    "gp_registration": "you must be registered with a GP in its area",
+    "referral": "you may need a referral",
+}
+
+
 def _check_words(result: SearchResult, request: SearchRequest) -> str:
-    """Why the verdict is 'check': what the person did not say, what the record does not say, or both."""
-    unknown = [c.criterion for c in result.eligibility.criteria if c.result == "unknown"]
+    """Why the verdict is 'check': what the person did not say, what the record does not say, or what depends on
+    the person in a way the search cannot know (where they live, their GP). Said as the criteria say it: the
+    record is only called silent when it is."""
+    unknown = [c for c in result.eligibility.criteria if c.result == "unknown"]
+    parts: list[str] = []
     yours = [
         words
         for name, words in _PERSON_CRITERIA.items()
-        if name in unknown
+        if any(c.criterion == name for c in unknown)
         and (request.age is None if name == "age" else request.gender is None and request.sex is None)
     ]
-    recorded = [name for name in unknown if name not in _PERSON_CRITERIA or _PERSON_CRITERIA[name] not in yours]
-    parts = []
     if yours:
         parts.append(f"it depends on {' and '.join(yours)}, which you have not given")
-    if recorded:
+    silent = False
+    for criterion in unknown:
+        if criterion.criterion in _PERSON_CRITERIA and _PERSON_CRITERIA[criterion.criterion] in yours:
+            continue
+        words = _KNOWN_BUT_UNSURE.get(criterion.criterion)
+        if words is None or "not recorded" in criterion.reason:
+            silent = True
+        elif words not in parts:
+            parts.append(words)
+    if silent or not parts:
         parts.append("some of who it accepts is not recorded")
-    return "Check before you go: " + (", and ".join(parts) or "some of who it accepts is not recorded")
+    return "Check before you go: " + ", and ".join(parts)
 
 
 def card(result: SearchResult, *, now: datetime, today: date, request: SearchRequest, pinned: bool = False) -> Card:
@@ -458,10 +482,12 @@ def card(result: SearchResult, *, now: datetime, today: date, request: SearchReq
     travel = None
     warning = None
     if result.travel is not None:
-        travel = f"About {result.travel.minutes} minutes {result.travel.mode} (an estimate)"
+        travel = f"About {minutes_words(result.travel.minutes)} {result.travel.mode} (an estimate)"
         if result.travel.arrives_before_close is False:
             # A warning beside the opening hours, not a reason it may suit: it is a reason it may not.
-            warning = f"It may close before you get there (about {result.travel.minutes} minutes {result.travel.mode})"
+            warning = (
+                f"It may close before you get there (about {minutes_words(result.travel.minutes)} {result.travel.mode})"
+            )
     if result.eligibility.verdict is Verdict.eligible:
         verdict_text = "You can use this service"
     else:

@@ -222,6 +222,16 @@ def test_open_in_last_nights_session_never_reads_closed_today() -> None:
     assert good_friday.hours_today == "Open until 2am (from yesterday), then closed today (Good Friday)"
 
 
+def test_open_in_last_nights_session_says_so_when_tonight_has_one_too() -> None:
+    # Friday and Saturday 20:00-03:00, at Saturday 00:30: open until 3am in Friday's session. Tonight's hours alone
+    # ("Open today 8pm to 3am") beside "open now, closes 3am" read as if the 8pm session were the open one.
+    sanctuary = weekly((4, "20:00", "03:00"), (5, "20:00", "03:00"))
+    state = open_state([sanctuary], london(2026, 11, 28, 0, 30))
+    assert state.closes_at == london(2026, 11, 28, 3, 0)
+    assert state.hours_today == "Open until 3am (from yesterday), then open today 8pm to 3am"
+    assert open_state([sanctuary], london(2026, 11, 28, 21, 0)).hours_today == "Open today 8pm to 3am"
+
+
 def test_weekday_service_closed_on_bank_holidays_reopens_after_easter() -> None:
     office = weekly(*((day, "09:00", "17:00") for day in range(5)), bank_holidays=BankHolidayPolicy.closed)
     state = open_state([office], london(2026, 4, 2, 17, 30))

@@ -187,6 +187,20 @@ def test_a_local_line_with_an_office_open_office_hours_is_still_a_24_7_line() ->
     ]
 
 
+def test_a_local_line_whose_24_7_hours_are_recorded_at_its_base_is_in_the_net() -> None:
+    # Its only hours are its site's: they are the line's hours. It used to be read as having none, so never open.
+    line = local_line(
+        "leeds-crisis-line",
+        [LEEDS_DISTRICT],
+        locations=[{"id": "base", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55}],
+        schedules=[{"id": "base-247", "location_id": "base", "always_open": True}],
+    )
+    friday_night = datetime(2026, 10, 9, 20, 0, tzinfo=LONDON)
+    assert [e.id for e in safety_net(index_of([line]), SearchRequest(), LEEDS, at=friday_night) if e.local] == [
+        "leeds-crisis-line"
+    ]
+
+
 def test_no_local_lines_without_a_district() -> None:
     index = index_of([local_line("leeds-crisis-line", [LEEDS_DISTRICT])])
     assert not any(e.local for e in safety_net(index, SearchRequest(), None))

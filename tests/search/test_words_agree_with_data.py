@@ -70,6 +70,15 @@ def test_a_service_left_out_for_distance_is_never_shown_at_the_radius() -> None:
     assert left_out.distance_km > 10
 
 
+def test_a_place_shown_as_2_km_away_is_a_walk_as_the_rule_says() -> None:
+    # About 2.003 km north: shown as 2.0 km, and "walking up to 2 km" must judge that same 2.0.
+    near = make_record("near-cafe", locations=located("near-cafe", LEEDS.latitude + 0.018014, LEEDS.longitude))
+    found = result(run(index_of([near]), open="any"), "near-cafe")
+    assert found.distance_km == 2.0
+    assert found.travel is not None
+    assert (found.travel.mode, found.travel.minutes) == ("walking", 27)
+
+
 def test_ages_not_recorded_are_not_called_any_age_and_from_birth_limits_no_one() -> None:
     unrecorded = make_record("no-ages", locations=located("no-ages", 53.8, -1.55), eligibility={"minimum_age": None})
     from_birth = make_record("from-birth", locations=located("from-birth", 53.8, -1.55), eligibility={"minimum_age": 0})

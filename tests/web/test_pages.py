@@ -197,6 +197,57 @@ def test_demo_and_stale_records_are_labelled(web: TestClient, sqlite_engine: Eng
     assert "Not recently verified" not in real
 
 
+def test_check_before_you_go_names_the_real_doubt_not_a_missing_record(web: TestClient, sqlite_engine: Engine) -> None:
+    gp_only = make_record(
+        "leeds-gp-cafe",
+        name="Leeds GP Café",
+        eligibility={
+            "minimum_age": 18,
+            "catchment": {"type": "districts", "districts": ["E08000035"]},
+            "referral_routes": ["walk_in"],
+            "accepts_intoxicated": False,
+            "gp_registration_required": True,
+        },
+    )
+    silent = make_record(
+        "leeds-silent-cafe",
+        name="Leeds Silent Café",
+        eligibility={
+            "minimum_age": 18,
+            "catchment": {"type": "districts", "districts": ["E08000035"]},
+            "referral_routes": ["walk_in"],
+            "gp_registration_required": None,
+        },
+    )
+    with Session(sqlite_engine) as session:
+        repository.upsert_services(session, [gp_only, silent], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    web.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    page = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": "30"}).text
+    cards = {
+        name: next(c for c in page.split('<li class="nhsuk-card sf-card')[1:] if name in c)
+        for name in ("Leeds GP Café", "Leeds Silent Café")
+    }
+    # The record says a GP registration is needed: the doubt is the person's GP, not a gap in the directory.
+    assert "Check before you go: you must be registered with a GP in its area" in cards["Leeds GP Café"]
+    assert "not recorded" not in cards["Leeds GP Café"].split("Check before you go")[1].split("<")[0]
+    # A record that does not say whether it takes people who have been drinking is called silent, as it is.
+    assert "Check before you go: some of who it accepts is not recorded" in cards["Leeds Silent Café"]
+
+
+@pytest.mark.parametrize(
+    ("km", "words"),
+    [
+        (0.03, "Under 0.1 miles (160 m) away in a straight line"),
+        (1.609, "1.0 mile (1.6 km) away in a straight line"),
+        (3.2, "2.0 miles (3.2 km) away in a straight line"),
+    ],
+)
+def test_distances_read_as_english(km: float, words: str) -> None:
+    assert views.distance_words(km) == words
+    assert (views.minutes_words(1), views.minutes_words(2)) == ("1 minute", "2 minutes")
+
+
 def test_a_call_link_dials_the_extension_shown() -> None:
     link = phone_link(PhoneRecord(number="0113 496 0500 ext 2"))
     assert (link.label, link.href) == ("Call 0113 496 0500 x2", "tel:+441134960500;ext=2")
