@@ -193,7 +193,7 @@ def serve_command(
     import uvicorn  # noqa: PLC0415
 
     from service_finder.api.middleware import Lifecycle  # noqa: PLC0415
-    from service_finder.main import DrainingServer, create_app  # noqa: PLC0415
+    from service_finder.main import DrainingServer, UnsafeSettings, create_app, require_admin_key  # noqa: PLC0415
 
     # A long-running server: freeze what start-up built (Settings.gc_freeze), here and in every worker process.
     os.environ.setdefault("SERVICE_FINDER_GC_FREEZE", "true")
@@ -201,7 +201,15 @@ def serve_command(
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
-        _engine().dispose()
+        store = _engine()
+        if settings.environment == "production":
+            # Checked here too (the app checks it at start-up) so the refusal is one line, not a lifespan traceback.
+            try:
+                require_admin_key(store)
+            except UnsafeSettings as error:
+                console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+                raise typer.Exit(2) from None
+        store.dispose()
     except OperationalError as error:
         # Start anyway: /healthz answers, /readyz says not ready, search answers with the safety net, and the
         # index is built when the store answers. The schema is left to the release's migration Job.

@@ -80,7 +80,7 @@ def create_app(
         own_engine = engine is None
         store = engine or create_db_engine(settings.database_url)
         if settings.environment == "production":
-            _require_admin_key(store)
+            require_admin_key(store)
         catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds)
         catalogue.refresh()
         gazetteer = _load_gazetteer(settings)
@@ -176,7 +176,7 @@ class UnsafeSettings(RuntimeError):
     pass
 
 
-def _require_admin_key(store: Engine) -> None:
+def require_admin_key(store: Engine) -> None:
     try:
         with Session(store) as session:
             admins = [k for k in repository.list_api_keys(session) if k.revoked_at is None and "admin" in k.scopes]

@@ -116,6 +116,16 @@ def test_settings_that_cannot_be_used_stop_the_server_with_one_line_each(tmp_pat
         assert words in result.stderr
         assert "Traceback" not in result.stdout + result.stderr
         assert "hunter2" not in result.stdout + result.stderr
+    # Production with no admin key: refused before serving, in one line, not a start-up traceback in the logs.
+    production = {
+        "SERVICE_FINDER_ENVIRONMENT": "production",
+        "SERVICE_FINDER_PUBLIC_BASE_URL": "https://finder.example.org",
+        "SERVICE_FINDER_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+    }
+    result = _cli("serve", "--port", "1", env=production)
+    assert result.returncode == 2
+    assert "error: refusing to start in production with no admin API key" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_coverage_refuses_a_reach_of_nothing(database: str) -> None:
