@@ -41,6 +41,8 @@ class Snapshot:
     build_failed: bool = False
     # Stored services that no longer validate: the index holds their last readable version, if it had one.
     unreadable: tuple[str, ...] = ()
+    # When the store last answered this process (None until it ever has): how long an outage has lasted.
+    answered_at: datetime | None = None
 
     @property
     def stale(self) -> bool:
@@ -120,26 +122,38 @@ class Catalogue:
             current = self._snapshot.index
             unreadable = self._snapshot.unreadable
             if version == current.version:
-                self._snapshot = Snapshot(current, False, now, unreadable=unreadable)
+                self._snapshot = Snapshot(current, False, now, unreadable=unreadable, answered_at=now)
                 return False
             started = time.perf_counter()
             loaded = load_index(self.engine, current)
         except SQLAlchemyError as error:
             if not self._snapshot.store_unreachable:
                 logger.warning("store unreachable, serving the last index: %s", type(error).__name__)
-            self._snapshot = Snapshot(self._snapshot.index, True, now, unreadable=self._snapshot.unreadable)
+            self._snapshot = Snapshot(
+                self._snapshot.index,
+                True,
+                now,
+                unreadable=self._snapshot.unreadable,
+                answered_at=self._snapshot.answered_at,
+            )
             return False
         except Exception:
             logger.exception("index rebuild failed, serving the last index (marked stale)")
+            # The store answered (its version was read); building what it holds is what failed.
             self._snapshot = Snapshot(
-                self._snapshot.index, False, now, build_failed=True, unreadable=self._snapshot.unreadable
+                self._snapshot.index,
+                False,
+                now,
+                build_failed=True,
+                unreadable=self._snapshot.unreadable,
+                answered_at=now,
             )
             return False
         index = loaded.index
         if index.version < self._snapshot.index.version:
             # Versions only grow: an older build finishing last (were two ever to run at once) is dropped.
             return False
-        self._snapshot = Snapshot(index, False, now, unreadable=loaded.unreadable)
+        self._snapshot = Snapshot(index, False, now, unreadable=loaded.unreadable, answered_at=now)
         logger.info(
             "index rebuilt: version %s, %s services, %.0f ms",
             index.version,
@@ -170,7 +184,9 @@ class Catalogue:
         current = self._snapshot
         if not current.store_unreachable:
             logger.warning("store not answering, serving the last index (marked stale)")
-            self._snapshot = Snapshot(current.index, True, current.checked_at, unreadable=current.unreadable)
+            self._snapshot = Snapshot(
+                current.index, True, current.checked_at, unreadable=current.unreadable, answered_at=current.answered_at
+            )
 
     @contextlib.contextmanager
     def polling(self) -> Iterator[None]:

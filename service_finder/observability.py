@@ -88,6 +88,16 @@ class Metrics:
         self.store_up = Gauge(
             "service_finder_store_up", "1 when the store answered the last poll.", registry=self.registry
         )
+        self.store_answered_age = Gauge(
+            "service_finder_store_checked_age_seconds",
+            "Seconds since the store last answered this process's poll (NaN until it ever has).",
+            registry=self.registry,
+        )
+        self.index_build_failed = Gauge(
+            "service_finder_index_build_failed",
+            "1 when the store's newest version could not be built into an index.",
+            registry=self.registry,
+        )
         self.unreadable_records = Gauge(
             "service_finder_unreadable_records",
             "Stored services that no longer validate (repair with PUT).",

@@ -78,14 +78,27 @@ class CoverageReport(BaseModel):
     demo: bool = Field(description="Demonstration data was counted: fictional services, not real provision.")
     caveats: list[str] = Field(description="What the figures do and do not mean; show them with the figures.")
     attribution: str = Field(description="The Ordnance Survey notice required wherever the figures are shown.")
+    stale_index: bool = Field(
+        default=False,
+        description="True when the figures came from the server's last index while it could not read its store (or "
+        "build the store's newest version): they may be out of date (a caveat says so too).",
+    )
 
 
-def caveats(result: CoverageResult) -> list[str]:
+STALE_INDEX_CAVEAT = (
+    "Computed from the server's last copy of the directory, which it could not bring up to date from its store: "
+    "the figures may be out of date."
+)
+
+
+def caveats(result: CoverageResult, *, stale_index: bool = False) -> list[str]:
     found = [
         "Distances are straight lines from the postcode's centre; real journeys are longer.",
         "Each postcode counts once: Code-Point Open has no population counts.",
         "Eligibility the directory does not record counts as possible unless strict is set.",
     ]
+    if stale_index:
+        found.insert(0, STALE_INDEX_CAVEAT)
     if result.demo:
         found.insert(0, DEMO_CAVEAT)
     return found
@@ -103,7 +116,7 @@ def _district_rows(result: CoverageResult) -> list[tuple[int, str | None, str | 
     return rows
 
 
-def to_report(result: CoverageResult) -> CoverageReport:
+def to_report(result: CoverageResult, *, stale_index: bool = False) -> CoverageReport:
     profile = result.query.profile
     share = result.share()
     districts = [
@@ -147,8 +160,9 @@ def to_report(result: CoverageResult) -> CoverageReport:
         ],
         districts=districts,
         demo=result.demo,
-        caveats=caveats(result),
+        caveats=caveats(result, stale_index=stale_index),
         attribution=result.population.attribution,
+        stale_index=stale_index,
     )
 
 
@@ -166,8 +180,9 @@ def to_csv(result: CoverageResult) -> str:
     return out.getvalue()
 
 
-def to_geojson(result: CoverageResult) -> dict[str, Any]:
-    """Districts as points at the mean position of their postcodes (the gazetteer holds no boundaries)."""
+def to_geojson(result: CoverageResult, *, stale_index: bool = False) -> dict[str, Any]:
+    """Districts as points at the mean position of their postcodes (the gazetteer holds no boundaries);
+    `stale_index` is a foreign member (RFC 7946 6.1), as on /v1/services.geojson."""
     population = result.population
     column = population.district.astype(np.int64) + 1
     size = result.district_total.size
@@ -197,12 +212,13 @@ def to_geojson(result: CoverageResult) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",
         "features": features,
-        "properties": {"attribution": population.attribution, "caveats": caveats(result)},
+        "properties": {"attribution": population.attribution, "caveats": caveats(result, stale_index=stale_index)},
+        "stale_index": stale_index,
     }
 
 
-def geojson_text(result: CoverageResult) -> str:
-    return json.dumps(to_geojson(result), ensure_ascii=False, indent=1)
+def geojson_text(result: CoverageResult, *, stale_index: bool = False) -> str:
+    return json.dumps(to_geojson(result, stale_index=stale_index), ensure_ascii=False, indent=1)
 
 
 class OutputFormat(StrEnum):
@@ -222,14 +238,15 @@ MEDIA_TYPES = {
 }
 
 
-def files(result: CoverageResult, fmt: OutputFormat) -> dict[str, bytes]:
-    """The files one format makes, by name: figures come as a map and an hour-of-week heat map."""
+def files(result: CoverageResult, fmt: OutputFormat, *, stale_index: bool = False) -> dict[str, bytes]:
+    """The files one format makes, by name: figures come as a map and an hour-of-week heat map. CSV and the
+    figures have no place to say `stale_index`: the API says it in the X-Index-Stale header."""
     if fmt is OutputFormat.json:
-        return {"coverage.json": to_report(result).model_dump_json(indent=1).encode()}
+        return {"coverage.json": to_report(result, stale_index=stale_index).model_dump_json(indent=1).encode()}
     if fmt is OutputFormat.csv:
         return {"coverage.csv": to_csv(result).encode()}
     if fmt is OutputFormat.geojson:
-        return {"coverage.geojson": geojson_text(result).encode()}
+        return {"coverage.geojson": geojson_text(result, stale_index=stale_index).encode()}
     if fmt is OutputFormat.png:
         return {"coverage-map.png": render.map_png(result), "coverage-heatmap.png": render.heatmap_png(result)}
     return {"coverage-map.svg": render.map_svg(result), "coverage-heatmap.svg": render.heatmap_svg(result)}

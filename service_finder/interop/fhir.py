@@ -17,6 +17,8 @@ Plain JSON-ready dicts, checked in the tests by parsing them with `fhir.resource
 - `active` is true only for an active service: a temporarily closed one must never read as available.
 - Demonstration records carry the meta tag `demo`; records past their review date the tag `stale`, and the
   extensions verified-at and review-due say when a person last checked them and when they are due again.
+- An answer from an index that may be behind the store (it could not be read, or its newest version not built)
+  carries the meta tag `index-stale`: on the searchset Bundle, or on the resource read (`with_index_stale`).
 """
 
 from __future__ import annotations
@@ -287,6 +289,21 @@ def _meta(records: Sequence[ServiceRecord], last_modified: datetime | None, toda
 
 # The words /v1 and the search page use for a record past its review date (never presented as verified).
 STALE_DISPLAY = "Not recently verified: its review is overdue, so check with the service"
+# A whole answer, not a record: answered from the last index while the store could not be read (or its newest
+# version could not be built).
+INDEX_STALE_TAG = {
+    "system": TAG_SYSTEM,
+    "code": "index-stale",
+    "display": "From this server's last copy of the directory, which it could not bring up to date from its store: "
+    "it may be out of date",
+}
+
+
+def with_index_stale(resource: dict[str, Any]) -> dict[str, Any]:
+    """`resource` (a copy: the converters' results may be shared) with the meta tag `index-stale` added."""
+    meta = dict(resource.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), INDEX_STALE_TAG]
+    return {**resource, "meta": meta}
 
 
 def _verification(record: ServiceRecord) -> list[dict[str, Any]] | None:
@@ -491,7 +508,12 @@ def location(
 
 
 def searchset(
-    resources: Sequence[dict[str, Any]], *, total: int, base_url: str, links: dict[str, str]
+    resources: Sequence[dict[str, Any]],
+    *,
+    total: int,
+    base_url: str,
+    links: dict[str, str],
+    stale_index: bool = False,
 ) -> dict[str, Any]:
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
@@ -499,6 +521,8 @@ def searchset(
         "total": total,
         "link": [{"relation": relation, "url": url} for relation, url in links.items()],
     }
+    if stale_index:
+        bundle = with_index_stale(bundle)
     if resources:  # FHIR JSON has no empty arrays: a page with nothing on it has no `entry`
         bundle["entry"] = [
             {

@@ -59,6 +59,12 @@ class ServiceFeatureCollection(BaseModel):
 
     type: Literal["FeatureCollection"] = Field(default="FeatureCollection", description="Always 'FeatureCollection'.")
     features: list[ServiceFeature] = Field(description="One Point per location of each service.")
+    # A foreign member (RFC 7946 6.1): GeoJSON readers that do not know it pass over it.
+    stale_index: bool = Field(
+        default=False,
+        description="True when the server answered from its last index while it could not read its store (or "
+        "build the store's newest version): the map may be out of date. Also the X-Index-Stale header.",
+    )
 
 
 # Four numbers in decimal notation, ranges included, so the OpenAPI document states everything the route checks.
@@ -100,7 +106,11 @@ def _address(place: LocationRecord) -> str:
 
 
 def feature_collection(
-    records: Iterable[ServiceRecord], *, kind: ServiceKind | None = None, bbox: BBox | None = None
+    records: Iterable[ServiceRecord],
+    *,
+    kind: ServiceKind | None = None,
+    bbox: BBox | None = None,
+    stale_index: bool = False,
 ) -> ServiceFeatureCollection:
     features = [
         ServiceFeature(
@@ -126,4 +136,4 @@ def feature_collection(
         for place in record.locations
         if bbox is None or bbox.contains(place)
     ]
-    return ServiceFeatureCollection(features=features)
+    return ServiceFeatureCollection(features=features, stale_index=stale_index)

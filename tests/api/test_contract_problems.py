@@ -215,6 +215,13 @@ def test_the_pages_and_docs_are_still_served(api: TestClient, path: str) -> None
     assert api.get(path, follow_redirects=False).status_code == 200
 
 
+def test_the_hsds_base_url_answers_with_or_without_its_slash(api: TestClient) -> None:
+    # ORUK clients are configured with a base URL, often written without the slash.
+    bare = api.get("/hsds", follow_redirects=False)
+    assert bare.status_code == 200
+    assert bare.json() == api.get("/hsds/").json()
+
+
 # --- 5: an X-Correlation-ID sent alone is the request id ---------------------------------------------------------
 
 

@@ -15,6 +15,11 @@ from tests.faults.conftest import PrivatePostgres, start_server, stop_server
 LEEDS_FRIDAY = {"postcode": "LS1 1UR", "at": "2026-11-27T20:00:00"}
 
 
+def _metrics(url: str) -> dict[str, float]:
+    lines = httpx.get(f"{url}/metrics").text.splitlines()
+    return {line.split()[0]: float(line.split()[-1]) for line in lines if line and not line.startswith("#")}
+
+
 def test_a_server_started_while_the_store_is_down_answers_with_the_safety_net_and_becomes_ready_when_it_is_up(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
@@ -37,6 +42,12 @@ def test_a_server_started_while_the_store_is_down_answers_with_the_safety_net_an
         assert answer.json()["stale_index"] is True
         safety_net = {line["id"] for line in answer.json()["safety_net"]}
         assert {"emergency-999", "nhs-111-mental-health", "samaritans"} <= safety_net
+        # No index and no answer yet: no age to alert on, rather than the placeholder's age reading as fresh.
+        assert (
+            _metrics(server.url)["service_finder_index_age_seconds"]
+            != _metrics(server.url)["service_finder_index_age_seconds"]
+        )  # NaN
+        assert _metrics(server.url)["service_finder_store_up"] == 0
 
         private_postgres.start()
         server.wait_until("readyz to turn ready", lambda: httpx.get(f"{server.url}/readyz").status_code == 200)
@@ -45,6 +56,9 @@ def test_a_server_started_while_the_store_is_down_answers_with_the_safety_net_an
         after = httpx.get(f"{server.url}/v1/search", params=LEEDS_FRIDAY).json()
         assert after["stale_index"] is False
         assert [r["service"]["id"] for r in after["results"]] == ["leeds-cafe"]
+        metrics = _metrics(server.url)
+        assert 0 <= metrics["service_finder_index_age_seconds"] < 60
+        assert 0 <= metrics["service_finder_store_checked_age_seconds"] < 60
     finally:
         stop_server(server)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep, one_each
 from service_finder.api.docs import problem_example, problem_responses
+from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.coverage.analysis import (
     DEFAULT_KINDS,
     CoverageQuery,
@@ -24,14 +28,46 @@ from service_finder.coverage.analysis import (
 from service_finder.coverage.report import MEDIA_TYPES, CoverageReport, OutputFormat, files, to_report
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import Need, ServiceKind
-from service_finder.errors import GazetteerUnavailable, InvalidParameter
+from service_finder.errors import PROBLEM_TYPES, GazetteerUnavailable, InvalidParameter, ServiceFinderError
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.schemas import IsoDate, IsoDateTime, PersonGender, Referral
 
-router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
+router = APIRouter(prefix="/v1/coverage", tags=["coverage"], dependencies=[NoteStaleness], route_class=IndexRoute)
 
 # One request must not take minutes: a day of hours at most (the CLI runs whole weeks).
 MAX_INSTANTS = 24
+
+# One computation at a time in each process. Each takes seconds of CPU in the thread pool; many at once (40 from
+# one client, within its rate limit) starved every other request of the CPU, searches included (11 s each). Taken
+# without waiting: a request that finds it taken is answered 503 at once rather than queued behind it.
+_COMPUTING = threading.Lock()
+BUSY_RETRY_SECONDS = 5
+_TIMED_OUT = PROBLEM_TYPES["request-timeout"]
+
+
+class CoverageBusy(ServiceFinderError):
+    # No problem type says "busy": request-timeout is the nearest (503, retry after Retry-After), and its title is
+    # kept so that every answer of one type has one title (docs/api.md).
+    status = _TIMED_OUT.status
+    slug = _TIMED_OUT.slug
+    title = _TIMED_OUT.title
+    headers: ClassVar[dict[str, str]] = {"Retry-After": str(BUSY_RETRY_SECONDS)}
+
+
+@contextmanager
+def computing_slot() -> Iterator[None]:
+    """Hold the process's one coverage slot while the body runs, or raise CoverageBusy at once. Released when the
+    work ends, in the worker thread: a request the time limit has already answered 503 keeps the slot until its
+    computation finishes (a thread cannot be stopped), and no longer."""
+    if not _COMPUTING.acquire(blocking=False):
+        raise CoverageBusy(
+            "another coverage computation is running on this server (one at a time); try again in "
+            f"{BUSY_RETRY_SECONDS} s. In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
+        )
+    try:
+        yield
+    finally:
+        _COMPUTING.release()
 
 
 class CoverageRequest(BaseModel):
@@ -121,6 +157,7 @@ EXAMPLE = {
     "demo": True,
     "caveats": ["Includes demonstration data: fictional services, not real provision."],
     "attribution": "Contains OS data © Crown copyright and database right 2025. ...",
+    "stale_index": False,
 }
 
 
@@ -142,6 +179,7 @@ GEOJSON_EXAMPLE = {
         }
     ],
     "properties": {"attribution": EXAMPLE["attribution"], "caveats": EXAMPLE["caveats"]},
+    "stale_index": False,
 }
 
 
@@ -180,6 +218,46 @@ def _reach(request: CoverageRequest) -> Reach:
         raise InvalidParameter(str(error), field="minutes", value=request.minutes) from error
 
 
+def _errors() -> dict[int | str, Any]:
+    responses = problem_responses(
+        400,
+        422,
+        429,
+        503,
+        instance="/v1/coverage",
+        examples={
+            503: problem_example(
+                503,
+                slug="gazetteer-unavailable",
+                detail="the postcode gazetteer is not loaded on this server; coverage needs it",
+                instance="/v1/coverage",
+            )
+        },
+    )
+    # Two 503s of the route's own: no gazetteer, and the process's one coverage slot taken (computing_slot).
+    unavailable = responses[503]
+    content = unavailable["content"]["application/problem+json"]
+    content["examples"] = {
+        "gazetteer-unavailable": {"summary": "No postcode gazetteer", "value": content.pop("example")},
+        "coverage-busy": {
+            "summary": "Another coverage computation is running on this server",
+            "value": problem_example(
+                503,
+                slug=CoverageBusy.slug,
+                detail="another coverage computation is running on this server (one at a time); try again in "
+                f"{BUSY_RETRY_SECONDS} s. In an emergency call 999; for urgent mental-health help call NHS 111, "
+                "option 2.",
+                instance="/v1/coverage",
+            ),
+        },
+    }
+    unavailable["description"] += (
+        " Or another coverage computation is running on this server (one at a time): `request-timeout`, with "
+        "`Retry-After`."
+    )
+    return responses
+
+
 @router.get(
     "",
     operation_id="coverage-get",
@@ -190,36 +268,26 @@ def _reach(request: CoverageRequest) -> Reach:
     f"CSV, GeoJSON (district points) or a PNG/SVG figure. At most {MAX_INSTANTS} instants per request; "
     "whole weeks run with `service-finder coverage`.",
     response_model=CoverageReport,
-    responses={
-        200: {
-            "description": "The coverage figures in the format asked for.",
-            "content": {
-                "application/json": {"example": EXAMPLE},
-                "application/geo+json": {"example": GEOJSON_EXAMPLE},
-                **{media: {} for fmt, media in MEDIA_TYPES.items() if fmt not in GEOJSON_OR_JSON},
+    responses=with_stale_header(
+        {
+            200: {
+                "description": "The coverage figures in the format asked for.",
+                "content": {
+                    "application/json": {"example": EXAMPLE},
+                    "application/geo+json": {"example": GEOJSON_EXAMPLE},
+                    **{media: {} for fmt, media in MEDIA_TYPES.items() if fmt not in GEOJSON_OR_JSON},
+                },
             },
+            **_errors(),
         },
-        **problem_responses(
-            400,
-            422,
-            429,
-            503,
-            instance="/v1/coverage",
-            examples={
-                503: problem_example(
-                    503,
-                    slug="gazetteer-unavailable",
-                    detail="the postcode gazetteer is not loaded on this server; coverage needs it",
-                    instance="/v1/coverage",
-                )
-            },
-        ),
-    },
+        200,
+    ),
 )
 def coverage_get(
     request: Annotated[CoverageRequest, Query()], snapshot: SnapshotDep, gazetteer: GazetteerDep
 ) -> CoverageReport | Response:
-    # A plain `def`: the computation takes seconds and runs in the thread pool, not on the event loop.
+    # A plain `def`: the computation takes seconds and runs in the thread pool, not on the event loop, one at a time
+    # (computing_slot).
     if gazetteer is None:
         raise GazetteerUnavailable("the postcode gazetteer is not loaded on this server; coverage needs it")
     query = CoverageQuery(
@@ -236,10 +304,13 @@ def coverage_get(
         reach=_reach(request),
         include_remote=request.include_remote,
     )
-    result = compute(snapshot.index, _population(gazetteer), query, _instants(request))
-    if request.format is OutputFormat.json:
-        return to_report(result)
-    made = files(result, request.format)
+    instants = _instants(request)
+    stale = snapshot.stale
+    with computing_slot():
+        result = compute(snapshot.index, _population(gazetteer), query, instants)
+        if request.format is OutputFormat.json:
+            return to_report(result, stale_index=stale)
+        made = files(result, request.format, stale_index=stale)
     figure = request.format in (OutputFormat.png, OutputFormat.svg)
     name = f"coverage-{request.figure}.{request.format.value}" if figure else next(iter(made))
     return Response(

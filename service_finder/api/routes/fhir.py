@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from service_finder.api.deps import SnapshotDep, TodayDep
 from service_finder.api.docs import OUTCOME_SCHEMA, fhir_resource_schema
+from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
 from service_finder.errors import quoted
 from service_finder.interop import examples
@@ -33,6 +33,7 @@ from service_finder.interop.fhir import (
     location,
     operation_outcome,
     searchset,
+    with_index_stale,
 )
 from service_finder.search.index import DirectoryIndex
 
@@ -60,8 +61,9 @@ def _invalid(name: str, value: str, why: str) -> FhirError:
     return FhirError(400, "invalid", f"search parameter {name} {quoted(value)}: {why}", expression=name)
 
 
-class FhirRoute(APIRoute):
+class FhirRoute(IndexRoute):
     """A request FastAPI itself cannot read is answered with an OperationOutcome too, never a problem document.
+    Every answer says whether the index may be stale (IndexRoute).
 
     Every parameter here is a plain string read by the route, so this is the framework's last word only."""
 
@@ -80,7 +82,7 @@ class FhirRoute(APIRoute):
         return handle_as_fhir
 
 
-router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute, dependencies=[NoteStaleness])
 
 # A plain string: a malformed id is answered with a FHIR 404, never FastAPI's validation error.
 ResourceId = Annotated[
@@ -161,7 +163,8 @@ def _responses(example: dict[str, Any], outcomes: dict[int, dict[str, Any]]) -> 
         status: {"description": _WHY[status], "content": {FHIR_JSON: {"schema": OUTCOME_SCHEMA, "example": outcome}}}
         for status, outcome in outcomes.items()
     }
-    return {200: success, **errors}
+    # A 404 from a stale index may be a resource added since: it carries X-Index-Stale too.
+    return with_stale_header({200: success, **errors}, *((200, 404) if 404 in errors else (200,)))
 
 
 def _unreadable(name: str) -> dict[str, Any]:
@@ -322,7 +325,7 @@ def read_healthcare_service(
             404, "not-found", f"HealthcareService {quoted(resource_id)} is not in the directory"
         ).response()
     resource = healthcare_service(index.services[position], today=today, last_modified=index.last_modified[position])
-    return FhirResponse(resource)
+    return FhirResponse(with_index_stale(resource) if snapshot.stale else resource)
 
 
 @router.get(
@@ -387,7 +390,10 @@ def search_healthcare_services(
         for i in found[start : start + page_size]
     ]
     links = _links(request, count=page_size, offset=start, total=len(found))
-    return FhirResponse(searchset(resources, total=len(found), base_url=_base_url(request), links=links))
+    bundle = searchset(
+        resources, total=len(found), base_url=_base_url(request), links=links, stale_index=snapshot.stale
+    )
+    return FhirResponse(bundle)
 
 
 @router.get(
@@ -409,7 +415,8 @@ def read_location(request: Request, snapshot: SnapshotDep, today: TodayDep, reso
     users = _location_positions(index).get(resource_id)
     if users is None:
         return FhirError(404, "not-found", f"Location {quoted(resource_id)} is not in the directory").response()
-    return FhirResponse(_location(index, users, today))
+    resource = _location(index, users, today)
+    return FhirResponse(with_index_stale(resource) if snapshot.stale else resource)
 
 
 @router.get(
@@ -441,7 +448,8 @@ def search_locations(
         ids = _locations_near(index, where)
     resources = [_location(index, positions[place_id], today) for place_id in ids[start : start + page_size]]
     links = _links(request, count=page_size, offset=start, total=len(ids))
-    return FhirResponse(searchset(resources, total=len(ids), base_url=_base_url(request), links=links))
+    bundle = searchset(resources, total=len(ids), base_url=_base_url(request), links=links, stale_index=snapshot.stale)
+    return FhirResponse(bundle)
 
 
 def _locations_near(index: DirectoryIndex, near: Near) -> list[str]:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from service_finder.api.deps import NoUnknownQuery, SnapshotDep
 from service_finder.api.docs import problem_example, problem_responses
+from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.domain.taxonomy import ServiceKind
 from service_finder.errors import InvalidParameter
 from service_finder.interop.examples import geojson_example
@@ -20,7 +21,7 @@ from service_finder.interop.geojson import (
     parse_bbox,
 )
 
-router = APIRouter(tags=["geojson"], dependencies=[NoUnknownQuery])
+router = APIRouter(tags=["geojson"], dependencies=[NoUnknownQuery, NoteStaleness], route_class=IndexRoute)
 
 
 class GeoJSONResponse(JSONResponse):
@@ -30,24 +31,27 @@ class GeoJSONResponse(JSONResponse):
 @router.get(
     "/v1/services.geojson",
     operation_id="services-geojson",
-    responses={
-        200: {"description": "The services as GeoJSON.", "content": {GEOJSON: {"example": geojson_example()}}},
-        **problem_responses(
-            400,
-            422,
-            instance="/v1/services.geojson",
-            examples={
-                422: problem_example(
-                    422,
-                    detail="bbox '-1.6,53.7,-1.4' is not minLon,minLat,maxLon,maxLat: four decimal numbers, "
-                    "longitudes -180 to 180 and latitudes -90 to 90",
-                    instance="/v1/services.geojson",
-                    field="bbox",
-                    value="-1.6,53.7,-1.4",
-                )
-            },
-        ),
-    },
+    responses=with_stale_header(
+        {
+            200: {"description": "The services as GeoJSON.", "content": {GEOJSON: {"example": geojson_example()}}},
+            **problem_responses(
+                400,
+                422,
+                instance="/v1/services.geojson",
+                examples={
+                    422: problem_example(
+                        422,
+                        detail="bbox '-1.6,53.7,-1.4' is not minLon,minLat,maxLon,maxLat: four decimal numbers, "
+                        "longitudes -180 to 180 and latitudes -90 to 90",
+                        instance="/v1/services.geojson",
+                        field="bbox",
+                        value="-1.6,53.7,-1.4",
+                    )
+                },
+            ),
+        },
+        200,
+    ),
     summary="Services as a GeoJSON FeatureCollection: one Point per location",
     response_class=GeoJSONResponse,
 )
@@ -70,4 +74,4 @@ def services_geojson(
         box = parse_bbox(bbox) if bbox is not None else None
     except ValueError as error:
         raise InvalidParameter(str(error), field="bbox", value=bbox) from error
-    return feature_collection(snapshot.index.services, kind=kind, bbox=box)
+    return feature_collection(snapshot.index.services, kind=kind, bbox=box, stale_index=snapshot.stale)

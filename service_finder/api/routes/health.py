@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -32,6 +33,12 @@ service_finder_responses_total{route="/v1/search",status="2xx"} 1198.0
 # HELP service_finder_index_age_seconds Age of the search index.
 # TYPE service_finder_index_age_seconds gauge
 service_finder_index_age_seconds 117.4
+# HELP service_finder_store_checked_age_seconds Seconds since the store last answered this process's poll.
+# TYPE service_finder_store_checked_age_seconds gauge
+service_finder_store_checked_age_seconds 1.3
+# HELP service_finder_index_build_failed 1 when the store's newest version could not be built into an index.
+# TYPE service_finder_index_build_failed gauge
+service_finder_index_build_failed 0.0
 # HELP service_finder_data_version Data version of the index.
 # TYPE service_finder_data_version gauge
 service_finder_data_version 42.0
@@ -105,9 +112,16 @@ async def get_readiness(state: StateDep, lifecycle: LifecycleDep, response: Resp
 async def get_metrics(state: StateDep) -> Response:
     snapshot = state.catalogue.snapshot
     metrics = state.metrics
-    metrics.index_age.set((datetime.now(UTC) - snapshot.index.built_at).total_seconds())
+    now = datetime.now(UTC)
+    built = snapshot.index.version >= 0
+    # Before any index is built (data version -1) there is no age to report: NaN, never the placeholder's few
+    # seconds, which would read as a fresh index.
+    metrics.index_age.set((now - snapshot.index.built_at).total_seconds() if built else math.nan)
     metrics.data_version.set(snapshot.index.version)
     metrics.services.set(len(snapshot.index))
     metrics.store_up.set(0 if snapshot.store_unreachable else 1)
     metrics.unreadable_records.set(len(snapshot.unreadable))
+    answered = snapshot.answered_at
+    metrics.store_answered_age.set(math.nan if answered is None else (now - answered).total_seconds())
+    metrics.index_build_failed.set(1 if snapshot.build_failed else 0)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SnapshotDep, one_each
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.search import resolve_postcode
+from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.errors import InvalidParameter, NotFound, quoted
 from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
@@ -56,7 +57,9 @@ def _responses(example: dict[str, Any], *errors: int, instance: str) -> dict[int
         detail="the postcode gazetteer is not loaded on this server; leave out postcode",
         instance=instance,
     )
-    return {**success, **problem_responses(*errors, instance=instance, examples={503: unavailable})}
+    responses = {**success, **problem_responses(*errors, instance=instance, examples={503: unavailable})}
+    # A 404 from a stale index may be a service added since: it carries the marker too.
+    return with_stale_header(responses, *((200, 404) if 404 in errors else (200,)))
 
 
 def open_to_all(response: Response) -> None:
@@ -64,7 +67,11 @@ def open_to_all(response: Response) -> None:
     response.headers["Access-Control-Allow-Origin"] = "*"
 
 
-router = APIRouter(prefix="/hsds", tags=["hsds"], dependencies=[Depends(open_to_all)])
+# Every answer carries X-Index-Stale (api/routes/staleness.py): the HSDS 3.0 page and entity schemas have no member
+# for it, and an envelope member of our own would be one no HSDS client knows to read, so the header alone says it.
+router = APIRouter(
+    prefix="/hsds", tags=["hsds"], dependencies=[Depends(open_to_all), NoteStaleness], route_class=IndexRoute
+)
 # Every route leaves out None (response_model_exclude_none): HSDS types never allow null; absent means unknown.
 
 IdPath = Annotated[
@@ -102,9 +109,11 @@ TaxonomyIdPath = Annotated[
     "/",
     operation_id="hsds-info",
     dependencies=[NoUnknownQuery],
-    responses=problem_responses(400, instance="/hsds/"),
+    responses=with_stale_header(problem_responses(400, instance="/hsds/"), 200),
     summary="What this HSDS API is: version, profile, OpenAPI document",
 )
+# The API's base URL as people write it, without the slash: the same answer, not a redirect (there are none).
+@router.get("", dependencies=[NoUnknownQuery], include_in_schema=False)
 def hsds_info(request: Request) -> HsdsApiInfo:
     return HsdsApiInfo(
         version=HSDS_VERSION,
