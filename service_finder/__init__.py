@@ -1,3 +1,3 @@
 """Crisis Care Service Finder."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
