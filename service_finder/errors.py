@@ -130,6 +130,13 @@ class Forbidden(ServiceFinderError):
     title = "This API key may not do that"
 
 
+class Busy(ServiceFinderError):
+    status = 503
+    slug = "busy"
+    title = "The server is already running a computation of this kind"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
+
+
 class Gone(ServiceFinderError):
     status = 410
     slug = "gone"
@@ -280,6 +287,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             GazetteerUnavailable,
             "This server has no postcode gazetteer, so it cannot place a postcode.",
             "Search by `lat` and `lon` instead, or retry after `Retry-After` seconds.",
+        ),
+        _of(
+            Busy,
+            "Coverage figures are computed one at a time in each server process, and another computation is "
+            "running; the request was not queued behind it.",
+            "Retry after `Retry-After` seconds.",
         ),
         ProblemType(
             "request-timeout",

@@ -131,6 +131,7 @@ def test_a_second_coverage_computation_is_refused_at_once_not_queued(api: TestCl
         assert busy.status_code == 503
         assert busy.headers["content-type"] == "application/problem+json"
         assert busy.headers["retry-after"] == str(coverage.BUSY_RETRY_SECONDS)
+        assert busy.json()["type"].endswith("/busy")
         assert "one at a time" in busy.json()["detail"]
         assert "111" in busy.json()["detail"]
         # Searches are not held behind it.

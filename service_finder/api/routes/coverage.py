@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +28,7 @@ from service_finder.coverage.analysis import (
 from service_finder.coverage.report import MEDIA_TYPES, CoverageReport, OutputFormat, files, to_report
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import Need, ServiceKind
-from service_finder.errors import PROBLEM_TYPES, GazetteerUnavailable, InvalidParameter, ServiceFinderError
+from service_finder.errors import Busy, GazetteerUnavailable, InvalidParameter
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.schemas import IsoDate, IsoDateTime, PersonGender, Referral
 
@@ -41,26 +41,16 @@ MAX_INSTANTS = 24
 # one client, within its rate limit) starved every other request of the CPU, searches included (11 s each). Taken
 # without waiting: a request that finds it taken is answered 503 at once rather than queued behind it.
 _COMPUTING = threading.Lock()
-BUSY_RETRY_SECONDS = 5
-_TIMED_OUT = PROBLEM_TYPES["request-timeout"]
-
-
-class CoverageBusy(ServiceFinderError):
-    # No problem type says "busy": request-timeout is the nearest (503, retry after Retry-After), and its title is
-    # kept so that every answer of one type has one title (docs/api.md).
-    status = _TIMED_OUT.status
-    slug = _TIMED_OUT.slug
-    title = _TIMED_OUT.title
-    headers: ClassVar[dict[str, str]] = {"Retry-After": str(BUSY_RETRY_SECONDS)}
+BUSY_RETRY_SECONDS = int(Busy.headers["Retry-After"])
 
 
 @contextmanager
 def computing_slot() -> Iterator[None]:
-    """Hold the process's one coverage slot while the body runs, or raise CoverageBusy at once. Released when the
+    """Hold the process's one coverage slot while the body runs, or raise Busy at once. Released when the
     work ends, in the worker thread: a request the time limit has already answered 503 keeps the slot until its
     computation finishes (a thread cannot be stopped), and no longer."""
     if not _COMPUTING.acquire(blocking=False):
-        raise CoverageBusy(
+        raise Busy(
             "another coverage computation is running on this server (one at a time); try again in "
             f"{BUSY_RETRY_SECONDS} s. In an emergency call 999; for urgent mental-health help call NHS 111, option 2."
         )
@@ -243,7 +233,7 @@ def _errors() -> dict[int | str, Any]:
             "summary": "Another coverage computation is running on this server",
             "value": problem_example(
                 503,
-                slug=CoverageBusy.slug,
+                slug=Busy.slug,
                 detail="another coverage computation is running on this server (one at a time); try again in "
                 f"{BUSY_RETRY_SECONDS} s. In an emergency call 999; for urgent mental-health help call NHS 111, "
                 "option 2.",
@@ -252,8 +242,7 @@ def _errors() -> dict[int | str, Any]:
         },
     }
     unavailable["description"] += (
-        " Or another coverage computation is running on this server (one at a time): `request-timeout`, with "
-        "`Retry-After`."
+        " Or another coverage computation is running on this server (one at a time): `busy`, with `Retry-After`."
     )
     return responses
 
