@@ -3,6 +3,7 @@ constant time; a key is never logged. Anonymous callers may read; writing needs 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import time
@@ -44,6 +45,8 @@ UNVERIFIED = Caller(None, "unverified", frozenset({"read"}))
 # After a failed lookup, how long keys are answered from what is known without asking the store again: each lookup
 # can wait out the connection timeout, and searches must not.
 STORE_RETRY_SECONDS = 5.0
+# How long a request waits for its key to be looked up before going on as if the store were down.
+LOOKUP_DEADLINE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,23 @@ class _Cached:
     secret_hash: str
     caller: Caller
     until: float
+
+
+def _parse(raw: str) -> tuple[str, str]:
+    match = _KEY.match(raw.strip())
+    if not match:
+        raise Unauthorised("the API key is not in the form sf_<id>_<secret>")
+    key_id, secret = match.groups()
+    return key_id, secret
+
+
+def _verified(cached: _Cached | None, secret: str) -> Caller:
+    """The caller `cached` names if `secret` is its secret; UNVERIFIED when the key could not be looked up."""
+    if cached is None:
+        return UNVERIFIED  # the store is down and this process has not seen the key
+    if not cached.secret_hash or not hmac.compare_digest(repository.hash_secret(secret), cached.secret_hash):
+        raise Unauthorised("the API key is not valid")
+    return cached.caller
 
 
 class KeyStore:
@@ -73,24 +93,46 @@ class KeyStore:
     def identify(self, raw: str | None, session_factory: object, *, strict: bool = False) -> Caller:
         """The caller a key names. When the store cannot be reached, a key seen before keeps its last known
         caller (searches from a partner must not drop to the anonymous rate in an outage) and an unseen one is
-        UNVERIFIED; `strict` (writes) raises the store's error instead, which is answered 503."""
+        UNVERIFIED; `strict` (writes) raises the store's error instead, which is answered 503. Blocking: call it
+        from a worker thread (writes' dependencies), never on the event loop (identify_promptly is for that)."""
         if raw is None:
             return ANONYMOUS
-        match = _KEY.match(raw.strip())
-        if not match:
-            raise Unauthorised("the API key is not in the form sf_<id>_<secret>")
-        key_id, secret = match.groups()
+        key_id, secret = _parse(raw)
+        cached = self._fresh(key_id)
+        if cached is None:
+            cached = self._look_up(key_id, session_factory, strict=strict) or self._cache.get(key_id)
+        return _verified(cached, secret)
+
+    async def identify_promptly(self, raw: str | None, session_factory: object, *, store_reachable: bool) -> Caller:
+        """identify, for the event loop: a lookup runs in a thread and is waited for LOOKUP_DEADLINE_SECONDS at
+        most. A store that hangs rather than refuses (a stopped server, a stalled network) would otherwise hold the
+        loop, and every request of every caller with it, for as long as it hangs. While the catalogue already knows
+        the store is unreachable, no lookup is tried at all."""
+        if raw is None:
+            return ANONYMOUS
+        key_id, secret = _parse(raw)
+        cached = self._fresh(key_id)
+        if cached is None:
+            found = await self._look_up_within_deadline(key_id, session_factory) if store_reachable else None
+            cached = found or self._cache.get(key_id)
+        return _verified(cached, secret)
+
+    def _fresh(self, key_id: str) -> _Cached | None:
         cached = self._cache.get(key_id)
-        if cached is None or cached.until < time.monotonic():
-            found = self._look_up(key_id, session_factory, strict=strict)
-            if found is not None:
-                cached = found
-            elif cached is None:
-                return UNVERIFIED  # the store is down and this process has not seen the key
-            # Otherwise the store is down and the key's last known caller stands.
-        if not cached.secret_hash or not hmac.compare_digest(repository.hash_secret(secret), cached.secret_hash):
-            raise Unauthorised("the API key is not valid")
-        return cached.caller
+        return cached if cached is not None and cached.until >= time.monotonic() else None
+
+    async def _look_up_within_deadline(self, key_id: str, session_factory: object) -> _Cached | None:
+        if time.monotonic() < self._store_down_until:
+            return None
+        lookup = asyncio.ensure_future(asyncio.to_thread(self._look_up, key_id, session_factory, strict=False))
+        # A lookup left running past the deadline finishes (or fails) unobserved: retrieve its outcome so that
+        # asyncio does not log it as never retrieved.
+        lookup.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            return await asyncio.wait_for(asyncio.shield(lookup), timeout=LOOKUP_DEADLINE_SECONDS)
+        except TimeoutError:
+            self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+            return None
 
     def _look_up(self, key_id: str, session_factory: object, *, strict: bool) -> _Cached | None:
         """The key as the store has it now; None when the store cannot be reached (and not `strict`)."""

@@ -566,7 +566,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            caller = self._caller(scope)
+            caller = await self._caller(scope)
         except ServiceFinderError as error:
             # A key that is not valid earns no tier of its own: the attempt counts against the address, as an
             # anonymous request, so made-up keys cannot be used to get past the limit (or to make one store lookup
@@ -627,7 +627,7 @@ class RateLimitMiddleware:
         )
         return True
 
-    def _caller(self, scope: Scope) -> Caller:
+    async def _caller(self, scope: Scope) -> Caller:
         from starlette.requests import Request  # noqa: PLC0415
 
         request = Request(scope)
@@ -635,4 +635,7 @@ class RateLimitMiddleware:
         if raw is None:
             return ANONYMOUS
         state = scope["app"].state.service_finder
-        return state.keys.identify(raw, lambda: Session(state.engine))  # type: ignore[no-any-return]
+        reachable = not state.catalogue.snapshot.store_unreachable
+        return await state.keys.identify_promptly(  # type: ignore[no-any-return]
+            raw, lambda: Session(state.engine), store_reachable=reachable
+        )

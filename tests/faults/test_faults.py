@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,13 +84,31 @@ def test_a_store_that_hangs_is_reported_stale_and_searches_go_on(
     migrate.upgrade(engine)
     with Session(engine) as session:
         repository.upsert_services(session, [make_record("leeds-cafe")], actor="setup")
+        partner = repository.create_api_key(session, name="nhs-111", scopes=["read"], now=datetime.now(UTC))
         session.commit()
     engine.dispose()
-    server = start_server(private_postgres.url, tmp_path / "server.log")
+    # Rate limiting on, as in production: it looks up the key of every request that sends one.
+    server = start_server(private_postgres.url, tmp_path / "server.log", SERVICE_FINDER_RATE_LIMIT_ENABLED="true")
     try:
         server.wait_until("readyz to be ready", lambda: httpx.get(f"{server.url}/readyz").json()["status"] == "ready")
+        # Requests at once leave connections idle in the pool: a lookup then waits on one of them, for ever.
+        with ThreadPoolExecutor(4) as pool:
+            assert set(pool.map(lambda _: httpx.get(f"{server.url}/v1/services").status_code, range(8))) == {200}
         private_postgres.freeze()
         try:
+            # A key this process has not checked yet, sent as the store hangs: its lookup used to hold the event
+            # loop, and every request of every caller with it, for as long as the store hung.
+            with ThreadPoolExecutor(1) as pool:
+                keyed = pool.submit(
+                    httpx.get,
+                    f"{server.url}/v1/search",
+                    params=LEEDS_FRIDAY,
+                    headers={"X-API-Key": partner},
+                    timeout=20,
+                )
+                anonymous = httpx.get(f"{server.url}/v1/search", params=LEEDS_FRIDAY, timeout=20)
+                assert anonymous.status_code == 200
+                assert [r["service"]["id"] for r in keyed.result().json()["results"]] == ["leeds-cafe"]
             # It used to say "ready", store reachable and answers fresh for as long as the store hung.
             server.wait_until(
                 "readyz to report the hung store",
