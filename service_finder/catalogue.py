@@ -56,15 +56,44 @@ class Loaded:
     unreadable: tuple[str, ...]
 
 
-def load_index(engine: Engine, previous: DirectoryIndex | None = None) -> Loaded:
+class StoreWatch:
+    """Since when this process has been waiting on the store's next answer (monotonic), or None while it is not
+    waiting: a read under way restarts the clock with each answer, so a long read that keeps answering is never
+    taken for a store that hangs, and the build after it (CPU, seconds at a million services) is not watched."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def answered(self) -> None:
+        self.since = time.monotonic()
+
+    def done(self) -> None:
+        self.since = None
+
+    def overdue(self, seconds: float) -> bool:
+        """Whether an answer has been awaited for `seconds` or more."""
+        since = self.since
+        return since is not None and time.monotonic() - since >= seconds
+
+
+def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch: StoreWatch | None = None) -> Loaded:
     """The index of every readable service. One that no longer validates (changed outside the API, or stored
     before a rule was tightened) does not stop the build: taking every other change out of search, and at start-up
     the whole directory, would be worse. It keeps its version in `previous` when there is one (its last readable
-    state, better than vanishing from search) and is named in the log, /readyz and /metrics until repaired."""
+    state, better than vanishing from search) and is named in the log, /readyz and /metrics until repaired.
+    `watch` is told of each answer from the store while it is read, and when reading is done."""
+    watch = watch or StoreWatch()
     unreadable: list[repository.UnreadableService] = []
-    with Session(engine) as session:
-        version = repository.data_version(session).version
-        stored = list(repository.iter_all_services(session, unreadable=unreadable))
+    try:
+        with Session(engine) as session:
+            watch.answered()
+            version = repository.data_version(session).version
+            stored = []
+            for service in repository.iter_all_services(session, unreadable=unreadable):
+                stored.append(service)
+                watch.answered()
+    finally:
+        watch.done()
     records = [s.record for s in stored]
     last_modified = {s.record.id: s.last_modified for s in stored}
     for bad in unreadable:
@@ -94,7 +123,7 @@ class Catalogue:
         )
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
-        self._checking_since: float | None = None  # monotonic, while a look at the store's version is under way
+        self._watch = StoreWatch()  # while the store is being read; see check_overdue
 
     @property
     def snapshot(self) -> Snapshot:
@@ -113,19 +142,19 @@ class Catalogue:
     def _refresh(self) -> bool:
         now = datetime.now(UTC)
         try:
-            self._checking_since = time.monotonic()
+            self._watch.answered()
             try:
                 with Session(self.engine) as session:
                     version = repository.data_version(session).version
             finally:
-                self._checking_since = None
+                self._watch.done()
             current = self._snapshot.index
             unreadable = self._snapshot.unreadable
             if version == current.version:
                 self._snapshot = Snapshot(current, False, now, unreadable=unreadable, answered_at=now)
                 return False
             started = time.perf_counter()
-            loaded = load_index(self.engine, current)
+            loaded = load_index(self.engine, current, watch=self._watch)
         except SQLAlchemyError as error:
             if not self._snapshot.store_unreachable:
                 logger.warning("store unreachable, serving the last index: %s", type(error).__name__)
@@ -176,10 +205,9 @@ class Catalogue:
                 logger.exception("index refresh failed")
 
     def check_overdue(self) -> None:
-        """Mark the index stale when a look at the store has gone on past STORE_CHECK_DEADLINE_SECONDS (a rebuild
-        may take longer: only the version read is timed)."""
-        since = self._checking_since
-        if since is None or time.monotonic() - since < STORE_CHECK_DEADLINE_SECONDS:
+        """Mark the index stale when the store has kept a read waiting past STORE_CHECK_DEADLINE_SECONDS: the
+        version read, or any answer of a rebuild's reads (a whole rebuild may take longer; each answer may not)."""
+        if not self._watch.overdue(STORE_CHECK_DEADLINE_SECONDS):
             return
         current = self._snapshot
         if not current.store_unreachable:

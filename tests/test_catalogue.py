@@ -160,8 +160,8 @@ def test_two_rebuilds_never_install_an_older_version_over_a_newer_one(engine: En
     a_loading, a_may_finish = threading.Event(), threading.Event()
     installed: list[int] = []
 
-    def load(store: Engine, previous: DirectoryIndex | None = None) -> catalogue_module.Loaded:
-        loaded = real_load(store, previous)
+    def load(store: Engine, previous: DirectoryIndex | None = None, **watched: Any) -> catalogue_module.Loaded:
+        loaded = real_load(store, previous, **watched)
         if threading.current_thread().name == "rebuild-a":
             a_loading.set()
             assert a_may_finish.wait(timeout=30)
@@ -183,4 +183,70 @@ def test_two_rebuilds_never_install_an_older_version_over_a_newer_one(engine: En
         newest = repository.data_version(session).version
     assert catalogue.snapshot.index.version == newest
     assert installed == sorted(installed, reverse=True)  # B built first, then A finished with the older version
+    assert {r.id for r in catalogue.snapshot.index.services} == {"a-cafe", "b-cafe"}
+
+
+def _stalling(gate: threading.Event, stalled: threading.Event) -> Any:
+    """repository.iter_all_services as a store that stops answering after its first service, until `gate` opens."""
+    real = repository.iter_all_services
+
+    def stalling(session: Session, **options: Any) -> Any:
+        for n, service in enumerate(real(session, **options)):
+            if n == 1:
+                stalled.set()
+                assert gate.wait(timeout=30)
+            yield service
+
+    return stalling
+
+
+def test_a_store_that_stops_answering_in_the_middle_of_a_rebuild_is_reported(engine: Engine) -> None:
+    # It used to be watched only while the version was read: a hang in the rebuild's reads that follow left the
+    # index saying it was fresh, and /readyz ready, for as long as the store hung.
+    _store(engine, make_record("a-cafe"))
+    catalogue = Catalogue(engine, poll_seconds=3600)
+    assert catalogue.refresh()
+    _store(engine, make_record("b-cafe"), make_record("c-cafe"))
+    gate, stalled = threading.Event(), threading.Event()
+    with (
+        patch.object(repository, "iter_all_services", _stalling(gate, stalled)),
+        patch.object(catalogue_module, "STORE_CHECK_DEADLINE_SECONDS", 0.0),  # overdue at once: no sleeping
+    ):
+        rebuild = threading.Thread(target=catalogue.refresh)
+        rebuild.start()
+        assert stalled.wait(timeout=30)
+        catalogue.check_overdue()  # what the poller runs when a refresh has not finished in time
+        assert catalogue.snapshot.stale
+        assert catalogue.snapshot.store_unreachable
+        gate.set()
+        rebuild.join(timeout=30)
+    assert not catalogue.snapshot.stale
+    assert {r.id for r in catalogue.snapshot.index.services} == {"a-cafe", "b-cafe", "c-cafe"}
+
+
+def test_a_long_build_after_the_store_has_answered_is_not_taken_for_a_hang(engine: Engine) -> None:
+    # Building a million services takes seconds of CPU after the reads: the store is not what is slow then.
+    _store(engine, make_record("a-cafe"))
+    catalogue = Catalogue(engine, poll_seconds=3600)
+    assert catalogue.refresh()
+    _store(engine, make_record("b-cafe"))
+    building, may_finish = threading.Event(), threading.Event()
+    real_build = DirectoryIndex.build
+
+    def slow_build(*args: Any, **kwargs: Any) -> DirectoryIndex:
+        building.set()
+        assert may_finish.wait(timeout=30)
+        return real_build(*args, **kwargs)
+
+    with (
+        patch.object(DirectoryIndex, "build", side_effect=slow_build),
+        patch.object(catalogue_module, "STORE_CHECK_DEADLINE_SECONDS", 0.0),
+    ):
+        rebuild = threading.Thread(target=catalogue.refresh)
+        rebuild.start()
+        assert building.wait(timeout=30)
+        catalogue.check_overdue()
+        assert not catalogue.snapshot.stale
+        may_finish.set()
+        rebuild.join(timeout=30)
     assert {r.id for r in catalogue.snapshot.index.services} == {"a-cafe", "b-cafe"}
