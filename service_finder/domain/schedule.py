@@ -17,7 +17,7 @@ MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAY_CODES = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 
-_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)(?::00)?$")
+_HHMM = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])(?::00)?$")  # ASCII digits only: int() reads others too
 
 
 class ScheduleError(ValueError):
@@ -140,6 +140,13 @@ class WeeklySchedule:
         found: list[str] = []
         if self.always_open and self.sessions:
             found.append("a 24/7 schedule must not also list weekly sessions")
+        if self.always_open and self.bank_holidays is not BankHolidayPolicy.as_usual:
+            # A 24/7 schedule is open on bank holidays too (day_plan reads it so): a record saying both would be
+            # shown open on the days it says it is closed.
+            found.append(
+                f"a 24/7 schedule is open on bank holidays too, but bank_holidays is {self.bank_holidays.value!r}: "
+                "for every day but bank holidays, give sessions Mo-Su 00:00-24:00 instead"
+            )
         if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
             found.append(f"valid_to {self.valid_to.isoformat()} is before valid_from {self.valid_from.isoformat()}")
         if self.bank_holidays is BankHolidayPolicy.special and not self.bank_holiday_hours:

@@ -7,10 +7,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from service_finder.domain.bank_holidays import is_bank_holiday
+from service_finder.domain.hours_formats import parse_osm
 from service_finder.domain.opening_hours import (
     CompiledWeek,
     intervals,
@@ -27,6 +30,7 @@ from service_finder.domain.schedule import (
     TimeRange,
     WeeklySchedule,
 )
+from service_finder.schemas import ScheduleRecord
 
 LDN = ZoneInfo("Europe/London")
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
@@ -131,6 +135,24 @@ def test_always_open_never_closes_and_ignores_bank_holidays() -> None:
     assert state.hours_today == "Open 24 hours today"
     closed_on_holidays = WeeklySchedule(always_open=True, bank_holidays=BankHolidayPolicy.closed)
     assert is_open([closed_on_holidays], london(2026, 12, 25, 12, 0))
+
+
+@pytest.mark.parametrize(
+    ("policy", "holiday_hours"), [(BankHolidayPolicy.closed, ()), (BankHolidayPolicy.special, (TimeRange(600, 840),))]
+)
+def test_a_24_7_schedule_that_says_it_closes_on_bank_holidays_is_refused(
+    policy: BankHolidayPolicy, holiday_hours: tuple[TimeRange, ...]
+) -> None:
+    # Read as 24/7 it would show open on Christmas Day a service whose record says it is closed then.
+    contradictory = WeeklySchedule(always_open=True, bank_holidays=policy, bank_holiday_hours=holiday_hours)
+    assert any("open on bank holidays too" in problem for problem in contradictory.problems())
+    with pytest.raises(ValidationError, match="open on bank holidays too"):
+        ScheduleRecord(id="s1", always_open=True, bank_holidays=policy, bank_holiday_hours=[])
+    # What it means is said with sessions, and is closed on the day.
+    every_day = parse_osm("24/7; PH off")
+    assert every_day.problems() == []
+    assert not is_open([every_day], london(2026, 12, 25, 12, 0))
+    assert is_open([every_day], london(2026, 12, 24, 12, 0))
 
 
 def test_always_open_still_honours_a_dated_closure() -> None:

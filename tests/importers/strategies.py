@@ -105,7 +105,8 @@ def schedule_data(draw: st.DrawFn, schedule_id: str, location_id: str | None) ->
     else:
         days = draw(st.lists(st.sampled_from(_DAYS_LOWER), unique=True, max_size=7))
         data["sessions"] = [draw(_session(day)) for day in days]
-    policy = draw(st.sampled_from(BankHolidayPolicy))
+    # A 24/7 schedule is open on bank holidays too: any other policy beside it is refused (WeeklySchedule.problems).
+    policy = BankHolidayPolicy.as_usual if data.get("always_open") else draw(st.sampled_from(BankHolidayPolicy))
     data["bank_holidays"] = policy
     if policy is BankHolidayPolicy.special:
         data["bank_holiday_hours"] = draw(_ranges())
