@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from enum import StrEnum
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -386,6 +388,16 @@ def main() -> None:
             name = f"SERVICE_FINDER_{field.upper()}: " if field else ""
             message = problem["msg"].removeprefix("Value error, ")
             console.print(f"[red]error:[/red] {escape(name + message)}; not started", highlight=False)
+        sys.exit(2)
+    except SettingsError as error:
+        # A list or mapping setting that is not JSON (SERVICE_FINDER_TRUSTED_PROXIES=10.0.0.1): pydantic-settings
+        # names the field in its message, and never the value.
+        named = re.search(r'field "(\w+)"', str(error))
+        name = f"SERVICE_FINDER_{named.group(1).upper()}" if named else "a setting"
+        console.print(
+            f'[red]error:[/red] {escape(name)}: not valid JSON (a list is written as ["10.0.0.1"]); not started',
+            highlight=False,
+        )
         sys.exit(2)
 
 

@@ -110,6 +110,7 @@ def test_settings_that_cannot_be_used_stop_the_server_with_one_line_each(tmp_pat
     for env, words in (
         (unsafe, "error: SERVICE_FINDER_DEBUG must be off when SERVICE_FINDER_ENVIRONMENT=production; not started"),
         ({"SERVICE_FINDER_MAX_BODY_BYTES": "-1"}, "error: SERVICE_FINDER_MAX_BODY_BYTES: Input should be greater"),
+        ({"SERVICE_FINDER_TRUSTED_PROXIES": "10.0.0.1"}, "error: SERVICE_FINDER_TRUSTED_PROXIES: not valid JSON"),
     ):
         result = _cli("serve", "--port", "1", env={**env, "SERVICE_FINDER_DATABASE_URL": secret})
         assert result.returncode == 2

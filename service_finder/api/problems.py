@@ -56,7 +56,8 @@ def problem_response(
         body["value"] = value
     if extra:
         body.update(extra)
-    if request.url.path == SEARCH_PATH:
+    # Any answer to a search that went wrong carries the numbers to call: a mistyped path (`/v1/search/`) too.
+    if request.url.path.startswith(SEARCH_PATH):
         body["safety_net"] = search_safety_net(request.app)
     if is_fhir_path(request.url.path):  # a FHIR client reads only FHIR
         outcome = error_outcome(status, title, detail, expression=field)

@@ -210,6 +210,13 @@ def test_a_trailing_slash_is_not_found_not_redirected(api: TestClient, path: str
     assert "location" not in response.headers
 
 
+def test_a_search_at_a_mistyped_path_still_carries_the_safety_net(api: TestClient) -> None:
+    # It was a redirect to real results; now a 404, which must still give the person numbers to call.
+    response = api.get("/v1/search/", params={"postcode": "LS1 1UR"})
+    assert response.status_code == 404
+    assert {"emergency-999", "samaritans"} <= {line["id"] for line in response.json()["safety_net"]}
+
+
 @pytest.mark.parametrize("path", ["/", "/embed", "/embed/snippet", "/docs", "/redoc", "/hsds/"])
 def test_the_pages_and_docs_are_still_served(api: TestClient, path: str) -> None:
     assert api.get(path, follow_redirects=False).status_code == 200
