@@ -318,10 +318,12 @@ def _open_state(prepared: Prepared, at: datetime, *, temporarily_closed: bool, h
             if end >= horizon:
                 return OpenState(True, None, None, None, None, text)
             closes = end.astimezone(LONDON)
-            if start.astimezone(LONDON).date() == today - _ONE_DAY and not text.startswith(HOURS_NOT_RECORDED):
-                # Open now in a session that began yesterday evening: today's hours alone ("Closed today", or
-                # tonight's "Open today 8pm to 3am") beside "open now until 3am" would not say which session is
-                # open, so say what is true now and what follows.
+            began_yesterday = start.astimezone(LONDON).date() == today - _ONE_DAY
+            if began_yesterday and closes.date() == today and not text.startswith(HOURS_NOT_RECORDED):
+                # Open now in a session that began yesterday evening and ends this morning: today's hours alone
+                # ("Closed today", or tonight's "Open today 8pm to 3am") beside "open now until 3am" would not say
+                # which session is open, so say what is true now and what follows. A session running on past
+                # today (open all weekend) is told by today's hours and closes_at: "until 9am" would name no day.
                 until = time_words(closes.hour * 60 + closes.minute)
                 text = f"Open until {until} (from yesterday), then " + text[0].lower() + text[1:]
             return OpenState(True, closes, None, _minutes_between(at_utc, end), None, text)

@@ -254,6 +254,22 @@ def test_open_in_last_nights_session_says_so_when_tonight_has_one_too() -> None:
     assert open_state([sanctuary], london(2026, 11, 28, 21, 0)).hours_today == "Open today 8pm to 3am"
 
 
+def test_a_session_running_on_past_today_is_told_by_todays_hours_not_last_nights_closing_time() -> None:
+    # Open all weekend, Friday 18:00 to Monday 09:00, on Sunday morning: "Open until 9am (from yesterday)" named no
+    # day, and read as this morning beside a card saying it closes at 9am tomorrow.
+    weekend = weekly((4, "18:00", "24:00"), (5, "00:00", "24:00"), (6, "00:00", "24:00"), (0, "00:00", "09:00"))
+    sunday = open_state([weekend], london(2026, 11, 29, 10, 0))
+    assert sunday.closes_at == london(2026, 11, 30, 9, 0)
+    assert sunday.hours_today == "Open 24 hours today"
+    weekdays = weekly(*((day, "00:00", "24:00") for day in range(5)))
+    wednesday = open_state([weekdays], london(2026, 11, 25, 10, 0))
+    assert wednesday.closes_at == london(2026, 11, 28, 0, 0)
+    assert "yesterday" not in wednesday.hours_today
+    # Its last morning does end today, and says so.
+    monday = open_state([weekend], london(2026, 11, 30, 8, 0))
+    assert monday.hours_today.startswith("Open until 9am (from yesterday), then")
+
+
 def test_weekday_service_closed_on_bank_holidays_reopens_after_easter() -> None:
     office = weekly(*((day, "09:00", "17:00") for day in range(5)), bank_holidays=BankHolidayPolicy.closed)
     state = open_state([office], london(2026, 4, 2, 17, 30))
