@@ -21,7 +21,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
-from service_finder.api.middleware import SEARCH_PATH
+from service_finder.api.middleware import is_search_path
 from service_finder.api.problems import MAX_ECHO_DEPTH, search_safety_net, sendable
 from service_finder.errors import PROBLEM_TYPES, URGENT_HELP, ProblemType, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path
@@ -51,7 +51,7 @@ async def send_problem(
         "request_id": state.get("request_id"),
         **extra,
     }
-    if scope.get("path") == SEARCH_PATH and "safety_net" not in extra:
+    if is_search_path(scope.get("path", "")) and "safety_net" not in extra:
         # Whatever refused a search (size, media type, Accept, rate, time), the person still gets numbers to call.
         document["safety_net"] = search_safety_net(scope["app"])
     if is_fhir_path(scope.get("path", "")):  # a FHIR client reads only FHIR
@@ -615,7 +615,7 @@ class RateLimitMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
             return True
-        if scope.get("path") == SEARCH_PATH:  # a rate-limited search still carries the numbers to call
+        if is_search_path(scope.get("path", "")):  # a rate-limited search still carries the numbers to call
             extra["safety_net"] = search_safety_net(scope["app"])
         await send_problem(
             scope,

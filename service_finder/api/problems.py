@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
-from service_finder.api.middleware import CORS_HEADERS, SEARCH_PATH, is_public_read
+from service_finder.api.middleware import CORS_HEADERS, is_public_read, is_search_path
 from service_finder.errors import PROBLEM_TYPES, URGENT_HELP, FieldValueError, ProblemType, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path, operation_outcome
 from service_finder.interop.hsds_api import PATTERN_HINTS as HSDS_PATTERN_HINTS
@@ -56,8 +56,7 @@ def problem_response(
         body["value"] = value
     if extra:
         body.update(extra)
-    # Any answer to a search that went wrong carries the numbers to call: a mistyped path (`/v1/search/`) too.
-    if request.url.path.startswith(SEARCH_PATH):
+    if is_search_path(request.url.path):
         body["safety_net"] = search_safety_net(request.app)
     if is_fhir_path(request.url.path):  # a FHIR client reads only FHIR
         outcome = error_outcome(status, title, detail, expression=field)

@@ -215,6 +215,10 @@ def test_a_search_at_a_mistyped_path_still_carries_the_safety_net(api: TestClien
     response = api.get("/v1/search/", params={"postcode": "LS1 1UR"})
     assert response.status_code == 404
     assert {"emergency-999", "samaritans"} <= {line["id"] for line in response.json()["safety_net"]}
+    # Refused by the middleware in front of the routes (here: a media type it cannot send), too.
+    refused = api.get("/v1/search/", params={"postcode": "LS1 1UR"}, headers={"Accept": "text/html"})
+    assert refused.status_code == 406
+    assert {"emergency-999", "samaritans"} <= {line["id"] for line in refused.json()["safety_net"]}
 
 
 @pytest.mark.parametrize("path", ["/", "/embed", "/embed/snippet", "/docs", "/redoc", "/hsds/"])
