@@ -54,7 +54,18 @@ def get_session(state: StateDep) -> Iterator[Session]:
         yield session
 
 
+# Only for routes the time limit never cancels (writes: api/limits.py, time_limited). A cancelled request closes
+# its dependencies at once, while a plain `def` handler's thread runs on with the session: closed under it, the
+# session went on to check out a connection that nothing returned, and under load the pool ran dry for good.
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_engine(state: StateDep) -> Engine:
+    return state.engine
+
+
+# For timed reads: the handler opens its own Session(engine) in a `with`, so the thread that uses it closes it.
+EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 async def get_today() -> date:

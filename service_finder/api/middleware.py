@@ -75,6 +75,8 @@ def is_search_path(path: str) -> bool:
     """Whether a request was meant for search (`/v1/search`, or a mistyped `/v1/search/...`): any error answer to
     it carries the safety net, the numbers to call."""
     return path == SEARCH_PATH or path.startswith(SEARCH_PATH + "/")
+
+
 PUBLIC_READ_PREFIXES = ("/v1/search", "/v1/services", "/hsds", "/fhir", "/v1/coverage", "/openapi.json")
 # Answers worked out from what the caller sent (a postcode, an age, needs) and from the minute: health data, and
 # "open now" only for now. No shared cache may keep them (a 200 without Cache-Control may be cached by default).

@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+from unittest.mock import patch
 
 import anyio
 import httpx
@@ -21,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from service_finder.config import Settings
 from service_finder.main import create_app
+from service_finder.storage import repository
 from tests.conftest import GAZETTEER
 
 LIMIT_SECONDS = 1.0
@@ -40,6 +43,7 @@ class Stuck:
 class Served:
     url: str
     stuck: Stuck
+    engine: Engine
 
 
 def _free_port() -> int:
@@ -97,7 +101,7 @@ def served(sqlite_engine: Engine) -> Iterator[Served]:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)  # a poll interval, not a wait for a fixed time
     try:
-        yield Served(f"http://127.0.0.1:{port}", stuck)
+        yield Served(f"http://127.0.0.1:{port}", stuck, sqlite_engine)
     finally:
         stuck.release.set()
         server.should_exit = True
@@ -162,3 +166,28 @@ def test_a_write_is_never_told_to_try_again_while_it_may_still_commit(served: Se
     with httpx.Client(base_url=served.url, timeout=30) as client:
         write = client.put("/v1/services/test/slow-write")
     assert (write.status_code, write.json()) == (200, {"committed": True})
+
+
+def test_a_timed_out_read_returns_its_connection_to_the_pool(served: Served) -> None:
+    # A store slow to answer one read: the caller gets its 503 while the handler's thread waits. The thread then
+    # goes on with its session; it used to be closed under it by the cancelled request, so the thread checked out
+    # a connection that nothing returned, and under load every connection of the pool was lost for good.
+    real = repository.list_services
+
+    def slow_store(*args: Any, **kwargs: Any) -> Any:
+        served.stuck.entered.set()
+        served.stuck.release.wait(timeout=60)
+        found = real(*args, **kwargs)
+        served.stuck.finished.set()
+        return found
+
+    with httpx.Client(base_url=served.url, timeout=30) as client, patch.object(repository, "list_services", slow_store):
+        slow = client.get("/v1/services", headers={"X-Request-ID": "slow-store"})
+        _assert_time_limit_problem(slow, request_id="slow-store", path="/v1/services")
+        served.stuck.release.set()
+        assert served.stuck.finished.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while served.engine.pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)  # polling the handler's thread to its end, not waiting for a fixed time
+        assert served.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert client.get("/v1/services").status_code == 200

@@ -317,9 +317,12 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     tags=["services"],
     responses=problem_responses(400, 404, 422, instance="/v1/services/leeds-evening-safe-haven/history"),
 )
-def get_history(service_id: ServiceId, session: SessionDep) -> list[AuditRecord]:
-    if repository.service_revision(session, service_id, include_deleted=True) is None:
-        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+def get_history(service_id: ServiceId, state: StateDep) -> list[AuditRecord]:
+    # A timed read: its own session, closed by the thread that uses it (deps.SessionDep says why).
+    with Session(state.engine) as session:
+        if repository.service_revision(session, service_id, include_deleted=True) is None:
+            raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+        entries = repository.service_history(session, service_id)
     return [
         AuditRecord(
             # SQLite hands timestamps back without their offset; every one stored is UTC.
@@ -330,7 +333,7 @@ def get_history(service_id: ServiceId, session: SessionDep) -> list[AuditRecord]
             old_value=entry.old_value,
             new_value=entry.new_value,
         )
-        for entry in repository.service_history(session, service_id)
+        for entry in entries
     ]
 
 

@@ -5,8 +5,9 @@ from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlmodel import Session
 
-from service_finder.api.deps import NoUnknownQuery, SessionDep, TodayDep
+from service_finder.api.deps import EngineDep, NoUnknownQuery, TodayDep
 from service_finder.api.docs import NOT_MODIFIED, header_refs, problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import ServiceKind
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/v1/services", tags=["services"], dependencies=[NoUnk
 def list_services(
     request: Request,
     response: Response,
-    session: SessionDep,
+    store: EngineDep,
     today: TodayDep,
     page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1.")] = 1,
     per_page: Annotated[int, Query(ge=1, le=100, description="Services per page (at most 100).")] = 20,
@@ -41,20 +42,21 @@ def list_services(
         Query(description="Only services changed after this instant (ISO 8601; no offset: London time), for polling."),
     ] = None,
 ) -> ServicePage:
-    # The page changes when the data does, and (through `stale`) when the day does.
-    version = repository.data_version(session).version
-    digest = hashlib.sha256(str(sorted(request.query_params.multi_items())).encode()).hexdigest()[:16]
-    etag = f'W/"services-v{version}-{today.isoformat()}-{digest}"'
-    if _matches(request, etag):
-        return Response(status_code=304, headers={"ETag": etag})  # type: ignore[return-value]
-    response.headers["ETag"] = etag
-    found = repository.list_services(
-        session,
-        offset=(page - 1) * per_page,
-        limit=per_page,
-        kind=kind.value if kind else None,
-        modified_after=to_london(modified_after).astimezone(UTC) if modified_after else None,
-    )
+    with Session(store) as session:
+        # The page changes when the data does, and (through `stale`) when the day does.
+        version = repository.data_version(session).version
+        digest = hashlib.sha256(str(sorted(request.query_params.multi_items())).encode()).hexdigest()[:16]
+        etag = f'W/"services-v{version}-{today.isoformat()}-{digest}"'
+        if _matches(request, etag):
+            return Response(status_code=304, headers={"ETag": etag})  # type: ignore[return-value]
+        response.headers["ETag"] = etag
+        found = repository.list_services(
+            session,
+            offset=(page - 1) * per_page,
+            limit=per_page,
+            kind=kind.value if kind else None,
+            modified_after=to_london(modified_after).astimezone(UTC) if modified_after else None,
+        )
     return service_page(found, number=page, per_page=per_page, today=today)
 
 
@@ -102,7 +104,7 @@ def list_services(
 def get_service(
     request: Request,
     response: Response,
-    session: SessionDep,
+    store: EngineDep,
     today: TodayDep,
     service_id: Annotated[
         str,
@@ -114,9 +116,11 @@ def get_service(
         ),
     ],
 ) -> ServicePublic:
-    stored = repository.get_service(session, service_id)
+    with Session(store) as session:
+        stored = repository.get_service(session, service_id)
+        removed = repository.removed_at(session, service_id) if stored is None else None
     if stored is None:
-        if (removed := repository.removed_at(session, service_id)) is not None:
+        if removed is not None:
             raise Gone(
                 f"service {service_id!r} was removed from the directory at "
                 f"{removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it",
