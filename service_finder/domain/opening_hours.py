@@ -309,7 +309,8 @@ def _open_state(prepared: Prepared, at: datetime, *, temporarily_closed: bool, h
         return OpenState(True, None, None, None, None, text)
     horizon = at_utc + timedelta(days=horizon_days)
     last_day = horizon.astimezone(LONDON).date()
-    for start, end in _iter_intervals(prepared, today - _ONE_DAY, last_day):
+    found = _iter_intervals(prepared, today - _ONE_DAY, last_day)
+    for start, end in found:
         if end <= at_utc:
             continue
         if start >= horizon:
@@ -325,7 +326,15 @@ def _open_state(prepared: Prepared, at: datetime, *, temporarily_closed: bool, h
                 # which session is open, so say what is true now and what follows. A session running on past
                 # today (open all weekend) is told by today's hours and closes_at: "until 9am" would name no day.
                 until = time_words(closes.hour * 60 + closes.minute)
-                text = f"Open until {until} (from yesterday), then " + text[0].lower() + text[1:]
+                following = next(found, None)
+                later_today = following is not None and following[0].astimezone(LONDON).date() == today
+                if text.startswith(_CLOSED_TODAY) or later_today:
+                    then = text[0].lower() + text[1:]
+                else:
+                    # Today's only hours are this session's own (Saturday 00:00-09:00 after Friday 20:00-24:00):
+                    # "then open today midnight to 9am" would read as a second opening.
+                    then = "closed for the rest of today"
+                text = f"Open until {until} (from yesterday), then {then}"
             return OpenState(True, closes, None, _minutes_between(at_utc, end), None, text)
         return OpenState(False, None, start.astimezone(LONDON), None, _minutes_between(at_utc, start), text)
     return OpenState(False, None, None, None, None, text)

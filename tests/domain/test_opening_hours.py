@@ -265,9 +265,23 @@ def test_a_session_running_on_past_today_is_told_by_todays_hours_not_last_nights
     wednesday = open_state([weekdays], london(2026, 11, 25, 10, 0))
     assert wednesday.closes_at == london(2026, 11, 28, 0, 0)
     assert "yesterday" not in wednesday.hours_today
-    # Its last morning does end today, and says so.
+    # Its last morning does end today, and says so; nothing opens again that day.
     monday = open_state([weekend], london(2026, 11, 30, 8, 0))
-    assert monday.hours_today.startswith("Open until 9am (from yesterday), then")
+    assert monday.hours_today == "Open until 9am (from yesterday), then closed for the rest of today"
+
+
+def test_a_session_carried_past_midnight_is_not_told_as_a_second_opening_today() -> None:
+    # Friday 20:00-24:00 and Saturday 00:00-09:00 are one night: at Saturday 02:00, "then open today midnight to
+    # 9am" read as if it opened again after 9am.
+    night = weekly((FRI, "20:00", "24:00"), (SAT, "00:00", "09:00"))
+    state = open_state([night], london(2026, 11, 28, 2, 0))
+    assert state.closes_at == london(2026, 11, 28, 9, 0)
+    assert state.hours_today == "Open until 9am (from yesterday), then closed for the rest of today"
+    # With a second opening that evening, today's hours are still given.
+    two = weekly((FRI, "20:00", "24:00"), (SAT, "00:00", "09:00"), (SAT, "20:00", "23:00"))
+    evening = open_state([two], london(2026, 11, 28, 2, 0))
+    assert evening.hours_today.startswith("Open until 9am (from yesterday), then open today")
+    assert "8pm to 11pm" in evening.hours_today
 
 
 def test_weekday_service_closed_on_bank_holidays_reopens_after_easter() -> None:
