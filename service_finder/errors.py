@@ -57,7 +57,8 @@ class ServiceFinderError(Exception):
 
 class RecordUnreadable(ServiceFinderError):
     """A stored service no longer reads as a valid record (changed outside the API, or stored before a rule was
-    tightened). Search keeps its last readable version; an editor replaces it with PUT and the ETag given."""
+    tightened). Search keeps its last readable version where a server had one; an editor replaces it with PUT and
+    the ETag given."""
 
     status = 500
     slug = "record-unreadable"
@@ -273,7 +274,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         _of(
             RecordUnreadable,
             "The stored record of this service cannot be read as a valid record; search keeps its last readable "
-            "version.",
+            "version where a server had one (a server started since leaves it out).",
             "Readers: report it with `request_id`. Editors: replace it with `PUT` and the `etag` given.",
         ),
         ProblemType(  # answered for the store's own error (api/problems.py: _store_down)

@@ -71,8 +71,8 @@ class UnreadableService:
     def error(self) -> RecordUnreadable:
         return RecordUnreadable(
             f"service {self.id!r} is stored in a form that cannot be read (at {', '.join(self.fields)}); search "
-            f"keeps its last readable version. An editor can replace it: PUT /v1/services/{self.id} with "
-            f"If-Match: {self.etag}",
+            "keeps its last readable version where a server had one (one started since leaves it out). An editor "
+            f"can replace it: PUT /v1/services/{self.id} with If-Match: {self.etag}",
             field="service_id",
             value=self.id,
             etag=self.etag,

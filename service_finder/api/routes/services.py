@@ -87,8 +87,9 @@ def list_services(
                 500: problem_example(
                     500,
                     detail="service 'leeds-evening-safe-haven' is stored in a form that cannot be read (at "
-                    "eligibility.minimum_age); search keeps its last readable version. An editor can replace it: PUT "
-                    '/v1/services/leeds-evening-safe-haven with If-Match: "leeds-evening-safe-haven-r3"',
+                    "eligibility.minimum_age); search keeps its last readable version where a server had one (one "
+                    "started since leaves it out). An editor can replace it: PUT /v1/services/leeds-evening-safe-haven "
+                    'with If-Match: "leeds-evening-safe-haven-r3"',
                     instance="/v1/services/leeds-evening-safe-haven",
                     field="service_id",
                     value="leeds-evening-safe-haven",
