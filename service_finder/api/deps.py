@@ -13,7 +13,6 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from service_finder.api.query_model import is_number, read_query_model, separated_numbers
 from service_finder.catalogue import Catalogue, Snapshot
@@ -49,22 +48,14 @@ async def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    with Session(state.engine) as session:
-        yield session
-
-
-# Only for routes the time limit never cancels (writes: api/limits.py, time_limited). A cancelled request closes
-# its dependencies at once, while a plain `def` handler's thread runs on with the session: closed under it, the
-# session went on to check out a connection that nothing returned, and under load the pool ran dry for good.
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
 def get_engine(state: StateDep) -> Engine:
     return state.engine
 
 
-# For timed reads: the handler opens its own Session(engine) in a `with`, so the thread that uses it closes it.
+# No session dependency: a handler opens Session(engine) in a `with` in the thread that uses it, which closes it.
+# A request cancelled by the time limit closes its dependencies at once while a plain `def` handler's thread runs
+# on: a session dependency was closed under it, went on to check out a connection that nothing returned, and under
+# load the pool ran dry for good.
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 

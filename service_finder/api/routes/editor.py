@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
-from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SessionDep, StateDep, TodayDep
+from service_finder.api.deps import AppState, GazetteerDep, NoUnknownQuery, StateDep, TodayDep
 from service_finder.api.docs import header_refs, problem_responses
 from service_finder.errors import Conflict, InvalidParameter, NotFound, PreconditionRequired
 from service_finder.importers.pipeline import check_records
@@ -175,12 +175,12 @@ async def create_service(
     record: ServiceRecord,
     editor: EditorDep,
     state: StateDep,
-    session: SessionDep,
     gazetteer: GazetteerDep,
     today: TodayDep,
     response: Response,
 ) -> ServicePublic:
-    if repository.service_revision(session, record.id) is not None:  # a deleted service is brought back, audited
+    # A deleted service is brought back, audited.
+    if await asyncio.to_thread(_revision, state, record.id) is not None:
         raise Conflict(
             f"service {record.id!r} already exists: change it with PUT or PATCH", field="id", value=record.id
         )
@@ -224,9 +224,8 @@ async def replace_service(
             f"the body's id {record.id!r} does not match the URL's {service_id!r}", field="id", value=record.id
         )
     # The row, not the record: PUT is how a record that no longer validates is repaired.
-    with Session(state.engine) as session:
-        if repository.service_revision(session, service_id) is None:
-            raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+    if await asyncio.to_thread(_revision, state, service_id) is None:
+        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     saved = await _save(
         state,
         _checked(record, gazetteer),
@@ -266,7 +265,7 @@ async def update_service(
     if_match: IfMatch = None,
 ) -> ServicePublic:
     expected = expected_revision(service_id, if_match)
-    current = _exists(state, service_id)
+    current = await asyncio.to_thread(_exists, state, service_id)
     merged = merge_patch(current.record.model_dump(mode="json"), patch)
     if merged.get("id") != service_id:
         raise InvalidParameter("a patch cannot change a service's id", field="id", value=merged.get("id"))
@@ -318,7 +317,7 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     responses=problem_responses(400, 404, 422, instance="/v1/services/leeds-evening-safe-haven/history"),
 )
 def get_history(service_id: ServiceId, state: StateDep) -> list[AuditRecord]:
-    # A timed read: its own session, closed by the thread that uses it (deps.SessionDep says why).
+    # A timed read: its own session, closed by the thread that uses it (deps.EngineDep says why).
     with Session(state.engine) as session:
         if repository.service_revision(session, service_id, include_deleted=True) is None:
             raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
@@ -337,7 +336,13 @@ def get_history(service_id: ServiceId, state: StateDep) -> list[AuditRecord]:
     ]
 
 
-def _exists(state: StateDep, service_id: str) -> StoredService:
+# The store is read in a worker thread, never on the event loop: a store that hangs would hold every request.
+def _revision(state: AppState, service_id: str) -> int | None:
+    with Session(state.engine) as session:
+        return repository.service_revision(session, service_id)
+
+
+def _exists(state: AppState, service_id: str) -> StoredService:
     with Session(state.engine) as session:
         stored = repository.get_service(session, service_id)
     if stored is None:
