@@ -19,21 +19,7 @@ from service_finder.domain.schedule import (
     format_hhmm,
     parse_hhmm,
 )
-
-MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
-
-
-def hm(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def weekly(*sessions: tuple[int, str, str], **fields: object) -> WeeklySchedule:
-    return WeeklySchedule(
-        sessions=tuple(Session(day, TimeRange(hm(a), hm(b))) for day, a, b in sessions),
-        **fields,  # type: ignore[arg-type]
-    )
-
+from tests.domain.weekly import FRI, MON, SAT, SUN, TUE, WED, hm, weekly
 
 # ---------------------------------------------------------------------------------------------------------------
 # Reading and writing HH:MM.

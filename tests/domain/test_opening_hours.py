@@ -31,21 +31,9 @@ from service_finder.domain.schedule import (
     WeeklySchedule,
 )
 from service_finder.schemas import ScheduleRecord
+from tests.domain.weekly import FRI, MON, SAT, SUN, THU, TUE, WED, weekly
 
 LDN = ZoneInfo("Europe/London")
-MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
-
-
-def hm(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def weekly(*sessions: tuple[int, str, str], **fields: object) -> WeeklySchedule:
-    return WeeklySchedule(
-        sessions=tuple(Session(day, TimeRange(hm(a), hm(b))) for day, a, b in sessions),
-        **fields,  # type: ignore[arg-type]
-    )
 
 
 def london(
