@@ -174,8 +174,15 @@ def _overlaps(sessions: tuple[Session, ...]) -> list[str]:
 
 
 def _day_overlaps(what: str, ranges: tuple[TimeRange, ...]) -> list[str]:
-    as_sessions = tuple(Session(0, r) for r in ranges)
-    return [f"{what}: {problem}" for problem in _overlaps(as_sessions)]
+    # Hours of one day (a bank holiday, a dated exception): no weekday to name, and a session past midnight runs on
+    # into the next morning.
+    spans = sorted((r.opens, r.opens + r.length, r) for r in ranges)
+    return [
+        f"{what}: hours {a.label()} and {b.label()} overlap"
+        for i, (_, end_a, a) in enumerate(spans)
+        for start_b, _, b in spans[i + 1 :]
+        if start_b < end_a
+    ]
 
 
 ALWAYS_OPEN = WeeklySchedule(always_open=True)
