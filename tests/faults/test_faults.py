@@ -24,24 +24,34 @@ from service_finder.storage import migrate, repository
 from service_finder.storage.db import create_db_engine
 from tests.conftest import REPO
 from tests.factories import make_record, service_data
-from tests.faults.conftest import SERVICE_FINDER, PrivatePostgres, start_server, stop_server
+from tests.faults.conftest import SERVICE_FINDER, PrivatePostgres, Server, start_server, stop_server
 
 LEEDS_FRIDAY = {"postcode": "LS1 1UR", "at": "2026-11-27T20:00:00"}
+
+
+def _leeds_cafe_and_keys(url: str) -> tuple[str, str]:
+    """A store holding one café, an editor's key and a partner's (read) key: (editor, partner)."""
+    engine = create_db_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        repository.upsert_services(session, [make_record("leeds-cafe")], actor="setup")
+        editor = repository.create_api_key(session, name="editor", scopes=["write"], now=datetime.now(UTC))
+        partner = repository.create_api_key(session, name="nhs-111", scopes=["read"], now=datetime.now(UTC))
+        session.commit()
+    engine.dispose()
+    return editor, partner
+
+
+def _start_rate_limited(url: str, tmp_path: Path) -> Server:
+    # Rate limiting on, as in production: it is what looks up the key of every request that sends one.
+    return start_server(url, tmp_path / "server.log", SERVICE_FINDER_RATE_LIMIT_ENABLED="true")
 
 
 def test_postgres_outage_search_keeps_answering_writes_get_503_and_all_recovers(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
-    engine = create_db_engine(private_postgres.url)
-    migrate.upgrade(engine)
-    with Session(engine) as session:
-        repository.upsert_services(session, [make_record("leeds-cafe")], actor="setup")
-        key = repository.create_api_key(session, name="editor", scopes=["write"], now=datetime.now(UTC))
-        partner = repository.create_api_key(session, name="nhs-111", scopes=["read"], now=datetime.now(UTC))
-        session.commit()
-    engine.dispose()
-    # Rate limiting on, as in production: it is what looks up a key on every request that sends one.
-    server = start_server(private_postgres.url, tmp_path / "server.log", SERVICE_FINDER_RATE_LIMIT_ENABLED="true")
+    key, partner = _leeds_cafe_and_keys(private_postgres.url)
+    server = _start_rate_limited(private_postgres.url, tmp_path)
     editor = {"Authorization": f"Bearer {key}"}
     try:
         assert [
@@ -80,15 +90,8 @@ def test_postgres_outage_search_keeps_answering_writes_get_503_and_all_recovers(
 def test_a_store_that_hangs_is_reported_stale_and_searches_go_on(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
-    engine = create_db_engine(private_postgres.url)
-    migrate.upgrade(engine)
-    with Session(engine) as session:
-        repository.upsert_services(session, [make_record("leeds-cafe")], actor="setup")
-        partner = repository.create_api_key(session, name="nhs-111", scopes=["read"], now=datetime.now(UTC))
-        session.commit()
-    engine.dispose()
-    # Rate limiting on, as in production: it looks up the key of every request that sends one.
-    server = start_server(private_postgres.url, tmp_path / "server.log", SERVICE_FINDER_RATE_LIMIT_ENABLED="true")
+    _, partner = _leeds_cafe_and_keys(private_postgres.url)
+    server = _start_rate_limited(private_postgres.url, tmp_path)
     try:
         server.wait_until("readyz to be ready", lambda: httpx.get(f"{server.url}/readyz").json()["status"] == "ready")
         # Requests at once leave connections idle in the pool: a lookup then waits on one of them, for ever.
