@@ -270,6 +270,8 @@ _MIDDLEWARE_SAYS = {
     "Retry-After.",
     "request-timeout": "No answer within the server's time limit, 10 s by default (`request-timeout`); retry "
     "after Retry-After.",
+    "payload-too-large": "A request body larger than the server takes, 1 MiB by default (`payload-too-large`): "
+    "this operation reads no body, but one that is sent is still limited. Send none.",
     "slow-body": "The request body did not arrive within the server's time limit, 10 s by default "
     "(`request-timeout`); retry after Retry-After. The search itself is never cut short: it takes milliseconds.",
 }
@@ -291,9 +293,11 @@ def _uses_the_thread_pool(route: APIRoute) -> bool:
 
 def middleware_answers(method: str, route: APIRoute) -> list[tuple[str, str]]:
     """(problem slug, description) for each answer the middleware in front of `route` can give a `method` request
-    instead of the route's own (api/limits.py), besides 413 for a body too large."""
+    instead of the route's own (api/limits.py). An operation that takes a body documents its own 413."""
     path = route.path_format
     answers = []
+    if route.body_field is None:  # BodyLimitMiddleware limits every request's body, wanted or not
+        answers.append(("payload-too-large", _MIDDLEWARE_SAYS["payload-too-large"]))
     if produces(path) is not None:
         answers.append(("not-acceptable", _MIDDLEWARE_SAYS["not-acceptable"]))
     if rate_limited(path):

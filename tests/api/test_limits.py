@@ -135,6 +135,17 @@ def test_a_chunked_body_over_the_limit_is_413_too(limited: TestClient) -> None:
     assert response.json()["type"].endswith("/payload-too-large")
 
 
+@pytest.mark.parametrize("path", ["/v1/services", "/healthz", "/hsds/services"])
+def test_a_body_over_the_limit_on_a_get_is_413_and_the_operation_says_so(limited: TestClient, path: str) -> None:
+    # These operations read no body, but the limit holds for every request: a client that sends one is told what
+    # the contract says it may be told.
+    response = limited.request("GET", path, content=b"x" * 4000)
+    assert response.status_code == 413
+    assert response.json()["type"].endswith("/payload-too-large")
+    documented = limited.get("/openapi.json").json()["paths"][path]["get"]["responses"]
+    assert "413" in documented
+
+
 @pytest.mark.parametrize(
     ("method", "headers", "body", "status"),
     [
