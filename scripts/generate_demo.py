@@ -48,6 +48,7 @@ from service_finder.domain.taxonomy import (  # noqa: E402
     ServiceKind,
     ServiceStatus,
 )
+from service_finder.importers.pipeline import PointLike  # noqa: E402
 from service_finder.schemas import DISTRICT_PATTERN, ServiceRecord, slugify  # noqa: E402
 
 SEED = 20261001
@@ -60,17 +61,6 @@ DEMO_PREFIX = "Demonstration record: not a real service."
 STALE_SHARE = 0.10
 TEMPORARILY_CLOSED = 5
 INACTIVE = 3
-
-
-class PointLike(Protocol):
-    @property
-    def latitude(self) -> float: ...
-    @property
-    def longitude(self) -> float: ...
-    @property
-    def district_code(self) -> str | None: ...
-    @property
-    def country(self) -> str: ...
 
 
 class PostcodeSource(Protocol):

@@ -197,16 +197,21 @@ async def create_service(
     return saved
 
 
-@router.put(
-    "/{service_id}",
-    operation_id="services-replace",
-    summary="Replace a service (If-Match required)",
-    responses={
+def _change_responses() -> dict[int | str, Any]:
+    """What PUT and PATCH of one service can answer (a fresh dict each: FastAPI keeps each route's own)."""
+    return {
         200: {"headers": header_refs("ETag")},
         **problem_responses(
             400, 401, 403, 404, 412, 413, 415, 422, 428, 500, 503, instance="/v1/services/leeds-evening-safe-haven"
         ),
-    },
+    }
+
+
+@router.put(
+    "/{service_id}",
+    operation_id="services-replace",
+    summary="Replace a service (If-Match required)",
+    responses=_change_responses(),
 )
 async def replace_service(
     service_id: ServiceId,
@@ -241,12 +246,7 @@ async def replace_service(
     "/{service_id}",
     operation_id="services-update",
     summary="Change some fields of a service: a JSON merge patch, RFC 7396 (If-Match required)",
-    responses={
-        200: {"headers": header_refs("ETag")},
-        **problem_responses(
-            400, 401, 403, 404, 412, 413, 415, 422, 428, 500, 503, instance="/v1/services/leeds-evening-safe-haven"
-        ),
-    },
+    responses=_change_responses(),
 )
 async def update_service(
     service_id: ServiceId,
