@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from service_finder.domain.languages import canonical_language, stored_language
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.postcode import PostcodeError, normalise_postcode
@@ -71,8 +72,31 @@ DistrictCode = Annotated[
         examples=["E08000035"],
     ),
 ]
-LANGUAGE_PATTERN = r"^[a-z]{2}$"
-LanguageCode = Annotated[str, Field(pattern=LANGUAGE_PATTERN, description="ISO 639-1 code.", examples=["en"])]
+LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
+# In a record: a three-letter code must name a language, and is stored as its two-letter code where it has one
+# (domain/languages.py: stored_language). In a search: any code must name a language (an unknown one would leave
+# out every service), and is compared as that same code.
+LanguageCode = Annotated[
+    str,
+    Field(
+        pattern=LANGUAGE_PATTERN,
+        description="ISO 639-1 code (two letters), or ISO 639-3 (three letters) for a language without one, such as "
+        "syl (Sylheti) or bfi (British Sign Language). A three-letter code of a language that has a two-letter one "
+        "is stored as the two-letter code (pan as pa).",
+        examples=["en"],
+    ),
+    AfterValidator(stored_language),
+]
+RequestedLanguage = Annotated[
+    str,
+    Field(
+        pattern=LANGUAGE_PATTERN,
+        description="ISO 639-1 (two letters) or ISO 639-3 (three letters) code of a language staff must speak: pa "
+        "and pan both find Panjabi-speaking services.",
+        examples=["ur"],
+    ),
+    AfterValidator(canonical_language),
+]
 WEB_ADDRESS_PATTERN = r"^https?://\S+$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -545,7 +569,10 @@ class AccessRecord(Record):
     accessibility: dict[AccessFeature, bool] = Field(
         default_factory=dict, description="true: available; false: not available; absent: unknown."
     )
-    languages: list[LanguageCode] = Field(default_factory=list, description="Languages spoken by staff (ISO 639-1).")
+    languages: list[LanguageCode] = Field(
+        default_factory=list,
+        description="Languages spoken by staff (ISO 639-1, or ISO 639-3 where a language has no ISO 639-1 code).",
+    )
     cost: Cost | None = Field(default=None, description="Whether the service is free; None: unknown.")
     fees_description: str = Field(default="", description="Any charges, in words.")
     typical_wait_days: int | None = Field(
@@ -882,7 +909,7 @@ OPEN_PATTERN = r"^(now|any|within:([1-9]\d{0,3}))$"
 PATTERN_HINTS = {
     ID_PATTERN: "lower-case letters, digits and hyphens, 1 to 80 characters, such as leeds-crisis-cafe",
     DISTRICT_PATTERN: "an ONS code of a district in England (E06, E07, E08 or E09 and six digits), such as E08000035",
-    LANGUAGE_PATTERN: "a two-letter ISO 639-1 language code in lower case, such as en",
+    LANGUAGE_PATTERN: "an ISO 639-1 or ISO 639-3 language code in lower case, such as en or syl",
     WEB_ADDRESS_PATTERN: "a web address beginning http:// or https://, with no spaces",
     EMAIL_PATTERN: "an email address, such as info@example.org",
     OPEN_PATTERN: "now, any, or within:<minutes> (1 to 9999), such as within:120",
@@ -950,7 +977,9 @@ class SearchRequest(BaseModel):
     )
     modes: list[ContactMode] = Field(default_factory=list, max_length=4, description="Any of these contact modes.")
     access: list[AccessFeature] = Field(default_factory=list, max_length=8, description="All of these are required.")
-    language: LanguageCode | None = Field(default=None, description="A language staff must speak (ISO 639-1).")
+    language: RequestedLanguage | None = Field(
+        default=None, description="A language staff must speak (ISO 639-1, or ISO 639-3: pa and pan both find Panjabi)."
+    )
     kinds: list[ServiceKind] = Field(default_factory=list, max_length=20, description="Only these kinds of service.")
     limit: int = Field(default=10, ge=1, le=50, description="Most results to return (max 50).")
     explain: bool = Field(default=False, description="Also list nearby services left out, with the reasons.")

@@ -44,6 +44,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from service_finder.domain.languages import language_name
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.schedule import DAY_NAMES, BankHolidayPolicy
 from service_finder.domain.taxonomy import (
@@ -389,6 +390,12 @@ def _schedule_rows(record: ServiceRecord, schedule: ScheduleRecord, link: dict[s
     return rows
 
 
+def _language(record_id: str, service_id: str, code: str) -> dict[str, str]:
+    row = {"id": _uuid("language", record_id, code), "service_id": service_id, "code": code}
+    name = language_name(code)  # HSDS types never allow null: a code naming no known language goes without
+    return row if name is None else {**row, "name": name}
+
+
 def _phone(record_id: str, index: int, phone: PhoneRecord) -> dict[str, Any]:
     phone_id = _uuid("phone", record_id, str(index))
     # Write the number as people read it when that reads back to the same number and display.
@@ -574,9 +581,7 @@ def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = N
     ]
     service["service_areas"] = _service_areas(record, service_id)
     service["service_at_locations"] = service_at_locations
-    service["languages"] = [
-        {"id": _uuid("language", record.id, code), "service_id": service_id, "code": code} for code in access.languages
-    ]
+    service["languages"] = [_language(record.id, service_id, code) for code in access.languages]
     service["organization"] = organization
     service["attributes"] = attributes.items
     if provenance.verified_at is not None:

@@ -133,7 +133,8 @@ class HsdsLanguage(Hsds):
 
     id: str = Field(description="Identifier of the language row (UUID).")
     service_id: str = Field(description="Service offered in this language.")
-    code: str = Field(description="ISO 639-1 language code.")
+    name: str | None = Field(default=None, description="The language's name in English, such as Panjabi.")
+    code: str = Field(description="ISO 639-1 code, or ISO 639-3 for a language without one (syl: Sylheti).")
 
 
 class HsdsAddress(Hsds):

@@ -192,7 +192,12 @@ def test_a_json_body_without_a_content_type_is_415_saying_so(client: TestClient)
         ({"json": None}, "body: must be a JSON object"),
         (
             {"json": {"postcode": "LS1", "language": "EN"}},
-            "language 'EN': must be a two-letter ISO 639-1 language code in lower case, such as en",
+            "language 'EN': must be an ISO 639-1 or ISO 639-3 language code in lower case, such as en or syl",
+        ),
+        (
+            {"params": {"postcode": "LS1", "language": "zz"}},
+            "language 'zz': no language has this code in ISO 639-1 (two letters) or ISO 639-3 (three letters), such "
+            "as ur or syl",
         ),
     ],
 )

@@ -28,7 +28,7 @@ _DISTRICTS = ("E08000035", "E08000036", "E09000033", "E06000001", "E07000228", "
 _OUTWARD = ("LS1", "LS6", "M1", "M14", "SW1A", "EC1A", "B33", "NE1", "YO10", "S1", "BS1", "W1A", "CR2", "E1", "N1C")
 _DRAMA_PREFIXES = ("0113 496 0", "0114 496 0", "0161 496 0", "0191 498 0", "020 7946 0", "0121 496 0", "0808 157 0")
 _SHORT_CODES = ("116 123", "111", "85258", "116 117")
-_LANGUAGES = ("en", "pl", "ur", "pa", "bn", "gu", "ar", "so", "ro", "cy")
+_LANGUAGES = ("en", "pl", "ur", "pa", "bn", "gu", "ar", "so", "ro", "cy", "syl", "bfi")
 # Free text with the characters that trip up CSV and JSON writers: separators, quotes, accents, newlines.
 _TEXT_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,;:'\"&()-./éâ£\n"
 

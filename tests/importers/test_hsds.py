@@ -77,6 +77,21 @@ def test_schema_check_is_live() -> None:
     assert len(_schema_errors(service)) == 2
 
 
+def test_languages_carry_their_english_names_and_a_three_letter_code_survives() -> None:
+    record = _record(access={"languages": ["en", "pan", "syl"]})
+    service = to_hsds_service(record)
+
+    assert [(row["code"], row["name"]) for row in service["languages"]] == [
+        ("en", "English"),
+        ("pa", "Panjabi"),
+        ("syl", "Sylheti"),
+    ]
+    assert _schema_errors(service) == []
+    [parsed] = parse_hsds(_through_file([record]))
+    assert parsed.record is not None
+    assert parsed.record.access.languages == ["en", "pa", "syl"]
+
+
 def test_overnight_session_is_a_weekly_row_that_closes_before_it_opens() -> None:
     record = _record(
         schedules=[{"id": "cafe-hours", "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "02:00"}]}]
@@ -280,7 +295,7 @@ def test_another_publishers_file_imports() -> None:
     assert record.eligibility.catchment is not None
     assert record.eligibility.catchment.districts == ["E08000035"]
     assert record.access.accessibility == {AccessFeature.wheelchair: True}
-    assert record.access.languages == ["en", "pl"]
+    assert record.access.languages == ["en", "pl", "syl"]  # HSDS allows ISO 639-3 codes: Sylheti has no other
     assert [p.display for p in record.phones] == ["0113 496 0500"]  # the fax number is dropped
     [location] = record.locations  # the virtual location is not a place to go
     assert (location.postcode, location.address) == ("LS1 4AP", "1 Example Street, Northfield")

@@ -279,6 +279,17 @@ def test_language_filter() -> None:
     assert sorted(ids(run(index, language="en"))) == ["english", "polish"]
 
 
+def test_a_language_is_found_by_its_two_or_three_letter_code() -> None:
+    # HSDS allows ISO 639-1 or 639-3: a feed's "pan" and a caller's "pa" are both Panjabi. Sylheti has no two-letter
+    # code at all, and is one of England's most spoken community languages.
+    panjabi = open_all_week("panjabi", access={"languages": ["en", "pan"]})
+    sylheti = open_all_week("sylheti", access={"languages": ["en", "syl"]})
+    index = index_of([panjabi, sylheti])
+    assert panjabi.access.languages == ["en", "pa"]
+    assert ids(run(index, language="pa")) == ids(run(index, language="pan")) == ["panjabi"]
+    assert ids(run(index, language="syl")) == ["sylheti"]
+
+
 # --- when: open now, within, any, overnight, bank holidays, temporary closure -----------------------------------
 
 
