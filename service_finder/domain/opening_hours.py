@@ -277,11 +277,37 @@ def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool
         return HOURS_NOT_RECORDED
     if all(table is not None and not is_bank_holiday(today) for _, table in prepared):
         ranges = sorted({r for _, table in prepared if table for r in table[today.weekday()]}, key=_range_key)
-        return hours_today_text(ranges)
+        return hours_today_text(_as_the_clock_shows(today, ranges))
     plans = [day_plan(schedule, today) for schedule, _ in prepared]
     ranges = sorted({r for plan in plans for r in plan.ranges}, key=_range_key)
     reasons = [plan.reason for plan in plans if plan.reason]
-    return hours_today_text(ranges, reason=reasons[0] if reasons and len(set(reasons)) == 1 else "")
+    return hours_today_text(
+        _as_the_clock_shows(today, ranges), reason=reasons[0] if reasons and len(set(reasons)) == 1 else ""
+    )
+
+
+def _as_the_clock_shows(today: date, ranges: list[TimeRange]) -> list[TimeRange]:
+    """Today's sessions as the clock will read when they start and end. On the night the clocks go forward, 01:00
+    to 01:59 never happen: a session ending at 1am ends at 2am by the clock (closes_at says 02:00), and one that
+    starts and ends inside that hour does not happen at all. Said otherwise, the words and closes_at disagree."""
+    if _steady_offset(today) is not None and _steady_offset(today + _ONE_DAY) is not None:
+        return ranges  # no clock change before today's last session ends
+    shown = []
+    for hours in ranges:
+        opens = _clock_minute(today, hours.opens)
+        closes = _clock_minute(today, hours.opens + hours.length)
+        if closes <= opens:
+            continue
+        shown.append(TimeRange(opens, closes - MINUTES_PER_DAY if closes > MINUTES_PER_DAY else closes))
+    return sorted(set(shown), key=_range_key)
+
+
+def _clock_minute(day: date, minute: int) -> int:
+    """Minutes after `day`'s midnight that the clock reads when wall time `minute` comes (it may be tomorrow): the
+    same minute, except in the spring-forward gap, which the clock reads as its end."""
+    instant, _ = _wall_to_utc(day, minute, later=False)
+    local = instant.astimezone(LONDON)
+    return (local.date() - day).days * MINUTES_PER_DAY + local.hour * 60 + local.minute
 
 
 _CLOSED_TODAY = "Closed today"

@@ -572,3 +572,17 @@ def test_a_closure_on_one_of_a_sites_schedules_does_not_shut_its_others_in_the_v
         assert [is_open(site, at), is_open(evening_only, at)] == expected
         assert compiled.open_now(at).tolist() == expected
         assert compiled.open_for(at, np.array([0, 1], dtype=np.int32)).tolist() == expected
+
+
+def test_march_change_words_say_the_times_the_clock_will_show() -> None:
+    # 01:00-01:59 never happen that night: the words name the times closes_at and opens_next_at give, and a session
+    # wholly inside the missing hour is not promised at all.
+    saturday_night = open_state([weekly((SAT, "18:00", "01:00"))], london(2026, 3, 28, 22, 0))
+    assert (saturday_night.hours_today, saturday_night.closes_at) == ("Open today 6pm to 2am", london(2026, 3, 29, 2))
+    starting_in_the_gap = open_state([weekly((SUN, "01:30", "03:00"))], london(2026, 3, 29, 0, 45))
+    assert starting_in_the_gap.hours_today == "Open today 2am to 3am"
+    assert starting_in_the_gap.opens_next_at == london(2026, 3, 29, 2, 0)
+    wholly_in_gap = open_state([weekly((SUN, "01:00", "02:00"))], london(2026, 3, 29, 0, 45))
+    assert (wholly_in_gap.hours_today, wholly_in_gap.opens_next_at) == ("Closed today", london(2026, 4, 5, 1, 0))
+    october = open_state([weekly((SAT, "18:00", "01:30"))], london(2026, 10, 24, 22, 0))
+    assert october.hours_today == "Open today 6pm to 1:30am"
