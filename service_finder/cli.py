@@ -194,6 +194,7 @@ def serve_command(
     """Serve the API (migrating the schema first when the store answers)."""
     import uvicorn  # noqa: PLC0415
 
+    from service_finder.api.http_protocol import PROTOCOL  # noqa: PLC0415
     from service_finder.api.middleware import Lifecycle  # noqa: PLC0415
     from service_finder.main import DrainingServer, UnsafeSettings, create_app, require_admin_key  # noqa: PLC0415
 
@@ -228,6 +229,7 @@ def serve_command(
         proxy_headers=False,  # client addresses come from our trusted-proxy rule, not uvicorn's
         log_config=None,
         timeout_graceful_shutdown=20,
+        http=PROTOCOL,  # a request uvicorn cannot parse gets a problem document, not plain text
     )
     # A signal mask is inherited, and a parent that blocked SIGTERM (some supervisors and runners do, in the thread
     # that starts us) would leave it pending here for ever: no drain, no graceful stop, only SIGKILL at the end of

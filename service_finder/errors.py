@@ -187,7 +187,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "http-error",
             400,
             "The request could not be handled",
-            "Any other refusal by the HTTP framework (rare); `status` says which 4xx it is.",
+            "Any other refusal by the HTTP framework (rare), or a request that is not valid HTTP/1.1 (its connection "
+            "is then closed); `status` says which 4xx it is.",
             "Read `detail`; if it persists, report it with `request_id`.",
         ),
         _of(

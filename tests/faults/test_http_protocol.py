@@ -1,0 +1,48 @@
+"""A request the HTTP server cannot parse never reaches the app, so `service-finder serve` runs uvicorn with a
+protocol that answers it as every other refusal is answered: a problem document, not a line of plain text."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.faults.conftest import start_server, stop_server
+
+
+def _raw_exchange(url: str, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):  # the server closes the connection after a 400
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return status, headers, body
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /v1/search?postcode=LS1 HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",  # a broken header line
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32) + b"\r\n\r\n",  # TLS sent to the plain port
+    ],
+    ids=["broken-header", "tls-to-plain-http"],
+)
+def test_a_request_that_is_not_http_gets_a_problem_document(tmp_path: Path, request_bytes: bytes) -> None:
+    server = start_server(f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "server.log")
+    try:
+        status, headers, body = _raw_exchange(server.url, request_bytes)
+    finally:
+        stop_server(server)
+    assert status.startswith("HTTP/1.1 400")
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert (problem["status"], problem["type"].rsplit("/", 1)[-1]) == (400, "http-error")
+    assert "not valid HTTP/1.1" in problem["detail"]
+    assert int(headers["content-length"]) == len(body)
