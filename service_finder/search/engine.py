@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
@@ -84,6 +85,7 @@ SEX_BITS = {PersonSex.female: GENDER_BITS[PersonGender.woman], PersonSex.male: G
 REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online])
 SAFETY_NET_ORDER = {ServiceKind.emergency: 0, ServiceKind.crisis_line: 1, ServiceKind.helpline: 2}
 CRITERIA = ("age", "gender", "catchment", "referral", "intoxicated", "substance_use", "gp_registration")
+CRITERION_COLUMN = {name: column for column, name in enumerate(CRITERIA)}
 # With explain=true, services this much further than the radius are listed as left out for distance.
 EXPLAIN_RADIUS_FACTOR = 1.5
 MAX_EXCLUDED = 25
@@ -446,11 +448,19 @@ def _states_at(index: DirectoryIndex, at: datetime) -> Callable[[int], OpenState
     minute of a snapshot."""
     minute = to_london(at).replace(second=0, microsecond=0)
     states = index.open_states_at(minute)
+    hours = index.hours
 
     def state(unit: int) -> OpenState:
         found = states.get(unit)
         if found is None:
-            found = states[unit] = index.hours.open_states([unit], minute)[0]
+            # A state depends only on the unit's hours and whether it is temporarily closed: units with equal
+            # schedules share one prepared form, so their state is worked out once per minute for all of them
+            # (a site's first search in a minute was most of the cost of building its result).
+            hours_key = (id(hours.prepared[unit]), bool(hours.temporarily_closed[unit]))
+            found = states.get(hours_key)
+            if found is None:
+                found = states[hours_key] = hours.open_states([unit], minute)[0]
+            states[unit] = found
         return found
 
     return state
@@ -714,7 +724,7 @@ def _evaluate(
     stages = _Stages([])
     # Filters the caller chose (kinds) or that are not results at all (the safety net, closed-down services) drop
     # silently; every other filter records why, for explain=true.
-    keep = ~index.safety_net[ids] & (index.active[ids] | index.temporarily_closed[ids])
+    keep = _offered(index)[ids]
 
     def apply(ok: npt.NDArray[np.bool_], reason: str) -> None:
         nonlocal keep
@@ -723,10 +733,8 @@ def _evaluate(
 
     if request.kinds:
         keep &= _of_kinds(index, ids, request.kinds)
-    if request.explain:
-        apply(
-            np.nan_to_num(candidates.distance, nan=0.0) <= request.radius_km, f"further than {request.radius_km:g} km"
-        )
+    if request.explain:  # a remote candidate (NaN) is never further: NaN > radius is False
+        apply(~(candidates.distance > request.radius_km), f"further than {request.radius_km:g} km")
     apply(~index.temporarily_closed[ids], TEMPORARILY_CLOSED)
     if request.modes:
         wanted_modes = bit_mask(request.modes)
@@ -779,6 +787,16 @@ def _evaluate(
     rows = np.flatnonzero(keep).astype(np.int32)
     score = _scores(index, candidates, rows, criteria, verdicts, open_now, opens_soon, wait, request, today)
     return _Found(stages, criteria, verdicts, _top(index, candidates, rows, score, open_now, request, state))
+
+
+def _offered(index: DirectoryIndex) -> npt.NDArray[np.bool_]:
+    """Per service, whether it can be a result at all (see _evaluate): one gather per search instead of three,
+    worked out once per snapshot."""
+    found = index.memo.get("offered")
+    if found is None:
+        found = index.memo["offered"] = ~index.safety_net & (index.active | index.temporarily_closed)
+    assert isinstance(found, np.ndarray)
+    return found
 
 
 def _scores(
@@ -877,6 +895,13 @@ def _travel(distance: float, open_state: OpenState | None) -> Travel | None:
     arrives: bool | None = None
     if open_state is not None and open_state.minutes_until_close is not None:
         arrives = minutes + ranking.ARRIVAL_MARGIN_MIN <= open_state.minutes_until_close
+    return _travel_estimate(mode, minutes, arrives)
+
+
+@lru_cache(maxsize=4096)  # two modes, minutes up to a few hundred, three outcomes: a few hundred in all
+def _travel_estimate(mode: str, minutes: int, arrives: bool | None) -> Travel:
+    # One object per estimate, shared by every answer that gives it (as the criteria's words are): _top makes one
+    # for every open site it looks at, most of them never shown.
     return made(Travel, mode=mode, minutes=minutes, arrives_before_close=arrives)
 
 
@@ -990,9 +1015,9 @@ def _result(
     today: date,
     district_name: Callable[[str], str | None],
 ) -> SearchResult:
+    # Scalars with math and ints, not numpy: a numpy call on one value costs ~1 µs, and this runs for every result.
     service = int(candidates.service[row])
-    record = index.services[service]
-    place = record.locations[int(candidates.location[row])] if candidates.location[row] >= 0 else None
+    remote = int(candidates.location[row]) < 0
     distance = float(candidates.distance[row])
     # Everything below is built from validated records and engine values: construct, do not re-validate.
     eligibility = _eligibility(index, service, criteria, verdict, request, location, district_name)
@@ -1001,7 +1026,7 @@ def _result(
         rank=rank,
         score=score,
         service=_summary(index, int(candidates.unit[row])),
-        distance_km=None if np.isnan(distance) else round(distance, 2),
+        distance_km=None if math.isnan(distance) else round(distance, 2),
         distance_basis=STRAIGHT_LINE,
         travel=travel,
         open_now=state.open_now,
@@ -1009,9 +1034,9 @@ def _result(
         opens_next_at=state.opens_next_at,
         hours_today=state.hours_today,
         eligibility=eligibility,
-        match_reasons=_reasons(index, service, state, criteria, request, travel, place is None, at),
-        verified_at=record.provenance.verified_at,
-        stale=bool(index.review_due[service] < today.toordinal()),
+        match_reasons=_reasons(index, service, state, criteria, request, travel, remote, at),
+        verified_at=index.services[service].provenance.verified_at,
+        stale=int(index.review_due[service]) < today.toordinal(),
     )
 
 
@@ -1024,11 +1049,34 @@ def _eligibility(
     location: ResolvedLocation | None,
     district_name: Callable[[str], str | None],
 ) -> Eligibility:
-    checks = []
-    for name, result in criteria.items():
-        if result != NOT_ASKED:
-            checks.append(_criterion(index, service, name, result, request, location, district_name))
-    return made(Eligibility, verdict=VERDICTS[verdict], criteria=checks)
+    # Remembered whole, by what its criteria's words depend on (see _criterion) and the results: a service shown
+    # again, or another with the same eligibility, takes them in one look-up instead of one per criterion.
+    key = (
+        _wording(index, service),
+        tuple(criteria.items()),
+        verdict,
+        request.age if criteria.get("age") == FAIL else None,
+        request.referral,
+        request.referrer,
+        district_name,
+    )
+    memo = index.memo.get("eligibility")
+    if not isinstance(memo, dict):
+        memo = index.memo.setdefault("eligibility", {})
+    assert isinstance(memo, dict)
+    found = memo.get(key)
+    if found is None:
+        checks = [
+            _criterion(index, service, name, result, request, location, district_name)
+            for name, result in criteria.items()
+            if result != NOT_ASKED
+        ]
+        found = made(Eligibility, verdict=VERDICTS[verdict], criteria=checks)
+        if len(memo) >= MAX_MEMO_ELIGIBILITY:
+            memo.clear()
+        memo[key] = found
+    assert isinstance(found, Eligibility)
+    return found
 
 
 def _criterion(
@@ -1040,12 +1088,14 @@ def _criterion(
     location: ResolvedLocation | None,
     district_name: Callable[[str], str | None],
 ) -> Criterion:
-    # A criterion's words depend on the record, the result, who is referring, the district names and, for a
-    # failed age only, the age given: the same key gives the same words, so each is written once per snapshot.
+    # A criterion's words depend on the parts of the record it reads (_wording), the result, who is referring,
+    # the district names and, for a failed age only, the age given: the same key gives the same words, so each is
+    # written once per snapshot. By those parts, not by service: many services share them, so words written for
+    # one serve all (at 100,000 services most results would otherwise write their words afresh).
     # One entry per criterion, not per combination of results, which repeats far less often.
     age = request.age if result == FAIL and name == "age" else None
     key = (
-        service,
+        _wording(index, service)[CRITERION_COLUMN[name]],
         name,
         result,
         age,
@@ -1068,9 +1118,42 @@ def _criterion(
     return found
 
 
+def _wording(index: DirectoryIndex, service: int) -> tuple[object, ...]:
+    """Per criterion, in CRITERIA's order, everything _sentence reads from the service's record."""
+    memo = index.memo.get("wording")
+    if not isinstance(memo, dict) or len(memo) >= MAX_MEMO_SUMMARIES:  # bounded, as the summaries are
+        memo = index.memo["wording"] = {}
+    found = memo.get(service)
+    if found is None:
+        eligibility = index.services[service].eligibility
+        catchment = eligibility.catchment
+        routes = eligibility.referral_routes
+        parts = (
+            (eligibility.minimum_age, eligibility.maximum_age),
+            tuple(eligibility.genders),
+            # The sentence names at most the first four districts, and says whether there are more.
+            None
+            if catchment is None
+            else (catchment.type, tuple(catchment.districts[:4]), len(catchment.districts) > 4),
+            None if routes is None else tuple(routes),
+            None,  # intoxicated: the result alone
+            None,  # substance_use: the result alone
+            eligibility.gp_registration_required is None,
+        )
+        # Few distinct: one tuple for all the services that share it (a few hundred bytes each, not per service).
+        shapes = index.memo.get("wording-shapes")
+        if not isinstance(shapes, dict) or len(shapes) >= MAX_MEMO_SUMMARIES:
+            shapes = index.memo["wording-shapes"] = {}
+        found = memo[service] = shapes.setdefault(parts, parts)
+    assert isinstance(found, tuple)
+    return found
+
+
 VERDICTS = (Verdict.ineligible, Verdict.check, Verdict.eligible)
 # Criteria words kept per snapshot, at most (about 400 bytes each).
 MAX_MEMO_CRITERIA = 100_000
+# Whole eligibility answers kept per snapshot, at most: one per kind of record and kind of person asking.
+MAX_MEMO_ELIGIBILITY = 20_000
 
 
 # Summaries are the same in every answer that shows a site: built once per site per snapshot, up to this many.
@@ -1090,7 +1173,8 @@ def _summary(index: DirectoryIndex, unit: int) -> ServiceSummary:
 def summary(record: ServiceRecord, *, place_index: int) -> ServiceSummary:
     place = record.locations[place_index] if place_index >= 0 else None
     address = ", ".join(p for p in (place.name, place.address, place.city) if p) if place else None
-    return ServiceSummary.model_construct(
+    return made(
+        ServiceSummary,
         id=record.id,
         name=record.name,
         kind=record.kind,
@@ -1180,8 +1264,10 @@ def _reasons(
         reasons.append("accepts people who use drugs or alcohol")
     if fixed.dual_diagnosis and request.uses_substances:
         reasons.append("specialist in mental health and substance use together")
-    reasons.extend(f"helps with {NEED_LABELS[n].lower()}" for n in request.needs if n in fixed.needs)
-    reasons.extend(f"{ACCESS_LABELS[f]} available" for f in request.access)
+    if request.needs:  # most searches name none: no generator for nothing
+        reasons.extend(f"helps with {NEED_LABELS[n].lower()}" for n in request.needs if n in fixed.needs)
+    if request.access:
+        reasons.extend(f"{ACCESS_LABELS[f]} available" for f in request.access)
     if fixed.bsl and AccessFeature.bsl not in request.access:
         reasons.append(f"{ACCESS_LABELS[AccessFeature.bsl]} available")
     if remote and fixed.remote:
@@ -1224,27 +1310,40 @@ def _exclusions(
     district_name: Callable[[str], str | None],
 ) -> list[Exclusion]:
     """Why each of these rows was left out; sentences are written for these only."""
+    if not rows:
+        return []
+    # The rows' values read in one gather each, as Python numbers: up to MAX_EXCLUDED rows, each read one by one
+    # from numpy (~0.1-1 µs a read, a dozen reads a row) cost more than the sentences.
+    taken = np.array(rows, np.int64)
+    services, units = candidates.service[taken].tolist(), candidates.unit[taken].tolist()
+    distances = candidates.distance[taken].tolist()
+    stage = np.zeros(taken.size, np.int64)
+    for number in reversed(range(len(stages.masks))):  # a row's reason is its first mask's (see _Stages.reason)
+        stage[stages.masks[number][0][taken]] = number
+    why = [stages.masks[number][1] for number in stage.tolist()]
+    failed: dict[str, list[bool]] = {}
+    if INELIGIBLE in why:
+        failed = {name: (column[taken] == FAIL).tolist() for name, column in criteria.items()}
     items: list[Exclusion] = []
-    for row in rows:
-        record = index.services[int(candidates.service[row])]
-        reason = stages.reason(row)
+    for position, reason in enumerate(why):
+        service, unit = services[position], units[position]
+        record = index.services[service]
         if reason == INELIGIBLE:
-            service = int(candidates.service[row])
             reasons = [
                 _criterion(index, service, name, FAIL, request, location, district_name).reason
-                for name, column in criteria.items()
-                if column[row] == FAIL
+                for name, column in failed.items()
+                if column[position]
             ]
-        elif reason == CLOSED and not index.hours.schedules[int(candidates.unit[row])]:
+        elif reason == CLOSED and not index.hours.schedules[unit]:
             # Not "closed": nobody knows. Said plainly, so a clinician can phone rather than rule it out.
             reasons = [NO_HOURS_REASON]
         elif reason == CLOSED:
-            reasons = [_closed_reason(state(int(candidates.unit[row])))]
+            reasons = [_closed_reason(state(unit))]
         elif reason == TEMPORARILY_CLOSED:
             reasons = [f"temporarily closed: {record.alert}".strip(": ")]
         else:
             reasons = [reason]
-        km = float(candidates.distance[row])
+        km = distances[position]
         # Beyond the radius, rounded up: 25.004 km shown as 25.0 beside "further than 25 km" would contradict it.
         shown = math.ceil(km * 100) / 100 if km > request.radius_km else round(km, 2)
         items.append(
@@ -1253,7 +1352,7 @@ def _exclusions(
                 id=record.id,
                 name=record.name,
                 kind=record.kind,
-                distance_km=None if np.isnan(km) else shown,
+                distance_km=None if math.isnan(km) else shown,
                 reasons=reasons,
             )
         )
@@ -1274,10 +1373,48 @@ def safety_net(
 
     A line is offered only while it is open for the next day at least, at the search's instant (`state`, or `at`,
     default now): a 24/7 schedule that has ended, or a dated closure, must not leave a line in the list of lines
-    that are always there. Should every national line be shut, the built-in list stands in (FALLBACK_SAFETY_NET)."""
+    that are always there. Should every national line be shut, the built-in list stands in (FALLBACK_SAFETY_NET).
+    `state`, when given, is the states at `at` (as search's)."""
     at = to_london(at or datetime.now(UTC))
-    state = state or _states_at(index, at)
     today = today or to_london(datetime.now(UTC)).date()
+    # The net depends on the minute (open states are the same all through one, see _states_at), the date (reviews
+    # due), the person's age and gender, and where they are: their districts, and the point itself only where a
+    # line's catchment is drawn as a polygon. The same for many searches: remembered per snapshot, in a table of
+    # its own cleared whole when full (as the class results are, for the same reason).
+    person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
+    key = (
+        int(at.replace(second=0, microsecond=0).timestamp()),
+        today.toordinal(),
+        request.age,
+        person,
+        None if location is None else tuple(_districts(location)),
+        (location.longitude, location.latitude) if location is not None and _polygon_lines(index) else None,
+    )
+    memo = index.memo.get("safety-net")
+    if not isinstance(memo, dict):
+        memo = index.memo.setdefault("safety-net", {})
+    assert isinstance(memo, dict)
+    found = memo.get(key)
+    if found is None:
+        found = _safety_net(index, request, location, at, state or _states_at(index, at), today)
+        if len(memo) >= MAX_MEMO_SAFETY_NETS:
+            memo.clear()
+        memo[key] = found
+    return list(found)  # the caller's own list: a response never shares one with another
+
+
+# Safety nets kept per snapshot, at most: one per minute, kind of person and place searched from.
+MAX_MEMO_SAFETY_NETS = 4096
+
+
+def _safety_net(
+    index: DirectoryIndex,
+    request: SearchRequest,
+    location: ResolvedLocation | None,
+    at: datetime,
+    state: Callable[[int], OpenState],
+    today: date,
+) -> list[SafetyNetEntry]:
     # A national line shut now by its recorded hours (a dated closure, an end to its 24/7 hours) is left out, but
     # one open now stays, as does one with no hours recorded: a safety-net line is never a result, so leaving it
     # out of the net would leave it out of the answer altogether.

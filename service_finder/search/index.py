@@ -55,6 +55,9 @@ U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
+# A remembered open state's key: a unit, or (id of a CompiledWeek.prepared entry, temporarily closed) for every unit
+# with those hours. Prepared entries are shared by units with equal schedules and live as long as the snapshot.
+StateKey = int | tuple[int, bool]
 
 
 class Word:
@@ -155,7 +158,7 @@ class DirectoryIndex:
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
     summaries: dict[int, ServiceSummary] = field(default_factory=dict, repr=False, compare=False)  # by unit
     criteria: dict[tuple[object, ...], Criterion] = field(default_factory=dict, repr=False, compare=False)  # words
-    _states: dict[int, dict[int, OpenState]] = field(default_factory=dict, repr=False, compare=False)
+    _states: dict[int, dict[StateKey, OpenState]] = field(default_factory=dict, repr=False, compare=False)
     _district_masks: OrderedDict[str, B] = field(default_factory=OrderedDict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -332,9 +335,9 @@ class DirectoryIndex:
             self._district_masks.move_to_end(district)
         return found
 
-    def open_states_at(self, minute: datetime) -> dict[int, OpenState]:
-        """The open states worked out so far at this whole minute, by unit, for the search to read and add to.
-        Only the latest few minutes are kept: searches are about now, give or take."""
+    def open_states_at(self, minute: datetime) -> dict[StateKey, OpenState]:
+        """The open states worked out so far at this whole minute, by unit and by hours (see StateKey), for the
+        search to read and add to. Only the latest few minutes are kept: searches are about now, give or take."""
         # Keyed by the real instant: in October's repeated hour one London wall time is two different minutes
         # (and aware datetimes in one zone compare by wall time).
         key = int(minute.timestamp())
