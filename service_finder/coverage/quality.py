@@ -11,7 +11,7 @@ from enum import StrEnum
 import numpy as np
 from pydantic import BaseModel, Field
 
-from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm
+from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm, next_day_overlaps
 from service_finder.domain.taxonomy import ContactMode, ServiceKind
 from service_finder.schemas import ScheduleRecord, ServiceRecord
 from service_finder.search.index import DirectoryIndex, haversine_km
@@ -28,6 +28,7 @@ class Check(StrEnum):
     no_phone = "no_phone"
     no_location = "no_location"
     hours_text_conflict = "hours_text_conflict"
+    hours_overlap_next_day = "hours_overlap_next_day"
     duplicate = "duplicate"
     demo = "demo"
 
@@ -38,6 +39,8 @@ CHECK_LABELS = {
     Check.no_phone: "No phone number",
     Check.no_location: "In-person service with no location",
     Check.hours_text_conflict: "Hours notes mention times the structured hours do not have",
+    Check.hours_overlap_next_day: "Overnight hours run into the next day's (back-to-back bank holidays, or days of "
+    "one exception)",
     Check.duplicate: "Probably listed twice",
     Check.demo: "Demonstration record, not a real service",
 }
@@ -110,6 +113,8 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
     for schedule in record.schedules:
         for problem in hours_text_conflicts(schedule):
             add(Check.hours_text_conflict, f"schedule {schedule.id!r}: {problem}")
+        for problem in next_day_overlaps(schedule.to_domain()):
+            add(Check.hours_overlap_next_day, f"schedule {schedule.id!r}: {problem}")
     if record.is_demo:
         add(Check.demo, "source_name is 'demo'")
     return found

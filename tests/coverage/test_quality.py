@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 from service_finder.coverage.quality import Check, hours_text_conflicts, mentioned_minutes, quality_report
-from service_finder.schemas import ScheduleRecord
+from service_finder.schemas import ScheduleRecord, ServiceRecord
 from tests.coverage.conftest import index_of
 from tests.factories import make_record
 
@@ -82,3 +82,33 @@ def test_prices_and_callback_promises_are_not_read_as_opening_hours() -> None:
     assert hours_text_conflicts(promise) == []
     claim = ScheduleRecord.model_validate(evening | {"notes": "Open 24 hours"})
     assert "around the clock" in hours_text_conflicts(claim)[0]
+
+
+def test_overnight_hours_running_into_the_next_days_hours_are_flagged() -> None:
+    # Christmas Day 22:00-02:00 and Boxing Day 01:00-03:00 overlap between them; each day alone is sound.
+    def hours_of(**schedule: object) -> ServiceRecord:
+        return make_record(
+            str(schedule.pop("id")),
+            schedules=[
+                {"id": "hours", "sessions": [{"day": "monday", "opens_at": "09:00", "closes_at": "17:00"}]} | schedule
+            ],
+        )
+
+    night = [{"opens_at": "22:00", "closes_at": "02:00"}, {"opens_at": "01:00", "closes_at": "03:00"}]
+    bank = hours_of(id="bank", bank_holidays="special", bank_holiday_hours=night)
+    festive = hours_of(
+        id="festive",
+        exceptions=[{"start_date": "2026-12-24", "end_date": "2026-12-26", "closed": False, "hours": night}],
+    )
+    one_day = hours_of(
+        id="one-day",
+        exceptions=[{"start_date": "2026-12-24", "end_date": "2026-12-24", "closed": False, "hours": night}],
+    )
+    after = [{"opens_at": "22:00", "closes_at": "02:00"}, {"opens_at": "02:00", "closes_at": "04:00"}]
+    touching = hours_of(id="touching", bank_holidays="special", bank_holiday_hours=after)
+    report = quality_report(index_of([bank, festive, one_day, touching]), TODAY)
+    found = {f.service_id: f.detail for f in report.findings if f.check is Check.hours_overlap_next_day}
+    assert found == {
+        "bank": "schedule 'hours': bank_holiday_hours: hours 22:00-02:00 run into the next bank holiday's 01:00-03:00",
+        "festive": "schedule 'hours': exception from 2026-12-24: hours 22:00-02:00 run into the next day's 01:00-03:00",
+    }
