@@ -62,6 +62,7 @@ from service_finder.search.index import (
     SELF_ROUTES_MASK,
     UNKNOWN,
     DirectoryIndex,
+    Sites,
     Word,
     bit_mask,
 )
@@ -398,9 +399,12 @@ def search(
     # last result scores above that, nothing further can enter. Widen (to where something still could) only when
     # not. The answer is always the one a search of the whole radius gives (tests/search/test_pruning.py).
     ring = min(radius, first_ring_km(index.entry_unit.size)) if location is not None else radius
+    gathered = None
     while True:
-        candidates, found, left_out = _search_within(index, location, ring, request, at, today, state)
-        wider = _wider_ring(found, left_out, candidates, request, ring, radius)
+        candidates, found, left_out, gathered = _search_within(
+            index, location, ring, request, at, today, state, gathered
+        )
+        wider = _wider_ring(index, found, left_out, candidates, request, location, ring, radius)
         if wider is None:
             break
         ring = wider
@@ -474,43 +478,125 @@ def _search_within(
     at: datetime,
     today: date,
     state: Callable[[int], OpenState],
-) -> tuple[Candidates, _Found, list[int]]:
+    inner: _Gathered | None,
+) -> tuple[Candidates, _Found, list[int], _Gathered]:
     """The answer among the sites within `ring` km (and every remote service), evaluating the most promising
-    first and widening only when something left unevaluated could still change it."""
-    everything = _candidates(index, location, ring)
+    first and widening only when something left unevaluated could still change it. `inner`: what a search of a
+    smaller ring gathered, kept rather than gathered and measured again."""
+    everything = _gather(index, location, ring, inner)
     size = max(FIRST_SLICE, SLICE_PER_RESULT * request.limit)
     # Few candidates (a town, or no location): evaluate them all, without working out ceilings first.
     few = max(size, EVALUATE_ALL)
-    ceiling = _ceilings(index, everything, request, location, at, today) if everything.unit.size > few else None
+    ceiling = everything.ceilings(index, request, location, at, today) if everything.unit.size > few else None
     while True:
-        chosen = None if ceiling is None else _most_promising(index, everything, ceiling, size, explain=request.explain)
-        candidates = everything if chosen is None else everything.take(chosen)
+        chosen = (
+            None if ceiling is None else _most_promising(everything.distance, ceiling, size, explain=request.explain)
+        )
+        candidates = everything.candidates(index, chosen)
         found = _evaluate(index, candidates, request, location, at, today, state)
         shown = {int(candidates.service[row]) for _, row, _ in found.top}
         left_out = _left_out(candidates, found.stages, shown) if request.explain else []
         if (
             chosen is None
             or ceiling is None
-            or _settled(everything, ceiling, chosen, found, left_out, candidates, request)
+            or _settled(everything.distance, ceiling, chosen, found, left_out, candidates, request)
         ):
-            return candidates, found, left_out
+            return candidates, found, left_out, everything
         size *= SLICE_GROWTH
 
 
-def _best_possible(request: SearchRequest) -> float:
-    """The most any site could score for this request before distance: every term at its best."""
-    best = ranking.OPEN_NOW + ranking.KNOWN_ELIGIBLE + ranking.VERIFIED + CEILING_SLACK
-    best += ranking.NEED_MATCH * len(request.needs) + ranking.ACCESS_MATCH * len(request.access)
-    if request.referral is Referral.self:
-        best += ranking.SELF_ACCESS
-    distress = {Need.self_harm, Need.suicidal_thoughts} & set(request.needs)
-    if request.intoxicated or (request.uses_substances and distress):
-        best += ranking.SPECIALIST_FIT
-    return best
+@dataclass(slots=True)
+class _Gathered:
+    """The candidates within a ring, one row each: every remote unit first, then the sites (the ring's own, then
+    those each widening added). `order` is a row's place in the candidates' canonical order (_candidates': sites in
+    grid order, then remote units), so the rows evaluated are always in that order, however they were gathered:
+    ties (two sites of a service at one distance) then resolve as a search of the whole radius resolves them."""
+
+    sites: Sites | None
+    order: npt.NDArray[np.intp]
+    unit: I32
+    distance: F64  # NaN for remote
+    ceiling: F64 | None  # the first rows' ceilings, once worked out (widening adds rows after them)
+
+    def ceilings(
+        self, index: DirectoryIndex, request: SearchRequest, where: ResolvedLocation | None, at: datetime, today: date
+    ) -> F64:
+        done = 0 if self.ceiling is None else self.ceiling.size
+        if done < self.unit.size:
+            remote = _remote_units(index).size
+            parts = [] if self.ceiling is None else [self.ceiling]
+            if done < remote:
+                km = np.full(remote, ranking.REMOTE_EQUIVALENT_KM)
+                parts.append(_unit_ceilings(index, self.unit[:remote], km, request, where, at, today, located=False))
+            sites = slice(max(done, remote), None)
+            parts.append(
+                _unit_ceilings(index, self.unit[sites], self.distance[sites], request, where, at, today, located=True)
+            )
+            self.ceiling = np.concatenate(parts)
+        assert self.ceiling is not None
+        return self.ceiling
+
+    def candidates(self, index: DirectoryIndex, rows: I32 | None) -> Candidates:
+        """These rows (None: all) as candidates, in the canonical order."""
+        picked: npt.NDArray[np.intp] = (
+            np.argsort(self.order) if rows is None else rows[np.argsort(self.order[rows])].astype(np.intp)
+        )
+        units = self.unit[picked]
+        return Candidates(units, index.unit_service[units], index.unit_location[units], self.distance[picked])
+
+
+def _gather(index: DirectoryIndex, where: ResolvedLocation | None, ring: float, inner: _Gathered | None) -> _Gathered:
+    """The rows within `ring` km (see _Gathered): `inner`'s, and the sites the wider ring adds."""
+    remote = _remote_units(index)
+    sites = index.entry_unit.size
+    if where is None:
+        return _Gathered(None, sites + np.arange(remote.size), remote, np.full(remote.size, np.nan), None)
+    found = index.sites_within(where.latitude, where.longitude, ring, None if inner is None else inner.sites)
+    units = index.entry_unit[found.inside]
+    if inner is None:
+        return _Gathered(
+            found,
+            np.concatenate([sites + np.arange(remote.size), found.inside]),
+            np.concatenate([remote, units]).astype(np.int32),
+            np.concatenate([np.full(remote.size, np.nan), found.distance]),
+            None,
+        )
+    return _Gathered(
+        found,
+        np.concatenate([inner.order, found.inside]),
+        np.concatenate([inner.unit, units]),
+        np.concatenate([inner.distance, found.distance]),
+        inner.ceiling,
+    )
+
+
+def _best_possible(index: DirectoryIndex, request: SearchRequest, where: ResolvedLocation | None) -> float:
+    """The most any site could score for this request before distance: the ceiling of the word class that can score
+    most (one whose catchment is a list of districts only if some service listing the person's district has it),
+    open now and verified. Tighter than every term at its best: no class may match all the needs asked about."""
+    classes = _class_ceilings(index, request, where)
+    ceiling = classes.ceiling
+    if classes.by_district is not None:
+        listing = [index.district_members.get(code) for code in _districts(where)]
+        members = np.concatenate([ids for ids in listing if ids is not None] or [np.zeros(0, np.int32)])
+        best = max(
+            float(ceiling[~classes.by_district].max(initial=-np.inf)),
+            float(ceiling[index.word_class[members]].max(initial=-np.inf)),
+        )
+    else:
+        best = float(ceiling.max(initial=-np.inf))
+    return best + ranking.OPEN_NOW + ranking.VERIFIED
 
 
 def _wider_ring(
-    found: _Found, left_out: list[int], candidates: Candidates, request: SearchRequest, ring: float, radius: float
+    index: DirectoryIndex,
+    found: _Found,
+    left_out: list[int],
+    candidates: Candidates,
+    request: SearchRequest,
+    where: ResolvedLocation | None,
+    ring: float,
+    radius: float,
 ) -> float | None:
     """None when no site beyond `ring` km could change the answer; else the ring to search next."""
     if ring >= radius:
@@ -520,7 +606,7 @@ def _wider_ring(
         wanted = radius  # fewer results than asked for: anything further might be one
     else:
         # A site beyond `ring` scores below best_possible - 1.5 x ring (strictly: ties break by id, so they count).
-        reach = (_best_possible(request) - found.top[-1][0]) / -ranking.DISTANCE_PER_KM
+        reach = (_best_possible(index, request, where) - found.top[-1][0]) / -ranking.DISTANCE_PER_KM
         if reach > ring:
             wanted = max(reach, ring * 2)
     if request.explain:
@@ -532,11 +618,13 @@ def _wider_ring(
 
 # The first ring searched around a location holds about FIRST_RING_SITES sites where sites are as dense as this
 # directory's average over England, and is never under FIRST_RING_KM. A ring that holds too few sites is searched
-# again wider (twice the fixed costs); one that holds too many computes ceilings nobody needed. Chosen by an
-# interleaved A/B on the benchmark directories (same queries, same process): mean search time against a fixed 4 km
-# ring at 10k sites 1.38 -> 0.92 ms, at 100k 2.12 -> 1.76 ms; 500 sites was worse at 100k (2.43 ms).
+# again wider (its evaluation wasted, though widening measures only the sites it adds); one that holds too many
+# computes ceilings nobody needed. Was 150 (a 7.9 km first ring at 100k: 83% of searches widened), chosen when
+# ceilings cost ~25 numpy passes per site; with ceilings per word class, an interleaved A/B at 100k (2,000 queries,
+# same process) gave mean 1.99 -> 1.87 ms for 600 sites and 1.95 -> 1.85 for a first ring of the whole radius, and
+# 1,500 was level with the whole radius (2.00 / 2.03 ms) while still bounding the first ring at 1M (~7.7 km).
 FIRST_RING_KM = 4.0
-FIRST_RING_SITES = 150
+FIRST_RING_SITES = 1500
 ENGLAND_KM2 = 130_279
 
 
@@ -582,8 +670,95 @@ def _ceilings(
     self-access, specialist fit, staleness, the hard filters, and age when given). Known-eligible is withheld only
     where some criterion is certain to be unknown (the same rules as _criteria, without the costly ones); the open
     term comes from one bit per site saying whether it could be open at all in this hour of the week
-    (CompiledWeek.may_be_open, a superset of open now). One gather of the packed Word, then mask tests."""
-    ids = candidates.service
+    (CompiledWeek.may_be_open, a superset of open now)."""
+    located = ~np.isnan(candidates.distance)
+    ceiling = np.empty(located.size)
+    units = candidates.unit
+    ceiling[located] = _unit_ceilings(
+        index, units[located], candidates.distance[located], request, where, at, today, located=True
+    )
+    remote = np.full(int((~located).sum()), ranking.REMOTE_EQUIVALENT_KM)
+    ceiling[~located] = _unit_ceilings(index, units[~located], remote, request, where, at, today, located=False)
+    return ceiling
+
+
+def _unit_ceilings(
+    index: DirectoryIndex,
+    units: I32,
+    km: F64,
+    request: SearchRequest,
+    where: ResolvedLocation | None,
+    at: datetime,
+    today: date,
+    *,
+    located: bool,
+) -> F64:
+    """_ceilings for these units, at these distances (remote ones at REMOTE_EQUIVALENT_KM): the terms of their word
+    class (one gather), of the hour and day (one gather), distance, and the person's district."""
+    classes = _class_ceilings(index, request, where)
+    word_class = index.unit_class[units]
+    ceiling: F64 = classes.ceiling[word_class] + _unit_terms(index, at, today, request.open_within_minutes, units)
+    ceiling += ranking.DISTANCE_PER_KM * km
+    if located and request.explain:  # the candidates reach past the radius, to list what is just beyond it
+        ceiling[km > request.radius_km] = -np.inf
+    if classes.by_district is not None:
+        # A district catchment fails for certain only when it lists none of the person's districts.
+        listed = np.flatnonzero(classes.by_district[word_class])
+        if listed.size:
+            services = index.unit_service[units[listed]]
+            codes = _districts(where)
+            covered = np.logical_or.reduce([_in_district(index, services, code) for code in codes])
+            ceiling[listed[~covered]] = -np.inf
+    return ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class _ClassCeilings:
+    ceiling: F64  # per word class: every term but opening hours, review date and distance; -inf when ruled out
+    by_district: npt.NDArray[np.bool_] | None  # per word class, a district catchment; None: no district known
+
+
+# Ceiling tables kept per snapshot, one per kind of request (filters and person); cleared whole when full.
+MAX_MEMO_CLASS_CEILINGS = 4096
+
+
+def _class_ceilings(index: DirectoryIndex, request: SearchRequest, where: ResolvedLocation | None) -> _ClassCeilings:
+    """The terms of the ceilings that depend on the record alone, per word class (DirectoryIndex.word_class):
+    worked out once per kind of request and snapshot, over a few hundred classes, not once per candidate.
+    Remembered as _class_results remembers eligibility."""
+    codes = _districts(where)
+    key = (
+        tuple(request.kinds),
+        tuple(request.modes),
+        tuple(request.access),
+        tuple(request.needs),
+        request.age,
+        request.gender,
+        request.sex,
+        request.referral,
+        bool(request.intoxicated),
+        bool(request.uses_substances),
+        where is None,
+        bool(codes),
+    )
+    memo = index.memo.get("class-ceilings")
+    if not isinstance(memo, dict):
+        memo = index.memo.setdefault("class-ceilings", {})
+    assert isinstance(memo, dict)
+    found = memo.get(key)
+    if found is None:
+        found = _class_ceilings_for(index, request, where, bool(codes))
+        if len(memo) >= MAX_MEMO_CLASS_CEILINGS:
+            memo.clear()
+        memo[key] = found
+    assert isinstance(found, _ClassCeilings)
+    return found
+
+
+def _class_ceilings_for(
+    index: DirectoryIndex, request: SearchRequest, where: ResolvedLocation | None, districts: bool
+) -> _ClassCeilings:
+    ids = index.word_class_service
     word = index.word[ids]
 
     def has(bits: int) -> npt.NDArray[np.bool_]:
@@ -598,10 +773,6 @@ def _ceilings(
         viable &= wanted[(word >> np.uint64(Word.KIND)) & np.uint64(Word.KIND_MASK)]
     if request.modes:
         viable &= has(bit_mask(request.modes) << Word.MODES)
-    distance = candidates.distance
-    located = ~np.isnan(distance)
-    if request.explain:  # the candidates reach past the radius, to list what is just beyond it
-        viable &= ~located | (np.where(located, distance, 0.0) <= request.radius_km)
     # The eligibility criteria that fail for certain (FAIL makes a candidate ineligible, so never a result).
     if request.age is not None:
         viable &= (index.min_age[ids] <= request.age) & (request.age <= index.max_age[ids])
@@ -616,23 +787,11 @@ def _ceilings(
         viable &= ~has(Word.GENDER_LIMITED) | has(person << Word.GENDERS)
     if where is None:  # as _evaluate: no area-limited service without a location
         viable &= ~has(Word.CATCHMENT_NOT_ENGLAND) | has(Word.CATCHMENT_UNKNOWN)
-    codes = _districts(where)
-    if codes:  # a district catchment fails for certain only when it lists none of the person's districts
-        listed = np.flatnonzero(has(Word.CATCHMENT_DISTRICTS))
-        viable[listed] &= np.logical_or.reduce([_in_district(index, ids[listed], code) for code in codes])
-    window = request.open_within_minutes
-    could_be_open = index.hours.may_be_open(at, candidates.unit)
-    if window == 0:
-        viable &= could_be_open
-    shut = 0.0 if window is None else ranking.OPENS_SOON  # the most a site closed now can earn for its hours
-    ceiling = np.where(could_be_open, ranking.OPEN_NOW, shut) + (
-        CEILING_SLACK + ranking.ACCESS_MATCH * len(request.access)
-    )
 
     unknown = Word.REFERRAL_UNKNOWN | Word.GP_REQUIRED | Word.CATCHMENT_UNKNOWN
     if where is None:
         unknown |= Word.CATCHMENT_NOT_ENGLAND
-    elif not codes:
+    elif not districts:
         unknown |= Word.CATCHMENT_DISTRICTS
     if request.age is None:
         unknown |= Word.AGE_LIMITED
@@ -642,35 +801,70 @@ def _ceilings(
         unknown |= Word.INTOXICATED_UNKNOWN
     if request.uses_substances:
         unknown |= Word.SUBSTANCES_UNKNOWN
-    ceiling += np.where(has(unknown), 0.0, ranking.KNOWN_ELIGIBLE)
+    ceiling = np.where(has(unknown), 0.0, ranking.KNOWN_ELIGIBLE) + (
+        CEILING_SLACK + ranking.ACCESS_MATCH * len(request.access)
+    )
     if request.referral is Referral.self:
         ceiling += np.where(has(Word.SELF_ACCESS), ranking.SELF_ACCESS, 0.0)
     if request.needs:  # needs are distinct (SearchRequest drops repeats), so a count of bits is the sum of matches
         needs = word & np.uint64(bit_mask(request.needs) << Word.NEEDS)
         ceiling += ranking.NEED_MATCH * np.bitwise_count(needs)
     ceiling += np.where(_specialist(index, ids, request), ranking.SPECIALIST_FIT, 0.0)
-    ceiling += np.where(index.review_due[ids] < today.toordinal(), ranking.STALE, ranking.VERIFIED)
-    ceiling += ranking.DISTANCE_PER_KM * np.where(located, distance, ranking.REMOTE_EQUIVALENT_KM)
-    result: F64 = np.where(viable, ceiling, -np.inf)
+    return _ClassCeilings(np.where(viable, ceiling, -np.inf), has(Word.CATCHMENT_DISTRICTS) if districts else None)
+
+
+# Per-unit hour-and-day codes kept per snapshot (one byte a unit each: 16 MB at 1M), cleared whole when full:
+# searches are about now, so the last few hours serve nearly every search (the benchmarks' seven instants too).
+MAX_MEMO_UNIT_TERMS = 16
+# A unit's code for an hour and day: COULD_BE_OPEN if it could be open in the hour, plus PAST_REVIEW if its record
+# is past its review date.
+COULD_BE_OPEN, PAST_REVIEW = 2, 1
+
+
+def _unit_terms(index: DirectoryIndex, at: datetime, today: date, window: int | None, units: I32) -> F64:
+    """Per unit, the ceiling's terms for its opening hours and its review date: the most it can earn for being open
+    (OPEN_NOW where it could be open in this hour of the week, CompiledWeek.may_be_open; else what a closed site can
+    earn, or -inf where only open sites are asked for) plus VERIFIED or STALE. What they depend on is the same for
+    every search in the same hour and day, so it is worked out over every unit once, and gathered."""
+    # An hour of UTC is one hour of London's wall clock (its offsets are whole hours): may_be_open's hour of the week.
+    key = (int(at.timestamp()) // 3600, today.toordinal())
+    memo = index.memo.get("unit-terms")
+    if not isinstance(memo, dict):
+        memo = index.memo.setdefault("unit-terms", {})
+    assert isinstance(memo, dict)
+    codes = memo.get(key)
+    if codes is None:
+        could_be_open = index.hours.may_be_open(at, np.arange(index.unit_service.size, dtype=np.int32))
+        stale = index.review_due[index.unit_service] < today.toordinal()
+        codes = np.where(could_be_open, COULD_BE_OPEN, 0).astype(np.int8) + np.where(stale, PAST_REVIEW, 0).astype(
+            np.int8
+        )
+        if len(memo) >= MAX_MEMO_UNIT_TERMS:
+            memo.clear()
+        memo[key] = codes
+    shut = -np.inf if window == 0 else 0.0 if window is None else ranking.OPENS_SOON
+    terms = np.zeros(COULD_BE_OPEN + PAST_REVIEW + 1)
+    for could, opening in ((0, shut), (COULD_BE_OPEN, ranking.OPEN_NOW)):
+        terms[could] = opening + ranking.VERIFIED
+        terms[could + PAST_REVIEW] = opening + ranking.STALE
+    result: F64 = terms[codes[units]]
     return result
 
 
-def _most_promising(
-    index: DirectoryIndex, candidates: Candidates, ceiling: F64, size: int, *, explain: bool
-) -> I32 | None:
+def _most_promising(distance: F64, ceiling: F64, size: int, *, explain: bool) -> I32 | None:
     """Rows to evaluate: the `size` highest ceilings, and with explain every remote row (few) and the nearest
     `size` or NEAREST_SLICE (exclusions are listed nearest first). None: evaluate everything."""
     n = ceiling.size
     if n <= size:
         return None
-    picked = np.isnan(candidates.distance) if explain else np.zeros(n, np.bool_)
+    picked = np.isnan(distance) if explain else np.zeros(n, np.bool_)
     viable = np.flatnonzero(ceiling > -np.inf)
     if viable.size > size:
         viable = viable[np.argpartition(-ceiling[viable], size - 1)[:size]]
     picked[viable] = True
     nearest = max(size, NEAREST_SLICE)
     if explain and n > nearest:
-        picked[np.argpartition(np.nan_to_num(candidates.distance, nan=np.inf), nearest - 1)[:nearest]] = True
+        picked[np.argpartition(np.nan_to_num(distance, nan=np.inf), nearest - 1)[:nearest]] = True
     elif explain:
         return None
     chosen = np.flatnonzero(picked).astype(np.int32)
@@ -678,7 +872,7 @@ def _most_promising(
 
 
 def _settled(
-    everything: Candidates,
+    distance: F64,
     ceiling: F64,
     chosen: I32,
     found: _Found,
@@ -695,7 +889,7 @@ def _settled(
     if best_rest > -np.inf and (len(found.top) < request.limit or best_rest >= found.top[-1][0]):
         return False
     if request.explain:
-        nearest_rest = float(everything.distance[rest].min(initial=np.inf))
+        nearest_rest = float(distance[rest].min(initial=np.inf))
         last = float(np.nan_to_num(candidates.distance[left_out[-1]], nan=np.inf)) if left_out else np.inf
         if nearest_rest < np.inf and (len(left_out) < MAX_EXCLUDED or last >= nearest_rest):
             return False

@@ -140,6 +140,12 @@ class DirectoryIndex:
     eligibility_class: I32
     class_service: I32  # one service of each class
     word: npt.NDArray[np.uint64]  # see Word
+    # Services with the same word and age limits share a word class (a few hundred, however many services): every
+    # term of a score ceiling but distance, opening hours, review date and a district catchment is the same for all
+    # of them, so the search works those terms out once per class (search/engine.py, _class_ceilings).
+    word_class: I32
+    word_class_service: I32  # one service of each word class
+    unit_class: I32  # the word class of each unit's service
     # Units: one per site (service at a location) and one for each service with no location. Opening hours are
     # per unit, because one site of a service can be shut while another is open.
     unit_service: I32
@@ -245,6 +251,8 @@ class DirectoryIndex:
             ),
         }
         classes, class_service = _eligibility_classes(columns)
+        words = _words(columns)
+        word_classes, word_class_service = _classes([words.view(np.int64), columns["min_age"], columns["max_age"]])
         return cls(
             services=records,
             last_modified=tuple(modified.get(r.id) for r in records),
@@ -271,9 +279,12 @@ class DirectoryIndex:
             gp_required=columns["gp_required"],
             catchment=columns["catchment"],
             review_due=column(due, np.int32),
-            word=_words(columns),
+            word=words,
             eligibility_class=classes,
             class_service=class_service,
+            word_class=word_classes,
+            word_class_service=word_class_service,
+            unit_class=word_classes[np.array(unit_service, dtype=np.int32)],
             unit_service=np.array(unit_service, dtype=np.int32),
             unit_location=np.array(unit_location, dtype=np.int32),
             remote=np.array(remote, dtype=np.int32),
@@ -294,30 +305,69 @@ class DirectoryIndex:
 
     def within(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:
         """(unit, distance km) for every site within the radius, in grid order (the search ranks them itself)."""
+        sites = self.sites_within(latitude, longitude, radius_km)
+        return self.entry_unit[sites.inside], sites.distance
+
+    def sites_within(self, latitude: float, longitude: float, radius_km: float, inner: Sites | None = None) -> Sites:
+        """The sites within the radius. Given the sites within a smaller radius around the same point, only the
+        sites the wider one adds are measured and returned (`inside`, `distance`; in no particular order), as a
+        search widening its ring needs them: the inner ones keep what was worked out for them."""
+        first_row, first, last = self._box(latitude, longitude, radius_km)
+        limit = _chord_limit(radius_km)
+        if inner is None:
+            box = _slices(first, last)
+            chord2 = self._chord2(latitude, longitude, box)
+            inside = np.flatnonzero(chord2 <= limit)
+            added, added_chord2 = box[inside], chord2[inside]
+        else:
+            # The inner box lies within the outer one, grid row by grid row (its rows are a run of the outer rows and
+            # each of its slices lies within the outer slice of that row): measure only the outer slices' ends.
+            start = inner.first_row - first_row
+            inner_first, inner_last = first.copy(), first.copy()  # an empty inner slice on rows it does not cross
+            inner_first[start : start + inner.first.size] = inner.first
+            inner_last[start : start + inner.last.size] = inner.last
+            fresh = _slices(np.concatenate([first, inner_last]), np.concatenate([inner_first, last]))
+            fresh_chord2 = self._chord2(latitude, longitude, fresh)
+            box = np.concatenate([inner.box, fresh])
+            chord2 = np.concatenate([inner.chord2, fresh_chord2])
+            # Sites in the inner box but beyond the inner radius, and sites outside the inner box: all new.
+            between = np.flatnonzero((inner.chord2 > inner.limit) & (inner.chord2 <= limit))
+            beyond = np.flatnonzero(fresh_chord2 <= limit)
+            added = np.concatenate([inner.box[between], fresh[beyond]])
+            added_chord2 = np.concatenate([inner.chord2[between], fresh_chord2[beyond]])
+        # Same sphere and the same great-circle distance as haversine_km: chord c = 2 sin(d / 2R).
+        distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.sqrt(added_chord2) / 2, 1.0))
+        return Sites(first_row, first, last, box, chord2, limit, added, distance)
+
+    def _box(
+        self, latitude: float, longitude: float, radius_km: float
+    ) -> tuple[int, npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """The first grid row a circle crosses, and per grid row from there the slice [first, last) of the entries
+        in the circle's bounding box."""
         # Scalars with math, arrays with numpy: a numpy call on one float costs ~1 µs, math's ~50 ns.
         band = math.degrees(radius_km / EARTH_RADIUS_KM)
         # Longitude degrees shrink with latitude; widen the box by the band's poleward edge so nothing is lost.
         lon_band = band / max(math.cos(math.radians(min(abs(latitude) + band, 89.0))), 1e-6)
-        rows = np.arange(_grid_row(latitude - band), _grid_row(latitude + band) + 1, dtype=np.float64) * ROW_SPAN
+        first_row = _grid_row(latitude - band)
+        rows = np.arange(first_row, _grid_row(latitude + band) + 1, dtype=np.float64) * ROW_SPAN
         west = rows + max(longitude - lon_band + 180.0, 0.0)
         east = rows + min(longitude + lon_band + 180.0, ROW_SPAN - 1e-9)
-        first = np.searchsorted(self.entry_key, west, side="left")
-        last = np.searchsorted(self.entry_key, east, side="right")
-        counts = last - first
-        total = int(counts.sum())
-        # The slices [first, last) of each row, concatenated: one arange shifted per slice.
-        box = np.arange(total) + np.repeat(first - (np.cumsum(counts) - counts), counts)
+        return (
+            first_row,
+            np.searchsorted(self.entry_key, west, side="left"),
+            np.searchsorted(self.entry_key, east, side="right"),
+        )
+
+    def _chord2(self, latitude: float, longitude: float, entries: npt.NDArray[np.intp]) -> F64:
+        """Each entry's squared chord length to the point, on the unit sphere."""
         phi, lam = math.radians(latitude), math.radians(longitude)
-        x, y, z = self.entry_xyz[:, box]
-        chord2 = (
+        x, y, z = self.entry_xyz[:, entries]
+        chord2: F64 = (
             (x - math.cos(phi) * math.cos(lam)) ** 2
             + (y - math.cos(phi) * math.sin(lam)) ** 2
             + (z - math.sin(phi)) ** 2
         )
-        # Same sphere and the same great-circle distance as haversine_km: chord c = 2 sin(d / 2R).
-        inside = np.flatnonzero(chord2 <= (2 * math.sin(min(radius_km / EARTH_RADIUS_KM, math.pi) / 2)) ** 2)
-        distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.sqrt(chord2[inside]) / 2, 1.0))
-        return self.entry_unit[box[inside]], distance
+        return chord2
 
     def district_mask(self, district: str) -> B:
         """Per service, whether its district catchment lists `district`: one array per district, for the districts
@@ -400,11 +450,43 @@ ELIGIBILITY_COLUMNS = (
 
 def _eligibility_classes(columns: Mapping[str, npt.NDArray[Any]]) -> tuple[I32, I32]:
     """Each service's eligibility class, and one service of each class."""
-    stacked = np.stack([columns[name].astype(np.int64) for name in ELIGIBILITY_COLUMNS], axis=1)
+    return _classes([columns[name] for name in ELIGIBILITY_COLUMNS])
+
+
+def _classes(columns: Sequence[npt.NDArray[Any]]) -> tuple[I32, I32]:
+    """Per service, the class of services whose values in all these columns are equal; and one service of each."""
+    stacked = np.stack([column.astype(np.int64) for column in columns], axis=1)
     if not stacked.size:
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
     _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
     return inverse.reshape(-1).astype(np.int32), first.astype(np.int32)
+
+
+@dataclass(frozen=True, slots=True)
+class Sites:
+    """The sites within a radius of a point (see DirectoryIndex.sites_within), and the box measured to find them."""
+
+    first_row: int
+    first: npt.NDArray[np.intp]  # per grid row from first_row, the box's slice [first, last) of entries
+    last: npt.NDArray[np.intp]
+    box: npt.NDArray[np.intp]  # every entry in the box (any order), and its squared chord to the point
+    chord2: F64
+    limit: float  # the squared chord of the radius
+    inside: npt.NDArray[np.intp]  # entries within the radius (only the ones added, when widened) and their km
+    distance: F64
+
+
+def _chord_limit(radius_km: float) -> float:
+    return (2 * math.sin(min(radius_km / EARTH_RADIUS_KM, math.pi) / 2)) ** 2
+
+
+def _slices(first: npt.NDArray[np.intp], last: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """The slices [first, last), concatenated: one arange shifted per slice."""
+    counts = last - first
+    result: npt.NDArray[np.intp] = np.arange(int(counts.sum())) + np.repeat(
+        first - (np.cumsum(counts) - counts), counts
+    )
+    return result
 
 
 def _grid_row(latitude: float) -> int:
