@@ -297,6 +297,11 @@ def _as_the_clock_shows(today: date, ranges: list[TimeRange]) -> list[TimeRange]
         opens = _clock_minute(today, hours.opens)
         closes = _clock_minute(today, hours.opens + hours.length)
         if closes <= opens:
+            continue  # wholly in the missing hour: it never happens
+        if closes - opens >= MINUTES_PER_DAY:
+            # A day or more by the clock (Saturday 01:30 to Sunday's 1am, which is 2am): one day's range cannot say
+            # so, and "1:30am to 2am" would read as half an hour. Said as recorded, as on any other day.
+            shown.append(hours)
             continue
         shown.append(TimeRange(opens, closes - MINUTES_PER_DAY if closes > MINUTES_PER_DAY else closes))
     return sorted(set(shown), key=_range_key)

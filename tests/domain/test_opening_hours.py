@@ -3,7 +3,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from service_finder.domain.bank_holidays import is_bank_holiday
 from service_finder.domain.hours_formats import parse_osm
+from service_finder.domain.hours_text import time_words
 from service_finder.domain.opening_hours import (
     CompiledWeek,
     intervals,
@@ -24,14 +25,16 @@ from service_finder.domain.opening_hours import (
 )
 from service_finder.domain.schedule import (
     ALWAYS_OPEN,
+    MINUTES_PER_DAY,
     BankHolidayPolicy,
     DatedException,
     Session,
     TimeRange,
     WeeklySchedule,
+    format_hhmm,
 )
 from service_finder.schemas import ScheduleRecord
-from tests.domain.weekly import FRI, MON, SAT, SUN, THU, TUE, WED, weekly
+from tests.domain.weekly import FRI, MON, SAT, SUN, THU, TUE, WED, hm, weekly
 
 LDN = ZoneInfo("Europe/London")
 
@@ -586,3 +589,24 @@ def test_march_change_words_say_the_times_the_clock_will_show() -> None:
     assert (wholly_in_gap.hours_today, wholly_in_gap.opens_next_at) == ("Closed today", london(2026, 4, 5, 1, 0))
     october = open_state([weekly((SAT, "18:00", "01:30"))], london(2026, 10, 24, 22, 0))
     assert october.hours_today == "Open today 6pm to 1:30am"
+
+
+@pytest.mark.parametrize("day", [date(2026, 3, 28), date(2026, 3, 29), date(2026, 10, 24), date(2026, 10, 25)])
+def test_every_session_is_described_on_the_clock_change_weekends(day: date) -> None:
+    # Every session on a half-hour grid, on the days either side of both clock changes, has its words written: a
+    # session of a day or more by the clock once raised, and search answered 500 all that day. Its words always
+    # name when it opens.
+    grid = range(0, MINUTES_PER_DAY, 30)
+    noon = datetime.combine(day, time(12), tzinfo=LDN)
+    for opens, closes in itertools.product(grid, [*grid[1:], MINUTES_PER_DAY]):
+        if opens != closes:
+            words = open_state([weekly((day.weekday(), format_hhmm(opens), format_hhmm(closes)))], noon).hours_today
+            assert words == "Closed today" or words.startswith("Open "), (opens, closes, words)
+
+
+def test_march_change_a_session_of_a_day_by_the_clock_is_said_as_recorded() -> None:
+    for opens in ("01:45", "02:00"):
+        state = open_state([weekly((SAT, opens, "01:00"))], london(2026, 3, 28, 12, 0))
+        assert state.open_now
+        assert state.closes_at == london(2026, 3, 29, 2, 0)
+        assert state.hours_today == f"Open today {time_words(hm(opens))} to 1am"
