@@ -579,6 +579,12 @@ class AccessRecord(Record):
         default=None, ge=0, le=730, description="Usual wait for a first contact, in days; None: unknown."
     )
 
+    @field_validator("languages")
+    @classmethod
+    def _each_language_once(cls, value: list[str]) -> list[str]:
+        # pan is stored as pa: a record listing both would list Panjabi twice (two HSDS rows with one id).
+        return list(dict.fromkeys(value))
+
     @field_validator("typical_wait_days", mode="before")
     @classmethod
     def _plain_number(cls, value: Any) -> Any:

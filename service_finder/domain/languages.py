@@ -24,7 +24,8 @@ def canonical_language(code: str) -> str:
         found = pycountry.languages.get(alpha_3=code)
     else:
         found = None
-    if found is None:
+    # Undetermined (und), no linguistic content (zxx), multiple (mul) and uncoded (mis) name no language staff speak.
+    if found is None or getattr(found, "scope", "") == "S":
         raise LanguageCodeError(
             "no language has this code in ISO 639-1 (two letters) or ISO 639-3 (three letters), such as ur or syl"
         )
