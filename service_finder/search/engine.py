@@ -1270,7 +1270,9 @@ def _eligibility(
             memo.clear()
         memo[key] = found
     assert isinstance(found, Eligibility)
-    return found
+    # Each answer its own object and list (the criteria in it are shared, as they always were): a caller that
+    # changed its answer's list would otherwise change every later answer's, a verdict with no criteria behind it.
+    return made(Eligibility, verdict=found.verdict, criteria=list(found.criteria))
 
 
 def _criterion(

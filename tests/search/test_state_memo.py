@@ -80,3 +80,14 @@ def test_a_failed_age_is_worded_with_each_persons_own_age() -> None:
         words = _eligibility(index, 0, failed, 0, request, LEEDS, district_name)
         assert words.verdict.value == "ineligible"
         assert words.criteria[0].reason == f"only for people aged 18 and over (age given: {age})"
+
+
+def test_a_caller_changing_its_answer_does_not_change_the_next_answer() -> None:
+    # Eligibility is remembered whole between searches; a web page or integration that trims its own copy of the
+    # criteria must not leave the next person a verdict with no criteria behind it.
+    index = index_of([make_record("adult-cafe"), make_record("other-cafe")])
+    first = run(index, age=30)
+    for result in first.results:
+        result.eligibility.criteria.clear()
+    again = run(index, age=30)
+    assert [len(r.eligibility.criteria) for r in again.results] == [4, 4]
