@@ -46,3 +46,7 @@ def test_a_request_that_is_not_http_gets_a_problem_document(tmp_path: Path, requ
     assert (problem["status"], problem["type"].rsplit("/", 1)[-1]) == (400, "http-error")
     assert "not valid HTTP/1.1" in problem["detail"]
     assert int(headers["content-length"]) == len(body)
+    # The id it gives is the one logged, so a caller who quotes it can be found.
+    assert headers["x-request-id"] == problem["request_id"]
+    logged = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
+    assert any(line["request_id"] == problem["request_id"] for line in logged)
