@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,27 @@ def made(cls: type[Model], **values: Any) -> Model:
     return built
 
 
+Value = TypeVar("Value")
+
+
+def remembered(index: DirectoryIndex, table: str, key: object, bound: int, make: Callable[[], Value]) -> Value:
+    """`make()`, remembered in the snapshot's table `table` under `key`; the table is cleared whole when it holds
+    `bound` entries. A table of its own per kind of value, cleared whole: searches and coverage (in a worker
+    thread) share them, and a dict's get, set and clear are each safe across threads where walking one while
+    another writes is not."""
+    memo = index.memo.get(table)
+    if not isinstance(memo, dict):
+        memo = index.memo.setdefault(table, {})
+    assert isinstance(memo, dict)
+    found = memo.get(key)
+    if found is None:
+        found = make()
+        if len(memo) >= bound:
+            memo.clear()
+        memo[key] = found
+    return cast(Value, found)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidates:
     """Sites near the person (or services reachable remotely), in parallel arrays: one row per unit."""
@@ -196,22 +217,13 @@ def _class_results(index: DirectoryIndex, request: SearchRequest, where: Resolve
         request.uses_substances,
         outside,
     )
-    # Their own table, cleared whole when full: searches and coverage (in a worker thread) share it, and a
-    # dict's get, set and clear are each safe across threads where walking it while another writes is not.
-    memo = index.memo.get("class-results")
-    if not isinstance(memo, dict):
-        memo = index.memo.setdefault("class-results", {})
-    assert isinstance(memo, dict)
-    found = memo.get(key)
-    if found is None:
+
+    def make() -> tuple[I8, I8, I8]:
         matrix = _class_criteria(index, index.class_service, request, person, outside_england=outside)
         others = np.delete(matrix, CATCHMENT_COLUMN, axis=1)
-        found = (matrix, _matrix_verdicts(matrix), _matrix_verdicts(others))
-        if len(memo) >= MAX_MEMO_CLASS_RESULTS:
-            memo.clear()
-        memo[key] = found
-    result: tuple[I8, I8, I8] = found
-    return result
+        return matrix, _matrix_verdicts(matrix), _matrix_verdicts(others)
+
+    return remembered(index, "class-results", key, MAX_MEMO_CLASS_RESULTS, make)
 
 
 def _class_criteria(
@@ -774,18 +786,13 @@ def _class_ceilings(index: DirectoryIndex, request: SearchRequest, where: Resolv
         where is None,
         bool(codes),
     )
-    memo = index.memo.get("class-ceilings")
-    if not isinstance(memo, dict):
-        memo = index.memo.setdefault("class-ceilings", {})
-    assert isinstance(memo, dict)
-    found = memo.get(key)
-    if found is None:
-        found = _class_ceilings_for(index, request, where, bool(codes))
-        if len(memo) >= MAX_MEMO_CLASS_CEILINGS:
-            memo.clear()
-        memo[key] = found
-    assert isinstance(found, _ClassCeilings)
-    return found
+    return remembered(
+        index,
+        "class-ceilings",
+        key,
+        MAX_MEMO_CLASS_CEILINGS,
+        lambda: _class_ceilings_for(index, request, where, bool(codes)),
+    )
 
 
 def _class_ceilings_for(
@@ -861,20 +868,16 @@ def _unit_terms(index: DirectoryIndex, at: datetime, today: date, window: int | 
     every search in the same hour and day, so it is worked out over every unit once, and gathered."""
     # An hour of UTC is one hour of London's wall clock (its offsets are whole hours): may_be_open's hour of the week.
     key = (int(at.timestamp()) // 3600, today.toordinal())
-    memo = index.memo.get("unit-terms")
-    if not isinstance(memo, dict):
-        memo = index.memo.setdefault("unit-terms", {})
-    assert isinstance(memo, dict)
-    codes = memo.get(key)
-    if codes is None:
+
+    def make() -> npt.NDArray[np.int8]:
         could_be_open = index.hours.may_be_open(at, np.arange(index.unit_service.size, dtype=np.int32))
         stale = index.review_due[index.unit_service] < today.toordinal()
-        codes = np.where(could_be_open, COULD_BE_OPEN, 0).astype(np.int8) + np.where(stale, PAST_REVIEW, 0).astype(
-            np.int8
-        )
-        if len(memo) >= MAX_MEMO_UNIT_TERMS:
-            memo.clear()
-        memo[key] = codes
+        found: npt.NDArray[np.int8] = np.where(could_be_open, COULD_BE_OPEN, 0).astype(np.int8) + np.where(
+            stale, PAST_REVIEW, 0
+        ).astype(np.int8)
+        return found
+
+    codes = remembered(index, "unit-terms", key, MAX_MEMO_UNIT_TERMS, make)
     shut = -np.inf if window == 0 else 0.0 if window is None else ranking.OPENS_SOON
     terms = np.zeros(COULD_BE_OPEN + PAST_REVIEW + 1)
     for could, opening in ((0, shut), (COULD_BE_OPEN, ranking.OPEN_NOW)):
@@ -1306,22 +1309,16 @@ def _eligibility(
         request.referrer,
         district_name,
     )
-    memo = index.memo.get("eligibility")
-    if not isinstance(memo, dict):
-        memo = index.memo.setdefault("eligibility", {})
-    assert isinstance(memo, dict)
-    found = memo.get(key)
-    if found is None:
+
+    def make() -> Eligibility:
         checks = [
             _criterion(index, service, name, result, request, location, district_name)
             for name, result in criteria.items()
             if result != NOT_ASKED
         ]
-        found = made(Eligibility, verdict=VERDICTS[verdict], criteria=checks)
-        if len(memo) >= MAX_MEMO_ELIGIBILITY:
-            memo.clear()
-        memo[key] = found
-    assert isinstance(found, Eligibility)
+        return made(Eligibility, verdict=VERDICTS[verdict], criteria=checks)
+
+    found = remembered(index, "eligibility", key, MAX_MEMO_ELIGIBILITY, make)
     # Each answer its own object and list (the criteria in it are shared, as they always were): a caller that
     # changed its answer's list would otherwise change every later answer's, a verdict with no criteria behind it.
     return made(Eligibility, verdict=found.verdict, criteria=list(found.criteria))
@@ -1646,16 +1643,13 @@ def safety_net(
         None if location is None else tuple(_districts(location)),
         (location.longitude, location.latitude) if location is not None and _polygon_lines(index) else None,
     )
-    memo = index.memo.get("safety-net")
-    if not isinstance(memo, dict):
-        memo = index.memo.setdefault("safety-net", {})
-    assert isinstance(memo, dict)
-    found = memo.get(key)
-    if found is None:
-        found = _safety_net(index, request, location, at, state or _states_at(index, at), today)
-        if len(memo) >= MAX_MEMO_SAFETY_NETS:
-            memo.clear()
-        memo[key] = found
+    found = remembered(
+        index,
+        "safety-net",
+        key,
+        MAX_MEMO_SAFETY_NETS,
+        lambda: _safety_net(index, request, location, at, state or _states_at(index, at), today),
+    )
     return list(found)  # the caller's own list: a response never shares one with another
 
 
