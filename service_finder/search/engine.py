@@ -668,7 +668,7 @@ ENGLAND_KM2 = 130_279
 
 def first_ring_km(sites: int) -> float:
     """The first ring's radius for a directory of `sites` located sites (see FIRST_RING_SITES)."""
-    return max(FIRST_RING_KM, float(np.sqrt(FIRST_RING_SITES * ENGLAND_KM2 / (np.pi * max(sites, 1)))))
+    return max(FIRST_RING_KM, math.sqrt(FIRST_RING_SITES * ENGLAND_KM2 / (math.pi * max(sites, 1))))
 
 
 # Up to this many candidates a search evaluates them all, without working out score ceilings first: evaluation's

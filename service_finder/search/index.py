@@ -47,6 +47,10 @@ DISTRICT_MASKS = 64
 GRID_ROW_DEG = 0.05
 # A sort key per site: row * ROW_SPAN + (longitude + 180). Longitudes span 360 degrees, so rows never overlap.
 ROW_SPAN = 360.0
+# Up to this many sites, a search measures every site instead of finding its box's grid-row slices first: the box
+# costs ~15 numpy calls whatever it holds. Per search, 400 benchmark locations, 25 km, box against every site: 424
+# sites 19.1 -> 10.0 µs, 1,924 sites 20.1 -> 12.4 µs, 3,924 sites 22.3 -> 15.6 µs, 7,924 sites 24.7 -> 21.0 µs.
+WHOLE_SCAN_SITES = 4096
 
 I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
@@ -312,8 +316,10 @@ class DirectoryIndex:
         """The sites within the radius. Given the sites within a smaller radius around the same point, only the
         sites the wider one adds are measured and returned (`inside`, `distance`; in no particular order), as a
         search widening its ring needs them: the inner ones keep what was worked out for them."""
-        first_row, first, last = self._box(latitude, longitude, radius_km)
         limit = _chord_limit(radius_km)
+        if inner.whole if inner is not None else self.entry_key.size <= WHOLE_SCAN_SITES:
+            return self._every_site(latitude, longitude, limit, inner)
+        first_row, first, last = self._box(latitude, longitude, radius_km)
         if inner is None:
             box = _slices(first, last)
             chord2 = self._chord2(latitude, longitude, box)
@@ -335,9 +341,20 @@ class DirectoryIndex:
             beyond = np.flatnonzero(fresh_chord2 <= limit)
             added = np.concatenate([inner.box[between], fresh[beyond]])
             added_chord2 = np.concatenate([inner.chord2[between], fresh_chord2[beyond]])
-        # Same sphere and the same great-circle distance as haversine_km: chord c = 2 sin(d / 2R).
-        distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.sqrt(added_chord2) / 2, 1.0))
-        return Sites(first_row, first, last, box, chord2, limit, added, distance)
+        return Sites(first_row, first, last, box, chord2, limit, added, _distance(added_chord2))
+
+    def _every_site(self, latitude: float, longitude: float, limit: float, inner: Sites | None) -> Sites:
+        """sites_within for a small directory: every site measured, in entry order (the order the box gives), with
+        no box to find first; widening then measures nothing again."""
+        if inner is None:
+            box = np.arange(self.entry_key.size)
+            chord2 = self._chord2(latitude, longitude, slice(None))
+            added = np.flatnonzero(chord2 <= limit)
+        else:
+            box, chord2 = inner.box, inner.chord2
+            added = np.flatnonzero((chord2 > inner.limit) & (chord2 <= limit))
+        empty = np.zeros(0, np.intp)
+        return Sites(0, empty, empty, box, chord2, limit, added, _distance(chord2[added]), whole=True)
 
     def _box(
         self, latitude: float, longitude: float, radius_km: float
@@ -358,7 +375,7 @@ class DirectoryIndex:
             np.searchsorted(self.entry_key, east, side="right"),
         )
 
-    def _chord2(self, latitude: float, longitude: float, entries: npt.NDArray[np.intp]) -> F64:
+    def _chord2(self, latitude: float, longitude: float, entries: npt.NDArray[np.intp] | slice) -> F64:
         """Each entry's squared chord length to the point, on the unit sphere."""
         phi, lam = math.radians(latitude), math.radians(longitude)
         x, y, z = self.entry_xyz[:, entries]
@@ -474,6 +491,13 @@ class Sites:
     limit: float  # the squared chord of the radius
     inside: npt.NDArray[np.intp]  # entries within the radius (only the ones added, when widened) and their km
     distance: F64
+    whole: bool = False  # every entry measured (a small directory): `box` is every entry, `first`/`last` empty
+
+
+def _distance(chord2: F64) -> F64:
+    # Same sphere and the same great-circle distance as haversine_km: chord c = 2 sin(d / 2R).
+    distance: F64 = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.sqrt(chord2) / 2, 1.0))
+    return distance
 
 
 def _chord_limit(radius_km: float) -> float:

@@ -19,6 +19,7 @@ from hypothesis import given
 
 from service_finder.schemas import ResolvedLocation, SearchRequest, SearchResponse, ServiceRecord
 from service_finder.search import engine
+from service_finder.search import index as index_module
 from service_finder.search.index import DirectoryIndex
 from tests.factories import make_record
 from tests.search.conftest import BUILT_AT, LONDON
@@ -26,8 +27,11 @@ from tests.search.test_invariants import SETTINGS, directories, instants, locati
 
 
 @contextmanager
-def slices(first: int, nearest: int, per_result: int, ring_km: float = 10.0**9) -> Iterator[None]:
+def slices(first: int, nearest: int, per_result: int, ring_km: float = 10.0**9, *, box: bool = True) -> Iterator[None]:
+    """Pruning forced as given; `box`: sites found by their grid rows' slices, as in a large directory, not by
+    measuring every site (a small one's way, index.WHOLE_SCAN_SITES)."""
     with (
+        patch.object(index_module, "WHOLE_SCAN_SITES", 0 if box else 10**9),
         patch.object(engine, "FIRST_SLICE", first),
         patch.object(engine, "EVALUATE_ALL", 0),  # ceilings and slices whatever the number of candidates
         patch.object(engine, "NEAREST_SLICE", nearest),
@@ -50,7 +54,7 @@ def pruned_and_full(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     with slices(1, 1, 1, ring_km=0.5):
         pruned = answer(index, request, where, at)
-    with slices(10**9, 10**9, 1):
+    with slices(10**9, 10**9, 1, box=False):  # every site measured, no ring: nothing pruned, nothing boxed
         full = answer(index, request, where, at)
     return pruned, full
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import given, settings
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from service_finder.domain.taxonomy import AccessFeature, ContactMode, Need, ServiceKind
 from service_finder.schemas import PersonGender, PersonSex, Referral, ResolvedLocation, SearchRequest, ServiceRecord
 from service_finder.search import engine
+from service_finder.search import index as index_module
 from service_finder.search.index import GRID_ROW_DEG, DirectoryIndex
 from tests.factories import make_record
 from tests.search.conftest import BUILT_AT, LEEDS_DISTRICT, WAKEFIELD_DISTRICT, located
@@ -67,6 +69,7 @@ RADII = st.one_of(st.floats(0.01, 200.0), st.sampled_from([0.01, 0.5, 4.0, 25.0,
     on_a_lattice=st.booleans(),
     radii=st.lists(RADII, min_size=1, max_size=5),
     repeat=st.booleans(),
+    box=st.booleans(),
 )
 def test_a_widened_ring_adds_exactly_the_sites_a_search_of_its_radius_finds(
     centre: tuple[float, float],
@@ -76,6 +79,7 @@ def test_a_widened_ring_adds_exactly_the_sites_a_search_of_its_radius_finds(
     on_a_lattice: bool,
     radii: list[float],
     repeat: bool,
+    box: bool,
 ) -> None:
     # A site missed by a widening is a service never offered; one added twice is evaluated twice. Each ring of a
     # chain (an inner radius equal to the outer one included) must add exactly the sites between the two, and the
@@ -94,15 +98,24 @@ def test_a_widened_ring_adds_exactly_the_sites_a_search_of_its_radius_finds(
     gathered: dict[int, float] = {}
     sites = None
     for radius in chain:
-        sites = index.sites_within(centre[0], centre[1], radius, sites)
+        # Found by grid-row slices (a large directory's way) or by measuring every site (a small one's): the
+        # same sites either way, at the same distances, in the same order.
+        with patch.object(index_module, "WHOLE_SCAN_SITES", 0 if box else 10**9):
+            sites = index.sites_within(centre[0], centre[1], radius, sites)
         for entry, km in zip(sites.inside.tolist(), sites.distance.tolist(), strict=True):
             assert entry not in gathered, f"site {entry} added again at {radius} km"
             gathered[entry] = km
-        units, distance = index.within(centre[0], centre[1], radius)
-        whole = index.sites_within(centre[0], centre[1], radius)
-        assert np.array_equal(index.entry_unit[whole.inside], units)
-        assert sorted(gathered) == sorted(whole.inside.tolist()), radius
-        assert [gathered[entry] for entry in whole.inside.tolist()] == distance.tolist()
+        found = []
+        for threshold in (0, 10**9):
+            with patch.object(index_module, "WHOLE_SCAN_SITES", threshold):
+                units, distance = index.within(centre[0], centre[1], radius)
+                whole = index.sites_within(centre[0], centre[1], radius)
+            assert np.array_equal(index.entry_unit[whole.inside], units)
+            found.append((whole.inside.tolist(), distance.tolist()))
+        (entries, distances), other = found
+        assert other == (entries, distances), radius
+        assert sorted(gathered) == sorted(entries), radius
+        assert [gathered[entry] for entry in entries] == distances
 
 
 # --- answers on one index reused across searches ------------------------------------------------------------------
