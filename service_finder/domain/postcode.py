@@ -9,6 +9,8 @@ from dataclasses import dataclass
 _OUTWARD = r"[A-Z]{1,2}[0-9][0-9A-Z]?"
 _FULL = re.compile(rf"^({_OUTWARD})([0-9][A-Z]{{2}})$")
 _DISTRICT = re.compile(rf"^({_OUTWARD})$")
+_SPACED_FULL = re.compile(rf"^{_OUTWARD} [0-9][A-Z]{{2}}$")
+_SECTOR = re.compile(rf"^({_OUTWARD}) [0-9]$")  # a postcode sector, which the gazetteer does not hold
 
 
 class PostcodeError(ValueError):
@@ -35,12 +37,24 @@ _SPACES = re.compile(r"[^\S\x1c-\x1f]+")
 
 
 def parse_postcode(text: str) -> Postcode:
-    compact = _SPACES.sub("", text)
+    parts = [part for part in _SPACES.split(text) if part]
+    compact = "".join(parts)
     # Letters A-Z and digits only: str.upper() would make a long s an S and a dotless i an I, and control characters
     # would pass as spaces, so text that merely looks like a postcode would be searched as one.
     if not (compact.isascii() and compact.isalnum()):
         raise PostcodeError(f"postcode {text!r} is not a UK postcode or postcode district: use letters and digits")
     compact = compact.upper()
+    # A space may only part the outward code from a whole inward code. Dropped anywhere else it joins unrelated
+    # characters: the postcode sector 'CA1 5' read as 'CA15' was searched as a district 40 km away, and 'TD1 5'
+    # (Scotland) as TD15 (England).
+    spaced = " ".join(parts).upper()
+    if " " in spaced and not _SPACED_FULL.match(spaced):
+        hint = (
+            f": give the whole postcode or its district {sector.group(1)!r}"
+            if (sector := _SECTOR.match(spaced))
+            else ""
+        )
+        raise PostcodeError(f"postcode {text!r} is not a UK postcode or postcode district{hint}")
     if match := _FULL.match(compact):
         return Postcode(match.group(1), match.group(2))
     if match := _DISTRICT.match(compact):

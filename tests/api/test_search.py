@@ -84,6 +84,9 @@ def test_location_problems_name_the_field_and_value(client: TestClient) -> None:
         "EH1 1YZ": "postcode 'EH1 1YZ' is in Scotland, outside England",
         "ZZ9 9ZZ": "postcode 'ZZ9 9ZZ' is not a known postcode",
         "12345": "postcode '12345' is not a UK postcode or postcode district",
+        # A postcode sector: with its space dropped it read as the district CA15, 40 km away.
+        "CA1 5": "postcode 'CA1 5' is not a UK postcode or postcode district: give the whole postcode or its "
+        "district 'CA1'",
     }
     for postcode, detail in cases.items():
         response = client.get("/v1/search", params={"postcode": postcode})

@@ -56,6 +56,22 @@ def test_text_not_shaped_like_a_postcode_is_refused_naming_the_text(junk: str) -
         parse_postcode(junk)
 
 
+@pytest.mark.parametrize(
+    ("typed", "district"), [("CA1 5", "CA1"), ("td1 5", "TD1"), ("E1 1", "E1"), ("SW1A\u00a02", "SW1A")]
+)
+def test_a_postcode_sector_is_refused_not_joined_into_another_district(typed: str, district: str) -> None:
+    # With the space dropped, 'CA1 5' read as CA15 (another district, 40 km away) and 'TD1 5' (Scotland) as TD15
+    # (England): a search near the wrong place, with nothing to show it.
+    with pytest.raises(PostcodeError, match=f"give the whole postcode or its district '{district}'"):
+        parse_postcode(typed)
+
+
+@pytest.mark.parametrize("typed", ["LS 11UR", "L S1 1UR", "LS1 1 UR", "LS1 1U R", "SW1 A2AA", "LS1 1UR X"])
+def test_a_space_anywhere_but_between_the_halves_is_refused(typed: str) -> None:
+    with pytest.raises(PostcodeError, match=re.escape(repr(typed))):
+        parse_postcode(typed)
+
+
 @given(outwards, inwards, st.data())
 def test_any_spelling_of_a_valid_postcode_round_trips(outward: str, inward: str, data: st.DataObject) -> None:
     canonical = f"{outward} {inward}"
