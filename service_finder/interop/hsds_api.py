@@ -439,7 +439,10 @@ class HsdsServiceFilters(HsdsPaging):
     end_time: str | None = Field(
         default=None,
         pattern=_END_TIME,
-        description="With a weekly session closing at or before this time (HH:MM; 24:00 is midnight).",
+        description=(
+            "With a weekly session closing at or before this time (HH:MM; 24:00 is midnight), read as the first time "
+            "the clock shows it after the session opens: `03:00` finds a night session from 20:00 to 03:00."
+        ),
     )
 
     @field_validator("day")
@@ -546,7 +549,9 @@ def _has_session(record: ServiceRecord, filters: HsdsServiceFilters) -> bool:
     return any(
         (filters.day is None or day == filters.day)
         and (start is None or opens >= start)
-        and (end is None or closes <= end)
+        # `end` is read on the clock at or after the session opens: a night session from 20:00 to 03:00 has
+        # closed by 03:00 (the next morning), though 03:00 is earlier in the day than 20:00.
+        and (end is None or closes <= (end if end >= opens else end + MINUTES_PER_DAY))
         for day, opens, closes in _weekly(record)
     )
 

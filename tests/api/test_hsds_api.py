@@ -224,6 +224,17 @@ def test_day_and_time_filters_read_weekly_sessions(client: TestClient, engine: E
     assert _ids(_page(client, "/hsds/services", None, day="MONDAY", end_time="24:00")) == ["Daytime"]
 
 
+def test_end_time_finds_a_night_session_by_the_morning_it_closes(client: TestClient, engine: Engine) -> None:
+    # A session from 20:00 to 03:00 is published with closes_at 03:00; it was found by no end_time at all.
+    night = {"id": "night-hours", "sessions": [{"day": "saturday", "opens_at": "20:00", "closes_at": "03:00"}]}
+    _store(engine, client, make_record("night", name="Night", schedules=[night]))
+    for end_time in ("03:00", "05:30", "19:59"):
+        assert _ids(_page(client, "/hsds/services", None, day="SA", end_time=end_time)) == ["Night"], end_time
+    # Still open at these times of its night: not closed by then.
+    for end_time in ("02:59", "20:00", "23:00", "24:00"):
+        assert _ids(_page(client, "/hsds/services", None, end_time=end_time)) == [], end_time
+
+
 def test_modified_after_keeps_only_later_changes(client: TestClient, engine: Engine) -> None:
     _store(engine, client, make_record("old", name="Old"))
     assert _ids(_page(client, "/hsds/services", None, modified_after="2026-10-31T00:00:00Z")) == ["Old"]
