@@ -142,8 +142,13 @@ def fixed_app(payload_file: str) -> Any:
 def serve_fixed(port: int, payload_file: str) -> None:
     import uvicorn  # noqa: PLC0415
 
-    # The same settings as `service-finder serve`: one worker, no access log, no proxy headers.
-    uvicorn.run(fixed_app(payload_file), host="127.0.0.1", port=port, access_log=False, proxy_headers=False)
+    from service_finder.api.http_protocol import PROTOCOL  # noqa: PLC0415
+
+    # The same settings as `service-finder serve`: one worker, no access log, no proxy headers, its HTTP protocol
+    # (which sends a response's head and body in one write).
+    uvicorn.run(
+        fixed_app(payload_file), host="127.0.0.1", port=port, access_log=False, proxy_headers=False, http=PROTOCOL
+    )
 
 
 def wrk_throughput(base: str, paths: list[str], seconds: int, connections: int, scratch: Path) -> dict[str, float]:

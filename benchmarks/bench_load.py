@@ -220,7 +220,10 @@ def serve_fixed(port: int, workers: int, payload: str) -> None:
     import uvicorn  # noqa: PLC0415
 
     os.environ[FIXED_PAYLOAD_ENV] = payload  # read by each worker, which imports this module afresh
-    # bench_http's settings for the same app: no access log, no proxy headers; plus the worker count.
+    from service_finder.api.http_protocol import PROTOCOL  # noqa: PLC0415
+
+    # bench_http's settings for the same app: no access log, no proxy headers, the service's HTTP protocol; plus
+    # the worker count.
     uvicorn.run(
         "bench_load:fixed_app_from_env",
         factory=True,
@@ -230,6 +233,7 @@ def serve_fixed(port: int, workers: int, payload: str) -> None:
         workers=workers,
         access_log=False,
         proxy_headers=False,
+        http=PROTOCOL,
     )
 
 

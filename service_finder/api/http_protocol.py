@@ -7,6 +7,7 @@ can answer it: this is the one place that can.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -67,3 +68,51 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(content))
         self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.transport = OneWritePerTurn(self.transport)  # type: ignore[assignment]
+
+
+class OneWritePerTurn:
+    """The connection's transport, with the writes of one turn of the event loop sent as one.
+
+    uvicorn writes a response's head and its body separately, and on uvloop each write is a send(2) at once: two
+    system calls and two segments for every answer, which the client reads twice. Joined, a search over HTTP costs
+    about a tenth less CPU (benchmarks/README.md). The bytes and their order are unchanged; they leave when the
+    request's task next yields to the loop, a few microseconds later. Past `FLUSH_BYTES` waiting they go at once,
+    so a streamed response that never yields still meets the real transport's flow control.
+    """
+
+    FLUSH_BYTES = 64 * 1024
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= self.FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        if not self._transport.is_closing():  # the client went away: what it did not read is dropped, as before
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()  # an answer written just before closing (a 400, a keep-alive timeout) still leaves
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> object:
+        # Everything else (is_closing, get_extra_info, pause_reading, ...) is the real transport's.
+        return getattr(self._transport, name)

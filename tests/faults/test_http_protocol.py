@@ -8,8 +8,10 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
+from service_finder.api.http_protocol import OneWritePerTurn
 from tests.faults.conftest import start_server, stop_server
 
 
@@ -50,3 +52,46 @@ def test_a_request_that_is_not_http_gets_a_problem_document(tmp_path: Path, requ
     assert headers["x-request-id"] == problem["request_id"]
     logged = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
     assert any(line["request_id"] == problem["request_id"] for line in logged)
+
+
+def _responses(stream: bytes) -> list[tuple[str, dict[str, str], bytes]]:
+    """The HTTP/1.1 responses in `stream`, in order, each read to its content-length."""
+    answers = []
+    while stream:
+        head, _, rest = stream.partition(b"\r\n\r\n")
+        status, *lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+        length = int(headers["content-length"])
+        answers.append((status, headers, rest[:length]))
+        stream = rest[length:]
+    return answers
+
+
+def test_pipelined_answers_arrive_whole_and_in_order(tmp_path: Path) -> None:
+    # The protocol sends the writes of one turn of the event loop as one (OneWritePerTurn): the bytes of every
+    # answer, and their order on a kept-alive connection, must be exactly uvicorn's, also for an answer larger
+    # than what it holds back (the OpenAPI document, several hundred KB).
+    server = start_server(f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "server.log")
+    try:
+        document = httpx.get(f"{server.url}/openapi.json", timeout=10).content
+        requests = [
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /v1/search?postcode=LS1%201UR HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /v1/search?age=-3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ]
+        parts = urlsplit(server.url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+            connection.sendall(b"".join(requests))
+            stream = b""
+            while chunk := connection.recv(65536):  # the last request asks the server to close
+                stream += chunk
+    finally:
+        stop_server(server)
+    answers = _responses(stream)
+    assert [status.split(" ")[1] for status, _, _ in answers] == ["200", "200", "200", "422"]
+    assert json.loads(answers[0][2])["status"] == "ok"
+    assert len(document) > OneWritePerTurn.FLUSH_BYTES
+    assert answers[1][2] == document
+    assert json.loads(answers[2][2])["query"]["location"]["postcode"] == "LS1 1UR"
+    assert json.loads(answers[3][2])["field"] == "age"
