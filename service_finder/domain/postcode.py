@@ -16,6 +16,10 @@ _SECTOR = re.compile(rf"^({_OUTWARD}) [0-9]$")  # a postcode sector, which the g
 class PostcodeError(ValueError):
     """Text that is not shaped like a UK postcode; the message names it."""
 
+    def __init__(self, message: str, *, district: str | None = None) -> None:
+        super().__init__(message)
+        self.district = district  # for a postcode sector ('CA1 5'): its district ('CA1'), which can be searched
+
 
 @dataclass(frozen=True, slots=True)
 class Postcode:
@@ -49,12 +53,13 @@ def parse_postcode(text: str) -> Postcode:
     # (Scotland) as TD15 (England).
     spaced = " ".join(parts).upper()
     if " " in spaced and not _SPACED_FULL.match(spaced):
-        hint = (
-            f": give the whole postcode or its district {sector.group(1)!r}"
-            if (sector := _SECTOR.match(spaced))
-            else ""
-        )
-        raise PostcodeError(f"postcode {text!r} is not a UK postcode or postcode district{hint}")
+        if sector := _SECTOR.match(spaced):
+            raise PostcodeError(
+                f"postcode {text!r} is not a UK postcode or postcode district: give the whole postcode or its "
+                f"district {sector.group(1)!r}",
+                district=sector.group(1),
+            )
+        raise PostcodeError(f"postcode {text!r} is not a UK postcode or postcode district")
     if match := _FULL.match(compact):
         return Postcode(match.group(1), match.group(2))
     if match := _DISTRICT.match(compact):

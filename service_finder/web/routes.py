@@ -272,7 +272,9 @@ def _postcode_problem(postcode: str, gazetteer: Gazetteer | None) -> str | None:
         return NO_GAZETTEER
     try:
         gazetteer.resolve(postcode)
-    except PostcodeError:
+    except PostcodeError as error:
+        if error.district is not None:  # a postcode sector, 'CA1 5'
+            return f"{postcode} is part of a postcode. Enter the whole postcode, or {error.district} for the area"
         return f"{postcode} is not a UK postcode. Enter a postcode in England, like LS1 1UR or LS1"
     except PostcodeNotFound as error:
         what = "postcode district" if " " not in error.postcode else "postcode"

@@ -175,8 +175,9 @@ def test_a_typed_value_is_shown_back_in_plain_words_not_python_quoting(web: Test
         ("zz99 9zz", "ZZ99 9ZZ is not a known postcode. Enter a postcode in England, like LS1 1UR or LS1"),
         ("ZZZZ", "ZZZZ is not a UK postcode. Enter a postcode in England, like LS1 1UR or LS1"),
         ("EH1 1YZ", "EH1 1YZ is in Scotland, outside England, which this search covers. In Scotland, call NHS 24"),
+        ("ca1 5", "CA1 5 is part of a postcode. Enter the whole postcode, or CA1 for the area"),
     ],
-    ids=["apostrophe", "zero-width-space", "nul", "nul-inside", "unknown", "not-a-postcode", "scotland"],
+    ids=["apostrophe", "zero-width-space", "nul", "nul-inside", "unknown", "not-a-postcode", "scotland", "sector"],
 )
 def test_a_postcode_that_cannot_be_used_is_explained_in_plain_words(web: TestClient, postcode: str, words: str) -> None:
     page = web.get("/", params={"postcode": postcode}).text
