@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -100,6 +101,10 @@ class OneWritePerTurn:
         if self._size >= self.FLUSH_BYTES:
             self.flush()
 
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        for chunk in chunks:  # through the same queue: the real transport's would overtake what waits here
+            self.write(chunk)
+
     def flush(self) -> None:
         if not self._pending:
             return
@@ -112,6 +117,10 @@ class OneWritePerTurn:
     def close(self) -> None:
         self.flush()  # an answer written just before closing (a 400, a keep-alive timeout) still leaves
         self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
 
     def __getattr__(self, name: str) -> object:
         # Everything else (is_closing, get_extra_info, pause_reading, ...) is the real transport's.

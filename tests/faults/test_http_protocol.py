@@ -3,6 +3,7 @@ protocol that answers it as every other refusal is answered: a problem document,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
@@ -95,3 +96,25 @@ def test_pipelined_answers_arrive_whole_and_in_order(tmp_path: Path) -> None:
     assert answers[1][2] == document
     assert json.loads(answers[2][2])["query"]["location"]["postcode"] == "LS1 1UR"
     assert json.loads(answers[3][2])["field"] == "age"
+
+
+def test_every_way_of_writing_keeps_the_order_the_bytes_were_written_in() -> None:
+    # uvicorn only calls write() and close(), but a transport's writelines() or write_eof() reaching the real
+    # transport directly would overtake the bytes still waiting for the end of the loop's turn.
+    async def exchange() -> bytes:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            transport, _ = await asyncio.get_running_loop().create_connection(asyncio.Protocol, sock=ours)
+            joined = OneWritePerTurn(transport)
+            joined.write(b"head;")
+            joined.writelines([b"body;", bytearray(b"more;")])
+            joined.write(memoryview(b"end"))
+            joined.write_eof()
+            theirs.setblocking(False)
+            received = b""
+            while chunk := await asyncio.get_running_loop().sock_recv(theirs, 1024):  # to the end of file
+                received += chunk
+            transport.close()
+            return received
+
+    assert asyncio.run(exchange()) == b"head;body;more;end"
