@@ -110,6 +110,32 @@ def test_a_merge_patch_is_validated_like_an_import(client: TestClient, engine: E
     assert good.json()["eligibility"]["minimum_age"] == 18
 
 
+@pytest.mark.parametrize("field", ["status", "safety_net", "locations", "eligibility.genders"])
+def test_a_merge_patch_null_cannot_silently_reset_a_field_that_has_no_unknown(
+    client: TestClient, engine: Engine, field: str
+) -> None:
+    # RFC 7396's null removes a member, which would put the default back: "status": null would reopen a
+    # temporarily closed service, "eligibility.genders": null would open a women-only house to everyone.
+    headers = _key(engine, "write")
+    created = client.post(
+        "/v1/services",
+        json=service_data("cafe", status="temporarily_closed", eligibility={"genders": ["women"]}),
+        headers=headers,
+    )
+    assert created.status_code == 201
+    before = client.get("/v1/services/cafe").json()
+    outer, _, inner = field.partition(".")
+    refused = client.patch(
+        "/v1/services/cafe",
+        json={outer: {inner: None}} if inner else {field: None},
+        headers={**headers, "If-Match": '"cafe-r1"', "Content-Type": "application/merge-patch+json"},
+    )
+    assert refused.status_code == 422
+    assert (refused.json()["field"], refused.json()["value"]) == (field, None)
+    assert "cannot be null" in refused.json()["detail"]
+    assert client.get("/v1/services/cafe").json() == before
+
+
 @pytest.mark.parametrize(
     ("verified_at", "message"),
     [

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import types
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -265,6 +267,13 @@ async def update_service(
     if_match: IfMatch = None,
 ) -> ServicePublic:
     expected = expected_revision(service_id, if_match)
+    for field in _nulls_refused(ServiceRecord, patch):
+        raise InvalidParameter(
+            f"'{field}' cannot be null: send the value it should have (a null would reset it to its default without "
+            "saying so, e.g. reopen a temporarily closed service)",
+            field=field,
+            value=None,
+        )
     current = await asyncio.to_thread(_exists, state, service_id)
     merged = merge_patch(current.record.model_dump(mode="json"), patch)
     if merged.get("id") != service_id:
@@ -348,6 +357,28 @@ def _exists(state: AppState, service_id: str) -> StoredService:
     if stored is None:
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     return stored
+
+
+def _nulls_refused(model: type[BaseModel], patch: Any, path: str = "") -> Iterator[str]:
+    """The dotted paths where a merge patch sends null for a field that cannot be null.
+
+    RFC 7396 reads null as "remove", which here means "back to the default": harmless where the field can be null
+    (null is "not recorded"), but `"status": null` would reopen a temporarily closed service, `"safety_net": null`
+    drop a national line from every answer, `"locations": null` delete every site. Those must be said outright."""
+    if not isinstance(patch, dict):
+        return
+    for key, value in patch.items():
+        field = model.model_fields.get(key)
+        if field is None:  # not a field: validation names it
+            continue
+        here = f"{path}.{key}" if path else key
+        options = get_args(field.annotation) if get_origin(field.annotation) in (Union, types.UnionType) else ()
+        if value is None and type(None) not in options:
+            yield here
+        elif isinstance(value, dict):
+            for option in options or (field.annotation,):
+                if isinstance(option, type) and issubclass(option, BaseModel):
+                    yield from _nulls_refused(option, value, here)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
