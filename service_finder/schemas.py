@@ -449,7 +449,12 @@ class PhoneRecord(Record):
     """A number to call or text."""
 
     number: str = Field(description="E.164 number or UK short code; normalised on input.", examples=["116123"])
-    display: str = Field(default="", max_length=40, description="The number as people read it.", examples=["116 123"])
+    display: str = Field(
+        default="",
+        max_length=40,
+        description="The same number as people read it (an extension as ' x2'); default: the number's own grouping.",
+        examples=["116 123"],
+    )
     type: PhoneType = Field(default=PhoneType.voice, description="How the number is used: voice, text, etc.")
     description: str = Field(
         default="", description="When and for what to use this number.", examples=["Free, 24 hours a day."]
@@ -467,6 +472,27 @@ class PhoneRecord(Record):
                 raise ValueError(str(error)) from error
             data = {**data, "number": phone.number, "display": data.get("display") or phone.display}
         return data
+
+    @field_validator("display")
+    @classmethod
+    def _reads_as_number(cls, display: str, info: ValidationInfo) -> str:
+        # The display is what an adviser reads aloud and what the page prints beside the tel: link: it must be the
+        # same number, or the person is told one number while the link dials another. An extension (' x2') is
+        # kept for the link (tel_uri).
+        number = info.data.get("number")
+        if (info.context and info.context.get("stored")) or not display or number is None:
+            return display
+        written = re.sub(r" x\d+$", "", display)
+        try:
+            shown = normalise_phone(written).number
+        except PhoneError:
+            shown = None
+        if shown != number:
+            raise ValueError(
+                f"display {display!r} does not read as the number {number}: write that number as people read it "
+                f"(e.g. {normalise_phone(number).display!r}); words about it go in the description"
+            )
+        return display
 
 
 class CatchmentRecord(Record):

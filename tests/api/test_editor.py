@@ -378,3 +378,29 @@ def test_a_long_location_id_shared_by_services_is_audited_on_postgresql_too(clie
         session.commit()
     fields = [entry["field"] for entry in client.get("/v1/services/a/history").json() if entry["field"]]
     assert any(f.startswith("locations[llll") and len(f) <= 120 for f in fields)
+
+
+@pytest.mark.parametrize(
+    ("display", "kept"),
+    [
+        ("0800 999 1234", False),  # another number: read aloud, it sends the person elsewhere
+        ("Ring us any time", False),  # words: nothing to read aloud, and the tel: link is all there is
+        ("0113 4960000", True),  # the same number, grouped as the publisher writes it
+        ("0113 496 0000 x2", True),  # an extension, which the tel: link dials
+    ],
+)
+def test_a_phone_display_must_read_as_the_number_it_dials(
+    client: TestClient, engine: Engine, display: str, kept: bool
+) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    changed = _patch(client, "cafe", {"phones": [{"number": "0113 496 0000", "display": display}]}, headers)
+    phones = client.get("/v1/services/cafe").json()["phones"]
+    if kept:
+        assert changed.status_code == 200
+        assert [(p["number"], p["display"]) for p in phones] == [("+441134960000", display)]
+    else:
+        assert changed.status_code == 422
+        assert (changed.json()["field"], changed.json()["value"]) == ("phones.0.display", display)
+        assert "0113 496 0000" in changed.json()["detail"]
+        assert all(p["display"] != display for p in phones)

@@ -202,8 +202,8 @@ def phone_data(draw: st.DrawFn) -> dict[str, Any]:
         "type": draw(st.sampled_from(PhoneType)),
         "description": draw(free_text(30)),
     }
-    if draw(st.integers(0, 4)) == 0:
-        phone["display"] = draw(names)
+    if draw(st.integers(0, 4)) == 0:  # a publisher's own grouping of the same number
+        phone["display"] = draw(st.sampled_from([phone["number"], phone["number"].replace(" ", "")]))
     return phone
 
 
