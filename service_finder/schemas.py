@@ -1008,7 +1008,15 @@ class SearchRequest(BaseModel):
         examples=["nhs_111"],
     )
     modes: list[ContactMode] = Field(default_factory=list, max_length=4, description="Any of these contact modes.")
-    access: list[AccessFeature] = Field(default_factory=list, max_length=8, description="All of these are required.")
+    access: list[AccessFeature] = Field(
+        default_factory=list,
+        max_length=8,
+        description=(
+            "All of these are required, as the service's record confirms them. Features of premises (step_free, "
+            "wheelchair, accessible_toilet, hearing_loop, quiet_space, women_only_space) do not leave out a phone, "
+            "text or online service, which has no premises; bsl and interpreters apply to every service."
+        ),
+    )
     language: RequestedLanguage | None = Field(
         default=None, description="A language staff must speak (ISO 639-1, or ISO 639-3: pa and pan both find Panjabi)."
     )

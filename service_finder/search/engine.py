@@ -982,11 +982,15 @@ def _evaluate(
         wanted_modes = bit_mask(request.modes)
         apply(
             (index.modes[ids] & wanted_modes) != 0,
-            f"not available by {_join(m.value.replace('_', ' ') for m in request.modes)}",
+            f"not available {_join(MODE_WORDS[m] for m in request.modes)}",
         )
     for feature in request.access:
         bit = bit_mask([feature])
-        apply((index.access_yes[ids] & bit) != 0, f"{ACCESS_LABELS[feature]} not confirmed")
+        met = (index.access_met[ids] & bit) != 0
+        # Two reasons, as the record says: it has not got the feature, or it does not say.
+        said_no = (index.access_no[ids] & bit) != 0
+        apply(met | ~said_no, f"no {ACCESS_NOUNS[feature]}")
+        apply(met, f"{ACCESS_NOUNS[feature]} not confirmed")
     if request.language and request.language != "en":
         speaks = np.zeros(ids.size, np.bool_)
         for row in np.flatnonzero(keep):
@@ -1068,7 +1072,9 @@ def _scores(
     if request.intoxicated or request.uses_substances:
         score += ranking.SPECIALIST_FIT * _specialist(index, ids, request)
     stale = index.review_due[ids] < today.toordinal()
-    score += np.where(stale, ranking.STALE, ranking.VERIFIED) + ranking.ACCESS_MATCH * len(request.access)
+    score += np.where(stale, ranking.STALE, ranking.VERIFIED)
+    if request.access:  # what the record confirms: a phone line passes a premises feature but does not match it
+        score += ranking.ACCESS_MATCH * np.bitwise_count(index.access_yes[ids] & np.uint32(bit_mask(request.access)))
     distance = candidates.distance[rows]
     score += ranking.DISTANCE_PER_KM * np.where(np.isnan(distance), ranking.REMOTE_EQUIVALENT_KM, distance)
     rounded: F64 = np.round(score, 3)
@@ -1158,6 +1164,16 @@ def _closed_reason(state: OpenState) -> str:
     if state.opens_next_at is None:
         return "closed, and not open in the next 14 days"
     return f"closed until {state.opens_next_at.strftime('%a %d %b %H:%M')}"
+
+
+# Access features as nouns, for "… available", "no …" and "… not confirmed".
+ACCESS_NOUNS = {**ACCESS_LABELS, AccessFeature.wheelchair: "wheelchair access"}
+MODE_WORDS = {
+    ContactMode.in_person: "in person",
+    ContactMode.phone: "by phone",
+    ContactMode.text: "by text",
+    ContactMode.online: "online",
+}
 
 
 def _join(words: Iterable[str]) -> str:
@@ -1511,8 +1527,9 @@ def _reasons(
         reasons.append("specialist in mental health and substance use together")
     if request.needs:  # most searches name none: no generator for nothing
         reasons.extend(f"helps with {NEED_LABELS[n].lower()}" for n in request.needs if n in fixed.needs)
-    if request.access:
-        reasons.extend(f"{ACCESS_LABELS[f]} available" for f in request.access)
+    if request.access:  # only what the record confirms (a phone line passes a premises feature it has not got)
+        confirmed = int(index.access_yes[service])
+        reasons.extend(f"{ACCESS_NOUNS[f]} available" for f in request.access if confirmed & bit_mask([f]))
     if fixed.bsl and AccessFeature.bsl not in request.access:
         reasons.append(f"{ACCESS_LABELS[AccessFeature.bsl]} available")
     if remote and fixed.remote:

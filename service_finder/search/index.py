@@ -25,6 +25,7 @@ from service_finder.domain.provenance import review_due
 from service_finder.domain.schedule import WeeklySchedule
 from service_finder.domain.taxonomy import (
     SELF_ROUTES,
+    AccessFeature,
     CatchmentType,
     ReferralRoute,
     ServiceKind,
@@ -106,6 +107,18 @@ def _bits(kind: type[Enum]) -> dict[Enum, int]:
     return {member: 1 << i for i, member in enumerate(kind)}
 
 
+# Features of premises: a service with no place to visit (a phone, text or online line) has none of them, so
+# asking for one is no reason to leave such a line out. A wheelchair user can ring a crisis line.
+PREMISES_ACCESS = bit_mask(
+    [
+        AccessFeature.step_free,
+        AccessFeature.wheelchair,
+        AccessFeature.accessible_toilet,
+        AccessFeature.hearing_loop,
+        AccessFeature.quiet_space,
+        AccessFeature.women_only_space,
+    ]
+)
 SELF_ROUTES_MASK = bit_mask(sorted(SELF_ROUTES))
 # Routes a clinician can use on a person's behalf (the police route is for officers, not clinicians).
 PROFESSIONAL_ROUTES_MASK = bit_mask([r for r in ReferralRoute if r is not ReferralRoute.police])
@@ -131,7 +144,10 @@ class DirectoryIndex:
     referral: U32
     referral_known: B
     needs: U32
-    access_yes: U32
+    access_yes: U32  # features the record confirms
+    access_no: U32  # features the record says it does not have (neither bit: not recorded)
+    # Requests for these features it passes: the confirmed ones, and for a service with no premises the premises'.
+    access_met: U32
     modes: U32
     intoxicated: I8
     substances: I8
@@ -244,6 +260,11 @@ class DirectoryIndex:
                 [bit_mask([f for f, ok in r.access.accessibility.items() if ok]) for r in records],
                 np.uint32,
             ),
+            "access_no": column(
+                [bit_mask([f for f, ok in r.access.accessibility.items() if ok is False]) for r in records],
+                np.uint32,
+            ),
+            "no_premises": column([not r.locations for r in records], np.bool_),
             "modes": column([bit_mask(r.access.contact_modes) for r in records], np.uint32),
             "intoxicated": column([tri_state(e.accepts_intoxicated) for e in eligibility], np.int8),
             "substances": column([tri_state(e.accepts_substance_use) for e in eligibility], np.int8),
@@ -276,6 +297,8 @@ class DirectoryIndex:
             referral_known=columns["referral_known"],
             needs=columns["needs"],
             access_yes=columns["access_yes"],
+            access_no=columns["access_no"],
+            access_met=_access_met(columns),
             modes=columns["modes"],
             intoxicated=columns["intoxicated"],
             substances=columns["substances"],
@@ -420,6 +443,12 @@ class DirectoryIndex:
         return result
 
 
+def _access_met(columns: Mapping[str, npt.NDArray[Any]]) -> U32:
+    premises = np.where(columns["no_premises"], np.uint32(PREMISES_ACCESS), np.uint32(0)).astype(np.uint32)
+    met: U32 = columns["access_yes"] | premises
+    return met
+
+
 def _words(columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.uint64]:
     c = {name: values.astype(np.uint64) for name, values in columns.items()}
     flags = (
@@ -441,7 +470,7 @@ def _words(columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.uint64]:
     )
     word = (
         (c["needs"] << np.uint64(Word.NEEDS))
-        | (c["access_yes"] << np.uint64(Word.ACCESS))
+        | (_access_met(columns).astype(np.uint64) << np.uint64(Word.ACCESS))
         | (c["modes"] << np.uint64(Word.MODES))
         | (c["kind"] << np.uint64(Word.KIND))
         | (c["genders"] << np.uint64(Word.GENDERS))

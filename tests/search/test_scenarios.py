@@ -260,6 +260,26 @@ def test_required_bsl_filters_out_services_without_confirmed_bsl() -> None:
     assert len(run(index).results) == 3
 
 
+def test_a_premises_need_keeps_phone_lines_but_not_sites_that_lack_it_and_says_which_lack_it() -> None:
+    # A wheelchair user can ring a crisis line: asking for wheelchair access once left every phone line out, so a
+    # Leeds search at night found nothing but the national numbers.
+    line = open_all_week("phone-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
+    bsl_line = open_all_week("bsl-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
+    ramp = open_all_week("ramp", access={"accessibility": {"wheelchair": True}})
+    steps = open_all_week("steps", access={"accessibility": {"wheelchair": False}})
+    unknown = open_all_week("unknown", access={"accessibility": {}})
+    index = index_of([line, bsl_line, ramp, steps, unknown])
+    response = run(index, access=["wheelchair"], explain=True)
+    assert sorted(ids(response)) == ["bsl-line", "phone-line", "ramp"]
+    # Only what a record confirms is said to be available, and earns the match.
+    assert "wheelchair access available" in result(response, "ramp").match_reasons
+    assert not any("wheelchair" in reason for reason in result(response, "phone-line").match_reasons)
+    assert exclusion_reasons(response, "steps") == ["no wheelchair access"]
+    assert exclusion_reasons(response, "unknown") == ["wheelchair access not confirmed"]
+    # BSL is not a feature of a building: a line must confirm it as a site must.
+    assert ids(run(index, access=["bsl"])) == []
+
+
 def test_modes_and_kinds_filter() -> None:
     line = open_all_week("phone-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
     chat = open_all_week("web-chat", kind="peer_support", locations=[], access={"contact_modes": ["online"]})
@@ -268,6 +288,9 @@ def test_modes_and_kinds_filter() -> None:
     assert sorted(ids(run(index))) == ["cafe", "phone-line", "web-chat"]
     assert ids(run(index, modes=["phone"])) == ["phone-line"]
     assert sorted(ids(run(index, modes=["in_person", "online"]))) == ["cafe", "web-chat"]
+    assert exclusion_reasons(run(index, modes=["in_person", "text"], explain=True), "phone-line") == [
+        "not available in person or by text"
+    ]
     assert ids(run(index, kinds=["crisis_cafe"])) == ["cafe"]
 
 
