@@ -1248,7 +1248,13 @@ class SearchResponse(BaseModel):
     query: QueryEcho = Field(description="The search as understood, with defaults filled in.")
     results: list[SearchResult] = Field(description="Best first; may be empty, the safety net never is.")
     safety_net: list[SafetyNetEntry] = Field(min_length=1, description="Always present, never empty.")
-    excluded: list[Exclusion] | None = Field(description="With explain=true: nearby services left out, and why.")
+    excluded: list[Exclusion] | None = Field(
+        description=(
+            "With explain=true: up to 25 services left out, each with every reason: the person's own area's phone "
+            "and online services first, then sites nearest first, then services for all of England (lines only for "
+            "another area are not listed)."
+        )
+    )
     data_version: int = Field(description="Directory version searched; moves whenever the directory changes.")
     index_built_at: datetime = Field(description="When this process built the index it searched.")
     stale_index: bool = Field(

@@ -516,7 +516,7 @@ def _search_within(
         candidates = everything.candidates(index, chosen)
         found = _evaluate(index, candidates, request, location, at, today, state)
         shown = {int(candidates.service[row]) for _, row, _ in found.top}
-        left_out = _left_out(candidates, found.stages, shown) if request.explain else []
+        left_out = _left_out(index, candidates, found, shown) if request.explain else []
         if (
             chosen is None
             or ceiling is None
@@ -1032,7 +1032,14 @@ def _evaluate(
 
     rows = np.flatnonzero(keep).astype(np.int32)
     score = _scores(index, candidates, rows, criteria, verdicts, open_now, opens_soon, wait, request, today)
-    return _Found(stages, criteria, verdicts, _top(index, candidates, rows, score, open_now, request, state))
+    top = _top(index, candidates, rows, score, open_now, request, state)
+    if request.explain and len(top) == request.limit:
+        # Open and eligible, but below the last result: without this a nearby open service vanished from both lists
+        # (limit=2 showed two phone lines and said nothing of a walk-in safe haven 1.6 km away).
+        below = keep.copy()
+        below[[row for _, row, _ in top]] = False
+        stages.add(below, f"ranked below the {request.limit} shown (limit={request.limit})")
+    return _Found(stages, criteria, verdicts, top)
 
 
 def _offered(index: DirectoryIndex) -> npt.NDArray[np.bool_]:
@@ -1541,13 +1548,20 @@ def _reasons(
     return reasons
 
 
-def _left_out(candidates: Candidates, stages: _Stages, shown: set[int]) -> list[int]:
-    """Rows of the nearest services left out (remote ones last), each service once at its nearest site, at most
-    MAX_EXCLUDED. A service shown at one of its sites is not also listed as left out."""
-    left_out = np.flatnonzero(stages.union(candidates.service.size))
-    distance = _nearnesses(candidates.distance[left_out])
+def _left_out(index: DirectoryIndex, candidates: Candidates, found: _Found, shown: set[int]) -> list[int]:
+    """Rows of the services left out that a clinician needs to see, at most MAX_EXCLUDED, each service once (at its
+    nearest site; one shown at a site is not listed): first the phone, text and online services of the person's own
+    area (their local crisis line left out for age is the first thing to know), then sites nearest first, then
+    remote services open to all of England. Remote services only for another area are not near: never listed."""
+    left_out = np.flatnonzero(found.stages.union(candidates.service.size))
+    distance = candidates.distance[left_out]
     services = candidates.service[left_out]
-    order = np.lexsort((services, distance))
+    remote = np.isnan(distance)
+    # 0: a remote service for the person's area (or one they may be in); 1: a site; 2: remote, all of England.
+    group = np.where(remote, np.where(index.catchment[services] >= CATCHMENT_CODES[CatchmentType.districts], 0, 2), 1)
+    elsewhere = remote & (found.criteria["catchment"][left_out] == FAIL)
+    order = np.lexsort((services, np.where(remote, 0.0, distance), group))
+    order = order[~elsewhere[order]]
     rows: list[int] = []
     listed: set[int] = set(shown)
     # Read as Python numbers a chunk at a time: the walk usually ends within the first few dozen of what may be
@@ -1591,28 +1605,29 @@ def _exclusions(
     for number in reversed(range(len(stages.masks))):  # a row's reason is its first mask's (see _Stages.reason)
         stage[stages.masks[number][0][taken]] = number
     why = [stages.masks[number][1] for number in stage.tolist()]
-    failed: dict[str, list[bool]] = {}
-    if INELIGIBLE in why:
-        failed = {name: (column[taken] == FAIL).tolist() for name, column in criteria.items()}
+    failed = {name: (column[taken] == FAIL).tolist() for name, column in criteria.items()}
+    window = request.open_within_minutes
     items: list[Exclusion] = []
     for position, reason in enumerate(why):
         service, unit = services[position], units[position]
         record = index.services[service]
+        # A row is left out by the first filter it fails, but a clinician needs every reason: "wheelchair access not
+        # confirmed" alone invites a call to a crisis house that takes only Bradford's residents.
+        ineligible = [
+            _criterion(index, service, name, FAIL, request, location, district_name).reason
+            for name, column in failed.items()
+            if column[position]
+        ]
         if reason == INELIGIBLE:
-            reasons = [
-                _criterion(index, service, name, FAIL, request, location, district_name).reason
-                for name, column in failed.items()
-                if column[position]
-            ]
-        elif reason == CLOSED and not index.hours.schedules[unit]:
-            # Not "closed": nobody knows. Said plainly, so a clinician can phone rather than rule it out.
-            reasons = [NO_HOURS_REASON]
+            reasons = ineligible
         elif reason == CLOSED:
-            reasons = [_closed_reason(state(unit))]
+            reasons = [_closed_words(index, unit, state)]
         elif reason == TEMPORARILY_CLOSED:
-            reasons = [f"temporarily closed: {record.alert}".strip(": ")]
+            reasons = [f"temporarily closed: {record.alert}".strip(": "), *ineligible]
         else:
-            reasons = [reason]
+            reasons = [reason, *ineligible]
+            if window is not None and not _open_within(state(unit), window):
+                reasons.append(_closed_words(index, unit, state))
         km = distances[position]
         # Beyond the radius, rounded up: 25.004 km shown as 25.0 beside "further than 25 km" would contradict it.
         shown = math.ceil(km * 100) / 100 if km > request.radius_km else round(km, 2)
@@ -1627,6 +1642,20 @@ def _exclusions(
             )
         )
     return items
+
+
+def _closed_words(index: DirectoryIndex, unit: int, state: Callable[[int], OpenState]) -> str:
+    if not index.hours.schedules[unit]:
+        # Not "closed": nobody knows. Said plainly, so a clinician can phone rather than rule it out.
+        return NO_HOURS_REASON
+    return _closed_reason(state(unit))
+
+
+def _open_within(state: OpenState, window: int) -> bool:
+    """Open now, or opening within `window` minutes (0: open now only), as _evaluate's CLOSED filter reads it."""
+    return state.open_now or (
+        window > 0 and state.minutes_until_open is not None and state.minutes_until_open <= window
+    )
 
 
 def safety_net(

@@ -333,6 +333,26 @@ class Expected:
     may: dict[str, str]  # id -> verdict, for services on the edge of the radius or the open window
 
 
+def _catchment_result(record: ServiceRecord, where: ResolvedLocation | None) -> str:
+    catchment = record.eligibility.catchment
+    if catchment is None:
+        return "unknown"
+    if catchment.type is CatchmentType.districts:
+        codes = [] if where is None else where.district_codes or ([where.district_code] if where.district_code else [])
+        listed = [code in catchment.districts for code in codes]
+        return "unknown" if not codes else "pass" if all(listed) else "fail" if not any(listed) else "unknown"
+    if catchment.type is CatchmentType.england:
+        maybe_wales = where is not None and any(not code.startswith("E") for code in where.district_codes)
+        return "unknown" if maybe_wales else "pass"
+    # A polygon: the strategy draws axis-aligned squares, so inside is a box test.
+    ring = (catchment.geojson or {})["coordinates"][0]
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    if where is None:
+        return "unknown"
+    inside = min(lons) < where.longitude < max(lons) and min(lats) < where.latitude < max(lats)
+    return "pass" if inside else "fail"
+
+
 def _criteria(record: ServiceRecord, request: SearchRequest, where: ResolvedLocation | None) -> list[str]:
     rules = record.eligibility
     found: list[str] = []
@@ -345,25 +365,7 @@ def _criteria(record: ServiceRecord, request: SearchRequest, where: ResolvedLoca
     person = request.gender or request.sex
     if rules.genders:
         found.append("unknown" if person is None else "pass" if GENDER_OF[person] in rules.genders else "fail")
-    catchment = rules.catchment
-    if catchment is None:
-        found.append("unknown")
-    elif catchment.type is CatchmentType.districts:
-        codes = [] if where is None else where.district_codes or ([where.district_code] if where.district_code else [])
-        listed = [code in catchment.districts for code in codes]
-        found.append("unknown" if not codes else "pass" if all(listed) else "fail" if not any(listed) else "unknown")
-    elif catchment.type is CatchmentType.england:
-        maybe_wales = where is not None and any(not code.startswith("E") for code in where.district_codes)
-        found.append("unknown" if maybe_wales else "pass")
-    elif catchment.type is CatchmentType.polygon:
-        # The strategy draws axis-aligned squares: inside is a box test.
-        ring = (catchment.geojson or {})["coordinates"][0]
-        lons, lats = [p[0] for p in ring], [p[1] for p in ring]
-        if where is None:
-            found.append("unknown")
-        else:
-            inside = min(lons) < where.longitude < max(lons) and min(lats) < where.latitude < max(lats)
-            found.append("pass" if inside else "fail")
+    found.append(_catchment_result(record, where))
     routes = rules.referral_routes
     if routes is None:
         found.append("unknown")
@@ -442,7 +444,7 @@ def expected(
 
 def candidates(records: Sequence[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None) -> set[str]:
     """Services a person would expect to hear about: listed (open or temporarily closed), of a kind asked for,
-    and clearly within the radius or reachable remotely."""
+    and clearly within the radius, or reachable remotely and not only for another area."""
     found = set()
     for record in records:
         listed = record.status in {ServiceStatus.active, ServiceStatus.temporarily_closed}
@@ -451,8 +453,8 @@ def candidates(records: Sequence[ServiceRecord], request: SearchRequest, where: 
         if record.locations:
             if where is not None and nearest_km(record, where) < request.radius_km * 0.999:
                 found.add(record.id)
-        elif REMOTE_MODES & set(record.access.contact_modes):
-            found.add(record.id)
+        elif REMOTE_MODES & set(record.access.contact_modes) and _catchment_result(record, where) != "fail":
+            found.add(record.id)  # a line only for another area is not near: not listed
     return found
 
 

@@ -16,6 +16,7 @@ from tests.search.conftest import (
     LEEDS,
     LEEDS_DISTRICT,
     LONDON,
+    WAKEFIELD_DISTRICT,
     exclusion_reasons,
     ids,
     index_of,
@@ -186,6 +187,65 @@ def test_catchment_by_district_with_real_postcodes(gazetteer: Any) -> None:
     unknown = ask(somewhere)
     assert criterion(unknown, "leeds-only", "catchment") == "unknown"
     assert result(unknown, "leeds-only").eligibility.verdict is Verdict.check
+
+
+def test_explain_puts_the_persons_own_local_line_first_and_never_lists_other_areas_lines() -> None:
+    # A 16-year-old in Leeds: the Leeds crisis line is for adults. A clinician must see that first; it was listed
+    # after every nearby site and after other towns' lines in id order, and cut off by the 25-entry limit.
+    def line(service_id: str, district: str) -> ServiceRecord:
+        return open_all_week(
+            service_id,
+            kind="crisis_line",
+            locations=[],
+            access={"contact_modes": ["phone"]},
+            eligibility={"minimum_age": 18, "catchment": {"type": "districts", "districts": [district]}},
+        )
+
+    others = [line(f"a-town-{n}-line", f"E0700{n:04d}") for n in range(30)]
+    cafes = [
+        open_all_week(f"cafe-{n:02d}", eligibility={"minimum_age": 18}, locations=located(f"cafe-{n:02d}", 53.8, -1.55))
+        for n in range(30)
+    ]
+    index = index_of([line("leeds-line", LEEDS_DISTRICT), *others, *cafes])
+    response = run(index, age=16, explain=True)
+    assert response.excluded is not None
+    assert response.excluded[0].id == "leeds-line"
+    assert any("18" in reason for reason in response.excluded[0].reasons)
+    assert not any(e.id.startswith("a-town-") for e in response.excluded)
+    assert [e.id for e in response.excluded[1:]] == [f"cafe-{n:02d}" for n in range(24)]
+
+
+def test_explain_gives_every_reason_a_service_is_left_out_not_only_the_first() -> None:
+    # "no wheelchair access" alone invites a call to a house that takes only Wakefield's residents, or to a café
+    # that is shut until tomorrow.
+    house = open_all_week(
+        "wakefield-house",
+        access={"accessibility": {"wheelchair": False}},
+        eligibility={"catchment": {"type": "districts", "districts": [WAKEFIELD_DISTRICT]}},
+    )
+    cafe = make_record("evening-cafe", access={"accessibility": {"wheelchair": False}})  # Fridays 18:00-02:00
+    response = run(index_of([house, cafe]), at=FRIDAY_MORNING, access=["wheelchair"], explain=True)
+    house_reasons = exclusion_reasons(response, "wakefield-house")
+    assert house_reasons[0] == "no wheelchair access"
+    assert any("Wakefield" in reason or WAKEFIELD_DISTRICT in reason for reason in house_reasons[1:])
+    cafe_reasons = exclusion_reasons(response, "evening-cafe")
+    assert cafe_reasons[0] == "no wheelchair access"
+    assert any(reason.startswith("closed until") for reason in cafe_reasons[1:]), cafe_reasons
+
+
+def test_explain_lists_open_services_the_limit_left_out() -> None:
+    near, middle, far = (
+        open_all_week(name, locations=located(name, 53.8 + km / 111, -1.55))
+        for name, km in (("near", 1), ("middle", 2), ("far", 3))
+    )
+    response = run(index_of([far, middle, near]), limit=1, explain=True)
+    assert ids(response) == ["near"]
+    assert (
+        exclusion_reasons(response, "middle")
+        == exclusion_reasons(response, "far")
+        == ["ranked below the 1 shown (limit=1)"]
+    )
+    assert run(index_of([far, middle, near]), limit=3, explain=True).excluded == []
 
 
 def test_no_location_gives_remote_services_for_everyone_and_leaves_out_local_ones_saying_why() -> None:
