@@ -623,9 +623,23 @@ class ProvenanceRecord(Record):
     source_name: str = Field(
         min_length=1, max_length=200, description="'demo' marks demonstration data, never a real listing."
     )
-    source_url: str | None = Field(default=None, description="Where the information was published.")
+    source_url: str | None = Field(
+        default=None,
+        description="Where the information was published (http or https).",
+        examples=["https://example.org/"],
+    )
     verified_at: RecordInstant | None = Field(default=None, description="When a person last checked this record.")
     verify_due: RecordDate | None = Field(default=None, description="After this date the record counts as stale.")
+
+    @field_validator("source_url")
+    @classmethod
+    def _web_address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Published as a link (HSDS attributes, /v1/services): a `javascript:` one must never be stored. Records
+        # stored before this check are read as they are (refusing them would make them unreadable).
+        stored = bool(info.context and info.context.get("stored"))
+        if value is not None and not stored and not re.fullmatch(WEB_ADDRESS_PATTERN, value):
+            raise ValueError(f"source_url {value!r:.80} must be an http or https address")
+        return value
 
     @field_validator("verified_at")
     @classmethod

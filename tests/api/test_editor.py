@@ -404,3 +404,14 @@ def test_a_phone_display_must_read_as_the_number_it_dials(
         assert (changed.json()["field"], changed.json()["value"]) == ("phones.0.display", display)
         assert "0113 496 0000" in changed.json()["detail"]
         assert all(p["display"] != display for p in phones)
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,hi", "ftp://example.org/list"])
+def test_a_source_url_must_be_a_web_address(client: TestClient, engine: Engine, url: str) -> None:
+    # It is published as a link (HSDS attributes, /v1/services): a javascript: link must never be stored.
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    refused = _patch(client, "cafe", {"provenance": {"source_url": url}}, headers)
+    assert refused.status_code == 422
+    assert (refused.json()["field"], refused.json()["value"]) == ("provenance.source_url", url)
+    assert client.get("/v1/services/cafe").json()["provenance"].get("source_url") != url
