@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from html import escape
 from typing import TypeVar
 from urllib.parse import urlencode
@@ -374,31 +374,44 @@ class Card:
 
 
 def _when(moment: datetime, now: datetime) -> str:
-    """'2am tomorrow', '6pm today', 'Friday 28 November at 6pm'."""
+    """When a service opens or closes, as the words after "Opens" or "Closes": 'at 6pm today', 'at 2am tomorrow',
+    'on Friday 4 December at 6pm', and a midnight as the end of a day: 'at midnight tonight'."""
     local, today = to_london(moment), to_london(now).date()
-    clock = time_words(local.hour * 60 + local.minute)
     days = (local.date() - today).days
-    if local.hour == 0 and local.minute == 0 and days == 1:
-        return "midnight tonight"  # the coming midnight: "midnight tomorrow" reads as a day later
+    if local.hour == 0 and local.minute == 0:
+        return "at " + _midnight(local.date(), today)
+    clock = time_words(local.hour * 60 + local.minute)
     if days == 0:
-        return f"{clock} today"
+        return f"at {clock} today"
     if days == 1:
-        return f"{clock} tomorrow"
-    return f"{local:%A} {local.day} {local:%B} at {clock}"
+        return f"at {clock} tomorrow"
+    return f"on {_day(local.date())} at {clock}"
+
+
+def _midnight(starts: date, today: date) -> str:
+    """The midnight that starts `starts`, named by the day it ends: 'midnight tonight', 'midnight tomorrow night',
+    'midnight at the end of Thursday 24 December'. Named by the day it starts, 'Friday 25 December at midnight' is
+    read as the night of the 25th, a day late: a service shut all Christmas Day would seem open through it."""
+    ends = starts - timedelta(days=1)
+    if ends == today:
+        return "midnight tonight"
+    if ends == today + timedelta(days=1):
+        return "midnight tomorrow night"
+    return f"midnight at the end of {_day(ends)}"
+
+
+def _day(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B}"
 
 
 def moment_words(moment: datetime) -> str:
-    """'8pm on Friday 27 November 2026'."""
+    """'8pm on Friday 27 November 2026'; a midnight as the end of a day, as on the cards: 'midnight at the end of
+    Friday 27 November 2026'."""
     local = to_london(moment)
+    if local.hour == 0 and local.minute == 0:
+        ends = local.date() - timedelta(days=1)
+        return f"midnight at the end of {ends:%A} {date_words(ends)}"
     return f"{time_words(local.hour * 60 + local.minute)} on {local:%A} {date_words(local.date())}"
-
-
-def _closes(moment: datetime, now: datetime) -> str:
-    local = to_london(moment)
-    # A session that ends at midnight closes "at midnight", not "at midnight tomorrow".
-    if local.hour == 0 and local.minute == 0 and (local.date() - to_london(now).date()).days == 1:
-        return "midnight"
-    return _when(moment, now)
 
 
 def phone_link(phone: PhoneRecord) -> Phone:
@@ -475,10 +488,10 @@ def card(result: SearchResult, *, now: datetime, today: date, request: SearchReq
     service = result.service
     if result.open_now:
         tag = "Open at this time" if pinned else "Open now"
-        text = "Open 24 hours" if result.closes_at is None else f"Closes at {_closes(result.closes_at, now)}"
+        text = "Open 24 hours" if result.closes_at is None else f"Closes {_when(result.closes_at, now)}"
     else:
         tag = "Closed at this time" if pinned else "Closed now"
-        text = f"Opens at {_when(result.opens_next_at, now)}" if result.opens_next_at else "Opening time not known"
+        text = f"Opens {_when(result.opens_next_at, now)}" if result.opens_next_at else "Opening time not known"
     travel = None
     warning = None
     if result.travel is not None:

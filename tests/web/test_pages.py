@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from sqlmodel import Session
 
 from service_finder.config import Settings
 from service_finder.main import create_app
-from service_finder.schemas import PhoneRecord
+from service_finder.schemas import PhoneRecord, ServiceRecord
 from service_finder.storage import repository
 from service_finder.web import views
 from service_finder.web.views import phone_link
@@ -52,7 +53,7 @@ def test_a_closed_service_is_never_shown_as_open(web: TestClient) -> None:
     assert "Open at this time</strong>" not in page
     later = web.get("/embed", params={"postcode": "LS1 1UR", "at": MONDAY_NOON, "open": "any"}).text
     assert "Closed at this time" in later
-    assert "Opens at Friday 4 December at 6pm" in later
+    assert "Opens on Friday 4 December at 6pm" in later
     assert "Open at this time</strong>" not in later
 
 
@@ -292,12 +293,62 @@ def test_only_an_embed_takes_a_heading(web: TestClient) -> None:
     assert words not in web.get("/", params={"heading": words}).text
 
 
-def test_the_coming_midnight_is_tonight_not_tomorrow() -> None:
+def test_a_midnight_is_named_by_the_day_it_ends() -> None:
     london = ZoneInfo("Europe/London")
-    now = datetime(2026, 11, 23, 23, 0, tzinfo=london)
-    assert views._when(datetime(2026, 11, 24, 0, 0, tzinfo=london), now) == "midnight tonight"
-    assert views._when(datetime(2026, 11, 25, 0, 0, tzinfo=london), now) == "Wednesday 25 November at midnight"
-    assert views._when(datetime(2026, 11, 24, 9, 0, tzinfo=london), now) == "9am tomorrow"
+    now = datetime(2026, 11, 23, 23, 0, tzinfo=london)  # Monday
+    assert views._when(datetime(2026, 11, 24, 0, 0, tzinfo=london), now) == "at midnight tonight"
+    assert views._when(datetime(2026, 11, 25, 0, 0, tzinfo=london), now) == "at midnight tomorrow night"
+    assert views._when(datetime(2026, 11, 26, 0, 0, tzinfo=london), now) == (
+        "at midnight at the end of Wednesday 25 November"
+    )
+    assert views._when(datetime(2026, 11, 24, 9, 0, tzinfo=london), now) == "at 9am tomorrow"
+    assert views._when(datetime(2026, 11, 26, 18, 0, tzinfo=london), now) == "on Thursday 26 November at 6pm"
+    # A pinned search time reads the same way: 00:00 on Saturday is the end of Friday.
+    assert views.moment_words(datetime(2026, 11, 28, 0, 0, tzinfo=london)) == (
+        "midnight at the end of Friday 27 November 2026"
+    )
+
+
+def _store(web: TestClient, *records: ServiceRecord) -> None:
+    engine = web.app.state.service_finder.engine  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        repository.upsert_services(session, list(records), actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    web.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+
+
+def _statuses(page: str) -> list[str]:
+    """Each card's open-or-closed line, as a person reads it."""
+    return [" ".join(re.sub(r"<[^>]+>", " ", s).split()) for s in re.findall(r'<p class="sf-status">(.*?)</p>', page)]
+
+
+EVERY_DAY = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def test_a_closing_midnight_days_away_names_the_day_that_ends_there(web: TestClient) -> None:
+    # Open round the clock, closed on bank holidays: it closes at 00:00 on 25 December, the start of Christmas Day.
+    sessions = [{"day": day, "opens_at": "00:00", "closes_at": "24:00"} for day in EVERY_DAY]
+    _store(
+        web,
+        make_record(
+            "leeds-cafe", schedules=[{"id": "leeds-cafe-hours", "sessions": sessions, "bank_holidays": "closed"}]
+        ),
+    )
+    at = "2026-12-21T12:00:00Z"  # Monday
+    assert web.get("/v1/search", params={"postcode": "LS1 1UR", "at": at}).json()["results"][0]["closes_at"] == (
+        "2026-12-25T00:00:00Z"
+    )
+    page = web.get("/", params={"postcode": "LS1 1UR", "at": at}).text
+    # "Closes at Friday 25 December at midnight" was read as open through Christmas Day.
+    assert _statuses(page) == ["Open at this time Closes at midnight at the end of Thursday 24 December"]
+
+
+def test_an_opening_midnight_days_away_names_the_night_it_falls_in(web: TestClient) -> None:
+    night = {"id": "leeds-cafe-hours", "sessions": [{"day": "sunday", "opens_at": "00:00", "closes_at": "04:00"}]}
+    _store(web, make_record("leeds-cafe", schedules=[night]))
+    page = web.get("/", params={"postcode": "LS1 1UR", "open": "any", "at": "2026-11-25T12:00:00Z"}).text
+    # It opens as Saturday night turns into Sunday: "Opens at Sunday 29 November at midnight" read as Sunday night.
+    assert _statuses(page) == ["Closed at this time Opens at midnight at the end of Saturday 28 November"]
 
 
 def test_check_says_what_the_person_did_not_give_apart_from_what_is_not_recorded(web: TestClient) -> None:
