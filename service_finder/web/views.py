@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from pydantic import TypeAdapter, ValidationError
 
 from service_finder.domain.hours_text import date_words, time_words
-from service_finder.domain.opening_hours import to_london
+from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, to_london
 from service_finder.domain.phones import tel_uri
 from service_finder.domain.taxonomy import NEED_LABELS, AccessFeature, ContactMode, Need, PhoneType, ServiceKind
 from service_finder.schemas import (
@@ -61,6 +61,10 @@ OPEN_CHOICES: dict[str, str] = {
     "within:180": "Open now or in the next 3 hours",
     "any": "Any time",
 }
+# How far ahead the search engine looks for a closed service's next opening (opening_hours.open_state's
+# horizon_days): beyond it, `opens_next_at` is None. Held to the engine's by
+# tests/web/test_pages.py::test_a_service_that_does_not_open_within_the_look_ahead_says_so.
+LOOK_AHEAD_DAYS = 14
 # Numbers the safety banner always shows; the results' own safety-net list leaves these out to avoid repeating them.
 BANNER_NUMBERS = frozenset({"999", "111", "116123", "85258"})
 
@@ -354,7 +358,7 @@ class Card:
     organisation: str
     demo: bool
     alert: str
-    open_now: bool
+    status: str  # "open", "closed" or "unknown" (no hours recorded): the tag's colour
     status_tag: str
     status_text: str
     hours_today: str
@@ -487,11 +491,21 @@ def card(result: SearchResult, *, now: datetime, today: date, request: SearchReq
     card says "at this time" rather than "now"."""
     service = result.service
     if result.open_now:
-        tag = "Open at this time" if pinned else "Open now"
+        status, tag = "open", "Open at this time" if pinned else "Open now"
         text = "Open 24 hours" if result.closes_at is None else f"Closes {_when(result.closes_at, now)}"
+    elif result.hours_today == HOURS_NOT_RECORDED:
+        # No hours recorded: never shown as open, but not known to be closed either (hazard log H02, G2). "Closed"
+        # beside "Opening hours not recorded" contradicts itself, and could turn a person away from an open door.
+        status, tag, text = "unknown", "Hours not known", HOURS_NOT_RECORDED
     else:
-        tag = "Closed at this time" if pinned else "Closed now"
-        text = f"Opens {_when(result.opens_next_at, now)}" if result.opens_next_at else "Opening time not known"
+        status, tag = "closed", "Closed at this time" if pinned else "Closed now"
+        if result.opens_next_at is not None:
+            text = f"Opens {_when(result.opens_next_at, now)}"
+        else:
+            # The engine looks LOOK_AHEAD_DAYS ahead for the next opening: beyond that it is not known, but it is
+            # known not to open before.
+            within = f"the {LOOK_AHEAD_DAYS} days after this time" if pinned else f"the next {LOOK_AHEAD_DAYS} days"
+            text = f"Not open in {within}"
     travel = None
     warning = None
     if result.travel is not None:
@@ -521,10 +535,11 @@ def card(result: SearchResult, *, now: datetime, today: date, request: SearchReq
         organisation=service.organisation,
         demo=service.demo,
         alert=service.alert,
-        open_now=result.open_now,
+        status=status,
         status_tag=tag,
         status_text=text,
-        hours_today=result.hours_today,
+        # Left out when it only repeats the status ("Open 24 hours" beside "Open 24 hours today").
+        hours_today="" if result.hours_today in {text, f"{text} today"} else result.hours_today,
         distance_text=distance_words(result.distance_km) if result.distance_km is not None else None,
         travel_text=travel,
         phones=[phone_link(p) for p in service.phones],

@@ -351,6 +351,33 @@ def test_an_opening_midnight_days_away_names_the_night_it_falls_in(web: TestClie
     assert _statuses(page) == ["Closed at this time Opens at midnight at the end of Saturday 28 November"]
 
 
+def test_a_service_with_no_recorded_hours_is_not_tagged_closed(web: TestClient) -> None:
+    _store(web, make_record("leeds-cafe", schedules=[]))
+    page = web.get("/", params={"postcode": "LS1 1UR", "open": "any", "at": FRIDAY_EVENING}).text
+    # Not "Closed at this time", then "Opening time not known", then "Opening hours not recorded": it may be open.
+    assert _statuses(page) == ["Hours not known Opening hours not recorded: phone to check"]
+    assert "nhsuk-tag--white" in page
+    assert page.count("Opening hours not recorded") == 1
+
+
+def test_a_service_that_does_not_open_within_the_look_ahead_says_so(web: TestClient) -> None:
+    # Friday evenings from Saturday 5 December: the first is Friday 11 December at 6pm.
+    hours = {
+        "id": "leeds-cafe-hours",
+        "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "02:00"}],
+        "valid_from": "2026-12-05",
+    }
+    _store(web, make_record("leeds-cafe", schedules=[hours]))
+
+    def status(at: str) -> list[str]:
+        return _statuses(web.get("/", params={"postcode": "LS1 1UR", "open": "any", "at": at}).text)
+
+    # 14 days less a minute ahead it says when; 14 days and a minute ahead, beyond the engine's look-ahead, it says
+    # what is known ("Opening time not known" said nothing true).
+    assert status("2026-11-27T18:01:00Z") == ["Closed at this time Opens on Friday 11 December at 6pm"]
+    assert status("2026-11-27T17:59:00Z") == ["Closed at this time Not open in the 14 days after this time"]
+
+
 def test_check_says_what_the_person_did_not_give_apart_from_what_is_not_recorded(web: TestClient) -> None:
     page = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
     adult_only = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": "30"}).text
