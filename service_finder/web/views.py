@@ -20,7 +20,15 @@ from pydantic import TypeAdapter, ValidationError
 from service_finder.domain.hours_text import date_words, time_words
 from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, to_london
 from service_finder.domain.phones import tel_uri
-from service_finder.domain.taxonomy import NEED_LABELS, AccessFeature, ContactMode, Need, PhoneType, ServiceKind
+from service_finder.domain.taxonomy import (
+    ACCESS_LABELS,
+    NEED_LABELS,
+    AccessFeature,
+    ContactMode,
+    Need,
+    PhoneType,
+    ServiceKind,
+)
 from service_finder.schemas import (
     EARLIEST_YEAR,
     LATEST_YEAR,
@@ -579,5 +587,22 @@ def results_heading(count: int, form: Form, open_choice: str, pinned: datetime |
     return " ".join(p for p in (f"{count} {noun}", what, f"near {where}") if p)
 
 
-def need_label(need: Need) -> str:
-    return NEED_LABELS[need]
+def need_choices(form: Form) -> list[tuple[Need, str]]:
+    """The needs offered as checkboxes, then any other the page was sent (an integrator's link, a shared address).
+    The search uses every one, so each is shown ticked, where the person can see it, untick it, and send it again."""
+    others = [need for need in form.needs if need not in OFFERED_NEEDS]
+    return [(need, NEED_LABELS[need]) for need in (*OFFERED_NEEDS, *others)]
+
+
+def access_choices(form: Form) -> list[tuple[AccessFeature, str]]:
+    """As need_choices, for access: a feature not offered but sent filters the results, so it is shown ticked too."""
+    others = [feature for feature in form.access if feature not in OFFERED_ACCESS]
+    return [*OFFERED_ACCESS.items(), *((f, ACCESS_LABELS[f][0].upper() + ACCESS_LABELS[f][1:]) for f in others)]
+
+
+def access_note(form: Form) -> str | None:
+    """What the access filter left out, said beside the results: every feature is required (GET /v1/search's
+    `access`), so fewer places are shown than without it."""
+    if not form.access:
+        return None
+    return f"Only places with all of these are shown: {', '.join(ACCESS_LABELS[f] for f in form.access)}."

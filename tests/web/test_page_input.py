@@ -7,8 +7,9 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Collection
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -275,3 +276,56 @@ def test_a_refused_postcode_is_shown_back_as_typed_not_as_the_postcode_it_looks_
     page = web.get("/", params={"postcode": "L\u017f1 1UR"}).text  # a long s, not an S
     assert 'value="L\u017f1 1UR"' in page
     assert 'value="LS1 1UR"' not in page
+
+
+# --- values the form does not offer as checkboxes ----------------------------------------------------------------
+
+
+def _sent_again(page: str, *, untick: Collection[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """What the page's form sends when the person presses Search again, as a browser would send it, less any
+    checkbox they untick: text and hidden fields, and the checkboxes and radios that are checked."""
+    sent = []
+    for tag, attrs in _tags(page):
+        name, value, kind = attrs.get("name"), attrs.get("value") or "", attrs.get("type")
+        if tag != "input" or name is None or kind in {"submit", "button"}:
+            continue
+        if kind in {"checkbox", "radio"} and ("checked" not in attrs or (name, value) in untick):
+            continue
+        sent.append((name, html.unescape(value)))
+    return sent
+
+
+def _checkbox_labels(page: str, name: str) -> dict[str, str]:
+    """value -> label of each ticked checkbox called `name`."""
+    ticked = {
+        a.get("id"): a.get("value") for t, a in _tags(page) if t == "input" and a.get("name") == name and "checked" in a
+    }
+    labels = re.findall(r'<label class="[^"]*" for="([^"]+)">([^<]*)</label>', page)
+    return {str(ticked[target]): html.unescape(text) for target, text in labels if target in ticked}
+
+
+def test_an_access_need_the_page_applies_is_shown_and_carried(web: TestClient) -> None:
+    # Only step-free access and BSL are offered as checkboxes; the page takes any access feature GET /v1/search does.
+    params = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "access": ["wheelchair", "hearing_loop"]}
+    page = web.get("/", params=params).text
+    # The search left out the café (its wheelchair access is not recorded): the form and the results say why.
+    assert "Leeds Test Café" not in page
+    assert _checkbox_labels(page, "access") == {"wheelchair": "Wheelchair accessible", "hearing_loop": "Hearing loop"}
+    assert "Only places with all of these are shown: wheelchair accessible, hearing loop." in page
+    again = web.get("/?" + urlencode(_sent_again(page))).text
+    assert _checkbox_labels(again, "access") == _checkbox_labels(page, "access")
+    assert "Leeds Test Café" not in again
+    # Unticked, it is gone: the café is back and nothing says the results are filtered.
+    unticked = _sent_again(page, untick={("access", "wheelchair"), ("access", "hearing_loop")})
+    without = web.get("/?" + urlencode(unticked)).text
+    assert "Leeds Test Café" in without
+    assert _checkbox_labels(without, "access") == {}
+    assert "Only places with" not in without
+
+
+def test_a_need_the_form_does_not_offer_is_shown_ticked_and_carried(web: TestClient) -> None:
+    page = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "needs": ["veterans", "self_harm"]}).text
+    assert _checkbox_labels(page, "needs") == {"self_harm": "Self-harm", "veterans": "Veterans"}
+    assert ("needs", "veterans") in _sent_again(page)
+    unticked = _sent_again(page, untick={("needs", "veterans")})
+    assert _checkbox_labels(web.get("/?" + urlencode(unticked)).text, "needs") == {"self_harm": "Self-harm"}
