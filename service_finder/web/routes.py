@@ -341,7 +341,7 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
         "needs": views.need_choices(form),
         "access_choices": views.access_choices(form),
         "access_note": views.access_note(form),
-        "open_choices": views.OPEN_CHOICES,
+        "open_choices": views.open_choices(form),
         "kind_labels": [KINDS[k].label for k in form.kinds],
         "asset": lambda name: asset_url(request, name),
         "root": _root(request),

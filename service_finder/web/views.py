@@ -32,6 +32,7 @@ from service_finder.domain.taxonomy import (
 from service_finder.schemas import (
     EARLIEST_YEAR,
     LATEST_YEAR,
+    OPEN_PATTERN,
     IsoDateTime,
     PhoneRecord,
     SearchRequest,
@@ -155,7 +156,7 @@ class Form:
     needs: tuple[Need, ...] = ()
     walk_in: bool = False
     access: tuple[AccessFeature, ...] = ()
-    open: str = "now"  # "" when two different choices were sent: none is shown chosen
+    open: str = "now"  # as GET /v1/search takes it; "" when it cannot be used: none is shown chosen
     kinds: tuple[ServiceKind, ...] = ()
     at: str = ""
     lat: float | None = None
@@ -201,6 +202,18 @@ _REPEATED = {
     "answers: tick it or leave it unticked",
     "open": "More than one choice of when was sent ({values}): choose one",
 }
+# Yes-or-no fields, read as GET /v1/search reads a boolean (pydantic's rules: true/false, yes/no, on/off, 1/0, t/f,
+# y/n, in any case). Compared with "true" only, `intoxicated=yes` was read as no: a search that left out the very
+# question the person answered.
+_YES_NO = ("intoxicated", "walk_in")
+_UNREADABLE = {
+    "intoxicated": "The answer to “I have been drinking or using drugs” could not be read{quoted}: tick it or leave "
+    "it unticked",
+    "walk_in": "The answer to “Only places I can walk into without an appointment” could not be read{quoted}: tick "
+    "it or leave it unticked",
+}
+_BOOLEAN: TypeAdapter[bool] = TypeAdapter(bool)
+_OPEN = re.compile(OPEN_PATTERN)
 LOCATION_UNREADABLE = "Your location could not be read: use your location again, or enter a postcode, like LS1 1UR"
 LOCATION_UNUSABLE = "Your location could not be used: enter a postcode instead, like LS1 1UR or LS1"
 E = TypeVar("E", Need, AccessFeature, ServiceKind)
@@ -218,6 +231,17 @@ def _enum_values(kind: type[E], values: Sequence[str]) -> tuple[E, ...]:
     return tuple(dict.fromkeys(members[v] for v in values if v in members))
 
 
+def _answer(name: str, raw: str) -> str:
+    """A yes-or-no field's value as "true" or "false" when it can be read (so `true` and `yes` are one answer, not
+    two different ones); any other field's value, or an unreadable answer, as sent."""
+    if name not in _YES_NO:
+        return raw
+    try:
+        return "true" if _BOOLEAN.validate_python(raw) else "false"
+    except ValidationError:
+        return raw
+
+
 def _coordinate(raw: str) -> float | None:
     return float(raw) if _COORDINATE.fullmatch(raw) else None
 
@@ -226,7 +250,10 @@ def parse_form(params: Mapping[str, Sequence[str]]) -> tuple[Form, SearchRequest
     """The form to show back, and the search it asks for: None when there is nothing to search yet or an error.
     `params` holds every value each name was given, in order."""
     # An empty field is a field left blank, not a second answer: `age=&age=40` is 40.
-    given = {name: list(dict.fromkeys(v.strip() for v in params.get(name, ()) if v.strip())) for name in _SINGLE}
+    given = {
+        name: list(dict.fromkeys(_answer(name, v.strip()) for v in params.get(name, ()) if v.strip()))
+        for name in _SINGLE
+    }
     repeated = {name for name, values in given.items() if len(values) > 1}
 
     def one(name: str) -> str:
@@ -242,7 +269,14 @@ def parse_form(params: Mapping[str, Sequence[str]]) -> tuple[Form, SearchRequest
         if lat is None or lon is None:
             lat = lon = None
             errors["postcode"] = LOCATION_UNREADABLE  # two different latitudes included
+    for name in _YES_NO:
+        if one(name) not in {"", "true", "false"}:
+            errors[name] = _UNREADABLE[name].format(quoted=_quoted(one(name), 12))
     open_choice = one("open") or ("" if "open" in repeated else "now")
+    if not _OPEN.fullmatch(open_choice) and "open" not in repeated:
+        # Said, not turned into "now" unseen: the API refuses it too. None of the choices is shown chosen.
+        errors["open"] = "Choose when the places should be open" + _quoted(open_choice, 20)
+        open_choice = ""
     form = Form(
         # Shown back as typed when it holds more than A-Z: upper() would turn a long s into the S it only looks like.
         postcode=typed.upper() if typed.isascii() else typed,
@@ -251,7 +285,7 @@ def parse_form(params: Mapping[str, Sequence[str]]) -> tuple[Form, SearchRequest
         needs=_enum_values(Need, params.get("needs", ())),
         walk_in=one("walk_in") == "true",
         access=_enum_values(AccessFeature, params.get("access", ())),
-        open=open_choice if open_choice in OPEN_CHOICES or "open" in repeated else "now",
+        open=open_choice,
         kinds=_enum_values(ServiceKind, params.get("kinds", ())),
         at=one("at"),
         lat=lat,
@@ -576,13 +610,41 @@ def verified_words(verified_at: datetime | None, *, stale: bool) -> str:
     return f"Details last verified {when}"
 
 
+def open_choices(form: Form) -> dict[str, str]:
+    """The "When" radios: the page's three, and any other `open=within:<minutes>` it was sent (GET /v1/search takes
+    1 to 9999 minutes), in order, so the choice the search used is the one shown chosen."""
+    choices = dict(OPEN_CHOICES)
+    if form.open.startswith("within:") and form.open not in choices:
+        ahead = _within_words(form.open)
+        choices[form.open] = f"Open now or in the next {'hour' if ahead == '1 hour' else ahead}"
+    return dict(sorted(choices.items(), key=lambda item: _minutes_ahead(item[0])))
+
+
+def _minutes_ahead(choice: str) -> int:
+    """How far ahead a choice looks, to put the radios in order: now, then within:<minutes>, then any time."""
+    if choice in {"now", "any"}:
+        return 0 if choice == "now" else 10_000  # after within:9999, the longest the API takes
+    return int(choice.removeprefix("within:"))
+
+
+def _within_words(choice: str) -> str:
+    """'within:180' -> '3 hours', 'within:60' -> '1 hour', 'within:90' -> '90 minutes'."""
+    minutes = int(choice.removeprefix("within:"))
+    hours, rest = divmod(minutes, 60)
+    if rest:
+        return minutes_words(minutes)
+    return "1 hour" if hours == 1 else f"{hours} hours"
+
+
 def results_heading(count: int, form: Form, open_choice: str, pinned: datetime | None = None) -> str:
     where = "your location" if form.near_me else form.postcode
-    if pinned is not None:
-        when = moment_words(pinned)
-        what = {"now": f"open at {when}", "within:180": f"open at {when} or within 3 hours", "any": ""}[open_choice]
+    when = "now" if pinned is None else f"at {moment_words(pinned)}"
+    if open_choice == "any":
+        what = ""
+    elif open_choice == "now":
+        what = f"open {when}"
     else:
-        what = {"now": "open now", "within:180": "open now or within 3 hours", "any": ""}[open_choice]
+        what = f"open {when} or within {_within_words(open_choice)}"
     noun = "place or line" if count == 1 else "places and lines"
     return " ".join(p for p in (f"{count} {noun}", what, f"near {where}") if p)
 

@@ -329,3 +329,60 @@ def test_a_need_the_form_does_not_offer_is_shown_ticked_and_carried(web: TestCli
     assert ("needs", "veterans") in _sent_again(page)
     unticked = _sent_again(page, untick={("needs", "veterans")})
     assert _checkbox_labels(web.get("/?" + urlencode(unticked)).text, "needs") == {"self_harm": "Self-harm"}
+
+
+# --- answers written as GET /v1/search takes them -----------------------------------------------------------------
+
+
+def _names(page: str) -> list[str]:
+    return re.findall(r'<h3 class="nhsuk-card__heading sf-card__name">([^<]*)</h3>', page)
+
+
+@pytest.mark.parametrize("yes", ["true", "yes", "1", "True", "on"])
+def test_drinking_or_using_drugs_is_read_as_the_api_reads_it(web: TestClient, yes: str) -> None:
+    # The café does not accept people who have been drinking: an answer read as "no" would offer it.
+    sober = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    assert _names(sober) == ["Leeds Test Café"]
+    params = {"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "intoxicated": yes}
+    page = web.get("/", params=params).text
+    api = web.get("/v1/search", params=params).json()
+    assert _names(page) == [r["service"]["name"] for r in api["results"]] == []
+    assert 'id="intoxicated" name="intoxicated" type="checkbox" value="true" checked' in page
+
+
+def test_an_answer_that_cannot_be_read_is_said_not_read_as_no(web: TestClient) -> None:
+    page = web.get("/", params={"postcode": "LS1 1UR", "intoxicated": "maybe", "walk_in": "yes"}).text
+    assert _error_summary(page) == [
+        (
+            "#intoxicated",
+            "The answer to “I have been drinking or using drugs” could not be read (not “maybe”): tick it or leave it "
+            "unticked",
+        )
+    ]
+    assert "results-heading" not in page
+    assert 'id="walk_in" name="walk_in" type="checkbox" value="true" checked' in page
+    # Two spellings of one answer are one answer, not two different ones.
+    same = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "walk_in": ["true", "yes"]}).text
+    assert "There is a problem" not in same
+    assert "Only places you can walk into are shown" in same
+
+
+def test_open_within_minutes_the_api_takes_is_searched_and_shown_chosen(web: TestClient) -> None:
+    # Friday 5:10pm: the café opens at 6pm, in 50 minutes.
+    params = {"postcode": "LS1 1UR", "at": "2026-11-27T17:10:00Z", "open": "within:60"}
+    page = web.get("/", params=params).text
+    assert _names(page) == ["Leeds Test Café"]
+    assert "1 place or line open at 5:10pm on Friday 27 November 2026 or within 1 hour near LS1 1UR" in page
+    chosen = [a["id"] for t, a in _tags(page) if t == "input" and a.get("name") == "open" and "checked" in a]
+    assert chosen == ["open-2"]
+    assert '<label class="nhsuk-label nhsuk-radios__label" for="open-2">Open now or in the next hour</label>' in page
+    assert ("open", "within:60") in _sent_again(page)
+    assert _names(web.get("/", params={**params, "open": "now"}).text) == []
+
+
+@pytest.mark.parametrize("choice", ["soon", "within:0", "within:10000", "NOW"])
+def test_a_choice_of_when_that_cannot_be_used_is_said_not_turned_into_now(web: TestClient, choice: str) -> None:
+    page = web.get("/", params={"postcode": "LS1 1UR", "open": choice}).text
+    assert _error_summary(page) == [("#open-1", f"Choose when the places should be open (not “{choice}”)")]
+    assert "results-heading" not in page
+    assert not [a for t, a in _tags(page) if t == "input" and a.get("name") == "open" and "checked" in a]
