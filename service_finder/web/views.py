@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from pydantic import TypeAdapter, ValidationError
 
 from service_finder.domain.hours_text import date_words, time_words
-from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, to_london
+from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, LONDON, to_london
 from service_finder.domain.phones import tel_uri
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
@@ -426,7 +426,7 @@ def _when(moment: datetime, now: datetime) -> str:
     days = (local.date() - today).days
     if local.hour == 0 and local.minute == 0:
         return "at " + _midnight(local.date(), today)
-    clock = time_words(local.hour * 60 + local.minute)
+    clock = _clock(local)
     if days == 0:
         return f"at {clock} today"
     if days == 1:
@@ -457,7 +457,17 @@ def moment_words(moment: datetime) -> str:
     if local.hour == 0 and local.minute == 0:
         ends = local.date() - timedelta(days=1)
         return f"midnight at the end of {ends:%A} {date_words(ends)}"
-    return f"{time_words(local.hour * 60 + local.minute)} on {local:%A} {date_words(local.date())}"
+    return f"{_clock(local)} on {local:%A} {date_words(local.date())}"
+
+
+def _clock(local: datetime) -> str:
+    """'1:30am'; in the hour the clocks repeat when they go back in October, which of the two: '1:30am (BST)' is
+    an hour before '1:30am (GMT)', and without it a pinned time or a closing time would read as either."""
+    shown = time_words(local.hour * 60 + local.minute)
+    wall = local.replace(tzinfo=None)
+    if wall.replace(tzinfo=LONDON, fold=0).utcoffset() != wall.replace(tzinfo=LONDON, fold=1).utcoffset():
+        return f"{shown} ({local.tzname()})"
+    return shown
 
 
 def phone_link(phone: PhoneRecord) -> Phone:

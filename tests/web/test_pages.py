@@ -309,6 +309,23 @@ def test_a_midnight_is_named_by_the_day_it_ends() -> None:
     )
 
 
+def test_a_time_in_the_hour_the_clocks_repeat_says_which(web: TestClient) -> None:
+    # 25 October 2026: the clocks go back at 2am BST, so 1:00 to 1:59am happen twice, an hour apart.
+    headings = [
+        re.findall(
+            r'id="results-heading" tabindex="-1">([^<]*)<', web.get("/", params={"postcode": "LS1", "at": at}).text
+        )
+        for at in ("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "2026-10-25T02:30:00Z")
+    ]
+    assert headings == [
+        ["0 places and lines open at 1:30am (BST) on Sunday 25 October 2026 near LS1"],
+        ["0 places and lines open at 1:30am (GMT) on Sunday 25 October 2026 near LS1"],
+        ["0 places and lines open at 2:30am on Sunday 25 October 2026 near LS1"],
+    ]
+    saturday = datetime(2026, 10, 24, 20, 0, tzinfo=UTC)
+    assert views._when(datetime(2026, 10, 25, 1, 15, tzinfo=UTC), saturday) == "at 1:15am (GMT) tomorrow"
+
+
 def _store(web: TestClient, *records: ServiceRecord) -> None:
     engine = web.app.state.service_finder.engine  # type: ignore[attr-defined]
     with Session(engine) as session:
