@@ -600,7 +600,7 @@ def compute(
         district_covered[members] = by_district
         covered_count[members] = int(mask.sum())
         hours[mask] += np.uint16(len(members))
-    shown = model.unit_row[index.entry_unit] >= 0
+    shown = model.site_row[index.entry_unit] >= 0  # doors only: a line's office is not drawn as a place to go
     services = model.eligible.services
     return CoverageResult(
         query=query,

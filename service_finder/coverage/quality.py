@@ -144,7 +144,8 @@ def mentioned_minutes(text: str) -> set[int]:
         if hours <= 24 and minutes < 60:
             found.add((hours * 60 + minutes) % MINUTES_PER_DAY)
     lowered = text.lower()
-    found.update(minute for word, minute in _WORDS.items() if word in lowered)
+    # Whole words: "afternoon" holds "noon" and says no time at all.
+    found.update(_WORDS[word] for word in re.findall(r"\b(midnight|noon|midday)\b", lowered))
     return found
 
 

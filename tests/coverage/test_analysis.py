@@ -244,6 +244,8 @@ def test_a_line_with_an_office_is_remote_not_a_place_to_walk_into() -> None:
     assert covered_at([line], FRIDAY, query) == (NOBODY, NOBODY)
     remote = CoverageQuery(kinds=(ServiceKind.crisis_line,), reach=QUERY.reach, include_remote=True)
     assert covered_at([line], FRIDAY, remote) == ([True] * 5, NOBODY)  # its whole catchment, not 10 km of it
+    # Nor is its office drawn on the map as a dot for a service counted.
+    assert compute(index_of([line]), ring_population(), remote, [FRIDAY]).services_shown == ()
 
 
 def test_a_night_window_past_sunday_wraps_to_this_weeks_monday() -> None:

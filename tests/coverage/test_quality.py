@@ -53,6 +53,12 @@ def test_times_in_free_text() -> None:
     assert mentioned_minutes("6pm to 2am, or 17:30 on Sundays; midnight on Fridays") == {1080, 120, 1050, 0}
 
 
+def test_afternoons_and_midnights_are_told_apart() -> None:
+    # "afternoon" holds "noon": every afternoon note was flagged as contradicting hours at 12:00.
+    assert mentioned_minutes("Drop in on weekday afternoons, 2pm to 5pm") == {14 * 60, 17 * 60}
+    assert mentioned_minutes("Open from noon; closes at Midnight") == {720, 0}
+
+
 def test_notes_that_contradict_the_structured_hours() -> None:
     def schedule(notes: str, **extra: object) -> ScheduleRecord:
         base: dict[str, object] = {
