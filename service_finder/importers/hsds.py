@@ -771,9 +771,17 @@ def _read_schedules(
         starts, ends = _date(reader, row, "dtstart", path), _date(reader, row, "until", path)
         valid_from = max((d for d in (valid_from, starts) if d), default=None)
         valid_to = min((d for d in (valid_to, ends) if d), default=None)
+        # HSDS `timezone` is one fixed UTC offset: 0 means the times are GMT all year, so 09:00 is 10:00 by the
+        # clock in summer. Read as UK time, such a row would be an hour out for half the year (as a time with 'Z' is,
+        # which is refused too): the publisher must say UK time by leaving it out.
         timezone = row.get("timezone")
-        if timezone not in (None, 0, 1, "0", "1") and not isinstance(timezone, bool):
-            reader.problem(f"{path}.timezone", timezone, "only UK times (UTC offset 0 or 1) are supported")
+        if timezone is not None:
+            reader.problem(
+                f"{path}.timezone",
+                timezone,
+                "a fixed UTC offset cannot follow British Summer Time: leave timezone out and write opens_at and "
+                "closes_at in UK time (Europe/London)",
+            )
         if schedule_id is None and part is None:
             sessions = _weekly_sessions(reader, row, path)
             if not sessions:

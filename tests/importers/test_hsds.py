@@ -342,6 +342,16 @@ def test_recurrences_that_are_not_every_week_are_refused_not_read_as_weekly(row:
     assert field in {p.field for p in parsed.problems}
 
 
+@pytest.mark.parametrize("timezone", [0, 1, "0"])
+def test_a_fixed_utc_offset_is_refused_as_a_time_written_with_z_is(timezone: Any) -> None:
+    # timezone 0 says the times are GMT all year: read as UK time they were an hour out all summer.
+    [parsed] = parse_hsds([_foreign_with_schedule(timezone=timezone)])
+    assert parsed.record is None
+    [problem] = [p for p in parsed.problems if p.field == "schedules.0.timezone"]
+    assert problem.value == repr(timezone)
+    assert "British Summer Time" in problem.message
+
+
 def test_a_recurrences_own_start_and_end_bound_when_it_applies() -> None:
     [ended] = parse_hsds([_foreign_with_schedule(until="2020-01-01T00:00:00Z", dtstart="2019-01-07")])
     assert ended.record is not None, ended.problems
