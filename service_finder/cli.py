@@ -180,9 +180,27 @@ def export_command(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        try:
+            write_atomically(output, text)
+        except OSError as error:
+            console.print(f"[red]nothing written to {escape(str(output))}: {escape(error.strerror or str(error))}")
+            raise typer.Exit(1) from None
         console.print(f"wrote {len(records)} services to {escape(str(output))}")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The whole text at `path`, or (on any failure, a full disk say) the file as it was: written beside it, synced,
+    then renamed over it. Writing in place would leave yesterday's export cut short."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @app.command("serve")

@@ -256,3 +256,37 @@ def test_a_read_only_store_gives_a_clear_error_and_no_corruption(small_disk: Pat
     with closing(sqlite3.connect(f"file:{small_disk / 'store.sqlite3'}?immutable=1", uri=True)) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert connection.execute("SELECT id FROM service").fetchall() == [("existing",)]
+
+
+def test_every_sqlite_commit_is_synced_to_disk_before_it_is_answered(tmp_path: Path) -> None:
+    # With WAL, synchronous=NORMAL lets a commit already answered "saved" roll back after a power cut: an editor's
+    # change lost with no error. FULL syncs the log at every commit; a power cut cannot be staged here, so the test
+    # reads the setting every connection of the store runs with.
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    try:
+        with engine.connect() as connection:
+            pragmas = [
+                connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("journal_mode", "synchronous")
+            ]
+        assert pragmas == ["wal", 2]  # 2: FULL
+    finally:
+        engine.dispose()
+
+
+def test_an_export_to_a_full_disk_keeps_the_previous_export_whole(small_disk: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps([service_data("existing")]), encoding="utf-8")
+    assert _cli(url, "import", str(first)).returncode == 0
+    export = small_disk / "directory.json"
+    assert _cli(url, "export", "--format", "native", "-o", str(export)).returncode == 0
+    before = export.read_bytes()
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps([service_data(f"bulk-{i:04d}", description="x" * 2000) for i in range(600)]))
+    assert _cli(url, "import", str(big)).returncode == 0
+    result = _cli(url, "export", "--format", "native", "-o", str(export))  # ~1.5 MB more than the 2 MB disk holds
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "nothing written" in result.stderr
+    assert export.read_bytes() == before
+    assert [p.name for p in small_disk.iterdir()] == ["directory.json"]  # no partial file left behind
