@@ -7,6 +7,7 @@ validation is identical whichever way data arrives.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from datetime import UTC, date, datetime
@@ -146,7 +147,11 @@ YEAR_PATTERN = r"^(19|20|21)[0-9]{2}-"
 
 
 def within_supported_years(value: DateOrTime) -> DateOrTime:
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+    # An instant's year is its UTC year too: 1900-01-01T00:00+14:00 is an instant of 1899.
+    years = {value.year}
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        years.add(value.astimezone(UTC).year)
+    if not all(EARLIEST_YEAR <= year <= LATEST_YEAR for year in years):
         raise ValueError(f"{value.isoformat()} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return value
 
@@ -1049,6 +1054,15 @@ class SearchRequest(BaseModel):
         # Echoed in `query.request.at` as `format: date-time`, which needs an offset: a wall time becomes the
         # London instant the search used, never a time a strict client cannot read.
         return to_london(value) if value is not None and value.tzinfo is None else value
+
+    @field_validator("needs", "modes", "access", "kinds", mode="before")
+    @classmethod
+    def _repeats_do_not_count(cls, values: Any) -> Any:
+        # Before the length limits: all four modes with one repeated is four modes, not five.
+        if isinstance(values, list):
+            with contextlib.suppress(TypeError):  # unhashable items: validation names them
+                return list(dict.fromkeys(values))
+        return values
 
     @field_validator("needs", "modes", "access", "kinds")
     @classmethod

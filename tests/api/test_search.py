@@ -106,6 +106,8 @@ def test_bad_values_and_contradictions_are_422(client: TestClient) -> None:
         ({"limit": 51}, "limit"),
         ({"needs": "flying"}, "needs.0"),
         ({"at": "1700000000"}, "at"),
+        ({"at": "1900-01-01T00:00:00+14:00"}, "at"),  # an instant of 1899, in UTC and in London
+        ({"modes": ["phone", "sms"]}, "modes.1"),
     ]
     for params, field in cases:
         response = client.get("/v1/search", params=params)
@@ -117,6 +119,20 @@ def test_bad_values_and_contradictions_are_422(client: TestClient) -> None:
     assert "not both" in both.json()["detail"]
     half = client.get("/v1/search", params={"lat": 53.8})
     assert "give both lat and lon" in half.json()["detail"]
+
+
+def test_a_value_repeated_counts_once_against_a_lists_limit(client: TestClient) -> None:
+    # Repeats mean the same as once (docs/api.md), so all four modes with one of them twice are four, not five.
+    modes = ["phone", "phone", "text", "online", "in_person"]
+    response = client.get("/v1/search", params={"modes": modes})
+    assert response.status_code == 200, response.text
+    assert response.json()["query"]["request"]["modes"] == ["phone", "text", "online", "in_person"]
+    assert client.post("/v1/search", json={"modes": modes}).json()["query"]["request"]["modes"] == [
+        "phone",
+        "text",
+        "online",
+        "in_person",
+    ]
 
 
 def test_unknown_parameters_are_400_naming_them(client: TestClient) -> None:
