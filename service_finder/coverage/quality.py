@@ -11,6 +11,7 @@ from enum import StrEnum
 import numpy as np
 from pydantic import BaseModel, Field
 
+from service_finder.domain.provenance import review_due
 from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm, next_day_overlaps
 from service_finder.domain.taxonomy import ContactMode, ServiceKind
 from service_finder.schemas import ScheduleRecord, ServiceRecord
@@ -101,8 +102,14 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
         if provenance.verified_at is None:
             add(Check.stale, "never verified")
         else:
-            due = provenance.verify_due.isoformat() if provenance.verify_due else "its review date"
-            add(Check.stale, f"verify_due {due} has passed (last verified {provenance.verified_at:%Y-%m-%d})")
+            due = review_due(provenance.verified_at, provenance.verify_due)
+            if provenance.verify_due is not None and due is not None and due < provenance.verify_due:
+                # A review date further off than a check counts for (domain.provenance.MAX_REVIEW_INTERVAL).
+                detail = f"review due by {due.isoformat()}, before its verify_due {provenance.verify_due.isoformat()}"
+                add(Check.stale, f"{detail} (last verified {provenance.verified_at:%Y-%m-%d})")
+            else:
+                shown = provenance.verify_due.isoformat() if provenance.verify_due else "its review date"
+                add(Check.stale, f"verify_due {shown} has passed (last verified {provenance.verified_at:%Y-%m-%d})")
     if not record.schedules:
         add(Check.no_schedule, "no schedules: shown as hours unknown, never as open")
     if not record.phones:

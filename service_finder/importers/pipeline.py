@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from geopy.distance import great_circle
 from sqlalchemy.engine import Engine
 
+from service_finder.domain.provenance import MAX_REVIEW_INTERVAL, latest_review_due
 from service_finder.errors import Conflict
 from service_finder.importers.report import Parsed, Problem, describe_value, load_json, validate_record
 from service_finder.schemas import LocationRecord, ServiceRecord
@@ -131,6 +132,23 @@ def _check_verified_at(where: str, verified: datetime | None) -> list[Problem]:
     return []
 
 
+def _check_verify_due(where: str, verified: datetime | None, due: date | None) -> list[Problem]:
+    if verified is None or due is None or verified.tzinfo is None:  # no check to be due after, or refused above
+        return []
+    if due < verified.date():
+        message = f"is before verified_at ({verified.isoformat()}): a review cannot fall due before the check"
+        return [Problem(where, "provenance.verify_due", repr(due.isoformat()), message)]
+    if due > (latest := latest_review_due(verified)):
+        # Search would count the check only until then anyway (domain.provenance.review_due): refused rather than
+        # stored as a date the record does not keep.
+        message = (
+            f"is more than {MAX_REVIEW_INTERVAL.days} days after verified_at ({verified.isoformat()}): "
+            f"a check counts until {latest.isoformat()} at the latest"
+        )
+        return [Problem(where, "provenance.verify_due", repr(due.isoformat()), message)]
+    return []
+
+
 # Given first: (content, where). Organisations and locations are rows the store shares between services, keyed by
 # id across the directory: two records giving one id different content would leave whichever was written last,
 # and every re-import of the file would be a change.
@@ -167,6 +185,7 @@ def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) ->
         if record.id in seen:
             found.append(Problem(item.where, "id", repr(record.id), f"duplicate id: also {seen[record.id]}"))
         found.extend(_check_verified_at(item.where, record.provenance.verified_at))
+        found.extend(_check_verify_due(item.where, record.provenance.verified_at, record.provenance.verify_due))
         seen.setdefault(record.id, item.where)
         for position, schedule in enumerate(record.schedules):
             # Schedule ids are keys across the whole directory, not per service (a repeated record id is

@@ -163,6 +163,21 @@ def test_a_check_dated_in_the_future_is_refused_and_changes_nothing(
     assert "cafe" in _search_ids(client)
 
 
+def test_a_review_date_that_would_keep_an_old_check_verified_is_refused(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    before = client.get("/v1/services/cafe").json()
+    refused = client.patch(
+        "/v1/services/cafe",
+        json={"provenance": {"verified_at": "1901-01-01T00:00:00Z", "verify_due": "2199-12-31"}},
+        headers={**headers, "If-Match": '"cafe-r1"'},
+    )
+    assert refused.status_code == 422
+    assert (refused.json()["field"], refused.json()["value"]) == ("provenance.verify_due", "2199-12-31")
+    assert "a check counts until 1903-01-02 at the latest" in refused.json()["detail"]
+    assert client.get("/v1/services/cafe").json() == before
+
+
 def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, engine: Engine) -> None:
     headers = _key(engine, "write")
     client.post("/v1/services", json=service_data("cafe"), headers=headers)

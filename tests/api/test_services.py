@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -44,7 +44,11 @@ def test_a_service_is_returned_nested_with_its_derived_labels(client: TestClient
 def test_a_record_past_its_review_date_is_stale(client: TestClient, engine: Engine) -> None:
     _store(
         engine,
-        make_record("fresh", provenance={"verify_due": "2199-01-01"}),
+        # Checked yesterday, due a year on: a fixed review date, however far off, counts two years at most.
+        make_record(
+            "fresh",
+            provenance={"verified_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(), "verify_due": None},
+        ),
         make_record("overdue", provenance={"verify_due": "2020-01-01"}),
         make_record("never-checked", provenance={"verified_at": None, "verify_due": None}),
     )

@@ -22,6 +22,14 @@ def test_stale_records_are_past_verify_due_or_never_verified() -> None:
     assert _flagged(Check.stale, fresh, past, never) == {"past", "never"}
 
 
+def test_a_review_date_further_off_than_a_check_counts_is_named_as_such() -> None:
+    ancient = make_record("ancient", provenance={"verified_at": "1901-01-01T00:00:00Z", "verify_due": "2199-12-31"})
+    report = quality_report(index_of([ancient]), TODAY)
+    assert [f.detail for f in report.findings if f.check is Check.stale] == [
+        "review due by 1903-01-02, before its verify_due 2199-12-31 (last verified 1901-01-01)"
+    ]
+
+
 def test_missing_schedule_phone_and_location() -> None:
     no_hours = make_record("no-hours", schedules=[])
     no_phone = make_record("no-phone", phones=[])

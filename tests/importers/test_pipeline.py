@@ -197,3 +197,23 @@ def test_a_verified_at_without_an_offset_is_refused_naming_it(engine: Engine, tm
     assert [(p.field, p.value) for p in report.problems] == [("provenance.verified_at", "'2024-05-02T10:30:00'")]
     assert "no time-zone offset" in report.problems[0].message
     assert _ids(engine) == []
+
+
+def test_a_review_date_before_the_check_or_too_far_after_it_is_refused(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    checked = "2026-10-01T09:00:00Z"
+    records = [
+        service_data("a", provenance={"verified_at": checked, "verify_due": "2199-12-31"}),
+        service_data("b", provenance={"verified_at": checked, "verify_due": "2026-09-30"}),
+        # Two years (731 days) is the longest a check counts: accepted on its last day.
+        service_data("c", provenance={"verified_at": checked, "verify_due": "2028-10-01"}),
+    ]
+    report = import_file(engine, _write(tmp_path / "in.json", records), gazetteer=gazetteer, actor="test")
+    assert [(p.where, p.field, p.value) for p in report.problems] == [
+        ("record 1 (id 'a')", "provenance.verify_due", "'2199-12-31'"),
+        ("record 2 (id 'b')", "provenance.verify_due", "'2026-09-30'"),
+    ]
+    assert "a check counts until 2028-10-01 at the latest" in report.problems[0].message
+    assert "is before verified_at" in report.problems[1].message
+    assert _ids(engine) == []

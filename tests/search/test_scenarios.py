@@ -553,6 +553,16 @@ def test_stale_records_are_flagged_and_rank_below_an_equal_fresh_one() -> None:
     assert result(response, "b-never-checked").verified_at is None
 
 
+def test_a_review_date_centuries_off_does_not_keep_an_old_check_verified() -> None:
+    # Stored before write-time checks refused it: checked in 1901, "due" in 2199. It was fresh and gained the
+    # verified bonus over an equal record checked last week.
+    ancient = open_all_week("a-ancient", provenance={"verified_at": "1901-01-01T00:00:00Z", "verify_due": "2199-12-31"})
+    fresh = open_all_week("z-fresh")
+    response = run(index_of([ancient, fresh]))
+    assert result(response, "a-ancient").stale is True
+    assert ids(response) == ["z-fresh", "a-ancient"]
+
+
 def test_a_record_becomes_stale_the_day_after_its_review_date() -> None:
     record = open_all_week("due", provenance={"verify_due": "2026-10-09"})
     index = index_of([record])
