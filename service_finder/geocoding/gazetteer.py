@@ -212,6 +212,10 @@ class Gazetteer:
     def district_name(self, code: str) -> str | None:
         return self._names_by_code.get(code)
 
+    def knows_district(self, code: str) -> bool:
+        """Whether some postcode is in the local-authority district `code` ('E08000035'), named or not."""
+        return code in self._names_by_code
+
     def nearest(self, latitude: float, longitude: float, *, within_km: float = 1.0) -> PostcodePoint | None:
         """The full postcode nearest a point (None if none within `within_km`): how a search by coordinates
         learns which local-authority district, and so which catchments and local crisis lines, it is in."""

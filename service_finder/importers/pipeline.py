@@ -42,6 +42,7 @@ class PointLike(Protocol):
 
 class PostcodeLookup(Protocol):
     def lookup(self, postcode: str) -> PointLike | None: ...
+    def knows_district(self, code: str) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -116,6 +117,19 @@ def _check_location(where: str, index: int, location: LocationRecord, gazetteer:
         message = f"coordinates are {distance:.1f} km from postcode {location.postcode}"
         return [Problem(where, f"{path}.latitude", value, message)]
     return []
+
+
+def _check_catchment(where: str, record: ServiceRecord, gazetteer: PostcodeLookup) -> list[Problem]:
+    catchment = record.eligibility.catchment
+    if catchment is None:
+        return []
+    # A code no postcode is in matches nobody: the service would be left out for everyone, "only for people
+    # living in" a place that does not exist (a mistyped E08000035 for Leeds).
+    return [
+        Problem(where, f"eligibility.catchment.districts.{index}", repr(code), "not a known local-authority district")
+        for index, code in enumerate(catchment.districts)
+        if not gazetteer.knows_district(code)
+    ]
 
 
 def _check_verified_at(where: str, verified: datetime | None) -> list[Problem]:
@@ -195,6 +209,7 @@ def check_records(parsed: Sequence[Parsed], gazetteer: PostcodeLookup | None) ->
                 message = f"duplicate schedule id: also {owner[1]}"
                 found.append(Problem(item.where, f"schedules.{position}.id", repr(schedule.id), message))
         if gazetteer is not None:
+            found.extend(_check_catchment(item.where, record, gazetteer))
             locations = []
             for index, location in enumerate(record.locations):
                 found.extend(_check_location(item.where, index, location, gazetteer))

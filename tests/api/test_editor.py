@@ -178,6 +178,20 @@ def test_a_review_date_that_would_keep_an_old_check_verified_is_refused(client: 
     assert client.get("/v1/services/cafe").json() == before
 
 
+def test_a_catchment_district_that_does_not_exist_is_refused(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    refused = client.patch(
+        "/v1/services/cafe",
+        json={"eligibility": {"catchment": {"type": "districts", "districts": ["E08000053"]}}},
+        headers={**headers, "If-Match": '"cafe-r1"'},
+    )
+    assert refused.status_code == 422
+    assert (refused.json()["field"], refused.json()["value"]) == ("eligibility.catchment.districts.0", "E08000053")
+    # Still found by a Leeds search, not left out "only for people living in E08000053".
+    assert "cafe" in _search_ids(client)
+
+
 def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, engine: Engine) -> None:
     headers = _key(engine, "write")
     client.post("/v1/services", json=service_data("cafe"), headers=headers)

@@ -93,6 +93,10 @@ def test_district_names_are_read_from_the_codelist_and_tidied(small_gazetteer: G
     point = small_gazetteer.lookup("B1 1AA")
     assert point is not None
     assert (point.district_code, point.district_name) == ("E08000025", None)
+    # Known by its postcodes, named or not: what a catchment may list.
+    assert small_gazetteer.knows_district("E08000025")
+    assert small_gazetteer.knows_district("E08000035")
+    assert not small_gazetteer.knows_district("E08000053")
 
 
 @pytest.mark.parametrize(

@@ -217,3 +217,19 @@ def test_a_review_date_before_the_check_or_too_far_after_it_is_refused(
     assert "a check counts until 2028-10-01 at the latest" in report.problems[0].message
     assert "is before verified_at" in report.problems[1].message
     assert _ids(engine) == []
+
+
+def test_a_catchment_district_the_gazetteer_does_not_know_is_refused(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    # E08000053 is no district (Leeds is E08000035): the service would be left out of every search, "only for
+    # people living in E08000053".
+    records = [
+        service_data("a", eligibility={"catchment": {"type": "districts", "districts": ["E08000035", "E08000053"]}})
+    ]
+    report = import_file(engine, _write(tmp_path / "in.json", records), gazetteer=gazetteer, actor="test")
+    assert [(p.where, p.field, p.value) for p in report.problems] == [
+        ("record 1 (id 'a')", "eligibility.catchment.districts.1", "'E08000053'")
+    ]
+    assert "not a known local-authority district" in report.problems[0].message
+    assert _ids(engine) == []
