@@ -18,7 +18,7 @@ from service_finder.importers.report import Parsed, Problem, describe_value, loa
 from service_finder.schemas import LocationRecord, ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
-from service_finder.storage.repository import Change
+from service_finder.storage.repository import Change, SharedRowsChanged
 
 Format = Literal["csv", "hsds", "native"]
 
@@ -241,8 +241,11 @@ def import_records(
     gazetteer: PostcodeLookup | None,
     actor: str,
     dry_run: bool = False,
+    update_shared: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
+    """`update_shared`: change locations and organisations that services outside the file use too (they move
+    with them); otherwise such a change is a problem naming the record, the field and those services."""
     checked = check_records(parsed, gazetteer)
     report = ImportReport(source=source, format=fmt, records=len(checked), dry_run=dry_run)
     report.problems = [problem for item in checked for problem in item.problems]
@@ -252,7 +255,18 @@ def import_records(
     # One transaction: a failure anywhere (or a kill -9) leaves the store exactly as it was.
     with write_session(engine) as session:
         try:
-            report.outcome = repository.upsert_services(session, records, actor=actor, progress=progress)
+            report.outcome = repository.upsert_services(
+                session, records, actor=actor, progress=progress, others_unchanged=not update_shared
+            )
+        except SharedRowsChanged as error:  # nothing written: the block ends without a commit
+            by_id = {item.record.id: item for item in checked if item.record is not None}
+            report.problems = [
+                by_id[change.record_id].in_source_terms(
+                    Problem(by_id[change.record_id].where, change.field, describe_value(change.new), change.message)
+                )
+                for change in error.changes
+            ]
+            return report
         except Conflict as error:  # a schedule id another service in the store already uses: nothing written
             report.problems = [Problem("file", error.field or "", repr(error.value), error.detail)]
             return report
@@ -270,6 +284,7 @@ def import_file(
     gazetteer: PostcodeLookup | None,
     actor: str,
     dry_run: bool = False,
+    update_shared: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     detected, parsed = read_file(path, fmt)
@@ -281,5 +296,6 @@ def import_file(
         gazetteer=gazetteer,
         actor=actor,
         dry_run=dry_run,
+        update_shared=update_shared,
         progress=progress,
     )

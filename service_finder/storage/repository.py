@@ -5,19 +5,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, func, select
 
-from service_finder.errors import Conflict, NotFound, PreconditionFailed, RecordUnreadable
+from service_finder.errors import Conflict, NotFound, PreconditionFailed, RecordUnreadable, quoted
 from service_finder.models import (
     ApiKey,
     AuditEntry,
@@ -516,11 +516,52 @@ def _refuse_schedule_ids_of_others(session: Session, records: Sequence[ServiceRe
             )
 
 
+class _SharedChange(NamedTuple):
+    service_id: str  # the other service, outside the write
+    field: str  # as the audit names it: 'locations[site-1].address', 'organisation.name'
+    old: Any
+    new: Any
+    row_id: str  # the location's or organisation's id
+
+
+@dataclass(frozen=True, slots=True)
+class OthersChange:
+    """A field of a location or organisation that a write would change for services outside it too."""
+
+    record_id: str  # the record in the write that gives the new value
+    field: str  # that record's own path: 'locations.0.postcode', 'organisation.name'
+    old: Any
+    new: Any
+    others: tuple[str, ...]  # the services outside the write that use the row, by id
+
+    @property
+    def message(self) -> str:
+        services = "service" if len(self.others) == 1 else "services"
+        named = ", ".join(repr(other) for other in self.others[:3])
+        more = f" and {len(self.others) - 3} more" if len(self.others) > 3 else ""
+        what = "location" if self.field.startswith("locations.") else "organisation"
+        return (
+            f"this {what} is also used by {services} {named}{more}, not in this import: it would change for "
+            f"{'it' if len(self.others) == 1 else 'them'} too ({quoted(self.old)} -> {quoted(self.new)}), still "
+            f"marked verified; give this {what} an id of its own, or import with shared updates allowed if it "
+            "changed for them too"
+        )
+
+
+class SharedRowsChanged(Conflict):
+    """An import that would change locations or organisations used by services it does not include."""
+
+    def __init__(self, changes: list[OthersChange]) -> None:
+        first = changes[0]
+        super().__init__(f"{first.field}: {first.message}", field=first.field, value=first.new)
+        self.changes = changes
+
+
 def _refused_shared_changes(
     batch: Sequence[ServiceRecord],
     existing: Mapping[str, StoredService | UnreadableService],
-    shared: list[tuple[str, str, Any, Any]],
-) -> list[tuple[str, str, Any, Any]]:
+    shared: list[_SharedChange],
+) -> list[_SharedChange]:
     """The changes to shared rows an editor's write may not make. A location is a place other services are
     found at: changing its address or position through one service would move theirs (still marked verified), so
     never. An organisation's own details (its name, its website) may be corrected by any of its services; what is
@@ -533,29 +574,54 @@ def _refused_shared_changes(
         or before.record.organisation.id != record.organisation.id
     }
     # (An editor writes one service: the organisation changes listed are its own organisation's.)
-    return [change for change in shared if change[1].startswith("locations[") or joining]
+    return [change for change in shared if change.field.startswith("locations[") or joining]
 
 
-def _field_in(records: Sequence[ServiceRecord], shared_field: str) -> str:
-    """The request's own path ('locations.0.address', 'organisation.name') of a shared row's field as
-    _shared_row_changes names it ('locations[site-1].address')."""
-    if not shared_field.startswith("locations["):
-        return shared_field
-    location_id, _, key = shared_field.removeprefix("locations[").partition("].")
+def _giver(records: Sequence[ServiceRecord], change: _SharedChange) -> tuple[str, str]:
+    """The record in the write that gives a shared row's new value, and the field by that record's own path
+    ('locations.0.address', 'organisation.name') rather than as _shared_row_changes names it
+    ('locations[site-1].address')."""
+    if change.field.startswith("locations["):
+        key = change.field.partition("].")[2]
+        for record in records:
+            for position, place in enumerate(record.locations):
+                if place.id == change.row_id:
+                    return record.id, f"locations.{position}.{key}"
     for record in records:
-        for position, place in enumerate(record.locations):
-            if place.id == location_id:
-                return f"locations.{position}.{key}"
-    return shared_field
+        if record.organisation.id == change.row_id:
+            return record.id, change.field
+    return "", change.field  # not reached: every change is one a record in the write makes
 
 
-def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[tuple[str, str, Any, Any]]:
+def _others_changes(
+    session: Session, records: Sequence[ServiceRecord], shared: list[_SharedChange], inside: Collection[str]
+) -> list[OthersChange]:
+    """`shared`, less the services in `inside` (the whole write) and those deleted, by the record and field
+    that change them."""
+    live = {
+        service_id
+        for batch in _batches(dict.fromkeys(c.service_id for c in shared if c.service_id not in inside))
+        for service_id in session.exec(
+            select(Service.id).where(col(Service.id).in_(batch), col(Service.deleted_at).is_(None))
+        )
+    }
+    grouped: dict[tuple[str, str], tuple[Any, Any, list[str]]] = {}
+    for change in shared:
+        if change.service_id in live:
+            grouped.setdefault(_giver(records, change), (change.old, change.new, []))[2].append(change.service_id)
+    return [
+        OthersChange(record_id, path, old, new, tuple(others))
+        for (record_id, path), (old, new, others) in grouped.items()
+    ]
+
+
+def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[_SharedChange]:
     """(other service, field, old, new) for each change this write makes to a location or organisation that
     services outside it share. Those rows are shared by id (one building, one charity), so the change is theirs
     too: the caller gives each of them a new revision and an audit entry, or their ETags and `modified_after`
     polling would miss it."""
     ids = set(rows)
-    found: list[tuple[str, str, Any, Any]] = []
+    found: list[_SharedChange] = []
     given_locations = {loc["id"]: loc for r in rows.values() for loc in r.locations}
     if given_locations:
         stored = {
@@ -570,7 +636,7 @@ def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[tuple[
         for location_id, service_id in links:
             if service_id not in ids:
                 found.extend(
-                    (service_id, f"locations[{location_id}].{key}", old, new)
+                    _SharedChange(service_id, f"locations[{location_id}].{key}", old, new, location_id)
                     for key, old, new in _differences(stored[location_id], given_locations[location_id])
                 )
     given_organisations = {r.organisation["id"]: r.organisation for r in rows.values()}
@@ -591,7 +657,8 @@ def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[tuple[
         for service_id, org_id in sharing:
             if service_id not in ids:
                 found.extend(
-                    (service_id, f"organisation.{key}", old, new) for key, old, new in changed_organisations[org_id]
+                    _SharedChange(service_id, f"organisation.{key}", old, new, org_id)
+                    for key, old, new in changed_organisations[org_id]
                 )
     return found
 
@@ -654,12 +721,16 @@ def upsert_services(
     expected_revision: int | None = None,
     create_only: bool = False,
     own_rows_only: bool = False,
+    others_unchanged: bool = False,
 ) -> Counter[Change]:
     """Create or update services by id, with an audit entry per change. The caller owns the transaction.
 
     `own_rows_only` (an editor's write, which holds the If-Match of one service only) refuses (409) what would
-    change other services' records under nobody's If-Match (see _refused_shared_changes). An import, which speaks
-    for the publisher's whole file, changes shared rows and records it on each service that shares them.
+    change other services' records under nobody's If-Match (see _refused_shared_changes). `others_unchanged` (an
+    import, which speaks for the services in its file and no others) refuses, with SharedRowsChanged listing every
+    one, any change to a location or organisation that a service not in `records` also uses: locations are shared
+    by id across publishers, and one publisher's "id": "1" moved another's service, still marked verified.
+    Otherwise shared rows change and the change is recorded on each service that shares them.
 
     `expected_revision` (for one record, from an editor's If-Match) refuses the write when the stored revision
     differs; `create_only` (an editor's POST) refuses it when the service exists, deleted or not, checked inside
@@ -675,6 +746,9 @@ def upsert_services(
     # anew each time: inside one long transaction PostgreSQL has no statistics for the rows it just wrote and
     # picks a sequential scan, so the cost grows with every batch.
     known = set(session.exec(select(Service.id)).all()) if len(records) > BATCH else None
+    inside = {record.id for record in records}
+    # Every batch is checked (and written: the caller rolls back) so the refusal lists them all, not the first.
+    others_changed: list[OthersChange] = []
     for batch in _batches(records):
         wanted = [r.id for r in batch if known is None or r.id in known]
         existing = get_services(session, wanted) if wanted else {}
@@ -684,13 +758,15 @@ def upsert_services(
         _refuse_schedule_ids_of_others(session, batch)
         rows = {record.id: _to_rows(record, now) for record in batch}
         shared = _shared_row_changes(session, rows)
+        if others_unchanged:
+            others_changed += _others_changes(session, batch, shared, inside)
         refused = _refused_shared_changes(batch, existing, shared) if own_rows_only else []
         if refused:
-            other, field, old, new = refused[0]
+            other, field, old, new, _ = refused[0]
             raise Conflict(
                 f"this would also change service {other!r}, which shares it ({field}: {old!r} -> {new!r}); change "
                 "it through that service, or give this one an id of its own",
-                field=_field_in(batch, field),
+                field=_giver(batch, refused[0])[1],
                 value=new,
             )
         for record in batch:
@@ -756,20 +832,22 @@ def upsert_services(
         for child, attribute in ((ServiceAtLocation, "links"), (Schedule, "schedules"), (Phone, "phones")):
             if child_rows := [row for r in everything for row in getattr(r, attribute)]:
                 connection.execute(_table(child).insert(), child_rows)
-        for service_id in dict.fromkeys(service_id for service_id, *_ in shared):
+        for service_id in dict.fromkeys(change.service_id for change in shared):
             session.execute(
                 sa.update(Service)
                 .where(col(Service.id) == service_id)
                 .values(revision=col(Service.revision) + 1, last_modified=now)
             )
         audit.extend(
-            _audit(now, actor, "update", service_id, field, old, new) for service_id, field, old, new in shared
+            _audit(now, actor, "update", service_id, field, old, new) for service_id, field, old, new, _ in shared
         )
         if audit:
             connection.execute(_table(AuditEntry).insert(), audit)
         session.flush()
         if progress:
             progress(len(batch))
+    if others_changed:
+        raise SharedRowsChanged(others_changed)
     if outcome[Change.created] or outcome[Change.updated]:
         bump_data_version(session, now)
     return outcome

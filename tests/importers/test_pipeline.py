@@ -233,3 +233,82 @@ def test_a_catchment_district_the_gazetteer_does_not_know_is_refused(
     ]
     assert "not a known local-authority district" in report.problems[0].message
     assert _ids(engine) == []
+
+
+def _publisher(service_id: str, org: str, place: dict[str, Any]) -> dict[str, Any]:
+    # Each publisher numbers its own locations from 1, as HSDS files do.
+    return service_data(service_id, organisation={"id": org, "name": org}, locations=[place | {"id": "1"}])
+
+
+def _stored_location(engine: Engine, service_id: str) -> tuple[str, str]:
+    with Session(engine) as session:
+        stored = repository.get_service(session, service_id)
+    assert stored is not None
+    return stored.record.locations[0].postcode, stored.record.locations[0].city
+
+
+def test_a_file_that_would_move_another_publishers_service_is_refused(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    leeds = service_data("x")["locations"][0]
+    point = gazetteer.lookup("M1 1AE")
+    manchester = {"name": "Piccadilly", "address": "1 Piccadilly", "city": "Manchester", "postcode": "M1 1AE"}
+    manchester |= {"latitude": point.latitude, "longitude": point.longitude}
+    first = _write(tmp_path / "pa.json", [_publisher("pub-a-cafe", "pub-a", leeds)])
+    assert import_file(engine, first, gazetteer=gazetteer, actor="test").accepted
+    second = _write(tmp_path / "pb.json", [_publisher("pub-b-cafe", "pub-b", manchester)])
+
+    report = import_file(engine, second, gazetteer=gazetteer, actor="test")
+
+    postcode = next(p for p in report.problems if p.field == "locations.0.postcode")
+    assert (postcode.where, postcode.value) == ("record 1 (id 'pub-b-cafe')", "'M1 1AE'")
+    assert "also used by service 'pub-a-cafe', not in this import" in postcode.message
+    assert {p.where for p in report.problems} == {"record 1 (id 'pub-b-cafe')"}
+    # Nothing written: pub-a's café is still in Leeds, and pub-b's is not stored.
+    assert _stored_location(engine, "pub-a-cafe") == ("LS1 1UR", "Leeds")
+    assert _ids(engine) == ["pub-a-cafe"]
+
+    # Asked for, the shared row changes, and the other service says so in its history.
+    moved = import_file(engine, second, gazetteer=gazetteer, actor="test", update_shared=True)
+    assert moved.outcome == {Change.created: 1}
+    assert _stored_location(engine, "pub-a-cafe") == ("M1 1AE", "Manchester")
+    with Session(engine) as session:
+        history = [(e.field, e.new_value) for e in repository.service_history(session, "pub-a-cafe")]
+    assert ("locations[1].postcode", "M1 1AE") in history
+
+
+def test_a_publisher_may_move_a_location_its_file_alone_uses_but_not_one_another_service_uses(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    site = service_data("a")["locations"][0] | {"id": "shared-hall"}
+    both = [service_data("a", locations=[site]), service_data("b", locations=[site])]
+    assert import_file(engine, _write(tmp_path / "v1.json", both), gazetteer=gazetteer, actor="test").accepted
+    renamed = site | {"address": "2 New Street"}
+
+    # The whole file again, with the building's new address: its own services, so accepted.
+    again = [service_data("a", locations=[renamed]), service_data("b", locations=[renamed])]
+    report = import_file(engine, _write(tmp_path / "v2.json", again), gazetteer=gazetteer, actor="test")
+    assert report.outcome == {Change.updated: 2}
+
+    # A file with "a" alone would change "b" too: refused, naming it.
+    alone = [service_data("a", locations=[site])]
+    report = import_file(engine, _write(tmp_path / "v3.json", alone), gazetteer=gazetteer, actor="test")
+    assert [(p.where, p.field, p.value) for p in report.problems] == [
+        ("record 1 (id 'a')", "locations.0.address", "'Calverley Street'")
+    ]
+    assert "service 'b'" in report.problems[0].message
+    with Session(engine) as session:
+        stored = repository.get_service(session, "b")
+    assert stored is not None
+    assert stored.record.locations[0].address == "2 New Street"
+
+
+def test_an_organisation_other_services_use_is_not_renamed_by_a_file_without_them(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    path = _write(tmp_path / "v1.json", [service_data("a"), service_data("b")])
+    assert import_file(engine, path, gazetteer=gazetteer, actor="test").accepted
+    renamed = [service_data("a", organisation={"name": "Renamed"})]
+    report = import_file(engine, _write(tmp_path / "v2.json", renamed), gazetteer=gazetteer, actor="test")
+    assert [(p.field, p.value) for p in report.problems] == [("organisation.name", "'Renamed'")]
+    assert "service 'b'" in report.problems[0].message

@@ -172,8 +172,9 @@ def test_a_changed_organisation_or_location_is_stored_and_an_unchanged_one_is_le
 
 
 def test_a_location_shared_with_another_service_moves_it_too_and_says_so(engine: Engine) -> None:
-    # One building, two services: importing one with the building's new address changes the other's too; the other
-    # gets a new revision and an audit entry for it.
+    # One building, two services: a write with the building's new address, allowed to change shared rows (an import
+    # with shared updates asked for), changes the other's too; the other gets a new revision and an audit entry for
+    # it. Without that, an import refuses it (tests/importers/test_pipeline.py).
     shared = {"id": "shared-hall", "postcode": "LS1 1UR", "latitude": 53.801277, "longitude": -1.548567}
     a, b = make_record("a", locations=[shared]), make_record("b", locations=[shared])
     moved = make_record("a", locations=[{**shared, "address": "2 New Street"}])
