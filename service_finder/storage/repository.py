@@ -123,6 +123,12 @@ class _Rows:
     phones: list[dict[str, Any]]
 
 
+def link_id(service_id: str, location_id: str) -> str:
+    # Ids cannot contain '/' (schemas.ID_PATTERN), so one id names one pair. '--' could: service 'aa' at 'bb--cc' and
+    # 'aa--bb' at 'cc' were both 'aa--bb--cc' (stored ids rewritten by migration 0004).
+    return f"{service_id}/{location_id}"
+
+
 def _to_rows(record: ServiceRecord, now: datetime) -> _Rows:
     data = record.model_dump(mode="json")
     eligibility, access, provenance = data["eligibility"], data["access"], data["provenance"]
@@ -167,7 +173,7 @@ def _to_rows(record: ServiceRecord, now: datetime) -> _Rows:
         service=service,
         locations=[{**loc, "last_modified": now} for loc in data["locations"]],
         links=[
-            {"id": f"{record.id}--{loc.id}", "service_id": record.id, "location_id": loc.id, "position": i}
+            {"id": link_id(record.id, loc.id), "service_id": record.id, "location_id": loc.id, "position": i}
             for i, loc in enumerate(record.locations)
         ],
         schedules=[
@@ -826,9 +832,24 @@ def upsert_services(
                 ],
             )
         if fresh:
-            connection.execute(
-                _table(Service).insert(), [{**r.service, "created_at": now, "last_modified": now} for r in fresh]
-            )
+            try:
+                connection.execute(
+                    _table(Service).insert(), [{**r.service, "created_at": now, "last_modified": now} for r in fresh]
+                )
+            except sa.exc.IntegrityError as error:
+                if not _service_id_taken(error):
+                    raise
+                # Another writer created one of these between our look and our write (PostgreSQL lets both
+                # transactions look before either writes): theirs stands, ours is refused, nothing half-written.
+                ids = [r.service["id"] for r in fresh]
+                raise Conflict(
+                    f"service {ids[0]!r} was written by someone else at the same time: fetch it and try again"
+                    if len(ids) == 1
+                    else f"one of services {', '.join(map(repr, ids[:3]))}... was written by someone else at the "
+                    "same time: try again",
+                    field="id",
+                    value=ids[0] if len(ids) == 1 else None,
+                ) from error
         for child, attribute in ((ServiceAtLocation, "links"), (Schedule, "schedules"), (Phone, "phones")):
             if child_rows := [row for r in everything for row in getattr(r, attribute)]:
                 connection.execute(_table(child).insert(), child_rows)
@@ -851,6 +872,14 @@ def upsert_services(
     if outcome[Change.created] or outcome[Change.updated]:
         bump_data_version(session, now)
     return outcome
+
+
+def _service_id_taken(error: sa.exc.IntegrityError) -> bool:
+    """Whether the insert failed on the service table's key, and not on anything else (which is a fault)."""
+    diag = getattr(error.orig, "diag", None)
+    if diag is not None:  # PostgreSQL (psycopg)
+        return getattr(diag, "constraint_name", None) == "service_pkey"
+    return str(error.orig) == "UNIQUE constraint failed: service.id"  # SQLite
 
 
 def _audit(

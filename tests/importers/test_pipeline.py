@@ -312,3 +312,23 @@ def test_an_organisation_other_services_use_is_not_renamed_by_a_file_without_the
     report = import_file(engine, _write(tmp_path / "v2.json", renamed), gazetteer=gazetteer, actor="test")
     assert [(p.field, p.value) for p in report.problems] == [("organisation.name", "'Renamed'")]
     assert "service 'b'" in report.problems[0].message
+
+
+def test_link_ids_of_two_services_cannot_collide_where_ids_contain_double_hyphens(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    # Links were keyed '<service>--<location>': both of these were 'aa--bb--cc', and the file failed on the key.
+    site = service_data("x")["locations"][0]
+    records = [
+        service_data("aa", locations=[site | {"id": "bb--cc"}]),
+        service_data("aa--bb", locations=[site | {"id": "cc"}]),
+    ]
+    report = import_file(engine, _write(tmp_path / "in.json", records), gazetteer=gazetteer, actor="test")
+    assert report.problems == []
+    assert report.outcome == {Change.created: 2}
+    with Session(engine) as session:
+        stored = repository.get_services(session, ["aa", "aa--bb"])
+    assert {sid: [loc.id for loc in s.record.locations] for sid, s in stored.items()} == {  # type: ignore[union-attr]
+        "aa": ["bb--cc"],
+        "aa--bb": ["cc"],
+    }

@@ -61,3 +61,29 @@ def test_the_migration_leaves_every_other_schedule_alone(engine: Engine) -> None
     assert load_index(engine).index.services == before
     with Session(engine) as session:
         assert repository.data_version(session).version == version
+
+
+def test_link_ids_stored_before_0004_are_rewritten_and_the_pair_that_collided_can_be_saved(engine: Engine) -> None:
+    site = make_record("x").locations[0].model_dump() | {"id": "bb--cc"}
+    with Session(engine) as session:
+        repository.upsert_services(session, [make_record("aa", locations=[site])], actor="setup")
+        session.commit()
+    migrate.downgrade(engine, "0003")  # links as 0003 stored them
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT id FROM service_at_location")).scalars().all() == ["aa--bb--cc"]
+
+    migrate.upgrade(engine)
+
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT id FROM service_at_location")).scalars().all() == ["aa/bb--cc"]
+    # Once 'aa--bb--cc' too: now saved beside it, and the first still reads and saves.
+    other = make_record("aa--bb", locations=[site | {"id": "cc"}])
+    moved = make_record("aa", name="Renamed", locations=[site])
+    with Session(engine) as session:
+        repository.upsert_services(session, [other, moved], actor="test")
+        session.commit()
+        stored = repository.get_services(session, ["aa", "aa--bb"])
+    assert {sid: [loc.id for loc in s.record.locations] for sid, s in stored.items()} == {  # type: ignore[union-attr]
+        "aa": ["bb--cc"],
+        "aa--bb": ["cc"],
+    }

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
+from service_finder.errors import Conflict
 from service_finder.storage import migrate, repository
 from service_finder.storage.repository import Change
 from tests.factories import make_record
@@ -188,3 +191,20 @@ def test_a_location_shared_with_another_service_moves_it_too_and_says_so(engine:
     assert stored_b.record.locations[0].address == "2 New Street"
     assert stored_b.revision == 2
     assert history[-1] == ("locations[shared-hall].address", "", "2 New Street")
+
+
+def test_a_creation_another_writer_got_in_first_is_a_conflict_naming_the_id(engine: Engine) -> None:
+    # Two creators can both look before either writes (PostgreSQL lets them): the second's insert meets the first's
+    # row. Simulated by a look that finds nothing.
+    with Session(engine) as session:
+        repository.upsert_services(session, [make_record("cafe", name="First")], actor="first", now=T0)
+        session.commit()
+    nothing_found = patch.object(repository, "get_services", lambda session, ids: {})
+    with Session(engine) as session, nothing_found, pytest.raises(Conflict) as raised:
+        repository.upsert_services(session, [make_record("cafe", name="Second")], actor="second", create_only=True)
+    assert (raised.value.field, raised.value.value) == ("id", "cafe")
+    assert "written by someone else at the same time" in raised.value.detail
+    with Session(engine) as session:
+        stored = repository.get_service(session, "cafe")
+    assert stored is not None
+    assert stored.record.name == "First"

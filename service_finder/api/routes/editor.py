@@ -12,7 +12,6 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
@@ -139,19 +138,12 @@ async def _save(
 
     def write() -> StoredService:
         with write_session(state.engine) as session:
-            try:
-                repository.upsert_services(
-                    session, [record], actor=actor, expected_revision=expected, create_only=create, own_rows_only=True
-                )
-                session.commit()
-            except IntegrityError as error:
-                # Another writer inserted the same key between our check and our write (PostgreSQL lets both
-                # transactions look before either writes): theirs stands, ours is refused, nothing half-written.
-                raise Conflict(
-                    f"service {record.id!r} was written by someone else at the same time: fetch it and try again",
-                    field="id",
-                    value=record.id,
-                ) from error
+            # A creation that another writer got in first is a Conflict from the repository; any other failure of a
+            # key is a fault, never "try again".
+            repository.upsert_services(
+                session, [record], actor=actor, expected_revision=expected, create_only=create, own_rows_only=True
+            )
+            session.commit()
             stored = repository.get_service(session, record.id)
         assert stored is not None
         state.catalogue.refresh()  # this process answers with the change at once; others within a poll
