@@ -104,7 +104,13 @@ def _gazetteer(*, check_postcodes: bool = True) -> PostcodeLookup | None:
 
 
 def _run_import(
-    engine: Engine, path: Path, fmt: Format | None, dry_run: bool, gazetteer: PostcodeLookup | None
+    engine: Engine,
+    path: Path,
+    fmt: Format | None,
+    dry_run: bool,
+    gazetteer: PostcodeLookup | None,
+    *,
+    update_shared: bool = False,
 ) -> ImportReport:
     with Progress(
         TextColumn("{task.description}"),
@@ -122,6 +128,7 @@ def _run_import(
             gazetteer=gazetteer,
             actor=f"cli:import:{path.name}",
             dry_run=dry_run,
+            update_shared=update_shared,
             progress=lambda n: progress.advance(task, n),
         )
     for problem in report.problems:
@@ -139,13 +146,23 @@ def import_command(
     format: Annotated[ImportFormat | None, typer.Option("--format", help="Detected from the file when omitted")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing")] = False,
     no_postcode_check: Annotated[
-        bool, typer.Option("--no-postcode-check", help="Import without checking postcodes (no gazetteer)")
+        bool,
+        typer.Option(
+            "--no-postcode-check", help="Import without checking postcodes or catchment districts (no gazetteer)"
+        ),
+    ] = False,
+    update_shared: Annotated[
+        bool,
+        typer.Option(
+            "--update-shared",
+            help="Also change locations and organisations that services outside the file use (refused otherwise)",
+        ),
     ] = False,
 ) -> None:
     """Import a directory file, all or nothing; re-importing the same file changes nothing."""
     fmt: Format | None = format.value if format else None
     gazetteer = _gazetteer(check_postcodes=not no_postcode_check)
-    report = _run_import(_engine(), path, fmt, dry_run, gazetteer)
+    report = _run_import(_engine(), path, fmt, dry_run, gazetteer, update_shared=update_shared)
     raise typer.Exit(0 if report.accepted else 1)
 
 

@@ -213,3 +213,23 @@ def test_a_key_name_too_long_for_the_audit_is_refused_before_any_key_exists(data
     assert refused.exit_code == 1
     assert "1 to 100 characters" in refused.output
     assert "k" * 101 not in runner.invoke(app, ["keys", "list"]).output
+
+
+def test_a_file_changing_a_place_another_service_uses_is_refused_unless_update_shared(
+    database: str, tmp_path: Path
+) -> None:
+    # Two publishers both number their location "1": the second file would move the first one's café.
+    def publisher(service_id: str, city: str) -> list[dict[str, object]]:
+        place = {**service_data(service_id)["locations"][0], "id": "1", "city": city}
+        return [service_data(service_id, organisation={"id": service_id, "name": service_id}, locations=[place])]
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(publisher("pub-a-cafe", "Leeds")), encoding="utf-8")
+    second.write_text(json.dumps(publisher("pub-b-cafe", "Leeds city centre")), encoding="utf-8")
+    assert runner.invoke(app, ["import", str(first)]).exit_code == 0
+    refused = runner.invoke(app, ["import", str(second)])
+    assert refused.exit_code == 1
+    assert "pub-a-cafe" in refused.output
+    allowed = runner.invoke(app, ["import", "--update-shared", str(second)])
+    assert allowed.exit_code == 0, allowed.output
+    assert "1 created" in allowed.output
