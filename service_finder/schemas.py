@@ -147,11 +147,13 @@ YEAR_PATTERN = r"^(19|20|21)[0-9]{2}-"
 
 
 def within_supported_years(value: DateOrTime) -> DateOrTime:
-    # An instant's year is its UTC year too: 1900-01-01T00:00+14:00 is an instant of 1899.
-    years = {value.year}
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        years.add(value.astimezone(UTC).year)
-    if not all(EARLIEST_YEAR <= year <= LATEST_YEAR for year in years):
+    # An instant's year is its UTC year too: 1900-01-01T00:00+14:00 is an instant of 1899. (Converted only once the
+    # written year is in range: 9999-12-31T23:00-05:00 has no UTC year a datetime can hold.)
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR or (
+        isinstance(value, datetime)
+        and value.tzinfo is not None
+        and not EARLIEST_YEAR <= value.astimezone(UTC).year <= LATEST_YEAR
+    ):
         raise ValueError(f"{value.isoformat()} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return value
 
