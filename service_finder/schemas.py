@@ -476,7 +476,7 @@ class PhoneRecord(Record):
             try:
                 phone = normalise_phone(data["number"])
             except PhoneError as error:
-                raise ValueError(str(error)) from error
+                raise FieldValueError(str(error), field="number", value=data["number"]) from error
             data = {**data, "number": phone.number, "display": data.get("display") or phone.display}
         return data
 
@@ -589,7 +589,11 @@ class EligibilityRecord(Record):
     @model_validator(mode="after")
     def _ages(self) -> Self:
         if self.minimum_age is not None and self.maximum_age is not None and self.minimum_age > self.maximum_age:
-            raise ValueError(f"minimum_age {self.minimum_age} is greater than maximum_age {self.maximum_age}")
+            raise FieldValueError(
+                f"minimum_age {self.minimum_age} is greater than maximum_age {self.maximum_age}",
+                field="maximum_age",
+                value=self.maximum_age,
+            )
         return self
 
 

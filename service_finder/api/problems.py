@@ -164,7 +164,11 @@ def _message(item: Mapping[str, Any], field: str) -> str:
 def _error_item(item: Mapping[str, Any]) -> dict[str, Any]:
     cause = (item.get("ctx") or {}).get("error")
     if isinstance(cause, FieldValueError):  # a model-level check that knows which field is at fault
-        return {"field": cause.field, "value": _json_safe(cause.value), "message": str(cause)}
+        # Its field is within the model that raised it ('maximum_age' of 'eligibility').
+        parent = tuple(item.get("loc", ()))
+        parent = parent[1:] if parent and parent[0] in {"query", "path", "body"} else parent
+        field = ".".join([*(str(part) for part in parent), cause.field])
+        return {"field": field, "value": _json_safe(cause.value), "message": str(cause)}
     field = _field_name(tuple(item.get("loc", ())))
     # A missing field's input is the object it is missing from, not a value of its own.
     value = None if item.get("type") == "missing" else _json_safe(item.get("input"))

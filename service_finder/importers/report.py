@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from service_finder.errors import FieldValueError
 from service_finder.schemas import ServiceRecord
 
 
@@ -90,8 +91,13 @@ def problems_from_validation(where: str, error: ValidationError, *, prefix: str 
     found = []
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"])
-        path = ".".join(p for p in (prefix, location) if p)
         message = item["msg"].removeprefix("Value error, ")
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldValueError):  # a check of a whole object that knows which of its fields is wrong
+            path = ".".join(p for p in (prefix, location, cause.field) if p)
+            found.append(Problem(where, path, describe_value(cause.value), message))
+            continue
+        path = ".".join(p for p in (prefix, location) if p)
         found.append(Problem(where, path, describe_value(item.get("input")) if location else "", message))
     return found
 

@@ -85,6 +85,7 @@ def test_a_merge_patch_is_validated_like_an_import(client: TestClient, engine: E
     )
     assert bad.status_code == 422
     assert "minimum_age 18 is greater than maximum_age 10" in bad.json()["detail"]
+    assert (bad.json()["field"], bad.json()["value"]) == ("eligibility.maximum_age", 10)
     far = client.patch(
         "/v1/services/cafe",
         json={"locations": [{"id": "l", "postcode": "SW1A 2AA", "latitude": 53.8, "longitude": -1.55}]},

@@ -34,9 +34,11 @@ def test_one_bad_record_rejects_the_whole_file_and_names_every_problem(
     assert not report.accepted
     assert _ids(engine) == []
     by_record = {p.where: p for p in report.problems}
-    assert by_record["record 2 (id 'bad-ages')"].field == "eligibility"
+    # The field at fault, not the object holding it: a CSV report names the column to fix.
+    assert by_record["record 2 (id 'bad-ages')"].field == "eligibility.maximum_age"
+    assert by_record["record 2 (id 'bad-ages')"].value == "18"
     assert "minimum_age 30 is greater than maximum_age 18" in by_record["record 2 (id 'bad-ages')"].message
-    assert by_record["record 3 (id 'bad-phone')"].field == "phones.0"
+    assert by_record["record 3 (id 'bad-phone')"].field == "phones.0.number"
     assert "'12345'" in by_record["record 3 (id 'bad-phone')"].message
 
 
