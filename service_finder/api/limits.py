@@ -562,16 +562,19 @@ class RateLimitMiddleware:
         self.buckets = TokenBuckets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.enabled or not rate_limited(scope.get("path", "")):
+        if scope["type"] != "http" or not rate_limited(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         try:
+            # Even with limits off (a gateway limits instead), a key that is not valid is a 401: a partner whose key
+            # was revoked must hear so, not be served as anonymous until the limits are turned on.
             caller = await self._caller(scope)
         except ServiceFinderError as error:
             # A key that is not valid earns no tier of its own: the attempt counts against the address, as an
             # anonymous request, so made-up keys cannot be used to get past the limit (or to make one store lookup
             # after another).
-            if await self._limited(scope, send, self.anonymous, f"ip:{client_address(scope, self.trusted)}"):
+            address = f"ip:{client_address(scope, self.trusted)}"
+            if self.enabled and await self._limited(scope, send, self.anonymous, address):
                 return
             await send_problem(
                 scope,
@@ -582,6 +585,9 @@ class RateLimitMiddleware:
             )
             return
         scope.setdefault("state", {})["caller"] = caller
+        if not self.enabled:
+            await self.app(scope, receive, send)
+            return
         tier, client = (
             (self.partner, f"key:{caller.key_id}")
             if caller.key_id

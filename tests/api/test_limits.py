@@ -92,6 +92,15 @@ def test_a_made_up_key_is_401_saying_how_to_authenticate(limited: TestClient) ->
     assert limited.get("/v1/search", headers={"Authorization": "Basic dXNlcjpwYXNz"}).status_code == 200
 
 
+def test_a_made_up_key_is_401_with_limits_turned_off_too(sqlite_engine: Engine) -> None:
+    # Limits may be left to a gateway; a key that is not valid (a revoked partner key) must still hear so, not be
+    # served as anonymous.
+    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER, rate_limit_enabled=False)
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client:
+        assert client.get("/v1/search", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+        assert client.get("/v1/search").status_code == 200
+
+
 def test_made_up_keys_count_against_the_address_and_are_not_remembered_without_end(limited: TestClient) -> None:
     made_up = [{"X-API-Key": f"sf_{n:012d}_" + "a" * 43} for n in range(5)]
     statuses = [limited.get("/v1/search", headers=headers).status_code for headers in made_up]
