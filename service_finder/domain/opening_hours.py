@@ -317,6 +317,8 @@ def _clock_minute(day: date, minute: int) -> int:
 
 _CLOSED_TODAY = "Closed today"
 HOURS_NOT_RECORDED = "Opening hours not recorded: phone to check"
+# How far ahead the next opening is looked for: beyond it, `opens_next_at` is None (and the page says so).
+LOOK_AHEAD_DAYS = 14
 
 
 def _range_key(hours: TimeRange) -> tuple[int, int]:
@@ -324,7 +326,11 @@ def _range_key(hours: TimeRange) -> tuple[int, int]:
 
 
 def open_state(
-    schedules: Sequence[WeeklySchedule], at: datetime, *, temporarily_closed: bool = False, horizon_days: int = 14
+    schedules: Sequence[WeeklySchedule],
+    at: datetime,
+    *,
+    temporarily_closed: bool = False,
+    horizon_days: int = LOOK_AHEAD_DAYS,
 ) -> OpenState:
     return _open_state(_prepare(schedules), at, temporarily_closed=temporarily_closed, horizon_days=horizon_days)
 
@@ -686,7 +692,9 @@ class CompiledWeek:
         result |= bounded | self.has_exception[owners]
         return result & ~self.temporarily_closed[owners]
 
-    def open_states(self, indices: Sequence[int], at: datetime, *, horizon_days: int = 14) -> list[OpenState]:
+    def open_states(
+        self, indices: Sequence[int], at: datetime, *, horizon_days: int = LOOK_AHEAD_DAYS
+    ) -> list[OpenState]:
         """Full open-state (closes_at, opens_next_at, hours today) for a few services, e.g. the top results."""
         return [
             _open_state(

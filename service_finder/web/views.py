@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from pydantic import TypeAdapter, ValidationError
 
 from service_finder.domain.hours_text import date_words, time_words
-from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, LONDON, to_london
+from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, LONDON, LOOK_AHEAD_DAYS, to_london
 from service_finder.domain.phones import tel_uri
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
@@ -70,10 +70,6 @@ OPEN_CHOICES: dict[str, str] = {
     "within:180": "Open now or in the next 3 hours",
     "any": "Any time",
 }
-# How far ahead the search engine looks for a closed service's next opening (opening_hours.open_state's
-# horizon_days): beyond it, `opens_next_at` is None. Held to the engine's by
-# tests/web/test_pages.py::test_a_service_that_does_not_open_within_the_look_ahead_says_so.
-LOOK_AHEAD_DAYS = 14
 # Numbers the safety banner always shows; the results' own safety-net list leaves these out to avoid repeating them.
 BANNER_NUMBERS = frozenset({"999", "111", "116123", "85258"})
 
