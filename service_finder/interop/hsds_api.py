@@ -440,8 +440,9 @@ class HsdsServiceFilters(HsdsPaging):
         default=None,
         pattern=_END_TIME,
         description=(
-            "With a weekly session closing at or before this time (HH:MM; 24:00 is midnight), read as the first time "
-            "the clock shows it after the session opens: `03:00` finds a night session from 20:00 to 03:00."
+            "With a weekly session closing at or before this time (HH:MM; 00:00 and 24:00 are the midnight that ends "
+            "the day). A night session runs on to the next morning: `03:00` finds one from 20:00 to 03:00; a session "
+            "within one day is not found by a time before it opens."
         ),
     )
 
@@ -549,11 +550,18 @@ def _has_session(record: ServiceRecord, filters: HsdsServiceFilters) -> bool:
     return any(
         (filters.day is None or day == filters.day)
         and (start is None or opens >= start)
-        # `end` is read on the clock at or after the session opens: a night session from 20:00 to 03:00 has
-        # closed by 03:00 (the next morning), though 03:00 is earlier in the day than 20:00.
-        and (end is None or closes <= (end if end >= opens else end + MINUTES_PER_DAY))
+        and (end is None or _closed_by(opens, closes, end))
         for day, opens, closes in _weekly(record)
     )
+
+
+def _closed_by(opens: int, closes: int, end: int) -> bool:
+    """Whether a session has closed by `end` on the clock. A session within one day has closed by then that day
+    (00:00 is the midnight that ends it); a night session (20:00 to 03:00) by an `end` before it opens, read as the
+    next morning's clock. Only a night session wraps: 17:00 to 22:00 has not closed "by 16:00"."""
+    if closes <= MINUTES_PER_DAY:
+        return closes <= (end or MINUTES_PER_DAY)
+    return end < opens and closes <= end + MINUTES_PER_DAY
 
 
 def _linked(document: dict[str, Any], filters: HsdsServiceFilters) -> bool:

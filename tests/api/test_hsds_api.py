@@ -218,6 +218,10 @@ def test_day_and_time_filters_read_weekly_sessions(client: TestClient, engine: E
     assert _ids(_page(client, "/hsds/services", None, day="monday")) == ["Daytime"]
     assert _ids(_page(client, "/hsds/services", None, start_time="12:00")) == ["Evening"]
     assert _ids(_page(client, "/hsds/services", None, end_time="20:00")) == ["Daytime"]
+    # A session within one day has not closed by a time before it opens: only night sessions run on to the morning.
+    for early in ("16:00", "08:00"):
+        assert _ids(_page(client, "/hsds/services", None, end_time=early)) == [], early
+    assert _ids(_page(client, "/hsds/services", None, end_time="00:00")) == ["Daytime", "Evening"]  # midnight
     assert _ids(_page(client, "/hsds/services", None, day="MO", start_time="12:00")) == []
     # Days in any case, as the documented pattern says; a session may close at midnight.
     assert _ids(_page(client, "/hsds/services", None, day="Fr")) == ["Evening"]
