@@ -13,6 +13,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from service_finder.api.query_model import is_number, read_query_model, separated_numbers
 from service_finder.catalogue import Catalogue, Snapshot
@@ -24,6 +26,7 @@ from service_finder.config import Settings
 from service_finder.errors import InvalidParameter, UnknownParameter, quoted
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.schemas import NUMBER_WITH_SEPARATOR
+from service_finder.storage import repository
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -57,6 +60,16 @@ def get_engine(state: StateDep) -> Engine:
 # on: a session dependency was closed under it, went on to check out a connection that nothing returned, and under
 # load the pool ran dry for good.
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def removal_of(engine: Engine, service_id: str) -> datetime | None:
+    """When the service was removed from the directory, for a read that did not find it (410, not 404: a client
+    keeping a copy must drop it); None when it never was, or when the store cannot say (the read stays a 404)."""
+    try:
+        with Session(engine) as session:
+            return repository.removed_at(session, service_id)
+    except SQLAlchemyError:
+        return None
 
 
 async def get_today() -> date:

@@ -21,6 +21,7 @@ from service_finder.api.routes.fhir import FhirRoute
 from service_finder.openapi import openapi_document
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
+from service_finder.storage.db import write_session
 from tests.factories import make_record
 
 FHIR_JSON = "application/fhir+json"
@@ -416,3 +417,19 @@ def test_the_documented_examples_are_valid_fhir(path: str, status: str, resource
 @cache
 def _document() -> dict[str, Any]:
     return openapi_document()
+
+
+def test_a_removed_service_is_410_deleted_and_one_never_listed_is_404(client: TestClient, engine: Engine) -> None:
+    # FHIR's read: a resource the server knows it deleted is 410 Gone, so a system keeping a copy drops it (a 404
+    # from a stale index may be a service added since).
+    _store(engine, client, make_record("closing-cafe"))
+    with write_session(engine) as session:
+        repository.delete_service(
+            session, "closing-cafe", expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
+        )
+        session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    gone = _fhir(client, "/fhir/HealthcareService/closing-cafe", status=410)
+    assert gone["issue"][0]["code"] == "deleted"
+    assert "2026-11-20T00:00:00Z" in gone["issue"][0]["diagnostics"]
+    assert _fhir(client, "/fhir/HealthcareService/never-here", status=404)["issue"][0]["code"] == "not-found"

@@ -17,6 +17,7 @@ from service_finder.interop import examples
 from service_finder.openapi import openapi_document
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
+from service_finder.storage.db import write_session
 from tests.factories import make_record
 
 HSDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "hsds-3.0"
@@ -505,3 +506,17 @@ def test_the_documented_taxonomy_example_is_valid_hsds() -> None:
 @cache
 def _document() -> dict[str, Any]:
     return openapi_document()
+
+
+def test_a_removed_service_is_410_by_our_identifier(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("closing-cafe"))
+    with write_session(engine) as session:
+        repository.delete_service(
+            session, "closing-cafe", expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
+        )
+        session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    gone = client.get("/hsds/services/closing-cafe")
+    assert (gone.status_code, gone.json()["type"].rsplit("/", 1)[1]) == (410, "gone")
+    assert "drop any copy" in gone.json()["detail"]
+    assert client.get("/hsds/services/never-here").status_code == 404

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service_finder.api.deps import SnapshotDep, TodayDep
+from service_finder.api.deps import EngineDep, SnapshotDep, TodayDep, removal_of
 from service_finder.api.docs import OUTCOME_SCHEMA, fhir_resource_schema
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
@@ -148,6 +148,7 @@ def _pattern(pattern: str) -> dict[str, Any]:
 _WHY = {
     400: "A search parameter this server does not support, or a value it cannot use: the OperationOutcome says which.",
     404: "No resource with that id: an OperationOutcome.",
+    410: "The service was removed from the directory (code `deleted`): drop any copy of it. An OperationOutcome.",
     406: "A `_format` other than JSON: this server writes FHIR JSON only. An OperationOutcome.",
     422: "A request the framework could not read at all (not expected: every parameter is read as text here).",
 }
@@ -309,10 +310,20 @@ def capabilities(request: Request) -> FhirResponse:
     operation_id="fhir-healthcare-service-read",
     summary="One service as a FHIR R4 HealthcareService",
     response_class=FhirResponse,
-    responses=_responses(examples.fhir_healthcare_service_example(), _READ_ERRORS),
+    responses=_responses(
+        examples.fhir_healthcare_service_example(),
+        {
+            **_READ_ERRORS,
+            410: operation_outcome(
+                "deleted",
+                "HealthcareService 'bolton-crisis-house' was removed from the directory at 2026-11-20T10:15:00Z: "
+                "drop any copy of it",
+            ),
+        },
+    ),
 )
 def read_healthcare_service(
-    request: Request, snapshot: SnapshotDep, today: TodayDep, resource_id: ResourceId
+    request: Request, snapshot: SnapshotDep, store: EngineDep, today: TodayDep, resource_id: ResourceId
 ) -> FhirResponse:
     index = snapshot.index
     try:
@@ -321,6 +332,14 @@ def read_healthcare_service(
         return error.response()
     position = _service_position(index, resource_id)
     if position is None:
+        removed = removal_of(store, resource_id)
+        if removed is not None:  # FHIR's read: a resource the server knows was deleted is 410, not 404
+            return FhirError(
+                410,
+                "deleted",
+                f"HealthcareService {quoted(resource_id)} was removed from the directory at "
+                f"{removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it",
+            ).response()
         return FhirError(
             404, "not-found", f"HealthcareService {quoted(resource_id)} is not in the directory"
         ).response()

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from service_finder.api.deps import GazetteerDep, NoUnknownQuery, SnapshotDep, one_each
+from service_finder.api.deps import EngineDep, GazetteerDep, NoUnknownQuery, SnapshotDep, one_each, removal_of
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.search import resolve_postcode
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
-from service_finder.errors import InvalidParameter, NotFound, quoted
+from service_finder.errors import Gone, InvalidParameter, NotFound, quoted
 from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
     HSDS_VERSION,
@@ -143,13 +143,21 @@ def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, 
     "/services/{service_id}",
     operation_id="hsds-services-get",
     dependencies=[NoUnknownQuery],
-    responses=_responses(examples.hsds_service_example(), 400, 404, 422, instance="/hsds/services/{service_id}"),
+    responses=_responses(examples.hsds_service_example(), 400, 404, 410, 422, instance="/hsds/services/{service_id}"),
     summary="One service, fully nested (HSDS id or our identifier)",
     response_model_exclude_none=True,
 )
-def hsds_service(snapshot: SnapshotDep, service_id: IdPath) -> HsdsService:
+def hsds_service(snapshot: SnapshotDep, store: EngineDep, service_id: IdPath) -> HsdsService:
     document = hsds_view(snapshot.index).service(service_id)
     if document is None:
+        # By our identifier, a removed service is 410, as /v1/services says (its HSDS UUID alone cannot be traced).
+        if (removed := removal_of(store, service_id)) is not None:
+            raise Gone(
+                f"service {quoted(service_id)} was removed from the directory at "
+                f"{removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it",
+                field="service_id",
+                value=service_id,
+            )
         raise NotFound(f"service {quoted(service_id)} is not in the directory", field="service_id", value=service_id)
     return HsdsService.model_validate(document)
 
