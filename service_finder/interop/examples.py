@@ -26,7 +26,7 @@ def _record() -> ServiceRecord:
 
 
 def geojson_example() -> dict[str, Any]:
-    return geojson.feature_collection([_record()]).model_dump(mode="json")
+    return geojson.feature_collection([_record()], today=TODAY).model_dump(mode="json")
 
 
 # --- HSDS: routes leave out None (response_model_exclude_none), so the examples do too ----------------------------

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service_finder.domain.provenance import is_stale
 from service_finder.domain.taxonomy import KINDS, ServiceKind, ServiceStatus
 from service_finder.schemas import LocationRecord, ServiceRecord
 
@@ -40,6 +42,10 @@ class ServiceProperties(BaseModel):
     url: str | None = Field(description="Website of the service.")
     address: str = Field(description="Place name and street address, town.")
     postcode: str = Field(description="Postcode of the location.")
+    verified_at: datetime | None = Field(description="When a person last checked the record (UTC); None: never.")
+    stale: bool = Field(
+        description="Never verified, or past its review date: do not present it (or its numbers) as verified."
+    )
 
 
 class ServiceFeature(BaseModel):
@@ -108,6 +114,7 @@ def _address(place: LocationRecord) -> str:
 def feature_collection(
     records: Iterable[ServiceRecord],
     *,
+    today: date,
     kind: ServiceKind | None = None,
     bbox: BBox | None = None,
     stale_index: bool = False,
@@ -129,6 +136,8 @@ def feature_collection(
                 url=record.url,
                 address=_address(place),
                 postcode=place.postcode,
+                verified_at=record.provenance.verified_at,
+                stale=is_stale(record.provenance.verified_at, record.provenance.verify_due, today),
             ),
         )
         for record in records

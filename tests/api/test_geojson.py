@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -81,6 +81,8 @@ def test_one_point_per_location_in_longitude_latitude_order(client: TestClient, 
         "url": None,
         "address": "Somewhere in London, 1 Whitehall, London",
         "postcode": "SW1A 2AA",
+        "verified_at": "2026-10-01T09:00:00Z",
+        "stale": client.get("/v1/services/two-places").json()["stale"],  # as every other answer says
     }
 
 
@@ -100,6 +102,17 @@ def test_demonstration_records_say_so(client: TestClient, engine: Engine) -> Non
     _store(engine, client, make_record("demo-cafe", provenance={"source_name": "demo"}))
     [feature] = _collection(client)["features"]
     assert feature["properties"]["demo"] is True
+
+
+def test_a_stale_record_is_marked_on_the_map_as_in_every_other_answer(client: TestClient, engine: Engine) -> None:
+    # A map built from the GeoJSON showed a record past its review date, and its numbers, as current.
+    checked = datetime.now(UTC) - timedelta(days=30)
+    fresh = {"source_name": "test", "verified_at": checked.isoformat(), "verify_due": "2199-01-01"}
+    overdue = fresh | {"verify_due": (checked + timedelta(days=7)).date().isoformat()}
+    _store(engine, client, make_record("fresh-cafe", provenance=fresh), make_record("overdue-cafe", provenance=overdue))
+    stale = {f["properties"]["id"]: f["properties"]["stale"] for f in _collection(client)["features"]}
+    assert stale == {"fresh-cafe": False, "overdue-cafe": True}
+    assert stale["overdue-cafe"] is client.get("/v1/services/overdue-cafe").json()["stale"]
 
 
 def test_kind_and_bbox_filters(client: TestClient, engine: Engine) -> None:

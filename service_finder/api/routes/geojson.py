@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from service_finder.api.deps import NoUnknownQuery, SnapshotDep
+from service_finder.api.deps import NoUnknownQuery, SnapshotDep, TodayDep
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.domain.taxonomy import ServiceKind
@@ -57,6 +57,7 @@ class GeoJSONResponse(JSONResponse):
 )
 def services_geojson(
     snapshot: SnapshotDep,
+    today: TodayDep,
     kind: Annotated[ServiceKind | None, Query(description="Only services of this kind.")] = None,
     bbox: Annotated[
         str | None,
@@ -74,4 +75,4 @@ def services_geojson(
         box = parse_bbox(bbox) if bbox is not None else None
     except ValueError as error:
         raise InvalidParameter(str(error), field="bbox", value=bbox) from error
-    return feature_collection(snapshot.index.services, kind=kind, bbox=box, stale_index=snapshot.stale)
+    return feature_collection(snapshot.index.services, today=today, kind=kind, bbox=box, stale_index=snapshot.stale)
