@@ -393,10 +393,25 @@ class HsdsPaging(BaseModel):
     per_page: int = Field(default=50, ge=1, le=500, description="Items per page (at most 500).")
 
 
+def _nothing_is_no_filter(value: Any) -> Any:
+    # `?taxonomy_term_id=` (a form left blank) means no filter, as `?search=` does: it matched nothing.
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _published_taxonomy(value: str | None) -> str | None:
+    # A misspelt taxonomy or term answered an empty directory that looked real: refused, naming it.
+    if value is not None and taxonomy(value) is None:
+        raise ValueError(f"{value!r:.80} is not a taxonomy this directory publishes (GET /hsds/taxonomies lists them)")
+    return value
+
+
 class TaxonomyTermFilters(HsdsPaging):
     taxonomy_id: str | None = Field(
         default=None, max_length=200, description="Only terms of this taxonomy (id or name)."
     )
+
+    blank_taxonomy = field_validator("taxonomy_id", mode="before")(_nothing_is_no_filter)
+    known_taxonomy = field_validator("taxonomy_id")(_published_taxonomy)
 
 
 class HsdsServiceFilters(HsdsPaging):
@@ -445,6 +460,20 @@ class HsdsServiceFilters(HsdsPaging):
             "within one day is not found by a time before it opens."
         ),
     )
+
+    blank_filters = field_validator("search", "taxonomy_term_id", "taxonomy_id", "organization_id", mode="before")(
+        _nothing_is_no_filter
+    )
+    known_taxonomy = field_validator("taxonomy_id")(_published_taxonomy)
+
+    @field_validator("taxonomy_term_id")
+    @classmethod
+    def _published_term(cls, value: str | None) -> str | None:
+        if value is not None and not any(value in (term.id, term.term_uri) for term in taxonomy_terms()):
+            raise ValueError(
+                f"{value!r:.80} is not a taxonomy term this directory publishes (GET /hsds/taxonomy_terms lists them)"
+            )
+        return value
 
     @field_validator("day")
     @classmethod

@@ -159,7 +159,13 @@ def test_text_search_and_taxonomy_term_filters(client: TestClient, engine: Engin
     assert _ids(_page(client, "/hsds/services", None, taxonomy_term_id="service-finder:kind:crisis_cafe")) == [
         "Harbour Café"
     ]
-    assert _page(client, "/hsds/services", None, taxonomy_term_id="no-such-term")["total_items"] == 0
+    # A misspelt term or taxonomy is refused by name: an empty page looked like a real answer. Left blank, no filter.
+    for name, value in (("taxonomy_term_id", "service-finder:need:self-harm"), ("taxonomy_id", "no-such")):
+        refused = client.get("/hsds/services", params={name: value})
+        assert (refused.status_code, refused.json()["field"], refused.json()["value"]) == (422, name, value)
+    for blank in ("taxonomy_term_id", "taxonomy_id", "organization_id", "search"):
+        assert _page(client, "/hsds/services", None, **{blank: ""})["total_items"] == 2, blank
+    assert client.get("/hsds/taxonomy_terms", params={"taxonomy_id": "x"}).status_code == 422
 
 
 def test_a_yes_no_term_recorded_false_does_not_match_its_filter(client: TestClient, engine: Engine) -> None:
