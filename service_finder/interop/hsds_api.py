@@ -393,6 +393,12 @@ class HsdsPaging(BaseModel):
     per_page: int = Field(default=50, ge=1, le=500, description="Items per page (at most 500).")
 
 
+# What the taxonomy filters take, stated in the OpenAPI document (so clients and schemathesis know): a term's id or
+# term_uri, a taxonomy's id or name.
+TERM_KEYS = sorted({key for item in hsds_taxonomy_terms() for key in (item["id"], item["term_uri"])})
+TAXONOMY_KEYS = sorted({key for item in hsds_taxonomies() for key in (item["id"], item["name"])})
+
+
 def _nothing_is_no_filter(value: Any) -> Any:
     # `?taxonomy_term_id=` (a form left blank) means no filter, as `?search=` does: it matched nothing.
     return None if isinstance(value, str) and not value.strip() else value
@@ -407,7 +413,10 @@ def _published_taxonomy(value: str | None) -> str | None:
 
 class TaxonomyTermFilters(HsdsPaging):
     taxonomy_id: str | None = Field(
-        default=None, max_length=200, description="Only terms of this taxonomy (id or name)."
+        default=None,
+        max_length=200,
+        description="Only terms of this taxonomy (id or name).",
+        json_schema_extra={"enum": TAXONOMY_KEYS},
     )
 
     blank_taxonomy = field_validator("taxonomy_id", mode="before")(_nothing_is_no_filter)
@@ -425,11 +434,13 @@ class HsdsServiceFilters(HsdsPaging):
         max_length=200,
         description="Only services linked to this taxonomy term (its id or term_uri) where it holds: a link with "
         "value false does not match.",
+        json_schema_extra={"enum": TERM_KEYS},
     )
     taxonomy_id: str | None = Field(
         default=None,
         max_length=200,
         description="Only services linked to any term of this taxonomy (id or name) where it holds (value not false).",
+        json_schema_extra={"enum": TAXONOMY_KEYS},
     )
     organization_id: str | None = Field(
         default=None, max_length=80, description="Only services of this organization (its HSDS id or ours)."
