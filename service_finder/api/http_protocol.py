@@ -23,18 +23,28 @@ PROTOCOL = "service_finder.api.http_protocol:ProblemHttpToolsProtocol"
 MALFORMED_HTTP = (
     "the request is not valid HTTP/1.1: its request line or headers could not be read, so the connection is closed"
 )
+# The request line and headers together (nginx's default is 4 buffers of 8 KiB): httptools holds whatever it is
+# sent, so a client sending megabytes of headers on a few connections could run a worker out of memory.
+MAX_HEAD_BYTES = 64 * 1024
+HEAD_TOO_LARGE = (
+    f"the request line and headers are larger than {MAX_HEAD_BYTES // 1024} KiB, so the connection is closed"
+)
 
 
 logger = logging.getLogger("service_finder.requests")
 
 
-def malformed_request_body(request_id: str) -> bytes:
+class HeadTooLarge(Exception):
+    """Raised from a parser callback: httptools reports it as a parse error, answered 431 (send_400_response)."""
+
+
+def malformed_request_body(request_id: str, *, status: int = 400, detail: str = MALFORMED_HTTP) -> bytes:
     problem = PROBLEM_TYPES["http-error"]
     document = {
         "type": problem.type,
         "title": problem.title,
-        "status": 400,
-        "detail": MALFORMED_HTTP,
+        "status": status,
+        "detail": detail,
         "instance": "",  # no path could be read
         "request_id": request_id,
     }
@@ -42,24 +52,68 @@ def malformed_request_body(request_id: str) -> bytes:
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
+    head_bytes = 0  # of the request being read, until its headers are complete
+    head_open = True  # a request's head is being read (a new connection starts with one)
+    head_too_large = False
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A chunk that left the head still open was all head: counted here too, so one endless header line (which
+        # httptools buffers whole before any callback) is stopped as surely as a great many short ones.
+        if self.head_open and not self.head_too_large and not self.transport.is_closing():
+            self._count_head(len(data), raising=False)
+
+    def on_message_begin(self) -> None:
+        self.head_bytes, self.head_open = 0, True
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.head_open = False
+        super().on_headers_complete()
+
+    def _count_head(self, size: int, *, raising: bool = True) -> None:
+        self.head_bytes += size
+        if self.head_bytes <= MAX_HEAD_BYTES:
+            return
+        self.head_too_large = True
+        if raising:
+            raise HeadTooLarge
+        self.send_400_response("head too large")
+
     def send_400_response(self, msg: str) -> None:
         # `msg` is uvicorn's fixed "Invalid HTTP request received." (logged by uvicorn already): nothing of the
         # request is echoed, since nothing of it could be read.
         request_id = uuid.uuid4().hex
-        body = malformed_request_body(request_id)
+        status, detail = (431, HEAD_TOO_LARGE) if self.head_too_large else (400, MALFORMED_HTTP)
+        body = malformed_request_body(request_id, status=status, detail=detail)
         # Logged with the id the answer gives, so a caller quoting it can be found (uvicorn's own line has none).
         token = request_id_var.set(request_id)
         try:
-            logger.warning("request not valid HTTP/1.1: answered 400 and closed")
+            if self.head_too_large:
+                logger.warning("request headers over %d bytes: answered 431 and closed", MAX_HEAD_BYTES)
+            else:
+                logger.warning("request not valid HTTP/1.1: answered 400 and closed")
         finally:
             request_id_var.reset(token)
-        content = [STATUS_LINE[400]]
+        content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
                 b"content-type: application/problem+json\r\n",
+                # As SecurityHeadersMiddleware sends with every problem: this answer never reaches it.
                 b"x-content-type-options: nosniff\r\n",
+                b"referrer-policy: no-referrer\r\n",
+                b"content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n",
+                b"cache-control: no-store\r\n",
                 b"x-request-id: " + request_id.encode("ascii") + b"\r\n",
                 b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n",

@@ -302,6 +302,8 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
             # must be able to read this body (its safety_net, for a search), and nothing may store it.
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
             **(
                 {name.decode(): value.decode() for name, value in CORS_HEADERS}
                 if is_public_read(request.method, request.url.path)

@@ -90,3 +90,10 @@ def test_the_error_log_line_carries_the_stack_as_code_locations_only(failing: Te
 
 def test_the_500_carries_the_request_id_header_like_every_response(failing: TestClient) -> None:
     assert _fail(failing).headers.get("x-request-id") == "boom-1"
+
+
+def test_the_500_carries_the_security_headers_of_every_other_error(failing: TestClient) -> None:
+    # Rendered outside every middleware, it missed the policy docs/security.md promises on every error.
+    headers = _fail(failing).headers
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert (headers["referrer-policy"], headers["x-content-type-options"]) == ("no-referrer", "nosniff")
