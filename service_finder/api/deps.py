@@ -62,6 +62,15 @@ def get_engine(state: StateDep) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
+def public_base(request: Request) -> str:
+    """The address links in answers start with, no trailing slash: SERVICE_FINDER_PUBLIC_BASE_URL (production
+    requires it) or, unconfigured, the address asked on. Behind a TLS load balancer the latter is plain http with a
+    Host the client chose: a FHIR `next` link built from it would send a person's coordinates unencrypted, or to
+    that host."""
+    configured: str | None = request.app.state.service_finder.settings.public_base_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
 def removal_of(engine: Engine, service_id: str) -> datetime | None:
     """When the service was removed from the directory, for a read that did not find it (410, not 404: a client
     keeping a copy must drop it); None when it never was, or when the store cannot say (the read stays a 404)."""

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import QueryParams
 
-from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep
+from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep, public_base
 from service_finder.api.routes.search import resolve_location
 from service_finder.config import Settings
 from service_finder.domain.opening_hours import to_london
@@ -383,10 +383,7 @@ def _snippet_base(request: Request) -> tuple[str, bool]:
     production requires). Unconfigured, it is the address this page was asked on, whose host is whatever the
     client's Host header said (Starlette keeps only a well-formed host[:port], else the server's own address): the
     page then tells the integrator to check it before pasting."""
-    configured: str | None = request.app.state.service_finder.settings.public_base_url
-    if configured:
-        return configured.rstrip("/"), True
-    return str(request.base_url).rstrip("/"), False
+    return public_base(request), bool(request.app.state.service_finder.settings.public_base_url)
 
 
 @router.get("/embed/snippet", response_class=HTMLResponse)

@@ -18,10 +18,13 @@ from sqlmodel import Session
 
 from service_finder.api.deps import get_today
 from service_finder.api.routes.fhir import FhirRoute
+from service_finder.config import Settings
+from service_finder.main import create_app
 from service_finder.openapi import openapi_document
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
+from tests.conftest import GAZETTEER
 from tests.factories import make_record
 
 FHIR_JSON = "application/fhir+json"
@@ -433,3 +436,25 @@ def test_a_removed_service_is_410_deleted_and_one_never_listed_is_404(client: Te
     assert gone["issue"][0]["code"] == "deleted"
     assert "2026-11-20T00:00:00Z" in gone["issue"][0]["diagnostics"]
     assert _fhir(client, "/fhir/HealthcareService/never-here", status=404)["issue"][0]["code"] == "not-found"
+
+
+def test_links_point_at_the_configured_public_address_not_the_host_header(engine: Engine) -> None:
+    # Behind a TLS load balancer the address asked on is plain http with a Host the client chose: a `next` link
+    # carrying a person's coordinates must not be built from it.
+    settings = Settings(
+        database_url=str(engine.url),
+        gazetteer_path=GAZETTEER,
+        rate_limit_enabled=False,
+        public_base_url="https://finder.example.org",
+    )
+    with TestClient(create_app(settings, engine=engine)) as public:
+        _store(engine, public, make_record("cafe-a"), make_record("cafe-b"))
+        evil = {"Host": "evil.example"}
+        bundle = public.get("/fhir/HealthcareService", params={"_count": 1}, headers=evil).json()
+        metadata = public.get("/fhir/metadata", headers=evil).json()
+        hsds = public.get("/hsds/", headers=evil).json()
+    links = {link["relation"]: link["url"] for link in bundle["link"]}
+    assert links["next"].startswith("https://finder.example.org/fhir/HealthcareService?")
+    assert all(entry["fullUrl"].startswith("https://finder.example.org/fhir/") for entry in bundle["entry"])
+    assert metadata["implementation"]["url"].startswith("https://finder.example.org/fhir")
+    assert hsds["openapi_url"] == "https://finder.example.org/openapi.json"

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service_finder.api.deps import EngineDep, SnapshotDep, TodayDep, removal_of
+from service_finder.api.deps import EngineDep, SnapshotDep, TodayDep, public_base, removal_of
 from service_finder.api.docs import OUTCOME_SCHEMA, fhir_resource_schema
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
@@ -233,7 +233,7 @@ def _only_known(request: Request, known: set[str]) -> None:
 
 
 def _links(request: Request, *, count: int, offset: int, total: int) -> dict[str, str]:
-    base = str(request.url.replace(query=""))
+    base = public_base(request) + request.url.path
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in {"_count", "_offset"}]
 
     def url(start: int) -> str:
@@ -246,7 +246,7 @@ def _links(request: Request, *, count: int, offset: int, total: int) -> dict[str
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url) + "fhir/"
+    return public_base(request) + "/fhir/"
 
 
 def _service_position(index: DirectoryIndex, resource_id: str) -> int | None:

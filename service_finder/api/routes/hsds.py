@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from service_finder.api.deps import EngineDep, GazetteerDep, NoUnknownQuery, SnapshotDep, one_each, removal_of
+from service_finder.api.deps import (
+    EngineDep,
+    GazetteerDep,
+    NoUnknownQuery,
+    SnapshotDep,
+    one_each,
+    public_base,
+    removal_of,
+)
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.search import resolve_postcode
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
@@ -118,7 +126,7 @@ def hsds_info(request: Request) -> HsdsApiInfo:
     return HsdsApiInfo(
         version=HSDS_VERSION,
         profile=ORUK_PROFILE,
-        openapi_url=str(request.base_url).rstrip("/") + (request.app.openapi_url or "/openapi.json"),
+        openapi_url=public_base(request) + (request.app.openapi_url or "/openapi.json"),
     )
 
 
