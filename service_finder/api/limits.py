@@ -501,6 +501,18 @@ def client_address(scope: Scope, trusted: Sequence[Network]) -> str:
     return peer
 
 
+def bucket_of(address: str) -> str:
+    """The anonymous bucket an address draws on: itself for IPv4, its /64 for IPv6. Any IPv6 host has a /64 to
+    itself, so a bucket per address let one client rotate past the limit."""
+    if ":" not in address:
+        return f"ip:{address}"
+    try:
+        network = ipaddress.IPv6Network(f"{address}/64", strict=False)
+    except ValueError:
+        return f"ip:{address}"
+    return f"ip:{network}"
+
+
 def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -573,7 +585,7 @@ class RateLimitMiddleware:
             # A key that is not valid earns no tier of its own: the attempt counts against the address, as an
             # anonymous request, so made-up keys cannot be used to get past the limit (or to make one store lookup
             # after another).
-            address = f"ip:{client_address(scope, self.trusted)}"
+            address = bucket_of(client_address(scope, self.trusted))
             if self.enabled and await self._limited(scope, send, self.anonymous, address):
                 return
             await send_problem(
@@ -591,7 +603,7 @@ class RateLimitMiddleware:
         tier, client = (
             (self.partner, f"key:{caller.key_id}")
             if caller.key_id
-            else (self.anonymous, f"ip:{client_address(scope, self.trusted)}")
+            else (self.anonymous, bucket_of(client_address(scope, self.trusted)))
         )
         if await self._limited(scope, send, tier, client):
             return

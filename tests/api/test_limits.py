@@ -121,6 +121,25 @@ def test_a_spoofed_forwarded_for_does_not_dodge_the_limit() -> None:
     assert client_address(via_proxy, trusted) == "203.0.113.9"
 
 
+def test_addresses_in_one_ipv6_64_share_one_bucket(sqlite_engine: Engine) -> None:
+    # Any IPv6 host has a /64 to itself: a bucket per address let one client rotate past the limit.
+    settings = Settings(
+        database_url=str(sqlite_engine.url),
+        gazetteer_path=GAZETTEER,
+        rate_limit_anonymous_per_minute=60,
+        rate_limit_anonymous_burst=3,
+        trusted_proxies=["10.0.0.0/8"],
+    )
+    with TestClient(create_app(settings, engine=sqlite_engine), client=("10.0.0.1", 50000)) as proxied:
+
+        def search_from(address: str) -> int:
+            return proxied.get("/v1/search", headers={"X-Forwarded-For": address}).status_code
+
+        assert [search_from(f"2001:db8:1:3::{n}") for n in range(1, 6)] == [200, 200, 200, 429, 429]
+        assert search_from("2001:db8:1:4::1") == 200  # another /64, another client
+        assert [search_from("203.0.113.9") for _ in range(4)] == [200, 200, 200, 429]  # IPv4: per address
+
+
 def test_token_buckets_refill_at_the_tier_rate() -> None:
     buckets, tier = TokenBuckets(), Tier(per_minute=60, burst=2)
     assert [buckets.take("a", tier, 0.0) for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]
