@@ -350,8 +350,15 @@ class TimeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Writes to the directory are not timed: their thread commits whatever the caller is told, so a 503
         # saying "try again" would be false (the retry would then meet 412 for its own change). A write waits for
-        # the store's lock for a bounded time (the driver's busy timeout) and answers what happened.
-        if scope["type"] != "http" or not time_limited(scope["method"], scope.get("path", "")):
+        # the store's lock for a bounded time (the driver's busy timeout) and answers what happened. Its body is
+        # timed, though: nothing is committed before it is whole, and a client trickling it a byte a second
+        # (no key needed: the key is checked once the body is read) held a connection for as long as it liked.
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope.get("path", "")
+        body_only = is_write(method, path) and method != "DELETE"
+        if not body_only and not time_limited(method, path):
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
@@ -375,9 +382,15 @@ class TimeLimitMiddleware:
             if task is not None:
                 task.cancel()
 
+        async def body_timed_receive() -> Message:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                timer.cancel()  # the body is whole (or the client has gone): the change itself is not timed
+            return message
+
         timer = loop.call_later(self.seconds, expire)
         try:
-            await self.app(scope, receive, guarded_send)
+            await self.app(scope, body_timed_receive if body_only else receive, guarded_send)
         except asyncio.CancelledError:
             # Ours only if the timer fired and nothing else (a server shutting down) cancelled the task too.
             if answer is None or task is None or task.uncancel() > 0:

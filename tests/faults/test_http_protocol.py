@@ -146,3 +146,27 @@ def test_every_way_of_writing_keeps_the_order_the_bytes_were_written_in() -> Non
             return received
 
     assert asyncio.run(exchange()) == b"head;body;more;end"
+
+
+def test_a_write_whose_body_stalls_gets_the_time_limit(tmp_path: Path) -> None:
+    # Writes are not timed (a change must not be cut off half-way), and the key is checked once the body is read:
+    # an anonymous write trickling its body held a connection for as long as it liked. Its body is timed now.
+    server = start_server(
+        f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "server.log", SERVICE_FINDER_REQUEST_TIMEOUT_SECONDS="1"
+    )
+    parts = urlsplit(server.url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5) as connection:
+            head = (
+                b"POST /v1/services HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+            )
+            connection.sendall(head + b"\r\n{")  # 1 byte of the 1,000 promised, and no more
+            answer = b""
+            while not answer.rstrip().endswith(b"}"):
+                answer += connection.recv(65536)  # a socket timeout (5 s) fails the test
+    finally:
+        stop_server(server)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 503")
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert problem["type"].rsplit("/", 1)[-1] == "request-timeout"
