@@ -90,7 +90,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get("/docs/oauth2-redirect")
 async def swagger_ui_oauth2_redirect() -> HTMLResponse:
-    return get_swagger_ui_oauth2_redirect_html()
+    return _with_policy(get_swagger_ui_oauth2_redirect_html())  # inline script too: it had no policy at all
 
 
 @cache

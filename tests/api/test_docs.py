@@ -106,13 +106,14 @@ def test_the_docs_pages_are_not_operations_in_the_document(docs_client: TestClie
     assert not [path for path in paths if path.startswith(("/docs", "/redoc"))]
 
 
-@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/docs/oauth2-redirect"])
 def test_the_docs_pages_may_load_nothing_from_another_host(docs_client: TestClient, page: str) -> None:
     # ReDoc's bundle shows its vendor's logo from cdn.redoc.ly: the page's policy keeps that request at home.
     policy = docs_client.get(page).headers["content-security-policy"]
     directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
     assert directives["img-src"] == "'self' data:"
     assert directives["default-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"  # no other site may frame them
     assert "http" not in policy
 
 
