@@ -99,7 +99,7 @@ def test_location_problems_name_the_field_and_value(client: TestClient) -> None:
 
 
 def test_bad_values_and_contradictions_are_422(client: TestClient) -> None:
-    cases: list[tuple[dict[str, str | int], str]] = [
+    cases: list[tuple[dict[str, str | int | list[str]], str]] = [
         ({"age": -3}, "age"),
         ({"radius_km": 10000}, "radius_km"),
         ({"open": "soon"}, "open"),

@@ -199,7 +199,7 @@ def test_a_creation_another_writer_got_in_first_is_a_conflict_naming_the_id(engi
     with Session(engine) as session:
         repository.upsert_services(session, [make_record("cafe", name="First")], actor="first", now=T0)
         session.commit()
-    nothing_found = patch.object(repository, "get_services", lambda session, ids: {})
+    nothing_found = patch.object(repository, "get_services", lambda session, ids: dict[str, object]())
     with Session(engine) as session, nothing_found, pytest.raises(Conflict) as raised:
         repository.upsert_services(session, [make_record("cafe", name="Second")], actor="second", create_only=True)
     assert (raised.value.field, raised.value.value) == ("id", "cafe")
