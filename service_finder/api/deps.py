@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from service_finder.api.auth import KeyStore
     from service_finder.observability import Metrics
 from service_finder.config import Settings
-from service_finder.errors import InvalidParameter, UnknownParameter, quoted
+from service_finder.errors import Gone, InvalidParameter, UnknownParameter, quoted
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.schemas import NUMBER_WITH_SEPARATOR
 from service_finder.storage import repository
@@ -69,6 +69,15 @@ def public_base(request: Request) -> str:
     that host."""
     configured: str | None = request.app.state.service_finder.settings.public_base_url
     return (configured or str(request.base_url)).rstrip("/")
+
+
+def removed_words(what: str, removed: datetime) -> str:
+    """What every read of a removed service says (/v1/services, HSDS, FHIR): when, and what the caller must do."""
+    return f"{what} was removed from the directory at {removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it"
+
+
+def gone(service_id: str, removed: datetime) -> Gone:
+    return Gone(removed_words(f"service {quoted(service_id)}", removed), field="service_id", value=service_id)
 
 
 def removal_of(engine: Engine, service_id: str) -> datetime | None:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service_finder.api.deps import EngineDep, SnapshotDep, TodayDep, public_base, removal_of
+from service_finder.api.deps import EngineDep, SnapshotDep, TodayDep, public_base, removal_of, removed_words
 from service_finder.api.docs import OUTCOME_SCHEMA, fhir_resource_schema
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
@@ -337,8 +337,7 @@ def read_healthcare_service(
             return FhirError(
                 410,
                 "deleted",
-                f"HealthcareService {quoted(resource_id)} was removed from the directory at "
-                f"{removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it",
+                removed_words(f"HealthcareService {quoted(resource_id)}", removed),
             ).response()
         return FhirError(
             404, "not-found", f"HealthcareService {quoted(resource_id)} is not in the directory"

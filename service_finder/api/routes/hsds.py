@@ -12,6 +12,7 @@ from service_finder.api.deps import (
     GazetteerDep,
     NoUnknownQuery,
     SnapshotDep,
+    gone,
     one_each,
     public_base,
     removal_of,
@@ -19,7 +20,7 @@ from service_finder.api.deps import (
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.search import resolve_postcode
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
-from service_finder.errors import Gone, InvalidParameter, NotFound, quoted
+from service_finder.errors import InvalidParameter, NotFound, quoted
 from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
     HSDS_VERSION,
@@ -160,12 +161,7 @@ def hsds_service(snapshot: SnapshotDep, store: EngineDep, service_id: IdPath) ->
     if document is None:
         # By our identifier, a removed service is 410, as /v1/services says (its HSDS UUID alone cannot be traced).
         if (removed := removal_of(store, service_id)) is not None:
-            raise Gone(
-                f"service {quoted(service_id)} was removed from the directory at "
-                f"{removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it",
-                field="service_id",
-                value=service_id,
-            )
+            raise gone(service_id, removed)
         raise NotFound(f"service {quoted(service_id)} is not in the directory", field="service_id", value=service_id)
     return HsdsService.model_validate(document)
 

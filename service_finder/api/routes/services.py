@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlmodel import Session
 
-from service_finder.api.deps import EngineDep, NoUnknownQuery, TodayDep
+from service_finder.api.deps import EngineDep, NoUnknownQuery, TodayDep, gone
 from service_finder.api.docs import NOT_MODIFIED, header_refs, problem_example, problem_responses
 from service_finder.domain.opening_hours import to_london
 from service_finder.domain.taxonomy import ServiceKind
-from service_finder.errors import PROBLEM_BASE, Gone, NotFound
+from service_finder.errors import PROBLEM_BASE, NotFound
 from service_finder.presenters import public_service, read_etag, service_page
 from service_finder.schemas import ID_PATTERN, IsoDateTime, ServicePage, ServicePublic
 from service_finder.storage import repository
@@ -122,12 +122,7 @@ def get_service(
         removed = repository.removed_at(session, service_id) if stored is None else None
     if stored is None:
         if removed is not None:
-            raise Gone(
-                f"service {service_id!r} was removed from the directory at "
-                f"{removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it",
-                field="service_id",
-                value=service_id,
-            )
+            raise gone(service_id, removed)
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     public = public_service(stored, today=today)
     etag = read_etag(stored, public)
