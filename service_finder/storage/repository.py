@@ -852,7 +852,15 @@ def upsert_services(
                 ) from error
         for child, attribute in ((ServiceAtLocation, "links"), (Schedule, "schedules"), (Phone, "phones")):
             if child_rows := [row for r in everything for row in getattr(r, attribute)]:
-                connection.execute(_table(child).insert(), child_rows)
+                try:
+                    connection.execute(_table(child).insert(), child_rows)
+                except sa.exc.IntegrityError as error:
+                    if child is not Schedule or not _key_taken(error, "schedule"):
+                        raise
+                    # Another writer gave one of these schedule ids to its own service between our look
+                    # (_refuse_schedule_ids_of_others) and our write: theirs stands, ours is refused, nothing
+                    # half-written (the caller rolls back).
+                    raise _schedule_id_race(batch, error) from error
         for service_id in dict.fromkeys(change.service_id for change in shared):
             session.execute(
                 sa.update(Service)
@@ -876,10 +884,31 @@ def upsert_services(
 
 def _service_id_taken(error: sa.exc.IntegrityError) -> bool:
     """Whether the insert failed on the service table's key, and not on anything else (which is a fault)."""
+    return _key_taken(error, "service")
+
+
+def _key_taken(error: sa.exc.IntegrityError, table: str) -> bool:
+    """Whether an insert failed on `table`'s primary key (its id), and not on anything else."""
     diag = getattr(error.orig, "diag", None)
     if diag is not None:  # PostgreSQL (psycopg)
-        return getattr(diag, "constraint_name", None) == "service_pkey"
-    return str(error.orig) == "UNIQUE constraint failed: service.id"  # SQLite
+        return getattr(diag, "constraint_name", None) == f"{table}_pkey"
+    return str(error.orig) == f"UNIQUE constraint failed: {table}.id"  # SQLite
+
+
+def _schedule_id_race(batch: Sequence[ServiceRecord], error: sa.exc.IntegrityError) -> Conflict:
+    """The refusal for a schedule id another writer took at the same time, naming the record and field from the
+    key PostgreSQL names ("Key (id)=(x) already exists."); SQLite serialises writers and cannot meet this race."""
+    detail = getattr(getattr(error.orig, "diag", None), "message_detail", None) or ""
+    for record in batch:
+        for position, schedule in enumerate(record.schedules):
+            if f"=({schedule.id})" in detail:
+                return Conflict(
+                    f"schedule id {schedule.id!r} of service {record.id!r} was taken by another service at the same "
+                    "time: give it another id",
+                    field=f"schedules.{position}.id",
+                    value=schedule.id,
+                )
+    return Conflict("a schedule id here was taken by another service at the same time: try again", field="schedules")
 
 
 def _audit(

@@ -174,6 +174,30 @@ def test_a_changed_organisation_or_location_is_stored_and_an_unchanged_one_is_le
     assert history[-1] == ("update", "organisation.name", "Renamed Organisation")
 
 
+def test_a_schedule_id_another_writer_took_at_the_same_time_is_a_conflict_and_nothing_is_written(
+    engine: Engine,
+) -> None:
+    # Two writers can both look for a new schedule id before either writes (PostgreSQL lets them): the second's
+    # insert meets the first's row. It was a 500; it is a 409, and the second service is not half-written.
+    # Simulated by a look that finds nothing.
+    hours = [{"id": "evening-hours", "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "23:00"}]}]
+    with Session(engine) as session:
+        repository.upsert_services(session, [make_record("first", schedules=hours)], actor="first", now=T0)
+        session.commit()
+    nothing_found = patch.object(repository, "_refuse_schedule_ids_of_others", lambda session, records: None)
+    with Session(engine) as session, nothing_found, pytest.raises(Conflict) as raised:
+        repository.upsert_services(session, [make_record("second", schedules=hours)], actor="second", now=T0)
+    assert raised.value.status == 409
+    assert "taken by another service at the same time" in raised.value.detail
+    if engine.dialect.name == "postgresql":  # SQLite serialises writers (no race) and does not name the key
+        assert (raised.value.field, raised.value.value) == ("schedules.0.id", "evening-hours")
+    with Session(engine) as session:
+        assert repository.get_service(session, "second") is None
+        first = repository.get_service(session, "first")
+    assert first is not None
+    assert [s.id for s in first.record.schedules] == ["evening-hours"]
+
+
 def test_a_location_shared_with_another_service_moves_it_too_and_says_so(engine: Engine) -> None:
     # One building, two services: a write with the building's new address, allowed to change shared rows (an import
     # with shared updates asked for), changes the other's too; the other gets a new revision and an audit entry for
