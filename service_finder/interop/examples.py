@@ -85,6 +85,10 @@ def hsds_taxonomy_page_example() -> dict[str, Any]:
     return _page([_dump(item) for item in every[:2]], total=len(every), per_page=2)
 
 
+def hsds_taxonomy_term_example() -> dict[str, Any]:
+    return _dump(hsds_api.taxonomy_terms()[0])
+
+
 def hsds_taxonomy_term_page_example() -> dict[str, Any]:
     every = hsds_api.taxonomy_terms()
     return _page([_dump(item) for item in every[:2]], total=len(every), per_page=2)

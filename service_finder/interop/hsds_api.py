@@ -757,6 +757,11 @@ def taxonomy_terms(taxonomy_id: str | None = None) -> list[HsdsTaxonomyTerm]:
     ]
 
 
+def taxonomy_term(key: str) -> HsdsTaxonomyTerm | None:
+    """The taxonomy term with this id or term_uri (`service-finder:kind:crisis_line`)."""
+    return next((item for item in taxonomy_terms() if key in (item.id, item.term_uri)), None)
+
+
 def page_fields(total: int, *, page: int, per_page: int, size: int) -> dict[str, Any]:
     total_pages = math.ceil(total / per_page)
     return {

@@ -309,6 +309,7 @@ def test_a_repeated_parameter_is_refused_naming_both_values(
         "/hsds/taxonomies",
         "/hsds/taxonomies/service-finder:kind",
         "/hsds/taxonomy_terms",
+        "/hsds/taxonomy_terms/service-finder:kind:crisis_line",
         f"/hsds/service_at_locations/{EXAMPLE_PLACE}",
     ],
 )
@@ -420,6 +421,23 @@ def test_a_taxonomy_reads_by_its_hsds_id_or_name(client: TestClient) -> None:
         assert client.get(f"/hsds/taxonomies/{item['name']}").json() == item
 
 
+def test_a_taxonomy_term_reads_by_its_hsds_id_or_term_uri(client: TestClient) -> None:
+    # HSDS 3.0's API has GET /taxonomy_terms/{id}; a consumer following a term id from a service's attributes got a
+    # 404 for every term.
+    term_schema = _schema("service.json")["properties"]["attributes"]["items"]["properties"]["taxonomy_term"]
+    listed = _page(client, "/hsds/taxonomy_terms", None, per_page=500)["contents"]
+    assert listed
+    for item in listed:
+        by_id = client.get(f"/hsds/taxonomy_terms/{item['id']}")
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.headers["access-control-allow-origin"] == "*"
+        assert _errors(by_id.json(), term_schema) == []
+        assert by_id.json() == item
+        assert client.get(f"/hsds/taxonomy_terms/{item['term_uri']}").json() == item
+    crisis_line = client.get("/hsds/taxonomy_terms/service-finder:kind:crisis_line").json()
+    assert (crisis_line["name"], crisis_line["taxonomy"]) == ("24/7 crisis line", "service-finder:kind")
+
+
 @pytest.mark.parametrize(
     ("path", "field", "value"),
     [
@@ -427,6 +445,8 @@ def test_a_taxonomy_reads_by_its_hsds_id_or_name(client: TestClient) -> None:
         (f"/hsds/service_at_locations/{EXAMPLE_PLACE}", "service_at_location_id", EXAMPLE_PLACE),
         ("/hsds/taxonomies/service-finder:nothing", "taxonomy_id", "service-finder:nothing"),
         (f"/hsds/taxonomies/{NO_TAXONOMY}", "taxonomy_id", NO_TAXONOMY),
+        ("/hsds/taxonomy_terms/service-finder:kind:nothing", "taxonomy_term_id", "service-finder:kind:nothing"),
+        (f"/hsds/taxonomy_terms/{NO_TAXONOMY}", "taxonomy_term_id", NO_TAXONOMY),
     ],
 )
 def test_an_unknown_id_is_a_404_problem_naming_it(client: TestClient, path: str, field: str, value: str) -> None:

@@ -37,6 +37,7 @@ from service_finder.interop.hsds_api import (
     HsdsServicePage,
     HsdsTaxonomy,
     HsdsTaxonomyPage,
+    HsdsTaxonomyTerm,
     HsdsTaxonomyTermPage,
     Point,
     TaxonomyTermFilters,
@@ -51,6 +52,7 @@ from service_finder.interop.hsds_api import (
     service_list_item,
     taxonomies,
     taxonomy,
+    taxonomy_term,
     taxonomy_terms,
     window,
 )
@@ -101,6 +103,15 @@ ServiceAtLocationIdPath = Annotated[
         max_length=80,
         description="The HSDS id (a UUID) of the service at a location, as /hsds/service_at_locations gives it.",
         examples=[examples.hsds_service_at_location_example()["id"]],
+    ),
+]
+TaxonomyTermIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=120,
+        description="The HSDS id (a UUID) or the `term_uri` of the taxonomy term (`service-finder:<taxonomy>:<code>`).",
+        examples=["service-finder:kind:crisis_line"],
     ),
 ]
 TaxonomyIdPath = Annotated[
@@ -321,3 +332,24 @@ def hsds_taxonomy_terms(filters: Annotated[TaxonomyTermFilters, Query()]) -> Hsd
     return HsdsTaxonomyTermPage(
         **page_fields(len(every), page=filters.page, per_page=filters.per_page, size=len(contents)), contents=contents
     )
+
+
+@router.get(
+    "/taxonomy_terms/{taxonomy_term_id}",
+    operation_id="hsds-taxonomy-terms-get",
+    dependencies=[NoUnknownQuery],
+    responses=_responses(
+        examples.hsds_taxonomy_term_example(), 400, 404, 422, instance="/hsds/taxonomy_terms/{taxonomy_term_id}"
+    ),
+    summary="One taxonomy term our HSDS attributes use (HSDS id or term_uri)",
+    response_model_exclude_none=True,
+)
+def hsds_taxonomy_term(taxonomy_term_id: TaxonomyTermIdPath) -> HsdsTaxonomyTerm:
+    found = taxonomy_term(taxonomy_term_id)
+    if found is None:
+        raise NotFound(
+            f"taxonomy term {quoted(taxonomy_term_id)} is not one this directory publishes",
+            field="taxonomy_term_id",
+            value=taxonomy_term_id,
+        )
+    return found
