@@ -1618,14 +1618,13 @@ def _exclusions(
             for name, column in failed.items()
             if column[position]
         ]
-        if reason == INELIGIBLE:
-            reasons = ineligible
-        elif reason == CLOSED:
+        if reason == CLOSED:
             reasons = [_closed_words(index, unit, state)]
         elif reason == TEMPORARILY_CLOSED:
             reasons = [f"temporarily closed: {record.alert}".strip(": "), *ineligible]
         else:
-            reasons = [reason, *ineligible]
+            # Closed too, said as well: "only for people aged 18 and over" alone reads as open to an adult.
+            reasons = ineligible if reason == INELIGIBLE else [reason, *ineligible]
             if window is not None and not _open_within(state(unit), window):
                 reasons.append(_closed_words(index, unit, state))
         km = distances[position]

@@ -233,6 +233,21 @@ def test_explain_gives_every_reason_a_service_is_left_out_not_only_the_first() -
     assert any(reason.startswith("closed until") for reason in cafe_reasons[1:]), cafe_reasons
 
 
+def test_explain_says_an_ineligible_service_is_closed_too() -> None:
+    # "only for people aged 18 and over" alone, for a 15-year-old's clinician, reads as open to an adult brought
+    # along at 3am: the café shuts at 02:00, and the exclusion says that too.
+    cafe = make_record("evening-cafe", eligibility={"minimum_age": 18})  # Fridays 18:00-02:00
+    reasons = exclusion_reasons(run(index_of([cafe]), at=FRIDAY_MORNING, age=15, explain=True), "evening-cafe")
+    assert any("18" in reason for reason in reasons), reasons
+    assert reasons[-1].startswith("closed until"), reasons
+    assert not any(
+        r.startswith("closed")
+        for r in exclusion_reasons(
+            run(index_of([cafe]), at=FRIDAY_MORNING, age=15, open="any", explain=True), "evening-cafe"
+        )
+    )
+
+
 def test_explain_lists_open_services_the_limit_left_out() -> None:
     near, middle, far = (
         open_all_week(name, locations=located(name, 53.8 + km / 111, -1.55))
