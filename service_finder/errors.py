@@ -223,8 +223,10 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         _of(
             Conflict,
-            "A new service's id is already in use.",
-            "Choose another id, or change the existing service with `PUT`.",
+            "An id is already in use (a new service's id, or a schedule id another service has), or a change to one "
+            "service's location or organisation would also change another service that shares it.",
+            "Choose another id (to change an existing service, use `PUT` or `PATCH`), or give the location or "
+            "organisation an id of its own.",
         ),
         _of(
             Gone,

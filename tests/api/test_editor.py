@@ -391,6 +391,15 @@ def test_a_write_cannot_move_another_services_place_or_rewrite_an_organisation_i
     assert renamed.status_code == 200
 
 
+def test_the_conflicts_a_change_can_meet_are_in_its_contract(client: TestClient) -> None:
+    # PATCH and PUT answer 409 (above, and a schedule id another service has): a client generated from the
+    # OpenAPI document, not told of it, treats it as an unexpected failure rather than "choose another id".
+    document = client.get("/openapi.json").json()
+    for method in ("put", "patch"):
+        responses = document["paths"]["/v1/services/{service_id}"][method]["responses"]
+        assert "409" in responses, method
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -196,7 +196,7 @@ def _change_responses() -> dict[int | str, Any]:
     return {
         200: {"headers": header_refs("ETag")},
         **problem_responses(
-            400, 401, 403, 404, 412, 413, 415, 422, 428, 500, 503, instance="/v1/services/leeds-evening-safe-haven"
+            400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 500, 503, instance="/v1/services/leeds-evening-safe-haven"
         ),
     }
 
