@@ -912,8 +912,9 @@ class ServicePage(BaseModel):
     removed: list[RemovedService] = Field(
         default_factory=list,
         description="With `modified_after`, on page 1 only: services removed from the directory after that instant "
-        "(of `kind`, if given), oldest first. A client that keeps a copy of the directory must drop them: a removed "
-        "crisis service must not go on being offered. Empty without `modified_after`, and on later pages.",
+        "(of `kind`, if given, and with `kind` also those that moved to another kind since, from when they moved), "
+        "oldest first. A client that keeps a copy of the directory must drop them: a removed crisis service must not "
+        "go on being offered. Empty without `modified_after`, and on later pages.",
         examples=[[]],
     )
 

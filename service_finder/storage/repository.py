@@ -380,12 +380,43 @@ def list_services(
             for ident, at in session.exec(gone.order_by(col(Service.deleted_at), col(Service.id)))
             if at is not None  # as the query asks: the type cannot say so
         )
+        if kind is not None:
+            removed = _with_those_that_left(session, removed, kind, modified_after)
     return Page(
         [s for s in loaded if isinstance(s, StoredService)],
         total,
         tuple(s.id for s in loaded if isinstance(s, UnreadableService)),
         removed,
     )
+
+
+def _with_those_that_left(
+    session: Session, removed: tuple[tuple[str, datetime], ...], kind: str, since: datetime
+) -> tuple[tuple[str, datetime], ...]:
+    """`removed`, with the services that moved out of `kind` after `since` and are not in it now, from the moment
+    they moved: to a client keeping a copy of one kind, a crisis café that became a peer group is gone, and without
+    this it went on being offered as a café."""
+    moves = session.exec(
+        select(AuditEntry.entity_id, AuditEntry.changed_at, AuditEntry.old_value).where(
+            AuditEntry.entity == "service",
+            AuditEntry.action == "update",
+            AuditEntry.field == "kind",
+            col(AuditEntry.changed_at) > since,
+        )
+    ).all()
+    left = {ident: _utc(at) for ident, at, old in sorted(moves, key=lambda move: move[1]) if old == kind}
+    if not left:
+        return removed
+    listed = {ident for ident, _ in removed}
+    now_in_kind = set(
+        session.exec(
+            select(Service.id).where(
+                col(Service.id).in_(list(left)), Service.kind == kind, col(Service.deleted_at).is_(None)
+            )
+        ).all()
+    )
+    moved = [(ident, at) for ident, at in left.items() if ident not in now_in_kind and ident not in listed]
+    return tuple(sorted([*removed, *moved], key=lambda item: (item[1], item[0])))
 
 
 def iter_all_services(

@@ -250,6 +250,31 @@ def test_a_poller_learns_of_a_removal_as_well_as_of_changes(client: TestClient, 
     assert ([s["id"] for s in again["items"]], again["removed"]) == (["cafe"], [])
 
 
+def test_a_poller_of_one_kind_learns_of_a_service_that_moved_to_another(client: TestClient, engine: Engine) -> None:
+    # A partner keeping a copy of crisis cafés polls with kind=crisis_cafe: a café that became a peer group is gone
+    # from that copy, or it goes on being offered as a café.
+    headers = _key(engine, "write")
+    for name in ("cafe", "other-cafe"):
+        client.post("/v1/services", json=service_data(name, kind="crisis_cafe"), headers=headers)
+    before = datetime.now(UTC)
+    assert _patch(client, "cafe", {"kind": "peer_support"}, headers).status_code == 200
+    since = {"modified_after": before.isoformat(), "kind": "crisis_cafe"}
+    page = client.get("/v1/services", params=since).json()
+    assert page["items"] == []
+    assert [r["id"] for r in page["removed"]] == ["cafe"]
+    assert datetime.fromisoformat(page["removed"][0]["removed_at"]) > before
+    # Polled for its new kind, it is a change; polled from after the move, nothing left.
+    assert [s["id"] for s in client.get("/v1/services", params={**since, "kind": "peer_support"}).json()["items"]] == [
+        "cafe"
+    ]
+    after = {"modified_after": datetime.now(UTC).isoformat(), "kind": "crisis_cafe"}
+    assert client.get("/v1/services", params=after).json()["removed"] == []
+    # Moved back, it is a café again: a change, not a removal.
+    assert _patch(client, "cafe", {"kind": "crisis_cafe"}, headers).status_code == 200
+    again = client.get("/v1/services", params=since).json()
+    assert ([s["id"] for s in again["items"]], again["removed"]) == (["cafe"], [])
+
+
 def test_a_deleted_service_can_be_brought_back_by_creating_it_again(client: TestClient, engine: Engine) -> None:
     headers = _key(engine, "write")
     client.post("/v1/services", json=service_data("cafe"), headers=headers)
