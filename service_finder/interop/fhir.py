@@ -397,11 +397,33 @@ def _phone_notes(record: ServiceRecord) -> list[str]:
     ]
 
 
+def _the_hours_of_every_site(record: ServiceRecord) -> list[ScheduleRecord] | None:
+    """The schedules that give every one of the service's sites its hours, when they all keep the same hours (a
+    site's own schedules override the service's, as search reads them); None when sites differ or none has its own."""
+    if not record.locations or all(s.location_id is None for s in record.schedules):
+        return None
+    service_wide = [s for s in record.schedules if s.location_id is None]
+    per_site = [
+        [s for s in record.schedules if s.location_id == location.id] or service_wide for location in record.locations
+    ]
+
+    def content(schedules: list[ScheduleRecord]) -> list[dict[str, Any]]:
+        return [s.model_dump(mode="json", exclude={"id", "location_id"}) for s in schedules]
+
+    first = content(per_site[0])
+    return per_site[0] if all(content(other) == first for other in per_site[1:]) else None
+
+
 def healthcare_service(record: ServiceRecord, *, today: date, last_modified: datetime | None = None) -> dict[str, Any]:
     """`today` (London) decides which hours apply now and which dated changes are coming."""
     category, kind_type = _kind_concepts(record)
     service_wide = [s for s in record.schedules if s.location_id is None]
     per_location = len(service_wide) < len(record.schedules)
+    one_for_all = _the_hours_of_every_site(record)
+    if one_for_all is not None:
+        # Every site keeps the same hours (most often: the one site has its own): they are the service's hours, so
+        # a client reading the HealthcareService alone still sees when it is closed.
+        service_wide, per_location = one_for_all, False
     week = hours(service_wide, today) if service_wide or not per_location else None
     not_available = list(week.unavailable) if week else []
     if record.status is ServiceStatus.temporarily_closed:

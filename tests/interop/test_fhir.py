@@ -169,6 +169,34 @@ def test_a_location_states_its_bank_holiday_hours_validity_and_dated_closures() 
     assert "Closed: Closed over Christmas (Fri 25 Dec 2026 18:00 to Sat 26 Dec 02:00)" in text
 
 
+def test_a_service_whose_sites_keep_the_same_hours_states_them_itself() -> None:
+    # Most services have one site with its own hours. Their HealthcareService had no availableTime and no
+    # notAvailable (only "see each Location"), and R4 Location cannot say "closed on Christmas Day": a client
+    # reading the HealthcareService showed a café open all Christmas.
+    christmas = {"start_date": "2026-12-24", "end_date": "2026-12-26", "reason": "Christmas"}
+    own = {**_hours(("friday", "18:00", "02:00"), exceptions=[christmas])[0], "location_id": "leeds-test-cafe-loc"}
+    resource = _service(make_record(schedules=[own]))
+    HealthcareService.model_validate(resource)
+    first = resource["availableTime"][0]
+    assert (first["daysOfWeek"], first["availableStartTime"]) == (["fri"], "18:00:00")
+    assert any(n["during"]["start"].startswith("2026-12-25T18:00") for n in resource["notAvailable"])
+    assert "each Location" not in resource.get("availabilityExceptions", "")
+    # Two sites with different hours: the service's own words say to read each Location, as before.
+    second = {"id": "second-loc", "postcode": "LS1 1UR", "latitude": 53.80, "longitude": -1.55}
+    other = {
+        **own,
+        "id": "second-hours",
+        "location_id": "second-loc",
+        "sessions": [_hours(("monday", "09:00", "12:00"))[0]["sessions"][0]],
+    }
+    record = make_record(
+        schedules=[own, other], locations=[*make_record().model_dump(mode="json")["locations"], second]
+    )
+    resource = _service(record)
+    assert "availableTime" not in resource
+    assert "each Location" in resource["availabilityExceptions"]
+
+
 # The hazard this guards: a FHIR client that reads availableTime and notAvailable alone (as any would) must never
 # see the service open at a moment the search's own opening-hours engine says it is closed. Checked every 15
 # minutes over the whole horizon, from days that take in Christmas, the March clock change with Easter, and
