@@ -841,6 +841,23 @@ class ServiceRecord(Record):
     def is_demo(self) -> bool:
         return self.provenance.source_name == "demo"
 
+    def hours_at(self, location_id: str | None) -> list[ScheduleRecord]:
+        """The schedules that give a site its hours: its own when it has any, else the service's (HSDS: a schedule
+        on a service-at-location overrides the service's); a service with no location keeps the service's.
+
+        A site's own hours still keep the service's dated closures: "the service closes over Christmas", recorded
+        once on the service's hours, closes every site. Read as overridden, a site with its own evening hours showed
+        open through the closure. (The service's special openings and bank-holiday policy are not carried over:
+        they could only add hours the site never said it keeps.)"""
+        wide = [s for s in self.schedules if s.location_id is None]
+        own = [s for s in self.schedules if location_id is not None and s.location_id == location_id]
+        if not own:
+            return wide
+        closures = [e for s in wide for e in s.exceptions if e.closed]
+        if not closures:
+            return own
+        return [s.model_copy(update={"exceptions": [*s.exceptions, *closures]}) for s in own]
+
 
 def _nul_at(value: Any, path: str) -> str | None:
     """The dotted path of the first text (a value, or a key) holding NUL, or None."""

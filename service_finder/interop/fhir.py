@@ -402,10 +402,7 @@ def _the_hours_of_every_site(record: ServiceRecord) -> list[ScheduleRecord] | No
     site's own schedules override the service's, as search reads them); None when sites differ or none has its own."""
     if not record.locations or all(s.location_id is None for s in record.schedules):
         return None
-    service_wide = [s for s in record.schedules if s.location_id is None]
-    per_site = [
-        [s for s in record.schedules if s.location_id == location.id] or service_wide for location in record.locations
-    ]
+    per_site = [record.hours_at(location.id) for location in record.locations]
 
     def content(schedules: list[ScheduleRecord]) -> list[dict[str, Any]]:
         return [s.model_dump(mode="json", exclude={"id", "location_id"}) for s in schedules]
@@ -491,8 +488,7 @@ def location(
     )
     weeks = []
     for record, here in users:
-        own = [s for s in record.schedules if s.location_id == here.id]
-        weeks.append(hours(own or [s for s in record.schedules if s.location_id is None], today))
+        weeks.append(hours(record.hours_at(here.id), today))
     same = all(w == weeks[0] for w in weeks)
     week = weeks[0] if same else None
     text = (

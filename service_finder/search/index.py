@@ -560,7 +560,5 @@ def haversine_km(lat: float, lon: float, lats: F64, lons: F64) -> F64:
 
 
 def site_schedules(record: ServiceRecord, location_id: str | None) -> tuple[WeeklySchedule, ...]:
-    """A site's own hours when it has any, else the service's (HSDS: a schedule on a service-at-location
-    overrides the service's). A service with no location keeps its service-wide hours."""
-    own = tuple(s.to_domain() for s in record.schedules if location_id is not None and s.location_id == location_id)
-    return own or tuple(s.to_domain() for s in record.schedules if s.location_id is None)
+    """A site's hours, as ServiceRecord.hours_at reads them (its own, keeping the service's dated closures)."""
+    return tuple(s.to_domain() for s in record.hours_at(location_id))
