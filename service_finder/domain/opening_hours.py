@@ -85,9 +85,12 @@ class DayPlan:
     reason: str = ""
 
 
+NOT_IN_FORCE = "these hours do not apply on this date"
+
+
 def day_plan(schedule: WeeklySchedule, day: date) -> DayPlan:
     if (schedule.valid_from and day < schedule.valid_from) or (schedule.valid_to and day > schedule.valid_to):
-        return DayPlan((), "these hours do not apply on this date")
+        return DayPlan((), NOT_IN_FORCE)
     covering = [e for e in schedule.exceptions if e.covers(day)]
     if covering:
         closures = [e for e in covering if e.closed]
@@ -280,10 +283,20 @@ def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool
         return hours_today_text(_as_the_clock_shows(today, ranges))
     plans = [day_plan(schedule, today) for schedule, _ in prepared]
     ranges = sorted({r for plan in plans for r in plan.ranges}, key=_range_key)
-    reasons = [plan.reason for plan in plans if plan.reason]
-    return hours_today_text(
-        _as_the_clock_shows(today, ranges), reason=reasons[0] if reasons and len(set(reasons)) == 1 else ""
-    )
+    return hours_today_text(_as_the_clock_shows(today, ranges), reason=_reason_for_the_day(plans))
+
+
+def _reason_for_the_day(plans: list[DayPlan]) -> str:
+    """The one reason that explains the whole day, or none. Open: every schedule giving hours today must give
+    them for that reason ("Open today 9am to 5pm (these hours do not apply on this date)" came from winter hours
+    beside the spring's not yet in force). Closed: the reason of the schedules that say why, leaving out those
+    only not in force."""
+    giving = [plan.reason for plan in plans if plan.ranges]
+    if giving:
+        return giving[0] if giving[0] and len(set(giving)) == 1 else ""
+    reasons = {plan.reason for plan in plans if plan.reason}
+    said = reasons - {NOT_IN_FORCE} or reasons
+    return said.pop() if len(said) == 1 else ""
 
 
 def _as_the_clock_shows(today: date, ranges: list[TimeRange]) -> list[TimeRange]:

@@ -610,3 +610,20 @@ def test_march_change_a_session_of_a_day_by_the_clock_is_said_as_recorded() -> N
         assert state.open_now
         assert state.closes_at == london(2026, 3, 29, 2, 0)
         assert state.hours_today == f"Open today {time_words(hm(opens))} to 1am"
+
+
+def test_hours_today_gives_a_reason_only_when_it_explains_the_whole_day() -> None:
+    # New hours from 1 January, stored as two schedules with validity windows: every day read "Open today 9am to
+    # 5pm (these hours do not apply on this date)", the reason of the schedule not yet in force.
+    every_day = [(day, "09:00", "17:00") for day in range(7)]
+    winter = weekly(*every_day, valid_to=date(2026, 12, 31))
+    spring = weekly(*[(day, "10:00", "16:00") for day in range(7)], valid_from=date(2027, 1, 1))
+    friday_noon = datetime(2026, 11, 27, 12, 0, tzinfo=LDN)
+    assert open_state([winter, spring], friday_noon).hours_today == "Open today 9am to 5pm"
+    # A closure on one of two schedules does not explain the other's hours.
+    training = DatedException(start=date(2026, 11, 27), end=date(2026, 11, 27), reason="Staff training")
+    site = weekly((FRI, "17:00", "22:00"), exceptions=(training,))
+    assert "Staff training" not in open_state([weekly(*every_day), site], friday_noon).hours_today
+    # Closed all day for one reason, beside hours not in force: the reason stands.
+    closed = weekly(*every_day, exceptions=(training,))
+    assert open_state([closed, spring], friday_noon).hours_today == "Closed today (Staff training)"
