@@ -88,6 +88,15 @@ class DayPlan:
 NOT_IN_FORCE = "these hours do not apply on this date"
 
 
+def zone_if_repeated(local: datetime) -> str:
+    """' (BST)' or ' (GMT)' for a London time in the hour the clocks repeat in October, else ''. "Until 1:30am"
+    said at 1:15am BST could mean 15 minutes or an hour and a quarter."""
+    wall = local.replace(tzinfo=None)
+    if wall.replace(tzinfo=LONDON, fold=0).utcoffset() == wall.replace(tzinfo=LONDON, fold=1).utcoffset():
+        return ""
+    return f" ({local.tzname()})"
+
+
 def day_plan(schedule: WeeklySchedule, day: date) -> DayPlan:
     if (schedule.valid_from and day < schedule.valid_from) or (schedule.valid_to and day > schedule.valid_to):
         return DayPlan((), NOT_IN_FORCE)
@@ -375,7 +384,7 @@ def _open_state(prepared: Prepared, at: datetime, *, temporarily_closed: bool, h
                 # ("Closed today", or tonight's "Open today 8pm to 3am") beside "open now until 3am" would not say
                 # which session is open, so say what is true now and what follows. A session running on past
                 # today (open all weekend) is told by today's hours and closes_at: "until 9am" would name no day.
-                until = time_words(closes.hour * 60 + closes.minute)
+                until = time_words(closes.hour * 60 + closes.minute) + zone_if_repeated(closes)
                 following = next(found, None)
                 later_today = following is not None and following[0].astimezone(LONDON).date() == today
                 if text.startswith(_CLOSED_TODAY) or later_today:

@@ -627,3 +627,16 @@ def test_hours_today_gives_a_reason_only_when_it_explains_the_whole_day() -> Non
     # Closed all day for one reason, beside hours not in force: the reason stands.
     closed = weekly(*every_day, exceptions=(training,))
     assert open_state([closed, spring], friday_noon).hours_today == "Closed today (Staff training)"
+
+
+def test_a_closing_time_in_octobers_repeated_hour_says_which_one() -> None:
+    # Saturday 23:00 to Sunday 01:30 on the night the clocks go back: at 00:30 BST, "until 1:30am" could be one
+    # hour or two. The closing is the first 1:30 (never shown open when the hours could mean closed).
+    night = weekly((SAT, "23:00", "01:30"))
+    state = open_state([night], datetime(2026, 10, 24, 23, 30, tzinfo=UTC))
+    assert state.closes_at is not None
+    assert state.closes_at.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert state.hours_today.startswith("Open until 1:30am (BST) (from yesterday)"), state.hours_today
+    # Any other night, no zone: the time alone cannot be misread.
+    ordinary = open_state([night], datetime(2026, 10, 17, 23, 30, tzinfo=UTC))
+    assert ordinary.hours_today.startswith("Open until 1:30am (from yesterday)"), ordinary.hours_today
