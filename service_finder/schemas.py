@@ -665,6 +665,19 @@ class TimeRangeRecord(Record):
     opens_at: str = Field(description="Opening time, 'HH:MM' local time.", examples=["18:00"])
     closes_at: str = Field(examples=["02:00"], description="'24:00' means midnight; earlier than opens_at: next day.")
 
+    @field_validator("opens_at", "closes_at")
+    @classmethod
+    def _clock_time(cls, value: str, info: ValidationInfo) -> str:
+        # Checked here, on the field, so a refusal names `schedules.0.sessions.2.opens_at` and its value rather
+        # than the whole schedule (the schedule's own check would find it too, without saying where).
+        if info.context and info.context.get("stored"):
+            return value
+        try:
+            parse_hhmm(value, is_close=info.field_name == "closes_at")
+        except ScheduleError as error:
+            raise ValueError(str(error)) from error
+        return value
+
     def to_domain(self) -> TimeRange:
         return TimeRange(parse_hhmm(self.opens_at), parse_hhmm(self.closes_at, is_close=True))
 
@@ -819,22 +832,37 @@ class ServiceRecord(Record):
         # record) is not repeated for every record of every index build.
         if info.context and info.context.get("stored"):  # as PhoneRecord._normalise
             return data
-        where = _nul_at(data, "")
-        if where is not None:
-            raise ValueError(f"{where or 'the record'}: text must not contain the NUL character (\\u0000)")
+        found = _nul_at(data, "")
+        if found is not None:
+            where, text = found
+            raise FieldValueError(
+                f"{where or 'the record'}: text must not contain the NUL character (\\u0000)", field=where, value=text
+            )
         return data
 
     @model_validator(mode="after")
     def _references(self) -> Self:
         location_ids = [loc.id for loc in self.locations]
-        if len(set(location_ids)) != len(location_ids):
-            raise ValueError(f"location ids repeat: {sorted(location_ids)}")
+        if (repeat := _first_repeat(location_ids)) is not None:
+            raise FieldValueError(
+                f"location ids repeat: {sorted(location_ids)}",
+                field=f"locations.{repeat}.id",
+                value=location_ids[repeat],
+            )
         schedule_ids = [s.id for s in self.schedules]
-        if len(set(schedule_ids)) != len(schedule_ids):
-            raise ValueError(f"schedule ids repeat: {sorted(schedule_ids)}")
-        for schedule in self.schedules:
+        if (repeat := _first_repeat(schedule_ids)) is not None:
+            raise FieldValueError(
+                f"schedule ids repeat: {sorted(schedule_ids)}",
+                field=f"schedules.{repeat}.id",
+                value=schedule_ids[repeat],
+            )
+        for position, schedule in enumerate(self.schedules):
             if schedule.location_id is not None and schedule.location_id not in location_ids:
-                raise ValueError(f"schedule {schedule.id!r} names location {schedule.location_id!r}, not listed")
+                raise FieldValueError(
+                    f"schedule {schedule.id!r} names location {schedule.location_id!r}, not listed",
+                    field=f"schedules.{position}.location_id",
+                    value=schedule.location_id,
+                )
         return self
 
     @property
@@ -859,15 +887,25 @@ class ServiceRecord(Record):
         return [s.model_copy(update={"exceptions": [*s.exceptions, *closures]}) for s in own]
 
 
-def _nul_at(value: Any, path: str) -> str | None:
-    """The dotted path of the first text (a value, or a key) holding NUL, or None."""
+def _first_repeat(ids: list[str]) -> int | None:
+    """The position of the first id that repeats an earlier one, or None."""
+    seen: set[str] = set()
+    for position, ident in enumerate(ids):
+        if ident in seen:
+            return position
+        seen.add(ident)
+    return None
+
+
+def _nul_at(value: Any, path: str) -> tuple[str, str] | None:
+    """The dotted path and the text of the first text (a value, or a key) holding NUL, or None."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return (path, value) if "\x00" in value else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
     for key, item in items:
         here = f"{path}.{key}" if path else str(key)
         if isinstance(key, str) and "\x00" in key:
-            return here
+            return here, key
         found = _nul_at(item, here)
         if found is not None:
             return found

@@ -446,6 +446,30 @@ def test_what_the_production_store_cannot_hold_is_a_422_on_every_store(
     assert client.get("/v1/services/cafe").status_code == 404
 
 
+def test_a_refused_write_names_the_field_and_the_value_it_is_about(client: TestClient, engine: Engine) -> None:
+    # These named the field "body" (or none) and gave the whole record as the value: an editor's form could not
+    # say which box to correct.
+    headers = _key(engine, "write")
+    nul = client.post("/v1/services", json=service_data("cafe", name="Caf\u0000e"), headers=headers)
+    assert (nul.status_code, nul.json()["field"], nul.json()["value"]) == (422, "name", "Caf\u0000e")
+    late = service_data("cafe")
+    late["schedules"][0]["sessions"][0]["opens_at"] = "25:00"
+    refused = client.post("/v1/services", json=late, headers=headers)
+    assert (refused.status_code, refused.json()["field"]) == (422, "schedules.0.sessions.0.opens_at")
+    assert refused.json()["value"] == "25:00"
+    assert client.post("/v1/services", json=service_data("cafe"), headers=headers).status_code == 201
+    site_hours = {**service_data("cafe")["schedules"][0], "location_id": "cafe-loc"}
+    assert _patch(client, "cafe", {"schedules": [site_hours]}, headers).status_code == 200
+    orphaned = _patch(client, "cafe", {"locations": []}, headers)
+    assert (orphaned.status_code, orphaned.json()["field"], orphaned.json()["value"]) == (
+        422,
+        "schedules.0.location_id",
+        "cafe-loc",
+    )
+    twice = _patch(client, "cafe", {"schedules": [site_hours, site_hours]}, headers)
+    assert (twice.status_code, twice.json()["field"], twice.json()["value"]) == (422, "schedules.1.id", "cafe-hours")
+
+
 def test_a_long_location_id_shared_by_services_is_audited_on_postgresql_too(client: TestClient, engine: Engine) -> None:
     # The audit names a shared location's field as 'locations[<id>].<field>': with an 80-character id that passed
     # the audit column's 120 characters, and PostgreSQL refused the whole import.
