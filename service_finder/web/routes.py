@@ -243,10 +243,12 @@ def _search(request: SearchRequest, *, walk_in: bool, snapshot: SnapshotDep, gaz
     return Outcome(response, results)
 
 
-def _lines(entries: list[SafetyNetEntry]) -> list[tuple[SafetyNetEntry, list[views.Phone]]]:
+def _lines(entries: list[SafetyNetEntry]) -> list[tuple[SafetyNetEntry, list[views.Phone], str]]:
     # The banner at the top already gives 999, 111, Samaritans and Shout; list the others (local 24/7 lines, ...).
+    # Each says when it was last checked, as a card does: a local line past its review date, shown without it,
+    # read as a number known to be current (hazard H04).
     return [
-        (entry, [views.phone_link(p) for p in entry.phones])
+        (entry, [views.phone_link(p) for p in entry.phones], views.verified_words(entry.verified_at, stale=entry.stale))
         for entry in entries
         if not {p.number.removeprefix("+44") for p in entry.phones} <= views.BANNER_NUMBERS
     ]

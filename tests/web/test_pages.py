@@ -409,3 +409,40 @@ def test_a_results_page_is_never_indexed_and_gzip_q0_is_respected(web: TestClien
     plain = web.get("/", headers={"Accept-Encoding": "gzip;q=0, identity"})
     assert "content-encoding" not in plain.headers
     assert web.get("/", headers={"Accept-Encoding": "br, gzip;q=0.5"}).headers["content-encoding"] == "gzip"
+
+
+def _local_line(service_id: str, name: str, **overrides: object) -> ServiceRecord:
+    """A 24/7 crisis line for Leeds, by phone only: the safety net offers it to anyone searching there."""
+    return make_record(
+        service_id,
+        name=name,
+        kind="crisis_line",
+        eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": ["E08000035"]}},
+        access={"contact_modes": ["phone"]},
+        locations=[],
+        schedules=[{"id": f"{service_id}-hours", "always_open": True}],
+        **overrides,
+    )
+
+
+def _more_lines(page: str) -> str:
+    """The "More phone lines" list, as HTML."""
+    return page.split("More phone lines</h3>", 1)[1].split("</ul>", 1)[0]
+
+
+def test_a_stale_local_line_says_it_is_not_recently_verified(web: TestClient) -> None:
+    stale = _local_line(
+        "leeds-old-line",
+        "Leeds Old Line",
+        phones=[{"number": "0113 496 0777"}],
+        provenance={"verified_at": "2024-11-11T09:00:00+00:00", "verify_due": "2025-05-01"},
+    )
+    fresh = _local_line("leeds-new-line", "Leeds New Line", phones=[{"number": "0113 496 0888"}])
+    _store(web, stale, fresh)
+    lines = _more_lines(web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text)
+    old, new = (next(li for li in lines.split("<li")[1:] if name in li) for name in ("Leeds Old", "Leeds New"))
+    # A number past its review date, shown as a card would show it: not as one known to be current (H04).
+    assert "Not recently verified (last checked 11 November 2024)" in old
+    assert "sf-verified--stale" in old
+    assert "Details last verified 1 October 2026" in new
+    assert "Not recently verified" not in new
