@@ -473,6 +473,10 @@ def phone_link(phone: PhoneRecord) -> Phone:
     if phone.type is PhoneType.whatsapp:
         # No link: WhatsApp's links go through a third party's website.
         return Phone(f"WhatsApp {phone.display}", phone.display, None, phone.description)
+    if phone.type is PhoneType.textphone:
+        # "Call" sent a hearing person to a line that answers only in typed text. The tel: link stays: a textphone
+        # user dials it from a textphone (or a relay app), and the label says that is what it is for.
+        return Phone(f"Textphone {phone.display}", phone.display, tel_uri(number, phone.display), phone.description)
     return Phone(f"Call {phone.display}", phone.display, tel_uri(number, phone.display), phone.description)
 
 

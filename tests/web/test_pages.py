@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service_finder.config import Settings
+from service_finder.domain.taxonomy import PhoneType
 from service_finder.main import create_app
 from service_finder.schemas import PhoneRecord, ServiceRecord
 from service_finder.storage import repository
@@ -446,3 +447,28 @@ def test_a_stale_local_line_says_it_is_not_recently_verified(web: TestClient) ->
     assert "sf-verified--stale" in old
     assert "Details last verified 1 October 2026" in new
     assert "Not recently verified" not in new
+
+
+# Every type a record's phone may have (schemas.PhoneRecord.type), with what the page must call it.
+NUMBER_LABELS = {
+    PhoneType.voice: ("Call 0113 496 0999", "tel:+441134960999"),
+    PhoneType.text: ("Text 0113 496 0999", "sms:+441134960999"),
+    # A textphone line answers typed text only: "Call" sent a hearing person to it to speak.
+    PhoneType.textphone: ("Textphone 0113 496 0999", "tel:+441134960999"),
+    PhoneType.whatsapp: ("WhatsApp 0113 496 0999", None),
+}
+
+
+@pytest.mark.parametrize("kind", list(PhoneType))
+def test_every_kind_of_number_is_labelled_for_what_it_takes(kind: PhoneType) -> None:
+    link = phone_link(PhoneRecord(number="0113 496 0999", type=kind))
+    assert (link.label, link.href) == NUMBER_LABELS[kind]
+
+
+def test_a_card_shows_a_textphone_number_as_a_textphone(web: TestClient) -> None:
+    phones = [{"number": "0113 496 0001"}, {"number": "0113 496 0999", "type": "textphone"}]
+    _store(web, make_record("leeds-cafe", phones=phones))
+    page = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    assert "Call 0113 496 0001" in page
+    assert "Textphone 0113 496 0999" in page
+    assert "Call 0113 496 0999" not in page
