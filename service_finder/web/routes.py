@@ -30,7 +30,7 @@ from service_finder.domain.postcode import PostcodeError
 from service_finder.domain.taxonomy import KINDS, ReferralRoute, ServiceKind
 from service_finder.errors import ServiceFinderError
 from service_finder.geocoding.gazetteer import Gazetteer, PostcodeNotFound, PostcodeOutsideEngland
-from service_finder.schemas import SafetyNetEntry, SearchRequest, SearchResponse, SearchResult
+from service_finder.schemas import ResolvedLocation, SafetyNetEntry, SearchRequest, SearchResponse, SearchResult
 from service_finder.search.engine import search, unnamed
 from service_finder.web import views
 
@@ -288,6 +288,17 @@ def _postcode_problem(postcode: str, gazetteer: Gazetteer | None) -> str | None:
     return None
 
 
+def _elsewhere(location: ResolvedLocation | None) -> str | None:
+    """Said above the results when "use my location" places the person in Wales or Scotland: answered, not
+    refused (near the border they may use services across it), but with the help a postcode there is given."""
+    country = location.country if location is not None else None
+    if country is None or country == "england":
+        return None
+    where = f"Your location seems to be in {country.title()}, outside England, which this search covers"
+    help_there = _ELSEWHERE_HELP.get(country)
+    return f"{where}. {help_there}" if help_there else where
+
+
 def _location_message(error: ServiceFinderError) -> str:
     """A location outside England, or no gazetteer loaded: said next to the postcode field, the one the person can
     change. (A typed postcode is checked first, by _postcode_problem.)"""
@@ -355,8 +366,11 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
         at = outcome.response.query.at
         pinned = bool(form.at)
         asked = outcome.response.query.request
+        elsewhere = _elsewhere(outcome.response.query.location)
+        context["elsewhere"] = elsewhere
         context["cards"] = [
-            views.card(r, now=at, today=now.date(), request=asked, pinned=pinned) for r in outcome.results
+            views.card(r, now=at, today=now.date(), request=asked, pinned=pinned, outside_england=bool(elsewhere))
+            for r in outcome.results
         ]
         context["lines"] = _lines(outcome.response.safety_net)
         context["results_heading"] = views.results_heading(

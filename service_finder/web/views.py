@@ -510,7 +510,12 @@ _KNOWN_BUT_UNSURE = {
 }
 
 
-def _check_words(result: SearchResult, request: SearchRequest) -> str:
+# A location "use my location" places in Wales or Scotland: an England-wide catchment is in doubt because of where
+# the person is, which a full postcode would not change.
+_OUTSIDE_ENGLAND = "it may not cover where you are, as you seem to be outside England"
+
+
+def _check_words(result: SearchResult, request: SearchRequest, *, outside_england: bool = False) -> str:
     """Why the verdict is 'check': what the person did not say, what the record does not say, or what depends on
     the person in a way the search cannot know (where they live, their GP). Said as the criteria say it: the
     record is only called silent when it is."""
@@ -529,6 +534,8 @@ def _check_words(result: SearchResult, request: SearchRequest) -> str:
         if criterion.criterion in _PERSON_CRITERIA and _PERSON_CRITERIA[criterion.criterion] in yours:
             continue
         words = _KNOWN_BUT_UNSURE.get(criterion.criterion)
+        if criterion.criterion == "catchment" and outside_england:
+            words = _OUTSIDE_ENGLAND
         if words is None or "not recorded" in criterion.reason:
             silent = True
         elif words not in parts:
@@ -538,9 +545,17 @@ def _check_words(result: SearchResult, request: SearchRequest) -> str:
     return "Check before you go: " + ", and ".join(parts)
 
 
-def card(result: SearchResult, *, now: datetime, today: date, request: SearchRequest, pinned: bool = False) -> Card:
+def card(
+    result: SearchResult,
+    *,
+    now: datetime,
+    today: date,
+    request: SearchRequest,
+    pinned: bool = False,
+    outside_england: bool = False,
+) -> Card:
     """A result as the page shows it. `pinned`: the search was for a time the person chose, not now, so the
-    card says "at this time" rather than "now"."""
+    card says "at this time" rather than "now". `outside_england`: the location is in Wales or Scotland."""
     service = result.service
     if result.open_now:
         status, tag = "open", "Open at this time" if pinned else "Open now"
@@ -570,7 +585,7 @@ def card(result: SearchResult, *, now: datetime, today: date, request: SearchReq
     if result.eligibility.verdict is Verdict.eligible:
         verdict_text = "You can use this service"
     else:
-        verdict_text = _check_words(result, request)
+        verdict_text = _check_words(result, request, outside_england=outside_england)
     checks = [c.reason for c in result.eligibility.criteria]
     if checks:
         checks[0] = checks[0][0].upper() + checks[0][1:]

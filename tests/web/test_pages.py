@@ -472,3 +472,31 @@ def test_a_card_shows_a_textphone_number_as_a_textphone(web: TestClient) -> None
     assert "Call 0113 496 0001" in page
     assert "Textphone 0113 496 0999" in page
     assert "Call 0113 496 0999" not in page
+
+
+def test_use_my_location_in_wales_gives_the_help_a_welsh_postcode_gets(web: TestClient) -> None:
+    helpline = make_record(
+        "england-helpline",
+        name="England Evening Helpline",
+        kind="helpline",
+        eligibility={"minimum_age": None, "catchment": {"type": "england"}},
+        access={"contact_modes": ["phone"]},
+        locations=[],
+    )
+    _store(web, helpline)
+    welsh_postcode = web.get("/", params={"postcode": "CF10 1AA"}).text
+    assert "In Wales, call 111 and choose option 2 for urgent mental health help" in welsh_postcode
+    cardiff = web.get("/", params={"lat": "51.481", "lon": "-3.179", "at": FRIDAY_EVENING}).text
+    # Answered (near the border a person may use services across it), with what to do in Wales, as for a postcode.
+    assert "England Evening Helpline" in cardiff
+    assert (
+        '<p class="sf-warning">Your location seems to be in Wales, outside England, which this search covers. '
+        "In Wales, call 111 and choose option 2 for urgent mental health help.</p>"
+    ) in cardiff
+    # The doubt is where the person is, not a postcode they could type.
+    assert "Check before you go: it may not cover where you are, as you seem to be outside England<" in cardiff
+    assert "a full postcode helps" not in cardiff
+    leeds = web.get("/", params={"lat": "53.8", "lon": "-1.55", "at": FRIDAY_EVENING}).text
+    assert "England Evening Helpline" in leeds
+    assert "outside England" not in leeds
+    assert "You can use this service" in leeds
