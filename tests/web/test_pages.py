@@ -500,3 +500,15 @@ def test_use_my_location_in_wales_gives_the_help_a_welsh_postcode_gets(web: Test
     assert "England Evening Helpline" in leeds
     assert "outside England" not in leeds
     assert "You can use this service" in leeds
+
+
+def test_an_empty_answer_points_below_only_when_lines_are_listed_there(web: TestClient) -> None:
+    def empty_words() -> str:
+        # Cafés only: the café is shut at noon on Monday, and a local line is listed below, never as a café.
+        page = web.get("/", params={"postcode": "LS1 1UR", "at": MONDAY_NOON, "kinds": "crisis_cafe"}).text
+        return page.split('<p class="sf-empty">', 1)[1].split("</p>", 1)[0]
+
+    # Nothing below the results: "and below" sent the person looking for lines that are not there.
+    assert empty_words().endswith("the phone lines at the top of this page answer at any time.")
+    _store(web, _local_line("leeds-night-line", "Leeds Night Line", phones=[{"number": "0113 496 0777"}]))
+    assert empty_words().endswith("the phone lines at the top of this page and below answer at any time.")
