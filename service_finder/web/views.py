@@ -498,15 +498,14 @@ def directions_url(latitude: float, longitude: float) -> str:
     return "https://www.openstreetmap.org/directions?" + urlencode({"route": f";{latitude:.5f},{longitude:.5f}"})
 
 
-# Criteria a person can settle by saying more about themselves (the page asks only these two).
-_PERSON_CRITERIA = {"age": "your age", "gender": "your gender"}
-
-
 # Why a criterion the record does state is still 'check' for this person, in the page's words.
 _KNOWN_BUT_UNSURE = {
     "catchment": "it may not cover where you are (a full postcode helps)",
     "gp_registration": "you must be registered with a GP in its area",
     "referral": "you may need a referral",
+    # The page does not ask for a gender (it asked "which you have not given", naming a field it does not have):
+    # the card's list of who it is for says which, for the person to judge.
+    "gender": "it is only for some genders: see who it is for below",
 }
 
 
@@ -521,17 +520,13 @@ def _check_words(result: SearchResult, request: SearchRequest, *, outside_englan
     record is only called silent when it is."""
     unknown = [c for c in result.eligibility.criteria if c.result == "unknown"]
     parts: list[str] = []
-    yours = [
-        words
-        for name, words in _PERSON_CRITERIA.items()
-        if any(c.criterion == name for c in unknown)
-        and (request.age is None if name == "age" else request.gender is None and request.sex is None)
-    ]
-    if yours:
-        parts.append(f"it depends on {' and '.join(yours)}, which you have not given")
+    # The one criterion the person can settle on the page, by giving their age.
+    age_not_given = request.age is None and any(c.criterion == "age" for c in unknown)
+    if age_not_given:
+        parts.append("it depends on your age, which you have not given")
     silent = False
     for criterion in unknown:
-        if criterion.criterion in _PERSON_CRITERIA and _PERSON_CRITERIA[criterion.criterion] in yours:
+        if criterion.criterion == "age" and age_not_given:
             continue
         words = _KNOWN_BUT_UNSURE.get(criterion.criterion)
         if criterion.criterion == "catchment" and outside_england:

@@ -512,3 +512,18 @@ def test_an_empty_answer_points_below_only_when_lines_are_listed_there(web: Test
     assert empty_words().endswith("the phone lines at the top of this page answer at any time.")
     _store(web, _local_line("leeds-night-line", "Leeds Night Line", phones=[{"number": "0113 496 0777"}]))
     assert empty_words().endswith("the phone lines at the top of this page and below answer at any time.")
+
+
+def test_a_service_for_some_genders_says_so_without_asking_for_a_gender_the_form_has_no_field_for(
+    web: TestClient,
+) -> None:
+    _store(web, make_record("leeds-cafe", name="Leeds Men's Café", eligibility={"genders": ["men"]}))
+    page = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "age": "30"}).text
+    assert "Check before you go: it is only for some genders: see who it is for below<" in page
+    assert "for men only" in page.split("see who it is for below", 1)[1]  # what "below" points to
+    assert "your gender" not in page
+    without_age = web.get("/", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    assert (
+        "Check before you go: it depends on your age, which you have not given, and it is only for some genders: "
+        "see who it is for below<"
+    ) in without_age
