@@ -444,6 +444,29 @@ async def snippet_page(request: Request) -> HTMLResponse:
     return _html(request, "snippet.html", context, _page_headers("'self'"))
 
 
+# --- an address with a slash at the end ------------------------------------------------------------------------
+# The app does not redirect slashes (an API path has one spelling), but a charity that pastes `/embed/` into its
+# frame got a 404 problem that no frame may show: a blank box where the urgent numbers should be. 308 keeps the
+# method, so a form posted there still gets the page that says how to search.
+
+
+def _canonical(request: Request, page: str) -> Response:
+    query = request.url.query
+    location = _root(request) + page + (f"?{query}" if query else "")
+    # The query holds what the person searched for: no cache may keep the redirect.
+    return Response(status_code=308, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+@router.api_route("/embed/", methods=["GET", "POST"])
+async def embed_page_with_slash(request: Request) -> Response:
+    return _canonical(request, "/embed")
+
+
+@router.api_route("/embed/snippet/", methods=["GET", "POST"])
+async def snippet_page_with_slash(request: Request) -> Response:
+    return _canonical(request, "/embed/snippet")
+
+
 # --- a form sent with POST ----------------------------------------------------------------------------------------
 # The pages are GET forms, so a search has an address a person can share or go back to. A POST (an integrator's
 # form with method="post", a re-sent form) gets 405 as a page with the urgent numbers and a link to the search,

@@ -527,3 +527,23 @@ def test_a_service_for_some_genders_says_so_without_asking_for_a_gender_the_form
         "Check before you go: it depends on your age, which you have not given, and it is only for some genders: "
         "see who it is for below<"
     ) in without_age
+
+
+@pytest.mark.parametrize(
+    ("path", "canonical"),
+    [("/embed/", "/embed"), ("/embed/snippet/", "/embed/snippet")],
+)
+def test_a_slash_at_the_end_leads_to_the_page_not_a_blank_frame(web: TestClient, path: str, canonical: str) -> None:
+    # A charity that pastes `/embed/` into its frame showed a 404 problem no frame may display: no urgent numbers.
+    query = "postcode=LS1+1UR&kinds=crisis_cafe&kinds=crisis_line&heading=Get+help"
+    moved = web.get(f"{path}?{query}", follow_redirects=False)
+    assert moved.status_code == 308
+    assert moved.headers["location"] == f"{canonical}?{query}"
+    assert moved.headers["cache-control"] == "no-store"  # the query holds the postcode
+    assert web.get(path, follow_redirects=False).headers["location"] == canonical
+    page = web.get(f"{path}?{query}")
+    assert page.status_code == 200
+    assert 'href="tel:999"' in page.text
+    posted = web.post(path, follow_redirects=False)
+    assert (posted.status_code, posted.headers["location"]) == (308, canonical)
+    assert web.head(path, follow_redirects=False).status_code == 308
