@@ -238,3 +238,20 @@ def test_no_cookies_and_a_strict_policy(live_server: str) -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
     full_page = httpx.get(f"{live_server}/")
     assert "frame-ancestors 'self'" in full_page.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/embed/snippet",  # no public address set: the warning names SERVICE_FINDER_PUBLIC_BASE_URL, one long word
+        f"/embed?{urlencode({'heading': 'Crisis' * 13, 'postcode': 'LS1 1UR', 'at': FRIDAY_EVENING})}",
+    ],
+    ids=["snippet", "long-heading"],
+)
+def test_a_long_word_reflows_at_320_px(browser: Browser, live_server: str, path: str) -> None:
+    # WCAG 1.4.10 (Reflow): at 320 CSS px wide, nothing but the snippet's own code box may need scrolling across.
+    context = browser.new_context(viewport={"width": 320, "height": 800}, device_scale_factor=1)
+    page = context.new_page()
+    page.goto(f"{live_server}{path}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    context.close()
