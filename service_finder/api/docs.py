@@ -72,18 +72,27 @@ def _with_policy(page: HTMLResponse) -> HTMLResponse:
     return page
 
 
+def _in_english(page: HTMLResponse) -> HTMLResponse:
+    # FastAPI writes a bare <html>: with no language named, a screen reader guesses, and may read the English in
+    # another language's voice (axe: html-has-lang).
+    body = bytes(page.body).replace(b"<html>", b'<html lang="en">', 1)
+    return HTMLResponse(body, status_code=page.status_code)
+
+
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
     static = _root(request) + STATIC_PREFIX
     return _with_policy(
-        get_swagger_ui_html(
-            openapi_url=_openapi_url(request),
-            title=f"{request.app.title} - Swagger UI",
-            swagger_js_url=f"{static}/swagger-ui-bundle.js",
-            swagger_css_url=f"{static}/swagger-ui.css",
-            swagger_favicon_url=f"{static}/favicon.png",
-            oauth2_redirect_url=_root(request) + "/docs/oauth2-redirect",
-            swagger_ui_parameters=SWAGGER_PARAMETERS,
+        _in_english(
+            get_swagger_ui_html(
+                openapi_url=_openapi_url(request),
+                title=f"{request.app.title} - Swagger UI",
+                swagger_js_url=f"{static}/swagger-ui-bundle.js",
+                swagger_css_url=f"{static}/swagger-ui.css",
+                swagger_favicon_url=f"{static}/favicon.png",
+                oauth2_redirect_url=_root(request) + "/docs/oauth2-redirect",
+                swagger_ui_parameters=SWAGGER_PARAMETERS,
+            )
         )
     )
 
@@ -108,12 +117,14 @@ async def redoc_bundle() -> Response:
 async def redoc(request: Request) -> HTMLResponse:
     static = _root(request) + STATIC_PREFIX
     return _with_policy(
-        get_redoc_html(
-            openapi_url=_openapi_url(request),
-            title=f"{request.app.title} - ReDoc",
-            redoc_js_url=f"{static}/redoc.standalone.js",
-            redoc_favicon_url=f"{static}/favicon.png",
-            with_google_fonts=False,
+        _in_english(
+            get_redoc_html(
+                openapi_url=_openapi_url(request),
+                title=f"{request.app.title} - ReDoc",
+                redoc_js_url=f"{static}/redoc.standalone.js",
+                redoc_favicon_url=f"{static}/favicon.png",
+                with_google_fonts=False,
+            )
         )
     )
 
