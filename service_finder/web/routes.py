@@ -366,7 +366,8 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
         at = outcome.response.query.at
         pinned = bool(form.at)
         asked = outcome.response.query.request
-        elsewhere = _elsewhere(outcome.response.query.location)
+        location = outcome.response.query.location
+        elsewhere = _elsewhere(location)
         context["elsewhere"] = elsewhere
         context["cards"] = [
             views.card(r, now=at, today=now.date(), request=asked, pinned=pinned, outside_england=bool(elsewhere))
@@ -374,7 +375,11 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
         ]
         context["lines"] = _lines(outcome.response.safety_net)
         context["results_heading"] = views.results_heading(
-            len(outcome.results), form, form.open, pinned=at if pinned else None
+            len(outcome.results),
+            form,
+            form.open,
+            pinned=at if pinned else None,
+            searched=location.postcode if location is not None else None,
         )
         context["pinned_text"] = views.moment_words(at) if pinned else None
     ancestors = frame_ancestors(request.app.state.service_finder.settings) if embed else "'self'"

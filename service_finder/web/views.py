@@ -656,8 +656,11 @@ def _within_words(choice: str) -> str:
     return "1 hour" if hours == 1 else f"{hours} hours"
 
 
-def results_heading(count: int, form: Form, open_choice: str, pinned: datetime | None = None) -> str:
-    where = "your location" if form.near_me else form.postcode
+def results_heading(
+    count: int, form: Form, open_choice: str, pinned: datetime | None = None, *, searched: str | None = None
+) -> str:
+    """`searched`: the postcode as the search read it ('LS1 1UR' for 'LS11UR', which reads as the district LS11)."""
+    where = "your location" if form.near_me else searched or form.postcode
     when = "now" if pinned is None else f"at {moment_words(pinned)}"
     if open_choice == "any":
         what = ""

@@ -547,3 +547,12 @@ def test_a_slash_at_the_end_leads_to_the_page_not_a_blank_frame(web: TestClient,
     posted = web.post(path, follow_redirects=False)
     assert (posted.status_code, posted.headers["location"]) == (308, canonical)
     assert web.head(path, follow_redirects=False).status_code == 308
+
+
+@pytest.mark.parametrize(
+    ("typed", "heading"), [("ls11ur", "near LS1 1UR"), ("Ls1   1ur", "near LS1 1UR"), ("ls1", "near LS1")]
+)
+def test_the_results_heading_names_the_postcode_as_searched(web: TestClient, typed: str, heading: str) -> None:
+    page = web.get("/", params={"postcode": typed, "at": FRIDAY_EVENING}).text
+    # "near LS11UR" reads as the district LS11, a different part of Leeds from the one searched.
+    assert re.search(rf'id="results-heading" tabindex="-1">[^<]* {heading}</h2>', page)
