@@ -126,6 +126,10 @@ def create_app(
     _complete_document(app)
     # Listed innermost first: each add wraps everything added before it.
     app.add_middleware(HeadMiddleware)
+    app.add_middleware(AcceptMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit: a client over its limit (or a write without a key) is refused before its body is
+    # read and parsed, which is where a flood of large bodies costs the most.
     app.add_middleware(
         RateLimitMiddleware,
         anonymous=Tier(settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst),
@@ -133,8 +137,6 @@ def create_app(
         trusted_proxies=settings.trusted_proxies,
         enabled=settings.rate_limit_enabled,
     )
-    app.add_middleware(AcceptMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)

@@ -17,13 +17,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
 from service_finder.api.middleware import is_search_path
 from service_finder.api.problems import MAX_ECHO_DEPTH, search_safety_net, sendable
-from service_finder.errors import PROBLEM_TYPES, URGENT_HELP, ProblemType, ServiceFinderError, quoted
+from service_finder.errors import (
+    PROBLEM_TYPES,
+    URGENT_HELP,
+    ProblemType,
+    ServiceFinderError,
+    Unauthorised,
+    quoted,
+)
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -190,6 +199,12 @@ def _too_deep() -> str:
     return f"the body nests arrays and objects more than {MAX_BODY_DEPTH} deep: it cannot be read"
 
 
+# A search's body (under 1 KiB) is checked on the event loop, where a thread's hand-off would cost more than the
+# check (about 2 ms at this size); a larger one in a worker thread, at most CHECKS_AT_ONCE at a time.
+INLINE_CHECK_BYTES = 4 * 1024
+CHECKS_AT_ONCE = 2
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over `max_bytes` (413), whether or not Content-Length tells the truth, and bodies that
     say they are not JSON (415)."""
@@ -197,6 +212,7 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self._checks = anyio.CapacityLimiter(CHECKS_AT_ONCE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -275,7 +291,7 @@ class BodyLimitMiddleware:
             return
         # No body and no Content-Type is a request without one (the app says what it needs); an empty one that says
         # it is JSON is not JSON.
-        problem = _body_problem(body) if body or declared_json else None
+        problem = await self._check(body) if body or declared_json else None
         if problem is not None:
             await send_problem(scope, send, **problem)
             return
@@ -289,6 +305,13 @@ class BodyLimitMiddleware:
             return ended if ended is not None else await receive()
 
         await self.app(scope, replay, send)
+
+    async def _check(self, body: bytes) -> dict[str, Any] | None:
+        if len(body) <= INLINE_CHECK_BYTES:
+            return _body_problem(body)
+        # Reading a 1 MiB body key by key takes about half a second: on the event loop, every other request of the
+        # process (probes, searches) would wait for it. A few at once, so a burst of them cannot take every core.
+        return await anyio.to_thread.run_sync(_body_problem, body, limiter=self._checks)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         await send_problem(
@@ -316,12 +339,26 @@ async def _unsupported(scope: Scope, send: Send, media: str | None) -> None:
 
 
 WRITTEN_PATH = "/v1/services"
+# As api/auth.py: require_write says it to a write that sends no key.
+WRITE_NEEDS_KEY = (
+    "changing the directory needs an API key with the 'write' scope, sent as 'Authorization: Bearer <key>' "
+    "or 'X-API-Key: <key>'"
+)
 
 
 def is_write(method: str, path: str) -> bool:
     """A request that changes the directory (the editor's POST, PUT, PATCH and DELETE under /v1/services)."""
     written = path == WRITTEN_PATH or path.startswith(WRITTEN_PATH + "/")
     return written and method in {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def is_editing(method: str, path: str) -> bool:
+    """One of the editor's operations (routes/editor.py): POST /v1/services, or PUT, PATCH or DELETE of
+    /v1/services/{service_id}. Any other method or path there is the router's 404 or 405, key or no key."""
+    if path == WRITTEN_PATH:
+        return method == "POST"
+    service_id = path.removeprefix(WRITTEN_PATH + "/")
+    return service_id not in {"", path} and "/" not in service_id and method in {"PUT", "PATCH", "DELETE"}
 
 
 def time_limited(method: str, path: str) -> bool:
@@ -351,8 +388,8 @@ class TimeLimitMiddleware:
         # Writes to the directory are not timed: their thread commits whatever the caller is told, so a 503
         # saying "try again" would be false (the retry would then meet 412 for its own change). A write waits for
         # the store's lock for a bounded time (the driver's busy timeout) and answers what happened. Its body is
-        # timed, though: nothing is committed before it is whole, and a client trickling it a byte a second
-        # (no key needed: the key is checked once the body is read) held a connection for as long as it liked.
+        # timed, though: nothing is committed before it is whole, and a client trickling it a byte a second (any
+        # key will do: its scope is checked once the body is read) held a connection for as long as it liked.
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -594,6 +631,10 @@ class RateLimitMiddleware:
             # Even with limits off (a gateway limits instead), a key that is not valid is a 401: a partner whose key
             # was revoked must hear so, not be served as anonymous until the limits are turned on.
             caller = await self._caller(scope)
+            if caller is ANONYMOUS and is_editing(scope["method"], scope.get("path", "")):
+                # Said here, before the body is read and parsed (BodyLimitMiddleware is inside): the route would
+                # say the same (api/auth.py: require_write), but only once a body of up to 1 MiB had been read.
+                raise Unauthorised(WRITE_NEEDS_KEY)
         except ServiceFinderError as error:
             # A key that is not valid earns no tier of its own: the attempt counts against the address, as an
             # anonymous request, so made-up keys cannot be used to get past the limit (or to make one store lookup

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.api import limits
 from service_finder.api.docs import problem_example
 from service_finder.api.limits import Tier, TokenBuckets, acceptable, client_address
 from service_finder.config import Settings
@@ -222,3 +226,51 @@ def test_geojson_is_served_where_it_is_offered(limited: TestClient) -> None:
     refused = limited.get("/v1/services", headers={"Accept": "application/geo+json"})
     assert refused.status_code == 406
     assert "application/json" in refused.json()["detail"]
+
+
+def test_a_client_over_its_limit_gets_429_before_its_body_is_read(limited: TestClient) -> None:
+    # The body was read and parsed first: every one of a flood of bad bodies got its 422, and none a 429.
+    duplicated = b'{"age": 3, "age": 4}'
+    statuses = [
+        limited.post("/v1/search", content=duplicated, headers={"content-type": "application/json"}).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [422, 422, 422, 429, 429]
+
+
+def test_a_write_without_a_key_is_refused_before_its_body_is_read(limited: TestClient) -> None:
+    refused = limited.post(
+        "/v1/services", content=b'{"id": "a", "id": "b"}', headers={"content-type": "application/json"}
+    )
+    assert refused.status_code == 401  # it was 422, naming `id`: the body had been read and parsed
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert "'write' scope" in refused.json()["detail"]
+    assert limited.delete("/v1/services/samaritans").status_code == 401
+    assert limited.post("/v1/services/samaritans").status_code == 405  # no such operation, key or no key
+
+
+def test_a_large_body_is_read_while_the_process_answers_other_requests(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading a 1 MiB body key by key took half a second on the event loop: /readyz and every search waited.
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    check = limits._body_problem
+
+    def held_check(body: bytes) -> dict[str, object] | None:
+        entered.set()
+        release.wait(timeout=10)  # a guard: on the event loop this holds every request until it runs out
+        finished.set()
+        return check(body)
+
+    monkeypatch.setattr(limits, "_body_problem", held_check)
+    settings = Settings(database_url=str(sqlite_engine.url), gazetteer_path=GAZETTEER, rate_limit_enabled=False)
+    body = json.dumps({"postcode": "LS1 1UR", "pad": "x" * 100_000}).encode()
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client, ThreadPoolExecutor(1) as pool:
+        big = pool.submit(client.post, "/v1/search", content=body, headers={"content-type": "application/json"})
+        assert entered.wait(timeout=10)
+        ready = client.get("/readyz")
+        answered_while_reading = not finished.is_set()
+        release.set()
+        assert ready.status_code == 200
+        assert answered_while_reading
+        assert big.result().json()["field"] == "pad"  # then read whole, and answered as before

@@ -6,14 +6,28 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlmodel import Session
 
 from service_finder.api.http_protocol import OneWritePerTurn
+from service_finder.storage import migrate, repository
+from service_finder.storage.db import create_db_engine
 from tests.faults.conftest import start_server, stop_server
+
+
+def _key(url: str, *scopes: str) -> str:
+    engine = create_db_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        key = repository.create_api_key(session, name="editor", scopes=list(scopes), now=datetime.now(UTC))
+        session.commit()
+    engine.dispose()
+    return key
 
 
 def _raw_exchange(url: str, request: bytes) -> tuple[str, dict[str, str], bytes]:
@@ -149,16 +163,17 @@ def test_every_way_of_writing_keeps_the_order_the_bytes_were_written_in() -> Non
 
 
 def test_a_write_whose_body_stalls_gets_the_time_limit(tmp_path: Path) -> None:
-    # Writes are not timed (a change must not be cut off half-way), and the key is checked once the body is read:
-    # an anonymous write trickling its body held a connection for as long as it liked. Its body is timed now.
-    server = start_server(
-        f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "server.log", SERVICE_FINDER_REQUEST_TIMEOUT_SECONDS="1"
-    )
+    # Writes are not timed (a change must not be cut off half-way), and the key's scope is checked once the body is
+    # read: a write trickling its body held a connection for as long as it liked. Its body is timed now.
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = _key(url, "read")  # any key: one that cannot write is only found out once the body is whole
+    server = start_server(url, tmp_path / "server.log", SERVICE_FINDER_REQUEST_TIMEOUT_SECONDS="1")
     parts = urlsplit(server.url)
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=5) as connection:
             head = (
                 b"POST /v1/services HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+                b"Authorization: Bearer " + key.encode() + b"\r\n"
             )
             connection.sendall(head + b"\r\n{")  # 1 byte of the 1,000 promised, and no more
             answer = b""
