@@ -265,6 +265,10 @@ def serve_command(
         log_config=None,
         timeout_graceful_shutdown=20,
         http=PROTOCOL,  # a request uvicorn cannot parse gets a problem document, not plain text
+        # No route takes a WebSocket, and uvicorn's WebSocket handling logs each handshake's path and query string
+        # (a search's postcode, age and needs) and, at DEBUG, its headers (an API key): an upgrade is answered as
+        # the plain HTTP request it also is.
+        ws="none",
     )
     # A signal mask is inherited, and a parent that blocked SIGTERM (some supervisors and runners do, in the thread
     # that starts us) would leave it pending here for ever: no drain, no graceful stop, only SIGKILL at the end of

@@ -124,6 +124,12 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(b"".join(content))
         self.transport.close()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        # Serving with ws="none" (cli.py), every upgrade (a WebSocket's, h2c) is answered as the plain HTTP request
+        # it also is. uvicorn would warn twice for each, advising an operator to install a WebSocket library: noise
+        # any client could fill the log with.
+        pass
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = OneWritePerTurn(self.transport)  # type: ignore[assignment]

@@ -185,3 +185,54 @@ def test_a_write_whose_body_stalls_gets_the_time_limit(tmp_path: Path) -> None:
     assert status.startswith(b"HTTP/1.1 503")
     problem = json.loads(rest.partition(b"\r\n\r\n")[2])
     assert problem["type"].rsplit("/", 1)[-1] == "request-timeout"
+
+
+def _one_response(url: str, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """The first response to `request`, read to its content-length (the connection may be left open)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return status, headers, body
+
+
+def _length(answer: bytes) -> int:
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+    return next((int(line.split(":")[1]) for line in head.split("\r\n") if line.startswith("content-length:")), 0)
+
+
+def test_a_websocket_handshake_is_answered_as_http_and_nothing_of_it_is_logged(tmp_path: Path) -> None:
+    # No route takes a WebSocket, but uvicorn's WebSocket handling answered the handshake itself and logged its
+    # path and query string (a search's postcode, age and needs) and, at DEBUG, every header, an API key included.
+    log = tmp_path / "server.log"
+    server = start_server(f"sqlite:///{tmp_path / 'store.db'}", log, SERVICE_FINDER_LOG_LEVEL="DEBUG")
+    handshake = (
+        b"GET /v1/search?postcode=SW1A%201AA&age=15&needs=eating_disorder HTTP/1.1\r\nHost: x\r\n"
+        b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    )
+    try:
+        status, headers, body = _one_response(server.url, handshake + b"\r\n")
+        keyed = _one_response(
+            server.url, handshake + b"Authorization: Bearer sf_0123456789ab_" + b"k" * 43 + b"\r\n\r\n"
+        )
+    finally:
+        stop_server(server)
+    # Answered as the search it also is, by the app, with the headers every answer carries.
+    assert status.startswith("HTTP/1.1 200")
+    assert "safety_net" in json.loads(body)
+    assert (headers["referrer-policy"], headers["cache-control"]) == ("no-referrer", "no-store")
+    assert headers["x-request-id"]
+    assert keyed[0].startswith("HTTP/1.1 401")  # a made-up key, refused as on any request
+    assert keyed[1]["content-type"] == "application/problem+json"
+    logged = log.read_text()
+    for secret in ("SW1A", "eating_disorder", "age=15", "k" * 43, "WebSocket", "sec-websocket"):
+        assert secret not in logged, f"{secret!r} appeared in the log"
