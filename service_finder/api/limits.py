@@ -540,35 +540,57 @@ class TokenBuckets:
 
 def client_address(scope: Scope, trusted: Sequence[Network]) -> str:
     """The peer, unless the peer is a trusted proxy: then the right-most X-Forwarded-For address that is not
-    itself trusted. Addresses a client writes further left cannot be trusted, so they are never used."""
-    peer = str((scope.get("client") or ("unknown", 0))[0])
+    itself trusted. Addresses a client writes further left cannot be trusted, so they are never used. A hop that is
+    no address at all is not a client to count apart: the proxy's own address stands for it (a fresh bucket for
+    each made-up value would never be limited)."""
+    raw_peer = str((scope.get("client") or ("unknown", 0))[0])
+    peer = _address(raw_peer)
+    if peer is None:
+        return raw_peer
     if not trusted or not _is_trusted(peer, trusted):
-        return peer
+        return str(peer)
     forwarded: bytes = dict(scope["headers"]).get(b"x-forwarded-for", b"")
     for hop in reversed([h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]):
-        if not _is_trusted(hop, trusted):
-            return hop
-    return peer
+        address = _address(hop)
+        if address is None:
+            return str(peer)
+        if not _is_trusted(address, trusted):
+            return str(address)
+    return str(peer)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as a proxy may write it: with a port (`198.51.100.7:51234`, `[2001:db8::1]:443`) or without, and
+    IPv4 as IPv6 (`::ffff:198.51.100.7`, from a dual-stack proxy), which is the IPv4 client it names. None when it is
+    no address."""
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # IPv6 has at least two
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def bucket_of(address: str) -> str:
     """The anonymous bucket an address draws on: itself for IPv4, its /64 for IPv6. Any IPv6 host has a /64 to
-    itself, so a bucket per address let one client rotate past the limit."""
-    if ":" not in address:
-        return f"ip:{address}"
-    try:
-        network = ipaddress.IPv6Network(f"{address}/64", strict=False)
-    except ValueError:
-        return f"ip:{address}"
-    return f"ip:{network}"
+    itself, so a bucket per address let one client rotate past the limit. What is no address shares one bucket."""
+    ip = _address(address)
+    if ip is None:
+        return "ip:unknown"
+    if isinstance(ip, ipaddress.IPv4Address):
+        return f"ip:{ip}"
+    return f"ip:{ipaddress.IPv6Network((ip, 64), strict=False)}"
 
 
-def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+def _is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted: Sequence[Network]) -> bool:
+    # An IPv4 address is also trusted by an entry that writes it as IPv6 (::ffff:10.0.0.0/104), as config.py allows.
+    mapped = ipaddress.IPv6Address(f"::ffff:{address}") if isinstance(address, ipaddress.IPv4Address) else None
+    return any(address in network or (mapped is not None and mapped in network) for network in trusted)
 
 
 # The pages a person reads: when limited, they get a page with the urgent numbers, never a bare JSON problem.

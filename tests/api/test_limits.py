@@ -274,3 +274,34 @@ def test_a_large_body_is_read_while_the_process_answers_other_requests(
         assert ready.status_code == 200
         assert answered_while_reading
         assert big.result().json()["field"] == "pad"  # then read whole, and answered as before
+
+
+def test_a_forwarded_client_is_one_client_however_the_proxy_writes_its_address(sqlite_engine: Engine) -> None:
+    settings = Settings(
+        database_url=str(sqlite_engine.url),
+        gazetteer_path=GAZETTEER,
+        rate_limit_anonymous_per_minute=60,
+        rate_limit_anonymous_burst=3,
+        trusted_proxies=["10.0.0.0/8"],
+    )
+    with TestClient(create_app(settings, engine=sqlite_engine), client=("10.0.0.1", 50000)) as proxied:
+
+        def search_from(address: str) -> int:
+            return proxied.get("/v1/search", headers={"X-Forwarded-For": address}).status_code
+
+        # A dual-stack proxy writes IPv4 clients as IPv6: each is its own client (they all shared one ::/64).
+        assert [search_from("::ffff:198.51.100.7") for _ in range(4)] == [200, 200, 200, 429]
+        assert [search_from(a) for a in ("::ffff:203.0.113.9", *["203.0.113.9"] * 3)] == [200, 200, 200, 429]
+        # A port is not part of the client (a new port was a new bucket, so never limited).
+        assert [search_from(f"198.51.100.8:{port}") for port in range(40000, 40004)] == [200, 200, 200, 429]
+        assert [search_from(f"[2001:db8:1:3::{n}]:443") for n in range(1, 5)] == [200, 200, 200, 429]
+        # Not an address at all: counted as the proxy's own, not a fresh bucket each time.
+        assert [search_from(f"client-{n}") for n in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_proxy_is_trusted_however_its_address_is_written() -> None:
+    # An IPv4 proxy seen on a dual-stack socket (::ffff:10.1.2.3), listed as IPv4 or as IPv6.
+    for listed in ("10.0.0.0/8", "::ffff:10.0.0.0/104"):
+        trusted = [ipaddress.ip_network(listed)]
+        via_proxy = {"client": ("::ffff:10.1.2.3", 1), "headers": [(b"x-forwarded-for", b"198.51.100.1, 10.0.0.5:80")]}
+        assert client_address(via_proxy, trusted) == "198.51.100.1"
