@@ -164,3 +164,17 @@ def test_security_headers_and_cors_only_on_public_reads(client: TestClient) -> N
     https = TestClient(client.app, base_url="https://testserver").get("/healthz")
     assert https.headers["strict-transport-security"].startswith("max-age=")
     assert "strict-transport-security" not in client.get("/healthz").headers
+
+
+@pytest.mark.parametrize(
+    "path", ["/hsds/services", "/hsds/services/no-such-service", "/fhir/HealthcareService", "/v1/services.geojson"]
+)
+def test_a_page_on_another_site_can_read_whether_an_answer_may_be_out_of_date(client: TestClient, path: str) -> None:
+    # A browser lets a cross-origin page read only the headers an answer exposes: X-Index-Stale was not among them,
+    # and HSDS answers exposed none at all.
+    answer = client.get(path, headers={"Origin": "https://charity.example"})
+    assert answer.status_code == (404 if "no-such" in path else 200)
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert answer.headers["x-index-stale"] == "false"
+    exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"x-index-stale", "etag", "x-request-id"} <= exposed

@@ -60,11 +60,13 @@ def _valid(raw: bytes | None) -> str | None:
     return text if _SAFE_ID.fullmatch(text) else None  # `$` would let a trailing line break through
 
 
-# Public reads may be called from any web page; writes need an Authorization header, which is not in the allowed
-# list, so a browser cannot send one cross-origin. Credentials (cookies) are never allowed: there are none.
+# Public reads may be called from any web page (Open Referral UK requires it of the HSDS feed); writes need an
+# Authorization header, which is not in the allowed list, so a browser cannot send one cross-origin. Credentials
+# (cookies) are never allowed: there are none. A page reads only the headers exposed here: X-Index-Stale is how
+# HSDS, FHIR, GeoJSON and coverage answers say they may be out of date (api/routes/staleness.py).
 CORS_HEADERS = [
     (b"access-control-allow-origin", b"*"),
-    (b"access-control-expose-headers", b"ETag, X-Request-ID, X-Correlation-ID, Retry-After"),
+    (b"access-control-expose-headers", b"ETag, X-Request-ID, X-Correlation-ID, Retry-After, X-Index-Stale"),
 ]
 # What a cross-origin page may send on a public read. Never Authorization or X-API-Key: keys are not for browsers.
 PREFLIGHT_ALLOWED_HEADERS = b"Content-Type, Accept, If-None-Match, X-Request-ID, X-Correlation-ID"
@@ -139,7 +141,7 @@ class SecurityHeadersMiddleware:
                 ):
                     # JSON (and the metrics' text) is never a document to render: nothing may load or frame it.
                     extra.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
-                if public and b"access-control-allow-origin" not in present:
+                if public:
                     extra.extend(CORS_HEADERS)
                 if path.startswith(NO_STORE_PREFIXES) or message.get("status", 200) >= 400:
                     extra.append((b"cache-control", b"no-store"))

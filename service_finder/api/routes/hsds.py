@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request
 
 from service_finder.api.deps import (
     EngineDep,
@@ -73,16 +73,10 @@ def _responses(example: dict[str, Any], *errors: int, instance: str) -> dict[int
     return with_stale_header(responses, *((200, 404) if 404 in errors else (200,)))
 
 
-def open_to_all(response: Response) -> None:
-    # Open Referral UK requires that any web page can read the feed: public data, no credentials.
-    response.headers["Access-Control-Allow-Origin"] = "*"
-
-
 # Every answer carries X-Index-Stale (api/routes/staleness.py): the HSDS 3.0 page and entity schemas have no member
 # for it, and an envelope member of our own would be one no HSDS client knows to read, so the header alone says it.
-router = APIRouter(
-    prefix="/hsds", tags=["hsds"], dependencies=[Depends(open_to_all), NoteStaleness], route_class=IndexRoute
-)
+# Any web page may read it, as Open Referral UK requires: CORS is SecurityHeadersMiddleware's (api/middleware.py).
+router = APIRouter(prefix="/hsds", tags=["hsds"], dependencies=[NoteStaleness], route_class=IndexRoute)
 # Every route leaves out None (response_model_exclude_none): HSDS types never allow null; absent means unknown.
 
 IdPath = Annotated[
