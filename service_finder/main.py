@@ -139,7 +139,7 @@ def create_app(
     )
     app.add_middleware(TimeLimitMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, routes=lambda: flat_routes(app.router.routes))
     app.add_middleware(DrainMiddleware, lifecycle=lifecycle)
     app.add_middleware(RequestIdMiddleware)
     app.state.lifecycle = lifecycle

@@ -12,11 +12,14 @@ import logging
 import sys
 import time
 import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -111,12 +114,41 @@ class Metrics:
 logger = logging.getLogger("service_finder.requests")
 
 
+# Paths whose route template was looked up, most recently used last. Paths name services, never a person, but any
+# path can be sent: bounded, so a flood of made-up ones cannot grow it.
+MAX_REMEMBERED_PATHS = 1024
+
+
 class ObservabilityMiddleware:
     """One log line and one latency observation per request, labelled by route template."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: Callable[[], Iterable[BaseRoute]]) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes  # the app's, each on its own (main.py: create_app)
+        self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def _template(self, scope: Scope) -> str:
+        """The route template a request was for. Routing records it only for the routes it runs (FastAPI's own), so
+        an answer from the middleware (a 429, 401, 406, 413, 415, or a body refused before the route was reached) and
+        a route of Starlette's (/openapi.json) are matched against the app's routes here."""
+        template = getattr(scope.get("route"), "path", None)
+        if template:
+            return str(template)
+        key = (scope["method"], scope.get("path", ""))
+        template = self._templates.pop(key, None)
+        if template is None:
+            matches = [(route.matches(scope)[0], route) for route in self.routes()]
+            # As the router chooses: the first route for the path and method, else the first for the path under
+            # another method (a refused POST to a GET route is still a request for that route).
+            found = next((r for m, r in matches if m is Match.FULL), None) or next(
+                (r for m, r in matches if m is Match.PARTIAL), None
+            )
+            template = str(getattr(found, "path", None) or "unmatched")
+        self._templates[key] = template
+        if len(self._templates) > MAX_REMEMBERED_PATHS:
+            self._templates.popitem(last=False)
+        return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,8 +168,7 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self._template(scope)
             route_var.set(template)
             elapsed = time.perf_counter() - started
             self.metrics.latency.labels(template, scope["method"]).observe(elapsed)

@@ -178,3 +178,32 @@ def test_a_page_on_another_site_can_read_whether_an_answer_may_be_out_of_date(cl
     assert answer.headers["x-index-stale"] == "false"
     exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
     assert {"x-index-stale", "etag", "x-request-id"} <= exposed
+
+
+def test_answers_from_the_middleware_are_counted_and_logged_under_their_route(sqlite_engine: Engine) -> None:
+    # Routing names the route only when it runs: a refusal before it, and /openapi.json, were all "unmatched".
+    settings = Settings(
+        database_url=str(sqlite_engine.url),
+        gazetteer_path=GAZETTEER,
+        rate_limit_anonymous_per_minute=60,
+        rate_limit_anonymous_burst=4,
+    )
+    with TestClient(create_app(settings, engine=sqlite_engine)) as client, json_log() as log:
+        assert client.get("/v1/services/samaritans", headers={"Accept": "text/csv"}).status_code == 406
+        assert client.post("/v1/search", content=b"postcode=LS1").status_code == 415
+        assert client.get("/openapi.json").status_code == 200
+        assert client.get("/no/such/path").status_code == 404
+        assert client.get("/v1/search").status_code == 429
+        metrics = client.get("/metrics").text
+    for route, status in [
+        ("/v1/services/{service_id}", "4xx"),
+        ("/v1/search", "4xx"),
+        ("/openapi.json", "2xx"),
+        ("unmatched", "4xx"),  # a path the app has no route for
+    ]:
+        assert f'service_finder_responses_total{{route="{route}",status="{status}"}}' in metrics
+    assert 'service_finder_request_seconds_count{method="POST",route="/v1/search"} 1.0' in metrics
+    assert "samaritans" not in metrics
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    logged = {(line["route"], line["status"]) for line in lines if line["message"] == "request"}
+    assert {("/v1/services/{service_id}", 406), ("/v1/search", 415), ("/v1/search", 429)} <= logged
