@@ -81,6 +81,20 @@ async def send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
+def all_lines(scope: Scope, name: bytes) -> str | None:
+    """A list-valued header sent as several lines, as the one list they make (RFC 9110 5.3: in order, joined by
+    commas); None when it was not sent. A dict of the headers keeps only the last line: `Accept: application/json`
+    then `Accept: text/html` was read as text/html alone, and refused 406."""
+    lines = [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+    return ", ".join(lines) if lines else None
+
+
+def first_line(scope: Scope, name: bytes) -> bytes | None:
+    """A single-valued header as the app reads it (Starlette's Headers.get): its first line, so the checks here
+    judge the Content-Type the app then parses by."""
+    return next((value for key, value in scope["headers"] if key == name), None)
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -218,12 +232,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
+        declared = first_line(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, send)
             return
-        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        media = (first_line(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         # A form sent to a page (method="post") is answered by the page, as HTML a person can use; its body is never
         # read there, so only its size is checked (below).
         to_api = scope["method"] in {"POST", "PUT", "PATCH"} and scope.get("path") not in PAGE_FORM_PATHS
@@ -495,10 +508,10 @@ class AcceptMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            accept = dict(scope["headers"]).get(b"accept")
+            accept = all_lines(scope, b"accept")
             path: str = scope["path"]
             offered = produces(path)
-            if accept is not None and offered is not None and not acceptable(accept.decode("latin-1"), offered):
+            if accept is not None and offered is not None and not acceptable(accept, offered):
                 await send_problem(
                     scope,
                     send,
@@ -549,8 +562,8 @@ def client_address(scope: Scope, trusted: Sequence[Network]) -> str:
         return raw_peer
     if not trusted or not _is_trusted(peer, trusted):
         return str(peer)
-    forwarded: bytes = dict(scope["headers"]).get(b"x-forwarded-for", b"")
-    for hop in reversed([h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]):
+    forwarded = all_lines(scope, b"x-forwarded-for") or ""
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         address = _address(hop)
         if address is None:
             return str(peer)

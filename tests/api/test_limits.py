@@ -305,3 +305,28 @@ def test_a_proxy_is_trusted_however_its_address_is_written() -> None:
         trusted = [ipaddress.ip_network(listed)]
         via_proxy = {"client": ("::ffff:10.1.2.3", 1), "headers": [(b"x-forwarded-for", b"198.51.100.1, 10.0.0.5:80")]}
         assert client_address(via_proxy, trusted) == "198.51.100.1"
+
+
+def test_an_accept_header_sent_as_several_lines_is_read_as_one_list(limited: TestClient) -> None:
+    # RFC 9110 5.3: the lines of a list-valued field are one list. Only the last line was read, so a client whose
+    # first line offered JSON was refused 406, and the same lines in the other order served.
+    both = limited.get("/v1/search", headers=[("Accept", "application/json"), ("Accept", "text/html")])
+    assert both.status_code == 200
+    neither = limited.get("/v1/search", headers=[("Accept", "text/html"), ("Accept", "text/csv")])
+    assert neither.status_code == 406
+
+
+def test_a_body_is_judged_by_the_content_type_the_app_reads(limited: TestClient) -> None:
+    # The app reads the first Content-Type line; the check read the last, and passed a body the app then could not
+    # read as JSON (422 "must be a JSON object", for a body that is one).
+    lines = [("Content-Type", "text/plain"), ("Content-Type", "application/json")]
+    refused = limited.post("/v1/search", content=b'{"age": 30}', headers=lines)
+    assert refused.status_code == 415
+    assert refused.json()["value"] == "text/plain"
+
+
+def test_a_forwarded_for_sent_as_several_lines_is_read_as_one_list() -> None:
+    # Each proxy may add its own line: the right-most address that is not a proxy is on an earlier one.
+    trusted = [ipaddress.ip_network("10.0.0.0/8")]
+    lines = [(b"x-forwarded-for", b"198.51.100.1, 203.0.113.9"), (b"x-forwarded-for", b"10.0.0.5")]
+    assert client_address({"client": ("10.1.2.3", 1), "headers": lines}, trusted) == "203.0.113.9"
