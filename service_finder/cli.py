@@ -223,7 +223,8 @@ def write_atomically(path: Path, text: str) -> None:
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    # Out of range, the server listened on another port than the one it said it was serving on.
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
 ) -> None:
     """Serve the API (migrating the schema first when the store answers)."""

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from service_finder.cli import app
 from service_finder.config import get_settings
+from service_finder.main import DrainingServer
 from service_finder.storage import migrate
 from tests.factories import service_data
 
@@ -233,3 +234,16 @@ def test_a_file_changing_a_place_another_service_uses_is_refused_unless_update_s
     allowed = runner.invoke(app, ["import", "--update-shared", str(second)])
     assert allowed.exit_code == 0, allowed.output
     assert "1 created" in allowed.output
+
+
+@pytest.mark.parametrize("port", ["99999", "0"])
+def test_serve_refuses_a_port_it_cannot_listen_on(database: str, monkeypatch: pytest.MonkeyPatch, port: str) -> None:
+    # It said "serving on http://127.0.0.1:99999" and listened on another port.
+    started: list[int] = []
+    monkeypatch.setattr(DrainingServer, "run", lambda server, *args, **kwargs: started.append(server.config.port))
+    monkeypatch.setenv("SERVICE_FINDER_GC_FREEZE", "false")  # serve sets it for itself when it is not set
+    result = runner.invoke(app, ["serve", "--port", port])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output
+    assert "serving on" not in result.output
+    assert started == []
