@@ -7,8 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -23,7 +25,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: a SQLite file (default) or postgresql://user@host:port/database.",
     )
     gazetteer_path: Path = Field(default=Path("data/gazetteer/england.npz"))
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     # How often each process checks the store's data version and rebuilds its index when it moved.
     index_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     title: str = "Crisis Care Service Finder"
@@ -58,6 +60,16 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", description="Public URL for embed snippets."
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        # Checked here so a bad one stops `serve` in one line, not a traceback from logging. Not uvicorn's TRACE:
+        # it logs every connection's client address.
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level: use {', '.join(LOG_LEVELS)}")
+        return level
 
     @model_validator(mode="after")
     def _safe(self) -> Self:

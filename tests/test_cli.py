@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service_finder.cli import app
-from service_finder.config import get_settings
+from service_finder.config import Settings, get_settings
 from service_finder.main import DrainingServer
 from service_finder.storage import migrate
 from tests.factories import service_data
@@ -128,6 +128,18 @@ def test_settings_that_cannot_be_used_stop_the_server_with_one_line_each(tmp_pat
     assert result.returncode == 2
     assert "error: refusing to start in production with no admin API key" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_log_level_that_is_none_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    # It ended in a ValueError traceback from logging.
+    store = {"SERVICE_FINDER_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}"}
+    for level in ("bogus", "trace"):  # TRACE would log every connection's client address
+        result = _cli("serve", "--port", "1", env={**store, "SERVICE_FINDER_LOG_LEVEL": level})
+        assert result.returncode == 2
+        assert f"error: SERVICE_FINDER_LOG_LEVEL: '{level}' is not a log level" in result.stderr
+        assert "DEBUG, INFO, WARNING, ERROR, CRITICAL; not started" in result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+    assert Settings(log_level="warning").log_level == "WARNING"
 
 
 def test_coverage_refuses_a_reach_of_nothing(database: str) -> None:
