@@ -200,7 +200,20 @@ def _load_gazetteer(settings: Settings) -> Gazetteer | None:
             "gazetteer %s is missing: postcode searches will fail (run `make gazetteer`)", settings.gazetteer_path
         )
         return None
-    return Gazetteer.load(settings.gazetteer_path)
+    try:
+        return Gazetteer.load(settings.gazetteer_path)
+    except Exception as error:
+        # A damaged file (cut short, a bad CRC, arrays that do not fit) fails in more ways than the loader names.
+        # Raised here it stopped start-up, so a restart loop answered nobody: served as a missing one is, the
+        # process is not ready but still answers every search with the safety net, and searches by coordinates.
+        logger.error(
+            "gazetteer %s cannot be read (%s: %s): postcode searches will fail until it is rebuilt (run `make "
+            "gazetteer`)",
+            settings.gazetteer_path,
+            type(error).__name__,
+            error,
+        )
+        return None
 
 
 class DrainingServer(uvicorn.Server):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import seeded_store
+from tests.conftest import GAZETTEER, seeded_store
 from tests.factories import make_record
 from tests.faults.conftest import PrivatePostgres, start_server, stop_server
 
@@ -63,4 +63,28 @@ def test_a_server_started_while_the_store_is_down_answers_with_the_safety_net_an
         stop_server(server)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any("store unreachable at start" in line["message"] for line in lines)
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_server_whose_gazetteer_is_damaged_starts_and_answers_with_the_safety_net(tmp_path: Path) -> None:
+    # A gazetteer cut short stopped start-up with a BadZipFile traceback: a restart loop that answered nobody, where
+    # a missing one starts, not ready, and answers.
+    damaged = tmp_path / "england.npz"
+    damaged.write_bytes(GAZETTEER.read_bytes()[:100_000])
+    log = tmp_path / "server.log"
+    server = start_server(f"sqlite:///{tmp_path / 'store.db'}", log, SERVICE_FINDER_GAZETTEER_PATH=str(damaged))
+    try:
+        ready = httpx.get(f"{server.url}/readyz")
+        by_postcode = httpx.get(f"{server.url}/v1/search", params=LEEDS_FRIDAY)
+        by_place = httpx.get(f"{server.url}/v1/search", params={"lat": 53.8, "lon": -1.55})
+    finally:
+        stop_server(server)
+    assert (ready.status_code, ready.json()["status"], ready.json()["gazetteer_loaded"]) == (503, "not_ready", False)
+    assert by_postcode.status_code == 503
+    assert {"emergency-999", "samaritans"} <= {line["id"] for line in by_postcode.json()["safety_net"]}
+    assert by_place.status_code == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    [named] = [line for line in lines if str(damaged) in line["message"]]
+    assert named["level"] == "error"
+    assert "cannot be read" in named["message"]
     assert "Traceback" not in log.read_text()
