@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -135,11 +136,13 @@ class Gazetteer:
     @classmethod
     def load(cls, path: Path) -> Gazetteer:
         try:
-            with np.load(path, allow_pickle=False) as archive:
+            # Opened here, not by np.load: given a path, numpy leaves the file open when it cannot read it.
+            with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
         except FileNotFoundError:
             raise GazetteerFileError(f"gazetteer {path} does not exist (run `make gazetteer`)") from None
-        except (OSError, ValueError, EOFError) as error:  # EOFError: an empty or cut-short file
+        # EOFError: an empty file; BadZipFile: one cut short (a copy or a download that stopped).
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise GazetteerFileError(f"gazetteer {path} cannot be read: {error or type(error).__name__}") from None
         try:
             return cls(arrays)

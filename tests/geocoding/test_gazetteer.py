@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+import warnings
 from pathlib import Path
 
 import pytest
@@ -7,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service_finder.domain.postcode import PostcodeError
+from service_finder.geocoding.build import build_from_codepoint
 from service_finder.geocoding.gazetteer import Gazetteer, GazetteerFileError, PostcodeNotFound, PostcodeOutsideEngland
-from tests.geocoding.codepoint import ROWS
+from tests.geocoding.codepoint import NAMES, ROWS, write_codepoint_zip
 
 KNOWN = sorted(row.postcode for row in ROWS if row.quality != 90)
 
@@ -101,3 +104,18 @@ def test_a_file_that_is_not_a_gazetteer_is_refused_naming_it(tmp_path: Path) -> 
     path.write_bytes(b"not a zip")
     with pytest.raises(GazetteerFileError, match=r"england\.npz"):
         Gazetteer.load(path)
+
+
+def test_a_file_cut_short_is_a_gazetteer_file_error_and_is_closed(tmp_path: Path) -> None:
+    # A copy or download that stopped part way is a zip with no directory: it ended in a BadZipFile traceback from
+    # `service-finder import` and `demo load`, and numpy left the file open.
+    source = write_codepoint_zip(tmp_path / "codepo_gb.zip", ROWS, names=NAMES)
+    whole = tmp_path / "whole.npz"
+    build_from_codepoint(source, whole)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        with pytest.raises(GazetteerFileError, match="cannot be read"):
+            Gazetteer.load(cut)
+        gc.collect()
