@@ -6,19 +6,20 @@ Pure: the caller resolves the location (postcode -> coordinates and district) an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import product
 from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from service_finder.domain.hours_text import describe_week
+from service_finder.domain.hours_text import WHOLE_DAY, describe_week
 from service_finder.domain.opening_hours import OpenState, open_state, to_london
-from service_finder.domain.schedule import MINUTES_PER_DAY
+from service_finder.domain.schedule import MINUTES_PER_DAY, BankHolidayPolicy, TimeRange, WeeklySchedule
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
     KINDS,
@@ -64,6 +65,7 @@ from service_finder.search.index import (
     Sites,
     Word,
     bit_mask,
+    line_schedules,
 )
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
 
@@ -1747,13 +1749,10 @@ def _shut_now(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int
 def _line_state(
     index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime
 ) -> OpenState:
-    """A line's open state by its service-wide hours: a phone line's hours are the service's, whatever hours an
-    office of it (a site with hours of its own) keeps. A line with hours recorded only at its site(s) answers in
-    those hours: read as no hours at all, a 24/7 line was left out of the safety net."""
+    """A line's open state by its hours (see line_schedules)."""
     if not record.locations:  # its one unit holds the service-wide hours, with the minute's shared states
         return state(int(np.searchsorted(index.unit_service, index.position[record.id])))
-    wide = [s for s in record.schedules if s.location_id is None]
-    return open_state([s.to_domain() for s in wide or record.schedules], at)
+    return open_state(line_schedules(record), at)
 
 
 def _open_a_day(index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime) -> bool:
@@ -1806,8 +1805,44 @@ def _is_local_line(index: DirectoryIndex, service: int) -> bool:
         record.kind is ServiceKind.crisis_line
         and bool(index.active[service])
         and not record.safety_net
-        and any(s.always_open for s in record.schedules)
+        and _round_the_clock(line_schedules(record))
     )
+
+
+def _round_the_clock(schedules: Sequence[WeeklySchedule]) -> bool:
+    """Whether these hours leave no minute of the week closed, bank holidays included: 24/7, or sessions that add up
+    to it (an Open Referral row Mo-Su 00:00-24:00 is stored as sessions). Each day is read as it follows a bank
+    holiday or not and is one or not: a line closed on bank holidays is not always there. Dates (validity, closures)
+    are not read here but at the search's instant (_open_a_day)."""
+    for weekday in range(7):
+        for holiday_before, holiday in product((False, True), repeat=2):
+            spans = [
+                (hours.opens - MINUTES_PER_DAY, hours.opens + hours.length - MINUTES_PER_DAY)
+                for schedule in schedules
+                for hours in _day_hours(schedule, (weekday - 1) % 7, holiday=holiday_before)
+            ]
+            spans += [
+                (hours.opens, hours.opens + hours.length)
+                for schedule in schedules
+                for hours in _day_hours(schedule, weekday, holiday=holiday)
+            ]
+            reached = 0
+            for start, end in sorted(spans):
+                if start > reached:
+                    break
+                reached = max(reached, end)
+            if reached < MINUTES_PER_DAY:
+                return False
+    return True
+
+
+def _day_hours(schedule: WeeklySchedule, weekday: int, *, holiday: bool) -> tuple[TimeRange, ...]:
+    """The hours starting on a day of this weekday, a bank holiday or not (as opening_hours.day_plan reads them)."""
+    if schedule.always_open:
+        return (WHOLE_DAY,)
+    if holiday and schedule.bank_holidays is not BankHolidayPolicy.as_usual:
+        return () if schedule.bank_holidays is BankHolidayPolicy.closed else schedule.bank_holiday_hours
+    return tuple(session.hours for session in schedule.sessions if session.day == weekday)
 
 
 def _polygon_lines(index: DirectoryIndex) -> list[ServiceRecord]:

@@ -562,3 +562,11 @@ def haversine_km(lat: float, lon: float, lats: F64, lons: F64) -> F64:
 def site_schedules(record: ServiceRecord, location_id: str | None) -> tuple[WeeklySchedule, ...]:
     """A site's hours, as ServiceRecord.hours_at reads them (its own, keeping the service's dated closures)."""
     return tuple(s.to_domain() for s in record.hours_at(location_id))
+
+
+def line_schedules(record: ServiceRecord) -> tuple[WeeklySchedule, ...]:
+    """A phone line's hours: the service's, whatever hours an office of it keeps; or, with none recorded for the
+    service, its sites' hours together (a line with hours kept only on its base answers in them: read as no hours,
+    a 24/7 line was left out of the safety net)."""
+    wide = [s for s in record.schedules if s.location_id is None]
+    return tuple(s.to_domain() for s in wide or record.schedules)

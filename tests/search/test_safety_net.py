@@ -19,6 +19,7 @@ from tests.search.conftest import (
     always_open,
     ids,
     index_of,
+    result,
     run,
     sessions,
 )
@@ -199,6 +200,43 @@ def test_a_local_line_whose_24_7_hours_are_recorded_at_its_base_is_in_the_net() 
     assert [e.id for e in safety_net(index_of([line]), SearchRequest(), LEEDS, at=friday_night) if e.local] == [
         "leeds-crisis-line"
     ]
+
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def test_a_local_line_open_round_the_clock_by_its_sessions_is_a_24_7_line() -> None:
+    # An Open Referral row Mo-Su 00:00-24:00 is stored as sessions, not as 24/7: the results said "Open 24 hours
+    # today" while the net left the line out. Days and nights as two schedules add up to 24/7 too. Open round the
+    # clock today but not every day, or closed on bank holidays (as migration 0003 rewrote some 24/7 lines), it is
+    # not a line that is always there, even on a day when it is open for the next 24 hours.
+    every_day = sessions("every-day", *((day, "00:00", "24:00") for day in DAYS))
+    shifts = [
+        {**sessions("days", *((day, "08:00", "20:00") for day in DAYS))[0], "id": "days-hours"},
+        {**sessions("nights", *((day, "20:00", "08:00") for day in DAYS))[0], "id": "nights-hours"},
+    ]
+    lines = [
+        local_line("leeds-sessions-line", [LEEDS_DISTRICT], schedules=every_day),
+        local_line("leeds-shifts-line", [LEEDS_DISTRICT], schedules=shifts),
+        local_line(
+            "leeds-no-sundays-line",
+            [LEEDS_DISTRICT],
+            schedules=sessions("no-sundays", *((day, "00:00", "24:00") for day in DAYS[:6])),
+        ),
+        local_line(
+            "leeds-no-bank-holidays-line",
+            [LEEDS_DISTRICT],
+            schedules=sessions("no-bh", *((day, "00:00", "24:00") for day in DAYS), bank_holidays="closed"),
+        ),
+    ]
+    index = index_of(lines)
+    wednesday_night = datetime(2026, 11, 18, 23, 0, tzinfo=LONDON)
+    local = [e.id for e in run(index, at=wednesday_night, kinds=["crisis_cafe"]).safety_net if e.local]
+    assert local == ["leeds-sessions-line", "leeds-shifts-line"]
+    # The results read the same hours the same way: open, with no closing time.
+    shown = result(run(index, at=wednesday_night), "leeds-sessions-line")
+    assert shown.open_now
+    assert shown.closes_at is None
 
 
 def test_no_local_lines_without_a_district() -> None:
