@@ -981,23 +981,19 @@ def _evaluate(
         apply(~(candidates.distance > request.radius_km), f"further than {request.radius_km:g} km")
     apply(~index.temporarily_closed[ids], TEMPORARILY_CLOSED)
     if request.modes:
-        wanted_modes = bit_mask(request.modes)
-        apply(
-            (index.modes[ids] & wanted_modes) != 0,
-            f"not available {_join(MODE_WORDS[m] for m in request.modes)}",
-        )
+        apply((index.modes[ids] & bit_mask(request.modes)) != 0, _modes_words(request))
     for feature in request.access:
         bit = bit_mask([feature])
         met = (index.access_met[ids] & bit) != 0
         # Two reasons, as the record says: it has not got the feature, or it does not say.
         said_no = (index.access_no[ids] & bit) != 0
-        apply(met | ~said_no, f"no {ACCESS_NOUNS[feature]}")
-        apply(met, f"{ACCESS_NOUNS[feature]} not confirmed")
+        apply(met | ~said_no, _access_words(feature, said_no=True))
+        apply(met, _access_words(feature, said_no=False))
     if request.language and request.language != "en":
         speaks = np.zeros(ids.size, np.bool_)
         for row in np.flatnonzero(keep):
             speaks[row] = request.language in index.services[ids[row]].access.languages
-        apply(speaks, f"does not list language '{request.language}'")
+        apply(speaks, _language_words(request.language))
 
     if location is None:
         # A service only for people in its own area cannot be offered to someone whose area is unknown: ten local
@@ -1042,6 +1038,35 @@ def _evaluate(
         below[[row for _, row, _ in top]] = False
         stages.add(below, f"ranked below the {request.limit} shown (limit={request.limit})")
     return _Found(stages, criteria, verdicts, top)
+
+
+def _modes_words(request: SearchRequest) -> str:
+    return f"not available {_join(MODE_WORDS[m] for m in request.modes)}"
+
+
+def _access_words(feature: AccessFeature, *, said_no: bool) -> str:
+    return f"no {ACCESS_NOUNS[feature]}" if said_no else f"{ACCESS_NOUNS[feature]} not confirmed"
+
+
+def _language_words(language: str) -> str:
+    return f"does not list language '{language}'"
+
+
+def _unmet(index: DirectoryIndex, service: int, request: SearchRequest) -> list[str]:
+    """Each way in, access feature and language asked for that the service does not offer, in _evaluate's order:
+    a row is left out by the first, but a clinician needs every one of them."""
+    found = []
+    if request.modes and not int(index.modes[service]) & bit_mask(request.modes):
+        found.append(_modes_words(request))
+    met, said_no = int(index.access_met[service]), int(index.access_no[service])
+    for feature in request.access:
+        bit = bit_mask([feature])
+        if not met & bit:
+            found.append(_access_words(feature, said_no=bool(said_no & bit)))
+    language = request.language
+    if language and language != "en" and language not in index.services[service].access.languages:
+        found.append(_language_words(language))
+    return found
 
 
 def _offered(index: DirectoryIndex) -> npt.NDArray[np.bool_]:
@@ -1620,13 +1645,15 @@ def _exclusions(
             for name, column in failed.items()
             if column[position]
         ]
+        unmet = _unmet(index, service, request) if request.modes or request.access or request.language else []
         if reason == CLOSED:
             reasons = [_closed_words(index, unit, state)]
         elif reason == TEMPORARILY_CLOSED:
-            reasons = [f"temporarily closed: {record.alert}".strip(": "), *ineligible]
+            reasons = [f"temporarily closed: {record.alert}".strip(": "), *unmet, *ineligible]
         else:
             # Closed too, said as well: "only for people aged 18 and over" alone reads as open to an adult.
-            reasons = ineligible if reason == INELIGIBLE else [reason, *ineligible]
+            first = [] if reason == INELIGIBLE or reason in unmet else [reason]
+            reasons = [*first, *unmet, *ineligible]
             if window is not None and not _open_within(state(unit), window):
                 reasons.append(_closed_words(index, unit, state))
         km = distances[position]

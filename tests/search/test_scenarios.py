@@ -233,6 +233,32 @@ def test_explain_gives_every_reason_a_service_is_left_out_not_only_the_first() -
     assert any(reason.startswith("closed until") for reason in cafe_reasons[1:]), cafe_reasons
 
 
+def test_explain_gives_every_way_in_access_need_and_language_a_service_lacks() -> None:
+    # A Polish speaker who uses a wheelchair and wants to text: "wheelchair access not confirmed" alone invites a
+    # call to a service that lists only English and takes no texts.
+    therapies = open_all_week(
+        "talking-therapies",
+        access={"contact_modes": ["in_person", "phone"], "accessibility": {}, "languages": ["en"]},
+    )
+    farther = open_all_week(
+        "far-therapies",
+        locations=located("far-therapies", 53.8 + 30 / 111, -1.55),
+        access={"contact_modes": ["in_person"], "accessibility": {"wheelchair": False}, "languages": ["en"]},
+    )
+    response = run(index_of([therapies, farther]), access=["wheelchair"], language="pl", modes=["text"], explain=True)
+    assert exclusion_reasons(response, "talking-therapies") == [
+        "not available by text",
+        "wheelchair access not confirmed",
+        "does not list language 'pl'",
+    ]
+    assert exclusion_reasons(response, "far-therapies") == [
+        "further than 25 km",
+        "not available by text",
+        "no wheelchair access",
+        "does not list language 'pl'",
+    ]
+
+
 def test_explain_says_an_ineligible_service_is_closed_too() -> None:
     # "only for people aged 18 and over" alone, for a 15-year-old's clinician, reads as open to an adult brought
     # along at 3am: the café shuts at 02:00, and the exclusion says that too.
