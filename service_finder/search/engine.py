@@ -518,7 +518,7 @@ def _search_within(
         candidates = everything.candidates(index, chosen)
         found = _evaluate(index, candidates, request, location, at, today, state)
         shown = {int(candidates.service[row]) for _, row, _ in found.top}
-        left_out = _left_out(index, candidates, found, shown) if request.explain else []
+        left_out = _left_out(index, candidates, found, shown, location) if request.explain else []
         if (
             chosen is None
             or ceiling is None
@@ -1575,17 +1575,31 @@ def _reasons(
     return reasons
 
 
-def _left_out(index: DirectoryIndex, candidates: Candidates, found: _Found, shown: set[int]) -> list[int]:
+def _left_out(
+    index: DirectoryIndex, candidates: Candidates, found: _Found, shown: set[int], where: ResolvedLocation | None
+) -> list[int]:
     """Rows of the services left out that a clinician needs to see, at most MAX_EXCLUDED, each service once (at its
     nearest site; one shown at a site is not listed): first the phone, text and online services of the person's own
     area (their local crisis line left out for age is the first thing to know), then sites nearest first, then
-    remote services open to all of England. Remote services only for another area are not near: never listed."""
+    remote services open to all of England, then, when the person's area is not known, the lines only for some
+    area (every town's line, each "give a postcode", filled the list and hid an England-wide line left out).
+    Remote services only for another area are not near: never listed."""
     left_out = np.flatnonzero(found.stages.union(candidates.service.size))
     distance = candidates.distance[left_out]
     services = candidates.service[left_out]
     remote = np.isnan(distance)
-    # 0: a remote service for the person's area (or one they may be in); 1: a site; 2: remote, all of England.
-    group = np.where(remote, np.where(index.catchment[services] >= CATCHMENT_CODES[CatchmentType.districts], 0, 2), 1)
+    catchment = index.catchment[services]
+    area_only = catchment >= CATCHMENT_CODES[CatchmentType.districts]
+    # Whose area a line covers is known from the person's districts, or for a polygon from where they are.
+    if where is None:
+        own_area = np.zeros(services.size, np.bool_)
+    elif _districts(where):
+        own_area = area_only
+    else:
+        own_area = catchment == CATCHMENT_CODES[CatchmentType.polygon]
+    # 0: a remote service for the person's area (or one they may be in); 1: a site; 2: remote, all of England;
+    # 3: remote, only for an area, the person's own not known.
+    group = np.where(remote, np.where(own_area, 0, np.where(area_only, 3, 2)), 1)
     elsewhere = remote & (found.criteria["catchment"][left_out] == FAIL)
     order = np.lexsort((services, np.where(remote, 0.0, distance), group))
     order = order[~elsewhere[order]]

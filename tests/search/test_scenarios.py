@@ -27,6 +27,8 @@ from tests.search.conftest import (
 )
 from tests.search.conftest import always_open as open_24_7
 
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
 
 def open_all_week(service_id: str, **overrides: Any) -> ServiceRecord:
     return make_record(service_id, schedules=open_24_7(service_id), **overrides)
@@ -317,6 +319,30 @@ def test_no_location_gives_remote_services_for_everyone_and_leaves_out_local_one
         "only for people living in its area: give a postcode or location to see if it covers you"
     ]
     assert response.safety_net
+
+
+def test_no_location_lists_an_england_wide_line_left_out_before_every_towns_local_line() -> None:
+    # At 3am with no location, 25 other towns' lines ("give a postcode") filled the list, and the one line for all
+    # of England, left out only because it opens at 5pm, was not mentioned at all.
+    def line(service_id: str, **overrides: Any) -> ServiceRecord:
+        modes = {"contact_modes": ["phone"]}
+        return make_record(service_id, kind="crisis_line", locations=[], access=modes, **overrides)
+
+    towns = [
+        line(f"a-town-{n:02d}-line", schedules=open_24_7(f"a-town-{n:02d}-line"), eligibility={"minimum_age": None})
+        for n in range(30)
+    ]
+    evening = line(
+        "england-evening-line",
+        schedules=sessions("evening", *((day, "17:00", "24:00") for day in DAYS)),
+        eligibility={"minimum_age": None, "catchment": {"type": "england"}},
+    )
+    night = datetime(2026, 11, 25, 3, 0, tzinfo=LONDON)
+    response = run(index_of([*towns, evening]), location=None, at=night, age=40, explain=True)
+    assert response.excluded is not None
+    assert response.excluded[0].id == "england-evening-line"
+    assert response.excluded[0].reasons == ["closed until Wed 25 Nov 17:00"]
+    assert [e.id for e in response.excluded[1:]] == [f"a-town-{n:02d}-line" for n in range(24)]
 
 
 @pytest.mark.parametrize(
