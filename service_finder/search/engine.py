@@ -1036,8 +1036,12 @@ def _evaluate(
         # (limit=2 showed two phone lines and said nothing of a walk-in safe haven 1.6 km away).
         below = keep.copy()
         below[[row for _, row, _ in top]] = False
-        stages.add(below, f"ranked below the {request.limit} shown (limit={request.limit})")
+        stages.add(below, _ranked_below_words(request))
     return _Found(stages, criteria, verdicts, top)
+
+
+def _ranked_below_words(request: SearchRequest) -> str:
+    return f"ranked below the {request.limit} shown (limit={request.limit})"
 
 
 def _modes_words(request: SearchRequest) -> str:
@@ -1671,6 +1675,14 @@ def _exclusions(
             if window is not None and not _open_within(state(unit), window):
                 reasons.append(_closed_words(index, unit, state))
         km = distances[position]
+        if reason == CLOSED and location is not None:
+            # A service is listed at its nearest site, but left out at every one: when another site within the
+            # radius is open (or opens in the window), that is the one it was nearly shown at, and the reason it was
+            # not is the limit. "closed until…" alone told a clinician the service was shut while it was open.
+            open_site = _open_elsewhere(index, service, unit, location, request, state)
+            if open_site is not None:
+                reasons = [_ranked_below_words(request), f"at its site {round(km, 2):g} km away: {reasons[0]}"]
+                km = open_site
         # Beyond the radius, rounded up: 25.004 km shown as 25.0 beside "further than 25 km" would contradict it.
         shown = math.ceil(km * 100) / 100 if km > request.radius_km else round(km, 2)
         items.append(
@@ -1684,6 +1696,32 @@ def _exclusions(
             )
         )
     return items
+
+
+def _open_elsewhere(
+    index: DirectoryIndex,
+    service: int,
+    unit: int,
+    where: ResolvedLocation,
+    request: SearchRequest,
+    state: Callable[[int], OpenState],
+) -> float | None:
+    """The distance of the service's nearest site but `unit` within the radius that is open, or opens within the
+    window; None if it has none. Read from the record, not from the rows evaluated, so the answer is the same
+    however many rows the search evaluated (tests/search/test_pruning.py)."""
+    first = int(np.searchsorted(index.unit_service, service, side="left"))
+    last = int(np.searchsorted(index.unit_service, service, side="right"))
+    if last - first < 2:  # one site: nowhere else
+        return None
+    others = np.array([other for other in range(first, last) if other != unit], np.int32)
+    km = index.distances(where.latitude, where.longitude, others)
+    window = request.open_within_minutes or 0
+    for row in np.argsort(km, kind="stable").tolist():
+        if not km[row] <= request.radius_km:  # beyond the radius (or remote: NaN), as every one after it
+            break
+        if _open_within(state(int(others[row])), window):
+            return float(km[row])
+    return None
 
 
 def _closed_words(index: DirectoryIndex, unit: int, state: Callable[[int], OpenState]) -> str:

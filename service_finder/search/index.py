@@ -173,6 +173,7 @@ class DirectoryIndex:
     remote: I32  # units of services with no location (phone, text, online)
     district_members: dict[str, I32] = field(repr=False)
     entry_unit: I32 = field(repr=False)
+    unit_entry: I32 = field(repr=False)  # per unit, its entry; -1 for a remote unit
     entry_key: F64 = field(repr=False)  # grid key (see grid_key), sorted ascending
     entry_lat: F64 = field(repr=False)
     entry_lon: F64 = field(repr=False)
@@ -317,6 +318,7 @@ class DirectoryIndex:
             remote=np.array(remote, dtype=np.int32),
             district_members={code: np.array(ids, dtype=np.int32) for code, ids in members_by_district.items()},
             entry_unit=table[:, 3].astype(np.int32),
+            unit_entry=_inverse(table[:, 3].astype(np.int32), len(unit_service)),
             entry_key=np.ascontiguousarray(table[:, 0]),
             entry_lat=np.ascontiguousarray(table[:, 1]),
             entry_lon=np.ascontiguousarray(table[:, 2]),
@@ -365,6 +367,15 @@ class DirectoryIndex:
             added = np.concatenate([inner.box[between], fresh[beyond]])
             added_chord2 = np.concatenate([inner.chord2[between], fresh_chord2[beyond]])
         return Sites(first_row, first, last, box, chord2, limit, added, _distance(added_chord2))
+
+    def distances(self, latitude: float, longitude: float, units: I32) -> F64:
+        """Each unit's distance (km) from the point, to the metre as sites_within measures it (so a site is beyond
+        a radius here exactly when it is beyond it there); NaN for a remote unit."""
+        entries = self.unit_entry[units]
+        found = np.full(units.size, np.nan)
+        sited = entries >= 0
+        found[sited] = _distance(self._chord2(latitude, longitude, entries[sited].astype(np.intp)))
+        return found
 
     def _every_site(self, latitude: float, longitude: float, limit: float, inner: Sites | None) -> Sites:
         """sites_within for a small directory: every site measured, in entry order (the order the box gives), with
@@ -521,6 +532,12 @@ class Sites:
     inside: npt.NDArray[np.intp]  # entries within the radius (only the ones added, when widened) and their km
     distance: F64
     whole: bool = False  # every entry measured (a small directory): `box` is every entry, `first`/`last` empty
+
+
+def _inverse(entry_unit: I32, units: int) -> I32:
+    found = np.full(units, -1, np.int32)
+    found[entry_unit] = np.arange(entry_unit.size, dtype=np.int32)
+    return found
 
 
 def _distance(chord2: F64) -> F64:

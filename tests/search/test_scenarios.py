@@ -734,6 +734,41 @@ def test_a_site_is_not_shown_open_because_another_site_of_the_same_service_is() 
         assert found.service.address.startswith("Far"), (found.service.address, found.open_now, found.hours_today)
 
 
+def test_explain_says_a_service_open_at_another_site_was_ranked_below_not_closed() -> None:
+    # Friday 20:00, limit=1: a café 0.17 km away fills the one place. The other café is shut at its near site
+    # (Mondays only) but open all night at its far site (6.1 km): it was said to be "closed until Mon", which tells a
+    # clinician it is shut tonight. Beyond the radius, an open site is no reason: then it is closed as said.
+    cafe = open_all_week("a-cafe")
+    two_sites = make_record(
+        "b-cafe",
+        locations=[
+            {"id": "b-near", "postcode": "LS1 1UR", "latitude": 53.801277, "longitude": -1.548567},
+            {"id": "b-far", "postcode": "LS6 1AA", "latitude": 53.8535, "longitude": -1.5720},
+        ],
+        schedules=[
+            {
+                "id": "b-near-hours",
+                "location_id": "b-near",
+                "sessions": [{"day": "monday", "opens_at": "10:00", "closes_at": "12:00"}],
+            },
+            {"id": "b-far-hours", "location_id": "b-far", "always_open": True},
+        ],
+    )
+    index = index_of([cafe, two_sites])
+    response = run(index, limit=1, explain=True)
+    assert ids(response) == ["a-cafe"]
+    [left_out] = [e for e in response.excluded or [] if e.id == "b-cafe"]
+    assert left_out.reasons == [
+        "ranked below the 1 shown (limit=1)",
+        "at its site 0.17 km away: closed until Mon 12 Oct 10:00",
+    ]
+    assert left_out.distance_km == 6.12
+    assert ids(run(index, limit=2)) == ["a-cafe", "b-cafe"]
+    assert exclusion_reasons(run(index, limit=1, radius_km=5, explain=True), "b-cafe") == [
+        "closed until Mon 12 Oct 10:00"
+    ]
+
+
 def test_a_service_is_shown_at_its_site_that_stays_open_not_the_nearer_one_about_to_close() -> None:
     # Friday 20:00. The near site (2 km) closes at 20:10: the person would arrive to a shut door. The far site
     # (6.6 km) is open all night. Another café (9.9 km) is open until 02:00. The service must be shown at the far
