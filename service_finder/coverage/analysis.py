@@ -42,7 +42,6 @@ KM_PER_DEGREE = np.radians(1.0) * EARTH_RADIUS_KM
 # Places a person goes to in a crisis instead of A&E: the default "crisis alternatives".
 DEFAULT_KINDS = (ServiceKind.crisis_cafe, ServiceKind.crisis_house, ServiceKind.walk_in_crisis_assessment)
 REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online])
-IN_PERSON = bit_mask([ContactMode.in_person])
 # Pairs (postcode, service) measured per numpy pass: bounds memory to a few hundred MB whatever the directory.
 PAIR_CHUNK = 4_000_000
 DEMO_CAVEAT = "Includes demonstration data: fictional services, not real provision."
@@ -318,7 +317,6 @@ class CoverageModel:
     eligible: Eligible
     unit_row: I64  # per unit: its service's eligible row; -1 when it does not count
     remote: I32  # units reached from anywhere in their catchment (phone, text, online), counted with include_remote
-    site_row: I64  # per unit: as unit_row, for units that count as places to go (-1 for remote ones)
     memo: dict[int, B] = field(default_factory=dict, repr=False)  # polygon catchments, by eligible row
 
     @classmethod
@@ -327,22 +325,16 @@ class CoverageModel:
         row_of_service = np.full(len(index), -1, dtype=np.int64)
         row_of_service[eligible.services] = np.arange(eligible.services.size)
         unit_row = row_of_service[index.unit_service]
-        # A service whose recorded ways in leave out in person is remote even when it has an address (a crisis
-        # line's office): not a place within reach, it counts, catchment-wide, only with include_remote. (No modes
-        # recorded: its address is taken as a door, as before.)
-        modes = index.modes[index.unit_service]
-        no_door = np.flatnonzero((index.unit_location >= 0) & (modes != 0) & ((modes & IN_PERSON) == 0)).astype(
-            np.int32
-        )
-        remote = np.concatenate([index.remote, no_door])
+        # A service with no place to go (DirectoryIndex.remote: a crisis line with an office is one, with the line's
+        # hours, as the search reads it) is not within reach of anywhere: it counts, catchment-wide, only with
+        # include_remote. Its offices are units of their own with no hours and no site: never counted.
+        remote = index.remote
         if query.include_remote:
             reachable = (index.modes[index.unit_service[remote]] & REMOTE_MODES) != 0
             unit_row[remote[~reachable]] = -1
         else:
             unit_row[remote] = -1
-        site_row = unit_row.copy()
-        site_row[no_door] = -1
-        return cls(index, population, query, eligible, unit_row, remote, site_row)
+        return cls(index, population, query, eligible, unit_row, remote)
 
     def open_units(self, at: datetime) -> B:
         """Per unit: open at `at` and counted by this query."""
@@ -359,10 +351,10 @@ class CoverageModel:
         district_column = population.district.astype(np.int64) + 1
         for row in np.unique(self.unit_row[self.remote[open_units[self.remote]]]):
             covered |= self._inside(int(row)) if eligible.polygon[row] else eligible.allowed[row][district_column]
-        entries = np.flatnonzero(open_units[index.entry_unit] & (self.site_row[index.entry_unit] >= 0))
+        entries = np.flatnonzero(open_units[index.entry_unit])
         if entries.size == 0:
             return covered
-        entry_row = self.site_row[index.entry_unit]
+        entry_row = self.unit_row[index.entry_unit]
         grid = population.grid(self.query.reach.km)
         reach = self.query.reach.km
         # Chunk the entries so the (entry, postcode) pairs stay within PAIR_CHUNK per pass.
@@ -600,7 +592,7 @@ def compute(
         district_covered[members] = by_district
         covered_count[members] = int(mask.sum())
         hours[mask] += np.uint16(len(members))
-    shown = model.site_row[index.entry_unit] >= 0  # doors only: a line's office is not drawn as a place to go
+    shown = model.unit_row[index.entry_unit] >= 0  # sites are doors: a line's office is not one (DirectoryIndex)
     services = model.eligible.services
     return CoverageResult(
         query=query,

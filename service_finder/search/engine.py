@@ -1829,8 +1829,9 @@ def _line_state(
     index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime
 ) -> OpenState:
     """A line's open state by its hours (see line_schedules)."""
-    if not record.locations:  # its one unit holds the service-wide hours, with the minute's shared states
-        return state(int(np.searchsorted(index.unit_service, index.position[record.id])))
+    first = int(np.searchsorted(index.unit_service, index.position[record.id]))
+    if index.unit_location[first] < 0:  # its remote unit holds the line's hours, with the minute's shared states
+        return state(first)
     return open_state(line_schedules(record), at)
 
 

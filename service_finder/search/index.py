@@ -27,6 +27,7 @@ from service_finder.domain.taxonomy import (
     SELF_ROUTES,
     AccessFeature,
     CatchmentType,
+    ContactMode,
     ReferralRoute,
     ServiceKind,
     ServiceStatus,
@@ -166,20 +167,25 @@ class DirectoryIndex:
     word_class: I32
     word_class_service: I32  # one service of each word class
     unit_class: I32  # the word class of each unit's service
-    # Units: one per site (service at a location) and one for each service with no location. Opening hours are
-    # per unit, because one site of a service can be shut while another is open.
+    # Units: one per site (service at a location) and one for each service with no place to go. Opening hours are
+    # per unit, because one site of a service can be shut while another is open. A service whose ways in leave out
+    # "in person" has no place to go even with an address (a crisis line's office): one remote unit with the line's
+    # hours (line_schedules), and its offices units of their own that the search never reads (no hours; only
+    # `near` finds them, for FHIR's Location search).
     unit_service: I32
-    unit_location: I32  # index into the service's locations; -1 for a service with no location
-    remote: I32  # units of services with no location (phone, text, online)
+    unit_location: I32  # index into the service's locations; -1 for a remote unit
+    remote: I32  # units of services with no place to go (phone, text, online)
     district_members: dict[str, I32] = field(repr=False)
     entry_unit: I32 = field(repr=False)
-    unit_entry: I32 = field(repr=False)  # per unit, its entry; -1 for a remote unit
+    unit_entry: I32 = field(repr=False)  # per unit, its entry; -1 for a unit with no site (remote, an office)
     entry_key: F64 = field(repr=False)  # grid key (see grid_key), sorted ascending
     entry_lat: F64 = field(repr=False)
     entry_lon: F64 = field(repr=False)
     # Each site as a unit vector (x, y, z) on the sphere, rows 0-2: the radius test is a squared chord length,
     # three multiply-adds per site and no trigonometry; the arc length is taken only for the sites inside.
     entry_xyz: F64 = field(repr=False)
+    # Offices of services with no place to go: (unit, latitude, longitude) per row, apart from the entries.
+    offices: F64 = field(repr=False)
     position: dict[str, int] = field(repr=False)
     # Derived values computed at most once per snapshot (e.g. safety-net entries); never part of its identity.
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
@@ -205,6 +211,7 @@ class DirectoryIndex:
         n = len(records)
         members_by_district: dict[str, list[int]] = {}
         entries: list[tuple[float, float, float, int]] = []
+        offices: list[tuple[int, float, float]] = []
         remote: list[int] = []
         unit_service: list[int] = []
         unit_location: list[int] = []
@@ -218,11 +225,12 @@ class DirectoryIndex:
                 for code in catchment.districts:
                     members_by_district.setdefault(code, []).append(i)
             closed = record.status is ServiceStatus.temporarily_closed
-            for j, location in enumerate(record.locations or [None]):
+            door = has_door(record)
+            for j, location in enumerate(record.locations if door else [None]):
                 unit = len(unit_service)
                 unit_service.append(i)
                 unit_location.append(-1 if location is None else j)
-                hours = site_schedules(record, None if location is None else location.id)
+                hours = line_schedules(record) if location is None else site_schedules(record, location.id)
                 # Many sites keep the same hours (24/7, weekdays 9 to 5, a template's copies): one object each.
                 unit_schedules.append(interned.setdefault(hours, hours))
                 unit_closed.append(closed)
@@ -232,6 +240,12 @@ class DirectoryIndex:
                     entries.append(
                         (grid_key(location.latitude, location.longitude), location.latitude, location.longitude, unit)
                     )
+            for j, office in enumerate([] if door else record.locations):
+                offices.append((len(unit_service), office.latitude, office.longitude))
+                unit_service.append(i)
+                unit_location.append(j)
+                unit_schedules.append(())
+                unit_closed.append(closed)
             review = review_due(record.provenance.verified_at, record.provenance.verify_due)
             due.append(review.toordinal() if review is not None and record.provenance.verified_at else -1)
         entries.sort()
@@ -265,7 +279,7 @@ class DirectoryIndex:
                 [bit_mask([f for f, ok in r.access.accessibility.items() if ok is False]) for r in records],
                 np.uint32,
             ),
-            "no_premises": column([not r.locations for r in records], np.bool_),
+            "no_premises": column([not has_door(r) for r in records], np.bool_),
             "modes": column([bit_mask(r.access.contact_modes) for r in records], np.uint32),
             "intoxicated": column([tri_state(e.accepts_intoxicated) for e in eligibility], np.int8),
             "substances": column([tri_state(e.accepts_substance_use) for e in eligibility], np.int8),
@@ -323,12 +337,18 @@ class DirectoryIndex:
             entry_lat=np.ascontiguousarray(table[:, 1]),
             entry_lon=np.ascontiguousarray(table[:, 2]),
             entry_xyz=np.stack([np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad)]),
+            offices=np.array(offices, dtype=np.float64).reshape(-1, 3),
             position={r.id: i for i, r in enumerate(records)},
         )
 
     def near(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:
-        """(unit, distance km) for every site within the radius, nearest first."""
+        """(unit, distance km) for every place within the radius, nearest first: sites, and offices (few)."""
         units, distance = self.within(latitude, longitude, radius_km)
+        if self.offices.size:
+            office_km = haversine_km(latitude, longitude, self.offices[:, 1], self.offices[:, 2])
+            inside = office_km <= radius_km
+            units = np.concatenate([units, self.offices[inside, 0].astype(np.int32)])
+            distance = np.concatenate([distance, office_km[inside]])
         order = np.argsort(distance, kind="stable")
         return units[order], distance[order]
 
@@ -370,7 +390,7 @@ class DirectoryIndex:
 
     def distances(self, latitude: float, longitude: float, units: I32) -> F64:
         """Each unit's distance (km) from the point, to the metre as sites_within measures it (so a site is beyond
-        a radius here exactly when it is beyond it there); NaN for a remote unit."""
+        a radius here exactly when it is beyond it there); NaN for a unit with no site."""
         entries = self.unit_entry[units]
         found = np.full(units.size, np.nan)
         sited = entries >= 0
@@ -576,9 +596,16 @@ def haversine_km(lat: float, lon: float, lats: F64, lons: F64) -> F64:
     return result
 
 
-def site_schedules(record: ServiceRecord, location_id: str | None) -> tuple[WeeklySchedule, ...]:
+def site_schedules(record: ServiceRecord, location_id: str) -> tuple[WeeklySchedule, ...]:
     """A site's hours, as ServiceRecord.hours_at reads them (its own, keeping the service's dated closures)."""
     return tuple(s.to_domain() for s in record.hours_at(location_id))
+
+
+def has_door(record: ServiceRecord) -> bool:
+    """Whether the service has a place to go: one with a location, unless its recorded ways in leave out in person
+    (a phone line's office is not a door to walk through; with no ways in recorded, an address is taken as one)."""
+    modes = record.access.contact_modes
+    return bool(record.locations) and (not modes or ContactMode.in_person in modes)
 
 
 def line_schedules(record: ServiceRecord) -> tuple[WeeklySchedule, ...]:

@@ -83,6 +83,26 @@ def test_near_finds_exactly_the_services_inside_the_radius_nearest_first(
             assert record.id not in found, f"{record.id} at {truth:.3f} km is outside {radius} km but was found"
 
 
+def test_a_phone_lines_office_is_a_place_near_finds_but_not_a_site_to_search() -> None:
+    # FHIR's Location search lists the office of a phone line near a point (it is a place in the record); the
+    # search reads the line as remote, with no distance (tests/search/test_scenarios.py).
+    line = make_record(
+        "line",
+        kind="crisis_line",
+        access={"contact_modes": ["phone"]},
+        locations=[{"id": "office", "postcode": "LS1 1UR", "latitude": 53.801, "longitude": -1.55}],
+    )
+    cafe = make_record("cafe", locations=located("cafe", 53.802, -1.55))
+    index = index_of([line, cafe])
+    units, _ = index.near(53.80, -1.55, 1)
+    pairs = zip(index.unit_service[units].tolist(), index.unit_location[units].tolist(), strict=True)
+    places = [(index.services[s].id, j) for s, j in pairs]
+    assert places == [("line", 0), ("cafe", 0)]
+    searched, _ = index.within(53.80, -1.55, 1)
+    assert [index.services[s].id for s in index.unit_service[searched].tolist()] == ["cafe"]
+    assert [index.services[s].id for s in index.unit_service[index.remote].tolist()] == ["line"]
+
+
 def test_each_site_of_a_service_is_found_nearest_first() -> None:
     # Sites are found separately: one can be shut while another is open (the engine then shows the best one).
     record = make_record(

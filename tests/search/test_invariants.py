@@ -391,6 +391,12 @@ def verdict_of(record: ServiceRecord, request: SearchRequest, where: ResolvedLoc
     return "ineligible" if "fail" in results else "check" if "unknown" in results else "eligible"
 
 
+def sited(record: ServiceRecord) -> bool:
+    """A place to go: a location, unless the ways in recorded leave out in person (a phone line's office)."""
+    modes = record.access.contact_modes
+    return bool(record.locations) and (not modes or ContactMode.in_person in modes)
+
+
 def nearest_km(record: ServiceRecord, where: ResolvedLocation) -> float:
     return min(
         float(great_circle((where.latitude, where.longitude), (p.latitude, p.longitude)).km) for p in record.locations
@@ -408,7 +414,7 @@ def expected(
         if request.kinds and record.kind not in request.kinds:
             continue
         edge = False
-        if record.locations:
+        if sited(record):
             if where is None:
                 continue
             km = nearest_km(record, where)
@@ -420,7 +426,7 @@ def expected(
         if request.modes and not set(request.modes) & set(record.access.contact_modes):
             continue
         # A line with no premises has no step-free entrance to confirm: a wheelchair user can still ring it.
-        needed = [f for f in request.access if record.locations or f not in PREMISES_FEATURES]
+        needed = [f for f in request.access if sited(record) or f not in PREMISES_FEATURES]
         if not all(record.access.accessibility.get(feature) for feature in needed):
             continue
         if request.language and request.language != "en" and request.language not in record.access.languages:
@@ -450,7 +456,7 @@ def candidates(records: Sequence[ServiceRecord], request: SearchRequest, where: 
         listed = record.status in {ServiceStatus.active, ServiceStatus.temporarily_closed}
         if record.safety_net or not listed or (request.kinds and record.kind not in request.kinds):
             continue
-        if record.locations:
+        if sited(record):
             if where is not None and nearest_km(record, where) < request.radius_km * 0.999:
                 found.add(record.id)
         elif REMOTE_MODES & set(record.access.contact_modes) and _catchment_result(record, where) != "fail":
@@ -533,7 +539,7 @@ def check_against_the_oracle(
         )
         assert found.service.demo is (service.provenance.source_name == "demo")
         if found.distance_km is None:
-            assert not service.locations
+            assert not sited(service)
         else:
             assert where is not None
             assert found.distance_km <= request.radius_km + 0.005
@@ -583,7 +589,13 @@ def test_identical_inputs_give_identical_answers(
     request=requests,
     where=locations,
     at=instants,
-    stranger=SERVICE_FIELDS.filter(lambda fields: bool(fields["points"])),
+    # A place to go, far away (a phone line's office far away is no reason to leave the line out anywhere).
+    stranger=SERVICE_FIELDS.filter(
+        lambda fields: (
+            bool(fields["points"])
+            and (not fields["access"]["contact_modes"] or ContactMode.in_person in fields["access"]["contact_modes"])
+        )
+    ),
     far=st.sampled_from([(50.26, -5.05), (51.5, 0.1), (54.97, -1.61)]),
 )
 def test_a_far_away_service_never_changes_the_results(

@@ -407,6 +407,52 @@ def test_a_premises_need_keeps_phone_lines_but_not_sites_that_lack_it_and_says_w
     assert ids(run(index, access=["bsl"])) == []
 
 
+def test_a_phone_line_with_an_office_is_searched_as_a_line_not_as_a_place() -> None:
+    # A crisis line taking calls 24/7, whose record gives its office (open Fridays 9 to 5). Searched as a place, it
+    # was "closed until Fri 09:00" on Friday night while the safety net offered it as 24/7, left out for a
+    # wheelchair user, left out 30 km from its office in its own district, and shown as a 1-minute walk.
+    def line(service_id: str, schedules: list[dict[str, Any]]) -> ServiceRecord:
+        return make_record(
+            service_id,
+            kind="crisis_line",
+            eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": [LEEDS_DISTRICT]}},
+            access={"contact_modes": ["phone"]},
+            locations=[{"id": f"{service_id}-base", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55}],
+            schedules=schedules,
+        )
+
+    office_hours = line(
+        "leeds-crisis-line",
+        [
+            {"id": "line-247", "always_open": True},
+            {
+                "id": "base-hours",
+                "location_id": "leeds-crisis-line-base",
+                "sessions": [{"day": "friday", "opens_at": "09:00", "closes_at": "17:00"}],
+            },
+        ],
+    )
+    # Hours recorded only at its base are the line's hours.
+    base_only = line(
+        "leeds-night-line", [{"id": "night-247", "location_id": "leeds-night-line-base", "always_open": True}]
+    )
+    index = index_of([office_hours, base_only])
+    friday_night, friday_noon = FRIDAY_EVENING, datetime(2026, 10, 9, 12, 0, tzinfo=LONDON)
+
+    response = run(index, at=friday_night, explain=True)
+    assert ids(response) == ["leeds-crisis-line", "leeds-night-line"]
+    assert response.excluded == []
+    assert "leeds-crisis-line" in [e.id for e in response.safety_net if e.local]
+    shown = result(response, "leeds-crisis-line")
+    assert shown.open_now
+    assert shown.closes_at is None
+    assert (shown.distance_km, shown.travel, shown.service.address) == (None, None, None)
+    assert "by phone" in shown.match_reasons
+    assert ids(run(index, at=friday_noon, access=["wheelchair"])) == ["leeds-crisis-line", "leeds-night-line"]
+    east_leeds = LEEDS.model_copy(update={"longitude": -1.10})  # 29.6 km from the office, still in Leeds
+    assert ids(run(index, at=friday_noon, location=east_leeds)) == ["leeds-crisis-line", "leeds-night-line"]
+
+
 def test_modes_and_kinds_filter() -> None:
     line = open_all_week("phone-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
     chat = open_all_week("web-chat", kind="peer_support", locations=[], access={"contact_modes": ["online"]})
