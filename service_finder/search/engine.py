@@ -1709,8 +1709,7 @@ def _open_elsewhere(
     """The distance of the service's nearest site but `unit` within the radius that is open, or opens within the
     window; None if it has none. Read from the record, not from the rows evaluated, so the answer is the same
     however many rows the search evaluated (tests/search/test_pruning.py)."""
-    first = int(np.searchsorted(index.unit_service, service, side="left"))
-    last = int(np.searchsorted(index.unit_service, service, side="right"))
+    first, last = index.first_unit[service : service + 2].tolist()
     if last - first < 2:  # one site: nowhere else
         return None
     others = np.array([other for other in range(first, last) if other != unit], np.int32)
@@ -1829,7 +1828,7 @@ def _line_state(
     index: DirectoryIndex, record: ServiceRecord, state: Callable[[int], OpenState], at: datetime
 ) -> OpenState:
     """A line's open state by its hours (see line_schedules)."""
-    first = int(np.searchsorted(index.unit_service, index.position[record.id]))
+    first = int(index.first_unit[index.position[record.id]])
     if index.unit_location[first] < 0:  # its remote unit holds the line's hours, with the minute's shared states
         return state(first)
     return open_state(line_schedules(record), at)

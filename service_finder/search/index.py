@@ -174,6 +174,8 @@ class DirectoryIndex:
     # `near` finds them, for FHIR's Location search).
     unit_service: I32
     unit_location: I32  # index into the service's locations; -1 for a remote unit
+    # A service's units are first_unit[i] to first_unit[i + 1] (a remote one first); one entry more than services.
+    first_unit: I32
     remote: I32  # units of services with no place to go (phone, text, online)
     district_members: dict[str, I32] = field(repr=False)
     entry_unit: I32 = field(repr=False)
@@ -218,8 +220,10 @@ class DirectoryIndex:
         unit_schedules: list[tuple[WeeklySchedule, ...]] = []
         interned: dict[tuple[WeeklySchedule, ...], tuple[WeeklySchedule, ...]] = {}
         unit_closed: list[bool] = []
+        first_unit: list[int] = []
         due: list[int] = []
         for i, record in enumerate(records):
+            first_unit.append(len(unit_service))
             catchment = record.eligibility.catchment
             if catchment is not None and catchment.type is CatchmentType.districts:
                 for code in catchment.districts:
@@ -248,6 +252,7 @@ class DirectoryIndex:
                 unit_closed.append(closed)
             review = review_due(record.provenance.verified_at, record.provenance.verify_due)
             due.append(review.toordinal() if review is not None and record.provenance.verified_at else -1)
+        first_unit.append(len(unit_service))
         entries.sort()
         table = np.array(entries, dtype=np.float64).reshape(-1, 4)
 
@@ -329,6 +334,7 @@ class DirectoryIndex:
             unit_class=word_classes[np.array(unit_service, dtype=np.int32)],
             unit_service=np.array(unit_service, dtype=np.int32),
             unit_location=np.array(unit_location, dtype=np.int32),
+            first_unit=np.array(first_unit, dtype=np.int32),
             remote=np.array(remote, dtype=np.int32),
             district_members={code: np.array(ids, dtype=np.int32) for code, ids in members_by_district.items()},
             entry_unit=table[:, 3].astype(np.int32),
