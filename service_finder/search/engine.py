@@ -18,7 +18,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from service_finder.domain.hours_text import WHOLE_DAY, describe_week
-from service_finder.domain.opening_hours import OpenState, open_state, to_london
+from service_finder.domain.opening_hours import OpenState, open_state, to_london, zone_if_repeated
 from service_finder.domain.schedule import MINUTES_PER_DAY, BankHolidayPolicy, TimeRange, WeeklySchedule
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
@@ -1201,7 +1201,8 @@ def _travel_estimate(mode: str, minutes: int, arrives: bool | None) -> Travel:
 def _closed_reason(state: OpenState) -> str:
     if state.opens_next_at is None:
         return "closed, and not open in the next 14 days"
-    return f"closed until {state.opens_next_at.strftime('%a %d %b %H:%M')}"
+    moment = state.opens_next_at
+    return f"closed until {moment.strftime('%a %d %b %H:%M')}{zone_if_repeated(moment)}"
 
 
 # Access features as nouns, for "… available", "no …" and "… not confirmed".
@@ -1536,6 +1537,8 @@ def _clock(moment: datetime, at: datetime) -> str:
     # Both are London-aware already (OpenState's times, and search's `at`): their wall clocks compare directly.
     wall = moment.replace(tzinfo=None) - at.replace(tzinfo=None)
     clock = f"{moment.hour:02d}:{moment.minute:02d}"  # strftime is several times slower, for every result
+    if moment.month == 10 and moment.hour == 1:  # October's repeated hour: which 01:30 (the check is not cheap)
+        clock += zone_if_repeated(moment)
     return clock if wall < ONE_DAY else f"{clock} on {moment:%a %d %b}"
 
 

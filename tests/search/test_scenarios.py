@@ -929,3 +929,14 @@ def test_a_named_referrer_gets_a_certain_answer_for_named_referrer_services() ->
 def test_a_referrer_without_referral_professional_is_a_contradiction() -> None:
     with pytest.raises(ValueError, match="give referral=professional with it"):
         SearchRequest.model_validate({"referrer": "gp"})
+
+
+def test_a_time_in_octobers_repeated_hour_says_which_one() -> None:
+    # At 01:15 BST on 25 October 2026 a session opening Sunday at 01:00 opens at 01:00 GMT, 45 minutes away:
+    # "closed until Sun 25 Oct 01:00" and "opens at 01:00" read as 15 minutes in the past.
+    night = make_record("night-cafe", schedules=sessions("night-cafe", ("sunday", "01:00", "02:00")))
+    at = datetime(2026, 10, 25, 0, 15, tzinfo=UTC)
+    reasons = exclusion_reasons(run(index_of([night]), at=at, explain=True), "night-cafe")
+    assert reasons == ["closed until Sun 25 Oct 01:00 (GMT)"]
+    soon = result(run(index_of([night]), at=at, open="within:60"), "night-cafe")
+    assert "opens at 01:00 (GMT)" in soon.match_reasons, soon.match_reasons
