@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from service_finder.domain.provenance import review_due
-from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm, next_day_overlaps
+from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm, gives_hours, next_day_overlaps
 from service_finder.domain.taxonomy import ContactMode, ServiceKind
 from service_finder.schemas import ScheduleRecord, ServiceRecord
 from service_finder.search.index import DirectoryIndex, haversine_km
@@ -36,7 +36,7 @@ class Check(StrEnum):
 
 CHECK_LABELS = {
     Check.stale: "Never verified, or past its review date (verify_due)",
-    Check.no_schedule: "No opening hours recorded",
+    Check.no_schedule: "No opening hours from today on (none recorded, notes only, or ended)",
     Check.no_phone: "No phone number",
     Check.no_location: "In-person service with no location",
     Check.hours_text_conflict: "Hours notes mention times the structured hours do not have",
@@ -112,6 +112,10 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
                 add(Check.stale, f"verify_due {shown} has passed (last verified {provenance.verified_at:%Y-%m-%d})")
     if not record.schedules:
         add(Check.no_schedule, "no schedules: shown as hours unknown, never as open")
+    elif not gives_hours([s.to_domain() for s in record.schedules], today):
+        # Notes alone or hours that have ended say no more than no schedule at all (hazard log H02).
+        why = "; ".join(_no_hours(schedule, today) for schedule in record.schedules)
+        add(Check.no_schedule, f"no opening hours from {today.isoformat()} on: {why}")
     if not record.phones:
         add(Check.no_phone, "no phone number to call before travelling")
     in_person = ContactMode.in_person in record.access.contact_modes or record.kind not in REMOTE_KINDS
@@ -125,6 +129,17 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
     if record.is_demo:
         add(Check.demo, "source_name is 'demo'")
     return found
+
+
+def _no_hours(schedule: ScheduleRecord, today: date) -> str:
+    if schedule.valid_to is not None and schedule.valid_to < today:
+        said = f"hours ended {schedule.valid_to.isoformat()}"
+    elif any(not e.closed for e in schedule.exceptions):
+        said = f"only special openings, none on or after {today.isoformat()}"
+    else:
+        said = "no hours"
+    notes = schedule.notes.strip()
+    return f"schedule {schedule.id!r}: {said}" + (f" (notes {notes!r})" if notes else "")
 
 
 # A time of day, not a price: "£2.50" and "$3.30" are not 02:50 and 03:30.

@@ -8,6 +8,7 @@ The engine that answers "open now?" lives in `opening_hours`; this module only d
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -158,6 +159,28 @@ class WeeklySchedule:
         for exception in self.exceptions:
             found.extend(_day_overlaps(f"exception from {exception.start.isoformat()}", exception.hours))
         return found
+
+    def gives_hours(self, today: date) -> bool:
+        """True when these hours say the service opens on some day from `today` on. False for notes alone ("Ring to
+        check times"), hours that have ended (valid_to, or a special opening, in the past) or nothing at all: such
+        hours are not known, which is not known to be closed (hazard log H02)."""
+        if self.valid_to is not None and self.valid_to < today:
+            return False
+        if (
+            self.always_open
+            or self.sessions
+            or (self.bank_holidays is BankHolidayPolicy.special and self.bank_holiday_hours)
+        ):
+            return True
+        first = max(today, self.valid_from) if self.valid_from else today
+        last = self.valid_to or date.max
+        return any(not e.closed and e.end >= first and e.start <= last for e in self.exceptions)
+
+
+def gives_hours(schedules: Sequence[WeeklySchedule], today: date) -> bool:
+    """Whether any of a service's schedules says when it is open from `today` on; when none does, show its hours as
+    not known, never as closed or open."""
+    return any(schedule.gives_hours(today) for schedule in schedules)
 
 
 def _overlaps(sessions: tuple[Session, ...]) -> list[str]:

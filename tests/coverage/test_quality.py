@@ -126,3 +126,48 @@ def test_overnight_hours_running_into_the_next_days_hours_are_flagged() -> None:
         "bank": "schedule 'hours': bank_holiday_hours: hours 22:00-02:00 run into the next bank holiday's 01:00-03:00",
         "festive": "schedule 'hours': exception from 2026-12-24: hours 22:00-02:00 run into the next day's 01:00-03:00",
     }
+
+
+def test_schedules_that_give_no_hours_from_today_are_flagged_as_no_schedule() -> None:
+    # H02: notes alone, or hours that have ended, tell a person no more than no schedule at all.
+    def with_hours(service_id: str, **schedule: object) -> ServiceRecord:
+        return make_record(service_id, schedules=[{"id": f"{service_id}-h", "sessions": []} | schedule])
+
+    notes_only = with_hours("notes-only", notes="Ring to check times")
+    ended = with_hours(
+        "ended", sessions=[{"day": "friday", "opens_at": "18:00", "closes_at": "02:00"}], valid_to="2026-12-31"
+    )
+    past_opening = with_hours(
+        "past-opening",
+        exceptions=[
+            {
+                "start_date": "2026-12-24",
+                "end_date": "2026-12-24",
+                "closed": False,
+                "hours": [{"opens_at": "10:00", "closes_at": "14:00"}],
+            }
+        ],
+    )
+    weekly = make_record("weekly")
+    bank_holidays_only = with_hours(
+        "bank-holidays-only", bank_holidays="special", bank_holiday_hours=[{"opens_at": "10:00", "closes_at": "16:00"}]
+    )
+    coming = with_hours(
+        "coming",
+        exceptions=[
+            {
+                "start_date": "2027-12-24",
+                "end_date": "2027-12-24",
+                "closed": False,
+                "hours": [{"opens_at": "10:00", "closes_at": "14:00"}],
+            }
+        ],
+    )
+    report = quality_report(index_of([notes_only, ended, past_opening, weekly, bank_holidays_only, coming]), TODAY)
+    found = {f.service_id: f.detail for f in report.findings if f.check is Check.no_schedule}
+    lead = "no opening hours from 2027-01-15 on: "
+    assert found == {
+        "notes-only": lead + "schedule 'notes-only-h': no hours (notes 'Ring to check times')",
+        "ended": lead + "schedule 'ended-h': hours ended 2026-12-31",
+        "past-opening": lead + "schedule 'past-opening-h': only special openings, none on or after 2027-01-15",
+    }
