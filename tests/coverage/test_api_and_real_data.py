@@ -64,7 +64,7 @@ def test_coverage_as_a_figure_and_as_csv(client: TestClient, engine: Engine) -> 
 
 
 def test_a_request_is_bounded_and_bad_input_is_named(client: TestClient) -> None:
-    week = client.get("/v1/coverage", params={"window": "week"})
+    week = client.get("/v1/coverage", params={"window": "daily 00:00-24:00"})
     assert week.status_code == 422
     assert "168 instants" in week.json()["detail"]
     bad = client.get("/v1/coverage", params={"window": "someday 02:00"})
@@ -121,3 +121,21 @@ def test_the_demo_directory_over_every_english_postcode(gazetteer: Any) -> None:
     assert 0 < night.share < evening.share < 1
     assert night.open_services < evening.open_services
     assert sum(d.postcodes for d in report.districts) == report.postcodes
+
+
+@pytest.mark.parametrize("preset", ["week", "weekday-evenings", "nights", "weekend", "Nights"])
+def test_a_window_preset_is_refused_by_name_and_pointed_to_the_command_line(client: TestClient, preset: str) -> None:
+    # The presets are more hours than a request may take: named, with the command that runs them.
+    response = client.get("/v1/coverage", params={"window": f"sat 02:00; {preset}"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert (problem["field"], problem["value"]) == ("window", f"sat 02:00; {preset}")
+    assert f"window {preset!r} is a command-line preset" in problem["detail"]
+    assert f"service-finder coverage --window {preset.lower()}" in problem["detail"]
+
+
+def test_the_window_description_offers_no_preset_a_request_can_take(client: TestClient) -> None:
+    parameters = client.get("/openapi.json").json()["paths"]["/v1/coverage"]["get"]["parameters"]
+    window = next(p for p in parameters if p["name"] == "window")
+    assert "refused here" in window["description"]
+    assert "'nights'" not in window["description"]

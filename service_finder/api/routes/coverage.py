@@ -15,6 +15,7 @@ from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.coverage.analysis import (
     DEFAULT_KINDS,
+    PRESETS,
     CoverageQuery,
     Population,
     Profile,
@@ -71,8 +72,11 @@ class CoverageRequest(BaseModel):
     window: str | None = Field(
         default=None,
         max_length=200,
-        description="Hours of the week: 'sat 02:00', 'fri-sat 22:00-04:00', 'nights', 'weekday-evenings'...; join "
-        f"several with ';' (give `window` once). With `at`, at most {MAX_INSTANTS} instants in all. Default "
+        description="Hours of the week, 'DAYS HH:MM[-HH:MM]' (DAYS: a day, a range such as fri-sun, daily, weekdays "
+        "or weekend; a range of hours is sampled hourly): 'sat 02:00', 'fri-sat 22:00-04:00', 'weekdays "
+        "18:00-22:00'. Join several with ';' (give `window` once). With `at`, at most "
+        f"{MAX_INSTANTS} instants in all. The command line's presets (week, weekday-evenings, nights, weekend) are "
+        "each more than that and are refused here; run them with `service-finder coverage --window`. Default "
         "(neither given): now.",
         examples=["sat 02:00"],
     )
@@ -182,6 +186,7 @@ def _population(gazetteer: Gazetteer) -> Population:
 def _instants(request: CoverageRequest) -> list[datetime]:
     instants = [to_london(at) for at in request.at]
     if request.window:
+        _refuse_presets(request.window)
         try:
             instants += window_instants(request.window, request.week_of or datetime.now(LONDON).date())
         except WindowError as error:
@@ -195,6 +200,21 @@ def _instants(request: CoverageRequest) -> list[datetime]:
             value=request.window,
         )
     return instants
+
+
+def _refuse_presets(window: str) -> None:
+    # Every preset is 30 to 168 hours, and at the default reach one busy hour of the demonstration directory costs
+    # up to 0.7 s on two cores: 48 of them would outrun the request time limit (10 s). The command line has no such
+    # limit. Refused by name, not counted like any window too long: the preset is what the caller has to change.
+    for part in (p.strip() for p in window.split(";")):
+        if part.lower() in PRESETS:
+            raise InvalidParameter(
+                f"window {part!r} is a command-line preset, more than the {MAX_INSTANTS} instants a request may "
+                f"name: run `service-finder coverage --window {part.lower()}`, or ask here for at most "
+                f"{MAX_INSTANTS} hours (e.g. 'fri-sat 22:00-04:00')",
+                field="window",
+                value=window,
+            )
 
 
 def _reach(request: CoverageRequest) -> Reach:
@@ -255,7 +275,7 @@ def _errors() -> dict[int | str, Any]:
     description="For each instant, the share of English postcodes (Code-Point Open, a population proxy) within reach "
     "of at least one open service the person could use, by district and hour of the week. `format` picks JSON, "
     f"CSV, GeoJSON (district points) or a PNG/SVG figure. At most {MAX_INSTANTS} instants per request; "
-    "whole weeks run with `service-finder coverage`.",
+    "whole weeks and the window presets run with `service-finder coverage`.",
     response_model=CoverageReport,
     responses=with_stale_header(
         {
