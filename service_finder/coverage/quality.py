@@ -142,14 +142,14 @@ def _no_hours(schedule: ScheduleRecord, today: date) -> str:
     return f"schedule {schedule.id!r}: {said}" + (f" (notes {notes!r})" if notes else "")
 
 
-# A time of day, not a price: "£2.50" and "$3.30" are not 02:50 and 03:30.
+# A time of day, not a price: "£2.50" and "$3.30" are not 02:50 and 03:30. Nor a date: "24.12.2026" is no time.
 _TIME = re.compile(
     r"(?<![£$€\d.])\b(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?\s*(?P<ampm>am|pm)\b"
-    r"|(?<![£$€\d.])\b(?P<h24>\d{1,2})[:.](?P<m24>\d{2})\b",
+    r"|(?<![£$€\d.])\b(?P<h24>\d{1,2})(?P<sep>[:.])(?P<m24>\d{2})\b(?!\.\d)",
     re.IGNORECASE,
 )
-# Open around the clock, not "within 24 hours" (a callback promise).
-_ALWAYS = re.compile(r"24\s*/\s*7|(?<!within )24 hours|round the clock|always open", re.IGNORECASE)
+# Open around the clock ("24/7", "24 hours", "24hrs", "24-hour service"), not "within 24 hours" (a callback promise).
+_ALWAYS = re.compile(r"24\s*/\s*7|(?<!within )\b24\s*-?\s*h(?:ou)?rs?\b|round the clock|always open", re.IGNORECASE)
 _WORDS = {"midnight": 0, "noon": 720, "midday": 720}
 
 
@@ -159,6 +159,9 @@ def mentioned_minutes(text: str) -> set[int]:
     for match in _TIME.finditer(text):
         if match["h24"] is not None:
             hours, minutes = int(match["h24"]), int(match["m24"])
+            if match["sep"] == "." and 1 <= hours <= 31 and 1 <= minutes <= 12:
+                # "closed 24.12" is Christmas Eve, not 00:12; with no am or pm, a day.month reading wins.
+                continue
         else:
             hours, minutes = int(match["h"]) % 12, int(match["m"] or 0)
             if match["ampm"].lower() == "pm":

@@ -171,3 +171,15 @@ def test_schedules_that_give_no_hours_from_today_are_flagged_as_no_schedule() ->
         "ended": lead + "schedule 'ended-h': hours ended 2026-12-31",
         "past-opening": lead + "schedule 'past-opening-h': only special openings, none on or after 2027-01-15",
     }
+
+
+def test_every_way_of_writing_24_hours_is_read_and_dates_are_not_times() -> None:
+    # H11: "Open 24hrs" on a schedule that is not always_open went unflagged; "closed 24.12" was read as 00:12.
+    evening = {"id": "s", "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "02:00"}]}
+    for notes in ("Open 24hrs", "24-hour service", "Open 24 hrs", "open 24hr", "A 24 hour line"):
+        problems = hours_text_conflicts(ScheduleRecord.model_validate(evening | {"notes": notes}))
+        assert any("around the clock" in p for p in problems), notes
+    promise = ScheduleRecord.model_validate(evening | {"notes": "We call back within 24hrs"})
+    assert hours_text_conflicts(promise) == []
+    assert mentioned_minutes("Closed 24.12 and 25.12.2026; open 18.00 to 02.00, or 6.30pm") == {1080, 120, 1110}
+    assert hours_text_conflicts(ScheduleRecord.model_validate(evening | {"notes": "Closed 24.12 to 26.12"})) == []
