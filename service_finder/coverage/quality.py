@@ -107,9 +107,19 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
                 # A review date further off than a check counts for (domain.provenance.MAX_REVIEW_INTERVAL).
                 detail = f"review due by {due.isoformat()}, before its verify_due {provenance.verify_due.isoformat()}"
                 add(Check.stale, f"{detail} (last verified {provenance.verified_at:%Y-%m-%d})")
+            elif provenance.verify_due is not None:
+                add(
+                    Check.stale,
+                    f"verify_due {provenance.verify_due.isoformat()} has passed "
+                    f"(last verified {provenance.verified_at:%Y-%m-%d})",
+                )
             else:
-                shown = provenance.verify_due.isoformat() if provenance.verify_due else "its review date"
-                add(Check.stale, f"verify_due {shown} has passed (last verified {provenance.verified_at:%Y-%m-%d})")
+                # No date of its own: due DEFAULT_REVIEW_INTERVAL after the check, a date the manager never wrote.
+                add(
+                    Check.stale,
+                    f"review date {due.isoformat() if due else 'unknown'} has passed (no verify_due: a year after last "
+                    f"verified {provenance.verified_at:%Y-%m-%d})",
+                )
     if not record.schedules:
         add(Check.no_schedule, "no schedules: shown as hours unknown, never as open")
     elif not gives_hours([s.to_domain() for s in record.schedules], today):

@@ -22,6 +22,14 @@ def test_stale_records_are_past_verify_due_or_never_verified() -> None:
     assert _flagged(Check.stale, fresh, past, never) == {"past", "never"}
 
 
+def test_a_record_with_no_verify_due_names_the_review_date_it_passed() -> None:
+    lapsed = make_record("lapsed", provenance={"verified_at": "2025-06-01T09:00:00Z", "verify_due": None})
+    report = quality_report(index_of([lapsed]), TODAY)
+    assert [f.detail for f in report.findings if f.check is Check.stale] == [
+        "review date 2026-06-01 has passed (no verify_due: a year after last verified 2025-06-01)"
+    ]
+
+
 def test_a_review_date_further_off_than_a_check_counts_is_named_as_such() -> None:
     ancient = make_record("ancient", provenance={"verified_at": "1901-01-01T00:00:00Z", "verify_due": "2199-12-31"})
     report = quality_report(index_of([ancient]), TODAY)
