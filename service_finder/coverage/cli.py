@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -64,6 +64,11 @@ def _load_gazetteer() -> Gazetteer:
         raise typer.Exit(2) from None
 
 
+def _refuse(message: str) -> NoReturn:
+    console.print(f"[red]{escape(message)}", highlight=False)
+    raise typer.Exit(2)
+
+
 def parse_instant(text: str) -> datetime:
     try:
         # The API's bounds too (1900-2199): at the ends of the calendar an offset overflows the date.
@@ -116,6 +121,17 @@ def coverage_command(
     ] = None,
 ) -> None:
     """Share of England's postcodes that can reach an open, eligible service, by instant, district and hour."""
+    # Either alone would be ignored and the figures given for now, a time nobody asked about.
+    if window is not None and not window.strip():
+        _refuse(
+            "--window is blank: nothing computed. Give hours of the week (e.g. --window 'sat 02:00'), or leave "
+            "it out for now."
+        )
+    if week_of is not None and not window:
+        _refuse(
+            f"--week-of {week_of:%Y-%m-%d} picks the week of a --window, but no --window is given: nothing "
+            "computed. Add --window (e.g. --window 'sat 02:00'), or give exact instants with --at."
+        )
     if km is not None and minutes is not None:
         raise typer.BadParameter("give --km or --minutes, not both")
     try:

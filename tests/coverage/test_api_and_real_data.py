@@ -139,3 +139,17 @@ def test_the_window_description_offers_no_preset_a_request_can_take(client: Test
     window = next(p for p in parameters if p["name"] == "window")
     assert "refused here" in window["description"]
     assert "'nights'" not in window["description"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "value"),
+    [("window=%20", "window", ""), ("window=", "window", ""), ("week_of=2026-12-21", "week_of", "2026-12-21")],
+)
+def test_a_blank_window_or_a_week_of_without_one_is_refused_not_computed_for_now(
+    client: TestClient, query: str, field: str, value: str
+) -> None:
+    # Both were ignored: the figures were for now, not the hours or week asked about.
+    response = client.get(f"/v1/coverage?{query}&at={FRIDAY_EVENING}")
+    assert response.status_code == 422, response.text
+    assert (response.json()["field"], response.json()["value"]) == (field, value)
+    assert response.json()["detail"].startswith(f"{field} ")

@@ -80,7 +80,9 @@ class CoverageRequest(BaseModel):
         "(neither given): now.",
         examples=["sat 02:00"],
     )
-    week_of: IsoDate | None = Field(default=None, description="A date in the week `window` refers to; default: today.")
+    week_of: IsoDate | None = Field(
+        default=None, description="A date in the week `window` refers to; only with `window`. Default: today."
+    )
     age: int | None = Field(default=None, ge=0, le=120, description="The person's age in years.")
     gender: PersonGender | None = Field(default=None, description="Gender, for services for one gender.")
     intoxicated: bool = Field(default=False, description="Has been drinking or using drugs.")
@@ -185,6 +187,20 @@ def _population(gazetteer: Gazetteer) -> Population:
 
 def _instants(request: CoverageRequest) -> list[datetime]:
     instants = [to_london(at) for at in request.at]
+    # Either alone would be ignored and the figures given for now, a time nobody asked about.
+    if request.window == "":
+        raise InvalidParameter(
+            "window is blank: give hours of the week (e.g. 'sat 02:00'), or leave window out for now",
+            field="window",
+            value=request.window,
+        )
+    if request.week_of is not None and request.window is None:
+        raise InvalidParameter(
+            f"week_of {request.week_of.isoformat()} picks the week of a window, but no window is given: add window "
+            "(e.g. 'sat 02:00'), or give exact instants with at",
+            field="week_of",
+            value=request.week_of.isoformat(),
+        )
     if request.window:
         _refuse_presets(request.window)
         try:
