@@ -62,7 +62,7 @@ class Reach:
         # Below 100 m the grid of reach-sized cells would have billions of cells: not a question anyone asks.
         if not 0.1 <= km <= 100:
             raise ValueError(f"reach {km!r} km is not between 0.1 and 100 km")
-        return cls(km, f"{km:g} km straight line")
+        return cls(km, f"{_km_words(km)} km straight line")
 
     @classmethod
     def by_minutes(cls, minutes: float, mode: TravelMode) -> Reach:
@@ -76,7 +76,12 @@ class Reach:
             raise ValueError(f"reach {minutes:g} minutes {words} is under 100 m")
         if km > 100:
             raise ValueError(f"reach {minutes:g} minutes {words} is {km:g} km, more than 100 km")
-        return cls(km, f"about {minutes:g} min {words} (estimated {km:.1f} km straight line)")
+        return cls(km, f"about {minutes:g} min {words} (estimated {_km_words(km)} km straight line)")
+
+
+def _km_words(km: float) -> str:
+    # As the report's reach_km rounds it: "0.1 km" beside reach_km 0.15 understated a 2-minute walk by a third.
+    return f"{round(km, 3):g}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from service_finder.coverage.analysis import (
     points_in_geojson,
     window_instants,
 )
+from service_finder.coverage.report import to_report
 from service_finder.domain.taxonomy import Need, ServiceKind
 from service_finder.schemas import ServiceRecord
 from service_finder.search.index import haversine_km
@@ -126,6 +127,18 @@ def test_reach_in_walking_minutes_uses_the_search_walking_speed() -> None:
     assert covered_at([cafe()], FRIDAY, CoverageQuery(reach=hour_walk))[0] == [True] + [False] * 4
     with pytest.raises(ValueError, match="300"):
         Reach.by_minutes(300, TravelMode.walking)
+
+
+def test_the_reach_label_states_the_distance_the_report_gives_as_reach_km() -> None:
+    # A 2-minute walk is 0.15 km; the label said 0.1 km.
+    walk = Reach.by_minutes(2, TravelMode.walking)
+    assert walk.label == "about 2 min walking (estimated 0.15 km straight line)"
+    ride = Reach.by_minutes(80, TravelMode.transport)
+    assert ride.label == "about 80 min by public transport or car (estimated 26.667 km straight line)"
+    assert Reach.straight_line(10).label == "10 km straight line"
+    for reach in (walk, ride, Reach.straight_line(0.1234567)):
+        report = to_report(compute(index_of([cafe()]), ring_population(), CoverageQuery(reach=reach), [FRIDAY]))
+        assert f"{report.reach_km:g} km straight line" in report.reach
 
 
 def test_a_remote_line_covers_its_whole_catchment_only_when_asked() -> None:
