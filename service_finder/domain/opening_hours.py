@@ -49,6 +49,7 @@ from service_finder.domain.schedule import (
     BankHolidayPolicy,
     TimeRange,
     WeeklySchedule,
+    gives_hours,
 )
 
 LONDON = ZoneInfo("Europe/London")
@@ -285,7 +286,9 @@ def describe_today(schedules: Sequence[WeeklySchedule], at: datetime, *, tempora
 def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool) -> str:
     if temporarily_closed:
         return "Temporarily closed"
-    if not prepared:  # no hours recorded: not known to be closed, and never shown as open
+    # No hours recorded, or none that say when it opens from yesterday on (notes alone, hours that ended): not
+    # known to be closed, and never shown as open. From yesterday: a session that began last night may run on.
+    if not gives_hours([schedule for schedule, _ in prepared], today - _ONE_DAY):
         return HOURS_NOT_RECORDED
     if all(table is not None and not is_bank_holiday(today) for _, table in prepared):
         ranges = sorted({r for _, table in prepared if table for r in table[today.weekday()]}, key=_range_key)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from service_finder.domain.hours_text import WHOLE_DAY, describe_week
-from service_finder.domain.opening_hours import OpenState, open_state, to_london, zone_if_repeated
+from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, OpenState, open_state, to_london, zone_if_repeated
 from service_finder.domain.schedule import MINUTES_PER_DAY, BankHolidayPolicy, TimeRange, WeeklySchedule
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
@@ -1727,10 +1727,12 @@ def _open_elsewhere(
 
 
 def _closed_words(index: DirectoryIndex, unit: int, state: Callable[[int], OpenState]) -> str:
-    if not index.hours.schedules[unit]:
-        # Not "closed": nobody knows. Said plainly, so a clinician can phone rather than rule it out.
+    found = state(unit)
+    if not index.hours.schedules[unit] or found.hours_today == HOURS_NOT_RECORDED:
+        # Not "closed": nobody knows (no hours, or none in force). Said plainly, so a clinician can phone rather
+        # than rule it out.
         return NO_HOURS_REASON
-    return _closed_reason(state(unit))
+    return _closed_reason(found)
 
 
 def _open_within(state: OpenState, window: int) -> bool:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from service_finder.domain.opening_hours import describe_today, intervals, is_open, open_state
+from service_finder.domain.opening_hours import HOURS_NOT_RECORDED, describe_today, intervals, is_open, open_state
 from service_finder.domain.schedule import (
     BankHolidayPolicy,
     DatedException,
@@ -51,8 +51,8 @@ def _minute(word: str, *, closing: bool) -> int:
 def said_ranges(text: str) -> list[tuple[int, int]]:
     """Wall-minute stretches after the day's midnight the sentence promises; an end past 1440 runs into tomorrow."""
     sentence = text.split(" (", 1)[0]  # the reason in brackets ('Good Friday') says why, not when
-    if sentence in {"Closed today", "Temporarily closed"}:
-        return []
+    if sentence in {"Closed today", "Temporarily closed", HOURS_NOT_RECORDED}:
+        return []  # no hours in force (notes alone, hours that ended) promise no opening
     if sentence == "Open 24 hours today":
         return [(0, DAY)]
     assert sentence.startswith("Open today "), text

@@ -940,3 +940,27 @@ def test_a_time_in_octobers_repeated_hour_says_which_one() -> None:
     assert reasons == ["closed until Sun 25 Oct 01:00 (GMT)"]
     soon = result(run(index_of([night]), at=at, open="within:60"), "night-cafe")
     assert "opens at 01:00 (GMT)" in soon.match_reasons, soon.match_reasons
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        {"id": "h", "sessions": [], "notes": "Ring to check times"},
+        {
+            "id": "h",
+            "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "23:00"}],
+            "valid_to": "2026-06-30",
+        },
+    ],
+)
+def test_hours_that_say_nothing_in_force_are_not_known_not_closed(hours: dict[str, Any]) -> None:
+    # Notes alone, or hours that ended: nobody knows when it opens. "Closed, and not open in the next 14 days"
+    # turned a clinician away from a service that may well be open; it reads as having no hours, as one with no
+    # schedule at all does (never shown as open either).
+    cafe = make_record("cafe", schedules=[hours])
+    index = index_of([cafe])
+    assert exclusion_reasons(run(index, explain=True), "cafe") == [
+        "opening hours not recorded, so never shown as open: phone to check"
+    ]
+    shown = result(run(index, open="any"), "cafe")
+    assert (shown.open_now, shown.hours_today) == (False, "Opening hours not recorded: phone to check")
