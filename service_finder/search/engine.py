@@ -1898,6 +1898,8 @@ def _round_the_clock(schedules: Sequence[WeeklySchedule]) -> bool:
     to it (an Open Referral row Mo-Su 00:00-24:00 is stored as sessions). Each day is read as it follows a bank
     holiday or not and is one or not: a line closed on bank holidays is not always there. Dates (validity, closures)
     are not read here but at the search's instant (_open_a_day)."""
+    if any(schedule.always_open for schedule in schedules):  # the usual line: 24/7 whatever the day
+        return True
     for weekday in range(7):
         for holiday_before, holiday in product((False, True), repeat=2):
             spans = [
