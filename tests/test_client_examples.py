@@ -112,3 +112,6 @@ def test_the_example_says_what_was_wrong_with_a_bad_postcode(server: str, comman
     assert run.returncode != 0
     assert "EH1 1YZ" in run.stdout + run.stderr
     assert "outside England" in run.stdout + run.stderr
+    # A refused search carries the safety net, and the example shows it: an integrator copying it must too.
+    for number in ("999", "111", "116 123", "85258"):
+        assert number in run.stdout, run.stdout

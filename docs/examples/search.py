@@ -4,7 +4,7 @@
     SERVICE_FINDER_URL=https://finder.example.nhs.uk python docs/examples/search.py "M1 1AE"
 
 Prints each result (flagging demonstration data, which must never be shown as a real service) and then the
-safety net, which every answer carries and which must always be shown.
+safety net, which every answer carries (a refused search too) and which must always be shown.
 """
 
 from __future__ import annotations
@@ -25,11 +25,35 @@ def search(base_url: str, postcode: str) -> dict[str, Any]:
         timeout=10,
     )
     if response.is_error:
-        # Every error is RFC 9457 problem+json; `detail` names the field and the value at fault.
-        problem = response.json()
-        raise SystemExit(f"search failed ({problem['status']}): {problem['detail']}")
+        # Every error from the service is RFC 9457 problem+json: `detail` names the field and the value at fault,
+        # and `safety_net` still gives numbers to call, which must be shown. (A proxy in between may answer with
+        # something else: say so, and still give the national numbers.)
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {"status": response.status_code, "detail": response.text[:200]}
+        print(f"search failed ({problem.get('status')}): {problem.get('detail')}", file=sys.stderr)
+        print_safety_net(problem.get("safety_net") or NATIONAL_LINES)
+        raise SystemExit(1)
     answer: dict[str, Any] = response.json()
     return answer
+
+
+# For an answer that did not come from the service: the national lines, never nothing.
+NATIONAL_LINES = [
+    {"name": "Emergency services", "phones": [{"display": "999"}], "hours": "24/7"},
+    {"name": "NHS 111, option 2 (mental health)", "phones": [{"display": "111"}], "hours": "24/7"},
+    {"name": "Samaritans", "phones": [{"display": "116 123"}], "hours": "24/7"},
+    {"name": "Shout (text SHOUT)", "phones": [{"display": "85258"}], "hours": "24/7"},
+]
+
+
+def print_safety_net(lines: list[dict[str, Any]]) -> None:
+    print()
+    print("Always available:")
+    for line in lines:
+        numbers = " or ".join(phone["display"] for phone in line["phones"])
+        print(f"  {line['name']}: {numbers} ({line['hours']})")
 
 
 def main() -> None:
@@ -48,11 +72,7 @@ def main() -> None:
         print(f"     {result['hours_today']}; eligibility: {result['eligibility']['verdict']}{distance}")
         for phone in service["phones"]:
             print(f"     call {phone['display']}")
-    print()
-    print("Always available:")
-    for line in answer["safety_net"]:
-        numbers = " or ".join(phone["display"] for phone in line["phones"])
-        print(f"  {line['name']}: {numbers} ({line['hours']})")
+    print_safety_net(answer["safety_net"])
 
 
 if __name__ == "__main__":

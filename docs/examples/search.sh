@@ -12,16 +12,28 @@ POSTCODE=${1:?usage: search.sh POSTCODE}
 
 # -G sends the --data-urlencode pairs as the query string; lists repeat: --data-urlencode needs=self_harm ...
 # --fail-with-body: a 4xx or 5xx exits non-zero but still prints the problem+json saying what was wrong.
+failed=0
 body=$(curl -sS --fail-with-body -G "$BASE_URL/v1/search" \
   -H 'Accept: application/json' \
   --data-urlencode "postcode=$POSTCODE" \
   --data-urlencode "open=now" \
-  --data-urlencode "limit=5") || { echo "search failed: $body" >&2; exit 1; }
+  --data-urlencode "limit=5") || failed=1
 
 if ! command -v jq >/dev/null; then
-  # No jq: show the JSON as it is.
-  printf '%s\n' "$body" | python3 -m json.tool
-  exit 0
+  # No jq: show the JSON as it is (a refused search's problem+json carries the safety net too).
+  printf '%s\n' "$body" | python3 -m json.tool || printf '%s\n' "$body"
+  exit "$failed"
+fi
+
+if [ "$failed" = 1 ]; then
+  # A refused search still carries the safety net: show it. An answer that is not ours (a proxy's page) gets the
+  # national numbers, never nothing.
+  echo "search failed: $(printf '%s' "$body" | jq -r '"(\(.status)): \(.detail)"' 2>/dev/null || printf '%s' "$body")" >&2
+  printf '%s\n' "$body" | jq -r '"", "Always available:", (.safety_net[] |
+    "  \(.name): \(.phones | map(.display) | join(" or ")) (\(.hours))")' 2>/dev/null || printf '%s\n' "" \
+    "Always available:" "  Emergency services: 999" "  NHS 111, option 2 (mental health): 111" \
+    "  Samaritans: 116 123" "  Shout (text SHOUT): 85258"
+  exit 1
 fi
 
 printf '%s\n' "$body" | jq -r '
