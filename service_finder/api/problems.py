@@ -271,8 +271,18 @@ def flat_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
         yield from flat_routes(included.routes) if included is not None else (route,)
 
 
+# The name prefix of a route that exists only to refuse its method in its own words (the pages answer a POST with an
+# HTML 405 that still gives the numbers to call): `Allow` must not offer it.
+REFUSES = "refuses-"
+
+
 def _methods_at(route: BaseRoute, request: Request) -> set[str]:
-    if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+    if (
+        isinstance(route, Route)
+        and route.methods
+        and not route.name.startswith(REFUSES)
+        and route.matches(request.scope)[0] is not Match.NONE
+    ):
         return set(route.methods)
     return set()
 

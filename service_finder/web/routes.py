@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import QueryParams
 
 from service_finder.api.deps import LONDON, GazetteerDep, SnapshotDep, public_base
+from service_finder.api.problems import REFUSES
 from service_finder.api.routes.search import resolve_location
 from service_finder.config import Settings
 from service_finder.domain.opening_hours import to_london
@@ -493,16 +494,16 @@ def _method_not_allowed(request: Request, *, page: str, embed: bool) -> HTMLResp
     return _html(request, "not_allowed.html", context, headers, status=405)
 
 
-@router.post("/", response_class=HTMLResponse)
+@router.post("/", response_class=HTMLResponse, name=f"{REFUSES}post_search_page")
 async def post_search_page(request: Request) -> HTMLResponse:
     return _method_not_allowed(request, page="/", embed=False)
 
 
-@router.post("/embed", response_class=HTMLResponse)
+@router.post("/embed", response_class=HTMLResponse, name=f"{REFUSES}post_embed_page")
 async def post_embed_page(request: Request) -> HTMLResponse:
     return _method_not_allowed(request, page="/embed", embed=True)
 
 
-@router.post("/embed/snippet", response_class=HTMLResponse)
+@router.post("/embed/snippet", response_class=HTMLResponse, name=f"{REFUSES}post_snippet_page")
 async def post_snippet_page(request: Request) -> HTMLResponse:
     return _method_not_allowed(request, page="/embed/snippet", embed=False)

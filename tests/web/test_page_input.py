@@ -255,6 +255,14 @@ def test_a_post_gets_a_page_with_the_urgent_numbers_and_a_way_back(web: TestClie
     assert ancestors in response.headers["content-security-policy"]
 
 
+@pytest.mark.parametrize("path", ["/", "/embed", "/embed/snippet"])
+def test_another_refused_method_does_not_offer_post(web: TestClient, path: str) -> None:
+    # "Use a method from Allow": a PUT was told POST was allowed, and the POST then refused too.
+    response = web.put(path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
 def test_a_form_encoded_post_gets_the_page_too(web: TestClient) -> None:
     response = web.post("/", data={"postcode": "LS1", "age": "34"})
     assert response.status_code == 405
