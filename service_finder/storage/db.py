@@ -54,7 +54,8 @@ def create_db_engine(url: str) -> Engine:
 def write_session(engine: Engine) -> Session:
     """A session for changing data. On SQLite its transaction takes the write lock at BEGIN (IMMEDIATE), so two
     writers queue instead of one failing when it tries to upgrade a stale read snapshot; the second then sees the
-    first's commit, and its revision check refuses a lost update cleanly. PostgreSQL's row locks do this already."""
+    first's commit, and its revision check refuses a lost update cleanly. On PostgreSQL the repository takes an
+    advisory lock for the same end (repository.lock_directory)."""
     return Session(engine.execution_options(sqlite_immediate=True))
 
 

@@ -7,7 +7,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import islice
 from typing import Any, NamedTuple, TypeVar
@@ -748,6 +748,28 @@ def _differences(stored: SQLModel, given: dict[str, Any]) -> list[tuple[str, Any
     ]
 
 
+# PostgreSQL advisory lock every write to the directory holds until its transaction ends (storage/migrate.py holds
+# another while migrating).
+DIRECTORY_LOCK = 0x5EF1_D1C7
+
+
+def lock_directory(session: Session, *, wait: timedelta | None = None) -> None:
+    """Make this transaction the directory's only writer until it ends, waiting for any other first (at most `wait`,
+    then OperationalError, which the API answers 503 with Retry-After). Taken before anything is read: a write's
+    checks (a location another service shares, a schedule id another service has, whether the id exists) hold only
+    while nobody else writes, and under PostgreSQL's READ COMMITTED two writers both checked, then both wrote, and
+    the second's upsert overwrote the first's new location unnoticed. Once the lock is granted, every later
+    statement sees the other writer's commit. SQLite needs none: write_session takes its one write lock at BEGIN.
+    Taking it again in the same transaction returns at once."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    if wait is not None:
+        milliseconds = max(1, int(wait / timedelta(milliseconds=1)))
+        connection.execute(sa.text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": f"{milliseconds}ms"})
+    connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DIRECTORY_LOCK})
+
+
 def upsert_services(
     session: Session,
     records: Iterable[ServiceRecord],
@@ -773,6 +795,7 @@ def upsert_services(
     differs; `create_only` (an editor's POST) refuses it when the service exists, deleted or not, checked inside
     the write transaction so two creations of one id cannot both succeed. A schedule id another service already
     uses is refused (409) naming the record and field, rather than failing on the key."""
+    lock_directory(session)
     now = now or datetime.now(UTC)
     outcome: Counter[Change] = Counter()
     # The session's own connection (same transaction), used directly: the ORM's bulk path would fetch back every
@@ -979,6 +1002,7 @@ def bump_data_version(session: Session, now: datetime) -> None:
 
 def delete_service(session: Session, service_id: str, *, expected_revision: int, actor: str, now: datetime) -> None:
     """Soft delete: hidden from every read and from search; the row and its history stay."""
+    lock_directory(session)
     # The row alone, not the record: a record that no longer validates can still be deleted.
     stored = session.get(Service, service_id)
     if stored is None or stored.deleted_at is not None:

@@ -7,7 +7,7 @@ import asyncio
 import re
 import types
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
@@ -27,6 +27,9 @@ from service_finder.storage.db import write_session
 from service_finder.storage.repository import StoredService
 
 router = APIRouter(prefix="/v1/services", tags=["editing"], dependencies=[NoUnknownQuery])
+# How long a change waits for another write to the directory (an import can hold it for minutes) before it is
+# answered 503 with Retry-After, nothing written: as long as SQLite waits for its write lock (storage/db.py).
+WRITE_LOCK_WAIT = timedelta(seconds=15)
 
 
 class AuditRecord(BaseModel):
@@ -138,6 +141,7 @@ async def _save(
 
     def write() -> StoredService:
         with write_session(state.engine) as session:
+            repository.lock_directory(session, wait=WRITE_LOCK_WAIT)
             # A creation that another writer got in first is a Conflict from the repository; any other failure of a
             # key is a fault, never "try again".
             repository.upsert_services(
@@ -301,6 +305,7 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
 
     def delete() -> None:
         with write_session(state.engine) as session:
+            repository.lock_directory(session, wait=WRITE_LOCK_WAIT)
             repository.delete_service(
                 session, service_id, expected_revision=expected, actor=f"key:{editor.name}", now=datetime.now(UTC)
             )
