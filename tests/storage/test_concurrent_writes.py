@@ -62,9 +62,14 @@ def _until_waiting(engine: Engine, worker: threading.Thread) -> None:
             pass
 
 
-def _while_open(engine: Engine, first: Callable[[Session], object], second: Callable[[], object]) -> dict[str, Any]:
-    """`first` in one transaction; while it is still open, `second` in a thread. The first commits once something
-    waits for it. What the second returned or raised, under "result" or "error"."""
+def _while_open(
+    engine: Engine,
+    first: Callable[[Session], object],
+    second: Callable[[], object],
+    meanwhile: Callable[[], object] = lambda: None,
+) -> dict[str, Any]:
+    """`first` in one transaction; while it is still open, `second` in a thread. Once something waits for the first,
+    `meanwhile`, then the first commits. What the second returned or raised, under "result" or "error"."""
     outcome: dict[str, Any] = {}
 
     def run_second() -> None:
@@ -78,6 +83,7 @@ def _while_open(engine: Engine, first: Callable[[Session], object], second: Call
         worker = threading.Thread(target=run_second)
         worker.start()
         _until_waiting(engine, worker)
+        meanwhile()
         session.commit()
     worker.join()
     return outcome
@@ -177,3 +183,28 @@ def test_an_edit_waiting_too_long_behind_an_import_is_a_503_with_retry_after(sto
     assert int(response.headers["retry-after"]) > 0
     assert client.get("/v1/services/cafe").status_code == 404
     assert client.post("/v1/services", json=CAFE, headers=headers).status_code == 201
+
+
+def test_a_removal_waiting_behind_an_import_is_seen_by_a_poll_made_while_it_waited(
+    store: Engine, client: TestClient
+) -> None:
+    # The removal was stamped when the request came, before it waited for the import: a poll made while it waited
+    # saw nothing, and the next, from that poll's time, never listed the removal, so a partner went on offering it.
+    with write_session(store) as session:
+        repository.upsert_services(session, [make_record("cafe")], actor="setup")
+        session.commit()
+    headers = {**_write_key(store), "If-Match": '"cafe-r1"'}
+    polled_at: list[datetime] = []
+
+    def import_a_file(session: Session) -> None:
+        repository.upsert_services(session, [make_record("imported")], actor="cli:import:file.json")
+
+    def poll() -> None:
+        polled_at.append(datetime.now(UTC))
+        assert client.get("/v1/services", params={"modified_after": polled_at[0].isoformat()}).json()["removed"] == []
+
+    outcome = _while_open(store, import_a_file, lambda: client.delete("/v1/services/cafe", headers=headers), poll)
+
+    assert outcome["result"].status_code == 204
+    removed = client.get("/v1/services", params={"modified_after": polled_at[0].isoformat()}).json()["removed"]
+    assert [r["id"] for r in removed] == ["cafe"]

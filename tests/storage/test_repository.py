@@ -11,6 +11,7 @@ from sqlmodel import Session, SQLModel
 
 from service_finder.errors import Conflict
 from service_finder.storage import migrate, repository
+from service_finder.storage.db import write_session
 from service_finder.storage.repository import Change
 from tests.factories import make_record
 
@@ -135,6 +136,29 @@ def test_list_pages_filters_by_kind_and_change_time(engine: Engine) -> None:
     assert [s.record.id for s in last.items] == ["service-06"]
     assert {s.record.id for s in houses.items} == {"service-00", "service-02", "service-04", "service-06"}
     assert [s.record.id for s in recent.items] == ["service-05", "service-06"]
+
+
+def test_a_poll_made_while_a_long_write_runs_is_followed_by_one_that_sees_all_of_it(engine: Engine) -> None:
+    # A poll reads committed rows only: one made while an import of minutes is writing sees none of it. The next
+    # asks for what changed after that poll, and the import's changes, stamped when it began, were never listed.
+    polled_at: list[datetime] = []
+
+    def poll_meanwhile(_written: int) -> None:
+        polled_at.append(datetime.now(UTC))
+        with Session(engine) as reader:
+            assert repository.list_services(reader, modified_after=T0).items == []
+
+    with write_session(engine) as session:
+        repository.upsert_services(
+            session, [make_record("a"), make_record("b")], actor="cli:import:file.json", progress=poll_meanwhile
+        )
+        session.commit()
+    with Session(engine) as reader:
+        page = repository.list_services(reader, modified_after=polled_at[-1])
+        changed_at = [entry.changed_at for entry in repository.service_history(reader, "a")]
+    assert [s.record.id for s in page.items] == ["a", "b"]
+    assert all(s.created_at == s.last_modified for s in page.items)
+    assert min(at.replace(tzinfo=at.tzinfo or UTC) for at in changed_at) > polled_at[-1]
 
 
 def test_iterating_every_service_crosses_batches_in_id_order(engine: Engine) -> None:

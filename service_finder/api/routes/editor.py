@@ -306,9 +306,7 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     def delete() -> None:
         with write_session(state.engine) as session:
             repository.lock_directory(session, wait=WRITE_LOCK_WAIT)
-            repository.delete_service(
-                session, service_id, expected_revision=expected, actor=f"key:{editor.name}", now=datetime.now(UTC)
-            )
+            repository.delete_service(session, service_id, expected_revision=expected, actor=f"key:{editor.name}")
             session.commit()
         state.catalogue.refresh()
 
