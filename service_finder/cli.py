@@ -29,7 +29,7 @@ from service_finder.errors import RecordUnreadable
 from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
 from service_finder.observability import configure_logging
 from service_finder.storage import migrate, repository
-from service_finder.storage.db import create_db_engine, write_session
+from service_finder.storage.db import create_db_engine, snapshot_session, write_session
 
 app = typer.Typer(help="Crisis Care Service Finder", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -179,7 +179,7 @@ def export_command(
     """Write the whole directory as Open Referral HSDS 3.0 JSON (default), CSV or native JSON."""
     from service_finder.importers import csv_format, hsds  # noqa: PLC0415
 
-    with Session(_engine()) as session:
+    with snapshot_session(_engine()) as session:
         stored = list(repository.iter_all_services(session))
     records = [s.record for s in stored]
     if format is ExportFormat.hsds:

@@ -59,6 +59,16 @@ def write_session(engine: Engine) -> Session:
     return Session(engine.execution_options(sqlite_immediate=True))
 
 
+def snapshot_session(engine: Engine) -> Session:
+    """A read-only session whose reads all see the store as it was at the first. PostgreSQL's default (READ
+    COMMITTED) gives each statement a snapshot of its own, so a read in batches (an export) taken while an editor
+    renamed a shared organisation showed both names, and could not be imported again. SQLite's read transaction
+    keeps one snapshot already."""
+    if is_sqlite(engine):
+        return Session(engine)
+    return Session(engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True))
+
+
 def _sqlite_begin(connection: sa.Connection) -> None:
     immediate = connection.get_execution_options().get("sqlite_immediate", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
