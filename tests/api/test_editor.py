@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -10,7 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from service_finder.config import Settings
 from service_finder.errors import PreconditionFailed
+from service_finder.main import create_app
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
@@ -191,6 +194,34 @@ def test_a_catchment_district_that_does_not_exist_is_refused(client: TestClient,
     assert (refused.json()["field"], refused.json()["value"]) == ("eligibility.catchment.districts.0", "E08000053")
     # Still found by a Leeds search, not left out "only for people living in E08000053".
     assert "cafe" in _search_ids(client)
+
+
+def test_without_the_gazetteer_a_change_is_refused_not_stored_unchecked(engine: Engine, tmp_path: Path) -> None:
+    # Without the gazetteer every postcode and district check was skipped: a site moved to SW1A 1AA (Westminster)
+    # at Barrow's coordinates, with Leeds' district, was stored and served as verified. An import refuses it.
+    with write_session(engine) as session:
+        repository.upsert_services(session, [make_record("cafe")], actor="setup", now=NOW)
+        session.commit()
+    settings = Settings(database_url=str(engine.url), gazetteer_path=tmp_path / "missing.npz", rate_limit_enabled=False)
+    site = {**service_data("cafe")["locations"][0], "postcode": "SW1A 1AA", "latitude": 54.11, "longitude": -3.23}
+    with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as client:
+        headers = _key(engine, "write")
+        refused = [
+            _patch(client, "cafe", {"locations": [{**site, "district_code": "E08000035"}]}, headers),
+            client.put(
+                "/v1/services/cafe",
+                json=service_data("cafe", locations=[site]),
+                headers={**headers, "If-Match": '"cafe-r1"'},
+            ),
+            client.post("/v1/services", json=service_data("other-cafe"), headers=headers),
+        ]
+        stored = client.get("/v1/services/cafe").json()
+        created = client.get("/v1/services/other-cafe").status_code
+    for response in refused:
+        assert response.status_code == 503, response.text
+        assert response.json()["type"].endswith("/gazetteer-unavailable")
+        assert int(response.headers["retry-after"]) > 0
+    assert (stored["locations"][0]["postcode"], stored["revision"], created) == ("LS1 1UR", 1, 404)
 
 
 def test_services_whose_ids_join_the_same_way_at_their_locations_can_both_be_created(

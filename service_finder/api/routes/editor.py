@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
 from service_finder.api.deps import AppState, GazetteerDep, NoUnknownQuery, StateDep, TodayDep
-from service_finder.api.docs import header_refs, problem_responses
-from service_finder.errors import Conflict, InvalidParameter, NotFound, PreconditionRequired
+from service_finder.api.docs import header_refs, problem_example, problem_responses
+from service_finder.errors import Conflict, GazetteerUnavailable, InvalidParameter, NotFound, PreconditionRequired
 from service_finder.importers.pipeline import check_records
 from service_finder.importers.report import Parsed, Problem, problems_from_validation
 from service_finder.presenters import public_service, read_etag
@@ -30,6 +30,10 @@ router = APIRouter(prefix="/v1/services", tags=["editing"], dependencies=[NoUnkn
 # How long a change waits for another write to the directory (an import can hold it for minutes) before it is
 # answered 503 with Retry-After, nothing written: as long as SQLite waits for its write lock (storage/db.py).
 WRITE_LOCK_WAIT = timedelta(seconds=15)
+NO_GAZETTEER = (
+    "the postcode gazetteer is not loaded on this server, so the record's postcodes and districts cannot be "
+    "checked; nothing was written"
+)
 
 
 class AuditRecord(BaseModel):
@@ -95,6 +99,10 @@ def expected_revision(service_id: str, if_match: str | None) -> int:
 
 def _checked(record: ServiceRecord, gazetteer: GazetteerDep) -> ServiceRecord:
     """The importer's checks (postcode known and in England, coordinates near it), and the district filled in."""
+    if gazetteer is None:
+        # Without it those checks are skipped, and a site would be stored at a postcode that does not exist, or in
+        # the wrong district for catchments and local lines, still marked verified: refused, as an import is.
+        raise GazetteerUnavailable(NO_GAZETTEER)
     (checked,) = check_records([Parsed("request body", record)], gazetteer)
     _reject(checked.problems, record.model_dump(mode="json"))
     assert checked.record is not None
@@ -159,6 +167,24 @@ async def _save(
     return public
 
 
+def _with_no_gazetteer(responses: dict[int | str, Any], instance: str) -> dict[int | str, Any]:
+    """`responses`, whose 503 also names the one a write of a record gets from a server without the gazetteer."""
+    unavailable = responses[503]
+    content = unavailable["content"]["application/problem+json"]
+    content["examples"] = {
+        "store-unavailable": {"summary": "The directory store cannot be reached", "value": content.pop("example")},
+        "gazetteer-unavailable": {
+            "summary": "No postcode gazetteer to check the record against",
+            "value": problem_example(503, slug="gazetteer-unavailable", detail=NO_GAZETTEER, instance=instance),
+        },
+    }
+    unavailable["description"] += (
+        " Or this server has no postcode gazetteer to check the record's postcodes and districts against "
+        "(`gazetteer-unavailable`, with `Retry-After`): nothing is written."
+    )
+    return responses
+
+
 @router.post(
     "",
     operation_id="services-create",
@@ -166,7 +192,9 @@ async def _save(
     status_code=status.HTTP_201_CREATED,
     responses={
         201: {"headers": header_refs("ETag", "Location")},
-        **problem_responses(400, 401, 403, 409, 413, 415, 422, 503, instance="/v1/services"),
+        **_with_no_gazetteer(
+            problem_responses(400, 401, 403, 409, 413, 415, 422, 503, instance="/v1/services"), "/v1/services"
+        ),
     },
 )
 async def create_service(
@@ -197,10 +225,11 @@ async def create_service(
 
 def _change_responses() -> dict[int | str, Any]:
     """What PUT and PATCH of one service can answer (a fresh dict each: FastAPI keeps each route's own)."""
+    instance = "/v1/services/leeds-evening-safe-haven"
     return {
         200: {"headers": header_refs("ETag")},
-        **problem_responses(
-            400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 500, 503, instance="/v1/services/leeds-evening-safe-haven"
+        **_with_no_gazetteer(
+            problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 500, 503, instance=instance), instance
         ),
     }
 
