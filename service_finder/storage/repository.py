@@ -631,20 +631,12 @@ def _giver(records: Sequence[ServiceRecord], change: _SharedChange) -> tuple[str
 
 
 def _others_changes(
-    session: Session, records: Sequence[ServiceRecord], shared: list[_SharedChange], inside: Collection[str]
+    records: Sequence[ServiceRecord], shared: list[_SharedChange], inside: Collection[str]
 ) -> list[OthersChange]:
-    """`shared`, less the services in `inside` (the whole write) and those deleted, by the record and field
-    that change them."""
-    live = {
-        service_id
-        for batch in _batches(dict.fromkeys(c.service_id for c in shared if c.service_id not in inside))
-        for service_id in session.exec(
-            select(Service.id).where(col(Service.id).in_(batch), col(Service.deleted_at).is_(None))
-        )
-    }
+    """`shared`, less the services in `inside` (the whole write), by the record and field that change them."""
     grouped: dict[tuple[str, str], tuple[Any, Any, list[str]]] = {}
     for change in shared:
-        if change.service_id in live:
+        if change.service_id not in inside:
             grouped.setdefault(_giver(records, change), (change.old, change.new, []))[2].append(change.service_id)
     return [
         OthersChange(record_id, path, old, new, tuple(others))
@@ -656,7 +648,8 @@ def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[_Share
     """(other service, field, old, new) for each change this write makes to a location or organisation that
     services outside it share. Those rows are shared by id (one building, one charity), so the change is theirs
     too: the caller gives each of them a new revision and an audit entry, or their ETags and `modified_after`
-    polling would miss it."""
+    polling would miss it. A deleted service shares nothing: counted, it stopped an editor correcting a site only
+    a removed service had also used, for ever. Brought back, it is stored as the record it is given."""
     ids = set(rows)
     found: list[_SharedChange] = []
     given_locations = {loc["id"]: loc for r in rows.values() for loc in r.locations}
@@ -666,9 +659,9 @@ def _shared_row_changes(session: Session, rows: dict[str, _Rows]) -> list[_Share
             for loc in session.exec(select(Location).where(col(Location.id).in_(list(given_locations)))).all()
         }
         links = session.exec(
-            select(ServiceAtLocation.location_id, ServiceAtLocation.service_id).where(
-                col(ServiceAtLocation.location_id).in_(list(stored))
-            )
+            select(ServiceAtLocation.location_id, ServiceAtLocation.service_id)
+            .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
+            .where(col(ServiceAtLocation.location_id).in_(list(stored)), col(Service.deleted_at).is_(None))
         ).all()
         for location_id, service_id in links:
             if service_id not in ids:
@@ -823,7 +816,7 @@ def upsert_services(
         rows = {record.id: _to_rows(record, now) for record in batch}
         shared = _shared_row_changes(session, rows)
         if others_unchanged:
-            others_changed += _others_changes(session, batch, shared, inside)
+            others_changed += _others_changes(batch, shared, inside)
         refused = _refused_shared_changes(batch, existing, shared) if own_rows_only else []
         if refused:
             other, field, old, new, _ = refused[0]

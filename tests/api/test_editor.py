@@ -447,6 +447,26 @@ def test_a_write_cannot_move_another_services_place_or_rewrite_an_organisation_i
     assert renamed.status_code == 200
 
 
+def test_a_place_only_a_removed_service_also_used_can_be_corrected(client: TestClient, engine: Engine) -> None:
+    # The removed service was counted as sharing the site: every correction was a 409 "this would also change
+    # service 'zz-b'", a service that answers 410, and nothing an editor could do got past it.
+    headers = _key(engine, "write")
+    site = {**service_data("zz-a")["locations"][0], "id": "zz-site"}
+    for name in ("zz-a", "zz-b"):
+        created = client.post("/v1/services", json=service_data(name, locations=[site]), headers=headers)
+        assert created.status_code == 201
+    assert client.delete("/v1/services/zz-b", headers={**headers, "If-Match": '"zz-b-r1"'}).status_code == 204
+    moved = _patch(client, "zz-a", {"locations": [{**site, "address": "2 Park Square"}]}, headers)
+    assert moved.status_code == 200, moved.text
+    assert client.get("/v1/services/zz-a").json()["locations"][0]["address"] == "2 Park Square"
+    assert client.get("/v1/services/zz-b").status_code == 410
+    # Brought back, it is the record it is given: at the old address it would move zz-a back, so it is refused.
+    old_address = client.post("/v1/services", json=service_data("zz-b", locations=[site]), headers=headers)
+    assert (old_address.status_code, old_address.json()["field"]) == (409, "locations.0.address")
+    current = service_data("zz-b", locations=[{**site, "address": "2 Park Square"}])
+    assert client.post("/v1/services", json=current, headers=headers).status_code == 201
+
+
 def test_the_conflicts_a_change_can_meet_are_in_its_contract(client: TestClient) -> None:
     # PATCH and PUT answer 409 (above, and a schedule id another service has): a client generated from the
     # OpenAPI document, not told of it, treats it as an unexpected failure rather than "choose another id".
