@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from service_finder.config import get_settings
 from service_finder.models import Service
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
-from tests.factories import make_record
+from tests.factories import make_record, service_data
 
 runner = CliRunner()
 
@@ -72,3 +73,31 @@ def test_an_export_taken_while_an_editor_renames_a_shared_organisation_shows_one
     records = json.loads(out.read_text(encoding="utf-8"))
     assert renamed
     assert [(r["id"], r["organisation"]["name"]) for r in records] == [(i, "Leeds Mind") for i in "abc"]
+
+
+def test_a_service_saved_by_someone_else_during_an_import_is_one_line_and_nothing_is_written(
+    store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editor saved 'b' between the import's look and its write: a 50-line traceback, where every other refusal
+    # is a line naming the record. Simulated by a look that finds the revision before theirs.
+    with write_session(store) as session:
+        repository.upsert_services(session, [make_record("a"), make_record("b")], actor="setup")
+        session.commit()
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([service_data(i, name=f"{i} renamed") for i in "ab"]), encoding="utf-8")
+    get_services = repository.get_services
+
+    def look_before_the_editor_saved(session: Session, ids: Iterable[str]) -> dict[str, Any]:
+        found = get_services(session, ids)
+        return {i: dataclasses.replace(s, revision=s.revision - 1) if i == "b" else s for i, s in found.items()}
+
+    monkeypatch.setattr(repository, "get_services", look_before_the_editor_saved)
+    result = runner.invoke(app, ["import", str(source)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert "record 2 (id 'b'): changed in the directory during the import; nothing written; run the import again" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+    with Session(store) as session:
+        assert [s.record.name for s in repository.iter_all_services(session)] == ["Leeds Test Café"] * 2

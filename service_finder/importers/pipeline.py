@@ -13,7 +13,7 @@ from geopy.distance import great_circle
 from sqlalchemy.engine import Engine
 
 from service_finder.domain.provenance import MAX_REVIEW_INTERVAL, latest_review_due
-from service_finder.errors import Conflict
+from service_finder.errors import Conflict, PreconditionFailed
 from service_finder.importers.report import Parsed, Problem, describe_value, load_json, validate_record
 from service_finder.schemas import LocationRecord, ServiceRecord
 from service_finder.storage import repository
@@ -269,6 +269,11 @@ def import_records(
             return report
         except Conflict as error:  # a schedule id another service in the store already uses: nothing written
             report.problems = [Problem("file", error.field or "", repr(error.value), error.detail)]
+            return report
+        except PreconditionFailed as error:  # someone else saved one of the services meanwhile: nothing written
+            item = next((i for i in checked if i.record is not None and i.record.id == error.value), None)
+            message = "changed in the directory during the import; nothing written; run the import again"
+            report.problems = [Problem(item.where if item else f"service {error.value!r}", "", "", message)]
             return report
         if not dry_run:
             session.commit()

@@ -532,8 +532,17 @@ def _compare_and_swap(
         ],
     )
     if result.rowcount != len(updates):
+        # Which one: those not as this statement left them (executemany counts the rows, not which matched).
+        written = {row["id"]: (row["revision"], row["last_modified"]) for row, _ in updates}
+        stored = session.exec(
+            select(Service.id, Service.revision, Service.last_modified).where(col(Service.id).in_(list(written)))
+        ).all()
+        changed = [ident for ident, revision, at in stored if (revision, _utc(at)) != written[ident]] or list(written)
         raise PreconditionFailed(
-            "a service changed while this change was being written; nothing was saved: fetch it again and retry"
+            f"service {changed[0]!r} changed while this change was being written; nothing was saved: fetch it again "
+            "and retry",
+            field="id",
+            value=changed[0],
         )
 
 
