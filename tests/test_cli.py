@@ -220,8 +220,8 @@ def test_key_names_and_ids_that_look_like_rich_markup_are_shown_as_written(datab
 
 
 def test_a_key_name_too_long_for_the_audit_is_refused_before_any_key_exists(database: str) -> None:
-    # Every write is audited as 'key:<name>' in a column of 120 characters: PostgreSQL refused each write of such a
-    # key with a 500, so it is refused at creation instead.
+    # Every write is audited as 'key:<id> (<name>)' in a column of 120 characters: PostgreSQL refused each write of
+    # such a key with a 500, so it is refused at creation instead.
     refused = runner.invoke(app, ["keys", "create", "k" * 101])
     assert refused.exit_code == 1
     assert "1 to 100 characters" in refused.output

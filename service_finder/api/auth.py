@@ -37,6 +37,12 @@ class Caller:
     def is_partner(self) -> bool:
         return self.key_id is not None
 
+    @property
+    def actor(self) -> str:
+        """Who the audit trail says made a change. The id as well as the name, which two keys may share: once a
+        leaked key is revoked, the changes it made must be told apart from those of its namesake."""
+        return f"key:{self.key_id} ({self.name})"
+
 
 ANONYMOUS = Caller(None, "anonymous", frozenset({"read"}))
 # A key this process has not seen, sent while the store cannot be reached to check it. Reads go on at the anonymous

@@ -1070,7 +1070,8 @@ MAX_KEY_NAME = 100
 def create_api_key(session: Session, *, name: str, scopes: Sequence[str], now: datetime) -> str:
     """A new key; returns the only copy of its secret."""
     if not name.strip() or len(name) > MAX_KEY_NAME:
-        # Writes are audited as 'key:<name>': a longer name would not fit the audit's actor column.
+        # Writes are audited as 'key:<id> (<name>)', 19 characters besides the name: a longer name would not fit the
+        # audit's actor column (AUDIT_TEXT_LIMIT).
         raise ValueError(f"a key's name must be 1 to {MAX_KEY_NAME} characters, not {len(name)}")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

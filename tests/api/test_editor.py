@@ -30,6 +30,10 @@ def _key(engine: Engine, *scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def _key_id(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer sf_").split("_", 1)[0]
+
+
 def _search_ids(client: TestClient) -> list[str]:
     return [r["service"]["id"] for r in client.get("/v1/search", params=FRIDAY_EVENING).json()["results"]]
 
@@ -75,7 +79,16 @@ def test_an_update_needs_the_current_etag(client: TestClient, engine: Engine) ->
         ("create", None, None, None),
         ("update", "eligibility.minimum_age", 18, 16),
     ]
-    assert {h["actor"] for h in history} == {"key:write-editor"}
+    assert {h["actor"] for h in history} == {f"key:{_key_id(headers)} (write-editor)"}
+
+
+def test_the_history_tells_apart_two_keys_with_one_name(client: TestClient, engine: Engine) -> None:
+    # Both were 'key:rev4': once a leaked key was revoked, nobody could tell which changes it had made.
+    first, second = _key(engine, "write"), _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=first)
+    assert _patch(client, "cafe", {"alert": "Closed today"}, second).status_code == 200
+    history = client.get("/v1/services/cafe/history").json()
+    assert [h["actor"] for h in history] == [f"key:{_key_id(key)} (write-editor)" for key in (first, second)]
 
 
 def test_a_merge_patch_is_validated_like_an_import(client: TestClient, engine: Engine) -> None:

@@ -44,7 +44,7 @@ class AuditRecord(BaseModel):
             "examples": [
                 {
                     "changed_at": "2026-11-20T10:15:00Z",
-                    "actor": "key:leeds-editor",
+                    "actor": "key:3f9a1c0b7d2e (leeds-editor)",
                     "action": "update",
                     "field": "eligibility.minimum_age",
                     "old_value": 18,
@@ -55,7 +55,8 @@ class AuditRecord(BaseModel):
     )
     changed_at: datetime = Field(description="When the change was written (UTC).")
     actor: str = Field(
-        description="Who made it: the API key's name, or the import file.", examples=["key:leeds-editor"]
+        description="Who made it: the API key, by its id and name (two keys may share a name), or the import file.",
+        examples=["key:3f9a1c0b7d2e (leeds-editor)"],
     )
     action: str = Field(description="create, update, delete or restore.", examples=["update"])
     field: str | None = Field(
@@ -213,7 +214,7 @@ async def create_service(
     saved = await _save(
         state,
         _checked(record, gazetteer),
-        actor=f"key:{editor.name}",
+        actor=editor.actor,
         expected=None,
         today=today,
         response=response,
@@ -261,7 +262,7 @@ async def replace_service(
     saved = await _save(
         state,
         _checked(record, gazetteer),
-        actor=f"key:{editor.name}",
+        actor=editor.actor,
         expected=expected,
         today=today,
         response=response,
@@ -311,7 +312,7 @@ async def update_service(
     saved = await _save(
         state,
         _checked(record, gazetteer),
-        actor=f"key:{editor.name}",
+        actor=editor.actor,
         expected=expected,
         today=today,
         response=response,
@@ -335,7 +336,7 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     def delete() -> None:
         with write_session(state.engine) as session:
             repository.lock_directory(session, wait=WRITE_LOCK_WAIT)
-            repository.delete_service(session, service_id, expected_revision=expected, actor=f"key:{editor.name}")
+            repository.delete_service(session, service_id, expected_revision=expected, actor=editor.actor)
             session.commit()
         state.catalogue.refresh()
 
