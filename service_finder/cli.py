@@ -26,7 +26,7 @@ from sqlmodel import Session
 from service_finder.config import Settings, get_settings
 from service_finder.coverage.cli import app as analysis_commands
 from service_finder.errors import RecordUnreadable
-from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file
+from service_finder.importers.pipeline import Format, ImportReport, PostcodeLookup, import_file, import_files
 from service_finder.observability import configure_logging
 from service_finder.storage import migrate, repository
 from service_finder.storage.db import create_db_engine, snapshot_session, write_session
@@ -333,10 +333,15 @@ def demo_load(
             if repository.count_services(session):
                 console.print("directory already has services; demonstration data not loaded")
                 return
-    for path in (REPO_DATA / "national_lines.json", REPO_DATA / "demo" / "directory.json"):
-        report = _run_import(engine, path, "native", False, gazetteer)
-        if not report.accepted:
-            raise typer.Exit(1)
+    # One import of both files: loaded one after the other, a load stopped between them left the national lines
+    # alone, and `--if-empty` (what `make run` does) then never loaded the demonstration directory.
+    paths = [REPO_DATA / "national_lines.json", REPO_DATA / "demo" / "directory.json"]
+    report = import_files(engine, paths, fmt="native", gazetteer=gazetteer, actor="cli:demo-load")
+    for problem in report.problems:
+        console.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
+    console.print(escape(report.summary()), highlight=False)
+    if not report.accepted:
+        raise typer.Exit(1)
 
 
 class Scope(StrEnum):

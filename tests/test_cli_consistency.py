@@ -101,3 +101,33 @@ def test_a_service_saved_by_someone_else_during_an_import_is_one_line_and_nothin
     assert "Traceback" not in result.output
     with Session(store) as session:
         assert [s.record.name for s in repository.iter_all_services(session)] == ["Leeds Test Café"] * 2
+
+
+class Killed(Exception):
+    """The process stopped (kill -9, a power cut) while a transaction was open: nothing after it runs."""
+
+
+def test_a_demo_load_stopped_part_way_leaves_nothing_so_the_next_loads_everything(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed once the national lines were in, it left those six alone, and `demo load --if-empty` (`make run`) said
+    # "directory already has services" for ever: no demonstration directory.
+    demo_ids = {record["id"] for record in json.loads((cli.REPO_DATA / "demo" / "directory.json").read_bytes())}
+    upsert_services = repository.upsert_services
+
+    def killed_writing_the_demo_directory(session: Session, records: Iterable[Any], **options: Any) -> Any:
+        records = list(records)
+        outcome = upsert_services(session, records, **options)
+        if demo_ids & {record.id for record in records}:
+            raise Killed
+        return outcome
+
+    monkeypatch.setattr(repository, "upsert_services", killed_writing_the_demo_directory)
+    assert isinstance(runner.invoke(app, ["demo", "load"]).exception, Killed)
+    with Session(store) as session:
+        assert repository.count_services(session) == 0
+    monkeypatch.setattr(repository, "upsert_services", upsert_services)
+    loaded = runner.invoke(app, ["demo", "load", "--if-empty"])
+    assert loaded.exit_code == 0, loaded.output
+    with Session(store) as session:
+        assert repository.count_services(session) == 6 + len(demo_ids)

@@ -292,12 +292,42 @@ def import_file(
     update_shared: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    detected, parsed = read_file(path, fmt)
+    return import_files(
+        engine,
+        [path],
+        fmt=fmt,
+        gazetteer=gazetteer,
+        actor=actor,
+        dry_run=dry_run,
+        update_shared=update_shared,
+        progress=progress,
+    )
+
+
+def import_files(
+    engine: Engine,
+    paths: Sequence[Path],
+    *,
+    fmt: Format | None = None,
+    gazetteer: PostcodeLookup | None,
+    actor: str,
+    dry_run: bool = False,
+    update_shared: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Several files as one import, checked together and written in one transaction: all of them or none. Imported
+    one after another, an import stopped between two left the first alone in the store."""
+    formats: list[str] = []
+    parsed: list[Parsed] = []
+    for path in paths:
+        detected, records = read_file(path, fmt)
+        formats.append(detected)
+        parsed += records
     return import_records(
         engine,
         parsed,
-        source=str(path),
-        fmt=detected,
+        source=", ".join(str(path) for path in paths),
+        fmt=", ".join(dict.fromkeys(formats)),
         gazetteer=gazetteer,
         actor=actor,
         dry_run=dry_run,
