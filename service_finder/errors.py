@@ -289,8 +289,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         _of(
             GazetteerUnavailable,
-            "This server has no postcode gazetteer, so it cannot place a postcode.",
-            "Search by `lat` and `lon` instead, or retry after `Retry-After` seconds.",
+            "This server has no postcode gazetteer, so it cannot place a postcode, nor check the postcodes and "
+            "districts of a record an editor writes.",
+            "Search by `lat` and `lon` instead; retry a write (or a postcode search) after `Retry-After` seconds.",
         ),
         _of(
             Busy,
