@@ -9,7 +9,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/uv pip sync --quiet --require-hashes --python /opt/venv/bin/python requirements.lock
 COPY service_finder ./service_finder
 COPY data ./data
-RUN /opt/venv/bin/uv pip install --quiet --no-deps --python /opt/venv/bin/python . \
+RUN /opt/venv/bin/uv pip install --quiet --no-deps --no-build-isolation --python /opt/venv/bin/python . \
  && /opt/venv/bin/service-finder gazetteer build --output data/gazetteer/england.npz \
  && rm -rf var/cache
 

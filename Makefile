@@ -8,13 +8,14 @@ export SERVICE_FINDER_DATABASE_URL ?= sqlite:///var/service-finder.sqlite3
 
 .PHONY: run test setup gazetteer demo lint typecheck openapi lock audit bench clean postgres browser
 
-$(BIN)/uv:
+$(BIN)/uv: requirements-bootstrap.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements-bootstrap.txt
+	touch $@
 
 $(VENV)/.installed: $(BIN)/uv requirements-dev.lock pyproject.toml
 	$(BIN)/uv pip sync --quiet --require-hashes --python $(BIN)/python requirements-dev.lock
-	$(BIN)/uv pip install --quiet --no-deps --python $(BIN)/python -e .
+	$(BIN)/uv pip install --quiet --no-deps --no-build-isolation --python $(BIN)/python -e .
 	touch $@
 
 setup: $(VENV)/.installed

@@ -149,8 +149,15 @@ def test_the_migration_job_runs_the_same_image_against_the_same_database() -> No
 def test_the_image_installs_only_from_the_hashed_lock() -> None:
     assert re.search(r"uv pip sync .*--require-hashes .*requirements\.lock", DOCKERFILE)
     assert re.search(r"pip install .*--require-hashes -r requirements-bootstrap\.txt", DOCKERFILE)
-    # The project itself goes in without resolving anything new.
-    assert re.search(r"uv pip install .*--no-deps", DOCKERFILE)
+    # The project itself goes in without resolving anything new, nor fetching its build backend: an isolated build
+    # downloaded whatever setuptools PyPI offered, unpinned and unhashed. It is pinned, with hashes, in the bootstrap.
+    assert re.search(r"uv pip install .*--no-deps --no-build-isolation", DOCKERFILE)
+    assert re.search(
+        r"uv pip install .*--no-deps --no-build-isolation", (REPO / "Makefile").read_text(encoding="utf-8")
+    )
+    backend = re.search(r'requires = \["(\w+)', (REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert backend is not None
+    assert re.search(rf"^{backend.group(1)}==", (REPO / "requirements-bootstrap.txt").read_text(encoding="utf-8"), re.M)
     for lock in ("requirements.lock", "requirements-bootstrap.txt"):
         text = (REPO / lock).read_text(encoding="utf-8")
         pins = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==\S+", text, re.MULTILINE)
