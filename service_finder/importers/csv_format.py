@@ -447,6 +447,13 @@ def csv_limitations(record: ServiceRecord) -> list[str]:
             found.append(f"schedule {schedule.id!r} applies only between dates; the CSV cannot say so")
         if schedule.notes:
             found.append(f"schedule {schedule.id!r} has notes; the CSV has no column for them")
+        for exception in schedule.exceptions:
+            if '"' in exception.reason:
+                # The reason travels as an OpenStreetMap comment, which ends at the next '"': to_osm writes "'".
+                found.append(
+                    f"schedule {schedule.id!r}: reason {exception.reason!r} contains '\"', which the hours cell "
+                    "cannot hold"
+                )
     for phone in record.phones:
         if phone.description:
             found.append(f"phone {phone.display!r} has a description; the CSV has no column for it")

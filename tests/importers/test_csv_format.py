@@ -350,3 +350,17 @@ def test_coordinates_outside_england_name_the_coordinates() -> None:
     [parsed] = parse_csv(swapped)
 
     assert [(p.where, p.field, p.value) for p in parsed.problems] == [("row 2", "latitude", "(-1.548567, 53.801277)")]
+
+
+def test_a_reason_with_a_double_quote_is_named_as_a_loss_not_changed_silently() -> None:
+    # An OSM comment cannot hold '"': the CSV wrote 'Closed for "deep clean"' as "Closed for 'deep clean'".
+    closure = {"start_date": "2026-12-24", "end_date": "2026-12-24", "reason": 'Closed for "deep clean"'}
+    record = _record(schedules=[{"id": "cafe-hours", "exceptions": [closure]}])
+
+    [limitation] = csv_limitations(record)
+
+    assert "'cafe-hours'" in limitation
+    assert 'Closed for "deep clean"' in limitation
+    [parsed] = parse_csv(to_csv([record]))
+    assert parsed.record is not None
+    assert parsed.record.schedules[0].exceptions[0].reason != closure["reason"]  # what the limitation warns of
