@@ -4,6 +4,7 @@ What we read and write (the part of the OSM language the directory can hold exac
 
     Mo-Fr 09:00-17:00; Sa 10:00-12:00,13:00-15:00   weekly sessions; a later rule replaces the days it names
     Fr,Sa 18:00-02:00   Su 22:00-26:00              overnight sessions (ends after the start, or past 24:00)
+    Mo-Th 18:00-02:00, Fr 18:00-03:00               ',' (OSM's additional rule) adds to the days it names
     24/7                                            open all the time (so is every day 00:00-24:00)
     PH off   PH 10:00-14:00                         England bank holidays: closed / special hours
     2026 Dec 24-2027 Jan 02 off "Christmas"         a dated closure (with its reason as an OSM comment)
@@ -16,20 +17,32 @@ not yearly ones, so `Dec 24-Jan 02 off` is refused rather than guessed. Dated ru
 rule overrides, here a dated exception always does), and only they may carry a comment (the exception's reason).
 Anything else the OSM language can say (school holidays, sunrise, week numbers, fallback rules...) is refused
 with its position, never half-read.
+
+A string is taken only if OSM evaluators (the `opening_hours` package) open at the same times as we read it, on a
+week no dated rule comes near and around both ends of every dated rule (bank holidays aside: `PH` is ours). They
+differ next to sessions past midnight: where a rule names a day, OSM replaces that whole day, so
+`Th 18:00-02:00; Fr 18:00-02:00` closes at midnight on Friday, and a dated rule's own night ends at midnight unless
+the next day is dated too; here a session belongs to the day it starts and runs its full length. OSM also lets a
+later dated rule replace an earlier one where here a closure always wins. Such strings are refused naming the rule
+and what to write instead. `to_osm` joins weekday rules with ',' where a session runs into another rule's day, and
+`osm_misreading` names the hours (beside dated exceptions) that no string both read alike.
 `to_osm` does not write valid_from/valid_to or notes: those travel beside the hours string.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 
 import opening_hours
 
 from service_finder.domain.hours_text import WHOLE_DAY, group_days
+from service_finder.domain.opening_hours import day_plan
 from service_finder.domain.schedule import (
     DAY_CODES,
+    DAY_NAMES,
     MINUTES_PER_DAY,
     BankHolidayPolicy,
     DatedException,
@@ -87,6 +100,8 @@ def _tokens(text: str) -> list[_Token]:
 @dataclass(slots=True)
 class _Rule:
     position: int
+    end: int = 0  # 0-based index just past the rule's last character
+    additional: bool = False  # joined to the rule before by ',': adds to the days it names, replacing nothing
     always: bool = False
     dates: tuple[date, date] | None = None
     days: tuple[int, ...] = ()
@@ -125,17 +140,29 @@ class _Reader:
 
     def rules(self) -> list[_Rule]:
         found: list[_Rule] = []
+        additional = False
         while self.peek() is not None:
-            if self.at("punct", ";"):
+            if self.at("punct", ";") or self.at("punct", ","):
                 raise self.error(self.take().position, "empty rule")
-            found.append(self.rule())
-            if self.peek() is None:
+            rule = self.rule()
+            rule.additional = additional
+            if additional and (rule.always or rule.dates or rule.holidays or rule.off or not rule.days):
+                raise self.error(
+                    rule.position,
+                    "a rule after ',' adds opening times to weekdays: give weekdays and times, e.g. "
+                    "'Mo-Th 18:00-02:00, Fr 18:00-03:00'",
+                )
+            found.append(rule)
+            token = self.peek()
+            rule.end = token.position - 1 if token is not None else len(self.text)
+            if token is None:
                 break
             separator = self.take()
-            if separator.text != ";":
+            if separator.text not in (";", ","):
                 raise self.error(separator.position, f"expected ';' between rules, found {separator.text!r}")
             if self.peek() is None:
-                raise self.error(separator.position, "a ';' must be followed by another rule")
+                raise self.error(separator.position, f"a {separator.text!r} must be followed by another rule")
+            additional = separator.text == ","
         return found
 
     def rule(self) -> _Rule:
@@ -162,7 +189,7 @@ class _Reader:
         if self.at("comment"):
             rule.comment = self.take().text.strip('"')
         token = self.peek()
-        if token is not None and not self.at("punct", ";"):
+        if token is not None and not (self.at("punct", ";") or self.at("punct", ",")):
             raise self.error(token.position, f"unexpected {token.text!r}")
         if rule.dates is not None and (rule.days or rule.holidays):
             raise self.error(first.position, "a dated rule cannot also name weekdays or PH")
@@ -259,7 +286,7 @@ class _Reader:
                 found.append(TimeRange(opens, closes))
             except ScheduleError as error:
                 raise self.error(opens_token.position, str(error)) from None
-            # A ',' followed by a weekday would be OSM's "additional rule" separator, which we refuse below.
+            # A ',' followed by a weekday is OSM's "additional rule" separator, read by rules().
             if not (self.at("punct", ",") and self.next_is_time()):
                 return tuple(found)
             self.take()
@@ -282,6 +309,74 @@ def parse_osm(text: str) -> WeeklySchedule:
         raise OsmHoursError(text, 1, "the string is empty")
     rules = _Reader(text).rules()
     _check_with_library(text)
+    schedule = _build(text, rules)
+    problems = schedule.problems()
+    if problems:
+        raise OsmHoursError(text, 1, "; ".join(problems))
+    if _Readings.of(text, rules, schedule).differences():
+        raise _misread(text, rules)
+    return schedule
+
+
+def _misread(text: str, rules: Sequence[_Rule]) -> OsmHoursError:
+    """The refusal naming the first rule from which OSM evaluators read the string differently."""
+    for count, rule in enumerate(rules, 1):
+        readings = _Readings.of(text, rules[:count], _build(text, rules[:count]))
+        days = readings.differences()
+        if not days:
+            continue
+        day = days[0]
+        earlier = [r.dates for r in rules[: count - 1] if r.dates is not None]
+        if rule.dates is None:
+            # Where a rule names a day, OSM evaluators replace that whole day: a session another rule starts the
+            # day before ends at midnight, and one the day no longer starts still runs on past midnight. Here a
+            # session belongs to the day it starts and runs its full length.
+            names = " and ".join(dict.fromkeys(f"{DAY_NAMES[d.weekday()]}s" for d in days))
+            problem = (
+                f"OSM evaluators read this rule differently on {names}: where a rule names a day, they end at midnight "
+                "a session another rule starts the day before, and run on past midnight one the day no longer "
+                "starts. Give each day in one rule and join the rules with ',' (e.g. 'Mo-Th 18:00-02:00, "
+                "Fr 18:00-03:00, Sa 10:00-12:00')"
+            )
+        elif any(first <= day <= last for first, last in earlier) or rule.dates[0] < day <= rule.dates[1]:
+            problem = (
+                f"OSM evaluators read {day.isoformat()} differently: a later dated rule replaces an earlier one on the "
+                "dates both name, where here a closure wins and special hours add up. Put a closure after the "
+                "openings it overrides, and give one day's special hours in one rule"
+            )
+        elif day == rule.dates[0]:
+            problem = (
+                f"OSM evaluators end at midnight on {day.isoformat()} a session that runs into it from the day "
+                "before, which here runs its full length: write in this rule the hours that session keeps after "
+                "midnight (e.g. '2026 Dec 25 00:00-02:00' rather than '2026 Dec 25 off' after a session until 02:00)"
+            )
+        elif readings.open_only_here(day):
+            problem = (
+                f"OSM evaluators end at midnight on {day.isoformat()} the hours this rule gives the day before, which "
+                "here run on past midnight: give that day as a dated rule too, with those hours after midnight and "
+                "its own (e.g. '2026 Dec 31 18:00-24:00; 2027 Jan 01 00:00-04:00,18:00-23:00')"
+            )
+        else:
+            problem = (
+                f"OSM evaluators keep open after midnight on {day.isoformat()} the session the day before would have "
+                "started, which here does not start: give that day as a dated rule too, with its own hours (e.g. "
+                "'2026 Dec 25 off; 2026 Dec 26 18:00-02:00')"
+            )
+        return OsmHoursError(text, rule.position, problem)
+    raise AssertionError("the whole string reads differently, so some first part of it does")
+
+
+def _exception_order(exception: DatedException) -> tuple[date, date, bool, tuple[tuple[int, int], ...], str]:
+    return (
+        exception.start,
+        exception.end,
+        exception.closed,
+        tuple((r.opens, r.closes) for r in exception.hours),
+        exception.reason,
+    )
+
+
+def _build(text: str, rules: Sequence[_Rule]) -> WeeklySchedule:
     by_day: list[tuple[TimeRange, ...]] = [() for _ in range(7)]
     holiday: tuple[TimeRange, ...] | None = None
     exceptions: list[DatedException] = []
@@ -310,6 +405,10 @@ def parse_osm(text: str) -> WeeklySchedule:
                 DatedException(rule.dates[0], rule.dates[1], closed=not hours, hours=hours, reason=rule.comment)
             )
             continue
+        if rule.additional:
+            for day in rule.days:
+                by_day[day] += hours
+            continue
         days = tuple(range(7)) if rule.always or not rule.selects_weekdays else rule.days
         for day in days:
             by_day[day] = hours
@@ -324,17 +423,111 @@ def parse_osm(text: str) -> WeeklySchedule:
     else:
         policy = BankHolidayPolicy.closed
     always = all(ranges == (WHOLE_DAY,) for ranges in by_day) and policy is BankHolidayPolicy.as_usual
-    schedule = WeeklySchedule(
+    return WeeklySchedule(
         sessions=() if always else sessions,
         always_open=always,
         bank_holidays=policy,
         bank_holiday_hours=holiday_hours,
-        exceptions=tuple(sorted(exceptions, key=lambda e: (e.start, e.end))),
+        exceptions=tuple(sorted(exceptions, key=_exception_order)),
     )
-    problems = schedule.problems()
-    if problems:
-        raise OsmHoursError(text, 1, "; ".join(problems))
-    return schedule
+
+
+# The `opening_hours` package reads every date before 1900 as closed, and stops at the end of 9999.
+_LIBRARY_DATES = (date(1900, 1, 2), date(9999, 12, 30))
+_REFERENCE_MONDAY = date(2001, 1, 1)
+_ONE_DAY = timedelta(days=1)
+# Days compared from each end of a dated rule: a whole week of it, so every weekday.
+_EDGE_DAYS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class _Readings:
+    """A string's hours as read here and as the `opening_hours` package reads them, both without `PH`: it means
+    England's bank holidays here, a calendar the package does not have."""
+
+    ours: WeeklySchedule
+    library: opening_hours.OpeningHours
+
+    @classmethod
+    def of(cls, text: str, rules: Sequence[_Rule], schedule: WeeklySchedule) -> _Readings:
+        ours = replace(schedule, bank_holidays=BankHolidayPolicy.as_usual, bank_holiday_hours=())
+        return cls(ours, opening_hours.OpeningHours(_without_holidays(text, rules)))
+
+    def differences(self) -> list[date]:
+        """The days, of those compared, on which the two open at different times."""
+        return [day for day in _compared_days(self.ours.exceptions) if self.open_here(day) != self.open_there(day)]
+
+    def open_here(self, day: date) -> list[tuple[datetime, datetime]]:
+        start, end = datetime.combine(day, time()), datetime.combine(day + _ONE_DAY, time())
+        intervals = []
+        for starts in (day - _ONE_DAY, day):  # the day before's sessions may run on past midnight
+            midnight = datetime.combine(starts, time())
+            for hours in day_plan(self.ours, starts).ranges:
+                opens = midnight + timedelta(minutes=hours.opens)
+                closes = opens + timedelta(minutes=hours.length)
+                if closes > start and opens < end:
+                    intervals.append((max(opens, start), min(closes, end)))
+        return _merged(intervals)
+
+    def open_there(self, day: date) -> list[tuple[datetime, datetime]]:
+        start, end = datetime.combine(day, time()), datetime.combine(day + _ONE_DAY, time())
+        found = self.library.intervals(start, end)
+        return _merged([(a, b) for a, b, state, _ in found if state == opening_hours.State.OPEN])
+
+    def open_only_here(self, day: date) -> bool:
+        there = self.open_there(day)
+        return any(not any(a <= start and end <= b for a, b in there) for start, end in self.open_here(day))
+
+
+def _without_holidays(text: str, rules: Sequence[_Rule]) -> str:
+    parts: list[str] = []
+    for rule in rules:
+        written = text[rule.position - 1 : rule.end].strip()
+        if rule.holidays:
+            if not rule.days:
+                continue
+            written = re.sub(r"\bPH\s*,\s*|\s*,\s*PH\b", "", written, count=1)
+        parts.append(f"{',' if rule.additional else ';'} {written}" if parts else written)
+    return " ".join(parts) or "off"
+
+
+def _shift(day: date, days: int) -> date:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
+def _compared_days(exceptions: Sequence[DatedException]) -> list[date]:
+    """The days on which the two readings are compared: a week no dated rule comes near, and the days at and either
+    side of both ends of each dated rule."""
+    first_day, last_day = _LIBRARY_DATES
+    days: set[date] = set()
+    monday: date | None = _REFERENCE_MONDAY
+    while monday is not None:
+        near = [e for e in exceptions if _shift(e.start, -1) <= _shift(monday, 7) and _shift(e.end, 1) >= monday]
+        if not near:
+            days.update(_shift(monday, day) for day in range(7))
+            break
+        after = _shift(max(e.end for e in near), 2)
+        # Past the last week the package reads, the weekly hours never apply: nothing to compare.
+        monday = _shift(after, -after.weekday() % 7) if after < _shift(last_day, -14) else None
+    for exception in exceptions:
+        start, end = exception.start, exception.end
+        for head, tail in ((start, min(end, _shift(start, _EDGE_DAYS))), (max(start, _shift(end, -_EDGE_DAYS)), end)):
+            low, high = max(_shift(head, -1), first_day), min(_shift(tail, 1), last_day)
+            days.update(_shift(low, day) for day in range((high - low).days + 1))
+    return sorted(days)
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    found: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if found and start <= found[-1][1]:
+            found[-1] = (found[-1][0], max(found[-1][1], end))
+        else:
+            found.append((start, end))
+    return found
 
 
 def _check_with_library(text: str) -> None:
@@ -380,24 +573,56 @@ def _date_selector(start: date, end: date) -> str:
     return f"{first}-{end.year} {MONTHS[end.month - 1]} {end.day:02d}"
 
 
+def _spills_into_another_rule(groups: list[tuple[list[int], tuple[TimeRange, ...]]]) -> bool:
+    rule_of = {day: index for index, (days, _) in enumerate(groups) for day in days}
+    return any(
+        rule_of.get((day + 1) % 7, index) != index
+        for index, (days, ranges) in enumerate(groups)
+        if any(r.crosses_midnight for r in ranges)
+        for day in days
+    )
+
+
 def to_osm(schedule: WeeklySchedule) -> str:
-    """The schedule as an OSM `opening_hours` string that `parse_osm` reads back to the same schedule."""
+    """The schedule as an OSM `opening_hours` string that `parse_osm` reads back to the same schedule (unless
+    `osm_misreading` says OSM evaluators would read it differently)."""
     rules: list[str] = []
     if schedule.always_open:
         rules.append("24/7")
     else:
         groups = group_days(schedule)
-        rules.extend(f"{_day_selector(days)} {_spans(ranges)}" for days, ranges in groups)
-        if not groups:
-            rules.append("off")
+        # Joined by ';', a session running past midnight into a day another rule names would end at midnight there
+        # for OSM evaluators: joined by ',' (OSM's "additional rule"), no rule replaces another's day.
+        joiner = ", " if _spills_into_another_rule(groups) else "; "
+        rules.append(joiner.join(f"{_day_selector(days)} {_spans(ranges)}" for days, ranges in groups) or "off")
         if schedule.bank_holidays is BankHolidayPolicy.closed:
             rules.append("PH off")
         elif schedule.bank_holidays is BankHolidayPolicy.special:
             rules.append(f"PH {_spans(schedule.bank_holiday_hours)}")
-    for exception in sorted(schedule.exceptions, key=lambda e: (e.start, e.end)):
+    # In OSM a later dated rule replaces an earlier one on the dates both name; here a closure wins and special hours
+    # add up. Closures go last, and special openings narrowest first, so that where one holds all the others' hours
+    # (the only way both readings can agree) it is the one OSM evaluators keep.
+    specials = sorted(
+        (e for e in schedule.exceptions if not e.closed),
+        key=lambda e: (sum(r.length for r in e.hours), e.start, e.end),
+    )
+    closures = sorted((e for e in schedule.exceptions if e.closed), key=lambda e: (e.start, e.end))
+    for exception in [*specials, *closures]:
         state = "off" if exception.closed else _spans(exception.hours)
         # OSM comments cannot contain '"'.
         reason = exception.reason.replace('"', "'")
         comment = f' "{reason}"' if reason else ""
         rules.append(f"{_date_selector(exception.start, exception.end)} {state}{comment}")
     return "; ".join(rules)
+
+
+def osm_misreading(schedule: WeeklySchedule) -> str | None:
+    """Why OSM evaluators would read `to_osm(schedule)` otherwise than this directory does, or None when they agree.
+
+    Hours next to a dated exception can have no such string: OSM evaluators end at midnight a session running into
+    a dated rule's first day, and keep running one its last day would have started."""
+    try:
+        parse_osm(to_osm(schedule))
+    except OsmHoursError as error:
+        return error.problem
+    return None

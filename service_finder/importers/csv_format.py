@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service_finder.domain.hours_formats import parse_osm, to_osm
+from service_finder.domain.hours_formats import osm_misreading, parse_osm, to_osm
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.taxonomy import AccessFeature, PhoneType
 from service_finder.importers.report import (
@@ -447,6 +447,10 @@ def csv_limitations(record: ServiceRecord) -> list[str]:
             found.append(f"schedule {schedule.id!r} applies only between dates; the CSV cannot say so")
         if schedule.notes:
             found.append(f"schedule {schedule.id!r} has notes; the CSV has no column for them")
+        if (misread := osm_misreading(schedule.to_domain())) is not None:
+            found.append(
+                f"schedule {schedule.id!r}: OpenStreetMap evaluators would read its hours cell otherwise ({misread})"
+            )
         for exception in schedule.exceptions:
             if '"' in exception.reason:
                 # The reason travels as an OpenStreetMap comment, which ends at the next '"': to_osm writes "'".

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service_finder.domain.hours_formats import OsmHoursError, parse_osm, to_osm
+from service_finder.domain.bank_holidays import is_bank_holiday
+from service_finder.domain.hours_formats import OsmHoursError, osm_misreading, parse_osm, to_osm
 from service_finder.domain.opening_hours import is_open
 from service_finder.domain.schedule import (
     ALWAYS_OPEN,
@@ -69,7 +70,8 @@ def test_off_alone_means_no_hours() -> None:
     [
         ("Mo-Fx 18:00-20:00", 4, "'Fx' is not a weekday"),
         ("Dec 24-Jan 02 off", 1, "need a year"),
-        ("Mo 09:00-17:00,Tu 10:00-12:00", 15, "unexpected ','"),
+        ("Mo 09:00-17:00,Tu 10:00-12:00", 16, "not valid OpenStreetMap"),  # OSM's additional rule is ', '
+        ("Mo 09:00-17:00, PH off", 17, "a rule after ',' adds opening times to weekdays"),
         ("Mo 09:00-17:00;", 15, "followed by another rule"),
         ("SH off", 1, "'SH' is not supported"),
         ("sunrise-sunset", 1, "'sunrise' is not supported"),
@@ -101,6 +103,114 @@ def test_invalid_strings_name_the_string_and_the_position(text: str, position: i
     assert isinstance(caught.value, ScheduleError)
 
 
+def _open_in_osm(text: str, at: datetime) -> bool:
+    return bool(opening_hours.OpeningHours(text).is_open(at))
+
+
+# Where a rule names a day, OSM evaluators (the `opening_hours` package) replace the whole day: a session an earlier
+# rule starts the day before ends at midnight there, and a later dated rule replaces an earlier one. Read here
+# another way (a session runs its full length; a closure wins), these showed open at 01:00 what OSM shows closed.
+@pytest.mark.parametrize(
+    ("text", "at", "position", "words"),
+    [
+        ("Mo-Su 18:00-02:00; Su off", datetime(2026, 1, 4, 1), 20, "differently on Mondays and Sundays"),
+        ("Th 18:00-02:00; Fr 18:00-02:00", datetime(2026, 1, 2, 1), 17, "differently on Fridays"),
+        ("Fr 22:00-04:00; Sa 10:00-12:00", datetime(2026, 1, 3, 1), 17, "differently on Saturdays"),
+        ("Mo-Su 22:00-06:00; We 10:00-12:00", datetime(2026, 1, 7, 1), 20, "differently on Wednesdays"),
+        ("Sa 10:00-12:00; Fr 22:00-04:00", datetime(2026, 1, 3, 1), 17, "differently on Saturdays"),
+        ("Mo-Fr 18:00-02:00; 2026 Dec 26 off", datetime(2026, 12, 26, 1), 20, "end at midnight on 2026-12-26"),
+        ("Mo-Su 18:00-23:00; 2026 Dec 31 18:00-04:00", datetime(2027, 1, 1, 1), 20, "end at midnight on 2027-01-01"),
+    ],
+)
+def test_a_session_past_midnight_into_a_day_another_rule_names_is_refused(
+    text: str, at: datetime, position: int, words: str
+) -> None:
+    assert not _open_in_osm(text, at)  # as OSM reads it: what this string was read as here, open, was not
+
+    with pytest.raises(OsmHoursError) as caught:
+        parse_osm(text)
+
+    assert caught.value.position == position
+    assert words in caught.value.problem
+    assert "(e.g. '" in caught.value.problem  # says what to write instead
+
+
+def test_a_later_dated_opening_inside_an_earlier_closure_is_refused_as_osm_opens_then() -> None:
+    text = "Mo-Fr 09:00-17:00; 2026 Dec 21-2026 Dec 24 off; 2026 Dec 22 10:00-14:00"
+    assert _open_in_osm(text, datetime(2026, 12, 22, 11))  # later rule wins in OSM; here the closure did
+
+    with pytest.raises(OsmHoursError) as caught:
+        parse_osm(text)
+
+    assert caught.value.position == 49
+    assert "Put a closure after the openings it overrides" in caught.value.problem
+    # Written the other way round both read it as closed all four days.
+    schedule = parse_osm("Mo-Fr 09:00-17:00; 2026 Dec 22 10:00-14:00; 2026 Dec 21-2026 Dec 24 off")
+    assert not is_open([schedule], datetime(2026, 12, 22, 11, tzinfo=LDN))
+
+
+def test_a_closure_on_a_night_with_a_session_past_midnight_says_to_give_the_next_day() -> None:
+    # OSM keeps the Friday-night session open after midnight although the closure stops it starting.
+    text = "Fr-Su 18:00-02:00; PH off; 2026 Dec 25 off"
+    assert _open_in_osm(text, datetime(2026, 12, 26, 1))
+
+    with pytest.raises(OsmHoursError) as caught:
+        parse_osm(text)
+
+    assert "keep open after midnight on 2026-12-26" in caught.value.problem
+    fixed = parse_osm(text + "; 2026 Dec 26 18:00-02:00")
+    assert not is_open([fixed], datetime(2026, 12, 26, 1, tzinfo=LDN))
+    assert not _open_in_osm(text + "; 2026 Dec 26 18:00-02:00", datetime(2026, 12, 26, 1))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fr-Su 18:00-02:00; PH off",  # one rule: its own sessions run on into the days it names
+        "Mo-Th 18:00-02:00, Fr 18:00-03:00, Sa 10:00-12:00",  # ',' adds, replacing nothing
+        "Fr 18:00-24:00; Sa 00:00-02:00,10:00-12:00",
+        "Mo-Fr 09:00-17:00; We 10:00-12:00",
+        "Fr 22:00-04:00; Fr 20:00-04:00",
+        "Mo-Fr 09:00-17:00; 2026 Dec 22 10:00-14:00; 2026 Dec 21-2026 Dec 24 off",
+        "Mo-Fr 18:00-02:00; 2026 Dec 26 00:00-02:00",
+        'Tu,Th 18:00-22:00; PH 10:00-14:00; 2026 Dec 24-2027 Jan 02 off "Christmas"',
+    ],
+)
+def test_strings_osm_reads_as_we_do_are_taken(text: str) -> None:
+    schedule = parse_osm(text)
+    start = datetime(2026, 12, 14)
+    for minute in range(0, 3 * 7 * 24 * 60, 30):  # three weeks around Christmas, every half hour
+        at = start + timedelta(minutes=minute)
+        if not is_bank_holiday(at.date()) and not is_bank_holiday(at.date() - timedelta(days=1)):
+            assert is_open([schedule], at.replace(tzinfo=LDN)) == _open_in_osm(text, at), at
+
+
+def test_export_joins_rules_with_a_comma_where_a_session_runs_into_another_rules_day() -> None:
+    schedule = WeeklySchedule(
+        sessions=(Session(4, TimeRange(1080, 120)), Session(5, TimeRange(600, 720)), Session(5, TimeRange(1080, 120)))
+    )
+
+    text = to_osm(schedule)
+
+    assert text == "Fr 18:00-02:00, Sa 10:00-12:00,18:00-02:00"
+    assert _open_in_osm(text, datetime(2026, 1, 3, 1))  # Friday night, as we read it
+    assert parse_osm(text) == schedule
+    assert to_osm(parse_osm("Mo-Fr 09:00-17:00; Sa 10:00-12:00")) == "Mo-Fr 09:00-17:00; Sa 10:00-12:00"
+
+
+def test_hours_osm_would_read_otherwise_are_named_by_osm_misreading() -> None:
+    cafe = parse_osm("Fr-Su 18:00-02:00; PH off")
+    closed = WeeklySchedule(
+        sessions=cafe.sessions,
+        bank_holidays=cafe.bank_holidays,
+        exceptions=(DatedException(date(2026, 12, 25), date(2026, 12, 25)),),
+    )
+
+    assert osm_misreading(cafe) is None
+    assert osm_misreading(closed) is not None
+    assert "2026-12-26" in (osm_misreading(closed) or "")
+
+
 ranges = st.tuples(st.integers(0, 47), st.integers(1, 47)).map(
     lambda pair: TimeRange(pair[0] * 30, (pair[0] * 30 + pair[1] * 30) % 1440 or 1440)
 )
@@ -129,7 +239,9 @@ def schedules(draw: st.DrawFn) -> WeeklySchedule:
         sessions=tuple(sorted(chosen, key=lambda s: (s.day, s.hours.opens))),
         bank_holidays=policy,
         bank_holiday_hours=(draw(ranges),) if policy is BankHolidayPolicy.special else (),
-        exceptions=tuple(sorted(exceptions, key=lambda e: (e.start, e.end))),
+        exceptions=tuple(
+            sorted(exceptions, key=lambda e: (e.start, e.end, e.closed, [(r.opens, r.closes) for r in e.hours]))
+        ),
     )
 
 
@@ -138,4 +250,21 @@ def schedules(draw: st.DrawFn) -> WeeklySchedule:
 def test_round_trip_is_lossless_and_valid_osm(schedule: WeeklySchedule) -> None:
     text = to_osm(schedule)
     assert opening_hours.validate(text), text
-    assert parse_osm(text) == schedule
+    if osm_misreading(schedule) is None:
+        assert parse_osm(text) == schedule
+    else:
+        with pytest.raises(OsmHoursError):
+            parse_osm(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(schedules())
+def test_weekly_hours_are_always_written_as_osm_reads_them(schedule: WeeklySchedule) -> None:
+    weekly = WeeklySchedule(sessions=schedule.sessions)
+    text = to_osm(weekly)
+
+    assert osm_misreading(weekly) is None, text
+    monday = datetime(2026, 1, 5)
+    for minute in range(0, 7 * 24 * 60, 30):
+        at = monday + timedelta(minutes=minute)
+        assert is_open([weekly], at.replace(tzinfo=LDN)) == _open_in_osm(text, at), (text, at)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service_finder.domain.hours_formats import parse_osm, to_osm
+from service_finder.domain.hours_formats import osm_misreading, parse_osm, to_osm
 from service_finder.domain.phones import PhoneError, normalise_phone
 from service_finder.domain.taxonomy import AccessFeature, ReferralRoute, ServiceKind
 from service_finder.importers.csv_format import COLUMNS, csv_limitations, parse_csv, schedule_id, to_csv
@@ -41,11 +41,12 @@ def _through_osm(schedule: ScheduleRecord, schedule_id: str) -> ScheduleRecord:
 
 
 def _expressible(record: ServiceRecord) -> ServiceRecord:
-    """The record as the CSV can hold it: one schedule per level, named by the CSV's convention."""
+    """The record as the CSV can hold it: one schedule per level that OSM evaluators read as we do, named by the
+    CSV's convention."""
     schedules = []
     for owner in [None, *(location.id for location in record.locations)]:
         first = next((s for s in record.schedules if s.location_id == owner), None)
-        if first is not None:
+        if first is not None and osm_misreading(first.to_domain()) is None:
             schedules.append(_through_osm(first, schedule_id(record.id, owner)))
     return record.model_copy(update={"schedules": schedules, "phones": [_readable(p) for p in record.phones]})
 
@@ -364,3 +365,15 @@ def test_a_reason_with_a_double_quote_is_named_as_a_loss_not_changed_silently() 
     [parsed] = parse_csv(to_csv([record]))
     assert parsed.record is not None
     assert parsed.record.schedules[0].exceptions[0].reason != closure["reason"]  # what the limitation warns of
+
+
+def test_hours_osm_would_read_otherwise_are_named_as_a_loss() -> None:
+    # OSM evaluators keep the Friday-night session open after midnight on Saturday 26 December although the closure
+    # stops it starting: written as it is, the cell would be read that way by anyone else (and refused here).
+    closure = {"start_date": "2026-12-25", "end_date": "2026-12-25"}
+    record = _record(schedules=[{**service_data()["schedules"][0], "exceptions": [closure]}])
+
+    [limitation] = csv_limitations(record)
+
+    assert "'leeds-test-cafe-hours'" in limitation
+    assert "2026-12-26" in limitation
