@@ -29,6 +29,8 @@ from our own published taxonomies, with the attribute `value` where a term needs
   on the service_at_location. HSDS `timezone` is a fixed UTC offset and cannot say Europe/London, so it is left out;
   every weekly row's `description` says its times are UK time (Europe/London) instead.
 - import order of schedules is canonical: service-wide schedules first, then each location's, in location order.
+  A row listed on the service that names a `service_at_location_id` or `location_id` is that site's, as one on the
+  service_at_location is; one naming a site the service does not list is refused.
 """
 
 from __future__ import annotations
@@ -931,6 +933,30 @@ def _location_data(
     return data, location_id
 
 
+_NO_SITE = "<no site named>"
+
+
+def _site_named(reader: _Reader, path: str, row: dict[str, Any], sites: dict[str, str | None]) -> str | None:
+    """Our id of the location a schedule row names by `service_at_location_id` or `location_id`; _NO_SITE when it
+    names none, None (after a problem) when what it names is not one of the service's places to go."""
+    found: list[str | None] = []
+    for key in ("service_at_location_id", "location_id"):
+        ref = reader.text(row, key, path)
+        if ref is None or not ref.strip():
+            continue
+        if ref.strip().lower() not in sites:
+            reader.problem(f"{path}.{key}", ref, "names no service_at_location or location listed for this service")
+            return None
+        if (site := sites[ref.strip().lower()]) is None:
+            reader.problem(f"{path}.{key}", ref, "names a location that is not a place to go: its hours cannot be held")
+            return None
+        found.append(site)
+    if len(set(found)) > 1:
+        reader.problem(path, None, "service_at_location_id and location_id name different locations")
+        return None
+    return found[0] if found else _NO_SITE
+
+
 def _kind_from_mhsds(container: dict[str, Any]) -> str | None:
     # A publisher classifying by NHS MHSDS team type (e.g. code A21 in a taxonomy named for MHSDS).
     codes = {info.mhsds_team_type: kind for kind, info in KINDS.items() if info.mhsds_team_type}
@@ -1081,26 +1107,45 @@ def _parse_service(index: int, service: Any) -> Parsed:
         for path, item in reader.items(service.get("phones"), "phones")
         if (phone := _phone_data(reader, path, item)) is not None
     ]
-    default_schedule = f"{(service_id or 'service')[:74].strip('-')}-hours"
-    schedules = _read_schedules(
-        reader, reader.items(service.get("schedules"), "schedules"), default_id=default_schedule, location_id=None
-    )
     locations = []
+    # HSDS ids of each service_at_location and its location -> our location id (None: not a place to go).
+    sites: dict[str, str | None] = {}
+    site_rows: dict[str | None, list[tuple[str, dict[str, Any]]]] = {}
     for path, link in reader.items(service.get("service_at_locations"), "service_at_locations"):
         location, location_id = _location_data(reader, path, link, access)
+        inner: dict[str, Any] = link["location"] if isinstance(link.get("location"), dict) else {}
+        for ref in (link.get("id"), link.get("location_id"), inner.get("id")):
+            if isinstance(ref, str) and ref.strip():
+                sites.setdefault(ref.strip().lower(), location_id if location is not None else None)
         if location is None:
             continue
         locations.append(location)
         loc_rows = reader.items(link.get("schedules"), f"{path}.schedules")
-        inner = reader.obj(link.get("location"), f"{path}.location") or {}
         loc_rows += reader.items(inner.get("schedules"), f"{path}.location.schedules")
-        # Named by service and location together, as the CSV format names them: schedule ids are keys across the
-        # directory, and two services may each have their own hours at one shared location.
-        default = csv_format.schedule_id(service_id or "service", location_id or "location")
-        schedules += _read_schedules(reader, loc_rows, default_id=default, location_id=location_id)
+        site_rows[location_id] = loc_rows
         for phone_path, item in reader.items(link.get("phones"), f"{path}.phones"):
             if (phone := _phone_data(reader, phone_path, item)) is not None:
                 phones.append(phone)
+    for site, rows in site_rows.items():
+        for path, row in rows:
+            if (named := _site_named(reader, path, row, sites)) not in (_NO_SITE, site, None):
+                reader.problem(path, None, "a schedule row on one service_at_location names another location")
+    service_rows = []
+    # HSDS lets a schedule listed on the service name the service_at_location (or location) it applies to: those
+    # are that site's hours, not the whole service's.
+    for path, row in reader.items(service.get("schedules"), "schedules"):
+        named = _site_named(reader, path, row, sites)
+        if named is _NO_SITE:
+            service_rows.append((path, row))
+        elif named in site_rows:
+            site_rows[named].append((path, row))
+    default_schedule = f"{(service_id or 'service')[:74].strip('-')}-hours"
+    schedules = _read_schedules(reader, service_rows, default_id=default_schedule, location_id=None)
+    for location_id, rows in site_rows.items():
+        # Named by service and location together, as the CSV format names them: schedule ids are keys across the
+        # directory, and two services may each have their own hours at one shared location.
+        default = csv_format.schedule_id(service_id or "service", location_id or "location")
+        schedules += _read_schedules(reader, rows, default_id=default, location_id=location_id)
 
     data: dict[str, Any] = {
         "id": service_id,

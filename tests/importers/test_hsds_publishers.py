@@ -1,0 +1,90 @@
+"""Other publishers' HSDS: each input is read with the meaning HSDS gives it, or refused naming record, field and
+value; never read as something else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from service_finder.domain.opening_hours import is_open
+from service_finder.importers.hsds import parse_hsds
+from service_finder.schemas import ServiceRecord
+
+LDN = ZoneInfo("Europe/London")
+CRISIS_CAFE = [{"taxonomy_term": {"name": "Crisis cafe", "code": "A21", "taxonomy": "MHSDS team type"}}]
+LEEDS = ("LS1 2TW", 53.797195, -1.554248)
+YORK = ("YO1 7BS", 53.96059, -1.077823)
+
+
+def _location(location_id: str, place: tuple[str, float, float], **fields: Any) -> dict[str, Any]:
+    postcode, latitude, longitude = place
+    address = {"address_1": "1 Example Street", "city": "X", "postal_code": postcode, "address_type": "physical"}
+    return {
+        "id": location_id,
+        "name": location_id,
+        "location_type": "physical",
+        "latitude": latitude,
+        "longitude": longitude,
+        "addresses": [address],
+        **fields,
+    }
+
+
+def _service(**fields: Any) -> dict[str, Any]:
+    return {"id": "s1", "name": "S", "organization": {"id": "o1", "name": "O"}, "attributes": CRISIS_CAFE, **fields}
+
+
+def _weekly(byday: str, opens: str, closes: str, **fields: Any) -> dict[str, Any]:
+    return {"freq": "WEEKLY", "byday": byday, "opens_at": opens, "closes_at": closes, **fields}
+
+
+def _record(service: dict[str, Any]) -> ServiceRecord:
+    [parsed] = parse_hsds([service])
+    assert parsed.record is not None, parsed.problems
+    return parsed.record
+
+
+def _open_at(record: ServiceRecord, location_id: str | None, at: datetime) -> bool:
+    return is_open([s.to_domain() for s in record.hours_at(location_id)], at.replace(tzinfo=LDN))
+
+
+def _problems(service: dict[str, Any]) -> set[tuple[str, str]]:
+    [parsed] = parse_hsds([service])
+    assert parsed.record is None
+    return {(p.field, p.value) for p in parsed.problems}
+
+
+TUESDAY_EVENING = datetime(2026, 1, 6, 19, 30)
+MONDAY_MORNING = datetime(2026, 1, 5, 10, 30)
+
+
+def test_schedules_on_the_service_naming_a_site_are_that_sites_hours() -> None:
+    # Leeds every evening, York on Monday mornings: read as the whole service's, York showed open on Tuesday evening.
+    service = _service(
+        schedules=[
+            _weekly("MO,TU,WE,TH,FR,SA,SU", "18:00", "23:00", service_at_location_id="sal-a"),
+            _weekly("MO", "10:00", "11:00", location_id="york"),
+        ],
+        service_at_locations=[
+            {"id": "sal-a", "location": _location("leeds", LEEDS)},
+            {"id": "sal-b", "location": _location("york", YORK)},
+        ],
+    )
+
+    record = _record(service)
+
+    assert not _open_at(record, "york", TUESDAY_EVENING)
+    assert _open_at(record, "york", MONDAY_MORNING)
+    assert _open_at(record, "leeds", TUESDAY_EVENING)
+    assert not _open_at(record, "leeds", MONDAY_MORNING)
+    assert [s.location_id for s in record.schedules] == ["leeds", "york"]
+
+
+def test_a_schedule_naming_a_site_the_service_does_not_list_is_refused() -> None:
+    service = _service(
+        schedules=[_weekly("MO", "10:00", "11:00", service_at_location_id="sal-gone")],
+        service_at_locations=[{"id": "sal-a", "location": _location("leeds", LEEDS)}],
+    )
+
+    assert _problems(service) == {("schedules.0.service_at_location_id", "'sal-gone'")}
