@@ -30,7 +30,9 @@ from our own published taxonomies, with the attribute `value` where a term needs
   every weekly row's `description` says its times are UK time (Europe/London) instead.
 - import order of schedules is canonical: service-wide schedules first, then each location's, in location order.
   A row listed on the service that names a `service_at_location_id` or `location_id` is that site's, as one on the
-  service_at_location is; one naming a site the service does not list is refused.
+  service_at_location is; one naming a site the service does not list is refused. A location's own `schedules` (the
+  building's hours, which may be longer or shorter than the service's there) are refused: never added to the
+  service's hours, never used in their place, never dropped without saying so.
 """
 
 from __future__ import annotations
@@ -1120,9 +1122,19 @@ def _parse_service(index: int, service: Any) -> Parsed:
         if location is None:
             continue
         locations.append(location)
-        loc_rows = reader.items(link.get("schedules"), f"{path}.schedules")
-        loc_rows += reader.items(inner.get("schedules"), f"{path}.location.schedules")
-        site_rows[location_id] = loc_rows
+        site_rows[location_id] = reader.items(link.get("schedules"), f"{path}.schedules")
+        # HSDS: a location's schedules are the building's hours; the service's there are the service_at_location's
+        # (or the service's). Added to those they showed a Tuesday-evening café in a 9-to-5 hub open on Wednesday
+        # morning; used alone they would show it open whenever the building is. The directory holds no building
+        # hours, so they are refused rather than read as the service's or dropped unsaid.
+        if building := reader.items(inner.get("schedules"), f"{path}.location.schedules"):
+            reader.problem(
+                f"{path}.location.schedules",
+                None,
+                f"{len(building)} schedule row(s) give the building's hours, not the service's, and the directory "
+                "cannot hold them: give the service's hours at this location on the service_at_location (or the "
+                "service) and leave the location's schedules out",
+            )
         for phone_path, item in reader.items(link.get("phones"), f"{path}.phones"):
             if (phone := _phone_data(reader, phone_path, item)) is not None:
                 phones.append(phone)

@@ -88,3 +88,24 @@ def test_a_schedule_naming_a_site_the_service_does_not_list_is_refused() -> None
     )
 
     assert _problems(service) == {("schedules.0.service_at_location_id", "'sal-gone'")}
+
+
+def test_a_buildings_own_hours_are_refused_never_read_as_the_services() -> None:
+    # A Tuesday-evening café in a hub open Monday to Friday 09:00-17:00: the hub's hours were added to the café's,
+    # which showed open on Wednesday morning.
+    hub = _location("hub", LEEDS, schedules=[_weekly("MO,TU,WE,TH,FR", "09:00", "17:00")])
+    service = _service(
+        service_at_locations=[{"id": "sal-a", "schedules": [_weekly("TU", "18:00", "22:00")], "location": hub}]
+    )
+
+    [parsed] = parse_hsds([service])
+
+    assert parsed.record is None
+    [problem] = parsed.problems
+    assert problem.field == "service_at_locations.0.location.schedules"
+    assert "building's hours, not the service's" in problem.message
+
+    del hub["schedules"]
+    record = _record(service)
+    assert not _open_at(record, "hub", datetime(2026, 1, 7, 11))
+    assert _open_at(record, "hub", TUESDAY_EVENING)
