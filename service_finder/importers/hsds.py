@@ -33,6 +33,9 @@ from our own published taxonomies, with the attribute `value` where a term needs
   service_at_location is; one naming a site the service does not list is refused. A location's own `schedules` (the
   building's hours, which may be longer or shorter than the service's there) are refused: never added to the
   service's hours, never used in their place, never dropped without saying so.
+- accessibility is the service's here and each HSDS location's its own: a location's description that is one of our
+  feature labels counts for the service only when every location lists it; what a location says beyond that is kept
+  in its description ("Accessibility at this site: ...").
 """
 
 from __future__ import annotations
@@ -892,7 +895,7 @@ def _phone_data(reader: _Reader, path: str, item: dict[str, Any]) -> dict[str, A
 
 
 def _location_data(
-    reader: _Reader, path: str, link: dict[str, Any], access: dict[str, Any]
+    reader: _Reader, path: str, link: dict[str, Any], accessibility: list[str]
 ) -> tuple[dict[str, Any] | None, str | None]:
     location = reader.obj(link.get("location"), f"{path}.location")
     if location is None:
@@ -926,13 +929,26 @@ def _location_data(
     for attribute in _attributes(reader, location, path):
         if attribute.term.uri.endswith(":field:district_code"):
             data["district_code"] = attribute.value
-    # Another publisher's accessibility descriptions count only when they are exactly one of our labels.
-    labels = {label.lower(): feature for feature, label in ACCESS_LABELS.items()}
     for access_path, item in reader.items(location.get("accessibility"), f"{path}.accessibility"):
-        description = (reader.text(item, "description", access_path) or "").strip().lower()
-        if description in labels:
-            access["accessibility"].setdefault(labels[description].value, True)
+        if description := (reader.text(item, "description", access_path) or "").strip():
+            accessibility.append(description)
     return data, location_id
+
+
+def _site_accessibility(access: dict[str, Any], sites: list[tuple[dict[str, Any], list[str]]]) -> None:
+    """Accessibility is the service's here, an HSDS location's its own: a feature is the service's only where every
+    site lists it (one ground-floor site made a first-floor one with no lift "wheelchair accessible"). What a site
+    says beyond that stays in its description, so nothing it says is lost or given to the others."""
+    # Another publisher's descriptions count as a feature only when they are exactly one of our labels.
+    labels = {label.lower(): feature.value for feature, label in ACCESS_LABELS.items()}
+    listed = [{labels[text.lower()] for text in texts if text.lower() in labels} for _, texts in sites]
+    for feature in set.intersection(*listed) if listed else set():
+        access["accessibility"].setdefault(feature, True)
+    for location, texts in sites:
+        own = [text.rstrip(".") for text in texts if access["accessibility"].get(labels.get(text.lower())) is not True]
+        if own:
+            said = f"Accessibility at this site: {'; '.join(dict.fromkeys(own))}."
+            location["description"] = f"{location['description']} {said}".strip()
 
 
 _NO_SITE = "<no site named>"
@@ -1113,8 +1129,10 @@ def _parse_service(index: int, service: Any) -> Parsed:
     # HSDS ids of each service_at_location and its location -> our location id (None: not a place to go).
     sites: dict[str, str | None] = {}
     site_rows: dict[str | None, list[tuple[str, dict[str, Any]]]] = {}
+    site_access: list[tuple[dict[str, Any], list[str]]] = []
     for path, link in reader.items(service.get("service_at_locations"), "service_at_locations"):
-        location, location_id = _location_data(reader, path, link, access)
+        accessibility: list[str] = []
+        location, location_id = _location_data(reader, path, link, accessibility)
         inner: dict[str, Any] = link["location"] if isinstance(link.get("location"), dict) else {}
         for ref in (link.get("id"), link.get("location_id"), inner.get("id")):
             if isinstance(ref, str) and ref.strip():
@@ -1122,6 +1140,7 @@ def _parse_service(index: int, service: Any) -> Parsed:
         if location is None:
             continue
         locations.append(location)
+        site_access.append((location, accessibility))
         site_rows[location_id] = reader.items(link.get("schedules"), f"{path}.schedules")
         # HSDS: a location's schedules are the building's hours; the service's there are the service_at_location's
         # (or the service's). Added to those they showed a Tuesday-evening café in a 9-to-5 hub open on Wednesday
@@ -1142,6 +1161,7 @@ def _parse_service(index: int, service: Any) -> Parsed:
         for path, row in rows:
             if (named := _site_named(reader, path, row, sites)) not in (_NO_SITE, site, None):
                 reader.problem(path, None, "a schedule row on one service_at_location names another location")
+    _site_accessibility(access, site_access)
     service_rows = []
     # HSDS lets a schedule listed on the service name the service_at_location (or location) it applies to: those
     # are that site's hours, not the whole service's.

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service_finder.domain.opening_hours import is_open
+from service_finder.domain.taxonomy import AccessFeature
 from service_finder.importers.hsds import parse_hsds
 from service_finder.schemas import ServiceRecord
 
@@ -109,3 +110,24 @@ def test_a_buildings_own_hours_are_refused_never_read_as_the_services() -> None:
     record = _record(service)
     assert not _open_at(record, "hub", datetime(2026, 1, 7, 11))
     assert _open_at(record, "hub", TUESDAY_EVENING)
+
+
+def test_accessibility_one_site_lists_is_not_given_to_the_whole_service() -> None:
+    # A first-floor site with no lift was offered to a wheelchair user because the ground-floor one was accessible.
+    ground = _location("ground", LEEDS, accessibility=[{"description": "Wheelchair accessible"}])
+    upstairs = _location("upstairs", YORK, accessibility=[{"description": "First floor, no lift"}])
+    service = _service(service_at_locations=[{"id": "a", "location": ground}, {"id": "b", "location": upstairs}])
+
+    record = _record(service)
+
+    assert AccessFeature.wheelchair not in record.access.accessibility  # unknown: check before travelling
+    descriptions = {location.id: location.description for location in record.locations}
+    assert descriptions == {
+        "ground": "Accessibility at this site: Wheelchair accessible.",
+        "upstairs": "Accessibility at this site: First floor, no lift.",
+    }
+
+    upstairs["accessibility"].append({"description": "wheelchair accessible"})
+    record = _record(service)
+    assert record.access.accessibility == {AccessFeature.wheelchair: True}  # every site says so
+    assert record.locations[1].description == "Accessibility at this site: First floor, no lift."
