@@ -18,7 +18,8 @@ from our own published taxonomies, with the attribute `value` where a term needs
   `external_identifier` and the organisation's `organization_identifiers`.
 - catchment: one `service_area` per district (ONS code as `name`, statistics.data.gov.uk URI as `uri`), a GeoJSON
   polygon in `extent` with `extent_type` "geojson", or the named area "England"; each area carries a
-  `service-finder:catchment:<type>` attribute.
+  `service-finder:catchment:<type>` attribute. On import any other area (a county, a name without a code) refuses
+  the record: dropped, the catchment would shrink to the areas read and leave that area's people out.
 - schedules: each of our schedules becomes rows sharing a `service-finder:field:schedule_id` attribute, each row
   marked with a `service-finder:schedule-part:<part>` attribute. Weekly sessions are plain HSDS rows (freq WEEKLY,
   byday, opens_at/closes_at "HH:MM" in Europe/London wall time; overnight: opens_at > closes_at, described).
@@ -951,6 +952,21 @@ def _site_accessibility(access: dict[str, Any], sites: list[tuple[dict[str, Any]
             location["description"] = f"{location['description']} {said}".strip()
 
 
+def _joined_areas(reader: _Reader, path: str, first: Any, second: Any) -> Any:
+    # Two drawn areas are one catchment covering both; keeping only the last left the people of the first out.
+    polygons = []
+    for shape in (first, second):
+        kind = shape.get("type") if isinstance(shape, dict) else None
+        if kind == "Polygon":
+            polygons.append(shape.get("coordinates"))
+        elif kind == "MultiPolygon" and isinstance(shape.get("coordinates"), list):
+            polygons.extend(shape["coordinates"])
+        else:
+            reader.problem(f"{path}.extent", shape, "extent must be a GeoJSON Polygon or MultiPolygon")
+            return first
+    return {"type": "MultiPolygon", "coordinates": polygons}
+
+
 _NO_SITE = "<no site named>"
 
 
@@ -1088,7 +1104,21 @@ def _parse_service(index: int, service: Any) -> Parsed:
             if loaded is None or nested_deeper_than(loaded, MAX_GEOJSON_DEPTH):
                 reader.problem(f"{path}.extent", extent, "extent is not valid GeoJSON")
             else:
-                geojson = loaded
+                geojson = loaded if geojson is None else _joined_areas(reader, path, geojson, loaded)
+        else:
+            # Kept without it, the catchment would be the other areas only, and the people of this one left out.
+            county = "; it is a county: list its districts" if re.fullmatch(r"E10\d{6}", code) else ""
+            reader.problem(
+                path,
+                {key: area[key] for key in ("name", "uri", "extent_type") if key in area},
+                "an area must be England, a local-authority district (its ONS code, E06 to E09, in uri or name) or "
+                f"a GeoJSON extent{county}",
+            )
+    found_kinds = [kind for kind, found in (("districts", districts), ("polygon", geojson is not None)) if found]
+    if catchment_type is None and not england and len(found_kinds) > 1:
+        reader.problem(
+            "service_areas", None, "areas mix districts and drawn extents: the catchment must be one or the other"
+        )
     if catchment_type is None and (england or districts or geojson is not None):
         catchment_type = "england" if england else "districts" if districts else "polygon"
     if catchment_type is not None:

@@ -3,6 +3,7 @@ value; never read as something else."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,3 +132,46 @@ def test_accessibility_one_site_lists_is_not_given_to_the_whole_service() -> Non
     record = _record(service)
     assert record.access.accessibility == {AccessFeature.wheelchair: True}  # every site says so
     assert record.locations[1].description == "Accessibility at this site: First floor, no lift."
+
+
+ONS = "http://statistics.data.gov.uk/id/statistical-geography/"
+
+
+def test_an_area_that_cannot_be_read_refuses_the_record_rather_than_shrinking_its_catchment() -> None:
+    # Kept as Leeds only, the catchment left out everyone in Derbyshire and Wakefield.
+    areas = [
+        {"name": "Leeds", "uri": ONS + "E08000035"},
+        {"name": "Derbyshire", "uri": ONS + "E10000007"},
+        {"name": "Wakefield"},
+    ]
+
+    problems = _problems(_service(service_areas=areas))
+
+    assert problems == {
+        ("service_areas.1", repr({"name": "Derbyshire", "uri": ONS + "E10000007"})),
+        ("service_areas.2", repr({"name": "Wakefield"})),
+    }
+    [parsed] = parse_hsds([_service(service_areas=areas)])
+    assert "county: list its districts" in parsed.problems[0].message
+
+    record = _record(_service(service_areas=[areas[0], {"name": "Wakefield", "uri": ONS + "E08000036"}]))
+    assert record.eligibility.catchment is not None
+    assert record.eligibility.catchment.districts == ["E08000035", "E08000036"]
+
+
+def test_two_drawn_areas_are_one_catchment_covering_both() -> None:
+    square = [[[-1.6, 53.7], [-1.5, 53.7], [-1.5, 53.8], [-1.6, 53.7]]]
+    other = [[[-1.2, 53.9], [-1.1, 53.9], [-1.1, 54.0], [-1.2, 53.9]]]
+    areas = [
+        {"name": f"area {n}", "extent": json.dumps({"type": "Polygon", "coordinates": shape}), "extent_type": "geojson"}
+        for n, shape in enumerate((square, other))
+    ]
+
+    record = _record(_service(service_areas=areas))
+
+    assert record.eligibility.catchment is not None
+    assert record.eligibility.catchment.geojson == {"type": "MultiPolygon", "coordinates": [square, other]}
+
+    # Districts beside a drawn area: the catchment holds one kind, and either alone leaves the other's people out.
+    mixed = [{"name": "Leeds", "uri": ONS + "E08000035"}, areas[0]]
+    assert _problems(_service(service_areas=mixed)) == {("service_areas", "")}
