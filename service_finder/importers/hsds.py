@@ -34,6 +34,9 @@ from our own published taxonomies, with the attribute `value` where a term needs
   service_at_location is; one naming a site the service does not list is refused. A location's own `schedules` (the
   building's hours, which may be longer or shorter than the service's there) are refused: never added to the
   service's hours, never used in their place, never dropped without saying so.
+- phones: an HSDS `extension` is kept in the display (' x2', which the tel: link dials); a location's,
+  service_at_location's or contact's number is kept as one of the service's, its description saying whose it is
+  ("At Northfield Community Centre", "Contact: Duty worker"), unless the service lists that number already.
 - accessibility is the service's here and each HSDS location's its own: a location's description that is one of our
   feature labels counts for the service only when every location lists it; what a location says beyond that is kept
   in its description ("Accessibility at this site: ...").
@@ -41,6 +44,7 @@ from our own published taxonomies, with the attribute `value` where a term needs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -875,7 +879,8 @@ def _weekly_sessions(reader: _Reader, row: dict[str, Any], path: str) -> list[di
     return sessions
 
 
-def _phone_data(reader: _Reader, path: str, item: dict[str, Any]) -> dict[str, Any] | None:
+def _phone_data(reader: _Reader, path: str, item: dict[str, Any], *, belongs: str = "") -> dict[str, Any] | None:
+    """`belongs`: whose number it is when not the whole service's ('At Northfield Community Centre')."""
     number = reader.text(item, "number", path)
     kind = (reader.text(item, "type", path) or "voice").strip().lower()
     kind = {"cell": "voice", "mobile": "voice", "sms": "text"}.get(kind, kind)
@@ -887,12 +892,60 @@ def _phone_data(reader: _Reader, path: str, item: dict[str, Any]) -> dict[str, A
     display = next(
         (a.value for a in _attributes(reader, item, path) if a.term.uri.endswith(":field:phone_display")), None
     )
+    extension = _extension(reader, path, item)
+    # Without it the tel: link rings the switchboard, not the crisis desk: the display carries it (' x2'). A number
+    # that does not read is refused when the record is checked, naming it.
+    with contextlib.suppress(PhoneError):
+        if extension is not None:
+            shown = display if display is not None else normalise_phone(number or "").display
+            written = re.search(r" x(\d+)$", shown)
+            if written is not None and written.group(1) != extension:
+                reader.problem(f"{path}.extension", item["extension"], f"the number reads {shown!r}: another extension")
+                return None
+            display = shown if written is not None else f"{shown} x{extension}"
     data: dict[str, Any] = {"number": number, "type": kind}
     if display is not None:
         data["display"] = display
-    if description := reader.text(item, "description", path):
-        data["description"] = description
+    description = reader.text(item, "description", path)
+    if belongs or description:
+        data["description"] = ": ".join(part for part in (belongs, description) if part)
     return data
+
+
+def _extension(reader: _Reader, path: str, item: dict[str, Any]) -> str | None:
+    value = item.get("extension")
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value == int(value):
+        written = str(int(value))
+    else:
+        written = value.strip() if isinstance(value, str) else ""
+    if not re.fullmatch(r"\d{1,8}", written):
+        reader.problem(f"{path}.extension", value, "an extension must be digits")
+        return None
+    return written
+
+
+def _contact_phones(reader: _Reader, path: str, container: dict[str, Any], *, at: str = "") -> list[dict[str, Any]]:
+    """The phones of each of HSDS `contacts`, each described as whose it is ('Contact: Duty worker')."""
+    found = []
+    for contact_path, contact in reader.items(container.get("contacts"), f"{path}.contacts" if path else "contacts"):
+        who = ", ".join(
+            text for key in ("name", "title", "department") if (text := reader.text(contact, key, contact_path))
+        )
+        belongs = " ".join(part for part in (at, f"Contact: {who}" if who else "Contact") if part)
+        for phone_path, item in reader.items(contact.get("phones"), f"{contact_path}.phones"):
+            if (phone := _phone_data(reader, phone_path, item, belongs=belongs)) is not None:
+                found.append(phone)
+    return found
+
+
+def _phone_key(phone: dict[str, Any]) -> tuple[str, str, str | None]:
+    try:
+        number = normalise_phone(phone["number"]).number
+    except (PhoneError, TypeError):
+        number = str(phone["number"])
+    return number, phone["type"], phone.get("display")
 
 
 def _location_data(
@@ -1155,6 +1208,7 @@ def _parse_service(index: int, service: Any) -> Parsed:
         for path, item in reader.items(service.get("phones"), "phones")
         if (phone := _phone_data(reader, path, item)) is not None
     ]
+    site_phones = _contact_phones(reader, "", service)
     locations = []
     # HSDS ids of each service_at_location and its location -> our location id (None: not a place to go).
     sites: dict[str, str | None] = {}
@@ -1171,6 +1225,15 @@ def _parse_service(index: int, service: Any) -> Parsed:
             continue
         locations.append(location)
         site_access.append((location, accessibility))
+        at = f"At {location['name'] or location.get('address') or 'this location'}"
+        for phone_path, item in [
+            *reader.items(link.get("phones"), f"{path}.phones"),
+            *reader.items(inner.get("phones"), f"{path}.location.phones"),
+        ]:
+            if (phone := _phone_data(reader, phone_path, item, belongs=at)) is not None:
+                site_phones.append(phone)
+        site_phones += _contact_phones(reader, path, link, at=f"{at}.")
+        site_phones += _contact_phones(reader, f"{path}.location", inner, at=f"{at}.")
         site_rows[location_id] = reader.items(link.get("schedules"), f"{path}.schedules")
         # HSDS: a location's schedules are the building's hours; the service's there are the service_at_location's
         # (or the service's). Added to those they showed a Tuesday-evening café in a 9-to-5 hub open on Wednesday
@@ -1184,14 +1247,17 @@ def _parse_service(index: int, service: Any) -> Parsed:
                 "cannot hold them: give the service's hours at this location on the service_at_location (or the "
                 "service) and leave the location's schedules out",
             )
-        for phone_path, item in reader.items(link.get("phones"), f"{path}.phones"):
-            if (phone := _phone_data(reader, phone_path, item)) is not None:
-                phones.append(phone)
     for site, rows in site_rows.items():
         for path, row in rows:
             if (named := _site_named(reader, path, row, sites)) not in (_NO_SITE, site, None):
                 reader.problem(path, None, "a schedule row on one service_at_location names another location")
     _site_accessibility(access, site_access)
+    # A site's or a contact's number the service already lists is the service's: listed once, as the service's.
+    known = {_phone_key(phone) for phone in phones}
+    for phone in site_phones:
+        if (phone_key := _phone_key(phone)) not in known:
+            known.add(phone_key)
+            phones.append(phone)
     service_rows = []
     # HSDS lets a schedule listed on the service name the service_at_location (or location) it applies to: those
     # are that site's hours, not the whole service's.

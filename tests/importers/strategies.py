@@ -202,8 +202,11 @@ def phone_data(draw: st.DrawFn) -> dict[str, Any]:
         "type": draw(st.sampled_from(PhoneType)),
         "description": draw(free_text(30)),
     }
-    if draw(st.integers(0, 4)) == 0:  # a publisher's own grouping of the same number
+    choice = draw(st.integers(0, 4))
+    if choice == 0:  # a publisher's own grouping of the same number
         phone["display"] = draw(st.sampled_from([phone["number"], phone["number"].replace(" ", "")]))
+    elif choice == 1:  # a desk behind a switchboard
+        phone["display"] = f"{phone['number']} x{draw(st.sampled_from(['2', '02', '1234']))}"
     return phone
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service_finder.domain.opening_hours import is_open
+from service_finder.domain.phones import tel_uri
 from service_finder.domain.taxonomy import AccessFeature
 from service_finder.importers.hsds import parse_hsds
 from service_finder.schemas import ServiceRecord
@@ -175,3 +176,32 @@ def test_two_drawn_areas_are_one_catchment_covering_both() -> None:
     # Districts beside a drawn area: the catchment holds one kind, and either alone leaves the other's people out.
     mixed = [{"name": "Leeds", "uri": ONS + "E08000035"}, areas[0]]
     assert _problems(_service(service_areas=mixed)) == {("service_areas", "")}
+
+
+def test_a_phone_extension_is_kept_so_the_link_rings_the_desk() -> None:
+    # Dropped, the tel: link rang the switchboard, not the crisis desk.
+    record = _record(_service(phones=[{"number": "0113 496 0500", "extension": 2, "type": "voice"}]))
+
+    [phone] = record.phones
+    assert phone.display == "0113 496 0500 x2"
+    assert tel_uri(phone.number, phone.display) == "tel:+441134960500;ext=2"
+    assert _problems(_service(phones=[{"number": "0113 496 0500", "extension": "two"}])) == {
+        ("phones.0.extension", "'two'")
+    }
+
+
+def test_location_and_contact_phones_are_kept_saying_whose_they_are() -> None:
+    centre = _location("centre", LEEDS, phones=[{"number": "0113 496 0777"}, {"number": "0113 496 0500"}])
+    service = _service(
+        phones=[{"number": "0113 496 0500"}],
+        contacts=[{"name": "Duty worker", "phones": [{"number": "0113 496 0600", "description": "Nights"}]}],
+        service_at_locations=[{"id": "a", "location": centre}],
+    )
+
+    record = _record(service)
+
+    assert [(p.display, p.description) for p in record.phones] == [
+        ("0113 496 0500", ""),  # the centre lists the service's own number too: once, as the service's
+        ("0113 496 0600", "Contact: Duty worker: Nights"),
+        ("0113 496 0777", "At centre"),
+    ]
