@@ -34,6 +34,9 @@ from our own published taxonomies, with the attribute `value` where a term needs
   service_at_location is; one naming a site the service does not list is refused. A location's own `schedules` (the
   building's hours, which may be longer or shorter than the service's there) are refused: never added to the
   service's hours, never used in their place, never dropped without saying so.
+- another publisher's schedule rows keep their `description` and `notes` in the schedule's notes; a row of words
+  with no times joins a schedule that has times, or is refused (a schedule with no sessions reads as never open).
+  A language with a name but no code is refused: no code is guessed from a name.
 - phones: an HSDS `extension` is kept in the display (' x2', which the tel: link dials); a location's,
   service_at_location's or contact's number is kept as one of the service's, its description saying whose it is
   ("At Northfield Community Centre", "Contact: Duty worker"), unless the service lists that number already.
@@ -770,7 +773,7 @@ def _read_schedules(
     # Another publisher's rows carry no schedule id: rows valid over the same dates make one schedule, so a
     # row valid only from next month never counts as open now.
     foreign: dict[tuple[str | None, str | None], str] = {}
-    foreign_notes: list[str] = []
+    foreign_notes: list[tuple[str, str]] = []
     for path, row in rows:
         attributes = _attributes(reader, row, path)
         schedule_id = next((a.value for a in attributes if a.term.uri.endswith(":field:schedule_id")), None)
@@ -795,10 +798,11 @@ def _read_schedules(
                 "closes_at in UK time (Europe/London)",
             )
         if schedule_id is None and part is None:
+            # Another publisher's words about its hours ("Closed on bank holidays") are kept with them, never lost.
+            texts = [text for key in ("description", "notes") if (text := (reader.text(row, key, path) or "").strip())]
             sessions = _weekly_sessions(reader, row, path)
             if not sessions:
-                if text := reader.text(row, "description", path) or reader.text(row, "notes", path):
-                    foreign_notes.append(text)
+                foreign_notes.extend((path, text) for text in texts)
                 continue
             key = foreign.setdefault(
                 (valid_from, valid_to), default_id if not foreign else f"{default_id[:70]}-{len(foreign) + 1}"
@@ -807,6 +811,7 @@ def _read_schedules(
                 validity = {"valid_from": valid_from, "valid_to": valid_to}
                 drafts[key] = _ScheduleDraft({"id": key, "location_id": location_id, "sessions": [], **validity})
             drafts[key].data["sessions"].extend(sessions)
+            drafts[key].data.setdefault("notes_said", []).extend(texts)
             continue
         key = _slug(schedule_id) or default_id
         draft = drafts.get(key)
@@ -840,8 +845,20 @@ def _read_schedules(
             data["always_open"] = True
         elif part is not Part.no_hours:
             data["sessions"].extend(_weekly_sessions(reader, row, path))
-    if foreign and foreign_notes:
-        drafts[next(iter(foreign.values()))].data["notes"] = "; ".join(foreign_notes)
+    if foreign_notes and not foreign:
+        # Kept as a schedule with no sessions, the words would read as "never open"; dropped, they would be lost.
+        for path, text in foreign_notes:
+            reader.problem(
+                path,
+                text,
+                "a schedule row with words but no times cannot be read as opening hours: give freq WEEKLY, byday, "
+                "opens_at and closes_at, or put the words in the notes of a row that has them",
+            )
+    elif foreign_notes:
+        drafts[next(iter(foreign.values()))].data.setdefault("notes_said", []).extend(t for _, t in foreign_notes)
+    for draft in drafts.values():
+        if said := draft.data.pop("notes_said", None):
+            draft.data["notes"] = "; ".join(dict.fromkeys(said))
     return [draft.data for draft in drafts.values()]
 
 
@@ -1182,6 +1199,13 @@ def _parse_service(index: int, service: Any) -> Parsed:
     for path, item in reader.items(service.get("languages"), "languages"):
         if language := reader.text(item, "code", path):
             languages.append(language.strip().lower())
+        elif named := reader.text(item, "name", path):
+            # Names are written many ways (Panjabi, Punjabi): a code is what search matches, so none is guessed.
+            reader.problem(
+                f"{path}.name",
+                named,
+                "a language needs its code (ISO 639-1 or ISO 639-3, e.g. 'pl', 'syl'), not only a name",
+            )
     access["languages"] = languages
     access["fees_description"] = reader.text(service, "fees_description", "") or ""
     if (wait := fields.get(FieldTerm.typical_wait_days)) is not None:

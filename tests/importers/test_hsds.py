@@ -304,7 +304,7 @@ def test_another_publishers_file_imports() -> None:
         ("friday", "18:00", "02:00"),
         ("saturday", "18:00", "02:00"),
     ]
-    assert weekly.notes == "Closed on Christmas Day"
+    assert weekly.notes == "Friday and Saturday nights; Closed on Christmas Day"  # every row's words kept
     assert from_january.valid_from is not None
     assert from_january.valid_from.isoformat() == "2024-01-01"
     assert record.provenance.verified_at == datetime(2024, 5, 2, tzinfo=UTC)

@@ -205,3 +205,23 @@ def test_location_and_contact_phones_are_kept_saying_whose_they_are() -> None:
         ("0113 496 0600", "Contact: Duty worker: Nights"),
         ("0113 496 0777", "At centre"),
     ]
+
+
+def test_words_about_the_hours_are_kept_with_them() -> None:
+    # "Closed on bank holidays" in a row's notes was dropped: shown open on a bank holiday with nothing to say why not.
+    record = _record(_service(schedules=[_weekly("MO,TU,WE,TH,FR", "09:00", "17:00", notes="Closed on bank holidays")]))
+
+    [schedule] = record.schedules
+    assert schedule.notes == "Closed on bank holidays"
+
+
+def test_a_schedule_of_words_alone_is_refused_rather_than_lost() -> None:
+    service = _service(schedules=[{"description": "Mon-Fri 9am-5pm, closed bank holidays"}])
+
+    assert _problems(service) == {("schedules.0", "'Mon-Fri 9am-5pm, closed bank holidays'")}
+
+
+def test_a_language_given_only_by_name_is_refused_rather_than_dropped() -> None:
+    service = _service(languages=[{"name": "Polish"}])
+
+    assert _problems(service) == {("languages.0.name", "'Polish'")}
