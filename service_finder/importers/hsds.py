@@ -423,6 +423,9 @@ def _phone(record_id: str, index: int, phone: PhoneRecord) -> dict[str, Any]:
         pass
     item: dict[str, Any] = {"id": phone_id, "service_id": _uuid("service", record_id), "number": number}
     item["type"] = phone.type.value
+    extension = re.search(r" x([1-9]\d*)$", phone.display)  # HSDS's is a number: '02' stays in the display only
+    if extension is not None:
+        item["extension"] = int(extension.group(1))
     if phone.description:
         item["description"] = phone.description
     if normalise_phone(number).display != phone.display:

@@ -93,6 +93,7 @@ class HsdsPhone(Hsds):
     id: str = Field(description="Identifier of the phone (UUID).")
     service_id: str | None = Field(default=None, description="Service the phone belongs to.")
     number: str = Field(description="The number, as people read it where that reads back unchanged.")
+    extension: int | None = Field(default=None, description="The extension to ask for or dial, if any.")
     type: str | None = Field(default=None, description="voice, text, textphone or whatsapp.")
     description: str | None = Field(default=None, description="When or what to use this number for.")
     attributes: list[HsdsAttribute] | None = Field(default=None, description="Taxonomy terms linked to the phone.")

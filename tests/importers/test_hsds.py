@@ -436,3 +436,13 @@ def test_wrong_top_level_shapes_are_named(data: Any) -> None:
 
     assert parsed
     assert all(p.record is None and p.problems for p in parsed)
+
+
+def test_a_phone_extension_is_written_in_hsdss_own_field_and_read_back() -> None:
+    # A consumer reading `extension` (not our display attribute) rang the switchboard, not the crisis desk.
+    record = _record(phones=[{"number": "0113 496 0500", "display": "0113 496 0500 x2"}])
+    service = to_hsds_service(record)
+    assert _schema_errors(service) == []
+    assert service["phones"][0]["extension"] == 2
+    [parsed] = parse_hsds(_through_file([record]))
+    assert (parsed.problems, parsed.record) == ([], record)
