@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from service_finder.search.index import DirectoryIndex
 from service_finder.storage import repository
+from service_finder.storage.db import snapshot_session
 
 logger = logging.getLogger("service_finder.catalogue")
 
@@ -85,7 +86,9 @@ def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch:
     watch = watch or StoreWatch()
     unreadable: list[repository.UnreadableService] = []
     try:
-        with Session(engine) as session:
+        # One snapshot for the version and every batch: read batch by batch under PostgreSQL's default, a change
+        # committed meanwhile showed in some services and not others (one organisation with two names).
+        with snapshot_session(engine) as session:
             watch.answered()
             version = repository.data_version(session).version
             stored = []

@@ -250,3 +250,22 @@ def test_a_long_build_after_the_store_has_answered_is_not_taken_for_a_hang(engin
         may_finish.set()
         rebuild.join(timeout=30)
     assert {r.id for r in catalogue.snapshot.index.services} == {"a-cafe", "b-cafe"}
+
+
+def test_an_index_build_reads_the_store_as_it_was_at_one_moment(engine: Engine) -> None:
+    # Read in batches, each a statement of its own: on PostgreSQL an organisation renamed while the index was being
+    # read showed two names across its services (and the index claimed a data version it did not match).
+    org = {"id": "shared-org", "name": "Old Name"}
+    _store(engine, *(make_record(f"cafe-{n}", organisation=org) for n in range(3)))
+    real = repository.iter_all_services
+
+    def renamed_after_the_first(session: Session, **options: Any) -> Any:
+        for position, service in enumerate(real(session, batch=1, **options)):
+            if position == 0:
+                _store(engine, make_record("cafe-0", organisation={**org, "name": "New Name"}))
+            yield service
+
+    with patch.object(repository, "iter_all_services", renamed_after_the_first):
+        loaded = catalogue_module.load_index(engine)
+    assert {record.organisation.name for record in loaded.index.services} == {"Old Name"}
+    assert loaded.index.version < catalogue_module.load_index(engine).index.version
