@@ -107,11 +107,9 @@ def test_a_record_that_no_longer_validates_keeps_its_last_readable_version_and_s
     assert ([i["id"] for i in listing["items"]], listing["unreadable"]) == (["york-cafe"], ["leeds-cafe"])
     assert client.post("/v1/services", json=service_data("leeds-cafe"), headers=editor_headers).status_code == 409
 
-    repaired = client.put(
-        "/v1/services/leeds-cafe",
-        json=service_data("leeds-cafe"),
-        headers={**editor_headers, "If-Match": body["etag"]},
-    )
+    moved = service_data("leeds-cafe")
+    moved["locations"][0]["address"] = "1 New Street"
+    repaired = client.put("/v1/services/leeds-cafe", json=moved, headers={**editor_headers, "If-Match": body["etag"]})
     assert repaired.status_code == 200, repaired.text
     assert client.get("/v1/services/leeds-cafe").status_code == 200
     ready = client.get("/readyz").json()
@@ -122,6 +120,9 @@ def test_a_record_that_no_longer_validates_keeps_its_last_readable_version_and_s
     # What the repair changed is in the history too, compared with the rows as they were stored.
     changes = {e["field"]: (e["old_value"], e["new_value"]) for e in history[history.index(repair[0]) + 1 :]}
     assert changes["verified_at"][0].startswith("9999-12-31")
+    # Every change and nothing else: the site it moved (left out before), and no instant "changed" to itself.
+    assert set(changes) == {"verified_at", "locations"}
+    assert [place["address"] for place in changes["locations"][1]] == ["1 New Street"]
 
 
 def test_at_start_up_an_unreadable_record_is_left_out_and_everything_else_is_served(

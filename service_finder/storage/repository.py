@@ -717,6 +717,7 @@ def _row_differences(session: Session, rows: _Rows) -> list[tuple[str, Any, Any]
         if stored is not None
         else []
     )
+    found += _place_differences(session, service_id, rows, stored)
     for name, model, given in (("phones", Phone, rows.phones), ("schedules", Schedule, rows.schedules)):
         old_rows = session.exec(
             select(model).where(col(model.service_id) == service_id).order_by(col(model.position))
@@ -728,6 +729,39 @@ def _row_differences(session: Session, rows: _Rows) -> list[tuple[str, Any, Any]
         after = [_audit_value(new) for new in given]
         if len(old_rows) != len(given) or before != after:
             found.append((name, [_audit_value(row.model_dump()) for row in old_rows], after))
+    return found
+
+
+def _place_differences(
+    session: Session, service_id: str, rows: _Rows, stored: Service | None
+) -> list[tuple[str, Any, Any]]:
+    """The repaired service's own locations (as wholes, in order) and organisation, before and after: a repair that
+    moved the site was recorded as a change of minimum age alone."""
+    found: list[tuple[str, Any, Any]] = []
+    links = session.exec(
+        select(ServiceAtLocation)
+        .where(col(ServiceAtLocation.service_id) == service_id)
+        .order_by(col(ServiceAtLocation.position))
+    ).all()
+    places = {
+        place.id: place
+        for place in session.exec(select(Location).where(col(Location.id).in_([link.location_id for link in links])))
+    }
+    keys = [key for key in (rows.locations[0] if rows.locations else {}) if key != "last_modified"]
+    before = [
+        _audit_value({key: getattr(places[link.location_id], key) for key in keys})
+        for link in links
+        if link.location_id in places
+    ]
+    after = [_audit_value({key: place[key] for key in keys}) for place in rows.locations]
+    if len(links) != len(rows.locations) or before != after:
+        found.append(("locations", before, after))
+    organisation = session.get(Organisation, stored.organisation_id) if stored is not None else None
+    if organisation is not None and organisation.id == rows.organisation["id"]:
+        found += [
+            (f"organisation.{key}", _audit_value(old), _audit_value(new))
+            for key, old, new in _differences(organisation, rows.organisation)
+        ]
     return found
 
 
@@ -746,8 +780,15 @@ def _differences(stored: SQLModel, given: dict[str, Any]) -> list[tuple[str, Any
     return [
         (key, getattr(stored, key), value)
         for key, value in given.items()
-        if key != "last_modified" and getattr(stored, key) != value
+        if key != "last_modified" and not _same(getattr(stored, key), value)
     ]
+
+
+def _same(stored: Any, given: Any) -> bool:
+    # SQLite gives back naive UTC datetimes: the same instant, not a change of it.
+    if isinstance(stored, datetime) and isinstance(given, datetime):
+        return _utc(stored) == _utc(given)
+    return bool(stored == given)
 
 
 # PostgreSQL advisory lock every write to the directory holds until its transaction ends (storage/migrate.py holds
