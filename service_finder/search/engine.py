@@ -1166,7 +1166,7 @@ def _top(
         # late), so travel is estimated here for open ones only, and for the few shown once the walk is done.
         travel = None
         if open_now[row]:
-            travel = _travel(float(candidates.distance[row]), state(int(candidates.unit[row])))
+            travel = _travel(_journey_km(index, candidates, row), state(int(candidates.unit[row])))
         late = travel is not None and travel.arrives_before_close is False
         final = round(preliminary + (ranking.MAY_CLOSE_BEFORE_ARRIVAL if late else 0), 3)
         if held is None or final > held[0]:
@@ -1176,9 +1176,15 @@ def _top(
                 last_place = sorted([(item[0], item[1]) for item in best.values()], reverse=True)[limit - 1]
     top = sorted(best.values(), key=lambda item: (-item[0], -item[1]))[:limit]
     return [
-        (final, row, travel if open_now[row] else _travel(float(candidates.distance[row]), None))
+        (final, row, travel if open_now[row] else _travel(_journey_km(index, candidates, row), None))
         for final, _, row, travel in top
     ]
+
+
+def _journey_km(index: DirectoryIndex, candidates: Candidates, row: int) -> float:
+    # A line found by its office's distance (its catchment not recorded) is rung, not travelled to: no journey to
+    # show, and none to arrive late from.
+    return math.nan if index.no_premises[int(candidates.service[row])] else float(candidates.distance[row])
 
 
 def _travel(distance: float, open_state: OpenState | None) -> Travel | None:
@@ -1321,7 +1327,7 @@ def _result(
 ) -> SearchResult:
     # Scalars with math and ints, not numpy: a numpy call on one value costs ~1 µs, and this runs for every result.
     service = int(candidates.service[row])
-    remote = int(candidates.location[row]) < 0
+    remote = bool(index.no_premises[service])
     distance = float(candidates.distance[row])
     # Everything below is built from validated records and engine values: construct, do not re-validate.
     eligibility = _eligibility(index, service, criteria, verdict, request, location, district_name)

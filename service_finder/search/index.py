@@ -149,6 +149,7 @@ class DirectoryIndex:
     access_no: U32  # features the record says it does not have (neither bit: not recorded)
     # Requests for these features it passes: the confirmed ones, and for a service with no premises the premises'.
     access_met: U32
+    no_premises: B  # no place to go (see has_door): no premises to ask about, no journey to make
     modes: U32
     intoxicated: I8
     substances: I8
@@ -171,7 +172,8 @@ class DirectoryIndex:
     # per unit, because one site of a service can be shut while another is open. A service whose ways in leave out
     # "in person" has no place to go even with an address (a crisis line's office): one remote unit with the line's
     # hours (line_schedules), and its offices units of their own that the search never reads (no hours; only
-    # `near` finds them, for FHIR's Location search).
+    # `near` finds them, for FHIR's Location search). Unless its catchment is not recorded (reached_from_offices):
+    # then each office is a site with the line's hours, found within the radius, and still no premises.
     unit_service: I32
     unit_location: I32  # index into the service's locations; -1 for a remote unit
     # A service's units are first_unit[i] to first_unit[i + 1] (a remote one first); one entry more than services.
@@ -230,11 +232,12 @@ class DirectoryIndex:
                     members_by_district.setdefault(code, []).append(i)
             closed = record.status is ServiceStatus.temporarily_closed
             door = has_door(record)
-            for j, location in enumerate(record.locations if door else [None]):
+            placed = reached_from_offices(record)
+            for j, location in enumerate(record.locations if placed else [None]):
                 unit = len(unit_service)
                 unit_service.append(i)
                 unit_location.append(-1 if location is None else j)
-                hours = line_schedules(record) if location is None else site_schedules(record, location.id)
+                hours = site_schedules(record, location.id) if door and location is not None else line_schedules(record)
                 # Many sites keep the same hours (24/7, weekdays 9 to 5, a template's copies): one object each.
                 unit_schedules.append(interned.setdefault(hours, hours))
                 unit_closed.append(closed)
@@ -244,7 +247,7 @@ class DirectoryIndex:
                     entries.append(
                         (grid_key(location.latitude, location.longitude), location.latitude, location.longitude, unit)
                     )
-            for j, office in enumerate([] if door else record.locations):
+            for j, office in enumerate([] if placed else record.locations):
                 offices.append((len(unit_service), office.latitude, office.longitude))
                 unit_service.append(i)
                 unit_location.append(j)
@@ -319,6 +322,7 @@ class DirectoryIndex:
             access_yes=columns["access_yes"],
             access_no=columns["access_no"],
             access_met=_access_met(columns),
+            no_premises=columns["no_premises"],
             modes=columns["modes"],
             intoxicated=columns["intoxicated"],
             substances=columns["substances"],
@@ -612,6 +616,14 @@ def has_door(record: ServiceRecord) -> bool:
     (a phone line's office is not a door to walk through; with no ways in recorded, an address is taken as one)."""
     modes = record.access.contact_modes
     return bool(record.locations) and (not modes or ContactMode.in_person in modes)
+
+
+def reached_from_offices(record: ServiceRecord) -> bool:
+    """Whether the search finds the service by the distance to its locations: a place to go; or a line, text or
+    online service whose catchment is not recorded, whose offices are all that says where it serves. Offered
+    everywhere with no catchment, a city's line answered people the length of England it was never set up for;
+    a line with a catchment is remote, searched wherever its catchment reaches."""
+    return has_door(record) or (bool(record.locations) and record.eligibility.catchment is None)
 
 
 def line_schedules(record: ServiceRecord) -> tuple[WeeklySchedule, ...]:

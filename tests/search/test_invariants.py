@@ -397,6 +397,12 @@ def sited(record: ServiceRecord) -> bool:
     return bool(record.locations) and (not modes or ContactMode.in_person in modes)
 
 
+def found_by_distance(record: ServiceRecord) -> bool:
+    """Searched within the radius: a place to go, or a line whose offices are all that says where it serves (no
+    catchment recorded)."""
+    return sited(record) or (bool(record.locations) and record.eligibility.catchment is None)
+
+
 def nearest_km(record: ServiceRecord, where: ResolvedLocation) -> float:
     return min(
         float(great_circle((where.latitude, where.longitude), (p.latitude, p.longitude)).km) for p in record.locations
@@ -414,7 +420,7 @@ def expected(
         if request.kinds and record.kind not in request.kinds:
             continue
         edge = False
-        if sited(record):
+        if found_by_distance(record):
             if where is None:
                 continue
             km = nearest_km(record, where)
@@ -456,7 +462,7 @@ def candidates(records: Sequence[ServiceRecord], request: SearchRequest, where: 
         listed = record.status in {ServiceStatus.active, ServiceStatus.temporarily_closed}
         if record.safety_net or not listed or (request.kinds and record.kind not in request.kinds):
             continue
-        if sited(record):
+        if found_by_distance(record):
             if where is not None and nearest_km(record, where) < request.radius_km * 0.999:
                 found.add(record.id)
         elif REMOTE_MODES & set(record.access.contact_modes) and _catchment_result(record, where) != "fail":
@@ -539,7 +545,7 @@ def check_against_the_oracle(
         )
         assert found.service.demo is (service.provenance.source_name == "demo")
         if found.distance_km is None:
-            assert not sited(service)
+            assert not found_by_distance(service)
         else:
             assert where is not None
             assert found.distance_km <= request.radius_km + 0.005

@@ -453,6 +453,38 @@ def test_a_phone_line_with_an_office_is_searched_as_a_line_not_as_a_place() -> N
     assert ids(run(index, at=friday_noon, location=east_leeds)) == ["leeds-crisis-line", "leeds-night-line"]
 
 
+def test_a_phone_line_with_an_office_and_no_catchment_recorded_is_offered_near_its_office_not_everywhere() -> None:
+    # A Newcastle line whose record gives no catchment: its office is all that says where it serves. Offered as
+    # remote, it was a result ("check") for a person in Plymouth or in Leeds, 130 km and more from it.
+    line = make_record(
+        "newcastle-line",
+        kind="crisis_line",
+        eligibility={"minimum_age": None, "catchment": None},
+        access={"contact_modes": ["phone"]},
+        locations=[{"id": "office", "postcode": "NE1 4ST", "latitude": 54.97522, "longitude": -1.622324}],
+        schedules=[
+            {"id": "line-247", "always_open": True},
+            {
+                "id": "office-hours",
+                "location_id": "office",
+                "sessions": [{"day": "friday", "opens_at": "09:00", "closes_at": "17:00"}],
+            },
+        ],
+    )
+    index = index_of([line])
+    plymouth = ResolvedLocation(latitude=50.369583, longitude=-4.143005, source="postcode", district_code="E06000026")
+    assert ids(run(index, location=plymouth)) == []
+    assert ids(run(index)) == []  # Leeds
+    # Near its office it is a line still: the line's hours, not its office's; no premises to ask about; no walk.
+    newcastle = ResolvedLocation(latitude=54.978, longitude=-1.61, source="postcode", district_code="E08000021")
+    response = run(index, location=newcastle, access=["wheelchair"])
+    shown = result(response, "newcastle-line")
+    assert (shown.open_now, shown.closes_at, shown.travel) == (True, None, None)
+    assert shown.distance_km is not None
+    assert shown.distance_km < 1.5
+    assert "by phone" in shown.match_reasons
+
+
 def test_modes_and_kinds_filter() -> None:
     line = open_all_week("phone-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
     chat = open_all_week("web-chat", kind="peer_support", locations=[], access={"contact_modes": ["online"]})
