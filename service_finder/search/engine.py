@@ -1959,7 +1959,8 @@ def _safety_entry(index: DirectoryIndex, record: ServiceRecord, *, local: bool, 
 
 
 def _build_safety_entry(record: ServiceRecord, *, local: bool, stale: bool) -> SafetyNetEntry:
-    lines = [line for s in record.schedules for line in describe_week(s.to_domain())]
+    # The line's hours alone: its office's 9 to 5 beside "Open 24 hours" left a caller at night unsure it answers.
+    lines = [line for schedule in line_schedules(record) for line in describe_week(schedule)]
     return SafetyNetEntry(
         id=record.id,
         name=record.name,

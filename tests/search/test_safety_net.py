@@ -183,9 +183,10 @@ def test_a_local_line_with_an_office_open_office_hours_is_still_a_24_7_line() ->
         ],
     )
     friday_night = datetime(2026, 10, 9, 20, 0, tzinfo=LONDON)
-    assert [e.id for e in safety_net(index_of([line]), SearchRequest(), LEEDS, at=friday_night) if e.local] == [
-        "leeds-crisis-line"
-    ]
+    local = [e for e in safety_net(index_of([line]), SearchRequest(), LEEDS, at=friday_night) if e.local]
+    assert [e.id for e in local] == ["leeds-crisis-line"]
+    # The line's hours, not its office's too ("Open 24 hours, every day; Fridays 9am to 5pm" read as a doubt).
+    assert local[0].hours == "Open 24 hours, every day"
 
 
 def test_a_local_line_whose_24_7_hours_are_recorded_at_its_base_is_in_the_net() -> None:
