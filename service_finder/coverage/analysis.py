@@ -339,6 +339,9 @@ class CoverageModel:
             unit_row[remote[~reachable]] = -1
         else:
             unit_row[remote] = -1
+            # A line with no catchment recorded is searched within reach of its offices (as search reads it), but
+            # they are not doors: it counts there only as a line, with include_remote.
+            unit_row[index.no_premises[index.unit_service]] = -1
         return cls(index, population, query, eligible, unit_row, remote)
 
     def open_units(self, at: datetime) -> B:

@@ -261,6 +261,23 @@ def test_a_line_with_an_office_is_remote_not_a_place_to_walk_into() -> None:
     assert compute(index_of([line]), ring_population(), remote, [FRIDAY]).services_shown == ()
 
 
+def test_a_line_with_an_office_and_no_catchment_is_not_a_place_to_walk_into_either() -> None:
+    # Search offers such a line within the radius of its office (nothing else says where it serves): coverage
+    # counts it there only with include_remote, as it counts every line; without, it was a door by the office.
+    line = make_record(
+        "line",
+        kind="crisis_line",
+        locations=centre_location("line"),
+        access={"contact_modes": ["phone"]},
+        eligibility={"catchment": None},
+        schedules=[{"id": "line-hours", "always_open": True}],
+    )
+    query = CoverageQuery(kinds=(ServiceKind.crisis_line,), reach=QUERY.reach)
+    assert covered_at([line], FRIDAY, query) == (NOBODY, NOBODY)
+    remote = CoverageQuery(kinds=(ServiceKind.crisis_line,), reach=QUERY.reach, include_remote=True)
+    assert covered_at([line], FRIDAY, remote)[0] == IN_REACH
+
+
 def test_a_night_window_past_sunday_wraps_to_this_weeks_monday() -> None:
     instants = window_instants("sun 22:00-04:00", date(2026, 10, 5))
     assert [(at.strftime("%a %d"), at.hour) for at in instants] == [
