@@ -100,6 +100,8 @@ from service_finder.schemas import (
 PREFIX = "service-finder"
 _NAMESPACE = uuid.UUID("5d1f3c3e-6a2b-5f0e-9d8c-3b7a1e2f4c60")
 ONS_URI = "http://statistics.data.gov.uk/id/statistical-geography/"
+# Publishers write the ONS identifier as http or https, with or without a trailing '/', and the code in either case.
+_ONS_URI = re.compile(r"https?://statistics\.data\.gov\.uk/id/statistical-geography/([^/]+)/?", re.IGNORECASE)
 ENGLAND_CODE = "E92000001"
 IDENTIFIER_SCHEME = PREFIX
 FALLBACK_SOURCE = "HSDS import"
@@ -1163,7 +1165,8 @@ def _parse_service(index: int, service: Any) -> Parsed:
                 catchment_type = catchment_type or attribute.term.value
         uri = reader.text(area, "uri", path) or ""
         name = (reader.text(area, "name", path) or "").strip()
-        code = uri.removeprefix(ONS_URI) if uri.startswith(ONS_URI) else name
+        from_uri = _ONS_URI.fullmatch(uri.strip())
+        code = (from_uri.group(1) if from_uri else name).upper()
         extent = reader.text(area, "extent", path)
         if code == ENGLAND_CODE or name.lower() == "england":
             england = True

@@ -160,6 +160,20 @@ def test_an_area_that_cannot_be_read_refuses_the_record_rather_than_shrinking_it
     assert record.eligibility.catchment.districts == ["E08000035", "E08000036"]
 
 
+def test_a_district_written_as_https_with_a_trailing_slash_or_in_lowercase_is_read() -> None:
+    # Each of these refused the whole record, so the service vanished from the directory.
+    areas = [
+        {"name": "Leeds", "uri": "https://statistics.data.gov.uk/id/statistical-geography/E08000035"},
+        {"name": "Wakefield", "uri": ONS + "E08000036/"},
+        {"name": "e08000034"},
+    ]
+
+    record = _record(_service(service_areas=areas))
+
+    assert record.eligibility.catchment is not None
+    assert record.eligibility.catchment.districts == ["E08000035", "E08000036", "E08000034"]
+
+
 def test_two_drawn_areas_are_one_catchment_covering_both() -> None:
     square = [[[-1.6, 53.7], [-1.5, 53.7], [-1.5, 53.8], [-1.6, 53.7]]]
     other = [[[-1.2, 53.9], [-1.1, 53.9], [-1.1, 54.0], [-1.2, 53.9]]]
