@@ -18,14 +18,12 @@ rule overrides, here a dated exception always does), and only they may carry a c
 Anything else the OSM language can say (school holidays, sunrise, week numbers, fallback rules...) is refused
 with its position, never half-read.
 
-A string is taken only if OSM evaluators (the `opening_hours` package) open at the same times as we read it, on a
-week no dated rule comes near and around both ends of every dated rule (bank holidays aside: `PH` is ours). They
-differ next to sessions past midnight: where a rule names a day, OSM replaces that whole day, so
-`Th 18:00-02:00; Fr 18:00-02:00` closes at midnight on Friday, and a dated rule's own night ends at midnight unless
-the next day is dated too; here a session belongs to the day it starts and runs its full length. OSM also lets a
-later dated rule replace an earlier one where here a closure always wins. Such strings are refused naming the rule
-and what to write instead. `to_osm` joins weekday rules with ',' where a session runs into another rule's day, and
-`osm_misreading` names the hours (beside dated exceptions) that no string both read alike.
+Our reading is compared with OSM evaluators' (the `opening_hours` package) on a week no dated rule comes near and
+around both ends of every dated rule (bank holidays aside: `PH` is ours). Next to sessions past midnight they
+differ, and our reading stands (a session belongs to the day it starts; a dated closure stops sessions starting on
+its days), except where `_refusal` says the string is refused. `to_osm` joins weekday rules with ',' where a
+session runs into another rule's day, so both read weekly hours alike, and `osm_misreading` names the hours that
+`to_osm` can only write as a string `parse_osm` refuses.
 `to_osm` does not write valid_from/valid_to or notes: those travel beside the hours string.
 """
 
@@ -313,57 +311,73 @@ def parse_osm(text: str) -> WeeklySchedule:
     problems = schedule.problems()
     if problems:
         raise OsmHoursError(text, 1, "; ".join(problems))
-    if _Readings.of(text, rules, schedule).differences():
-        raise _misread(text, rules)
+    refusal = _refusal(text, rules, schedule)
+    if refusal is not None:
+        raise refusal
     return schedule
 
 
-def _misread(text: str, rules: Sequence[_Rule]) -> OsmHoursError:
-    """The refusal naming the first rule from which OSM evaluators read the string differently."""
-    for count, rule in enumerate(rules, 1):
-        readings = _Readings.of(text, rules[:count], _build(text, rules[:count]))
-        days = readings.differences()
-        if not days:
-            continue
-        day = days[0]
-        earlier = [r.dates for r in rules[: count - 1] if r.dates is not None]
-        if rule.dates is None:
-            # Where a rule names a day, OSM evaluators replace that whole day: a session another rule starts the
-            # day before ends at midnight, and one the day no longer starts still runs on past midnight. Here a
-            # session belongs to the day it starts and runs its full length.
-            names = " and ".join(dict.fromkeys(f"{DAY_NAMES[d.weekday()]}s" for d in days))
-            problem = (
-                f"OSM evaluators read this rule differently on {names}: where a rule names a day, they end at midnight "
-                "a session another rule starts the day before, and run on past midnight one the day no longer "
-                "starts. Give each day in one rule and join the rules with ',' (e.g. 'Mo-Th 18:00-02:00, "
-                "Fr 18:00-03:00, Sa 10:00-12:00')"
+def _said_off(rules: Sequence[_Rule], weekday: int) -> _Rule | None:
+    """The weekday rule that leaves `weekday` with no hours, when the day's last word is an explicit `off`."""
+    last: _Rule | None = None
+    for rule in rules:
+        if rule.dates is None and (rule.always or not rule.selects_weekdays or weekday in rule.days):
+            last = None if rule.additional else rule
+    return last if last is not None and last.off else None
+
+
+def _refusal(text: str, rules: Sequence[_Rule], schedule: WeeklySchedule) -> OsmHoursError | None:
+    """The refusal for a string whose reading here differs from OSM evaluators' in a way that matters, or None.
+
+    Next to a session past midnight the two readings often differ: where a rule names a day OSM evaluators replace
+    that whole day, so `Fr 18:00-02:00; Sa 18:00-02:00` closes at midnight on Saturday morning, and a dated closure
+    ends the night before at midnight. Here a session belongs to the day it starts and runs its full length, and a
+    dated closure stops the sessions starting on its days: that is what publishers mean by those strings, and it is
+    accepted. Two differences are refused: a session read here as running into a day a later rule says is `off`
+    (the publisher wrote "closed" for a time shown open), and a day two dated rules name, where OSM's later rule
+    wins and here a closure wins and special hours add up."""
+    readings = _Readings.of(text, rules, schedule)
+    for day in readings.differences():
+        name = f"{DAY_NAMES[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+        dated = [rule for rule in rules if rule.dates is not None and rule.dates[0] <= day <= rule.dates[1]]
+        if len(dated) > 1 and any(rule.off for rule in dated[:-1]) and not dated[-1].off:
+            return OsmHoursError(
+                text,
+                dated[-1].position,
+                f"this rule opens on {name} inside an earlier dated closure: OSM evaluators keep the later rule, "
+                f"where here a closure wins. To stay closed write {to_osm(schedule)!r}; to open that day, end the "
+                "closure before it and start it again after",
             )
-        elif any(first <= day <= last for first, last in earlier) or rule.dates[0] < day <= rule.dates[1]:
-            problem = (
-                f"OSM evaluators read {day.isoformat()} differently: a later dated rule replaces an earlier one on the "
-                "dates both name, where here a closure wins and special hours add up. Put a closure after the "
-                "openings it overrides, and give one day's special hours in one rule"
+        if len(dated) > 1:
+            hours = _spans(day_plan(schedule, day).ranges) or "off"
+            return OsmHoursError(
+                text,
+                dated[-1].position,
+                f"two dated rules give {name} special hours: OSM evaluators keep only the later one, where here they "
+                f"add up. Give the day's hours in one rule, e.g. '{_date_selector(day, day)} {hours}'",
             )
-        elif day == rule.dates[0]:
-            problem = (
-                f"OSM evaluators end at midnight on {day.isoformat()} a session that runs into it from the day "
-                "before, which here runs its full length: write in this rule the hours that session keeps after "
-                "midnight (e.g. '2026 Dec 25 00:00-02:00' rather than '2026 Dec 25 off' after a session until 02:00)"
+        off = _said_off(rules, day.weekday())
+        if off is not None and readings.open_only_here(day):
+            weekday = DAY_NAMES[day.weekday()]
+            before = DAY_NAMES[(day.weekday() - 1) % 7]
+            cut = replace(
+                schedule,
+                sessions=tuple(
+                    Session(s.day, TimeRange(s.hours.opens, MINUTES_PER_DAY))
+                    if s.day == (day.weekday() - 1) % 7 and s.hours.crosses_midnight
+                    else s
+                    for s in schedule.sessions
+                ),
             )
-        elif readings.open_only_here(day):
-            problem = (
-                f"OSM evaluators end at midnight on {day.isoformat()} the hours this rule gives the day before, which "
-                "here run on past midnight: give that day as a dated rule too, with those hours after midnight and "
-                "its own (e.g. '2026 Dec 31 18:00-24:00; 2027 Jan 01 00:00-04:00,18:00-23:00')"
+            return OsmHoursError(
+                text,
+                off.position,
+                f"this rule says {weekday}s are off, but the {before} session before it runs on past midnight: here "
+                f"it stays open into {weekday} morning, where OSM evaluators close it at midnight. Write which you "
+                f"mean: {to_osm(schedule)!r} (open into {weekday} morning) or {to_osm(cut)!r} (closed all "
+                f"{weekday})",
             )
-        else:
-            problem = (
-                f"OSM evaluators keep open after midnight on {day.isoformat()} the session the day before would have "
-                "started, which here does not start: give that day as a dated rule too, with its own hours (e.g. "
-                "'2026 Dec 25 off; 2026 Dec 26 18:00-02:00')"
-            )
-        return OsmHoursError(text, rule.position, problem)
-    raise AssertionError("the whole string reads differently, so some first part of it does")
+    return None
 
 
 def _exception_order(exception: DatedException) -> tuple[date, date, bool, tuple[tuple[int, int], ...], str]:
@@ -617,10 +631,10 @@ def to_osm(schedule: WeeklySchedule) -> str:
 
 
 def osm_misreading(schedule: WeeklySchedule) -> str | None:
-    """Why OSM evaluators would read `to_osm(schedule)` otherwise than this directory does, or None when they agree.
+    """Why `to_osm(schedule)` would be refused as read otherwise by OSM evaluators, or None when it is taken.
 
-    Hours next to a dated exception can have no such string: OSM evaluators end at midnight a session running into
-    a dated rule's first day, and keep running one its last day would have started."""
+    A session past midnight next to a dated closure is not named: OSM evaluators end it at midnight, but that is the
+    difference `parse_osm` accepts, reading it as this directory does."""
     try:
         parse_osm(to_osm(schedule))
     except OsmHoursError as error:

@@ -367,13 +367,29 @@ def test_a_reason_with_a_double_quote_is_named_as_a_loss_not_changed_silently() 
     assert parsed.record.schedules[0].exceptions[0].reason != closure["reason"]  # what the limitation warns of
 
 
-def test_hours_osm_would_read_otherwise_are_named_as_a_loss() -> None:
-    # OSM evaluators keep the Friday-night session open after midnight on Saturday 26 December although the closure
-    # stops it starting: written as it is, the cell would be read that way by anyone else (and refused here).
-    closure = {"start_date": "2026-12-25", "end_date": "2026-12-25"}
+def test_a_closure_after_a_night_session_is_written_without_a_loss() -> None:
+    # OSM evaluators end the Thursday-night session at midnight on Christmas Day; here it runs its full length and no
+    # session starts on the 25th. That reading is the directory's own, so it was wrongly named a loss and the
+    # export of the demonstration directory needed --allow-loss.
+    closure = {"start_date": "2026-12-25", "end_date": "2026-12-25", "reason": "Christmas"}
     record = _record(schedules=[{**service_data()["schedules"][0], "exceptions": [closure]}])
+
+    assert csv_limitations(record) == []
+    [parsed] = parse_csv(to_csv([record]))
+    assert parsed.record is not None, parsed.problems
+    assert parsed.record.schedules[0].to_domain() == record.schedules[0].to_domain()
+
+
+def test_hours_osm_would_read_otherwise_are_named_as_a_loss() -> None:
+    # Two special openings on 23 December add up here; OSM evaluators keep only the later rule's hours.
+    specials = [
+        {"start_date": "2026-12-22", "end_date": "2026-12-23", "closed": False, "hours": [hours]}
+        for hours in ({"opens_at": "10:00", "closes_at": "12:00"}, {"opens_at": "14:00", "closes_at": "16:00"})
+    ]
+    specials[1].update(start_date="2026-12-23", end_date="2026-12-24")
+    record = _record(schedules=[{**service_data()["schedules"][0], "exceptions": specials}])
 
     [limitation] = csv_limitations(record)
 
     assert "'leeds-test-cafe-hours'" in limitation
-    assert "2026-12-26" in limitation
+    assert "23 Dec 2026" in limitation
