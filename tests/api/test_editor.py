@@ -586,3 +586,32 @@ def test_a_source_url_must_be_a_web_address(client: TestClient, engine: Engine, 
     assert refused.status_code == 422
     assert (refused.json()["field"], refused.json()["value"]) == ("provenance.source_url", url)
     assert client.get("/v1/services/cafe").json()["provenance"].get("source_url") != url
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"eligibility": {"accepts_intoxicted": None}}, "eligibility.accepts_intoxicted"),
+        ({"fooo": None}, "fooo"),
+        ({"access": {"accessibility": {"not_a_feature": None}}}, "access.accessibility.not_a_feature"),
+        ({"eligibility": {"catchment": {"district": None}}}, "eligibility.catchment.district"),
+        ({"phones": [{"number": "116123", "dispaly": "116 123"}]}, "phones.0.dispaly"),
+        ({"eligibility": {"accepts_intoxicted": True}}, "eligibility.accepts_intoxicted"),
+    ],
+)
+def test_a_merge_patch_naming_a_field_that_does_not_exist_is_refused_whatever_its_value(
+    client: TestClient, engine: Engine, patch: dict[str, Any], field: str
+) -> None:
+    # A misspelt member sent as null changed nothing and answered 200: the editor believed the policy was now
+    # unknown. It is refused as POST and PUT refuse a body field they do not take.
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe", eligibility={"accepts_intoxicated": False}), headers=headers)
+    before = client.get("/v1/services/cafe")
+    refused = _patch(client, "cafe", patch, headers)
+    assert refused.status_code == 400
+    assert refused.json()["type"].rsplit("/", 1)[1] == "unknown-parameter"
+    assert refused.json()["field"] == field
+    assert field in refused.json()["detail"]
+    after = client.get("/v1/services/cafe")
+    assert (after.json(), after.headers["etag"]) == (before.json(), before.headers["etag"])
+    assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create"]

@@ -8,6 +8,7 @@ import re
 import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
@@ -17,7 +18,15 @@ from sqlmodel import Session
 from service_finder.api.auth import EditorDep
 from service_finder.api.deps import AppState, GazetteerDep, NoUnknownQuery, StateDep, TodayDep
 from service_finder.api.docs import header_refs, problem_example, problem_responses
-from service_finder.errors import Conflict, GazetteerUnavailable, InvalidParameter, NotFound, PreconditionRequired
+from service_finder.errors import (
+    Conflict,
+    GazetteerUnavailable,
+    InvalidParameter,
+    NotFound,
+    PreconditionRequired,
+    UnknownParameter,
+    quoted,
+)
 from service_finder.importers.pipeline import check_records
 from service_finder.importers.report import Parsed, Problem, problems_from_validation
 from service_finder.presenters import public_service, read_etag
@@ -293,6 +302,15 @@ async def update_service(
     if_match: IfMatch = None,
 ) -> ServicePublic:
     expected = expected_revision(service_id, if_match)
+    unknown = list(_unknown_members(ServiceRecord, patch))
+    if unknown:
+        field, value = unknown[0]
+        raise UnknownParameter(
+            f"unknown body field {quoted(field)}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+            field=field,
+            value=value,
+            errors=[{"field": name, "message": "unknown parameter"} for name, _ in unknown],
+        )
     for field in _nulls_refused(ServiceRecord, patch):
         raise InvalidParameter(
             f"'{field}' cannot be null: send the value it should have (a null would reset it to its default without "
@@ -382,6 +400,32 @@ def _exists(state: AppState, service_id: str) -> StoredService:
     if stored is None:
         raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     return stored
+
+
+def _unknown_members(annotation: Any, patch: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """The dotted paths (and values) where a merge patch names a member the record does not have.
+
+    Validation of the merged record sees none sent as null: merging removes them first, so a misspelt
+    `"accepts_intoxicted": null` changed nothing and answered 200, the editor believing the policy now unknown."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    for option in options:
+        if isinstance(option, type) and issubclass(option, BaseModel) and isinstance(patch, dict):
+            for key, value in patch.items():
+                here = f"{path}.{key}" if path else key
+                field = option.model_fields.get(key)
+                if field is None:
+                    yield here, value
+                else:
+                    yield from _unknown_members(field.annotation, value, here)
+        elif get_origin(option) is list and isinstance(patch, list):
+            (item,) = get_args(option)
+            for position, value in enumerate(patch):
+                yield from _unknown_members(item, value, f"{path}.{position}")
+        elif get_origin(option) is dict and isinstance(patch, dict):
+            # A map keyed by a vocabulary (access.accessibility): a key outside it is a feature nobody can read.
+            key_type = get_args(option)[0]
+            if isinstance(key_type, type) and issubclass(key_type, StrEnum):
+                yield from ((f"{path}.{key}", value) for key, value in patch.items() if key not in set(key_type))
 
 
 def _nulls_refused(model: type[BaseModel], patch: Any, path: str = "") -> Iterator[str]:
