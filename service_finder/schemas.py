@@ -28,7 +28,7 @@ from pydantic import (
 
 from service_finder.domain.languages import canonical_language, stored_language
 from service_finder.domain.opening_hours import to_london
-from service_finder.domain.phones import PhoneError, normalise_phone
+from service_finder.domain.phones import PhoneError, display_extension, normalise_phone
 from service_finder.domain.postcode import PostcodeError, normalise_postcode
 from service_finder.domain.schedule import (
     DAY_NAMES,
@@ -477,7 +477,17 @@ class PhoneRecord(Record):
                 phone = normalise_phone(data["number"])
             except PhoneError as error:
                 raise FieldValueError(str(error), field="number", value=data["number"]) from error
-            data = {**data, "number": phone.number, "display": data.get("display") or phone.display}
+            display = data.get("display") or phone.display
+            # The stored number has no extension (E.164): the display's is the one the tel: link dials, so one that
+            # differs from the number's would ring another desk, and one left out the switchboard.
+            if phone.extension and isinstance(display, str) and display_extension(display) != phone.extension:
+                raise FieldValueError(
+                    f"display {display!r} does not show the extension {phone.extension} that number "
+                    f"{data['number']!r} has: write it as {phone.display!r}",
+                    field="display",
+                    value=display,
+                )
+            data = {**data, "number": phone.number, "display": display}
         return data
 
     @field_validator("display")
@@ -489,15 +499,22 @@ class PhoneRecord(Record):
         number = info.data.get("number")
         if (info.context and info.context.get("stored")) or not display or number is None:
             return display
-        written = re.sub(r" x\d+$", "", display)
+        extension = display_extension(display)
+        written = display.removesuffix(f" x{extension}") if extension else display
         try:
-            shown = normalise_phone(written).number
+            shown = normalise_phone(written)
         except PhoneError:
             shown = None
-        if shown != number:
+        if shown is None or shown.number != number:
             raise ValueError(
                 f"display {display!r} does not read as the number {number}: write that number as people read it "
                 f"(e.g. {normalise_phone(number).display!r}); words about it go in the description"
+            )
+        if shown.extension:
+            # 'ext. 2' or '#2' is read aloud, but the link dials only ' x2': the desk would not be reached.
+            raise ValueError(
+                f"display {display!r} writes its extension in a form the call link does not dial: write it as "
+                f"' x{shown.extension}' at the end ({shown.display!r})"
             )
         return display
 

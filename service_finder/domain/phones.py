@@ -19,10 +19,15 @@ class PhoneError(ValueError):
     """A number that cannot be dialled in the UK; the message names it."""
 
 
+# The one way a display writes an extension, the way tel_uri reads it: ' x2' at the end.
+_EXTENSION = re.compile(r" x(\d+)$")
+
+
 @dataclass(frozen=True, slots=True)
 class Phone:
     number: str  # E.164 ('+448000684141') or the bare short code ('116123')
-    display: str  # how people read it: '0800 068 4141', '116 123'
+    display: str  # how people read it: '0800 068 4141', '116 123', '0113 496 0500 x2'
+    extension: str = ""  # the extension the text asked for, in whatever form it was written ('ext. 2', '#2')
 
     @property
     def tel_uri(self) -> str:
@@ -32,8 +37,14 @@ class Phone:
 def tel_uri(number: str, display: str) -> str:
     """An RFC 3966 tel: link, with the extension the display shows ('0113 496 0500 x2' -> ';ext=2'), so a tap
     reaches the desk and not only the switchboard."""
-    extension = re.search(r" x(\d+)$", display)
-    return f"tel:{number}" + (f";ext={extension.group(1)}" if extension else "")
+    extension = display_extension(display)
+    return f"tel:{number}" + (f";ext={extension}" if extension else "")
+
+
+def display_extension(display: str) -> str:
+    """The extension a display's link dials ('0113 496 0500 x2' -> '2'), or ''."""
+    found = _EXTENSION.search(display)
+    return found.group(1) if found else ""
 
 
 # libphonenumber takes ~300 µs a number; directories repeat numbers (switchboards, national lines), and a
@@ -54,6 +65,10 @@ def normalise_phone(text: str) -> Phone:
         raise PhoneError(f"phone number {text!r} is not a valid UK or international number")
     number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     national = parsed.country_code == 44
+    extension = parsed.extension or ""
+    # Formatted without its extension, which is added as ' x2': libphonenumber writes ' ext. 2' for most
+    # countries, which tel_uri does not read, so the link would ring the switchboard.
+    parsed.extension = None
     display = phonenumbers.format_number(
         parsed,
         phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL,
@@ -62,4 +77,4 @@ def normalise_phone(text: str) -> Phone:
     written = " ".join(text.split())
     if national and re.fullmatch(r"[\d ]+", written) and written.replace(" ", "") == display.replace(" ", ""):
         display = written
-    return Phone(number, display)
+    return Phone(number, f"{display} x{extension}" if extension else display, extension)

@@ -558,6 +558,9 @@ def test_a_long_location_id_shared_by_services_is_audited_on_postgresql_too(clie
         ("Ring us any time", False),  # words: nothing to read aloud, and the tel: link is all there is
         ("0113 4960000", True),  # the same number, grouped as the publisher writes it
         ("0113 496 0000 x2", True),  # an extension, which the tel: link dials
+        # An extension written another way is read aloud but not dialled: the link rang the switchboard.
+        ("0113 496 0000 ext. 2", False),
+        ("0113 496 0000 #2", False),
     ],
 )
 def test_a_phone_display_must_read_as_the_number_it_dials(
@@ -615,3 +618,21 @@ def test_a_merge_patch_naming_a_field_that_does_not_exist_is_refused_whatever_it
     after = client.get("/v1/services/cafe")
     assert (after.json(), after.headers["etag"]) == (before.json(), before.headers["etag"])
     assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create"]
+
+
+@pytest.mark.parametrize("display", ["0113 496 0000 x3", "0113 496 0000"])
+def test_a_phone_display_must_show_the_extension_its_number_has(
+    client: TestClient, engine: Engine, display: str
+) -> None:
+    # The stored number has no extension: the display's is what the link dials. Another one rang another desk; none,
+    # the switchboard.
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    before = client.get("/v1/services/cafe").json()
+    changed = _patch(client, "cafe", {"phones": [{"number": "0113 496 0000 x2", "display": display}]}, headers)
+    assert changed.status_code == 422
+    assert (changed.json()["field"], changed.json()["value"]) == ("phones.0.display", display)
+    assert "extension 2" in changed.json()["detail"]
+    assert client.get("/v1/services/cafe").json() == before
+    shown = _patch(client, "cafe", {"phones": [{"number": "0113 496 0000 x2"}]}, headers)
+    assert shown.json()["phones"][0]["display"] == "0113 496 0000 x2"

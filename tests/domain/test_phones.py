@@ -113,7 +113,16 @@ def test_what_cannot_be_dialled_is_refused_naming_the_text(junk: str) -> None:
 
 def test_an_extension_stays_in_the_display_but_the_number_dials_the_switchboard() -> None:
     phone = normalise_phone("0113 496 0000 ext. 12")
-    assert phone == Phone("+441134960000", "0113 496 0000 x12")
+    assert phone == Phone("+441134960000", "0113 496 0000 x12", "12")
+
+
+@pytest.mark.parametrize("written", ["+1 650 253 0000 ext. 2", "+353 1 234 5678 #2"])
+def test_a_foreign_numbers_extension_is_shown_as_the_link_dials_it(written: str) -> None:
+    # libphonenumber writes most countries' extensions ' ext. 2', which the link does not read: it rang the
+    # switchboard while the display named the desk.
+    phone = normalise_phone(written)
+    assert phone.display.endswith(" x2")
+    assert phone.tel_uri == f"tel:{phone.number};ext=2"
 
 
 # Properties: anything at all, and near-valid text: real numbers written every way people write them (national,
