@@ -36,6 +36,7 @@ from service_finder.domain.provenance import is_stale, review_due
 from service_finder.domain.schedule import MINUTES_PER_DAY, BankHolidayPolicy, WeeklySchedule
 from service_finder.domain.taxonomy import KINDS, REFERRAL_LABELS, CatchmentType, PhoneType, ServiceStatus
 from service_finder.schemas import LocationRecord, ScheduleRecord, ServiceRecord
+from service_finder.search.index import has_door
 
 FHIR_JSON = "application/fhir+json"
 BASE = "https://service-finder.invalid/fhir/"
@@ -411,13 +412,23 @@ def _the_hours_of_every_site(record: ServiceRecord) -> list[ScheduleRecord] | No
     return per_site[0] if all(content(other) == first for other in per_site[1:]) else None
 
 
+def line_schedule_records(record: ServiceRecord) -> list[ScheduleRecord]:
+    """The records `line_schedules(record)` reads, by the same rule: FHIR states notes and dates its domain form
+    drops."""
+    wide = [s for s in record.schedules if s.location_id is None]
+    return wide or list(record.schedules)
+
+
 def healthcare_service(record: ServiceRecord, *, today: date, last_modified: datetime | None = None) -> dict[str, Any]:
     """`today` (London) decides which hours apply now and which dated changes are coming."""
     category, kind_type = _kind_concepts(record)
     service_wide = [s for s in record.schedules if s.location_id is None]
     per_location = len(service_wide) < len(record.schedules)
-    one_for_all = _the_hours_of_every_site(record)
-    if one_for_all is not None:
+    if not has_door(record):
+        # A line answers in its own hours, not its office's: a 24/7 line read by its office's hours was published
+        # as open Mon-Fri 9-5. Search reads it the same way (line_schedules).
+        service_wide, per_location = line_schedule_records(record), False
+    elif (one_for_all := _the_hours_of_every_site(record)) is not None:
         # Every site keeps the same hours (most often: the one site has its own): they are the service's hours, so
         # a client reading the HealthcareService alone still sees when it is closed.
         service_wide, per_location = one_for_all, False

@@ -8,8 +8,16 @@ from fhir.resources.R4B.healthcareservice import HealthcareService
 from fhir.resources.R4B.location import Location
 
 from service_finder.domain.opening_hours import LONDON, is_open
-from service_finder.interop.fhir import HORIZON_DAYS, fhir_id, healthcare_service, is_fhir_id, location
+from service_finder.interop.fhir import (
+    HORIZON_DAYS,
+    fhir_id,
+    healthcare_service,
+    is_fhir_id,
+    line_schedule_records,
+    location,
+)
 from service_finder.schemas import ScheduleRecord, ServiceRecord
+from service_finder.search.index import line_schedules
 from tests.factories import make_record
 
 TODAY = date(2026, 11, 24)
@@ -292,3 +300,33 @@ def test_every_identifier_maps_to_a_distinct_valid_fhir_id(our_id: str) -> None:
     assert is_fhir_id(fhir_id(our_id))
     assert (fhir_id(our_id) == our_id) == (len(our_id) <= 64)
     assert fhir_id(our_id) != fhir_id(our_id[:-1] + "z")
+
+
+def _line_with_an_office(office_hours: list[dict[str, Any]]) -> ServiceRecord:
+    office = [{**s, "id": f"office-{i}", "location_id": "leeds-test-cafe-loc"} for i, s in enumerate(office_hours)]
+    return make_record(
+        kind="crisis_line",
+        access={"contact_modes": ["phone"]},
+        schedules=[{"id": "line", "always_open": True}, *office],
+    )
+
+
+def test_a_24_7_line_whose_office_keeps_weekday_hours_is_available_all_week() -> None:
+    # The office's hours are not the line's: published as Mon-Fri 9-5, a client told a caller at 3am on Sunday
+    # that the 24/7 line was closed.
+    resource = _service(_line_with_an_office(_hours(*[(d, "09:00", "17:00") for d in _WEEKDAYS])))
+    HealthcareService.model_validate(resource)
+    assert resource["availableTime"] == [{"daysOfWeek": list(_DAYS), "allDay": True}]
+    assert "notAvailable" not in resource
+    assert "each Location" not in resource.get("availabilityExceptions", "")
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
+
+
+@pytest.mark.parametrize("with_line_hours", [True, False])
+def test_a_lines_fhir_hours_are_the_hours_search_reads(with_line_hours: bool) -> None:
+    record = _line_with_an_office(_hours(("monday", "09:00", "17:00")))
+    if not with_line_hours:
+        record = record.model_copy(update={"schedules": record.schedules[1:]})
+    assert tuple(s.to_domain() for s in line_schedule_records(record)) == line_schedules(record)
