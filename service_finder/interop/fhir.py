@@ -432,7 +432,10 @@ def healthcare_service(record: ServiceRecord, *, today: date, last_modified: dat
         # Every site keeps the same hours (most often: the one site has its own): they are the service's hours, so
         # a client reading the HealthcareService alone still sees when it is closed.
         service_wide, per_location = one_for_all, False
-    week = hours(service_wide, today) if service_wide or not per_location else None
+    # The service-wide hours are the service's only where some site (or the service with none) keeps them: hours
+    # every site overrides are kept nowhere, and published they showed the service open when every site is shut.
+    kept = not record.locations or any(record.hours_at(place.id) == service_wide for place in record.locations)
+    week = hours(service_wide, today) if (service_wide and kept) or not per_location else None
     not_available = list(week.unavailable) if week else []
     if record.status is ServiceStatus.temporarily_closed:
         not_available.insert(0, {"description": "Temporarily closed"})

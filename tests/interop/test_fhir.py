@@ -330,3 +330,28 @@ def test_a_lines_fhir_hours_are_the_hours_search_reads(with_line_hours: bool) ->
     if not with_line_hours:
         record = record.model_copy(update={"schedules": record.schedules[1:]})
     assert tuple(s.to_domain() for s in line_schedule_records(record)) == line_schedules(record)
+
+
+def test_service_wide_hours_no_site_keeps_are_not_published_as_the_services() -> None:
+    # Sites A (Fri evening) and B (Sat evening) keep their own hours; the service's own Mon-Fri 9-5 applies at
+    # neither. Published as availableTime, a client showed the service open on Monday morning, when search (and
+    # every site) says closed.
+    second = {"id": "second-loc", "address": "Park Row", "postcode": "LS1 1UR", "latitude": 53.80, "longitude": -1.55}
+    record = make_record(
+        locations=[*make_record().model_dump(mode="json")["locations"], second],
+        schedules=[
+            {**_hours(*[(d, "09:00", "17:00") for d in _WEEKDAYS])[0], "id": "office"},
+            {**_hours(("friday", "18:00", "23:00"))[0], "id": "a", "location_id": "leeds-test-cafe-loc"},
+            {**_hours(("saturday", "18:00", "23:00"))[0], "id": "b", "location_id": "second-loc"},
+        ],
+    )
+    resource = _service(record)
+    HealthcareService.model_validate(resource)
+    monday_morning = datetime(2026, 11, 30, 10, 0, tzinfo=LONDON)
+    assert not _fhir_says_open(resource, monday_morning)
+    assert "availableTime" not in resource
+    assert "each Location" in resource["availabilityExceptions"]
+    # A third site with no hours of its own does keep the service's: then they are stated.
+    third = {"id": "third-loc", "address": "Vicar Lane", "postcode": "LS1 1UR", "latitude": 53.81, "longitude": -1.56}
+    with_third = record.model_copy(update={"locations": [*record.locations, record.locations[1].model_validate(third)]})
+    assert _service(with_third)["availableTime"][0]["availableStartTime"] == "09:00:00"
