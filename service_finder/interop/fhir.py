@@ -492,7 +492,10 @@ def location(
     hours only, so none are given and the text sends the reader to each HealthcareService."""
     records = [record for record, _ in users]
     place = users[0][1]
-    statuses = {record.status for record in records}
+    # A phone line's office is no door to walk through: its hours (the line's) would send people to knock on it.
+    # The place's status and hours are those of the services people can go to there.
+    visited = [(record, here) for record, here in users if has_door(record)]
+    statuses = {record.status for record, _ in visited or users}
     status = (
         "active"
         if ServiceStatus.active in statuses
@@ -500,18 +503,19 @@ def location(
         if ServiceStatus.temporarily_closed in statuses
         else "inactive"
     )
-    weeks = []
-    for record, here in users:
-        weeks.append(hours(record.hours_at(here.id), today))
-    same = all(w == weeks[0] for w in weeks)
-    week = weeks[0] if same else None
-    text = (
-        week.text(with_periods=True)
-        if week is not None
-        else "Several services work from this place, with different hours: see each HealthcareService ("
-        + "; ".join(record.name for record in records)
-        + ")."
-    )
+    weeks = [hours(record.hours_at(here.id), today) for record, here in visited]
+    week = weeks[0] if weeks and all(w == weeks[0] for w in weeks) else None
+    closed_door = f"An office, not open to visitors: phone {_names(records)} instead." if not visited else None
+    if closed_door is not None:
+        text: str | None = closed_door
+    elif week is not None:
+        text = week.text(with_periods=True)
+    else:
+        text = (
+            "Several services work from this place, with different hours: see each HealthcareService ("
+            + _names(record for record, _ in visited)
+            + ")."
+        )
     organisations = {record.organisation.name for record in records}
     address = {
         "use": "work",
@@ -528,7 +532,7 @@ def location(
         "identifier": [{"system": LOCATION_ID_SYSTEM, "value": place.id}],
         "status": status,
         "name": place.name or place.address or records[0].name,
-        "description": place.description or None,
+        "description": " ".join(p for p in (place.description, closed_door) if p) or None,
         "mode": "instance",
         "address": {key: value for key, value in address.items() if value is not None},
         "position": {"longitude": place.longitude, "latitude": place.latitude},
@@ -537,6 +541,10 @@ def location(
         "availabilityExceptions": text,
     }
     return {key: value for key, value in resource.items() if value is not None}
+
+
+def _names(records: Iterable[ServiceRecord]) -> str:
+    return "; ".join(dict.fromkeys(record.name for record in records))
 
 
 def searchset(

@@ -1,7 +1,8 @@
 """Directory services as an RFC 7946 GeoJSON FeatureCollection: one Point Feature per location.
 
 Coordinates are [longitude, latitude] (WGS84), as RFC 7946 requires; services with no location (phone, text and
-online services) have no place on a map and are left out.
+online services) have no place on a map and are left out, and so are the offices of services with no door (a
+phone line's base, not open to visitors: `has_door`): the map is of places to go.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 from service_finder.domain.provenance import is_stale
 from service_finder.domain.taxonomy import KINDS, ServiceKind, ServiceStatus
 from service_finder.schemas import LocationRecord, ServiceRecord
+from service_finder.search.index import has_door
 
 GEOJSON = "application/geo+json"
 
@@ -64,7 +66,10 @@ class ServiceFeatureCollection(BaseModel):
     """An RFC 7946 GeoJSON FeatureCollection of services."""
 
     type: Literal["FeatureCollection"] = Field(default="FeatureCollection", description="Always 'FeatureCollection'.")
-    features: list[ServiceFeature] = Field(description="One Point per location of each service.")
+    features: list[ServiceFeature] = Field(
+        description="One Point per location of each service people can go to: a phone line's office, not open to "
+        "visitors, is left out."
+    )
     # A foreign member (RFC 7946 6.1): GeoJSON readers that do not know it pass over it.
     stale_index: bool = Field(
         default=False,
@@ -141,7 +146,7 @@ def feature_collection(
             ),
         )
         for record in records
-        if kind is None or record.kind is kind
+        if (kind is None or record.kind is kind) and has_door(record)
         for place in record.locations
         if bbox is None or bbox.contains(place)
     ]

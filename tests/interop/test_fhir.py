@@ -355,3 +355,17 @@ def test_service_wide_hours_no_site_keeps_are_not_published_as_the_services() ->
     third = {"id": "third-loc", "address": "Vicar Lane", "postcode": "LS1 1UR", "latitude": 53.81, "longitude": -1.56}
     with_third = record.model_copy(update={"locations": [*record.locations, record.locations[1].model_validate(third)]})
     assert _service(with_third)["availableTime"][0]["availableStartTime"] == "09:00:00"
+
+
+def test_a_lines_office_is_not_published_as_a_place_open_to_visitors() -> None:
+    # Published with the line's 24/7 hours, a FHIR client sent people to knock on an office door at 3am.
+    record = _line_with_an_office(_hours(("monday", "09:00", "17:00")))
+    place = _place(record)
+    Location.model_validate(place)
+    assert "hoursOfOperation" not in place
+    assert "not open to visitors: phone" in place["availabilityExceptions"]
+    assert "not open to visitors: phone" in place["description"]
+    # A place a service with a door also uses is still open to visitors, in that service's hours.
+    cafe = make_record("cafe", locations=[record.locations[0].model_dump(mode="json")])
+    shared = location([(record, record.locations[0]), (cafe, cafe.locations[0])], today=TODAY)
+    assert "not open to visitors" not in shared["availabilityExceptions"]

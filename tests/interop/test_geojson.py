@@ -37,3 +37,11 @@ def test_a_point_on_the_edge_of_the_box_is_inside() -> None:
     assert [
         f.properties.location_id for f in feature_collection([record], today=date(2026, 11, 24), bbox=edge).features
     ] == [place.id]
+
+
+def test_a_phone_lines_office_is_not_a_pin_on_the_map_of_places_to_go() -> None:
+    # A pin with the line's name and numbers sent people to an office that does not open its door to them.
+    line = make_record("line", kind="crisis_line", access={"contact_modes": ["phone"]})
+    cafe = make_record("cafe")
+    collection = feature_collection([line, cafe], today=date(2026, 11, 24))
+    assert [f.properties.id for f in collection.features] == ["cafe"]
