@@ -419,6 +419,13 @@ def line_schedule_records(record: ServiceRecord) -> list[ScheduleRecord]:
     return wide or list(record.schedules)
 
 
+_NOT_ACTIVE = {
+    ServiceStatus.temporarily_closed: "Temporarily closed",
+    ServiceStatus.inactive: "Not operating",
+    ServiceStatus.defunct: "Closed permanently",
+}
+
+
 def healthcare_service(record: ServiceRecord, *, today: date, last_modified: datetime | None = None) -> dict[str, Any]:
     """`today` (London) decides which hours apply now and which dated changes are coming."""
     category, kind_type = _kind_concepts(record)
@@ -437,8 +444,9 @@ def healthcare_service(record: ServiceRecord, *, today: date, last_modified: dat
     kept = not record.locations or any(record.hours_at(place.id) == service_wide for place in record.locations)
     week = hours(service_wide, today) if (service_wide and kept) or not per_location else None
     not_available = list(week.unavailable) if week else []
-    if record.status is ServiceStatus.temporarily_closed:
-        not_available.insert(0, {"description": "Temporarily closed"})
+    if record.status is not ServiceStatus.active:
+        # With no `during`, closed until further notice: weekly hours kept for a closed service must not read as open.
+        not_available.insert(0, {"description": _NOT_ACTIVE[record.status]})
     notes = [text for text in (week.text(with_periods=False) if week else None,) if text]
     if per_location:
         notes.append("Some locations keep their own hours: see each Location's hoursOfOperation.")

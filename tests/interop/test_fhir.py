@@ -369,3 +369,15 @@ def test_a_lines_office_is_not_published_as_a_place_open_to_visitors() -> None:
     cafe = make_record("cafe", locations=[record.locations[0].model_dump(mode="json")])
     shared = location([(record, record.locations[0]), (cafe, cafe.locations[0])], today=TODAY)
     assert "not open to visitors" not in shared["availabilityExceptions"]
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [("temporarily_closed", "Temporarily closed"), ("inactive", "Not operating"), ("defunct", "Closed permanently")],
+)
+def test_a_service_that_is_not_active_is_never_available(status: str, why: str) -> None:
+    # A client reading availableTime and notAvailable alone showed a defunct café open every Friday night.
+    resource = _service(make_record(status=status))
+    HealthcareService.model_validate(resource)
+    assert resource["notAvailable"][0] == {"description": why}
+    assert not _fhir_says_open(resource, datetime(2026, 11, 27, 20, 0, tzinfo=LONDON))
