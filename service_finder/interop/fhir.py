@@ -330,10 +330,13 @@ def _kind_concepts(record: ServiceRecord) -> tuple[dict[str, Any], dict[str, Any
 
 
 def _eligibility(record: ServiceRecord) -> list[dict[str, Any]]:
-    """Every criterion the record states, in words: a criterion left out reads as no restriction."""
+    """Every criterion the record states, in words, and every one it does not know (in search's words for an
+    unknown criterion): a criterion left out reads as no restriction."""
     eligibility = record.eligibility
     parts: list[str] = []
     low, high = eligibility.minimum_age, eligibility.maximum_age
+    if low is None and high is None:
+        parts.append("No age limit recorded")
     low = None if low == 0 else low  # from birth: no lower limit
     if low is not None and high is not None:
         parts.append(f"Ages {low} to {high}")
@@ -350,15 +353,23 @@ def _eligibility(record: ServiceRecord) -> list[dict[str, Any]]:
         parts.append("Only for people living in local authority districts " + ", ".join(catchment.districts))
     elif catchment.type is CatchmentType.polygon:
         parts.append("Only for people living in its area (a boundary, in the service's record)")
-    if eligibility.gp_registration_required:
+    if eligibility.referral_routes is None:
+        parts.append("How to get referred is not recorded: call first")
+    if eligibility.gp_registration_required is None:
+        parts.append("Not recorded whether you must be registered with a GP in its area: check before travelling")
+    elif eligibility.gp_registration_required:
         parts.append("Must be registered with a GP in its area")
-    if eligibility.accepts_intoxicated is True:
+    if eligibility.accepts_intoxicated is None:
+        parts.append("Not recorded whether it accepts people who have been drinking or using drugs: check first")
+    elif eligibility.accepts_intoxicated:
         parts.append("Accepts people who have been drinking or using drugs")
-    elif eligibility.accepts_intoxicated is False:
+    else:
         parts.append("Does not accept people who are intoxicated")
-    if eligibility.accepts_substance_use is True:
+    if eligibility.accepts_substance_use is None:
+        parts.append("Not recorded whether it accepts people who use drugs or alcohol: check first")
+    elif eligibility.accepts_substance_use:
         parts.append("Accepts people who use drugs or alcohol")
-    elif eligibility.accepts_substance_use is False:
+    else:
         parts.append("Does not accept people who use drugs or alcohol")
     if eligibility.description:
         parts.append(eligibility.description)

@@ -381,3 +381,27 @@ def test_a_service_that_is_not_active_is_never_available(status: str, why: str) 
     HealthcareService.model_validate(resource)
     assert resource["notAvailable"][0] == {"description": why}
     assert not _fhir_says_open(resource, datetime(2026, 11, 27, 20, 0, tzinfo=LONDON))
+
+
+def test_eligibility_says_what_the_record_does_not_know() -> None:
+    # Left out, an unknown criterion read as "no restriction": a client sent someone who had been drinking to a
+    # service that may turn them away, with nothing saying to check (search calls each of these unknown).
+    unknown = {
+        "minimum_age": None,
+        "maximum_age": None,
+        "referral_routes": None,
+        "gp_registration_required": None,
+        "accepts_intoxicated": None,
+        "accepts_substance_use": None,
+    }
+    comment = _service(make_record(eligibility=unknown))["eligibility"][0]["comment"]
+    for words in (
+        "No age limit recorded",
+        "How to get referred is not recorded: call first",
+        "Not recorded whether you must be registered with a GP in its area: check before travelling",
+        "Not recorded whether it accepts people who have been drinking or using drugs: check first",
+        "Not recorded whether it accepts people who use drugs or alcohol: check first",
+    ):
+        assert words in comment
+    known = _service(make_record(eligibility={"accepts_substance_use": True}))["eligibility"][0]["comment"]
+    assert "not recorded" not in known.lower()
