@@ -630,8 +630,8 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                             {
                                 "name": "service-type",
                                 "type": "token",
-                                "documentation": "Kind code (ours or an MHSDS team type), optionally system|code; "
-                                "comma-separated for any of several.",
+                                "documentation": "Kind code (ours or an MHSDS team type), optionally system|code "
+                                "(system| for any code in it); comma-separated for any of several.",
                             },
                             {"name": "active", "type": "token", "documentation": "true or false."},
                             {

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from service_finder.api.deps import get_today
 from service_finder.api.routes.fhir import FhirRoute
 from service_finder.config import Settings
+from service_finder.interop.fhir import KIND_SYSTEM, MHSDS_TEAM_TYPE_SYSTEM
 from service_finder.main import create_app
 from service_finder.openapi import openapi_document
 from service_finder.schemas import ServiceRecord
@@ -151,6 +152,22 @@ def test_search_by_service_type_in_our_codes_or_mhsds(client: TestClient, engine
     assert (both["total"], sorted(_bundle_names(both))) == (2, ["Café", "Line"])
     wrong_system = _fhir(client, "/fhir/HealthcareService", {"service-type": "http://other.example|A21"})
     assert _bundle_names(wrong_system) == []
+
+
+def test_a_system_with_no_code_finds_every_service_coded_in_that_system(client: TestClient, engine: Engine) -> None:
+    # FHIR token search: `system|` is any code in that system. Read as the code "", it found nothing: a client
+    # asking for every service with an MHSDS team type was told there are none.
+    _store(
+        engine,
+        client,
+        make_record("peers", name="Peers", kind="peer_support"),
+        make_record("line", name="Line", kind="crisis_line", locations=[], schedules=[]),
+    )
+    ours = _fhir(client, "/fhir/HealthcareService", {"service-type": f"{KIND_SYSTEM}|"})
+    assert (ours["total"], sorted(_bundle_names(ours))) == (2, ["Line", "Peers"])
+    mhsds = _fhir(client, "/fhir/HealthcareService", {"service-type": f"{MHSDS_TEAM_TYPE_SYSTEM}|"})
+    assert _bundle_names(mhsds) == ["Line"]
+    assert _fhir(client, "/fhir/HealthcareService", {"service-type": "http://other.example|"})["total"] == 0
 
 
 def test_search_near_a_point_leaves_out_what_is_far_and_pages(client: TestClient, engine: Engine) -> None:

@@ -283,10 +283,10 @@ def _location(index: DirectoryIndex, users: list[tuple[int, int]], today: date) 
 
 
 def _matches_type(codes: set[tuple[str, str]], token: str) -> bool:
-    # FHIR token search: `code` matches in any system, `system|code` only in that system.
+    # FHIR token search: `code` matches in any system, `system|code` only in that system, `system|` any code in it.
     if "|" in token:
         system, _, code = token.rpartition("|")
-        return (system, code) in codes
+        return any(s == system and code in {c, ""} for s, c in codes)
     return any(code == token for _, code in codes)
 
 
@@ -362,7 +362,7 @@ def search_healthcare_services(
         Query(
             alias="service-type",
             description="Kind code (ours, e.g. crisis_cafe, or an MHSDS team type, e.g. A21), optionally "
-            "system|code; comma-separated for any of several.",
+            "system|code (system| for any code in that system); comma-separated for any of several.",
         ),
     ] = None,
     active: Annotated[
