@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from service_finder.domain.provenance import is_stale
-from service_finder.domain.taxonomy import KINDS, ServiceKind, ServiceStatus
+from service_finder.domain.taxonomy import KINDS, PhoneType, ServiceKind, ServiceStatus
 from service_finder.schemas import LocationRecord, ServiceRecord
 from service_finder.search.index import has_door
 
@@ -30,6 +30,13 @@ class PointGeometry(BaseModel):
     coordinates: tuple[float, float] = Field(description="[longitude, latitude], WGS84 (RFC 7946 order).")
 
 
+class PhoneNumber(BaseModel):
+    """A number and what it takes: a textphone or text-only number rung as a voice line does not answer."""
+
+    display: str = Field(description="The number as people read it.")
+    type: PhoneType = Field(description="voice, text, textphone or whatsapp.")
+
+
 class ServiceProperties(BaseModel):
     """What a map shows about a service at one place."""
 
@@ -40,7 +47,8 @@ class ServiceProperties(BaseModel):
     kind_label: str = Field(description="The kind in words.")
     demo: bool = Field(description="Demonstration data, not a real service: always show this label.")
     status: ServiceStatus = Field(description="active, inactive, temporarily_closed or defunct.")
-    phones: list[str] = Field(description="Phone numbers as people read them.")
+    phones: list[str] = Field(description="Phone numbers as people read them (their types: phone_numbers).")
+    phone_numbers: list[PhoneNumber] = Field(description="The same numbers, in the same order, each with its type.")
     url: str | None = Field(description="Website of the service.")
     address: str = Field(description="Place name and street address, town.")
     postcode: str = Field(description="Postcode of the location.")
@@ -138,6 +146,9 @@ def feature_collection(
                 demo=record.is_demo,
                 status=record.status,
                 phones=[phone.display or phone.number for phone in record.phones],
+                phone_numbers=[
+                    PhoneNumber(display=phone.display or phone.number, type=phone.type) for phone in record.phones
+                ],
                 url=record.url,
                 address=_address(place),
                 postcode=place.postcode,

@@ -45,3 +45,14 @@ def test_a_phone_lines_office_is_not_a_pin_on_the_map_of_places_to_go() -> None:
     cafe = make_record("cafe")
     collection = feature_collection([line, cafe], today=date(2026, 11, 24))
     assert [f.properties.id for f in collection.features] == ["cafe"]
+
+
+def test_a_map_says_which_number_is_a_textphone() -> None:
+    # Shown as a plain number, a textphone line was rung by voice callers and a deaf caller's text number looked
+    # like a voice line.
+    record = make_record(phones=[{"number": "0113 496 0001"}, {"number": "0113 496 0002", "type": "textphone"}])
+    properties = feature_collection([record], today=date(2026, 11, 24)).features[0].properties.model_dump(mode="json")
+    assert properties["phone_numbers"] == [
+        {"display": "0113 496 0001", "type": "voice"},
+        {"display": "0113 496 0002", "type": "textphone"},
+    ]
