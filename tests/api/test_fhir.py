@@ -388,6 +388,14 @@ def test_eligibility_states_every_criterion_the_record_gives(client: TestClient,
     assert "Must be registered with a GP" in words
 
 
+def test_a_format_whose_plus_arrived_as_a_space_is_fhir_json(client: TestClient) -> None:
+    # `+` sent unescaped in a query string arrives as a space: the FHIR specification's own example,
+    # _format=application/fhir+json typed into a browser, was refused with 406.
+    response = client.get("/fhir/metadata?_format=application/fhir+json")
+    assert response.status_code == 200, response.text
+    assert response.json()["resourceType"] == "CapabilityStatement"
+
+
 def test_the_server_states_its_capabilities(client: TestClient) -> None:
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 

@@ -226,7 +226,8 @@ def _only_known(request: Request, known: set[str]) -> None:
                 400, "invalid", f"search parameter {name} is given {len(values)} times ({listed}): give it once", name
             )
     wanted = request.query_params.get("_format")
-    if wanted and wanted not in FORMATS:
+    # A `+` sent unescaped is decoded as a space (form encoding): "application/fhir json" asked for FHIR JSON.
+    if wanted and wanted.replace(" ", "+") not in FORMATS:
         raise FhirError(
             406, "not-supported", f"_format {quoted(wanted)}: this server answers in FHIR JSON only (json)", "_format"
         )
