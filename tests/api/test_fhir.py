@@ -396,6 +396,23 @@ def test_a_format_whose_plus_arrived_as_a_space_is_fhir_json(client: TestClient)
     assert response.json()["resourceType"] == "CapabilityStatement"
 
 
+@pytest.mark.parametrize(
+    ("mode", "status", "code"),
+    [("full", 200, None), ("", 200, None), ("terminology", 400, "not-supported"), ("x", 400, "invalid")],
+)
+def test_metadata_answers_the_mode_it_supports_and_refuses_the_others(
+    client: TestClient, mode: str, status: int, code: str | None
+) -> None:
+    # A mode it did not answer in was taken for granted: mode=terminology (a TerminologyCapabilities) was answered
+    # with the CapabilityStatement, as if the client had its terminology.
+    body = _fhir(client, "/fhir/metadata", {"mode": mode}, status=status)
+    if code is None:
+        assert body["resourceType"] == "CapabilityStatement"
+    else:
+        [issue] = OperationOutcome.model_validate(body).issue
+        assert (issue.code, issue.expression) == (code, ["mode"])
+
+
 def test_the_server_states_its_capabilities(client: TestClient) -> None:
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 

@@ -291,16 +291,39 @@ def _matches_type(codes: set[tuple[str, str]], token: str) -> bool:
     return any(code == token for _, code in codes)
 
 
+MODE_PATTERN = r"^(?:full|normative|terminology)?$"
+
+
+def _mode(value: str | None) -> None:
+    # The statement answered for a mode it is not would be taken as that mode's answer.
+    why = "must be full, normative or terminology (this server answers full only)"
+    if _read("mode", value, MODE_PATTERN, why) and value != "full":
+        raise FhirError(400, "not-supported", f"mode {quoted(value)}: this server answers mode=full only", "mode")
+
+
 @router.get(
     "/metadata",
     operation_id="fhir-capabilities",
     summary="What this FHIR server does: a CapabilityStatement",
     response_class=FhirResponse,
-    responses=_responses(examples.fhir_capability_statement_example(), {400: _READ_ERRORS[400], 406: _FORMAT_ERROR}),
+    responses=_responses(
+        examples.fhir_capability_statement_example(),
+        {400: _READ_ERRORS[400], 406: _FORMAT_ERROR, 422: _unreadable("mode")},
+    ),
 )
-def capabilities(request: Request) -> FhirResponse:
+def capabilities(
+    request: Request,
+    mode: Annotated[
+        str | None,
+        Query(
+            description="full (the default) only: normative and terminology are refused as not supported.",
+            json_schema_extra=_pattern(MODE_PATTERN),
+        ),
+    ] = None,
+) -> FhirResponse:
     try:
         _only_known(request, {"_format", "mode"})
+        _mode(mode)
     except FhirError as error:
         return error.response()
     return FhirResponse(capability_statement(_base_url(request)))
