@@ -470,7 +470,7 @@ class TimeLimitMiddleware:
 # What each part of the service can answer with. Pages and docs are HTML and are left to the browser.
 _JSON = ("application/json", "application/problem+json")
 PRODUCES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("/fhir", ("application/fhir+json", *_JSON)),
+    ("/fhir", ("application/fhir+json", "application/json+fhir", *_JSON)),  # the second: DSTU2 clients, as _format
     ("/v1/services.geojson", ("application/geo+json", *_JSON)),
     ("/v1/coverage", ("image/png", "image/svg+xml", "text/csv", "application/geo+json", *_JSON)),
     ("/v1", _JSON),

@@ -479,7 +479,9 @@ def healthcare_service(record: ServiceRecord, *, today: date, last_modified: dat
         else record.alert or None,
         "telecom": _telecom(record) or None,
         "location": [
-            {"reference": f"Location/{fhir_id(location.id)}", "display": location.name or location.address}
+            # FHIR refuses an empty string: a place with neither name nor address is referred to by id alone.
+            {"reference": f"Location/{fhir_id(location.id)}"}
+            | ({"display": shown} if (shown := location.name or location.address) else {})
             for location in record.locations
         ]
         or None,

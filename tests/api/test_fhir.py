@@ -500,3 +500,11 @@ def test_links_point_at_the_configured_public_address_not_the_host_header(engine
     assert all(entry["fullUrl"].startswith("https://finder.example.org/fhir/") for entry in bundle["entry"])
     assert metadata["implementation"]["url"].startswith("https://finder.example.org/fhir")
     assert hsds["openapi_url"] == "https://finder.example.org/openapi.json"
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+json", "application/json+fhir"])
+def test_both_fhir_json_media_types_are_accepted_in_accept_as_in_format(client: TestClient, accept: str) -> None:
+    # `_format=application/json+fhir` (the DSTU2 name older clients send) was accepted, the same in Accept a 406.
+    response = client.get("/fhir/metadata", headers={"Accept": accept})
+    assert response.status_code == 200, response.text
+    assert response.json()["resourceType"] == "CapabilityStatement"

@@ -405,3 +405,11 @@ def test_eligibility_says_what_the_record_does_not_know() -> None:
         assert words in comment
     known = _service(make_record(eligibility={"accepts_substance_use": True}))["eligibility"][0]["comment"]
     assert "not recorded" not in known.lower()
+
+
+def test_a_location_with_neither_name_nor_address_is_referred_to_by_id_alone() -> None:
+    # An empty `display` is not valid FHIR: the resource failed validation in any strict client.
+    place = {"id": "bare-site", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55, "address": ""}
+    resource = _service(make_record(locations=[place]))
+    HealthcareService.model_validate(resource)
+    assert resource["location"] == [{"reference": "Location/bare-site"}]
