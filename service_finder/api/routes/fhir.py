@@ -317,7 +317,8 @@ def capabilities(
         str | None,
         Query(
             description="full (the default) only: normative and terminology are refused as not supported.",
-            json_schema_extra=_pattern(MODE_PATTERN),
+            # The contract names only what is answered: FHIR's other modes are refused (not-supported) at run time.
+            json_schema_extra=_pattern(r"^(?:full)?$"),
         ),
     ] = None,
 ) -> FhirResponse:
