@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 
@@ -210,7 +211,7 @@ def _normal(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.replace("(demo)", "")).strip()
 
 
-def _duplicates(services: tuple[ServiceRecord, ...]) -> list[Finding]:
+def _duplicates(services: Sequence[ServiceRecord]) -> list[Finding]:
     by_name_postcode: dict[tuple[str, str], list[ServiceRecord]] = defaultdict(list)
     by_phone: dict[str, list[tuple[ServiceRecord, float, float]]] = defaultdict(list)
     for record in services:

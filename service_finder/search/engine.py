@@ -1856,7 +1856,7 @@ def _national_lines(index: DirectoryIndex) -> list[ServiceRecord]:
     snapshot."""
     found = index.memo.get("national-lines")
     if found is None:
-        found = [index.services[i] for i in np.flatnonzero(index.safety_net & index.active)]
+        found = [index.services[int(i)] for i in np.flatnonzero(index.safety_net & index.active)]
         found.sort(key=lambda r: (SAFETY_NET_ORDER.get(r.kind, 9), r.eligibility.maximum_age is not None, r.name))
         index.memo["national-lines"] = found
     assert isinstance(found, list)
@@ -1942,7 +1942,7 @@ def _polygon_lines(index: DirectoryIndex) -> list[ServiceRecord]:
     found = index.memo.get("polygon-lines")
     if found is None:
         polygon = np.flatnonzero(index.catchment == CATCHMENT_CODES[CatchmentType.polygon])
-        found = index.memo["polygon-lines"] = [index.services[i] for i in polygon if _is_local_line(index, int(i))]
+        found = index.memo["polygon-lines"] = [index.services[int(i)] for i in polygon if _is_local_line(index, int(i))]
     assert isinstance(found, list)
     return found
 

@@ -9,6 +9,7 @@ contiguous slices found by binary search: one per row the search circle crosses.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from service_finder.domain.taxonomy import (
     ServiceStatus,
 )
 from service_finder.schemas import Criterion, ServiceRecord, ServiceSummary
+from service_finder.search.packed import Keeper
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius, as geopy's great_circle uses
 UNKNOWN = -1  # tri-state "not recorded" in int8 arrays
@@ -129,9 +131,63 @@ def tri_state(value: bool | None) -> int:
     return UNKNOWN if value is None else int(value)
 
 
+# What a unit is (DirectoryIndex.build): a place to go, a line searched wherever it serves, or a line's office.
+_SITE, _REMOTE, _OFFICE = 0, 1, 2
+
+# The per-service columns every search reads, and their types, in the order _service_values gives them.
+SERVICE_COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
+    ("kind", np.uint8),
+    ("active", np.bool_),
+    ("temporarily_closed", np.bool_),
+    ("safety_net", np.bool_),
+    ("min_age", np.int16),
+    ("max_age", np.int16),
+    ("referral", np.uint32),
+    ("referral_known", np.bool_),
+    ("needs", np.uint32),
+    ("access_yes", np.uint32),
+    ("access_no", np.uint32),
+    ("no_premises", np.bool_),
+    ("modes", np.uint32),
+    ("intoxicated", np.int8),
+    ("substances", np.int8),
+    ("genders", np.uint32),
+    ("gp_required", np.bool_),
+    ("catchment", np.uint8),
+)
+
+
+def _service_values(record: ServiceRecord) -> tuple[int, ...]:
+    """One service's values of SERVICE_COLUMNS."""
+    e = record.eligibility
+    accessibility = record.access.accessibility.items()
+    return (
+        KIND_CODES[record.kind],
+        record.status is ServiceStatus.active,
+        record.status is ServiceStatus.temporarily_closed,
+        record.safety_net,
+        # 0 (from birth) limits no one: the same as no lower limit, so an age not given leaves it certain.
+        e.minimum_age if e.minimum_age else NO_MIN_AGE,
+        e.maximum_age if e.maximum_age is not None else NO_MAX_AGE,
+        bit_mask(e.referral_routes),
+        e.referral_routes is not None,
+        bit_mask(record.needs),
+        bit_mask([f for f, ok in accessibility if ok]),
+        bit_mask([f for f, ok in accessibility if ok is False]),
+        not has_door(record),
+        bit_mask(record.access.contact_modes),
+        tri_state(e.accepts_intoxicated),
+        tri_state(e.accepts_substance_use),
+        bit_mask(e.genders),
+        # Required, or not recorded: either way the person may need to be registered with a GP there ("check").
+        e.gp_registration_required is not False,
+        CATCHMENT_CODES[e.catchment.type if e.catchment else None],
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class DirectoryIndex:
-    services: tuple[ServiceRecord, ...]
+    services: Sequence[ServiceRecord]  # a tuple, or PackedRecords in a large directory
     last_modified: tuple[datetime | None, ...]
     version: int
     built_at: datetime
@@ -204,113 +260,98 @@ class DirectoryIndex:
     @classmethod
     def build(
         cls,
-        records: Sequence[ServiceRecord],
+        records: Iterable[ServiceRecord],
         *,
         version: int,
         built_at: datetime,
         last_modified: Mapping[str, datetime] | None = None,
+        packed: bool | None = None,
     ) -> DirectoryIndex:
-        records = tuple(sorted(records, key=lambda r: r.id))
+        """The index of `records` (read once, in any order; kept in id order). `packed`: keep the records
+        compressed (see packed.py); by default, only a directory larger than PACK_ABOVE is. `last_modified` is
+        read once every record has been (catalogue.load_index fills it while they are read)."""
         modified = last_modified or {}
-        n = len(records)
-        members_by_district: dict[str, list[int]] = {}
-        entries: list[tuple[float, float, float, int]] = []
-        offices: list[tuple[int, float, float]] = []
-        remote: list[int] = []
-        unit_service: list[int] = []
-        unit_location: list[int] = []
-        unit_schedules: list[tuple[WeeklySchedule, ...]] = []
+        keeper = Keeper(packed)
+        ids: list[str] = []
+        # Typed arrays, not lists: a million services would leave millions of int and float objects behind, freed
+        # but scattered through memory the process keeps (what the index's resident size would be measured with).
+        values = [array("q") for _ in SERVICE_COLUMNS]
+        due = array("q")
+        districts: list[tuple[int, Sequence[str]]] = []
+        # Per unit, in the order read (regrouped in id order below): its service's position as read, its location
+        # (-1 for none), where it is (NaN for none), its hours, and what it is (a site, a remote unit, an office).
+        unit_owner, unit_place, unit_what = array("q"), array("q"), array("q")
+        unit_lat, unit_lon = array("d"), array("d")
+        unit_hours: list[tuple[WeeklySchedule, ...]] = []
         interned: dict[tuple[WeeklySchedule, ...], tuple[WeeklySchedule, ...]] = {}
-        unit_closed: list[bool] = []
-        first_unit: list[int] = []
-        due: list[int] = []
-        for i, record in enumerate(records):
-            first_unit.append(len(unit_service))
+        for read, record in enumerate(records):
+            ids.append(record.id)
+            for column, value in zip(values, _service_values(record), strict=True):
+                column.append(value)
             catchment = record.eligibility.catchment
             if catchment is not None and catchment.type is CatchmentType.districts:
-                for code in catchment.districts:
-                    members_by_district.setdefault(code, []).append(i)
-            closed = record.status is ServiceStatus.temporarily_closed
+                districts.append((read, catchment.districts))
             door = has_door(record)
             placed = reached_from_offices(record)
             for j, location in enumerate(record.locations if placed else [None]):
-                unit = len(unit_service)
-                unit_service.append(i)
-                unit_location.append(-1 if location is None else j)
                 hours = site_schedules(record, location.id) if door and location is not None else line_schedules(record)
                 # Many sites keep the same hours (24/7, weekdays 9 to 5, a template's copies): one object each.
-                unit_schedules.append(interned.setdefault(hours, hours))
-                unit_closed.append(closed)
-                if location is None:
-                    remote.append(unit)
-                else:
-                    entries.append(
-                        (grid_key(location.latitude, location.longitude), location.latitude, location.longitude, unit)
-                    )
+                unit_hours.append(interned.setdefault(hours, hours))
+                unit_owner.append(read)
+                unit_place.append(-1 if location is None else j)
+                unit_lat.append(math.nan if location is None else location.latitude)
+                unit_lon.append(math.nan if location is None else location.longitude)
+                unit_what.append(_REMOTE if location is None else _SITE)
             for j, office in enumerate([] if placed else record.locations):
-                offices.append((len(unit_service), office.latitude, office.longitude))
-                unit_service.append(i)
-                unit_location.append(j)
-                unit_schedules.append(())
-                unit_closed.append(closed)
+                unit_hours.append(())
+                unit_owner.append(read)
+                unit_place.append(j)
+                unit_lat.append(office.latitude)
+                unit_lon.append(office.longitude)
+                unit_what.append(_OFFICE)
             review = review_due(record.provenance.verified_at, record.provenance.verify_due)
             due.append(review.toordinal() if review is not None and record.provenance.verified_at else -1)
-        first_unit.append(len(unit_service))
-        entries.sort()
-        table = np.array(entries, dtype=np.float64).reshape(-1, 4)
-
-        def column(values: Sequence[int | bool], dtype: type[np.generic]) -> npt.NDArray[Any]:
-            return np.array(values, dtype=dtype).reshape(n)
-
-        eligibility = [r.eligibility for r in records]
-        lat_rad, lon_rad = np.radians(table[:, 1]), np.radians(table[:, 2])
+            keeper.add(record)
+        n = len(ids)
+        order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.intp)  # positions as read, in id order
+        rank = np.empty(n, np.intp)
+        rank[order] = np.arange(n)
         columns = {
-            "kind": column([KIND_CODES[r.kind] for r in records], np.uint8),
-            "active": column([r.status is ServiceStatus.active for r in records], np.bool_),
-            "safety_net": column([r.safety_net for r in records], np.bool_),
-            "min_age": column(
-                # 0 (from birth) limits no one: the same as no lower limit, so an age not given leaves it certain.
-                [e.minimum_age if e.minimum_age else NO_MIN_AGE for e in eligibility],
-                np.int16,
-            ),
-            "max_age": column(
-                [e.maximum_age if e.maximum_age is not None else NO_MAX_AGE for e in eligibility], np.int16
-            ),
-            "referral": column([bit_mask(e.referral_routes) for e in eligibility], np.uint32),
-            "referral_known": column([e.referral_routes is not None for e in eligibility], np.bool_),
-            "needs": column([bit_mask(r.needs) for r in records], np.uint32),
-            "access_yes": column(
-                [bit_mask([f for f, ok in r.access.accessibility.items() if ok]) for r in records],
-                np.uint32,
-            ),
-            "access_no": column(
-                [bit_mask([f for f, ok in r.access.accessibility.items() if ok is False]) for r in records],
-                np.uint32,
-            ),
-            "no_premises": column([not has_door(r) for r in records], np.bool_),
-            "modes": column([bit_mask(r.access.contact_modes) for r in records], np.uint32),
-            "intoxicated": column([tri_state(e.accepts_intoxicated) for e in eligibility], np.int8),
-            "substances": column([tri_state(e.accepts_substance_use) for e in eligibility], np.int8),
-            "genders": column([bit_mask(e.genders) for e in eligibility], np.uint32),
-            # Required, or not recorded: either way the person may need to be registered with a GP there ("check").
-            "gp_required": column([e.gp_registration_required is not False for e in eligibility], np.bool_),
-            "catchment": column(
-                [CATCHMENT_CODES[e.catchment.type if e.catchment else None] for e in eligibility], np.uint8
-            ),
+            name: np.frombuffer(column, dtype=np.int64).astype(dtype)[order]
+            for (name, dtype), column in zip(SERVICE_COLUMNS, values, strict=True)
         }
+        # Units regrouped by their service's position in id order, each service's in the order it gave them.
+        owner_rank = rank[np.frombuffer(unit_owner, dtype=np.int64)]
+        unit_order = np.argsort(owner_rank, kind="stable")
+        unit_service = owner_rank[unit_order].astype(np.int32)
+        unit_location = np.frombuffer(unit_place, dtype=np.int64).astype(np.int32)[unit_order]
+        lat = np.frombuffer(unit_lat, dtype=np.float64)[unit_order]
+        lon = np.frombuffer(unit_lon, dtype=np.float64)[unit_order]
+        what = np.frombuffer(unit_what, dtype=np.int64)[unit_order]
+        units = np.arange(unit_service.size, dtype=np.int32)
+        sites = units[what == _SITE]
+        keys = np.floor(lat[sites] / GRID_ROW_DEG) * ROW_SPAN + (lon[sites] + 180.0)  # grid_key, vectorised
+        by_key = np.lexsort((sites, lon[sites], lat[sites], keys))
+        entry_unit, entry_lat, entry_lon = sites[by_key], lat[sites][by_key], lon[sites][by_key]
+        office_units = units[what == _OFFICE]
+        members: dict[str, list[int]] = {}
+        for read, codes in districts:
+            for code in codes:
+                members.setdefault(code, []).append(int(rank[read]))
+        sorted_ids = [ids[i] for i in order]
         classes, class_service = _eligibility_classes(columns)
         words = _words(columns)
         word_classes, word_class_service = _classes([words.view(np.int64), columns["min_age"], columns["max_age"]])
+        lat_rad, lon_rad = np.radians(entry_lat), np.radians(entry_lon)
         return cls(
-            services=records,
-            last_modified=tuple(modified.get(r.id) for r in records),
+            services=keeper.finish(order.tolist()),
+            last_modified=tuple(modified.get(service) for service in sorted_ids),
             version=version,
             built_at=built_at,
-            hours=CompiledWeek.compile(unit_schedules, unit_closed),
-            temporarily_closed=column(
-                [r.status is ServiceStatus.temporarily_closed for r in records],
-                np.bool_,
+            hours=CompiledWeek.compile(
+                [unit_hours[i] for i in unit_order.tolist()], columns["temporarily_closed"][unit_service].tolist()
             ),
+            temporarily_closed=columns["temporarily_closed"],
             kind=columns["kind"],
             active=columns["active"],
             safety_net=columns["safety_net"],
@@ -329,26 +370,26 @@ class DirectoryIndex:
             genders=columns["genders"],
             gp_required=columns["gp_required"],
             catchment=columns["catchment"],
-            review_due=column(due, np.int32),
+            review_due=np.frombuffer(due, dtype=np.int64).astype(np.int32)[order],
             word=words,
             eligibility_class=classes,
             class_service=class_service,
             word_class=word_classes,
             word_class_service=word_class_service,
-            unit_class=word_classes[np.array(unit_service, dtype=np.int32)],
-            unit_service=np.array(unit_service, dtype=np.int32),
-            unit_location=np.array(unit_location, dtype=np.int32),
-            first_unit=np.array(first_unit, dtype=np.int32),
-            remote=np.array(remote, dtype=np.int32),
-            district_members={code: np.array(ids, dtype=np.int32) for code, ids in members_by_district.items()},
-            entry_unit=table[:, 3].astype(np.int32),
-            unit_entry=_inverse(table[:, 3].astype(np.int32), len(unit_service)),
-            entry_key=np.ascontiguousarray(table[:, 0]),
-            entry_lat=np.ascontiguousarray(table[:, 1]),
-            entry_lon=np.ascontiguousarray(table[:, 2]),
+            unit_class=word_classes[unit_service],
+            unit_service=unit_service,
+            unit_location=unit_location,
+            first_unit=np.searchsorted(unit_service, np.arange(n + 1)).astype(np.int32),
+            remote=units[what == _REMOTE],
+            district_members={code: np.array(sorted(rows), dtype=np.int32) for code, rows in members.items()},
+            entry_unit=entry_unit,
+            unit_entry=_inverse(entry_unit, unit_service.size),
+            entry_key=np.ascontiguousarray(keys[by_key]),
+            entry_lat=entry_lat,
+            entry_lon=entry_lon,
             entry_xyz=np.stack([np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad)]),
-            offices=np.array(offices, dtype=np.float64).reshape(-1, 3),
-            position={r.id: i for i, r in enumerate(records)},
+            offices=np.column_stack([office_units, lat[office_units], lon[office_units]]).astype(np.float64),
+            position={service: i for i, service in enumerate(sorted_ids)},
         )
 
     def near(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:

@@ -1,0 +1,145 @@
+"""A large directory keeps its records packed (service_finder/search/packed.py). Packing is only a way of keeping
+them: every record reads back equal, and every search answers exactly as it does over the records as objects."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from itertools import product
+from typing import Any
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from service_finder.schemas import ResolvedLocation, SearchRequest, ServiceRecord
+from service_finder.search import packed as packed_module
+from service_finder.search.engine import search
+from service_finder.search.index import DirectoryIndex
+from service_finder.search.packed import Keeper, PackedRecords, Packer
+from tests.search.conftest import BUILT_AT, LONDON
+from tests.search.test_invariants import SETTINGS, directories, instants, locations, requests
+
+
+def packed(records: list[ServiceRecord], **options: Any) -> PackedRecords:
+    packer = Packer()
+    for record in records:
+        packer.add(record)
+    return packer.finish(range(len(records)), **options)
+
+
+def test_every_shipped_record_reads_back_equal(
+    demo_records: list[ServiceRecord], national_records: list[ServiceRecord]
+) -> None:
+    records = [*demo_records, *national_records]
+    shelf = packed(records)
+    assert len(shelf) == len(records)
+    assert list(shelf) == records
+    assert [shelf[i] for i in range(len(records))] == records
+    assert shelf[-1] == records[-1]
+    assert shelf[np.int32(3)] == records[3]  # the engine indexes with numpy's integers
+    assert list(shelf[2:5]) == records[2:5]
+    with pytest.raises(IndexError):
+        shelf[len(records)]
+    # Packed, the demonstration directory takes a fraction of its JSON: what makes 1,000,000 services fit.
+    assert shelf.packed_bytes < sum(len(r.model_dump_json()) for r in records) / 4
+
+
+def test_a_record_stored_before_a_rule_was_tightened_reads_back(demo_records: list[ServiceRecord]) -> None:
+    # Stored before web addresses were checked: readable from the store as it is, so it must be from the pack too
+    # (refused there, the search that reached it would fail).
+    data = demo_records[0].model_dump(mode="json")
+    data["provenance"]["source_url"] = "javascript:alert(1)"
+    legacy = ServiceRecord.model_validate(data, context={"stored": True})
+    assert packed([legacy, *demo_records[1:20]])[0] == legacy
+
+
+def test_a_few_records_pack_without_a_full_dictionary(demo_records: list[ServiceRecord]) -> None:
+    # Fewer records than the dictionary is made from (and none at all): still exact.
+    assert list(packed(demo_records[:3])) == demo_records[:3]
+    assert list(packed([])) == []
+
+
+def test_decoded_records_kept_are_bounded(demo_records: list[ServiceRecord]) -> None:
+    shelf = packed(demo_records, decoded=8)
+    first = shelf[0]
+    assert shelf[0] is first  # kept decoded: a search reading a result's record twice decodes it once
+    for i in range(40):
+        assert shelf[i] == demo_records[i]
+    assert len(shelf._decoded) == 8  # at most 8 kept: a long-running server over 1,000,000 services does not grow
+    assert shelf[0] == first
+    assert shelf[0] is not first
+
+
+def test_the_keeper_packs_once_the_directory_is_large(demo_records: list[ServiceRecord]) -> None:
+    records = demo_records[:30]
+    order = sorted(range(30), key=lambda i: records[i].id)
+    with patch.object(packed_module, "PACK_ABOVE", 20):
+        automatic = Keeper(None)
+        for record in records:
+            automatic.add(record)
+        kept = automatic.finish(order)
+    assert isinstance(kept, PackedRecords)
+    assert list(kept) == [records[i] for i in order]
+    small = Keeper(None)
+    for record in records:
+        small.add(record)
+    assert small.finish(order) == tuple(records[i] for i in order)
+    never = Keeper(False)
+    with patch.object(packed_module, "PACK_ABOVE", 20):
+        for record in records:
+            never.add(record)
+    assert isinstance(never.finish(order), tuple)
+
+
+def answer(index: DirectoryIndex, request: SearchRequest, where: ResolvedLocation | None, at: datetime) -> Any:
+    return search(index, request, location=where, at=at, today=at.date()).model_dump(mode="json")
+
+
+def test_a_packed_index_answers_as_the_plain_one(
+    demo_records: list[ServiceRecord], national_records: list[ServiceRecord], gazetteer: Any
+) -> None:
+    records = [*demo_records, *national_records]
+    shuffled = random.Random(4).sample(records, len(records))
+    plain = DirectoryIndex.build(records, version=1, built_at=BUILT_AT, packed=False)
+    # Packed, and read from a one-pass iterator in another order, as a streamed build reads them.
+    small = DirectoryIndex.build(iter(shuffled), version=1, built_at=BUILT_AT, packed=True)
+    assert isinstance(small.services, PackedRecords)
+    assert isinstance(plain.services, tuple)
+    assert list(small.services) == list(plain.services)
+    assert small.position == plain.position
+    for name in ("word", "unit_service", "unit_location", "entry_unit", "entry_key", "offices", "review_due"):
+        assert np.array_equal(getattr(small, name), getattr(plain, name)), name
+    places: list[ResolvedLocation | None] = [None]
+    for postcode in ("LS1 1UR", "M1 1AE", "B1 1BB", "NE1 4ST", "BS1 4DJ"):
+        point = gazetteer.lookup(postcode)
+        places.append(
+            ResolvedLocation(
+                latitude=point.latitude, longitude=point.longitude, source="postcode", district_code=point.district_code
+            )
+        )
+    people = [
+        {},
+        {"age": 17, "needs": ["self_harm"], "uses_substances": True, "explain": True},
+        {"intoxicated": True, "referral": "professional", "explain": True, "limit": 3},
+        {"open": "any", "age": 70, "radius_km": 80, "limit": 20, "explain": True},
+    ]
+    at_times = [datetime(2026, 10, 9, 20, 0, tzinfo=LONDON), datetime(2026, 12, 25, 3, 0, tzinfo=LONDON)]
+    answered = 0
+    for place, person, at in product(places, people, at_times):
+        request = SearchRequest.model_validate(person)
+        expected = answer(plain, request, place, at)
+        assert answer(small, request, place, at) == expected, (place, person, at)
+        answered += bool(expected["results"])
+    assert answered > 20  # real answers compared, not empty ones
+
+
+@SETTINGS
+@given(records=directories(min_size=1, max_size=10), request=requests, where=locations, at=instants)
+def test_packing_never_changes_an_answer(
+    records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
+) -> None:
+    plain = DirectoryIndex.build(records, version=1, built_at=BUILT_AT, packed=False)
+    small = DirectoryIndex.build(reversed(records), version=1, built_at=BUILT_AT, packed=True)
+    assert answer(small, request, where, at) == answer(plain, request, where, at)
