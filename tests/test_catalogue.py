@@ -4,6 +4,7 @@ install an older version over a newer one."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from service_finder import catalogue as catalogue_module
 from service_finder.catalogue import Catalogue
 from service_finder.errors import RecordUnreadable
 from service_finder.models import Service
+from service_finder.schemas import ServiceRecord
 from service_finder.search.index import DirectoryIndex
 from service_finder.storage import repository
 from tests.factories import make_record, service_data
@@ -234,10 +236,11 @@ def test_a_long_build_after_the_store_has_answered_is_not_taken_for_a_hang(engin
     building, may_finish = threading.Event(), threading.Event()
     real_build = DirectoryIndex.build
 
-    def slow_build(*args: Any, **kwargs: Any) -> DirectoryIndex:
+    def slow_build(records: Iterable[ServiceRecord], **kwargs: Any) -> DirectoryIndex:
+        read = list(records)  # the records are streamed into the build: every one read from the store
         building.set()
         assert may_finish.wait(timeout=30)
-        return real_build(*args, **kwargs)
+        return real_build(read, **kwargs)
 
     with (
         patch.object(DirectoryIndex, "build", side_effect=slow_build),
