@@ -230,8 +230,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         _of(
             Gone,
-            "The service was removed from the directory.",
-            "Drop your copy.",
+            "The service was removed from the directory (a read, or an editor's change, of it).",
+            "Drop your copy. An editor brings it back with `POST /v1/services`; nothing else does.",
         ),
         _of(
             PreconditionFailed,

@@ -273,6 +273,66 @@ def test_a_deleted_service_disappears_but_keeps_its_history(client: TestClient, 
     assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create", "delete"]
 
 
+def _remove(client: TestClient, service_id: str, headers: dict[str, str]) -> None:
+    assert client.post("/v1/services", json=service_data(service_id), headers=headers).status_code == 201
+    deleted = client.delete(f"/v1/services/{service_id}", headers={**headers, "If-Match": f'"{service_id}-r1"'})
+    assert deleted.status_code == 204
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("revision", ["r1", "r2"])  # the ETag last read, and the revision the removal wrote
+def test_a_change_to_a_removed_service_is_410_as_a_read_is_and_changes_nothing(
+    client: TestClient, engine: Engine, method: str, revision: str
+) -> None:
+    # They were 404 "not in the directory" while GET said 410 gone: an editor's tool took the id for a typo.
+    headers = _key(engine, "write")
+    _remove(client, "cafe", headers)
+    bodies: dict[str, Any] = {"PUT": service_data("cafe"), "PATCH": {"alert": "Closed today"}, "DELETE": None}
+    response = client.request(
+        method, "/v1/services/cafe", headers={**headers, "If-Match": f'"cafe-{revision}"'}, json=bodies[method]
+    )
+    assert response.status_code == 410
+    assert response.headers["content-type"] == "application/problem+json"
+    read = client.get("/v1/services/cafe").json()
+    assert (response.json()["type"], response.json()["field"], response.json()["value"]) == (
+        read["type"],
+        "service_id",
+        "cafe",
+    )
+    assert "POST" in response.json()["detail"]  # how to bring it back
+    assert client.get("/v1/services/cafe").status_code == 410  # not brought back
+    assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create", "delete"]
+    never = client.request(
+        method,
+        "/v1/services/never-was",
+        headers={**headers, "If-Match": '"never-was-r1"'},
+        json=service_data("never-was") if method == "PUT" else bodies[method],
+    )
+    assert never.status_code == 404
+
+
+def test_a_service_removed_while_a_change_is_on_its_way_is_not_brought_back(client: TestClient, engine: Engine) -> None:
+    # The route looks before the write; a removal can commit between the two. A PUT whose If-Match is the removal's
+    # revision then matched the stored row and brought the service back, with no POST. Simulated by a look that
+    # still sees the removed row.
+    headers = _key(engine, "write")
+    _remove(client, "cafe", headers)
+    real_revision = repository.service_revision
+
+    def look_before_the_removal(session: Session, service_id: str, *, include_deleted: bool = False) -> int | None:
+        return real_revision(session, service_id, include_deleted=True)
+
+    with patch.object(repository, "service_revision", look_before_the_removal):
+        response = client.put(
+            "/v1/services/cafe", json=service_data("cafe"), headers={**headers, "If-Match": '"cafe-r2"'}
+        )
+    assert response.status_code == 410
+    assert response.json()["value"] == "cafe"
+    assert client.get("/v1/services/cafe").status_code == 410
+    assert _search_ids(client) == []
+    assert [h["action"] for h in client.get("/v1/services/cafe/history").json()] == ["create", "delete"]
+
+
 def test_a_poller_learns_of_a_removal_as_well_as_of_changes(client: TestClient, engine: Engine) -> None:
     headers = _key(engine, "write")
     for name in ("cafe", "haven"):

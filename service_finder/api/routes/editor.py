@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from service_finder.api.auth import EditorDep
-from service_finder.api.deps import AppState, GazetteerDep, NoUnknownQuery, StateDep, TodayDep
+from service_finder.api.deps import AppState, GazetteerDep, NoUnknownQuery, StateDep, TodayDep, removed_words
 from service_finder.api.docs import header_refs, problem_example, problem_responses
 from service_finder.errors import (
     Conflict,
     GazetteerUnavailable,
+    Gone,
     InvalidParameter,
     NotFound,
     PreconditionRequired,
@@ -39,6 +40,8 @@ router = APIRouter(prefix="/v1/services", tags=["editing"], dependencies=[NoUnkn
 # How long a change waits for another write to the directory (an import can hold it for minutes) before it is
 # answered 503 with Retry-After, nothing written: as long as SQLite waits for its write lock (storage/db.py).
 WRITE_LOCK_WAIT = timedelta(seconds=15)
+# What a change to a removed service is told besides what a read is: PUT and PATCH change, they do not bring back.
+REMOVED = "nothing was changed (POST the record to /v1/services to bring it back)"
 NO_GAZETTEER = (
     "the postcode gazetteer is not loaded on this server, so the record's postcodes and districts cannot be "
     "checked; nothing was written"
@@ -160,6 +163,10 @@ async def _save(
     def write() -> StoredService:
         with write_session(state.engine) as session:
             repository.lock_directory(session, wait=WRITE_LOCK_WAIT)
+            if not create:
+                # Removed since the route looked, with an If-Match of the removal's revision: saving would bring it
+                # back, as only POST may.
+                _refuse_removed(session, record.id)
             # A creation that another writer got in first is a Conflict from the repository; any other failure of a
             # key is a fault, never "try again".
             repository.upsert_services(
@@ -233,15 +240,28 @@ async def create_service(
     return saved
 
 
+def _with_removed(responses: dict[int | str, Any], instance: str) -> dict[int | str, Any]:
+    """`responses`, whose 410 is the one a change of a removed service gets: the problem a read of it gets."""
+    responses[410]["description"] = (
+        "The service was removed from the directory (`gone`, as `GET` answers): nothing is changed. `POST` the "
+        "record to `/v1/services` to bring it back."
+    )
+    responses[410]["content"]["application/problem+json"]["example"] = problem_example(
+        410,
+        detail="service 'leeds-evening-safe-haven' was removed from the directory at 2026-11-20T10:15:00Z: drop any "
+        f"copy of it; {REMOVED}",
+        instance=instance,
+        field="service_id",
+        value="leeds-evening-safe-haven",
+    )
+    return responses
+
+
 def _change_responses() -> dict[int | str, Any]:
     """What PUT and PATCH of one service can answer (a fresh dict each: FastAPI keeps each route's own)."""
     instance = "/v1/services/leeds-evening-safe-haven"
-    return {
-        200: {"headers": header_refs("ETag")},
-        **_with_no_gazetteer(
-            problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 500, 503, instance=instance), instance
-        ),
-    }
+    problems = problem_responses(400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 428, 500, 503, instance=instance)
+    return {200: {"headers": header_refs("ETag")}, **_with_no_gazetteer(_with_removed(problems, instance), instance)}
 
 
 @router.put(
@@ -265,9 +285,9 @@ async def replace_service(
         raise InvalidParameter(
             f"the body's id {record.id!r} does not match the URL's {service_id!r}", field="id", value=record.id
         )
-    # The row, not the record: PUT is how a record that no longer validates is repaired.
-    if await asyncio.to_thread(_revision, state, service_id) is None:
-        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+    # The row, not the record: PUT is how a record that no longer validates is repaired. PUT does not create, nor
+    # bring back a removed service (410, as a read of it says): POST does.
+    await asyncio.to_thread(_require_row, state, service_id)
     saved = await _save(
         state,
         _checked(record, gazetteer),
@@ -344,8 +364,11 @@ async def update_service(
     summary="Remove a service (soft delete: its history stays; If-Match required)",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,  # no body, so no Content-Type
-    responses=problem_responses(
-        400, 401, 403, 404, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+    responses=_with_removed(
+        problem_responses(
+            400, 401, 403, 404, 410, 412, 422, 428, 503, instance="/v1/services/leeds-evening-safe-haven"
+        ),
+        "/v1/services/leeds-evening-safe-haven",
     ),
 )
 async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateDep, if_match: IfMatch = None) -> None:
@@ -354,6 +377,7 @@ async def delete_service(service_id: ServiceId, editor: EditorDep, state: StateD
     def delete() -> None:
         with write_session(state.engine) as session:
             repository.lock_directory(session, wait=WRITE_LOCK_WAIT)
+            _refuse_removed(session, service_id)
             repository.delete_service(session, service_id, expected_revision=expected, actor=editor.actor)
             session.commit()
         state.catalogue.refresh()
@@ -394,12 +418,34 @@ def _revision(state: AppState, service_id: str) -> int | None:
         return repository.service_revision(session, service_id)
 
 
+def _require_row(state: AppState, service_id: str) -> None:
+    with Session(state.engine) as session:
+        if repository.service_revision(session, service_id) is None:
+            _refuse_removed(session, service_id)
+            raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+
+
 def _exists(state: AppState, service_id: str) -> StoredService:
     with Session(state.engine) as session:
         stored = repository.get_service(session, service_id)
-    if stored is None:
-        raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
+        if stored is None:
+            _refuse_removed(session, service_id)
+            raise NotFound(f"service {service_id!r} is not in the directory", field="service_id", value=service_id)
     return stored
+
+
+def _refuse_removed(session: Session, service_id: str) -> None:
+    """A change of a removed service is 410, as a read of it is (not 404: an editor's tool drops its copy rather than
+    taking the id for a typo), and writes nothing: PUT and PATCH do not bring it back, POST does."""
+    removed = repository.removed_at(session, service_id)
+    if removed is not None:
+        raise _gone(service_id, removed)
+
+
+def _gone(service_id: str, removed: datetime) -> Gone:
+    return Gone(
+        f"{removed_words(f'service {quoted(service_id)}', removed)}; {REMOVED}", field="service_id", value=service_id
+    )
 
 
 def _unknown_members(annotation: Any, patch: Any, path: str = "") -> Iterator[tuple[str, Any]]:
