@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, get_origin
@@ -73,7 +73,11 @@ def public_base(request: Request) -> str:
 
 def removed_words(what: str, removed: datetime) -> str:
     """What every read of a removed service says (/v1/services, HSDS, FHIR): when, and what the caller must do."""
-    return f"{what} was removed from the directory at {removed.isoformat().replace('+00:00', 'Z')}: drop any copy of it"
+    return f"{what} was removed from the directory at {utc_text(removed)}: drop any copy of it"
+
+
+def utc_text(instant: datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
 
 
 def gone(service_id: str, removed: datetime) -> Gone:
@@ -88,6 +92,21 @@ def removal_of(engine: Engine, service_id: str) -> datetime | None:
             return repository.removed_at(session, service_id)
     except SQLAlchemyError:
         return None
+
+
+def removal_named(
+    engine: Engine, name: str, naming: Callable[[str], str], *, id_prefix: str = ""
+) -> tuple[str, datetime] | None:
+    """The removed service that `naming` (our id -> its HSDS UUID, or its shortened FHIR id) calls `name`: its id,
+    and when it was removed. Those names are worked out from our id, never stored, so each removed service's (whose
+    id starts with `id_prefix`) is worked out anew: only for a read by such a name that found nothing. None as for
+    removal_of."""
+    try:
+        with Session(engine) as session:
+            removed = repository.removed_services(session, id_prefix=id_prefix)
+    except SQLAlchemyError:
+        return None
+    return next(((ident, at) for ident, at in removed if naming(ident) == name), None)
 
 
 async def get_today() -> date:

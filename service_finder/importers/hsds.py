@@ -423,7 +423,7 @@ def _phone(record_id: str, index: int, phone: PhoneRecord) -> dict[str, Any]:
             number = phone.display
     except PhoneError:
         pass
-    item: dict[str, Any] = {"id": phone_id, "service_id": _uuid("service", record_id), "number": number}
+    item: dict[str, Any] = {"id": phone_id, "service_id": service_uuid(record_id), "number": number}
     item["type"] = phone.type.value
     extension = re.search(r" x([1-9]\d*)$", phone.display)  # HSDS's is a number: '02' stays in the display only
     if extension is not None:
@@ -497,8 +497,13 @@ def _service_areas(record: ServiceRecord, service_id: str) -> list[dict[str, Any
     return areas
 
 
+def service_uuid(service_id: str) -> str:
+    """The HSDS id of the service with our id `service_id`: derived from it, the same on every export."""
+    return _uuid("service", service_id)
+
+
 def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = None) -> dict[str, Any]:
-    service_id = _uuid("service", record.id)
+    service_id = service_uuid(record.id)
     organisation = record.organisation
     eligibility, access, provenance = record.eligibility, record.access, record.provenance
     attributes = _Attributes(service_id, "service")

@@ -50,17 +50,26 @@ MHSDS_TEAM_TYPE_SYSTEM = "https://www.datadictionary.nhs.uk/data_elements/servic
 LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_SHORTENED = re.compile(r"[a-z0-9-]{55}-[0-9a-f]{8}")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WORDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _END_OF_DAY = "23:59:59"  # FHIR time stops at 23:59:59; there is no 24:00
 _TELECOM = {PhoneType.voice: "phone", PhoneType.text: "sms", PhoneType.textphone: "phone", PhoneType.whatsapp: "other"}
 
 
+_KEPT = 55  # of a long id's characters, in its FHIR id
+
+
 def fhir_id(our_id: str) -> str:
     """Our identifiers run to 80 characters, FHIR ids to 64: a long one keeps its start and gains a short hash."""
     if len(our_id) <= 64:
         return our_id
-    return f"{our_id[:55]}-{hashlib.sha256(our_id.encode()).hexdigest()[:8]}"
+    return f"{our_id[:_KEPT]}-{hashlib.sha256(our_id.encode()).hexdigest()[:8]}"
+
+
+def shortened_from(resource_id: str) -> str | None:
+    """The start of our id that a shortened FHIR id keeps (to look the id up by), or None if it is not one."""
+    return resource_id[:_KEPT] if _SHORTENED.fullmatch(resource_id) else None
 
 
 def is_fhir_id(text: str) -> bool:

@@ -338,6 +338,35 @@ def removed_at(session: Session, service_id: str) -> datetime | None:
     return _utc(row.deleted_at) if row is not None and row.deleted_at is not None else None
 
 
+def removed_services(session: Session, *, id_prefix: str = "") -> list[tuple[str, datetime]]:
+    """(id, when removed, UTC) of every removed service whose id starts with `id_prefix`, in id order: for a read by
+    a name worked out from the id (an HSDS UUID, a shortened FHIR id), which the store does not hold."""
+    query = select(col(Service.id), col(Service.deleted_at)).where(col(Service.deleted_at).is_not(None))
+    if id_prefix:
+        query = query.where(col(Service.id).startswith(id_prefix, autoescape=True))
+    return [(ident, _utc(at)) for ident, at in session.exec(query.order_by(col(Service.id))) if at is not None]
+
+
+def location_ids(session: Session, *, id_prefix: str) -> list[str]:
+    """The stored location ids that start with `id_prefix`, in id order."""
+    query = select(Location.id).where(col(Location.id).startswith(id_prefix, autoescape=True))
+    return list(session.exec(query.order_by(col(Location.id))).all())
+
+
+def location_removed_at(session: Session, location_id: str) -> datetime | None:
+    """When the last service delivered at the location was removed (UTC), when every service the store links to it
+    was removed; None when one of them is in the directory, or none ever was linked to it. A place dropped from a
+    service that stays is unlinked, not kept: it is not traced here."""
+    removals = session.exec(
+        select(col(Service.deleted_at))
+        .join(ServiceAtLocation, col(ServiceAtLocation.service_id) == col(Service.id))
+        .where(ServiceAtLocation.location_id == location_id)
+    ).all()
+    if not removals or any(at is None for at in removals):
+        return None
+    return max(_utc(at) for at in removals if at is not None)
+
+
 def get_services(session: Session, ids: Iterable[str]) -> dict[str, StoredService | UnreadableService]:
     """By id, deleted rows too (importing or saving a deleted id restores it, with an audit entry), and rows that
     no longer validate (saving a valid record over one repairs it)."""

@@ -480,6 +480,43 @@ def test_a_removed_service_is_410_deleted_and_one_never_listed_is_404(client: Te
     assert _fhir(client, "/fhir/HealthcareService/never-here", status=404)["issue"][0]["code"] == "not-found"
 
 
+def test_a_removed_service_is_410_by_its_shortened_fhir_id_and_its_place_with_it(
+    client: TestClient, engine: Engine
+) -> None:
+    # An id over 64 characters is read by a shortened FHIR id, and a place by its Location: both were 404 once the
+    # service was removed, while /v1/services and the HealthcareService by our id said 410.
+    long_id = "leeds-crisis-cafe-at-the-civic-hall-on-calverley-street-evenings-only"
+    shared = {"id": "civic-hall", "postcode": "LS1 1UR", "latitude": 53.801277, "longitude": -1.548567}
+    _store(
+        engine,
+        client,
+        make_record(long_id, locations=[{**shared, "id": f"{long_id}-room"}]),
+        make_record("closing-cafe", locations=[{**shared, "id": "closing-cafe-room"}, shared]),
+        make_record("staying-cafe", locations=[shared]),
+    )
+    fhir_ids = {
+        entry["resource"]["identifier"][0]["value"]: entry["resource"]["id"]
+        for path in ("/fhir/HealthcareService", "/fhir/Location")
+        for entry in _fhir(client, path)["entry"]
+    }
+    assert len(fhir_ids[long_id]) == len(fhir_ids[f"{long_id}-room"]) == 64
+    for service_id, revision in ((long_id, 1), ("closing-cafe", 1)):
+        with write_session(engine) as session:
+            repository.delete_service(
+                session, service_id, expected_revision=revision, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
+            )
+            session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    gone = _fhir(client, f"/fhir/HealthcareService/{fhir_ids[long_id]}", status=410)
+    assert gone["issue"][0]["code"] == "deleted"
+    place = _fhir(client, "/fhir/Location/closing-cafe-room", status=410)
+    assert place["issue"][0]["code"] == "deleted"
+    assert "2026-11-20T00:00:00Z" in place["issue"][0]["diagnostics"]
+    assert _fhir(client, f"/fhir/Location/{fhir_ids[f'{long_id}-room']}", status=410)["issue"][0]["code"] == "deleted"
+    _fhir(client, "/fhir/Location/civic-hall")  # a removed service's place another service still uses stays
+    assert _fhir(client, "/fhir/Location/never-here", status=404)["issue"][0]["code"] == "not-found"
+
+
 def test_links_point_at_the_configured_public_address_not_the_host_header(engine: Engine) -> None:
     # Behind a TLS load balancer the address asked on is plain http with a Host the client chose: a `next` link
     # carrying a person's coordinates must not be built from it.

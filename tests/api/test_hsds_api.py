@@ -546,3 +546,23 @@ def test_a_removed_service_is_410_by_our_identifier(client: TestClient, engine: 
     assert (gone.status_code, gone.json()["type"].rsplit("/", 1)[1]) == (410, "gone")
     assert "drop any copy" in gone.json()["detail"]
     assert client.get("/hsds/services/never-here").status_code == 404
+
+
+def test_a_removed_service_is_410_by_its_hsds_uuid_too(client: TestClient, engine: Engine) -> None:
+    # A partner keeps the HSDS id the list gave it, not ours: by that id a removed service was 404 "not in the
+    # directory", which a client keeping a copy reads as "not yet known" rather than "drop it".
+    _store(engine, client, make_record("closing-cafe"), make_record("staying-cafe"))
+    uuid = client.get("/hsds/services/closing-cafe").json()["id"]
+    with write_session(engine) as session:
+        repository.delete_service(
+            session, "closing-cafe", expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
+        )
+        session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    gone = client.get(f"/hsds/services/{uuid}")
+    assert gone.status_code == 410
+    assert (gone.json()["type"].rsplit("/", 1)[1], gone.json()["value"]) == ("gone", uuid)
+    assert "2026-11-20T00:00:00Z" in gone.json()["detail"]
+    staying = client.get("/hsds/services/staying-cafe").json()["id"]
+    assert client.get(f"/hsds/services/{staying}").status_code == 200
+    assert client.get("/hsds/services/0b8e6d5a-1f7c-5a2b-9c3d-4e5f6a7b8c9d").status_code == 404  # never here

@@ -9,15 +9,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
-from service_finder.api.deps import EngineDep, SnapshotDep, TodayDep, public_base, removal_of, removed_words
+from service_finder.api.deps import (
+    EngineDep,
+    SnapshotDep,
+    TodayDep,
+    public_base,
+    removal_named,
+    removal_of,
+    removed_words,
+    utc_text,
+)
 from service_finder.api.docs import OUTCOME_SCHEMA, fhir_resource_schema
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.domain.taxonomy import KINDS, ServiceStatus
@@ -33,9 +45,11 @@ from service_finder.interop.fhir import (
     location,
     operation_outcome,
     searchset,
+    shortened_from,
     with_index_stale,
 )
 from service_finder.search.index import DirectoryIndex
+from service_finder.storage import repository
 
 DEFAULT_DISTANCE_KM = 25.0
 DEFAULT_COUNT = 50
@@ -154,18 +168,40 @@ _WHY = {
 }
 
 
-def _responses(example: dict[str, Any], outcomes: dict[int, dict[str, Any]]) -> dict[int | str, Any]:
+def _responses(
+    example: dict[str, Any], outcomes: dict[int, dict[str, Any]], *, why: dict[int, str] | None = None
+) -> dict[int | str, Any]:
+    """`why` replaces _WHY's description of a status, for this route alone."""
+    described = {**_WHY, **(why or {})}
     kind = str(example["resourceType"])
     success: dict[str, Any] = {
         "description": f"A FHIR R4 {kind}" + (" (searchset)." if kind == "Bundle" else "."),
         "content": {FHIR_JSON: {"schema": fhir_resource_schema(kind), "example": example}},
     }
     errors: dict[int | str, Any] = {
-        status: {"description": _WHY[status], "content": {FHIR_JSON: {"schema": OUTCOME_SCHEMA, "example": outcome}}}
+        status: {
+            "description": described[status],
+            "content": {FHIR_JSON: {"schema": OUTCOME_SCHEMA, "example": outcome}},
+        }
         for status, outcome in outcomes.items()
     }
     # A 404 from a stale index may be a resource added since: it carries X-Index-Stale too.
     return with_stale_header({200: success, **errors}, *((200, 404) if 404 in errors else (200,)))
+
+
+# A Location is the place of the services delivered there: with every one of them removed, it is gone too.
+_LOCATION_GONE = (
+    "Every service delivered at this place was removed from the directory (code `deleted`): drop any copy of it. "
+    "An OperationOutcome."
+)
+_EXAMPLE_REMOVAL = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
+
+
+def _location_gone(resource_id: str, removed: datetime) -> str:
+    return (
+        f"Location {quoted(resource_id)} is no longer in the directory: every service delivered there was removed, "
+        f"the last at {utc_text(removed)}; drop any copy of it"
+    )
 
 
 def _unreadable(name: str) -> dict[str, Any]:
@@ -255,6 +291,28 @@ def _service_position(index: DirectoryIndex, resource_id: str) -> int | None:
     if position is not None:
         return position
     return next((i for i, record in enumerate(index.services) if fhir_id(record.id) == resource_id), None)
+
+
+def _service_removal(store: Engine, resource_id: str) -> datetime | None:
+    """When the service read was removed: by our id, or by the FHIR id shortened from a long one."""
+    removed = removal_of(store, resource_id)
+    if removed is None and (kept := shortened_from(resource_id)) is not None:
+        named = removal_named(store, resource_id, fhir_id, id_prefix=kept)
+        removed = named[1] if named is not None else None
+    return removed
+
+
+def _location_removal(store: Engine, resource_id: str) -> datetime | None:
+    """When the last service delivered at the place read was removed, if every one linked to it was (by our id, or
+    by the FHIR id shortened from a long one); None when one is in the directory, or the store cannot say."""
+    try:
+        with Session(store) as session:
+            ours = [resource_id]
+            if (kept := shortened_from(resource_id)) is not None:
+                ours += [i for i in repository.location_ids(session, id_prefix=kept) if fhir_id(i) == resource_id]
+            return next(filter(None, (repository.location_removed_at(session, i) for i in ours)), None)
+    except SQLAlchemyError:
+        return None
 
 
 def _location_positions(index: DirectoryIndex) -> dict[str, list[tuple[int, int]]]:
@@ -357,7 +415,7 @@ def read_healthcare_service(
         return error.response()
     position = _service_position(index, resource_id)
     if position is None:
-        removed = removal_of(store, resource_id)
+        removed = _service_removal(store, resource_id)
         if removed is not None:  # FHIR's read: a resource the server knows was deleted is 410, not 404
             return FhirError(
                 410,
@@ -446,10 +504,17 @@ def search_healthcare_services(
     response_class=FhirResponse,
     responses=_responses(
         examples.fhir_location_example(),
-        {**_READ_ERRORS, 404: operation_outcome("not-found", "Location 'nowhere' is not in the directory")},
+        {
+            **_READ_ERRORS,
+            404: operation_outcome("not-found", "Location 'nowhere' is not in the directory"),
+            410: operation_outcome("deleted", _location_gone("bolton-crisis-house-site", _EXAMPLE_REMOVAL)),
+        },
+        why={410: _LOCATION_GONE},
     ),
 )
-def read_location(request: Request, snapshot: SnapshotDep, today: TodayDep, resource_id: ResourceId) -> FhirResponse:
+def read_location(
+    request: Request, snapshot: SnapshotDep, store: EngineDep, today: TodayDep, resource_id: ResourceId
+) -> FhirResponse:
     index = snapshot.index
     try:
         _only_known(request, {"_format"})
@@ -457,6 +522,9 @@ def read_location(request: Request, snapshot: SnapshotDep, today: TodayDep, reso
         return error.response()
     users = _location_positions(index).get(resource_id)
     if users is None:
+        removed = _location_removal(store, resource_id)
+        if removed is not None:  # as for a HealthcareService: a place the server knows is gone is 410, not 404
+            return FhirError(410, "deleted", _location_gone(resource_id, removed)).response()
         return FhirError(404, "not-found", f"Location {quoted(resource_id)} is not in the directory").response()
     resource = _location(index, users, today)
     return FhirResponse(with_index_stale(resource) if snapshot.stale else resource)

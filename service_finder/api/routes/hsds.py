@@ -3,6 +3,7 @@ with search and keeps answering while the store is down."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -15,12 +16,14 @@ from service_finder.api.deps import (
     gone,
     one_each,
     public_base,
+    removal_named,
     removal_of,
 )
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.search import resolve_postcode
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
 from service_finder.errors import InvalidParameter, NotFound, quoted
+from service_finder.importers.hsds import service_uuid
 from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
     HSDS_VERSION,
@@ -71,6 +74,9 @@ def _responses(example: dict[str, Any], *errors: int, instance: str) -> dict[int
     responses = {**success, **problem_responses(*errors, instance=instance, examples={503: unavailable})}
     # A 404 from a stale index may be a service added since: it carries the marker too.
     return with_stale_header(responses, *((200, 404) if 404 in errors else (200,)))
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 # Every answer carries X-Index-Stale (api/routes/staleness.py): the HSDS 3.0 page and entity schemas have no member
@@ -164,9 +170,11 @@ def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, 
 def hsds_service(snapshot: SnapshotDep, store: EngineDep, service_id: IdPath) -> HsdsService:
     document = hsds_view(snapshot.index).service(service_id)
     if document is None:
-        # By our identifier, a removed service is 410, as /v1/services says (its HSDS UUID alone cannot be traced).
+        # A removed service is 410, as /v1/services says: by our identifier, or by the HSDS UUID made from it.
         if (removed := removal_of(store, service_id)) is not None:
             raise gone(service_id, removed)
+        if _UUID.fullmatch(service_id) and (named := removal_named(store, service_id, service_uuid)) is not None:
+            raise gone(service_id, named[1])
         raise NotFound(f"service {quoted(service_id)} is not in the directory", field="service_id", value=service_id)
     return HsdsService.model_validate(document)
 
