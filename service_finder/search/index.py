@@ -34,7 +34,7 @@ from service_finder.domain.taxonomy import (
     ServiceStatus,
 )
 from service_finder.schemas import Criterion, ServiceRecord, ServiceSummary
-from service_finder.search.packed import Keeper
+from service_finder.search.packed import Instants, Keeper, PackedRecords, Positions
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius, as geopy's great_circle uses
 UNKNOWN = -1  # tri-state "not recorded" in int8 arrays
@@ -188,7 +188,7 @@ def _service_values(record: ServiceRecord) -> tuple[int, ...]:
 @dataclass(frozen=True, eq=False)
 class DirectoryIndex:
     services: Sequence[ServiceRecord]  # a tuple, or PackedRecords in a large directory
-    last_modified: tuple[datetime | None, ...]
+    last_modified: Sequence[datetime | None]  # a tuple, or Instants in a packed directory
     version: int
     built_at: datetime
     hours: CompiledWeek
@@ -246,7 +246,7 @@ class DirectoryIndex:
     entry_xyz: F64 = field(repr=False)
     # Offices of services with no place to go: (unit, latitude, longitude) per row, apart from the entries.
     offices: F64 = field(repr=False)
-    position: dict[str, int] = field(repr=False)
+    position: Mapping[str, int] = field(repr=False)  # a dict, or Positions in a packed directory
     # Derived values computed at most once per snapshot (e.g. safety-net entries); never part of its identity.
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
     summaries: dict[int, ServiceSummary] = field(default_factory=dict, repr=False, compare=False)  # by unit
@@ -339,13 +339,18 @@ class DirectoryIndex:
             for code in codes:
                 members.setdefault(code, []).append(int(rank[read]))
         sorted_ids = [ids[i] for i in order]
+        services = keeper.finish(order.tolist())
+        # A packed directory keeps no object per service beside its arrays: ids and instants compact too.
+        compact = isinstance(services, PackedRecords)
+        instants: Sequence[datetime | None] = [modified.get(service) for service in sorted_ids]
+        instants = Instants(instants) if compact and Instants.holds(instants) else tuple(instants)
         classes, class_service = _eligibility_classes(columns)
         words = _words(columns)
         word_classes, word_class_service = _classes([words.view(np.int64), columns["min_age"], columns["max_age"]])
         lat_rad, lon_rad = np.radians(entry_lat), np.radians(entry_lon)
         return cls(
-            services=keeper.finish(order.tolist()),
-            last_modified=tuple(modified.get(service) for service in sorted_ids),
+            services=services,
+            last_modified=instants,
             version=version,
             built_at=built_at,
             hours=CompiledWeek.compile(
@@ -389,7 +394,7 @@ class DirectoryIndex:
             entry_lon=entry_lon,
             entry_xyz=np.stack([np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad)]),
             offices=np.column_stack([office_units, lat[office_units], lon[office_units]]).astype(np.float64),
-            position={service: i for i, service in enumerate(sorted_ids)},
+            position=Positions(sorted_ids) if compact else {service: i for i, service in enumerate(sorted_ids)},
         )
 
     def near(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:

@@ -18,7 +18,8 @@ import operator
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import SupportsIndex, overload
 
@@ -102,6 +103,67 @@ class PackedRecords(Sequence[ServiceRecord]):
         # Read as the store's records are read (context "stored"): a record kept from before a rule was tightened
         # was indexed as it is, and must read back as it is, never fail in the middle of a search.
         return ServiceRecord.model_validate_json(text, context={"stored": True})
+
+
+class Positions(Mapping[str, int]):
+    """Each service's position by its id, for a large directory: the ids, sorted, in one array of bytes (a record's
+    id is lower-case ASCII, ID_PATTERN), found by binary search; a dict would hold a million strings and entries."""
+
+    def __init__(self, sorted_ids: Sequence[str]) -> None:
+        self._ids = np.array([service.encode("ascii") for service in sorted_ids], dtype=np.bytes_)
+
+    def __getitem__(self, service: str) -> int:
+        try:
+            key = service.encode("ascii")
+        except (AttributeError, UnicodeEncodeError):
+            raise KeyError(service) from None
+        # numpy's bytes drop trailing NULs and would cut a longer key to the ids' width: neither can be an id.
+        if not key or key.endswith(b"\0") or len(key) > self._ids.itemsize:
+            raise KeyError(service)
+        at = int(np.searchsorted(self._ids, key))
+        if at < len(self._ids) and self._ids[at] == key:
+            return at
+        raise KeyError(service)
+
+    def __iter__(self) -> Iterator[str]:
+        return (raw.decode("ascii") for raw in self._ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class Instants(Sequence["datetime | None"]):
+    """Aware UTC instants (or None), one per service, as microseconds in one array: a million datetimes would be a
+    million objects."""
+
+    _NONE = np.iinfo(np.int64).min
+
+    def __init__(self, instants: Sequence[datetime | None]) -> None:
+        self._micros = np.array(
+            [self._NONE if at is None else (at - _EPOCH) // _MICROSECOND for at in instants], dtype=np.int64
+        )
+
+    @staticmethod
+    def holds(instants: Iterable[datetime | None]) -> bool:
+        """Whether every one can be kept exactly: None, or an instant whose offset is UTC's."""
+        return all(at is None or (at.tzinfo is not None and at.utcoffset() == timedelta(0)) for at in instants)
+
+    def __len__(self) -> int:
+        return len(self._micros)
+
+    @overload
+    def __getitem__(self, position: SupportsIndex) -> datetime | None: ...
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[datetime | None]: ...
+    def __getitem__(self, position: SupportsIndex | slice) -> datetime | Sequence[datetime | None] | None:
+        if isinstance(position, slice):
+            return [self[i] for i in range(*position.indices(len(self)))]
+        micros = int(self._micros[operator.index(position)])
+        return None if micros == self._NONE else _EPOCH + timedelta(microseconds=micros)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class Packer:

@@ -4,7 +4,7 @@ them: every record reads back equal, and every search answers exactly as it does
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import product
 from typing import Any
 from unittest.mock import patch
@@ -93,6 +93,20 @@ def test_the_keeper_packs_once_the_directory_is_large(demo_records: list[Service
     assert isinstance(never.finish(order), tuple)
 
 
+def test_a_packed_directory_finds_a_service_by_its_id_alone(demo_records: list[ServiceRecord]) -> None:
+    index = DirectoryIndex.build(demo_records, version=1, built_at=BUILT_AT, packed=True)
+    first = min(demo_records, key=lambda record: record.id)
+    assert index.position[first.id] == 0
+    assert index.services[index.position[first.id]] == first
+    longest = max(len(record.id) for record in demo_records)
+    # Near misses of a real id find nothing (the array's bytes would drop a trailing NUL and cut a longer key).
+    for key in (first.id[:-1], first.id + "\0", first.id + "x" * (longest + 1), "é" + first.id, "", "zzz"):
+        assert key not in index.position
+        assert index.position.get(key) is None
+        with pytest.raises(KeyError):
+            index.position[key]
+
+
 def answer(index: DirectoryIndex, request: SearchRequest, where: ResolvedLocation | None, at: datetime) -> Any:
     return search(index, request, location=where, at=at, today=at.date()).model_dump(mode="json")
 
@@ -102,13 +116,16 @@ def test_a_packed_index_answers_as_the_plain_one(
 ) -> None:
     records = [*demo_records, *national_records]
     shuffled = random.Random(4).sample(records, len(records))
-    plain = DirectoryIndex.build(records, version=1, built_at=BUILT_AT, packed=False)
+    modified = {record.id: BUILT_AT - timedelta(days=i, microseconds=i) for i, record in enumerate(records[::3])}
+    plain = DirectoryIndex.build(records, version=1, built_at=BUILT_AT, packed=False, last_modified=modified)
     # Packed, and read from a one-pass iterator in another order, as a streamed build reads them.
-    small = DirectoryIndex.build(iter(shuffled), version=1, built_at=BUILT_AT, packed=True)
+    small = DirectoryIndex.build(iter(shuffled), version=1, built_at=BUILT_AT, packed=True, last_modified=modified)
     assert isinstance(small.services, PackedRecords)
     assert isinstance(plain.services, tuple)
     assert list(small.services) == list(plain.services)
-    assert small.position == plain.position
+    assert dict(small.position) == plain.position
+    assert list(small.last_modified) == list(plain.last_modified)
+    assert sum(at is not None for at in small.last_modified) == len(modified)
     for name in ("word", "unit_service", "unit_location", "entry_unit", "entry_key", "offices", "review_due"):
         assert np.array_equal(getattr(small, name), getattr(plain, name)), name
     places: list[ResolvedLocation | None] = [None]
