@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service_finder import catalogue as catalogue_module
-from service_finder.catalogue import Catalogue
+from service_finder.catalogue import Catalogue, load_index
 from service_finder.errors import RecordUnreadable
 from service_finder.models import Service
 from service_finder.schemas import ServiceRecord
@@ -273,3 +273,10 @@ def test_an_index_build_reads_the_store_as_it_was_at_one_moment(engine: Engine) 
         loaded = catalogue_module.load_index(engine)
     assert {record.organisation.name for record in loaded.index.services} == {"Old Name"}
     assert loaded.index.version < catalogue_module.load_index(engine).index.version
+
+
+def test_the_index_knows_when_each_stored_service_last_changed(engine: Engine) -> None:
+    # Read from the store while the index is built from the same stream: HSDS, FHIR and /v1/services say it.
+    _store(engine, make_record("a-cafe"), make_record("b-cafe"))
+    index = load_index(engine).index
+    assert [index.last_modified[index.position[service]] for service in ("a-cafe", "b-cafe")] == [NOW, NOW]

@@ -270,7 +270,7 @@ class DirectoryIndex:
         """The index of `records` (read once, in any order; kept in id order). `packed`: keep the records
         compressed (see packed.py); by default, only a directory larger than PACK_ABOVE is. `last_modified` is
         read once every record has been (catalogue.load_index fills it while they are read)."""
-        modified = last_modified or {}
+        modified = {} if last_modified is None else last_modified  # not `or`: filled while records are read
         keeper = Keeper(packed)
         ids: list[str] = []
         # Typed arrays, not lists: a million services would leave millions of int and float objects behind, freed
