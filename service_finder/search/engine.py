@@ -990,9 +990,8 @@ def _evaluate(
         apply(met | ~said_no, _access_words(feature, said_no=True))
         apply(met, _access_words(feature, said_no=False))
     if request.language and request.language != "en":
-        speaks = np.zeros(ids.size, np.bool_)
-        for row in np.flatnonzero(keep):
-            speaks[row] = request.language in index.services[ids[row]].access.languages
+        spoken = np.array([request.language in languages for languages in index.language_sets], dtype=np.bool_)
+        speaks = spoken[index.language_class[ids]] if spoken.size else np.zeros(ids.size, np.bool_)
         apply(speaks, _language_words(request.language))
 
     if location is None:
@@ -1068,7 +1067,7 @@ def _unmet(index: DirectoryIndex, service: int, request: SearchRequest) -> list[
         if not met & bit:
             found.append(_access_words(feature, said_no=bool(said_no & bit)))
     language = request.language
-    if language and language != "en" and language not in index.services[service].access.languages:
+    if language and language != "en" and language not in index.language_sets[int(index.language_class[service])]:
         found.append(_language_words(language))
     return found
 

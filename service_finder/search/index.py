@@ -207,6 +207,8 @@ class DirectoryIndex:
     access_met: U32
     no_premises: B  # no place to go (see has_door): no premises to ask about, no journey to make
     modes: U32
+    language_class: I32  # per service, its set of languages in language_sets
+    language_sets: tuple[frozenset[str], ...]
     intoxicated: I8
     substances: I8
     genders: U32
@@ -284,6 +286,9 @@ class DirectoryIndex:
         unit_lat, unit_lon = array("d"), array("d")
         unit_hours: list[tuple[WeeklySchedule, ...]] = []
         interned: dict[tuple[WeeklySchedule, ...], tuple[WeeklySchedule, ...]] = {}
+        # The languages a search asks about are read from these (few distinct sets), never from the records.
+        languages: dict[frozenset[str], int] = {}
+        language_class = array("q")
         for read, record in enumerate(records):
             ids.append(record.id)
             for column, value in zip(values, _service_values(record), strict=True):
@@ -311,6 +316,8 @@ class DirectoryIndex:
                 unit_what.append(_OFFICE)
             review = review_due(record.provenance.verified_at, record.provenance.verify_due)
             due.append(review.toordinal() if review is not None and record.provenance.verified_at else -1)
+            spoken = frozenset(record.access.languages)
+            language_class.append(languages.setdefault(spoken, len(languages)))
             keeper.add(record)
         n = len(ids)
         order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.intp)  # positions as read, in id order
@@ -370,6 +377,8 @@ class DirectoryIndex:
             access_met=_access_met(columns),
             no_premises=columns["no_premises"],
             modes=columns["modes"],
+            language_class=np.frombuffer(language_class, dtype=np.int64).astype(np.int32)[order],
+            language_sets=tuple(languages),
             intoxicated=columns["intoxicated"],
             substances=columns["substances"],
             genders=columns["genders"],

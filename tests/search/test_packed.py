@@ -141,6 +141,7 @@ def test_a_packed_index_answers_as_the_plain_one(
         {"age": 17, "needs": ["self_harm"], "uses_substances": True, "explain": True},
         {"intoxicated": True, "referral": "professional", "explain": True, "limit": 3},
         {"open": "any", "age": 70, "radius_km": 80, "limit": 20, "explain": True},
+        {"open": "any", "language": "pl", "explain": True},  # read from the index's language sets, not the records
     ]
     at_times = [datetime(2026, 10, 9, 20, 0, tzinfo=LONDON), datetime(2026, 12, 25, 3, 0, tzinfo=LONDON)]
     answered = 0

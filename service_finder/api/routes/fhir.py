@@ -290,7 +290,8 @@ def _service_position(index: DirectoryIndex, resource_id: str) -> int | None:
     position = index.position.get(resource_id)
     if position is not None:
         return position
-    return next((i for i, record in enumerate(index.services) if fhir_id(record.id) == resource_id), None)
+    # A FHIR id shortened from a long one: matched against the ids alone (a packed directory's records stay packed).
+    return next((i for service, i in index.position.items() if fhir_id(service) == resource_id), None)
 
 
 def _service_removal(store: Engine, resource_id: str) -> datetime | None:
