@@ -9,7 +9,8 @@ minutes that validating a million nested dicts would.
 
 Copies share their unchanged nested parts (organisation, schedules, phones) with the template, as an index built
 from the store would not: memory measured over copies is a lower bound. `distinct_record_bytes` measures what a
-fully validated record that shares nothing costs, so the benchmarks can print the realistic figure beside it.
+fully validated record that shares nothing costs, so the benchmarks can print the realistic figure beside it;
+`distinct_packed_bytes` does the same for a packed directory (over 200,000 services, service_finder/search/packed.py).
 
 Remote services (phone, text, online; no location) are not multiplied: England has a few dozen local crisis lines,
 not one per thousand services, and every remote line is a candidate for every search. The national lines and the
@@ -22,7 +23,7 @@ import gc
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,10 +31,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+import zstandard
 
 from service_finder.domain.taxonomy import AccessFeature, CatchmentType, ContactMode, Need, ServiceKind
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.schemas import CatchmentRecord, ResolvedLocation, SearchRequest, ServiceRecord
+from service_finder.search import packed
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -89,6 +92,13 @@ def sample_postcodes(count: int, seed: int, path: Path = GAZETTEER) -> Postcodes
 
 def generate(count: int, *, seed: int = 7, templates: Sequence[ServiceRecord] | None = None) -> list[ServiceRecord]:
     """`count` services: the templates' national and remote lines once, the rest copies of located templates."""
+    return list(iter_generate(count, seed=seed, templates=templates))
+
+
+def iter_generate(
+    count: int, *, seed: int = 7, templates: Sequence[ServiceRecord] | None = None
+) -> Iterator[ServiceRecord]:
+    """The services of `generate`, one at a time: an index built from them never holds them all as objects."""
     templates = list(templates) if templates is not None else load_templates()
     fixed = [t for t in templates if not t.locations]
     located = [t for t in templates if t.locations]
@@ -96,26 +106,24 @@ def generate(count: int, *, seed: int = 7, templates: Sequence[ServiceRecord] | 
     places = sample_postcodes(copies, seed)
     rng = random.Random(seed)
     catchments: dict[str, CatchmentRecord] = {}
-    records = list(fixed[:count])
+    yield from fixed[:count]
     # Millions of new objects and no cycles among them: the cyclic collector would only rescan them, again and again.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _copy_located(records, located, places, copies, rng, catchments)
+        yield from _copy_located(located, places, copies, rng, catchments)
     finally:
         if collecting:
             gc.enable()
-    return records
 
 
 def _copy_located(
-    records: list[ServiceRecord],
     located: Sequence[ServiceRecord],
     places: Postcodes,
     copies: int,
     rng: random.Random,
     catchments: dict[str, CatchmentRecord],
-) -> None:
+) -> Iterator[ServiceRecord]:
     for i in range(copies):
         template = located[rng.randrange(len(located))]
         place = template.locations[0]
@@ -138,7 +146,7 @@ def _copy_located(
             if district not in catchments:
                 catchments[district] = CatchmentRecord(type=CatchmentType.districts, districts=[district])
             update["eligibility"] = template.eligibility.model_copy(update={"catchment": catchments[district]})
-        records.append(template.model_copy(update=update))
+        yield template.model_copy(update=update)
 
 
 def distinct_record_bytes(sample: int = 5000, seed: int = 7) -> float:
@@ -154,6 +162,21 @@ def distinct_record_bytes(sample: int = 5000, seed: int = 7) -> float:
     per_record = (resident_mb() - before) * 1e6 / len(kept)
     del kept
     return per_record
+
+
+@dataclass(frozen=True, slots=True)
+class PackedSize:
+    count: int
+    mean: float
+
+
+def distinct_packed_bytes() -> PackedSize:
+    """Bytes per record packed (service_finder/search/packed.py) for records unlike the ones the dictionary was
+    learnt from: the templates (each distinct), the dictionary learnt from every other one, the rest measured."""
+    texts = [record.model_dump_json().encode() for record in load_templates()]
+    writer = zstandard.ZstdCompressor(level=packed.LEVEL, dict_data=packed.learnt(texts[::2]))
+    sizes = [len(writer.compress(text)) for text in texts[1::2]]
+    return PackedSize(len(sizes), sum(sizes) / len(sizes))
 
 
 @dataclass(frozen=True, slots=True)
