@@ -22,12 +22,12 @@ import numpy as np
 import numpy.typing as npt
 
 from service_finder.domain.opening_hours import LONDON, to_london
-from service_finder.domain.taxonomy import ContactMode, Need, ServiceKind
+from service_finder.domain.taxonomy import Need, ServiceKind
 from service_finder.geocoding.gazetteer import Gazetteer
 from service_finder.schemas import PersonGender, Referral, SearchRequest
 
 # The engine's eligibility rules, reused rather than copied (private names: see docs/coverage.md).
-from service_finder.search.engine import FAIL, NOT_ASKED, PASS, _criteria, _verdicts
+from service_finder.search.engine import FAIL, NOT_ASKED, PASS, _criteria, _verdicts, reached_remotely
 from service_finder.search.index import EARTH_RADIUS_KM, KIND_CODES, DirectoryIndex, bit_mask
 from service_finder.search.ranking import TRAVEL_KMH, WALK_KMH
 
@@ -41,7 +41,6 @@ U16 = npt.NDArray[np.uint16]
 KM_PER_DEGREE = np.radians(1.0) * EARTH_RADIUS_KM
 # Places a person goes to in a crisis instead of A&E: the default "crisis alternatives".
 DEFAULT_KINDS = (ServiceKind.crisis_cafe, ServiceKind.crisis_house, ServiceKind.walk_in_crisis_assessment)
-REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online])
 # Pairs (postcode, service) measured per numpy pass: bounds memory to a few hundred MB whatever the directory.
 PAIR_CHUNK = 4_000_000
 DEMO_CAVEAT = "Includes demonstration data: fictional services, not real provision."
@@ -335,7 +334,7 @@ class CoverageModel:
         # include_remote. Its offices are units of their own with no hours and no site: never counted.
         remote = index.remote
         if query.include_remote:
-            reachable = (index.modes[index.unit_service[remote]] & REMOTE_MODES) != 0
+            reachable = reached_remotely(index, remote)
             unit_row[remote[~reachable]] = -1
         else:
             unit_row[remote] = -1

@@ -14,12 +14,10 @@ from pydantic import BaseModel, Field
 
 from service_finder.domain.provenance import review_due
 from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm, gives_hours, next_day_overlaps
-from service_finder.domain.taxonomy import ContactMode, ServiceKind
+from service_finder.domain.taxonomy import LINE_KINDS, ContactMode
 from service_finder.schemas import ScheduleRecord, ServiceRecord
 from service_finder.search.index import DirectoryIndex, haversine_km
 
-# Kinds people phone or text rather than visit: no location is expected of them.
-REMOTE_KINDS = frozenset({ServiceKind.crisis_line, ServiceKind.helpline, ServiceKind.emergency})
 # Two listings with the same phone number this close together are one service listed twice.
 DUPLICATE_DISTANCE_KM = 0.05
 
@@ -129,7 +127,8 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
         add(Check.no_schedule, f"no opening hours from {today.isoformat()} on: {why}")
     if not record.phones:
         add(Check.no_phone, "no phone number to call before travelling")
-    in_person = ContactMode.in_person in record.access.contact_modes or record.kind not in REMOTE_KINDS
+    # No location is expected of a line.
+    in_person = ContactMode.in_person in record.access.contact_modes or record.kind not in LINE_KINDS
     if in_person and not record.locations:
         add(Check.no_location, f"kind {record.kind.value!r} is visited in person but has no location")
     for schedule in record.schedules:

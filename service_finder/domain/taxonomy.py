@@ -91,6 +91,14 @@ KINDS: dict[ServiceKind, KindInfo] = {
 }
 
 
+# Kinds that are places people go to or stay in: a door wherever one is recorded, whatever ways in the record lists
+# (a referral-only crisis house lists the phone you are referred by, then you go and stay there).
+PLACE_KINDS = frozenset({ServiceKind.crisis_cafe, ServiceKind.crisis_house, ServiceKind.walk_in_crisis_assessment})
+# Kinds people phone or text rather than visit: an address is the line's office, no door, unless the record lists in
+# person as a way in (other publishers' HSDS never fills ways in: a crisis line's base was searched as a place).
+LINE_KINDS = frozenset({ServiceKind.crisis_line, ServiceKind.helpline, ServiceKind.emergency})
+
+
 class Need(StrEnum):
     suicidal_thoughts = "suicidal_thoughts"
     self_harm = "self_harm"

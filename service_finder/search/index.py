@@ -25,6 +25,8 @@ from service_finder.domain.opening_hours import CompiledWeek, OpenState
 from service_finder.domain.provenance import review_due
 from service_finder.domain.schedule import WeeklySchedule
 from service_finder.domain.taxonomy import (
+    LINE_KINDS,
+    PLACE_KINDS,
     SELF_ROUTES,
     AccessFeature,
     CatchmentType,
@@ -667,17 +669,29 @@ def site_schedules(record: ServiceRecord, location_id: str) -> tuple[WeeklySched
 
 
 def has_door(record: ServiceRecord) -> bool:
-    """Whether the service has a place to go: one with a location, unless its recorded ways in leave out in person
-    (a phone line's office is not a door to walk through; with no ways in recorded, an address is taken as one)."""
+    """Whether the service has a place to go: one with a location, by its kind where the kind says, else by its ways
+    in. A place people go to or stay in (PLACE_KINDS) has a door whatever ways in it lists: a referral-only crisis
+    house lists the phone it is referred by, and read as a line it passed every premises need (a wheelchair user
+    was offered it though its record said no wheelchair access) and lost its address. A line (LINE_KINDS) has none
+    unless it lists in person: a phone line's office is not a door to walk through, and other publishers' HSDS
+    never records ways in, so a 24/7 crisis line was searched as a place by its office's hours ("closed until
+    Fri 09:00") while the safety net offered it as open. Any other kind is a place unless its recorded ways in leave
+    out in person (with none recorded, an address is taken as a door)."""
+    if not record.locations:
+        return False
     modes = record.access.contact_modes
-    return bool(record.locations) and (not modes or ContactMode.in_person in modes)
+    if record.kind in PLACE_KINDS:
+        return True
+    if record.kind in LINE_KINDS:
+        return ContactMode.in_person in modes
+    return not modes or ContactMode.in_person in modes
 
 
 def reached_from_offices(record: ServiceRecord) -> bool:
-    """Whether the search finds the service by the distance to its locations: a place to go; or a line, text or
-    online service whose catchment is not recorded, whose offices are all that says where it serves. Offered
-    everywhere with no catchment, a city's line answered people the length of England it was never set up for;
-    a line with a catchment is remote, searched wherever its catchment reaches."""
+    """Whether the search finds the service by the distance to its locations: a place to go; or a service with no
+    door (a line, by its kind or its ways in: has_door) whose catchment is not recorded, whose offices are all that
+    says where it serves. Offered everywhere with no catchment, a city's line answered people the length of England
+    it was never set up for; a line with a catchment is remote, searched wherever its catchment reaches."""
     return has_door(record) or (bool(record.locations) and record.eligibility.catchment is None)
 
 

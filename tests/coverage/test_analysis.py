@@ -245,12 +245,13 @@ def test_a_postcode_with_no_district_counts_a_district_catchment_as_the_search_d
     assert not compute(index_of([cafe()]), population, strict, [FRIDAY]).hours_covered.any()
 
 
-def test_a_line_with_an_office_is_remote_not_a_place_to_walk_into() -> None:
+@pytest.mark.parametrize("modes", [["phone"], []])  # none recorded (other publishers' HSDS): a line all the same
+def test_a_line_with_an_office_is_remote_not_a_place_to_walk_into(modes: list[str]) -> None:
     line = make_record(
         "line",
         kind="crisis_line",
         locations=centre_location("line"),
-        access={"contact_modes": ["phone"]},
+        access={"contact_modes": modes},
         schedules=[{"id": "line-hours", "always_open": True}],
     )
     query = CoverageQuery(kinds=(ServiceKind.crisis_line,), reach=QUERY.reach)

@@ -371,6 +371,22 @@ def test_a_lines_office_is_not_published_as_a_place_open_to_visitors() -> None:
     assert "not open to visitors" not in shared["availabilityExceptions"]
 
 
+def test_a_crisis_house_you_phone_to_be_referred_to_is_published_as_a_place_to_stay() -> None:
+    # Its record lists only the phone its referrals come by: it was published as "An office, not open to visitors".
+    house = make_record(
+        kind="crisis_house",
+        eligibility={"referral_routes": ["professional"]},
+        access={"contact_modes": ["phone"]},
+        schedules=[{"id": "hours", "always_open": True}],
+    )
+    place = _place(house)
+    Location.model_validate(place)
+    assert "not open to visitors" not in place.get("description", "")
+    assert place["hoursOfOperation"] == [
+        {"allDay": True, "daysOfWeek": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+    ]
+
+
 @pytest.mark.parametrize(
     ("status", "why"),
     [("temporarily_closed", "Temporarily closed"), ("inactive", "Not operating"), ("defunct", "Closed permanently")],

@@ -47,6 +47,15 @@ def test_a_phone_lines_office_is_not_a_pin_on_the_map_of_places_to_go() -> None:
     assert [f.properties.id for f in collection.features] == ["cafe"]
 
 
+def test_the_map_is_of_places_by_their_kind_when_the_ways_in_say_otherwise() -> None:
+    # A crisis house you phone to be referred to is a place to stay; a crisis line whose ways in are not recorded
+    # (other publishers' HSDS) has an office, not a door.
+    house = make_record("house", kind="crisis_house", access={"contact_modes": ["phone"]})
+    line = make_record("line", kind="crisis_line", access={"contact_modes": []})
+    collection = feature_collection([house, line], today=date(2026, 11, 24))
+    assert [f.properties.id for f in collection.features] == ["house"]
+
+
 def test_a_map_says_which_number_is_a_textphone() -> None:
     # Shown as a plain number, a textphone line was rung by voice callers and a deaf caller's text number looked
     # like a voice line.

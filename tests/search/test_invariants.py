@@ -43,6 +43,9 @@ from tests.search.conftest import BUILT_AT, LEEDS_DISTRICT, LONDON, WAKEFIELD_DI
 
 CENTRE = (53.8, -1.55)
 REMOTE_MODES = {ContactMode.phone, ContactMode.text, ContactMode.online}
+# Places people go to or stay in, whatever ways in are recorded; and lines, rung unless in person is recorded.
+PLACES = {ServiceKind.crisis_cafe, ServiceKind.crisis_house, ServiceKind.walk_in_crisis_assessment}
+LINES = {ServiceKind.crisis_line, ServiceKind.helpline, ServiceKind.emergency}
 PREMISES_FEATURES = {
     AccessFeature.step_free,
     AccessFeature.wheelchair,
@@ -391,16 +394,44 @@ def verdict_of(record: ServiceRecord, request: SearchRequest, where: ResolvedLoc
     return "ineligible" if "fail" in results else "check" if "unknown" in results else "eligible"
 
 
+def _has_door(kind: ServiceKind, modes: Sequence[ContactMode], located: bool) -> bool:
+    if not located:
+        return False
+    if kind in PLACES:
+        return True
+    if kind in LINES:
+        return ContactMode.in_person in modes
+    return not modes or ContactMode.in_person in modes
+
+
 def sited(record: ServiceRecord) -> bool:
-    """A place to go: a location, unless the ways in recorded leave out in person (a phone line's office)."""
-    modes = record.access.contact_modes
-    return bool(record.locations) and (not modes or ContactMode.in_person in modes)
+    """A place to go: a location, for a kind people go to whatever its ways in; for a line only with in person
+    recorded; for any other kind unless the ways in recorded leave out in person (a phone line's office)."""
+    return _has_door(record.kind, record.access.contact_modes, bool(record.locations))
+
+
+def rung(record: ServiceRecord) -> bool:
+    """Reached from anywhere: a phone, text or online way in, or a line with no ways in recorded."""
+    modes = set(record.access.contact_modes)
+    return bool(REMOTE_MODES & modes) or (not modes and record.kind in LINES)
 
 
 def found_by_distance(record: ServiceRecord) -> bool:
     """Searched within the radius: a place to go, or a line whose offices are all that says where it serves (no
     catchment recorded)."""
     return sited(record) or (bool(record.locations) and record.eligibility.catchment is None)
+
+
+def _only_for_an_area_not_known(record: ServiceRecord, where: ResolvedLocation | None) -> bool:
+    """A line only for its own area, where the person's area is not known: not offered (docs/api.md), whatever
+    its catchment says (with no location, one only for another town would be "check" too)."""
+    catchment = record.eligibility.catchment
+    if catchment is None or catchment.type is CatchmentType.england:
+        return False
+    if where is None:
+        return True
+    known = where.district_codes or ([where.district_code] if where.district_code else [])
+    return catchment.type is CatchmentType.districts and not known
 
 
 def nearest_km(record: ServiceRecord, where: ResolvedLocation) -> float:
@@ -427,7 +458,7 @@ def expected(
             if km > request.radius_km * 1.001:
                 continue
             edge = km > request.radius_km * 0.999
-        elif not REMOTE_MODES & set(record.access.contact_modes):
+        elif not rung(record) or _only_for_an_area_not_known(record, where):
             continue
         if request.modes and not set(request.modes) & set(record.access.contact_modes):
             continue
@@ -465,7 +496,7 @@ def candidates(records: Sequence[ServiceRecord], request: SearchRequest, where: 
         if found_by_distance(record):
             if where is not None and nearest_km(record, where) < request.radius_km * 0.999:
                 found.add(record.id)
-        elif REMOTE_MODES & set(record.access.contact_modes) and _catchment_result(record, where) != "fail":
+        elif rung(record) and _catchment_result(record, where) != "fail":
             found.add(record.id)  # a line only for another area is not near: not listed
     return found
 
@@ -598,8 +629,7 @@ def test_identical_inputs_give_identical_answers(
     # A place to go, far away (a phone line's office far away is no reason to leave the line out anywhere).
     stranger=SERVICE_FIELDS.filter(
         lambda fields: (
-            bool(fields["points"])
-            and (not fields["access"]["contact_modes"] or ContactMode.in_person in fields["access"]["contact_modes"])
+            bool(fields["points"]) and _has_door(fields["kind"], fields["access"]["contact_modes"], located=True)
         )
     ),
     far=st.sampled_from([(50.26, -5.05), (51.5, 0.1), (54.97, -1.61)]),

@@ -453,6 +453,53 @@ def test_a_phone_line_with_an_office_is_searched_as_a_line_not_as_a_place() -> N
     assert ids(run(index, at=friday_noon, location=east_leeds)) == ["leeds-crisis-line", "leeds-night-line"]
 
 
+def test_a_crisis_house_you_phone_to_be_referred_to_is_still_a_place_to_stay() -> None:
+    # Its record lists the phone its referrals come by, not in person. Read as a line, it was offered to a
+    # wheelchair user though its record says no wheelchair access, and shown with no address or distance.
+    house = make_record(
+        "crisis-house",
+        kind="crisis_house",
+        eligibility={"referral_routes": ["professional"]},
+        access={"contact_modes": ["phone"], "accessibility": {"wheelchair": False}},
+        schedules=open_24_7("crisis-house"),
+    )
+    index = index_of([house])
+    wheelchair = run(index, referral="professional", access=["wheelchair"], explain=True)
+    assert ids(wheelchair) == []
+    assert exclusion_reasons(wheelchair, "crisis-house") == ["no wheelchair access"]
+    shown = result(run(index, referral="professional"), "crisis-house")
+    assert shown.service.address == "Civic Hall, Calverley Street, Leeds"
+    assert shown.distance_km is not None
+    assert shown.travel is not None
+
+
+def test_a_crisis_line_with_no_ways_in_recorded_is_searched_as_a_line_not_by_its_offices_hours() -> None:
+    # Other publishers' HSDS never records ways in. Taken as a place, this 24/7 line was left out on Friday night
+    # as "closed until Fri 16 Oct 09:00" (its office's hours) while the safety net offered it as open 24 hours.
+    line = make_record(
+        "leeds-line",
+        kind="crisis_line",
+        eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": [LEEDS_DISTRICT]}},
+        access={"contact_modes": []},
+        locations=[{"id": "base", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55}],
+        schedules=[
+            {"id": "line-247", "always_open": True},
+            {
+                "id": "base-hours",
+                "location_id": "base",
+                "sessions": [{"day": "friday", "opens_at": "09:00", "closes_at": "17:00"}],
+            },
+        ],
+    )
+    response = run(index_of([line]), at=datetime(2026, 10, 9, 22, 0, tzinfo=LONDON), explain=True)
+    assert "leeds-line" in [e.id for e in response.safety_net if e.local]
+    assert ids(response) == ["leeds-line"]
+    assert response.excluded == []
+    shown = result(response, "leeds-line")
+    assert shown.open_now
+    assert (shown.distance_km, shown.travel, shown.service.address) == (None, None, None)
+
+
 def test_a_phone_line_with_an_office_and_no_catchment_recorded_is_offered_near_its_office_not_everywhere() -> None:
     # A Newcastle line whose record gives no catchment: its office is all that says where it serves. Offered as
     # remote, it was a result ("check") for a person in Plymouth or in Leeds, 130 km and more from it.
