@@ -1048,6 +1048,32 @@ def _joined_areas(reader: _Reader, path: str, first: Any, second: Any) -> Any:
 
 
 _NO_SITE = "<no site named>"
+# What links a schedule row to its service or site, and not what hours it gives: one row listed on the service
+# names its service_at_location, and the same row nested under that service_at_location need not.
+_SCHEDULE_LINKS = frozenset({"service_id", "service_at_location_id", "location_id"})
+
+
+def _once_each(rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """One service's or one site's schedule rows, each HSDS row (the same `id`, the same hours) once. HSDS lets a row
+    listed on the service name its service_at_location, and a publisher may nest the same row under that
+    service_at_location too: read twice, its sessions overlapped themselves and the whole record was refused. Rows
+    with one id that give different hours are all read, as rows with different ids are: dropping one would be a
+    guess at which is the publisher's, and any that overlap are refused."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for path, row in rows:
+        row_id = row.get("id")
+        if isinstance(row_id, str) and row_id.strip():
+            key = (row_id.strip(), json.dumps(_hours_given(row), sort_keys=True, default=str))
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append((path, row))
+    return kept
+
+
+def _hours_given(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key not in _SCHEDULE_LINKS and value is not None}
 
 
 def _site_named(reader: _Reader, path: str, row: dict[str, Any], sites: dict[str, str | None]) -> str | None:
@@ -1303,12 +1329,12 @@ def _parse_service(index: int, service: Any) -> Parsed:
         elif named in site_rows:
             site_rows[named].append((path, row))
     default_schedule = f"{(service_id or 'service')[:74].strip('-')}-hours"
-    schedules = _read_schedules(reader, service_rows, default_id=default_schedule, location_id=None)
+    schedules = _read_schedules(reader, _once_each(service_rows), default_id=default_schedule, location_id=None)
     for location_id, rows in site_rows.items():
         # Named by service and location together, as the CSV format names them: schedule ids are keys across the
         # directory, and two services may each have their own hours at one shared location.
         default = csv_format.schedule_id(service_id or "service", location_id or "location")
-        schedules += _read_schedules(reader, rows, default_id=default, location_id=location_id)
+        schedules += _read_schedules(reader, _once_each(rows), default_id=default, location_id=location_id)
 
     data: dict[str, Any] = {
         "id": service_id,

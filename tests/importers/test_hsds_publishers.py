@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from service_finder.domain.hours_text import describe_week
 from service_finder.domain.opening_hours import is_open
 from service_finder.domain.phones import tel_uri
 from service_finder.domain.taxonomy import AccessFeature
@@ -82,6 +83,53 @@ def test_schedules_on_the_service_naming_a_site_are_that_sites_hours() -> None:
     assert _open_at(record, "leeds", TUESDAY_EVENING)
     assert not _open_at(record, "leeds", MONDAY_MORNING)
     assert [s.location_id for s in record.schedules] == ["leeds", "york"]
+
+
+def test_a_schedule_row_listed_on_the_service_and_under_its_site_is_read_once() -> None:
+    # The same HSDS row (one id) on service.schedules, naming its service_at_location, and nested under it: added
+    # twice, its sessions overlapped themselves and the whole record was refused.
+    row = {**_weekly("MO,TU", "18:00", "23:00", service_at_location_id="sal-a"), "id": "sch-1"}
+    nested = {key: value for key, value in row.items() if key != "service_at_location_id"}
+    for copy in (row, nested):
+        service = _service(
+            schedules=[row],
+            service_at_locations=[{"id": "sal-a", "schedules": [copy], "location": _location("leeds", LEEDS)}],
+        )
+
+        record = _record(service)
+
+        assert [(s.location_id, describe_week(s.to_domain())) for s in record.schedules] == [
+            ("leeds", ["Mondays and Tuesdays 6pm to 11pm"])
+        ]
+
+
+def test_schedule_rows_that_share_an_id_but_give_other_hours_are_each_read() -> None:
+    # Only the same row listed twice is read once: dropping one of two that differ would guess which is the
+    # publisher's, and lose a Wednesday evening.
+    row = {**_weekly("MO,TU", "18:00", "23:00", service_at_location_id="sal-a"), "id": "sch-1"}
+    other = {**row, "byday": "WE"}
+    service = _service(
+        schedules=[row],
+        service_at_locations=[{"id": "sal-a", "schedules": [other], "location": _location("leeds", LEEDS)}],
+    )
+
+    record = _record(service)
+
+    assert [describe_week(s.to_domain()) for s in record.schedules] == [["Mondays to Wednesdays 6pm to 11pm"]]
+
+
+def test_two_different_schedule_rows_that_overlap_are_still_refused() -> None:
+    first = {**_weekly("MO,TU", "18:00", "23:00", service_at_location_id="sal-a"), "id": "sch-1"}
+    second = {**_weekly("MO", "20:00", "22:00"), "id": "sch-2"}
+    service = _service(
+        schedules=[first],
+        service_at_locations=[{"id": "sal-a", "schedules": [second], "location": _location("leeds", LEEDS)}],
+    )
+
+    [parsed] = parse_hsds([service])
+
+    assert parsed.record is None
+    assert any("overlap" in problem.message for problem in parsed.problems)
 
 
 def test_a_schedule_naming_a_site_the_service_does_not_list_is_refused() -> None:
