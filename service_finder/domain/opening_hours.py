@@ -280,15 +280,19 @@ def _minutes_between(earlier: datetime, later: datetime) -> int:
 
 
 def describe_today(schedules: Sequence[WeeklySchedule], at: datetime, *, temporarily_closed: bool = False) -> str:
-    return _describe_today(_prepare(schedules), to_london(at).date(), temporarily_closed=temporarily_closed)
+    return _describe_today(_prepare(schedules), to_london(at), temporarily_closed=temporarily_closed)
 
 
-def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool) -> str:
+def _describe_today(prepared: Prepared, at: datetime, *, temporarily_closed: bool) -> str:
+    """Today's hours in words, as they stand at `at` (London)."""
     if temporarily_closed:
         return "Temporarily closed"
-    # No hours recorded, or none that say when it opens from yesterday on (notes alone, hours that ended): not
-    # known to be closed, and never shown as open. From yesterday: a session that began last night may run on.
-    if not gives_hours([schedule for schedule, _ in prepared], today - _ONE_DAY):
+    today = at.date()
+    # No hours recorded, or none that say when it opens from today on (notes alone, hours that ended): not known to
+    # be closed, and never shown as open. Hours that ended yesterday still have a say while a session that began
+    # last night runs on; read from yesterday all day, the day after hours ended was "closed, and not open in the
+    # next 14 days" where the day after that was "not recorded".
+    if not gives_hours([schedule for schedule, _ in prepared], today) and not _open_from_yesterday(prepared, at):
         return HOURS_NOT_RECORDED
     if all(table is not None and not is_bank_holiday(today) for _, table in prepared):
         ranges = sorted({r for _, table in prepared if table for r in table[today.weekday()]}, key=_range_key)
@@ -296,6 +300,14 @@ def _describe_today(prepared: Prepared, today: date, *, temporarily_closed: bool
     plans = [day_plan(schedule, today) for schedule, _ in prepared]
     ranges = sorted({r for plan in plans for r in plan.ranges}, key=_range_key)
     return hours_today_text(_as_the_clock_shows(today, ranges), reason=_reason_for_the_day(plans))
+
+
+def _open_from_yesterday(prepared: Prepared, at: datetime) -> bool:
+    """Open at `at` in a session that began the day before."""
+    at_utc = at.astimezone(UTC)
+    return any(
+        start <= at_utc < end for start, end in _iter_intervals(prepared, at.date() - _ONE_DAY, at.date() - _ONE_DAY)
+    )
 
 
 def _reason_for_the_day(plans: list[DayPlan]) -> str:
@@ -364,7 +376,7 @@ def _open_state(prepared: Prepared, at: datetime, *, temporarily_closed: bool, h
     at_london = to_london(at)
     at_utc = at_london.astimezone(UTC)
     today = at_london.date()
-    text = _describe_today(prepared, today, temporarily_closed=temporarily_closed)
+    text = _describe_today(prepared, at_london, temporarily_closed=temporarily_closed)
     if temporarily_closed:
         return OpenState(False, None, None, None, None, text)
     if any(_plain_always_open(schedule) for schedule, _ in prepared):

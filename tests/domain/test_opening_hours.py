@@ -16,6 +16,7 @@ from service_finder.domain.bank_holidays import is_bank_holiday
 from service_finder.domain.hours_formats import parse_osm
 from service_finder.domain.hours_text import time_words
 from service_finder.domain.opening_hours import (
+    HOURS_NOT_RECORDED,
     CompiledWeek,
     intervals,
     is_open,
@@ -332,6 +333,26 @@ def test_validity_window() -> None:
     assert is_open([pilot], london(2026, 6, 29, 10))
     assert not is_open([pilot], london(2026, 7, 6, 10))
     assert open_state([pilot], london(2026, 5, 20, 10)).opens_next_at == london(2026, 6, 1, 9)
+
+
+def test_the_day_after_hours_end_reads_as_hours_not_recorded_not_closed() -> None:
+    # Thursdays 09:00-17:00 until Thursday 8 October: on Friday it read "closed, and not open in the next 14 days"
+    # (hours were looked for from yesterday), on Saturday "not recorded", as hours that have ended are (H02).
+    ended = weekly((THU, "09:00", "17:00"), valid_to=date(2026, 10, 8))
+    for at in (london(2026, 10, 9, 20, 0), london(2026, 10, 10, 20, 0)):
+        state = open_state([ended], at)
+        assert (state.open_now, state.opens_next_at, state.hours_today) == (False, None, HOURS_NOT_RECORDED)
+
+
+def test_a_night_session_of_the_last_day_of_hours_runs_on_into_the_next_morning() -> None:
+    # Thursdays 20:00-02:00 until Thursday 8 October: open at 01:00 on Friday, in the session that began on the
+    # last day; once it has closed, the hours have ended and say nothing of Friday.
+    ended = weekly((THU, "20:00", "02:00"), valid_to=date(2026, 10, 8))
+    running = open_state([ended], london(2026, 10, 9, 1, 0))
+    assert running.open_now
+    assert running.closes_at == london(2026, 10, 9, 2, 0)
+    assert running.hours_today.startswith("Open until 2am (from yesterday)"), running.hours_today
+    assert open_state([ended], london(2026, 10, 9, 3, 0)).hours_today == HOURS_NOT_RECORDED
 
 
 def test_temporarily_closed_is_never_open() -> None:

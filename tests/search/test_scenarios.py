@@ -1030,6 +1030,12 @@ def test_a_time_in_octobers_repeated_hour_says_which_one() -> None:
             "sessions": [{"day": "friday", "opens_at": "18:00", "closes_at": "23:00"}],
             "valid_to": "2026-06-30",
         },
+        # Ended yesterday: this was "closed, and not open in the next 14 days" for one day.
+        {
+            "id": "h",
+            "sessions": [{"day": "thursday", "opens_at": "09:00", "closes_at": "17:00"}],
+            "valid_to": "2026-10-08",
+        },
     ],
 )
 def test_hours_that_say_nothing_in_force_are_not_known_not_closed(hours: dict[str, Any]) -> None:
