@@ -229,9 +229,9 @@ class DirectoryIndex:
     word_class_service: I32  # one service of each word class
     unit_class: I32  # the word class of each unit's service
     # Units: one per site (service at a location) and one for each service with no place to go. Opening hours are
-    # per unit, because one site of a service can be shut while another is open. A service whose ways in leave out
-    # "in person" has no place to go even with an address (a crisis line's office): one remote unit with the line's
-    # hours (line_schedules), and its offices units of their own that the search never reads (no hours; only
+    # per unit, because one site of a service can be shut while another is open. A service with no place to go
+    # even with an address (a crisis line's office; see has_door: by kind, else by ways in): one remote unit with the
+    # line's hours (line_schedules), and its offices units of their own that the search never reads (no hours; only
     # `near` finds them, for FHIR's Location search). Unless its catchment is not recorded (reached_from_offices):
     # then each office is a site with the line's hours, found within the radius, and still no premises.
     unit_service: I32
