@@ -1275,6 +1275,7 @@ def _parse_service(index: int, service: Any) -> Parsed:
     sites: dict[str, str | None] = {}
     site_rows: dict[str | None, list[tuple[str, dict[str, Any]]]] = {}
     site_access: list[tuple[dict[str, Any], list[str]]] = []
+    virtual_rows: list[tuple[str, dict[str, Any]]] = []
     for path, link in reader.items(service.get("service_at_locations"), "service_at_locations"):
         accessibility: list[str] = []
         location, location_id = _location_data(reader, path, link, accessibility)
@@ -1283,6 +1284,16 @@ def _parse_service(index: int, service: Any) -> Parsed:
             if isinstance(ref, str) and ref.strip():
                 sites.setdefault(ref.strip().lower(), location_id if location is not None else None)
         if location is None:
+            if inner.get("location_type") == "virtual":
+                # Reached by phone or online, not a place to go: its numbers and hours are the service's ways in
+                # (a crisis line published as a virtual location kept neither, and read as "hours not recorded").
+                for phone_path, item in [
+                    *reader.items(link.get("phones"), f"{path}.phones"),
+                    *reader.items(inner.get("phones"), f"{path}.location.phones"),
+                ]:
+                    if (phone := _phone_data(reader, phone_path, item)) is not None:
+                        site_phones.append(phone)
+                virtual_rows += reader.items(link.get("schedules"), f"{path}.schedules")
             continue
         locations.append(location)
         site_access.append((location, accessibility))
@@ -1319,7 +1330,7 @@ def _parse_service(index: int, service: Any) -> Parsed:
         if (phone_key := _phone_key(phone)) not in known:
             known.add(phone_key)
             phones.append(phone)
-    service_rows = []
+    service_rows = list(virtual_rows)
     # HSDS lets a schedule listed on the service name the service_at_location (or location) it applies to: those
     # are that site's hours, not the whole service's.
     for path, row in reader.items(service.get("schedules"), "schedules"):
