@@ -292,10 +292,13 @@ def test_a_language_given_only_by_name_is_refused_rather_than_dropped() -> None:
 def test_a_virtual_locations_numbers_and_hours_are_the_services_ways_in() -> None:
     # A line published with its hours and number on a virtual service_at_location: dropped, it read as "opening
     # hours not recorded" with no number to ring. The physical site keeps its own hours.
-    line = {"id": "sal-line", "location": {"id": "online", "name": "Phone line", "location_type": "virtual"}}
+    line: dict[str, Any] = {
+        "id": "sal-line",
+        "location": {"id": "online", "name": "Phone line", "location_type": "virtual"},
+    }
     line["schedules"] = [_weekly("MO,TU,WE,TH,FR,SA,SU", "17:00", "23:00")]
     line["phones"] = [{"id": "p1", "number": "0113 496 0999"}]
-    site = {"id": "sal-a", "location": _location("leeds", LEEDS)}
+    site: dict[str, Any] = {"id": "sal-a", "location": _location("leeds", LEEDS)}
     site["schedules"] = [_weekly("MO", "10:00", "11:00")]
     record = _record(_service(service_at_locations=[line, site]))
 
