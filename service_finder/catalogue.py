@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from service_finder.schemas import ServiceRecord
+from service_finder.search import packed as packing
 from service_finder.search.index import DirectoryIndex
 from service_finder.storage import repository
 from service_finder.storage.db import snapshot_session
@@ -123,9 +124,13 @@ def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch:
         with snapshot_session(engine) as session:
             watch.answered()
             version = repository.data_version(session).version
+            # Packed or not, decided before the first record: switching part-way would repack the records kept so
+            # far (seconds at 200,000, taken for a store that hangs) after holding them all as objects.
+            packed = repository.count_services(session) > packing.PACK_ABOVE
+            watch.answered()
             # last_modified is filled as the records are read, and the build reads it after the last of them.
             index = DirectoryIndex.build(
-                read(session), version=version, built_at=datetime.now(UTC), last_modified=last_modified
+                read(session), version=version, built_at=datetime.now(UTC), last_modified=last_modified, packed=packed
             )
     finally:
         watch.done()

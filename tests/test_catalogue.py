@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -21,7 +22,9 @@ from service_finder.catalogue import Catalogue, load_index
 from service_finder.errors import RecordUnreadable
 from service_finder.models import Service
 from service_finder.schemas import ServiceRecord
+from service_finder.search import packed as packed_module
 from service_finder.search.index import DirectoryIndex
+from service_finder.search.packed import PackedRecords, Packer
 from service_finder.storage import repository
 from tests.factories import make_record, service_data
 
@@ -280,3 +283,33 @@ def test_the_index_knows_when_each_stored_service_last_changed(engine: Engine) -
     _store(engine, make_record("a-cafe"), make_record("b-cafe"))
     index = load_index(engine).index
     assert [index.last_modified[index.position[service]] for service in ("a-cafe", "b-cafe")] == [NOW, NOW]
+
+
+def test_a_rebuild_growing_past_the_packing_threshold_is_not_taken_for_a_hung_store(engine: Engine) -> None:
+    # Above PACK_ABOVE the records are packed as they stream in. Decided part-way, the switch repacked every record
+    # kept so far between two store answers (~6 s at 200,000): /readyz, metrics and answers said the store was down.
+    _store(engine, *(make_record(f"cafe-{n}") for n in range(3)))
+    catalogue = Catalogue(engine, poll_seconds=3600)
+    assert catalogue.refresh()
+    _store(engine, *(make_record(f"cafe-{n}") for n in range(3, 7)))
+    clock = [1000.0]
+    real_add = Packer.add
+    stale: list[bool] = []
+
+    def slow_add(self: Packer, record: ServiceRecord) -> None:
+        clock[0] += 1.6  # each record packed stands for 50,000: 1.6 s of CPU, no store involved
+        real_add(self, record)
+        catalogue.check_overdue()  # what the poller runs meanwhile
+        stale.append(catalogue.snapshot.store_unreachable)
+
+    with (
+        patch.object(
+            catalogue_module, "time", SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter)
+        ),
+        patch.object(packed_module, "PACK_ABOVE", 3),
+        patch.object(Packer, "add", slow_add),
+    ):
+        assert catalogue.refresh()
+    assert isinstance(catalogue.snapshot.index.services, PackedRecords)
+    assert len(stale) == 7
+    assert not any(stale)
