@@ -304,7 +304,7 @@ def test_a_rebuild_growing_past_the_packing_threshold_is_not_taken_for_a_hung_st
 
     with (
         patch.object(
-            catalogue_module, "time", SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter)
+            catalogue_module, "time", SimpleNamespace(monotonic=lambda: clock[0], perf_counter=perf_counter)
         ),
         patch.object(packed_module, "PACK_ABOVE", 3),
         patch.object(Packer, "add", slow_add),
