@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from time import perf_counter
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
@@ -303,9 +304,7 @@ def test_a_rebuild_growing_past_the_packing_threshold_is_not_taken_for_a_hung_st
         stale.append(catalogue.snapshot.store_unreachable)
 
     with (
-        patch.object(
-            catalogue_module, "time", SimpleNamespace(monotonic=lambda: clock[0], perf_counter=perf_counter)
-        ),
+        patch.object(catalogue_module, "time", SimpleNamespace(monotonic=lambda: clock[0], perf_counter=perf_counter)),
         patch.object(packed_module, "PACK_ABOVE", 3),
         patch.object(Packer, "add", slow_add),
     ):
