@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -348,6 +349,9 @@ class DirectoryIndex:
             for code in codes:
                 members.setdefault(code, []).append(int(rank[read]))
         sorted_ids = [ids[i] for i in order]
+        if twice := next((a for a, b in pairwise(sorted_ids) if a == b), None):
+            # The store cannot hold two (a primary key); a caller passing two would get answers from either.
+            raise ValueError(f"service id {twice!r} is given twice")
         services = keeper.finish(order.tolist())
         # A packed directory keeps no object per service beside its arrays: ids and instants compact too.
         compact = isinstance(services, PackedRecords)
@@ -661,6 +665,14 @@ def haversine_km(lat: float, lon: float, lats: F64, lons: F64) -> F64:
     a = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlambda / 2) ** 2
     result: F64 = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
     return result
+
+
+def ids_starting_with(position: Mapping[str, int], prefix: str) -> Iterator[tuple[str, int]]:
+    """(id, position) of the services whose id starts with `prefix`: a packed directory's by a range of its sorted
+    ids, never by reading a million of them."""
+    if isinstance(position, Positions):
+        return position.starting_with(prefix)
+    return ((service, at) for service, at in position.items() if service.startswith(prefix))
 
 
 def site_schedules(record: ServiceRecord, location_id: str) -> tuple[WeeklySchedule, ...]:

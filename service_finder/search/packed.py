@@ -128,6 +128,18 @@ class Positions(Mapping[str, int]):
     def __iter__(self) -> Iterator[str]:
         return (raw.decode("ascii") for raw in self._ids.tolist())
 
+    def starting_with(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(id, position) of every id that starts with `prefix`: one range of the sorted ids, found by two searches."""
+        try:
+            key = prefix.encode("ascii")
+        except UnicodeEncodeError:
+            return iter(())
+        first = int(np.searchsorted(self._ids, key, side="left"))
+        last = first
+        while last < len(self._ids) and bytes(self._ids[last]).startswith(key):
+            last += 1
+        return ((bytes(self._ids[at]).decode("ascii"), at) for at in range(first, last))
+
     def __len__(self) -> int:
         return len(self._ids)
 

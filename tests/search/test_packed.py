@@ -3,7 +3,9 @@ them: every record reads back equal, and every search answers exactly as it does
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import product
 from typing import Any
@@ -13,11 +15,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 
+from service_finder.api.routes import fhir as fhir_routes
+from service_finder.interop.fhir import fhir_id
 from service_finder.schemas import ResolvedLocation, SearchRequest, ServiceRecord
 from service_finder.search import packed as packed_module
 from service_finder.search.engine import search
-from service_finder.search.index import DirectoryIndex
-from service_finder.search.packed import Keeper, PackedRecords, Packer
+from service_finder.search.index import DirectoryIndex, ids_starting_with
+from service_finder.search.packed import Keeper, PackedRecords, Packer, Positions
 from tests.search.conftest import BUILT_AT, LONDON
 from tests.search.test_invariants import SETTINGS, directories, instants, locations, requests
 
@@ -161,3 +165,38 @@ def test_packing_never_changes_an_answer(
     plain = DirectoryIndex.build(records, version=1, built_at=BUILT_AT, packed=False)
     small = DirectoryIndex.build(reversed(records), version=1, built_at=BUILT_AT, packed=True)
     assert answer(small, request, where, at) == answer(plain, request, where, at)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_directory_naming_one_id_twice_is_refused(demo_records: list[ServiceRecord], packed: bool) -> None:
+    twin = demo_records[0].model_copy(update={"name": "Another name"})
+    with pytest.raises(ValueError, match=demo_records[0].id):
+        DirectoryIndex.build([*demo_records[:5], twin], version=1, built_at=BUILT_AT, packed=packed)
+
+
+def test_ids_starting_with_a_prefix_are_found_by_range(demo_records: list[ServiceRecord]) -> None:
+    plain = DirectoryIndex.build(demo_records, version=1, built_at=BUILT_AT, packed=False)
+    small = DirectoryIndex.build(demo_records, version=1, built_at=BUILT_AT, packed=True)
+    some = sorted(record.id for record in demo_records)[7]
+    for prefix in ("", some[:3], some[:6], some, some + "x", "zzz", "é", "a\0"):
+        expected = sorted(ids_starting_with(plain.position, prefix))
+        assert sorted(ids_starting_with(small.position, prefix)) == expected, prefix
+        assert all(service.startswith(prefix) for service, _ in expected)
+    assert len(list(ids_starting_with(small.position, some[:3]))) >= 1
+
+
+class _NoScan(Positions):
+    """Ids that refuse to be read one by one: a lookup must search, never scan."""
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("every id read")
+
+
+def test_a_fhir_read_of_an_unknown_id_does_not_read_every_id(demo_records: list[ServiceRecord]) -> None:
+    long_id = "a-service-with-a-very-long-identifier-that-fhir-cannot-hold-as-it-is-because-it-is-long"[:79] + "z"
+    record = demo_records[0].model_copy(update={"id": long_id})
+    index = DirectoryIndex.build([record, *demo_records[1:]], version=1, built_at=BUILT_AT, packed=True)
+    guarded = dataclasses.replace(index, position=_NoScan(sorted(r.id for r in index.services)))
+    assert fhir_routes._service_position(guarded, "no-such-service") is None
+    assert fhir_routes._service_position(guarded, fhir_id(long_id)) == index.position[long_id]
+    assert fhir_id(long_id) != long_id  # the shortened form was what was looked up

@@ -48,7 +48,7 @@ from service_finder.interop.fhir import (
     shortened_from,
     with_index_stale,
 )
-from service_finder.search.index import DirectoryIndex
+from service_finder.search.index import DirectoryIndex, ids_starting_with
 from service_finder.storage import repository
 
 DEFAULT_DISTANCE_KM = 25.0
@@ -290,8 +290,11 @@ def _service_position(index: DirectoryIndex, resource_id: str) -> int | None:
     position = index.position.get(resource_id)
     if position is not None:
         return position
-    # A FHIR id shortened from a long one: matched against the ids alone (a packed directory's records stay packed).
-    return next((i for service, i in index.position.items() if fhir_id(service) == resource_id), None)
+    # A FHIR id shortened from a long one: only ids with the start it keeps can be it (a range of the sorted ids in
+    # a packed directory, never a scan of a million on every unknown id).
+    if (kept := shortened_from(resource_id)) is None:
+        return None
+    return next((i for service, i in ids_starting_with(index.position, kept) if fhir_id(service) == resource_id), None)
 
 
 def _service_removal(store: Engine, resource_id: str) -> datetime | None:
