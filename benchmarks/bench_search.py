@@ -68,7 +68,8 @@ def measure(size: int, count: int, seed: int, budget_s: float) -> dict[str, Any]
         records = synthetic.generate(size, seed=seed, templates=templates)
         generated = time.perf_counter() - started
         started = time.perf_counter()
-    index = DirectoryIndex.build(records, version=1, built_at=synthetic.BUILT_AT)
+    # Packed or not decided up front, as the server decides it from the store's count (catalogue.load_index).
+    index = DirectoryIndex.build(records, version=1, built_at=synthetic.BUILT_AT, packed=size > PACK_ABOVE)
     built = time.perf_counter() - started
     del records
     gc.collect()
