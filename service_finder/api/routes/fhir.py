@@ -32,7 +32,7 @@ from service_finder.api.deps import (
 )
 from service_finder.api.docs import OUTCOME_SCHEMA, fhir_resource_schema
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
-from service_finder.domain.taxonomy import KINDS, ServiceStatus
+from service_finder.domain.taxonomy import KINDS, ServiceKind
 from service_finder.errors import quoted
 from service_finder.interop import examples
 from service_finder.interop.fhir import (
@@ -48,7 +48,7 @@ from service_finder.interop.fhir import (
     shortened_from,
     with_index_stale,
 )
-from service_finder.search.index import DirectoryIndex, ids_starting_with
+from service_finder.search.index import KIND_CODES, DirectoryIndex, ids_starting_with
 from service_finder.storage import repository
 
 DEFAULT_DISTANCE_KM = 25.0
@@ -286,6 +286,14 @@ def _base_url(request: Request) -> str:
     return public_base(request) + "/fhir/"
 
 
+def _type_codes(kind: ServiceKind) -> set[tuple[str, str]]:
+    """The codings a service of this kind is typed with: ours, and the MHSDS team type where there is one."""
+    codes = {(KIND_SYSTEM, kind.value)}
+    if (team := KINDS[kind].mhsds_team_type) is not None:
+        codes.add((MHSDS_TEAM_TYPE_SYSTEM, team))
+    return codes
+
+
 def _service_position(index: DirectoryIndex, resource_id: str) -> int | None:
     position = index.position.get(resource_id)
     if position is not None:
@@ -476,18 +484,16 @@ def search_healthcare_services(
             order = list(dict.fromkeys(int(i) for i in index.unit_service[units].tolist()))
         else:
             order = list(range(len(index)))
-        found = []
-        for i in order:
-            record = index.services[i]
-            info = KINDS[record.kind]
-            codes = {(KIND_SYSTEM, record.kind.value)}
-            if info.mhsds_team_type is not None:
-                codes.add((MHSDS_TEAM_TYPE_SYSTEM, info.mhsds_team_type))
-            if tokens and not any(_matches_type(codes, token) for token in tokens):
-                continue
-            if wanted is not None and (record.status is ServiceStatus.active) != (wanted.group() == "true"):
-                continue
-            found.append(i)
+        # Kind and status from the index's columns: a packed directory's records are decoded for the page alone.
+        kind_wanted = [
+            not tokens or any(_matches_type(_type_codes(kind), token) for token in tokens) for kind in KIND_CODES
+        ]
+        only_active = None if wanted is None else wanted.group() == "true"
+        found = [
+            i
+            for i in order
+            if kind_wanted[int(index.kind[i])] and (only_active is None or bool(index.active[i]) == only_active)
+        ]
     except FhirError as error:
         return error.response()
     resources = [
