@@ -109,6 +109,18 @@ def removal_named(
     return next(((ident, at) for ident, at in removed if naming(ident) == name), None)
 
 
+def site_removal_named(engine: Engine, name: str, naming: Callable[[str, str], str]) -> datetime | None:
+    """When the removed service was removed that, at one of its places, `naming` (our service and location ids ->
+    the HSDS service_at_location UUID) calls `name`. Worked out anew from the store's links, as removal_named does,
+    only for a read that found nothing. None as for removal_of."""
+    try:
+        with Session(engine) as session:
+            removed = repository.removed_sites(session)
+    except SQLAlchemyError:
+        return None
+    return next((at for service, location, at in removed if naming(service, location) == name), None)
+
+
 async def get_today() -> date:
     return datetime.now(LONDON).date()
 

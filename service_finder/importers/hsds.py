@@ -502,6 +502,11 @@ def service_uuid(service_id: str) -> str:
     return _uuid("service", service_id)
 
 
+def service_at_location_uuid(service_id: str, location_id: str) -> str:
+    """The HSDS id of the service with our id `service_id` at its location `location_id`: derived from both."""
+    return _uuid("service_at_location", service_id, location_id)
+
+
 def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = None) -> dict[str, Any]:
     service_id = service_uuid(record.id)
     organisation = record.organisation
@@ -564,7 +569,7 @@ def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = N
     service_schedules = [s for s in record.schedules if s.location_id is None]
     service_at_locations = []
     for location in record.locations:
-        link_id = _uuid("service_at_location", record.id, location.id)
+        link_id = service_at_location_uuid(record.id, location.id)
         link = {"service_at_location_id": link_id}
         service_at_locations.append(
             {

@@ -347,6 +347,18 @@ def removed_services(session: Session, *, id_prefix: str = "") -> list[tuple[str
     return [(ident, _utc(at)) for ident, at in session.exec(query.order_by(col(Service.id))) if at is not None]
 
 
+def removed_sites(session: Session) -> list[tuple[str, str, datetime]]:
+    """(service id, location id, when the service was removed, UTC) of every place a removed service was delivered
+    at, in that order: for a read by an HSDS service_at_location id, worked out from the two ids, never stored."""
+    query = (
+        select(col(ServiceAtLocation.service_id), col(ServiceAtLocation.location_id), col(Service.deleted_at))
+        .join(Service, col(ServiceAtLocation.service_id) == col(Service.id))
+        .where(col(Service.deleted_at).is_not(None))
+        .order_by(col(ServiceAtLocation.service_id), col(ServiceAtLocation.location_id))
+    )
+    return [(service, location, _utc(at)) for service, location, at in session.exec(query) if at is not None]
+
+
 def location_ids(session: Session, *, id_prefix: str) -> list[str]:
     """The stored location ids that start with `id_prefix`, in id order."""
     query = select(Location.id).where(col(Location.id).startswith(id_prefix, autoescape=True))

@@ -566,3 +566,24 @@ def test_a_removed_service_is_410_by_its_hsds_uuid_too(client: TestClient, engin
     staying = client.get("/hsds/services/staying-cafe").json()["id"]
     assert client.get(f"/hsds/services/{staying}").status_code == 200
     assert client.get("/hsds/services/0b8e6d5a-1f7c-5a2b-9c3d-4e5f6a7b8c9d").status_code == 404  # never here
+
+
+def test_a_removed_services_place_is_410_by_its_service_at_location_id(client: TestClient, engine: Engine) -> None:
+    # The service was 410 and its FHIR Location 410, but the service at a location a partner kept by its HSDS id was
+    # 404 "not in the directory": read as "not yet known" rather than "drop it", the crisis café stayed on offer.
+    _store(engine, client, make_record("closing-cafe"), make_record("staying-cafe"))
+    closing = client.get("/hsds/services/closing-cafe").json()["service_at_locations"][0]["id"]
+    staying = client.get("/hsds/services/staying-cafe").json()["service_at_locations"][0]["id"]
+    with write_session(engine) as session:
+        repository.delete_service(
+            session, "closing-cafe", expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
+        )
+        session.commit()
+    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    gone = client.get(f"/hsds/service_at_locations/{closing}")
+    assert gone.status_code == 410
+    assert (gone.json()["type"].rsplit("/", 1)[1], gone.json()["value"]) == ("gone", closing)
+    assert "2026-11-20T00:00:00Z" in gone.json()["detail"]
+    assert "drop any copy" in gone.json()["detail"]
+    assert client.get(f"/hsds/service_at_locations/{staying}").status_code == 200
+    assert client.get(f"/hsds/service_at_locations/{EXAMPLE_PLACE}").status_code == 404  # never here

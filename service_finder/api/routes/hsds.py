@@ -18,12 +18,14 @@ from service_finder.api.deps import (
     public_base,
     removal_named,
     removal_of,
+    removed_words,
+    site_removal_named,
 )
 from service_finder.api.docs import problem_example, problem_responses
 from service_finder.api.routes.search import resolve_postcode
 from service_finder.api.routes.staleness import IndexRoute, NoteStaleness, with_stale_header
-from service_finder.errors import InvalidParameter, NotFound, quoted
-from service_finder.importers.hsds import service_uuid
+from service_finder.errors import Gone, InvalidParameter, NotFound, quoted
+from service_finder.importers.hsds import service_at_location_uuid, service_uuid
 from service_finder.interop import examples
 from service_finder.interop.hsds_api import (
     HSDS_VERSION,
@@ -226,6 +228,7 @@ def hsds_service_at_locations(
         examples.hsds_service_at_location_example(),
         400,
         404,
+        410,
         422,
         instance="/hsds/service_at_locations/{service_at_location_id}",
     ),
@@ -233,11 +236,21 @@ def hsds_service_at_locations(
     response_model_exclude_none=True,
 )
 def hsds_service_at_location(
-    snapshot: SnapshotDep, service_at_location_id: ServiceAtLocationIdPath
+    snapshot: SnapshotDep, store: EngineDep, service_at_location_id: ServiceAtLocationIdPath
 ) -> HsdsFullServiceAtLocation:
     view = hsds_view(snapshot.index)
     positions = view.service_at_location(service_at_location_id)
     if positions is None:
+        # A removed service's places are 410, as the service is (/hsds/services/{id}): a client keeping a copy of
+        # the service at a location must drop it too.
+        if _UUID.fullmatch(service_at_location_id) and (
+            removed := site_removal_named(store, service_at_location_id, service_at_location_uuid)
+        ):
+            raise Gone(
+                removed_words(f"service_at_location {quoted(service_at_location_id)}", removed),
+                field="service_at_location_id",
+                value=service_at_location_id,
+            )
         raise NotFound(
             f"service_at_location {quoted(service_at_location_id)} is not in the directory",
             field="service_at_location_id",
