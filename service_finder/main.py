@@ -17,7 +17,7 @@ import anyio
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session
 
 from service_finder import __version__
@@ -182,7 +182,7 @@ def require_admin_key(store: Engine) -> None:
     try:
         with Session(store) as session:
             admins = [k for k in repository.list_api_keys(session) if k.revoked_at is None and "admin" in k.scopes]
-    except OperationalError as error:
+    except DatabaseError as error:  # unreachable, or a SQLite file that is no database any more
         # Refusing to start would leave nobody answering with the safety net through an outage. A missing admin
         # key exposes nothing (it is a capability that is absent); the check runs again at the next start.
         logger.warning("store unreachable (%s): the admin API key check is skipped", type(error).__name__)

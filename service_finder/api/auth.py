@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session
 
 from service_finder.api.deps import StateDep
@@ -148,7 +148,7 @@ class KeyStore:
         try:
             with session_factory() as session:
                 key = repository.find_api_key(session, key_id)
-        except OperationalError:
+        except DatabaseError:  # unreachable, or a SQLite file that is no database any more
             if strict:
                 raise
             self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS

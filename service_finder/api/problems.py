@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, DataError, IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
@@ -327,5 +327,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceFinderError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _store_down)
+    # The store failing, whatever the driver calls it: unreachable (OperationalError) or a file that is not a database
+    # any more (SQLite's DatabaseError itself, after a disk fault or a bad copy) is 503 with Retry-After, as search
+    # goes on answering from the last index. Errors a retry cannot mend (a constraint, a value, a statement the code
+    # got wrong) are bugs: 500, logged with their stack.
+    app.add_exception_handler(DatabaseError, _store_down)
+    for bug in (IntegrityError, DataError, ProgrammingError):
+        app.add_exception_handler(bug, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
