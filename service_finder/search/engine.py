@@ -1517,7 +1517,7 @@ class _RecordReasons:
     dual_diagnosis: bool
     needs: frozenset[Need]
     bsl: bool
-    remote: str  # "by phone, text or online"
+    remote: str  # "by phone, by text or online" (MODE_WORDS)
     free: bool
 
 
@@ -1529,7 +1529,7 @@ def _record_reasons(index: DirectoryIndex, service: int) -> _RecordReasons:
     if found is None:
         record = index.services[service]
         routes = record.eligibility.referral_routes or []
-        modes = [m.value.replace("_", " ") for m in record.access.contact_modes if m != ContactMode.in_person]
+        modes = [MODE_WORDS[m] for m in record.access.contact_modes if m != ContactMode.in_person]
         found = memo[service] = _RecordReasons(
             route="walk-in, no referral needed"
             if ReferralRoute.walk_in in routes
@@ -1539,7 +1539,7 @@ def _record_reasons(index: DirectoryIndex, service: int) -> _RecordReasons:
             dual_diagnosis=record.kind is ServiceKind.dual_diagnosis,
             needs=frozenset(record.needs),
             bsl=bool(record.access.accessibility.get(AccessFeature.bsl)),
-            remote="by " + _join(modes) if modes else "",
+            remote=_join(modes) if modes else "",
             free=record.access.cost is not None and record.access.cost.value == "free",
         )
     assert isinstance(found, _RecordReasons)

@@ -546,6 +546,17 @@ def test_modes_and_kinds_filter() -> None:
     assert ids(run(index, kinds=["crisis_cafe"])) == ["cafe"]
 
 
+def test_the_ways_in_a_result_gives_read_as_the_modes_filter_says_them() -> None:
+    # A web chat's match reason read "by online", and "by phone, text or online" named other words than explain's
+    # "not available by phone or by text" (MODE_WORDS).
+    chat = open_all_week("web-chat", kind="peer_support", locations=[], access={"contact_modes": ["online"]})
+    line = open_all_week("text-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone", "text"]})
+    response = run(index_of([chat, line]))
+    assert "online" in result(response, "web-chat").match_reasons
+    assert "by phone or by text" in result(response, "text-line").match_reasons
+    assert not [r for shown in response.results for r in shown.match_reasons if r.startswith("by online")]
+
+
 def test_language_filter() -> None:
     polish = open_all_week("polish", access={"languages": ["en", "pl"]})
     english = open_all_week("english", access={"languages": ["en"]})
