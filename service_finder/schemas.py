@@ -1105,7 +1105,12 @@ class SearchRequest(BaseModel):
         "referral route; without it, 'unknown' ('check that you can refer').",
         examples=["nhs_111"],
     )
-    modes: list[ContactMode] = Field(default_factory=list, max_length=4, description="Any of these contact modes.")
+    modes: list[ContactMode] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Any of these ways in: those a record lists, in_person to a place to go, phone to a line that "
+        "records none.",
+    )
     access: list[AccessFeature] = Field(
         default_factory=list,
         max_length=8,

@@ -23,7 +23,6 @@ from service_finder.domain.schedule import MINUTES_PER_DAY, BankHolidayPolicy, T
 from service_finder.domain.taxonomy import (
     ACCESS_LABELS,
     KINDS,
-    LINE_KINDS,
     NEED_LABELS,
     REFERRAL_LABELS,
     AccessFeature,
@@ -86,7 +85,6 @@ GENDER_BITS = {
 }
 SEX_BITS = {PersonSex.female: GENDER_BITS[PersonGender.woman], PersonSex.male: GENDER_BITS[PersonGender.man]}
 REMOTE_MODES = bit_mask([ContactMode.phone, ContactMode.text, ContactMode.online])
-LINE_KIND_CODES = np.array(sorted(KIND_CODES[kind] for kind in LINE_KINDS), dtype=np.uint8)
 SAFETY_NET_ORDER = {ServiceKind.emergency: 0, ServiceKind.crisis_line: 1, ServiceKind.helpline: 2}
 CRITERIA = ("age", "gender", "catchment", "referral", "intoxicated", "substance_use", "gp_registration")
 CRITERION_COLUMN = {name: column for column, name in enumerate(CRITERIA)}
@@ -168,13 +166,11 @@ def _remote_units(index: DirectoryIndex) -> I32:
 
 
 def reached_remotely(index: DirectoryIndex, units: I32) -> npt.NDArray[np.bool_]:
-    """Per unit with no place to go: whether it is reached from anywhere, by a phone, text or online way in it lists,
-    or as a line (LINE_KINDS) with no ways in recorded. Other publishers' HSDS never records ways in: a 24/7 crisis
-    line was offered in the safety net and left out of the results, unexplained."""
-    services = index.unit_service[units]
-    modes = index.modes[services]
-    lines = np.isin(index.kind[services], LINE_KIND_CODES)
-    reached: npt.NDArray[np.bool_] = ((modes & REMOTE_MODES) != 0) | ((modes == 0) & lines)
+    """Per unit with no place to go: whether it is reached from anywhere, by a phone, text or online way in, as the
+    `modes` filter reads them (index.ways_in: a line (LINE_KINDS) with no ways in recorded is reached by phone).
+    Other publishers' HSDS never records ways in: a 24/7 crisis line was offered in the safety net and left out of
+    the results, unexplained."""
+    reached: npt.NDArray[np.bool_] = (index.modes[index.unit_service[units]] & REMOTE_MODES) != 0
     return reached
 
 

@@ -178,7 +178,7 @@ def _service_values(record: ServiceRecord) -> tuple[int, ...]:
         bit_mask([f for f, ok in accessibility if ok]),
         bit_mask([f for f, ok in accessibility if ok is False]),
         not has_door(record),
-        bit_mask(record.access.contact_modes),
+        bit_mask(ways_in(record)),  # the ways in a search matches, not only those recorded (ways_in)
         tri_state(e.accepts_intoxicated),
         tri_state(e.accepts_substance_use),
         bit_mask(e.genders),
@@ -689,14 +689,31 @@ def has_door(record: ServiceRecord) -> bool:
     never records ways in, so a 24/7 crisis line was searched as a place by its office's hours ("closed until
     Fri 09:00") while the safety net offered it as open. Any other kind is a place unless its recorded ways in leave
     out in person (with none recorded, an address is taken as a door)."""
-    if not record.locations:
-        return False
+    return bool(record.locations) and visited_in_person(record)
+
+
+def visited_in_person(record: ServiceRecord) -> bool:
+    """Whether the service is one people go to, by its kind and ways in (has_door, where it has a location too).
+    Data quality asks it of a service with no location (coverage/quality.py: no_location)."""
     modes = record.access.contact_modes
     if record.kind in PLACE_KINDS:
         return True
     if record.kind in LINE_KINDS:
         return ContactMode.in_person in modes
     return not modes or ContactMode.in_person in modes
+
+
+def ways_in(record: ServiceRecord) -> list[ContactMode]:
+    """The ways in a search matches (`modes`): those the record lists; in person to a place with a door (has_door);
+    by phone for a line that records none (reached_remotely). By the record's list alone, a crisis café whose
+    publisher records no ways in was left out by "Only places I can walk into", and a 24/7 crisis line recording
+    none by modes=phone, though the safety net offered it. Match reasons and exports read the record itself."""
+    modes = list(record.access.contact_modes)
+    if ContactMode.in_person not in modes and has_door(record):
+        modes.append(ContactMode.in_person)
+    if not modes and record.kind in LINE_KINDS:
+        modes.append(ContactMode.phone)
+    return modes
 
 
 def reached_from_offices(record: ServiceRecord) -> bool:

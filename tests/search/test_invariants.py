@@ -416,6 +416,17 @@ def rung(record: ServiceRecord) -> bool:
     return bool(REMOTE_MODES & modes) or (not modes and record.kind in LINES)
 
 
+def reached_by(record: ServiceRecord) -> set[ContactMode]:
+    """The ways in `modes` matches: those recorded, in person to a place to go, by phone to a line recording none
+    (what search offers, the filter matches: a crisis café recording no ways in was left out by modes=in_person)."""
+    modes = set(record.access.contact_modes)
+    if sited(record):
+        modes.add(ContactMode.in_person)
+    if not modes and record.kind in LINES:
+        modes.add(ContactMode.phone)
+    return modes
+
+
 def found_by_distance(record: ServiceRecord) -> bool:
     """Searched within the radius: a place to go, or a line whose offices are all that says where it serves (no
     catchment recorded)."""
@@ -460,7 +471,7 @@ def expected(
             edge = km > request.radius_km * 0.999
         elif not rung(record) or _only_for_an_area_not_known(record, where):
             continue
-        if request.modes and not set(request.modes) & set(record.access.contact_modes):
+        if request.modes and not set(request.modes) & reached_by(record):
             continue
         # A line with no premises has no step-free entrance to confirm: a wheelchair user can still ring it.
         needed = [f for f in request.access if sited(record) or f not in PREMISES_FEATURES]

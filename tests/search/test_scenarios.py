@@ -546,6 +546,31 @@ def test_modes_and_kinds_filter() -> None:
     assert ids(run(index, kinds=["crisis_cafe"])) == ["cafe"]
 
 
+def test_modes_match_the_ways_in_search_reaches_a_service_by_not_only_those_recorded() -> None:
+    # Other publishers' HSDS never records ways in. A crisis café is a place to go whatever its record lists, and a
+    # line is reached by phone with none recorded (has_door, reached_remotely): yet "only places I can walk into"
+    # (modes=in_person) left out the café, and modes=phone the 24/7 crisis line the safety net was offering.
+    cafe = open_all_week("imported-cafe", access={"contact_modes": []})
+    house = open_all_week("crisis-house", kind="crisis_house", access={"contact_modes": ["phone"]})
+    line = make_record(
+        "imported-line",
+        kind="crisis_line",
+        eligibility={"minimum_age": None},
+        access={"contact_modes": []},
+        schedules=open_24_7("imported-line"),
+    )
+    index = index_of([cafe, house, line])
+    assert sorted(ids(run(index, modes=["in_person"]))) == ["crisis-house", "imported-cafe"]
+    by_phone = run(index, modes=["phone"], explain=True)
+    assert sorted(ids(by_phone)) == ["crisis-house", "imported-line"]
+    assert exclusion_reasons(by_phone, "imported-cafe") == ["not available by phone"]
+    # The reasons say only what the record says: none of its ways in is recorded, so none is named.
+    assert not [r for r in result(by_phone, "imported-line").match_reasons if r.startswith("by ")]
+    assert exclusion_reasons(run(index, modes=["in_person"], explain=True), "imported-line") == [
+        "not available in person"
+    ]
+
+
 def test_the_ways_in_a_result_gives_read_as_the_modes_filter_says_them() -> None:
     # A web chat's match reason read "by online", and "by phone, text or online" named other words than explain's
     # "not available by phone or by text" (MODE_WORDS).

@@ -116,6 +116,21 @@ def test_walk_in_only_keeps_walk_in_places(web: TestClient, sqlite_engine: Engin
     assert "Only places you can walk into are shown" in walk_in
 
 
+def test_walk_in_only_keeps_a_walk_in_cafe_whose_record_lists_no_ways_in(
+    web: TestClient, sqlite_engine: Engine
+) -> None:
+    # Other publishers' HSDS never records ways in: a walk-in crisis café with none listed is a place to go (its
+    # card has an address and directions), yet "Only places I can walk into" took it away.
+    imported = make_record("imported-cafe", name="Imported Haven", access={"contact_modes": []})
+    with Session(sqlite_engine) as session:
+        repository.upsert_services(session, [imported], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    web.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    walk_in = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING, "walk_in": "true"}).text
+    assert "Imported Haven" in walk_in
+    assert "Leeds Test Café" in walk_in
+
+
 def test_headers_forbid_other_hosts_cookies_and_caching(web: TestClient) -> None:
     response = web.get("/embed", params={"postcode": "LS1 1UR"})
     policy = response.headers["content-security-policy"]
