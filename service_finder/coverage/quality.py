@@ -14,9 +14,8 @@ from pydantic import BaseModel, Field
 
 from service_finder.domain.provenance import review_due
 from service_finder.domain.schedule import MINUTES_PER_DAY, format_hhmm, gives_hours, next_day_overlaps
-from service_finder.domain.taxonomy import LINE_KINDS, ContactMode
 from service_finder.schemas import ScheduleRecord, ServiceRecord
-from service_finder.search.index import DirectoryIndex, haversine_km
+from service_finder.search.index import DirectoryIndex, haversine_km, visited_in_person
 
 # Two listings with the same phone number this close together are one service listed twice.
 DUPLICATE_DISTANCE_KM = 0.05
@@ -127,9 +126,9 @@ def _record_findings(record: ServiceRecord, stale: bool, today: date) -> list[Fi
         add(Check.no_schedule, f"no opening hours from {today.isoformat()} on: {why}")
     if not record.phones:
         add(Check.no_phone, "no phone number to call before travelling")
-    # No location is expected of a line.
-    in_person = ContactMode.in_person in record.access.contact_modes or record.kind not in LINE_KINDS
-    if in_person and not record.locations:
+    # Asked as the search asks it (has_door): no location is expected of a line, nor of a service whose ways in
+    # leave out in person (an online peer group was flagged as visited, while search offered it as a line).
+    if not record.locations and visited_in_person(record):
         add(Check.no_location, f"kind {record.kind.value!r} is visited in person but has no location")
     for schedule in record.schedules:
         for problem in hours_text_conflicts(schedule):

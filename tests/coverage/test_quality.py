@@ -49,6 +49,16 @@ def test_missing_schedule_phone_and_location() -> None:
     assert _flagged(Check.no_location, *records) == {"nowhere"}  # a phone line is not visited
 
 
+def test_no_location_is_asked_of_what_the_search_takes_for_a_place_to_go() -> None:
+    # An online-only peer group was "visited in person but has no location", while the search offered it as a line
+    # reached online; a referral-only crisis house listing only phone is a place (has_door) and needs one.
+    web_chat = make_record("web-chat", kind="peer_support", locations=[], access={"contact_modes": ["online"]})
+    group = make_record("group", kind="peer_support", locations=[], access={"contact_modes": []})
+    house = make_record("house", kind="crisis_house", locations=[], access={"contact_modes": ["phone"]})
+    helpline = make_record("helpline", kind="helpline", locations=[], access={"contact_modes": []})
+    assert _flagged(Check.no_location, web_chat, group, house, helpline) == {"group", "house"}
+
+
 def test_duplicates_by_name_and_postcode_or_by_phone_at_the_same_place() -> None:
     a = make_record("a", name="Leeds Café")
     b = make_record("b", name="LEEDS  CAFE", phones=[{"number": "0113 496 0999"}])
