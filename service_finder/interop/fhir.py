@@ -356,8 +356,9 @@ def _eligibility(record: ServiceRecord) -> list[dict[str, Any]]:
     if eligibility.genders:
         parts.append("For " + ", ".join(g.value.replace("_", "-") for g in eligibility.genders) + " only")
     catchment = eligibility.catchment
-    if catchment is None:
-        parts.append("Catchment area not recorded: check before travelling")
+    if catchment is None:  # in search's words: nobody travels to a line (has_door)
+        check = "before travelling" if has_door(record) else "that it serves your area"
+        parts.append(f"Catchment area not recorded: check {check}")
     elif catchment.type is CatchmentType.districts:
         parts.append("Only for people living in local authority districts " + ", ".join(catchment.districts))
     elif catchment.type is CatchmentType.polygon:

@@ -65,6 +65,7 @@ from service_finder.search.index import (
     Sites,
     Word,
     bit_mask,
+    has_door,
     line_schedules,
 )
 from service_finder.search.safety_net import FALLBACK_SAFETY_NET
@@ -1270,7 +1271,9 @@ def _sentence(
     if name == "catchment":
         catchment = eligibility.catchment
         if catchment is None:
-            return "catchment area not recorded: check before travelling"
+            # A line is found by its offices then (reached_from_offices), or everywhere: nobody travels to it.
+            check = "before travelling" if has_door(record) else "that it serves your area"
+            return f"catchment area not recorded: check {check}"
         if catchment.type.value == "england":
             if result == PASS:
                 return "covers anyone in England"
@@ -1342,7 +1345,8 @@ def _result(
         rank=rank,
         score=score,
         service=_summary(index, int(candidates.unit[row])),
-        distance_km=None if math.isnan(distance) else round(distance, 2),
+        # A line found by its offices (reached_from_offices) has no address and no distance: no journey to make.
+        distance_km=None if remote or math.isnan(distance) else round(distance, 2),
         distance_basis=STRAIGHT_LINE,
         travel=travel,
         open_now=state.open_now,
@@ -1444,7 +1448,8 @@ def _wording(index: DirectoryIndex, service: int) -> tuple[object, ...]:
             (eligibility.minimum_age, eligibility.maximum_age),
             tuple(eligibility.genders),
             # The sentence names at most the first four districts, and says whether there are more.
-            None
+            # With no catchment, the words say whether to check before travelling: a place or a line (has_door).
+            bool(index.no_premises[service])
             if catchment is None
             else (catchment.type, tuple(catchment.districts[:4]), len(catchment.districts) > 4),
             None if routes is None else tuple(routes),
@@ -1475,8 +1480,11 @@ MAX_MEMO_SUMMARIES = 50_000
 def _summary(index: DirectoryIndex, unit: int) -> ServiceSummary:
     found = index.summaries.get(unit)
     if found is None:
-        record = index.services[int(index.unit_service[unit])]
-        found = summary(record, place_index=int(index.unit_location[unit]))
+        service = int(index.unit_service[unit])
+        # A service with no place to go (has_door) has no address, even at the office it was found by: a helpline's
+        # card gave the office's address and "Directions on OpenStreetMap" while FHIR said "not open to visitors".
+        place = -1 if index.no_premises[service] else int(index.unit_location[unit])
+        found = summary(index.services[service], place_index=place)
         if len(index.summaries) < MAX_MEMO_SUMMARIES:
             index.summaries[unit] = found
     return found

@@ -423,6 +423,14 @@ def test_eligibility_says_what_the_record_does_not_know() -> None:
     assert "not recorded" not in known.lower()
 
 
+def test_a_line_with_no_catchment_recorded_is_not_told_to_be_checked_before_travelling() -> None:
+    # Nobody travels to a phone line: its words are search's, "check that it serves your area".
+    line = make_record(kind="helpline", eligibility={"catchment": None}, access={"contact_modes": []})
+    assert "Catchment area not recorded: check that it serves your area" in _service(line)["eligibility"][0]["comment"]
+    cafe = make_record(eligibility={"catchment": None})
+    assert "Catchment area not recorded: check before travelling" in _service(cafe)["eligibility"][0]["comment"]
+
+
 def test_a_location_with_neither_name_nor_address_is_referred_to_by_id_alone() -> None:
     # An empty `display` is not valid FHIR: the resource failed validation in any strict client.
     place = {"id": "bare-site", "postcode": "LS1 1UR", "latitude": 53.8, "longitude": -1.55, "address": ""}

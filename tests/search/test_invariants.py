@@ -586,9 +586,11 @@ def check_against_the_oracle(
             service.provenance.verified_at, service.provenance.verify_due, at.astimezone(LONDON).date()
         )
         assert found.service.demo is (service.provenance.source_name == "demo")
-        if found.distance_km is None:
-            assert not found_by_distance(service)
+        if not sited(service):
+            # A line, found anywhere or by its offices: nowhere to go, so no place and no distance to it.
+            assert (found.distance_km, found.service.address, found.service.latitude) == (None, None, None)
         else:
+            assert found.distance_km is not None
             assert where is not None
             assert found.distance_km <= request.radius_km + 0.005
             point = (found.service.latitude, found.service.longitude)

@@ -527,9 +527,35 @@ def test_a_phone_line_with_an_office_and_no_catchment_recorded_is_offered_near_i
     response = run(index, location=newcastle, access=["wheelchair"])
     shown = result(response, "newcastle-line")
     assert (shown.open_now, shown.closes_at, shown.travel) == (True, None, None)
-    assert shown.distance_km is not None
-    assert shown.distance_km < 1.5
+    assert shown.distance_km is None  # found within the radius of its office, but the office is no journey to make
     assert "by phone" in shown.match_reasons
+
+
+def test_a_line_found_by_its_office_is_shown_with_no_address_distance_or_place_to_travel_to() -> None:
+    # A helpline recording no ways in and no catchment is found by its office (reached_from_offices), but it is a
+    # line: it was shown with the office's address, coordinates (a page's directions) and distance, and "catchment
+    # area not recorded: check before travelling", while FHIR said "an office, not open to visitors".
+    helpline = make_record(
+        "listening-line",
+        kind="helpline",
+        eligibility={"minimum_age": None, "catchment": None},
+        access={"contact_modes": []},
+        schedules=open_24_7("listening-line"),
+    )
+    response = run(index_of([helpline]), access=["wheelchair"])
+    shown = result(response, "listening-line")
+    summary = shown.service
+    assert (summary.address, summary.postcode, summary.latitude, summary.longitude) == (None, None, None, None)
+    assert (shown.distance_km, shown.travel) == (None, None)
+    catchment = [c.reason for c in shown.eligibility.criteria if c.criterion == "catchment"]
+    assert catchment == ["catchment area not recorded: check that it serves your area"]
+    # A place with no catchment recorded still says to check before travelling.
+    cafe = open_all_week("cafe", eligibility={"catchment": None})
+    place = result(run(index_of([cafe])), "cafe")
+    assert place.service.address is not None
+    assert [c.reason for c in place.eligibility.criteria if c.criterion == "catchment"] == [
+        "catchment area not recorded: check before travelling"
+    ]
 
 
 def test_modes_and_kinds_filter() -> None:

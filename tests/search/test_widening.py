@@ -228,6 +228,8 @@ def _ceiling_of_each_result(
             int(row)
             for row in np.flatnonzero(candidates.service == service)
             if candidates.location[row] < 0
+            # A line found by its offices is shown with no place (engine._summary): any office it was found by.
+            or index.no_premises[service]
             or (
                 index.services[service].locations[candidates.location[row]].latitude == result.service.latitude
                 and index.services[service].locations[candidates.location[row]].longitude == result.service.longitude

@@ -131,6 +131,35 @@ def test_walk_in_only_keeps_a_walk_in_cafe_whose_record_lists_no_ways_in(
     assert "Leeds Test Café" in walk_in
 
 
+def test_a_helpline_found_by_its_office_has_no_address_directions_or_distance_on_its_card(
+    web: TestClient, sqlite_engine: Engine
+) -> None:
+    # A helpline recording no ways in and no catchment is found by its office, but nobody goes there: its card gave
+    # the office's address, "Directions on OpenStreetMap", "0.1 miles away" and "check before travelling", while
+    # its FHIR Location said "an office, not open to visitors".
+    helpline = make_record(
+        "listening-line",
+        name="Leeds Listening Line",
+        kind="helpline",
+        eligibility={"minimum_age": None, "catchment": None},
+        access={"contact_modes": []},
+        schedules=[{"id": "listening-line-hours", "always_open": True}],
+    )
+    with Session(sqlite_engine) as session:
+        repository.upsert_services(session, [helpline], actor="test", now=datetime(2026, 11, 1, tzinfo=UTC))
+        session.commit()
+    web.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    page = web.get("/embed", params={"postcode": "LS1 1UR", "at": FRIDAY_EVENING}).text
+    card = page.split('sf-card__name">Leeds Listening Line</h3>', 1)[1].split('class="sf-verified', 1)[0]
+    assert 'href="tel:+441134960001"' in card
+    for place_words in ("Calverley Street", "Directions on OpenStreetMap", "sf-card__distance", "travelling"):
+        assert place_words not in card, place_words
+    assert "not open to visitors" in web.get("/fhir/Location/listening-line-loc").json()["description"]
+    # The café at the same address is a place to go, and its card says how to get there.
+    cafe = page.split('sf-card__name">Leeds Test Café</h3>', 1)[1].split('class="sf-verified', 1)[0]
+    assert "Directions on OpenStreetMap" in cafe
+
+
 def test_headers_forbid_other_hosts_cookies_and_caching(web: TestClient) -> None:
     response = web.get("/embed", params={"postcode": "LS1 1UR"})
     policy = response.headers["content-security-policy"]
