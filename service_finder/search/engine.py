@@ -397,6 +397,7 @@ def unnamed(district: str) -> str | None:
 
 STRAIGHT_LINE = SearchResult.model_fields["distance_basis"].default
 NO_HOURS_REASON = "opening hours not recorded, so never shown as open: phone to check"
+LINE_OPEN_REASON = "its phone line is open now (see the safety net)"
 NO_LOCATION_REASON = "only for people living in its area: give a postcode or location to see if it covers you"
 NO_DISTRICT_REASON = "only for people living in its area, and the area of this location is not known"
 INELIGIBLE, CLOSED, TEMPORARILY_CLOSED = "\0ineligible", "\0closed", "\0temporarily-closed"
@@ -451,16 +452,18 @@ def search(
         )
         for rank, (final, result_row, arrival) in enumerate(found.top, start=1)
     ]
+    net = safety_net(index, request, location, at=at, state=state, today=today)
     explained = None
     if request.explain:
+        offered = frozenset(entry.id for entry in net)
         explained = _exclusions(
-            index, candidates, left_out, found.stages, found.criteria, state, request, location, district_name
+            index, candidates, left_out, found.stages, found.criteria, state, request, location, district_name, offered
         )
     return made(
         SearchResponse,
         query=made(QueryEcho, request=request, location=location, at=at),
         results=response_results,
-        safety_net=safety_net(index, request, location, at=at, state=state, today=today),
+        safety_net=net,
         excluded=explained,
         data_version=index.version,
         index_built_at=index.built_at,
@@ -1660,8 +1663,10 @@ def _exclusions(
     request: SearchRequest,
     location: ResolvedLocation | None,
     district_name: Callable[[str], str | None],
+    in_safety_net: frozenset[str] = frozenset(),
 ) -> list[Exclusion]:
-    """Why each of these rows was left out; sentences are written for these only."""
+    """Why each of these rows was left out; sentences are written for these only. `in_safety_net`: the ids of the
+    lines this answer's safety net offers."""
     if not rows:
         return []
     # The rows' values read in one gather each, as Python numbers: up to MAX_EXCLUDED rows, each read one by one
@@ -1687,8 +1692,9 @@ def _exclusions(
             if column[position]
         ]
         unmet = _unmet(index, service, request) if request.modes or request.access or request.language else []
+        line_open = record.id in in_safety_net
         if reason == CLOSED:
-            reasons = [_closed_words(index, unit, state)]
+            reasons = [_closed_words(index, unit, state, line_open=line_open)]
         elif reason == TEMPORARILY_CLOSED:
             reasons = [f"temporarily closed: {record.alert}".strip(": "), *unmet, *ineligible]
         else:
@@ -1696,7 +1702,7 @@ def _exclusions(
             first = [] if reason == INELIGIBLE or reason in unmet else [reason]
             reasons = [*first, *unmet, *ineligible]
             if window is not None and not _open_within(state(unit), window):
-                reasons.append(_closed_words(index, unit, state))
+                reasons.append(_closed_words(index, unit, state, line_open=line_open))
         km = distances[position]
         if reason == CLOSED and location is not None:
             # A service is listed at its nearest site, but left out at every one: when another site within the
@@ -1746,13 +1752,21 @@ def _open_elsewhere(
     return None
 
 
-def _closed_words(index: DirectoryIndex, unit: int, state: Callable[[int], OpenState]) -> str:
+def _closed_words(
+    index: DirectoryIndex, unit: int, state: Callable[[int], OpenState], *, line_open: bool = False
+) -> str:
+    """Why the unit is not open. `line_open`: the service is a line this answer's safety net offers (open a day at
+    least), and it was left out as a place with a door (a crisis line listing in person, at its base): the base's
+    hours are its hours as a place, never shown open at night, but "closed until Fri 09:00" alone, beside the same
+    line "Open 24 hours" in the safety net, read as the line being shut."""
     found = state(unit)
     if not index.hours.schedules[unit] or found.hours_today == HOURS_NOT_RECORDED:
         # Not "closed": nobody knows (no hours, or none in force). Said plainly, so a clinician can phone rather
         # than rule it out.
-        return NO_HOURS_REASON
-    return _closed_reason(found)
+        words = f"its base's {NO_HOURS_REASON}" if line_open else NO_HOURS_REASON
+    else:
+        words = f"its base is {_closed_reason(found)}" if line_open else _closed_reason(found)
+    return f"{words}; {LINE_OPEN_REASON}" if line_open else words
 
 
 def _open_within(state: OpenState, window: int) -> bool:

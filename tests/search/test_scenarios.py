@@ -407,6 +407,37 @@ def test_a_premises_need_keeps_phone_lines_but_not_sites_that_lack_it_and_says_w
     assert ids(run(index, access=["bsl"])) == []
 
 
+def test_a_crisis_line_with_a_drop_in_base_shut_at_night_says_its_line_is_open_in_the_safety_net() -> None:
+    # A 24/7 crisis line that lists in person, at a base open Fridays 9 to 5: the base is a place, shut at night,
+    # so it is no result then (never a closed door shown as open). explain said only "closed until Fri 16 Oct
+    # 09:00" while the same answer's safety net offered the line "Open 24 hours": an adviser read it as shut.
+    line = make_record(
+        "drop-in-line",
+        kind="crisis_line",
+        eligibility={"minimum_age": None, "catchment": {"type": "districts", "districts": [LEEDS_DISTRICT]}},
+        access={"contact_modes": ["in_person", "phone"]},
+        schedules=[
+            {"id": "line-247", "always_open": True},
+            {
+                "id": "base-hours",
+                "location_id": "drop-in-line-loc",
+                "sessions": [{"day": "friday", "opens_at": "09:00", "closes_at": "17:00"}],
+            },
+        ],
+    )
+    response = run(index_of([line]), explain=True)
+    assert ids(response) == []
+    assert "drop-in-line" in [entry.id for entry in response.safety_net if entry.local]
+    assert exclusion_reasons(response, "drop-in-line") == [
+        "its base is closed until Fri 16 Oct 09:00; its phone line is open now (see the safety net)"
+    ]
+    # Where the safety net does not offer it (a person outside its area), its base's hours are all there is to say.
+    wakefield = LEEDS.model_copy(update={"district_code": WAKEFIELD_DISTRICT})
+    elsewhere = run(index_of([line]), location=wakefield, explain=True)
+    assert "drop-in-line" not in [entry.id for entry in elsewhere.safety_net]
+    assert exclusion_reasons(elsewhere, "drop-in-line")[-1] == "closed until Fri 16 Oct 09:00"
+
+
 def test_a_phone_line_with_an_office_is_searched_as_a_line_not_as_a_place() -> None:
     # A crisis line taking calls 24/7, whose record gives its office (open Fridays 9 to 5). Searched as a place, it
     # was "closed until Fri 09:00" on Friday night while the safety net offered it as 24/7, left out for a
