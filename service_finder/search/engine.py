@@ -58,6 +58,7 @@ from service_finder.search.index import (
     KIND_CODES,
     NO_MAX_AGE,
     NO_MIN_AGE,
+    PREMISES_ACCESS,
     PROFESSIONAL_ROUTES_MASK,
     SELF_ROUTES_MASK,
     UNKNOWN,
@@ -73,6 +74,7 @@ from service_finder.search.safety_net import FALLBACK_SAFETY_NET
 I32 = npt.NDArray[np.int32]
 I8 = npt.NDArray[np.int8]
 F64 = npt.NDArray[np.float64]
+U32 = npt.NDArray[np.uint32]
 
 PASS, FAIL, UNKNOWN_RESULT, NOT_ASKED = 1, 0, -1, 2
 _RESULT = {PASS: CriterionResult.passed, FAIL: CriterionResult.failed, UNKNOWN_RESULT: CriterionResult.unknown}
@@ -989,7 +991,7 @@ def _evaluate(
     if request.kinds:
         keep &= _of_kinds(index, ids, request.kinds)
     if request.explain:  # a remote candidate (NaN) is never further: NaN > radius is False
-        apply(~(candidates.distance > request.radius_km), f"further than {request.radius_km:g} km")
+        apply(~(candidates.distance > request.radius_km), _far_words(request))
     apply(~index.temporarily_closed[ids], TEMPORARILY_CLOSED)
     if request.modes:
         apply((index.modes[ids] & bit_mask(request.modes)) != 0, _modes_words(request))
@@ -1122,11 +1124,23 @@ def _scores(
     stale = index.review_due[ids] < today.toordinal()
     score += np.where(stale, ranking.STALE, ranking.VERIFIED)
     if request.access:  # what the record confirms: a phone line passes a premises feature but does not match it
-        score += ranking.ACCESS_MATCH * np.bitwise_count(index.access_yes[ids] & np.uint32(bit_mask(request.access)))
+        score += ranking.ACCESS_MATCH * np.bitwise_count(
+            _confirmed_access(index, ids) & np.uint32(bit_mask(request.access))
+        )
     distance = candidates.distance[rows]
     score += ranking.DISTANCE_PER_KM * np.where(np.isnan(distance), ranking.REMOTE_EQUIVALENT_KM, distance)
     rounded: F64 = np.round(score, 3)
     return rounded
+
+
+def _confirmed_access(index: DirectoryIndex, ids: I32) -> U32:
+    """The features each service's record confirms that it has to offer: a service with no premises has no
+    premises features to offer (a crisis line recording "wheelchair: true" of its office ranked above one that did
+    not, and was said to have "wheelchair access available")."""
+    confirmed: U32 = np.where(
+        index.no_premises[ids], index.access_yes[ids] & np.uint32(~PREMISES_ACCESS & 0xFFFFFFFF), index.access_yes[ids]
+    ).astype(np.uint32)
+    return confirmed
 
 
 def _specialist(index: DirectoryIndex, ids: I32, request: SearchRequest) -> npt.NDArray[np.bool_]:
@@ -1592,7 +1606,7 @@ def _reasons(
     if request.needs:  # most searches name none: no generator for nothing
         reasons.extend(f"helps with {NEED_LABELS[n].lower()}" for n in request.needs if n in fixed.needs)
     if request.access:  # only what the record confirms (a phone line passes a premises feature it has not got)
-        confirmed = int(index.access_yes[service])
+        confirmed = int(_confirmed_access(index, np.array([service], np.int32))[0])
         reasons.extend(f"{ACCESS_NOUNS[f]} available" for f in request.access if confirmed & bit_mask([f]))
     if fixed.bsl and AccessFeature.bsl not in request.access:
         reasons.append(f"{ACCESS_LABELS[AccessFeature.bsl]} available")
@@ -1680,6 +1694,7 @@ def _exclusions(
     why = [stages.masks[number][1] for number in stage.tolist()]
     failed = {name: (column[taken] == FAIL).tolist() for name, column in criteria.items()}
     window = request.open_within_minutes
+    far = _far_words(request)
     items: list[Exclusion] = []
     for position, reason in enumerate(why):
         service, unit = services[position], units[position]
@@ -1714,17 +1729,29 @@ def _exclusions(
                 km = open_site
         # Beyond the radius, rounded up: 25.004 km shown as 25.0 beside "further than 25 km" would contradict it.
         shown = math.ceil(km * 100) / 100 if km > request.radius_km else round(km, 2)
+        doorless = bool(index.no_premises[service])
+        if doorless and not math.isnan(km):
+            # A line found by its office (no catchment recorded): no journey to make, so no distance, as in results;
+            # what is far is its office.
+            reasons = [OFFICE_FAR.format(radius=request.radius_km) if r == far else r for r in reasons]
         items.append(
             made(
                 Exclusion,
                 id=record.id,
                 name=record.name,
                 kind=record.kind,
-                distance_km=None if math.isnan(km) else shown,
+                distance_km=None if math.isnan(km) or doorless else shown,
                 reasons=reasons,
             )
         )
     return items
+
+
+OFFICE_FAR = "no area it serves is recorded, and its office is further than {radius:g} km"
+
+
+def _far_words(request: SearchRequest) -> str:
+    return f"further than {request.radius_km:g} km"
 
 
 def _open_elsewhere(

@@ -589,6 +589,47 @@ def test_a_line_found_by_its_office_is_shown_with_no_address_distance_or_place_t
     ]
 
 
+def test_a_line_found_by_its_office_is_left_out_with_no_distance_either() -> None:
+    # As in results: explain gave the office's distance (0.17 km, sorted among the places) for a line nobody goes to.
+    helpline = make_record(
+        "adult-line",
+        kind="helpline",
+        eligibility={"minimum_age": 18, "catchment": None},
+        access={"contact_modes": []},
+        schedules=open_24_7("adult-line"),
+    )
+    response = run(index_of([helpline]), age=10, explain=True)
+    [left_out] = [e for e in response.excluded or [] if e.id == "adult-line"]
+    assert left_out.distance_km is None
+    assert any("18" in reason for reason in left_out.reasons)
+    # Beyond the radius: what is far is its office, said so, still with no distance.
+    far = run(index_of([helpline]), radius_km=0.15, explain=True)  # its office is 0.17 km away
+    [beyond] = [e for e in far.excluded or [] if e.id == "adult-line"]
+    assert beyond.distance_km is None
+    assert beyond.reasons[0] == "no area it serves is recorded, and its office is further than 0.15 km"
+
+
+def test_a_line_offers_no_premises_features_its_office_records() -> None:
+    # A crisis line recording "wheelchair: true" of its office ranked above an otherwise equal one and was said to
+    # have "wheelchair access available": a line has no premises to offer (both pass the filter, neither matches).
+    def line(service_id: str, wheelchair: bool | None) -> ServiceRecord:
+        accessibility = {} if wheelchair is None else {"wheelchair": wheelchair}
+        return open_all_week(
+            service_id,
+            kind="crisis_line",
+            locations=[],
+            access={"contact_modes": ["phone"], "accessibility": accessibility},
+        )
+
+    response = run(index_of([line("a-line", None), line("b-line", True)]), access=["wheelchair"], open="any")
+    first, second = result(response, "a-line"), result(response, "b-line")
+    assert first.score == second.score
+    assert "wheelchair access available" not in second.match_reasons
+    # A place that confirms it still matches.
+    cafe = open_all_week("cafe", access={"contact_modes": ["in_person"], "accessibility": {"wheelchair": True}})
+    assert "wheelchair access available" in result(run(index_of([cafe]), access=["wheelchair"]), "cafe").match_reasons
+
+
 def test_modes_and_kinds_filter() -> None:
     line = open_all_week("phone-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]})
     chat = open_all_week("web-chat", kind="peer_support", locations=[], access={"contact_modes": ["online"]})
