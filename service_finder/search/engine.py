@@ -1330,9 +1330,11 @@ def _sentence(
             PASS: "accepts people who use drugs or alcohol",
             FAIL: "does not accept people who use drugs or alcohol",
         }.get(result, "not recorded whether it accepts people who use drugs or alcohol")
+    # A line has no journey to check before: "before travelling" told a caller to plan a trip to an office.
+    check = "check before travelling" if has_door(record) else "check with the service"
     if eligibility.gp_registration_required is None:
-        return "not recorded whether you must be registered with a GP in its area: check before travelling"
-    return "must be registered with a GP in its area: check before travelling"
+        return f"not recorded whether you must be registered with a GP in its area: {check}"
+    return f"must be registered with a GP in its area: {check}"
 
 
 def _result(
@@ -1472,7 +1474,7 @@ def _wording(index: DirectoryIndex, service: int) -> tuple[object, ...]:
             None if routes is None else tuple(routes),
             None,  # intoxicated: the result alone
             None,  # substance_use: the result alone
-            eligibility.gp_registration_required is None,
+            (eligibility.gp_registration_required is None, bool(index.no_premises[service])),
         )
         # Few distinct: one tuple for all the services that share it (a few hundred bytes each, not per service).
         shapes = index.memo.get("wording-shapes")

@@ -609,6 +609,26 @@ def test_a_line_found_by_its_office_is_left_out_with_no_distance_either() -> Non
     assert beyond.reasons[0] == "no area it serves is recorded, and its office is further than 0.15 km"
 
 
+def test_a_lines_gp_registration_is_checked_with_the_service_not_before_travelling() -> None:
+    unknown = {"gp_registration_required": None}
+    line = open_all_week(
+        "gp-line", kind="crisis_line", locations=[], access={"contact_modes": ["phone"]}, eligibility=unknown
+    )
+    cafe = open_all_week("cafe", eligibility=unknown)
+    response = run(index_of([line, cafe]), open="any")
+
+    def gp_words(service_id: str) -> list[str]:
+        criteria = result(response, service_id).eligibility.criteria
+        return [c.reason for c in criteria if c.criterion == "gp_registration"]
+
+    assert gp_words("gp-line") == [
+        "not recorded whether you must be registered with a GP in its area: check with the service"
+    ]
+    assert gp_words("cafe") == [
+        "not recorded whether you must be registered with a GP in its area: check before travelling"
+    ]
+
+
 def test_a_line_offers_no_premises_features_its_office_records() -> None:
     # A crisis line recording "wheelchair: true" of its office ranked above an otherwise equal one and was said to
     # have "wheelchair access available": a line has no premises to offer (both pass the filter, neither matches).
