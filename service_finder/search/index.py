@@ -704,14 +704,17 @@ def visited_in_person(record: ServiceRecord) -> bool:
 
 
 def ways_in(record: ServiceRecord) -> list[ContactMode]:
-    """The ways in a search matches (`modes`): those the record lists; in person to a place with a door (has_door);
+    """The ways in a search matches (`modes`): those the record lists; in person to a place with a door, and only
+    there (has_door);
     by phone for a line that records none (reached_remotely). By the record's list alone, a crisis café whose
     publisher records no ways in was left out by "Only places I can walk into", and a 24/7 crisis line recording
     none by modes=phone, though the safety net offered it. Match reasons and exports read the record itself."""
-    modes = list(record.access.contact_modes)
-    if ContactMode.in_person not in modes and has_door(record):
+    # In person only where there is a door: a line listing in person with no location to go to was kept by "Only
+    # places I can walk into".
+    modes: list[ContactMode] = [mode for mode in record.access.contact_modes if mode is not ContactMode.in_person]
+    if has_door(record):
         modes.append(ContactMode.in_person)
-    if not modes and record.kind in LINE_KINDS:
+    if not record.access.contact_modes and record.kind in LINE_KINDS:
         modes.append(ContactMode.phone)
     return modes
 

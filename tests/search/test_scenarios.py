@@ -629,6 +629,23 @@ def test_a_lines_gp_registration_is_checked_with_the_service_not_before_travelli
     ]
 
 
+def test_in_person_matches_only_a_service_with_somewhere_to_go() -> None:
+    # A line listing in person with no location: "Only places I can walk into" (modes=in_person) showed it, with
+    # nowhere to walk to.
+    line = open_all_week(
+        "drop-in-line",
+        kind="crisis_line",
+        locations=[],
+        access={"contact_modes": ["in_person", "phone"]},
+        eligibility={"referral_routes": ["walk_in"]},
+    )
+    cafe = open_all_week("cafe", access={"contact_modes": ["in_person"]})
+    walk_in = run(index_of([line, cafe]), modes=["in_person"], open="any", explain=True)
+    assert ids(walk_in) == ["cafe"]
+    by_phone = run(index_of([line, cafe]), modes=["phone"], open="any")
+    assert ids(by_phone) == ["drop-in-line"]
+
+
 def test_a_line_offers_no_premises_features_its_office_records() -> None:
     # A crisis line recording "wheelchair: true" of its office ranked above an otherwise equal one and was said to
     # have "wheelchair access available": a line has no premises to offer (both pass the filter, neither matches).
