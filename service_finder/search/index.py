@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -37,6 +37,7 @@ from service_finder.domain.taxonomy import (
     ServiceStatus,
 )
 from service_finder.schemas import Criterion, ServiceRecord, ServiceSummary
+from service_finder.search import packed as packing
 from service_finder.search.packed import Instants, Keeper, PackedRecords, Positions
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius, as geopy's great_circle uses
@@ -273,9 +274,12 @@ class DirectoryIndex:
         packed: bool | None = None,
     ) -> DirectoryIndex:
         """The index of `records` (read once, in any order; kept in id order). `packed`: keep the records
-        compressed (see packed.py); by default, only a directory larger than PACK_ABOVE is. `last_modified` is
-        read once every record has been (catalogue.load_index fills it while they are read)."""
+        compressed (see packed.py); by default, only a sized directory larger than PACK_ABOVE is (a stream's caller
+        says: catalogue.load_index counts the store first). `last_modified` is read once every record has been
+        (catalogue.load_index fills it while they are read)."""
         modified = {} if last_modified is None else last_modified  # not `or`: filled while records are read
+        if packed is None:  # by the directory's size; records streamed with no size are kept as objects
+            packed = isinstance(records, Sized) and len(records) > packing.PACK_ABOVE
         keeper = Keeper(packed)
         ids: list[str] = []
         # Typed arrays, not lists: a million services would leave millions of int and float objects behind, freed

@@ -234,24 +234,18 @@ class Packer:
 
 
 class Keeper:
-    """Keeps the records an index is built from: as they are, or packed (`packed`: always, never, or None: once
-    there are more than PACK_ABOVE, packing those kept so far)."""
+    """Keeps the records an index is built from: as they are, or packed. Decided before the first record: switching
+    part-way would repack every record kept so far (seconds at 200,000), after holding them all as objects."""
 
-    def __init__(self, packed: bool | None) -> None:
+    def __init__(self, packed: bool) -> None:
         self._records: list[ServiceRecord] = []
         self._packer = Packer() if packed else None
-        self._automatic = packed is None
 
     def add(self, record: ServiceRecord) -> None:
         if self._packer is not None:
             self._packer.add(record)
-            return
-        self._records.append(record)
-        if self._automatic and len(self._records) > PACK_ABOVE:
-            self._packer = Packer()
-            for kept in self._records:
-                self._packer.add(kept)
-            self._records = []
+        else:
+            self._records.append(record)
 
     def finish(self, order: Sequence[int]) -> Sequence[ServiceRecord]:
         """The records kept, in `order` (positions in the order they were added)."""

@@ -21,7 +21,7 @@ from service_finder.schemas import ResolvedLocation, SearchRequest, ServiceRecor
 from service_finder.search import packed as packed_module
 from service_finder.search.engine import search
 from service_finder.search.index import DirectoryIndex, ids_starting_with
-from service_finder.search.packed import Keeper, PackedRecords, Packer, Positions
+from service_finder.search.packed import PackedRecords, Packer, Positions
 from tests.search.conftest import BUILT_AT, LONDON
 from tests.search.test_invariants import SETTINGS, directories, instants, locations, requests
 
@@ -76,25 +76,19 @@ def test_decoded_records_kept_are_bounded(demo_records: list[ServiceRecord]) -> 
     assert shelf[0] is not first
 
 
-def test_the_keeper_packs_once_the_directory_is_large(demo_records: list[ServiceRecord]) -> None:
+def test_a_directory_is_packed_by_its_size_decided_before_the_first_record(demo_records: list[ServiceRecord]) -> None:
     records = demo_records[:30]
-    order = sorted(range(30), key=lambda i: records[i].id)
     with patch.object(packed_module, "PACK_ABOVE", 20):
-        automatic = Keeper(None)
-        for record in records:
-            automatic.add(record)
-        kept = automatic.finish(order)
-    assert isinstance(kept, PackedRecords)
-    assert list(kept) == [records[i] for i in order]
-    small = Keeper(None)
-    for record in records:
-        small.add(record)
-    assert small.finish(order) == tuple(records[i] for i in order)
-    never = Keeper(False)
-    with patch.object(packed_module, "PACK_ABOVE", 20):
-        for record in records:
-            never.add(record)
-    assert isinstance(never.finish(order), tuple)
+        large = DirectoryIndex.build(records, version=1, built_at=BUILT_AT)
+        small = DirectoryIndex.build(records[:20], version=1, built_at=BUILT_AT)
+        # A stream has no size to go by: kept as objects unless its caller says (the catalogue counts the store).
+        streamed = DirectoryIndex.build(iter(records), version=1, built_at=BUILT_AT)
+        told = DirectoryIndex.build(iter(records), version=1, built_at=BUILT_AT, packed=True)
+    assert isinstance(large.services, PackedRecords)
+    assert list(large.services) == sorted(records, key=lambda record: record.id)
+    assert isinstance(small.services, tuple)
+    assert isinstance(streamed.services, tuple)
+    assert isinstance(told.services, PackedRecords)
 
 
 def test_a_packed_directory_finds_a_service_by_its_id_alone(demo_records: list[ServiceRecord]) -> None:
