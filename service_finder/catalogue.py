@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import sys
 import threading
@@ -91,6 +92,21 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while an index is built. Everything a build makes lives as long as the index,
+    so collecting mid-build only walks it: at 100,000 services a rebuild set off a full collection of ~0.5 s,
+    holding the GIL, so every search in flight waited (benchmarks/bench_rebuild.py). Other threads' cyclic garbage
+    waits for the build's end; reference counting frees everything else as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch: StoreWatch | None = None) -> Loaded:
     """The index of every readable service. One that no longer validates (changed outside the API, or stored
     before a rule was tightened) does not stop the build: taking every other change out of search, and at start-up
@@ -129,9 +145,14 @@ def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch:
             packed = repository.count_services(session) > packing.PACK_ABOVE
             watch.answered()
             # last_modified is filled as the records are read, and the build reads it after the last of them.
-            index = DirectoryIndex.build(
-                read(session), version=version, built_at=datetime.now(UTC), last_modified=last_modified, packed=packed
-            )
+            with collector_paused():
+                index = DirectoryIndex.build(
+                    read(session),
+                    version=version,
+                    built_at=datetime.now(UTC),
+                    last_modified=last_modified,
+                    packed=packed,
+                )
     finally:
         watch.done()
     release_freed_memory()
@@ -147,9 +168,12 @@ def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch:
 class Catalogue:
     """Holds the current Snapshot. Readers take `catalogue.snapshot` once per request; it never changes under them."""
 
-    def __init__(self, engine: Engine, *, poll_seconds: float) -> None:
+    def __init__(self, engine: Engine, *, poll_seconds: float, freeze: bool = False) -> None:
         self.engine = engine
         self.poll_seconds = poll_seconds
+        # Settings.gc_freeze: each index built is moved out of the collector's full passes, as start-up's is. Left
+        # to the collector, the first full pass after a rebuild walked the whole new index (see collector_paused).
+        self.freeze = freeze
         self._snapshot = Snapshot(
             DirectoryIndex.build([], version=-1, built_at=datetime.now(UTC)), True, datetime.now(UTC)
         )
@@ -214,6 +238,10 @@ class Catalogue:
         if index.version < self._snapshot.index.version:
             # Versions only grow: an older build finishing last (were two ever to run at once) is dropped.
             return False
+        if self.freeze:
+            # The index replaced is still freed when its last reader lets go: freezing stops the collector from
+            # walking objects, not reference counting from freeing them (tests/test_catalogue.py).
+            gc.freeze()
         self._snapshot = Snapshot(index, False, now, unreadable=loaded.unreadable, answered_at=now)
         logger.info(
             "index rebuilt: version %s, %s services, %.0f ms",

@@ -81,7 +81,7 @@ def create_app(
         store = engine or create_db_engine(settings.database_url)
         if settings.environment == "production":
             require_admin_key(store)
-        catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds)
+        catalogue = Catalogue(store, poll_seconds=settings.index_poll_seconds, freeze=settings.gc_freeze)
         catalogue.refresh()
         gazetteer = _load_gazetteer(settings)
         warm_up(catalogue.snapshot.index, gazetteer)

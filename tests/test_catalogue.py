@@ -3,13 +3,15 @@ install an older version over a newer one."""
 
 from __future__ import annotations
 
+import gc
 import threading
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from time import perf_counter
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 from unittest.mock import patch
 
 import pytest
@@ -312,3 +314,60 @@ def test_a_rebuild_growing_past_the_packing_threshold_is_not_taken_for_a_hung_st
     assert isinstance(catalogue.snapshot.index.services, PackedRecords)
     assert len(stale) == 7
     assert not any(stale)
+
+
+class _Watched(DirectoryIndex):
+    """Notes, at each build, whether the cyclic garbage collector could run."""
+
+    collector_enabled: ClassVar[list[bool]] = []
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> DirectoryIndex:
+        _Watched.collector_enabled.append(gc.isenabled())
+        return DirectoryIndex.build(*args, **kwargs)
+
+
+def test_a_rebuild_is_not_stalled_by_the_collector_and_leaves_it_running_even_when_it_fails(engine: Engine) -> None:
+    # A full collection mid-build walked the whole new index (~0.5 s at 100,000 services) while holding the GIL:
+    # every search in flight waited. The collector must come back on afterwards, or memory would only ever grow.
+    _store(engine, make_record("a-cafe"))
+    catalogue = Catalogue(engine, poll_seconds=3600)
+    _Watched.collector_enabled.clear()
+    with patch.object(catalogue_module, "DirectoryIndex", _Watched):
+        assert load_index(engine).index.position.keys() == {"a-cafe"}
+        assert gc.isenabled()
+        with patch.object(_Watched, "build", side_effect=ValueError("a record the index cannot take")):
+            assert catalogue.refresh() is False
+    assert catalogue.snapshot.build_failed
+    assert _Watched.collector_enabled == [False]
+    assert gc.isenabled()
+
+
+@pytest.fixture
+def frozen_after() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.usefixtures("frozen_after")
+def test_with_gc_freeze_a_rebuilt_index_is_kept_out_of_full_collections_and_the_one_it_replaced_is_freed(
+    engine: Engine,
+) -> None:
+    _store(engine, make_record("a-cafe"))
+    catalogue = Catalogue(engine, poll_seconds=3600, freeze=True)
+    assert catalogue.refresh()
+    first = weakref.ref(catalogue.snapshot.index)
+    _store(engine, make_record("b-cafe"))
+    assert catalogue.refresh()
+    record = catalogue.snapshot.index.services[catalogue.snapshot.index.position["b-cafe"]]
+    # Frozen objects are in no generation the collector walks.
+    assert not any(tracked is record for tracked in gc.get_objects())
+    # Freezing stops the collector walking objects, not reference counting freeing them.
+    assert first() is None
+
+    unfrozen = Catalogue(engine, poll_seconds=3600)
+    assert unfrozen.refresh()
+    record = unfrozen.snapshot.index.services[0]
+    assert any(tracked is record for tracked in gc.get_objects())
