@@ -93,26 +93,34 @@ def release_freed_memory() -> None:
 
 
 @contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while an index is built. Everything a build makes lives as long as the index,
-    so collecting mid-build only walks it: at 100,000 services a rebuild set off a full collection of ~0.5 s,
-    holding the GIL, so every search in flight waited (benchmarks/bench_rebuild.py). Other threads' cyclic garbage
-    waits for the build's end; reference counting frees everything else as usual."""
+def collector_paused(*, freeze: bool = False) -> Iterator[None]:
+    """No cyclic garbage collection while an index is built; with `freeze`, what was built is frozen (Settings.
+    gc_freeze) before the collector runs again. Everything a build makes lives as long as the index, so collecting
+    it only walks it, holding the GIL while every search in flight waits: at 100,000 services, full collections of
+    ~1 s during the build, or, paused, one collection of the youngest generation (then holding all of it) of ~0.7 s
+    as soon as the collector resumed (benchmarks/bench_rebuild.py). Frozen first, the collector never walks it.
+    Other threads' cyclic garbage waits for the build's end; reference counting frees everything else as usual, the
+    frozen index too when it is replaced."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
+        if freeze:
+            gc.freeze()
     finally:
         if enabled:
             gc.enable()
 
 
-def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch: StoreWatch | None = None) -> Loaded:
+def load_index(
+    engine: Engine, previous: DirectoryIndex | None = None, *, watch: StoreWatch | None = None, freeze: bool = False
+) -> Loaded:
     """The index of every readable service. One that no longer validates (changed outside the API, or stored
     before a rule was tightened) does not stop the build: taking every other change out of search, and at start-up
     the whole directory, would be worse. It keeps its version in `previous` when there is one (its last readable
     state, better than vanishing from search) and is named in the log, /readyz and /metrics until repaired.
-    `watch` is told of each answer from the store while it is read, and when reading is done."""
+    `watch` is told of each answer from the store while it is read, and when reading is done. `freeze`: see
+    collector_paused."""
     watch = watch or StoreWatch()
     unreadable: list[repository.UnreadableService] = []
     last_modified: dict[str, datetime] = {}
@@ -145,7 +153,7 @@ def load_index(engine: Engine, previous: DirectoryIndex | None = None, *, watch:
             packed = repository.count_services(session) > packing.PACK_ABOVE
             watch.answered()
             # last_modified is filled as the records are read, and the build reads it after the last of them.
-            with collector_paused():
+            with collector_paused(freeze=freeze):
                 index = DirectoryIndex.build(
                     read(session),
                     version=version,
@@ -171,8 +179,9 @@ class Catalogue:
     def __init__(self, engine: Engine, *, poll_seconds: float, freeze: bool = False) -> None:
         self.engine = engine
         self.poll_seconds = poll_seconds
-        # Settings.gc_freeze: each index built is moved out of the collector's full passes, as start-up's is. Left
-        # to the collector, the first full pass after a rebuild walked the whole new index (see collector_paused).
+        # Settings.gc_freeze: each index built is moved out of the collector's passes, as start-up's is (see
+        # collector_paused). The index replaced is still freed when its last reader lets go: freezing stops the
+        # collector walking objects, not reference counting freeing them (tests/test_catalogue.py).
         self.freeze = freeze
         self._snapshot = Snapshot(
             DirectoryIndex.build([], version=-1, built_at=datetime.now(UTC)), True, datetime.now(UTC)
@@ -210,7 +219,7 @@ class Catalogue:
                 self._snapshot = Snapshot(current, False, now, unreadable=unreadable, answered_at=now)
                 return False
             started = time.perf_counter()
-            loaded = load_index(self.engine, current, watch=self._watch)
+            loaded = load_index(self.engine, current, watch=self._watch, freeze=self.freeze)
         except SQLAlchemyError as error:
             if not self._snapshot.store_unreachable:
                 logger.warning("store unreachable, serving the last index: %s", type(error).__name__)
@@ -238,10 +247,6 @@ class Catalogue:
         if index.version < self._snapshot.index.version:
             # Versions only grow: an older build finishing last (were two ever to run at once) is dropped.
             return False
-        if self.freeze:
-            # The index replaced is still freed when its last reader lets go: freezing stops the collector from
-            # walking objects, not reference counting from freeing them (tests/test_catalogue.py).
-            gc.freeze()
         self._snapshot = Snapshot(index, False, now, unreadable=loaded.unreadable, answered_at=now)
         logger.info(
             "index rebuilt: version %s, %s services, %.0f ms",

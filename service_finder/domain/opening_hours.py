@@ -533,9 +533,9 @@ class CompiledWeek:
                 if schedules
                 else date.max.toordinal()
             )
-        row = np.array(rows, dtype=np.int64).reshape(-1, 5)
-        bh = np.array(bh_rows, dtype=np.int64).reshape(-1, 4)
-        exc = np.array(exceptions, dtype=np.int64).reshape(-1, 4)
+        row = _int_rows(rows, 5)
+        bh = _int_rows(bh_rows, 4)
+        exc = _int_rows(exceptions, 4)
         closed = np.zeros(len(services), dtype=np.bool_)
         if temporarily_closed is not None:
             closed[:] = np.asarray(temporarily_closed, dtype=np.bool_)
@@ -791,6 +791,20 @@ def _gather(offset: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:
     rows = (np.arange(total) + starts).astype(np.int32)
     position = np.repeat(np.arange(owners.size, dtype=np.int32), counts)
     return rows, position
+
+
+def _int_rows(rows: Sequence[tuple[int, ...]], width: int) -> npt.NDArray[np.int64]:
+    """The rows as one int64 array, converted a slice at a time: numpy converts a list holding the GIL, and the
+    whole of a 100,000-service directory's hours took 0.15 s, during which every search in flight waited for a
+    rebuild (benchmarks/bench_rebuild.py). Between slices other threads run."""
+    parts = [
+        np.array(rows[i : i + ROWS_AT_ONCE], dtype=np.int64).reshape(-1, width)
+        for i in range(0, len(rows), ROWS_AT_ONCE)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, width), np.int64)
+
+
+ROWS_AT_ONCE = 8192
 
 
 def _split_week(start: int, end: int) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from service_finder.schemas import ENGLAND_BOUNDS
 from service_finder.search import engine
-from service_finder.search.index import DISTRICT_MASKS, DirectoryIndex, haversine_km
+from service_finder.search.index import DISTRICT_MASKS, DirectoryIndex, _classes, haversine_km
 from tests.factories import make_record
 from tests.search.conftest import BUILT_AT, index_of, located
 
@@ -161,3 +161,22 @@ def test_district_masks_are_remembered_whatever_else_the_snapshot_remembers() ->
     index.district_mask("E2")  # one more: the oldest goes
     assert index.district_mask("E08000035") is leeds
     assert index.district_mask("E10000000") is not oldest
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda width: st.lists(st.lists(st.integers(-3, 3), min_size=width, max_size=width), min_size=1, max_size=60)
+    )
+)
+def test_services_share_a_class_exactly_when_their_columns_are_equal_and_each_class_names_its_first(
+    rows: list[list[int]],
+) -> None:
+    # The classes stand in for their services (one criteria verdict and one score ceiling per class): two services
+    # in one class with different columns would give one of them the other's verdicts.
+    columns = [np.array(column, np.int64) for column in zip(*rows, strict=True)]
+    classes, first = _classes(columns)
+    for a, row in enumerate(rows):
+        assert rows[first[classes[a]]] == row
+        assert first[classes[a]] == rows.index(row)  # the class's first service in the directory's order
+    assert sorted(set(classes.tolist())) == list(range(first.size))
