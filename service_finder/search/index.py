@@ -253,6 +253,15 @@ class DirectoryIndex:
     # Offices of services with no place to go: (unit, latitude, longitude) per row, apart from the entries.
     offices: F64 = field(repr=False)
     position: Mapping[str, int] = field(repr=False)  # a dict, or Positions in a packed directory
+    # What the interoperability formats (HSDS, FHIR, GeoJSON) filter and page by, so that a packed directory's
+    # records are decoded for the page answered alone: the minimum age as recorded (-1: none; min_age reads 0 as no
+    # limit), each service's organisation and each unit's location (-1: a remote unit), as positions in the sorted
+    # ids of the directory's organisations and locations. Every location of a service is a unit (a site or an office).
+    recorded_min_age: I16 = field(repr=False)
+    organisation: I32 = field(repr=False)
+    organisation_ids: Positions = field(repr=False)
+    location_code: I32 = field(repr=False)
+    location_ids: Positions = field(repr=False)
     # Derived values computed at most once per snapshot (e.g. safety-net entries); never part of its identity.
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
     summaries: dict[int, ServiceSummary] = field(default_factory=dict, repr=False, compare=False)  # by unit
@@ -296,6 +305,11 @@ class DirectoryIndex:
         # The languages a search asks about are read from these (few distinct sets), never from the records.
         languages: dict[frozenset[str], int] = {}
         language_class = array("q")
+        # Organisations and locations numbered as first read (renumbered in id order below), and the minimum age.
+        organisations: dict[str, int] = {}
+        organisation, recorded_min_age = array("q"), array("q")
+        places: dict[str, int] = {}
+        unit_location_read = array("q")
         for read, record in enumerate(records):
             ids.append(record.id)
             for column, value in zip(values, _service_values(record), strict=True):
@@ -314,6 +328,7 @@ class DirectoryIndex:
                 unit_lat.append(math.nan if location is None else location.latitude)
                 unit_lon.append(math.nan if location is None else location.longitude)
                 unit_what.append(_REMOTE if location is None else _SITE)
+                unit_location_read.append(-1 if location is None else places.setdefault(location.id, len(places)))
             for j, office in enumerate([] if placed else record.locations):
                 unit_hours.append(())
                 unit_owner.append(read)
@@ -321,10 +336,14 @@ class DirectoryIndex:
                 unit_lat.append(office.latitude)
                 unit_lon.append(office.longitude)
                 unit_what.append(_OFFICE)
+                unit_location_read.append(places.setdefault(office.id, len(places)))
             review = review_due(record.provenance.verified_at, record.provenance.verify_due)
             due.append(review.toordinal() if review is not None and record.provenance.verified_at else -1)
             spoken = frozenset(record.access.languages)
             language_class.append(languages.setdefault(spoken, len(languages)))
+            organisation.append(organisations.setdefault(record.organisation.id, len(organisations)))
+            minimum_age = record.eligibility.minimum_age
+            recorded_min_age.append(-1 if minimum_age is None else minimum_age)
             keeper.add(record)
         n = len(ids)
         order = np.array(sorted(range(n), key=ids.__getitem__), dtype=np.intp)  # positions as read, in id order
@@ -342,6 +361,10 @@ class DirectoryIndex:
         lat = np.frombuffer(unit_lat, dtype=np.float64)[unit_order]
         lon = np.frombuffer(unit_lon, dtype=np.float64)[unit_order]
         what = np.frombuffer(unit_what, dtype=np.int64)[unit_order]
+        place_ids, place_codes = _renumbered(places)
+        read_codes = np.frombuffer(unit_location_read, dtype=np.int64)[unit_order]
+        location_code = np.append(place_codes, np.int32(-1))[read_codes]  # -1 (a remote unit) reads the -1 appended
+        organisation_ids, organisation_codes = _renumbered(organisations)
         units = np.arange(unit_service.size, dtype=np.int32)
         sites = units[what == _SITE]
         keys = np.floor(lat[sites] / GRID_ROW_DEG) * ROW_SPAN + (lon[sites] + 180.0)  # grid_key, vectorised
@@ -414,6 +437,11 @@ class DirectoryIndex:
             entry_xyz=np.stack([np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad)]),
             offices=np.column_stack([office_units, lat[office_units], lon[office_units]]).astype(np.float64),
             position=Positions(sorted_ids) if compact else {service: i for i, service in enumerate(sorted_ids)},
+            recorded_min_age=np.frombuffer(recorded_min_age, dtype=np.int64).astype(np.int16)[order],
+            organisation=organisation_codes[np.frombuffer(organisation, dtype=np.int64)[order]],
+            organisation_ids=Positions(organisation_ids),
+            location_code=location_code,
+            location_ids=Positions(place_ids),
         )
 
     def near(self, latitude: float, longitude: float, radius_km: float) -> tuple[I32, F64]:
@@ -634,6 +662,14 @@ class Sites:
     inside: npt.NDArray[np.intp]  # entries within the radius (only the ones added, when widened) and their km
     distance: F64
     whole: bool = False  # every entry measured (a small directory): `box` is every entry, `first`/`last` empty
+
+
+def _renumbered(numbered: Mapping[str, int]) -> tuple[list[str], I32]:
+    """The ids numbered as first read, sorted; and per number as read, the id's position among them."""
+    ids = sorted(numbered)
+    codes = np.zeros(len(ids), np.int32)
+    codes[np.array([numbered[key] for key in ids], dtype=np.intp)] = np.arange(len(ids), dtype=np.int32)
+    return ids, codes
 
 
 def _inverse(entry_unit: I32, units: int) -> I32:

@@ -95,6 +95,14 @@ class PackedRecords(Sequence[ServiceRecord]):
         for at in range(len(self)):
             yield self._decode(at)
 
+    def scan(self, positions: Iterable[int]) -> Iterator[ServiceRecord]:
+        """The records at these positions, as a whole pass reads them: those kept decoded are used, the others
+        decoded without being kept (a filter reading thousands would push out the records searches answer with)."""
+        for at in positions:
+            with self._lock:
+                found = self._decoded.get(at)
+            yield found if found is not None else self._decode(at)
+
     def _decode(self, at: int) -> ServiceRecord:
         reader = getattr(self._readers, "reader", None)
         if reader is None:
@@ -128,6 +136,10 @@ class Positions(Mapping[str, int]):
     def __iter__(self) -> Iterator[str]:
         return (raw.decode("ascii") for raw in self._ids.tolist())
 
+    def key(self, at: int) -> str:
+        """The id at this position (the ids' sorted order)."""
+        return bytes(self._ids[at]).decode("ascii")
+
     def starting_with(self, prefix: str) -> Iterator[tuple[str, int]]:
         """(id, position) of every id that starts with `prefix`: one range of the sorted ids, found by two searches."""
         try:
@@ -148,12 +160,10 @@ class Instants(Sequence["datetime | None"]):
     """Aware UTC instants (or None), one per service, as microseconds in one array: a million datetimes would be a
     million objects."""
 
-    _NONE = np.iinfo(np.int64).min
+    NONE = np.iinfo(np.int64).min
 
     def __init__(self, instants: Sequence[datetime | None]) -> None:
-        self._micros = np.array(
-            [self._NONE if at is None else (at - _EPOCH) // _MICROSECOND for at in instants], dtype=np.int64
-        )
+        self._micros = np.array([self.NONE if at is None else instant_micros(at) for at in instants], dtype=np.int64)
 
     @staticmethod
     def holds(instants: Iterable[datetime | None]) -> bool:
@@ -163,6 +173,11 @@ class Instants(Sequence["datetime | None"]):
     def __len__(self) -> int:
         return len(self._micros)
 
+    @property
+    def micros(self) -> npt.NDArray[np.int64]:
+        """Each instant as microseconds since 1970 UTC; NONE for None (below every instant)."""
+        return self._micros
+
     @overload
     def __getitem__(self, position: SupportsIndex) -> datetime | None: ...
     @overload
@@ -171,11 +186,23 @@ class Instants(Sequence["datetime | None"]):
         if isinstance(position, slice):
             return [self[i] for i in range(*position.indices(len(self)))]
         micros = int(self._micros[operator.index(position)])
-        return None if micros == self._NONE else _EPOCH + timedelta(microseconds=micros)
+        return None if micros == self.NONE else _EPOCH + timedelta(microseconds=micros)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+def instant_micros(at: datetime) -> int:
+    """An aware instant as microseconds since 1970 UTC."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def micros(instants: Sequence[datetime | None]) -> npt.NDArray[np.int64]:
+    """Instants.micros of any sequence of aware instants (or None): a packed directory's array as it is."""
+    if isinstance(instants, Instants):
+        return instants.micros
+    return Instants(instants).micros
 
 
 class Packer:

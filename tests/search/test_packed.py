@@ -59,6 +59,29 @@ def test_a_record_stored_before_a_rule_was_tightened_reads_back(demo_records: li
     assert packed([legacy, *demo_records[1:20]])[0] == legacy
 
 
+def test_a_scan_reads_records_without_pushing_out_those_kept(demo_records: list[ServiceRecord]) -> None:
+    # A filter over thousands of records (HSDS words in a description) reads each once: the records searches
+    # answer with stay decoded, and the scan keeps none of its own.
+    shelf = packed(demo_records, decoded=8)
+    kept = shelf[3]
+    assert list(shelf.scan([5, 3, 40, 3])) == [demo_records[5], kept, demo_records[40], kept]
+    assert list(shelf._decoded) == [3]
+    assert next(shelf.scan([3])) is kept
+
+
+def test_the_index_knows_each_service_s_organisation_and_each_place_s_id(demo_records: list[ServiceRecord]) -> None:
+    # HSDS pages by organisation and FHIR by location without reading a record: the index says which.
+    index = DirectoryIndex.build(demo_records, version=1, built_at=BUILT_AT, packed=True)
+    for i, record in enumerate(index.services):
+        assert index.organisation_ids.key(int(index.organisation[i])) == record.organisation.id
+        assert index.recorded_min_age[i] == (
+            -1 if record.eligibility.minimum_age is None else record.eligibility.minimum_age
+        )
+        units = range(index.first_unit[i], index.first_unit[i + 1])
+        places = [index.location_ids.key(int(index.location_code[u])) for u in units if index.location_code[u] >= 0]
+        assert places == [place.id for place in record.locations]
+
+
 def test_a_few_records_pack_without_a_full_dictionary(demo_records: list[ServiceRecord]) -> None:
     # Fewer records than the dictionary is made from (and none at all): still exact.
     assert list(packed(demo_records[:3])) == demo_records[:3]
@@ -126,6 +149,10 @@ def test_a_packed_index_answers_as_the_plain_one(
     assert sum(at is not None for at in small.last_modified) == len(modified)
     for name in ("word", "unit_service", "unit_location", "entry_unit", "entry_key", "offices", "review_due"):
         assert np.array_equal(getattr(small, name), getattr(plain, name)), name
+    for name in ("recorded_min_age", "organisation", "location_code"):  # what HSDS, FHIR and GeoJSON page by
+        assert np.array_equal(getattr(small, name), getattr(plain, name)), name
+    assert list(small.location_ids) == list(plain.location_ids)
+    assert list(small.organisation_ids) == list(plain.organisation_ids)
     places: list[ResolvedLocation | None] = [None]
     for postcode in ("LS1 1UR", "M1 1AE", "B1 1BB", "NE1 4ST", "BS1 4DJ"):
         point = gazetteer.lookup(postcode)
