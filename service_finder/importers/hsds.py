@@ -48,11 +48,12 @@ from our own published taxonomies, with the attribute `value` where a term needs
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
@@ -268,6 +269,14 @@ _TAXONOMY_BY_KEY = {taxonomy.key: taxonomy for taxonomy in TAXONOMIES}
 
 def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+def uuid_digests(names: Iterable[Sequence[str]]) -> Iterator[bytes]:
+    """The UUID _uuid makes of each name's parts, as its 16 bytes but for the version and variant bits (uuid5 sets
+    them; the caller does, over all at once): a table of a million is made without a UUID object each."""
+    namespace = _NAMESPACE.bytes
+    for parts in names:
+        yield hashlib.sha1(namespace + "/".join(parts).encode(), usedforsecurity=False).digest()[:16]
 
 
 # Every way a publisher may name one of our terms: the readable name, or the UUID we derive from it.
@@ -507,11 +516,12 @@ def service_at_location_uuid(service_id: str, location_id: str) -> str:
     return _uuid("service_at_location", service_id, location_id)
 
 
-def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = None) -> dict[str, Any]:
-    service_id = service_uuid(record.id)
-    organisation = record.organisation
+def hsds_service_attributes(record: ServiceRecord) -> list[dict[str, Any]]:
+    """The attributes of the service's HSDS document: its taxonomy terms, and the fields HSDS has none for. The
+    HSDS API's taxonomy filters read the columns of the index where they tell the same (interop/hsds_api.py:
+    _term_masks), and these where they do not."""
     eligibility, access, provenance = record.eligibility, record.access, record.provenance
-    attributes = _Attributes(service_id, "service")
+    attributes = _Attributes(service_uuid(record.id), "service")
     attributes.field(FieldTerm.service_id, record.id)
     attributes.add("kind", record.kind.value)
     for need in record.needs:
@@ -546,6 +556,13 @@ def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = N
         attributes.field(FieldTerm.verified_at, provenance.verified_at.isoformat())
     if provenance.verify_due is not None:
         attributes.field(FieldTerm.verify_due, provenance.verify_due.isoformat())
+    return attributes.items
+
+
+def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = None) -> dict[str, Any]:
+    service_id = service_uuid(record.id)
+    organisation = record.organisation
+    eligibility, access, provenance = record.eligibility, record.access, record.provenance
 
     organization: dict[str, Any] = {
         "id": _uuid("organization", organisation.id),
@@ -613,7 +630,7 @@ def to_hsds_service(record: ServiceRecord, *, last_modified: datetime | None = N
     service["service_at_locations"] = service_at_locations
     service["languages"] = [_language(record.id, service_id, code) for code in access.languages]
     service["organization"] = organization
-    service["attributes"] = attributes.items
+    service["attributes"] = hsds_service_attributes(record)
     if provenance.verified_at is not None:
         service["metadata"] = [
             {

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from service_finder.domain.provenance import is_stale
 from service_finder.domain.taxonomy import KINDS, PhoneType, ServiceKind, ServiceStatus
+from service_finder.interop.selection import pairs_of, placed_units, records_at, unit_coordinates
 from service_finder.schemas import LocationRecord, ServiceRecord
-from service_finder.search.index import has_door
+from service_finder.search.index import KIND_CODES, DirectoryIndex, has_door
 
 GEOJSON = "application/geo+json"
 
@@ -124,6 +126,32 @@ def _address(place: LocationRecord) -> str:
     return ", ".join(part for part in (place.name, place.address, place.city) if part)
 
 
+def _feature(record: ServiceRecord, place: LocationRecord, today: date) -> ServiceFeature:
+    return ServiceFeature(
+        # Two services at one place are two Features: the id needs both (neither id can hold a '/').
+        id=f"{record.id}/{place.id}",
+        geometry=PointGeometry(coordinates=(place.longitude, place.latitude)),
+        properties=ServiceProperties(
+            id=record.id,
+            location_id=place.id,
+            name=record.name,
+            kind=record.kind,
+            kind_label=KINDS[record.kind].label,
+            demo=record.is_demo,
+            status=record.status,
+            phones=[phone.display or phone.number for phone in record.phones],
+            phone_numbers=[
+                PhoneNumber(display=phone.display or phone.number, type=phone.type) for phone in record.phones
+            ],
+            url=record.url,
+            address=_address(place),
+            postcode=place.postcode,
+            verified_at=record.provenance.verified_at,
+            stale=is_stale(record.provenance.verified_at, record.provenance.verify_due, today),
+        ),
+    )
+
+
 def feature_collection(
     records: Iterable[ServiceRecord],
     *,
@@ -133,32 +161,46 @@ def feature_collection(
     stale_index: bool = False,
 ) -> ServiceFeatureCollection:
     features = [
-        ServiceFeature(
-            # Two services at one place are two Features: the id needs both (neither id can hold a '/').
-            id=f"{record.id}/{place.id}",
-            geometry=PointGeometry(coordinates=(place.longitude, place.latitude)),
-            properties=ServiceProperties(
-                id=record.id,
-                location_id=place.id,
-                name=record.name,
-                kind=record.kind,
-                kind_label=KINDS[record.kind].label,
-                demo=record.is_demo,
-                status=record.status,
-                phones=[phone.display or phone.number for phone in record.phones],
-                phone_numbers=[
-                    PhoneNumber(display=phone.display or phone.number, type=phone.type) for phone in record.phones
-                ],
-                url=record.url,
-                address=_address(place),
-                postcode=place.postcode,
-                verified_at=record.provenance.verified_at,
-                stale=is_stale(record.provenance.verified_at, record.provenance.verify_due, today),
-            ),
-        )
+        _feature(record, place, today)
         for record in records
         if (kind is None or record.kind is kind) and has_door(record)
         for place in record.locations
         if bbox is None or bbox.contains(place)
     ]
+    return ServiceFeatureCollection(features=features, stale_index=stale_index)
+
+
+def index_feature_collection(
+    index: DirectoryIndex,
+    *,
+    today: date,
+    kind: ServiceKind | None = None,
+    bbox: BBox | None = None,
+    stale_index: bool = False,
+) -> ServiceFeatureCollection:
+    """feature_collection of the directory, its places chosen by the index's columns: a packed directory's records
+    are decoded for the services on the map alone (a box over one town reads that town's)."""
+    units = placed_units(index)
+    # Every location of a service with a door is a site of it (its place in the grid); no_premises: no door.
+    chosen = ~index.no_premises[index.unit_service[units]]
+    if kind is not None:
+        chosen &= index.kind[index.unit_service[units]] == KIND_CODES[kind]
+    units = units[chosen]
+    if bbox is not None:
+        latitude, longitude = unit_coordinates(index, units)
+        inside = (bbox.south <= latitude) & (latitude <= bbox.north)
+        if bbox.west <= bbox.east:
+            inside &= (bbox.west <= longitude) & (longitude <= bbox.east)
+        else:  # across the antimeridian, as BBox.contains
+            inside &= (longitude >= bbox.west) | (longitude <= bbox.east)
+        units = units[inside]
+    pairs = pairs_of(index, units)  # in service order, each one's places in its order
+    # Each service's record read once, for its places together, and not kept after them.
+    records = records_at(index, np.unique(pairs[:, 0]).tolist())
+    features: list[ServiceFeature] = []
+    record, current = None, -1
+    for i, j in pairs.tolist():
+        if record is None or i != current:
+            record, current = next(records), i
+        features.append(_feature(record, record.locations[j], today))
     return ServiceFeatureCollection(features=features, stale_index=stale_index)

@@ -12,19 +12,46 @@ session on that day that opens at or after `start_time` and closes at or before 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service_finder.domain.opening_hours import to_utc
 from service_finder.domain.schedule import MINUTES_PER_DAY, parse_hhmm
-from service_finder.importers.hsds import hsds_taxonomies, hsds_taxonomy_terms, to_hsds_service
+from service_finder.domain.taxonomy import (
+    LINE_KINDS,
+    AccessFeature,
+    CatchmentType,
+    ContactMode,
+    Gender,
+    Need,
+    ReferralRoute,
+    ServiceKind,
+)
+from service_finder.importers.hsds import (
+    hsds_service_attributes,
+    hsds_taxonomies,
+    hsds_taxonomy_terms,
+    to_hsds_service,
+)
+from service_finder.interop.selection import (
+    Uuids,
+    modified_micros,
+    organisation_services,
+    pairs_of,
+    placed_units,
+    records_at,
+    remembered,
+    unit_coordinates,
+)
 from service_finder.schemas import IsoDateTime, ServiceRecord
 from service_finder.search.engine import point_in_geojson
-from service_finder.search.index import DirectoryIndex, haversine_km
+from service_finder.search.index import CATCHMENT_CODES, I32, KIND_CODES, B, DirectoryIndex, bit_mask, haversine_km
+from service_finder.search.packed import instant_micros
 
 HSDS_VERSION = "3.0"
 ORUK_PROFILE = "https://github.com/OpenReferralUK/uk-profile"
@@ -515,62 +542,67 @@ class Point:
     district_codes: tuple[str, ...] = ()  # every district it may be in (a postcode district can span several)
 
 
-# --- the view: every HSDS document of one snapshot ---------------------------------------------------------------
+# --- the view: what the HSDS routes look up, page and filter by, for one snapshot ---------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class HsdsView:
-    """The HSDS documents of one directory snapshot, built once and kept with it (the snapshot is immutable)."""
+    """The HSDS routes' way into one directory snapshot. Documents are made for the services answered with, when
+    asked for: one kept per service for the snapshot took minutes to make over a packed directory and ~41 KB each
+    (8 GB at 200,000 services, thirteen times what packing keeps a million in). The HSDS ids, derived from ours, are
+    looked up in arrays made on first use (interop/selection.py)."""
 
     index: DirectoryIndex
-    services: tuple[dict[str, Any], ...]  # aligned with index.services
-    position: dict[str, int]  # our id and the HSDS UUID -> position
-    organizations: dict[str, tuple[int, ...]]  # organization UUID -> positions of its services, by service id
-    organization_keys: dict[str, str]  # our organisation id and its UUID -> organization UUID
-    service_at_locations: dict[str, tuple[int, int]]  # service_at_location UUID -> (service, location) positions
 
-    def service(self, key: str) -> dict[str, Any] | None:
-        position = self.position.get(key)
-        return None if position is None else self.services[position]
+    def document(self, position: int) -> dict[str, Any]:
+        return to_hsds_service(self.index.services[position], last_modified=self.index.last_modified[position])
 
-    def organization(self, key: str) -> tuple[int, ...] | None:
-        uuid = self.organization_keys.get(key)
-        return None if uuid is None else self.organizations[uuid]
+    def service(self, key: str) -> int | None:
+        """The position of the service with this id: ours, or its HSDS id."""
+        found = self.index.position.get(key)
+        return found if found is not None else _service_uuids(self.index).get(key)
+
+    def organization(self, key: str) -> I32 | None:
+        """The positions of the services of the organization with this id (its HSDS id or ours), in id order."""
+        code = self.index.organisation_ids.get(key)
+        if code is None:
+            code = _organization_uuids(self.index).get(key)
+        return None if code is None else organisation_services(self.index)[code]
 
     def service_at_location(self, key: str) -> tuple[int, int] | None:
-        return self.service_at_locations.get(key)
+        """(service position, location position) of the service_at_location with this HSDS id."""
+        row = _service_at_location_uuids(self.index).get(key)
+        if row is None:
+            return None
+        unit = int(placed_units(self.index)[row])
+        return int(self.index.unit_service[unit]), int(self.index.unit_location[unit])
 
 
 def hsds_view(index: DirectoryIndex) -> HsdsView:
-    key = "hsds-view"
-    cached = index.memo.get(key)
-    if isinstance(cached, HsdsView):
-        return cached
-    documents = tuple(
-        to_hsds_service(record, last_modified=modified)
-        for record, modified in zip(index.services, index.last_modified, strict=True)
-    )
-    position: dict[str, int] = {}
-    organizations: dict[str, list[int]] = {}
-    organization_keys: dict[str, str] = {}
-    service_at_locations: dict[str, tuple[int, int]] = {}
-    for i, (record, document) in enumerate(zip(index.services, documents, strict=True)):
-        position[record.id] = position[document["id"]] = i
-        for j, link in enumerate(document["service_at_locations"]):
-            service_at_locations[link["id"]] = (i, j)
-        uuid = document["organization"]["id"]
-        organizations.setdefault(uuid, []).append(i)
-        organization_keys[uuid] = organization_keys[record.organisation.id] = uuid
-    view = HsdsView(
-        index=index,
-        services=documents,
-        position=position,
-        organizations={uuid: tuple(members) for uuid, members in organizations.items()},
-        organization_keys=organization_keys,
-        service_at_locations=service_at_locations,
-    )
-    index.memo[key] = view  # a race only builds the same view twice
-    return view
+    return HsdsView(index)
+
+
+def _service_uuids(index: DirectoryIndex) -> Uuids:
+    # index.position gives our ids in position order (sorted), as a dict or as packed.Positions.
+    return remembered(index, "hsds-service-uuids", lambda: Uuids.of(("service", key) for key in index.position))
+
+
+def _organization_uuids(index: DirectoryIndex) -> Uuids:
+    ids = index.organisation_ids
+    return remembered(index, "hsds-organization-uuids", lambda: Uuids.of(("organization", key) for key in ids))
+
+
+def _service_at_location_uuids(index: DirectoryIndex) -> Uuids:
+    def names() -> Iterator[tuple[str, str, str]]:
+        units = placed_units(index)
+        ids = enumerate(index.position)  # our ids in position order; the units are in it too
+        at, key = -1, ""
+        for i, j in zip(index.unit_service[units].tolist(), index.location_code[units].tolist(), strict=True):
+            while at < i:
+                at, key = next(ids)
+            yield "service_at_location", key, index.location_ids.key(j)
+
+    return remembered(index, "hsds-service-at-location-uuids", lambda: Uuids.of(names()))
 
 
 def _weekly(record: ServiceRecord) -> list[tuple[str, int, int]]:
@@ -605,10 +637,11 @@ def _closed_by(opens: int, closes: int, end: int) -> bool:
     return end < opens and closes <= end + MINUTES_PER_DAY
 
 
-def _linked(document: dict[str, Any], filters: HsdsServiceFilters) -> bool:
+def _linked(attributes: list[dict[str, Any]], filters: HsdsServiceFilters) -> bool:
+    """Whether a service's attributes (its document's) link the term and the taxonomy the filters ask for."""
     # A yes/no term (referral route, access feature, eligibility flag) is linked with value "false" when the
     # directory knows it does not hold: matching that would show a service as accepting whom it turns away.
-    terms = [attribute["taxonomy_term"] for attribute in document["attributes"] if attribute.get("value") != "false"]
+    terms = [attribute["taxonomy_term"] for attribute in attributes if attribute.get("value") != "false"]
     if filters.taxonomy_term_id is not None and not any(
         filters.taxonomy_term_id in (term["id"], term.get("term_uri")) for term in terms
     ):
@@ -618,37 +651,112 @@ def _linked(document: dict[str, Any], filters: HsdsServiceFilters) -> bool:
     )
 
 
-def matching_services(view: HsdsView, filters: HsdsServiceFilters) -> list[int]:
-    """Positions of the services that pass every filter, in identifier order."""
+def _term_masks(index: DirectoryIndex, term_uri: str) -> tuple[B, B]:
+    """The services a service document links to this term (value not false) for sure, and those it may link: from
+    the index's columns, as to_hsds_service makes the attributes. Where no column says (a cost, a source URL), every
+    service may: _linked reads the documents of those."""
+    _, taxonomy, value = term_uri.split(":", 2)
+    every, none = np.ones(len(index), np.bool_), np.zeros(len(index), np.bool_)
+    exact: B | None = None
+    if taxonomy == "kind":
+        exact = index.kind == KIND_CODES[ServiceKind(value)]
+    elif taxonomy == "need":
+        exact = (index.needs & bit_mask([Need(value)])) != 0
+    elif taxonomy == "referral-route":  # linked true for each route listed (none when the routes are unknown)
+        exact = (index.referral & bit_mask([ReferralRoute(value)])) != 0
+    elif taxonomy == "gender":
+        exact = (index.genders & bit_mask([Gender(value)])) != 0
+    elif taxonomy == "access-feature":
+        exact = (index.access_yes & bit_mask([AccessFeature(value)])) != 0
+    elif taxonomy == "eligibility" and value == "accepts_intoxicated":
+        exact = index.intoxicated == 1
+    elif taxonomy == "eligibility" and value == "accepts_substance_use":
+        exact = index.substances == 1
+    elif taxonomy == "eligibility":  # gp_required holds "required or not recorded": only a document tells which
+        return none, index.gp_required.copy()
+    elif taxonomy == "contact-mode":
+        # `modes` holds the ways a search matches (search/index.py: ways_in): those recorded, but in person only to a
+        # place with a door, and phone to a line recording none as well. Any other way is there exactly when recorded.
+        mode = ContactMode(value)
+        held = (index.modes & bit_mask([mode])) != 0
+        if mode is ContactMode.in_person:
+            return none, every
+        if mode is ContactMode.phone:
+            return held & ~np.isin(index.kind, [KIND_CODES[kind] for kind in LINE_KINDS]), held
+        exact = held
+    elif taxonomy == "field" and value in ("service_id", "source_name"):  # every service has both
+        exact = every
+    elif taxonomy == "field" and value == "safety_net":
+        exact = index.safety_net.copy()
+    elif taxonomy == "field" and value in ("district_code", "phone_display", "reason", "schedule_id"):
+        exact = none  # linked to locations, phones and schedules: never to the service
+    elif taxonomy in ("catchment", "schedule-part"):
+        exact = none  # linked to service areas and schedule rows, never to the service
+    return (exact, exact) if exact is not None else (none, every)
+
+
+def _taxonomy_masks(index: DirectoryIndex, filters: HsdsServiceFilters) -> tuple[B, B] | None:
+    """_term_masks for what the taxonomy filters ask (None: no taxonomy filter): a term, any term of a taxonomy."""
+    if filters.taxonomy_term_id is None and filters.taxonomy_id is None:
+        return None
+    sure, maybe = np.ones(len(index), np.bool_), np.ones(len(index), np.bool_)
+    published = hsds_taxonomy_terms()
+    if filters.taxonomy_term_id is not None:
+        term = next(t for t in published if filters.taxonomy_term_id in (t["id"], t["term_uri"]))
+        term_sure, term_maybe = _term_masks(index, term["term_uri"])
+        sure &= term_sure
+        maybe &= term_maybe
+    if filters.taxonomy_id is not None:
+        any_sure, any_maybe = np.zeros(len(index), np.bool_), np.zeros(len(index), np.bool_)
+        for term in published:
+            if filters.taxonomy_id in (term["taxonomy_id"], term["taxonomy"]):
+                term_sure, term_maybe = _term_masks(index, term["term_uri"])
+                any_sure |= term_sure
+                any_maybe |= term_maybe
+        sure &= any_sure
+        maybe &= any_maybe
+    return sure, maybe
+
+
+def matching_services(view: HsdsView, filters: HsdsServiceFilters) -> I32:
+    """Positions of the services that pass every filter, in identifier order: by the index's columns, and by the
+    records (decoded) only for what no column holds and only for the services the columns leave."""
+    index = view.index
+    keep = np.ones(len(index), np.bool_)
+    if filters.organization_id is not None:
+        members = view.organization(filters.organization_id)
+        if members is None:
+            return np.zeros(0, np.int32)
+        keep[:] = False
+        keep[members] = True
+    if filters.modified_after is not None:
+        after = instant_micros(to_utc(filters.modified_after))
+        keep &= modified_micros(index) >= after  # a service with no known change is Instants.NONE: never after
+    if filters.minimum_age is not None:  # a minimum age not recorded (-1) is none: never "at least N"
+        keep &= index.recorded_min_age >= filters.minimum_age
+    if filters.maximum_age is not None:  # a maximum age not recorded is NO_MAX_AGE, above every N allowed
+        keep &= index.max_age <= filters.maximum_age
+    linked = _taxonomy_masks(index, filters)
+    unsure = np.zeros(len(index), np.bool_)
+    if linked is not None:
+        sure, maybe = linked
+        keep &= maybe
+        unsure = keep & ~sure
     words = filters.search.casefold().split() if filters.search else []
-    after = to_utc(filters.modified_after) if filters.modified_after is not None else None
-    organization = view.organization(filters.organization_id) if filters.organization_id is not None else None
-    if filters.organization_id is not None and organization is None:
-        return []
     timed = filters.day is not None or filters.start_time is not None or filters.end_time is not None
-    found = []
-    for i, record in enumerate(view.index.services):
-        eligibility = record.eligibility
-        modified = view.index.last_modified[i]
+    # Words in a name or description and weekly sessions are in no column: the records the columns leave are
+    # decoded to read them (every record, with no other filter).
+    read = keep if words or timed else unsure
+    candidates = np.flatnonzero(read)
+    for i, record in zip(candidates.tolist(), records_at(index, candidates.tolist()), strict=True):
         text = f"{record.name} {record.description}".casefold()
         if (
             (words and not all(word in text for word in words))
-            or (organization is not None and i not in organization)
-            or (after is not None and (modified is None or modified < after))
-            or (
-                filters.minimum_age is not None
-                and (eligibility.minimum_age is None or eligibility.minimum_age < filters.minimum_age)
-            )
-            or (
-                filters.maximum_age is not None
-                and (eligibility.maximum_age is None or eligibility.maximum_age > filters.maximum_age)
-            )
             or (timed and not _has_session(record, filters))
-            or not _linked(view.services[i], filters)
+            or (unsure[i] and not _linked(hsds_service_attributes(record), filters))
         ):
-            continue
-        found.append(i)
-    return found
+            keep[i] = False
+    return np.flatnonzero(keep).astype(np.int32)
 
 
 def serves_point(record: ServiceRecord, point: Point) -> bool:
@@ -662,26 +770,46 @@ def serves_point(record: ServiceRecord, point: Point) -> bool:
     return catchment.geojson is None or point_in_geojson(point.longitude, point.latitude, catchment.geojson)
 
 
+def _serving(index: DirectoryIndex, services: I32, point: Point) -> I32:
+    """The services (positions) that serve the point, as serves_point says: by the catchment columns, and for a
+    polygon catchment by its record (decoded: no column holds the shape; a few services have one)."""
+    catchment = index.catchment[services]
+    districts = catchment == CATCHMENT_CODES[CatchmentType.districts]
+    shaped = np.flatnonzero(catchment == CATCHMENT_CODES[CatchmentType.polygon])
+    keep = ~districts  # none recorded, England, or a polygon (read below)
+    codes = point.district_codes or ((point.district_code,) if point.district_code else ())
+    if not codes:
+        keep |= districts
+    else:
+        listed = np.zeros(len(index), np.bool_)
+        for code in codes:
+            listed[index.district_members.get(code, np.zeros(0, np.int32))] = True
+        keep |= districts & listed[services]
+    for k, record in zip(shaped.tolist(), records_at(index, services[shaped].tolist()), strict=True):
+        keep[k] = serves_point(record, point)
+    served: I32 = services[keep]
+    return served
+
+
 def matching_locations(
     view: HsdsView, filters: HsdsServiceAtLocationFilters, point: Point | None
-) -> list[tuple[int, int]]:
-    """(service position, location position) of every service at a location that passes, nearest first when a
-    proximity is given, else in identifier order."""
+) -> npt.NDArray[np.int32]:
+    """(service position, location position) of every service at a location that passes, one row each, nearest
+    first when a proximity is given, else in identifier order."""
+    index = view.index
     services = matching_services(view, filters)
     if point is not None:
-        services = [i for i in services if serves_point(view.index.services[i], point)]
-    pairs = [(i, j) for i in services for j in range(len(view.index.services[i].locations))]
-    if point is None or filters.proximity is None or not pairs:
-        return pairs
-    locations = [view.index.services[i].locations[j] for i, j in pairs]
-    distance = haversine_km(
-        point.latitude,
-        point.longitude,
-        np.array([loc.latitude for loc in locations]),
-        np.array([loc.longitude for loc in locations]),
-    )
+        services = _serving(index, services, point)
+    chosen = np.zeros(len(index), np.bool_)
+    chosen[services] = True
+    units = placed_units(index)
+    units = units[chosen[index.unit_service[units]]]  # each service's places in its order: as its locations list
+    if point is None or filters.proximity is None or not units.size:
+        return pairs_of(index, units)
+    latitude, longitude = unit_coordinates(index, units)
+    distance = haversine_km(point.latitude, point.longitude, latitude, longitude)
     order = np.argsort(distance, kind="stable")
-    return [pairs[k] for k in order.tolist() if distance[k] * 1000 <= filters.proximity]
+    return pairs_of(index, units[order[distance[order] * 1000 <= filters.proximity]])
 
 
 # --- shaping ------------------------------------------------------------------------------------------------------
@@ -715,8 +843,8 @@ def service_at_location_of(document: dict[str, Any], location: int) -> HsdsFullS
     return HsdsFullServiceAtLocation.model_validate(link)
 
 
-def full_organization(view: HsdsView, positions: Sequence[int]) -> HsdsOrganization:
-    return organization_of([view.services[i] for i in positions])
+def full_organization(view: HsdsView, positions: Sequence[int] | I32) -> HsdsOrganization:
+    return organization_of([view.document(int(i)) for i in positions])
 
 
 def organization_of(documents: Sequence[dict[str, Any]]) -> HsdsOrganization:
@@ -734,11 +862,18 @@ def organization_of(documents: Sequence[dict[str, Any]]) -> HsdsOrganization:
 
 
 def organization_briefs(view: HsdsView) -> list[HsdsOrganizationBrief]:
-    briefs = [
-        HsdsOrganizationBrief.model_validate(_only(view.services[positions[0]]["organization"], HsdsOrganizationBrief))
-        for positions in view.organizations.values()
-    ]
-    return sorted(briefs, key=lambda o: (o.name.casefold(), o.id))
+    """Every organization, by name: each read from the document of its first service (one record decoded per
+    organization, once per snapshot)."""
+
+    def make() -> list[HsdsOrganizationBrief]:
+        firsts = organisation_services(view.index).firsts().tolist()
+        briefs = [
+            HsdsOrganizationBrief.model_validate(_only(view.document(i)["organization"], HsdsOrganizationBrief))
+            for i in firsts
+        ]
+        return sorted(briefs, key=lambda o: (o.name.casefold(), o.id))
+
+    return remembered(view.index, "hsds-organization-briefs", make)
 
 
 def taxonomies() -> list[HsdsTaxonomy]:

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import numpy as np
+import numpy.typing as npt
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -48,6 +50,7 @@ from service_finder.interop.fhir import (
     shortened_from,
     with_index_stale,
 )
+from service_finder.interop.selection import location_units, locations_in_order, pairs_of
 from service_finder.search.index import KIND_CODES, DirectoryIndex, ids_starting_with
 from service_finder.storage import repository
 
@@ -327,21 +330,22 @@ def _location_removal(store: Engine, resource_id: str) -> datetime | None:
         return None
 
 
-def _location_positions(index: DirectoryIndex) -> dict[str, list[tuple[int, int]]]:
-    """Per location id (ours and its FHIR form): every (service position, location position) delivered there, in
-    directory order. A location id may be shared by several services; the Location is built from all of them."""
-    key = "fhir-locations"
-    cached = index.memo.get(key)
-    if isinstance(cached, dict):
-        return cached
-    positions: dict[str, list[tuple[int, int]]] = {}
-    for i, record in enumerate(index.services):
-        for j, place in enumerate(record.locations):
-            users = positions.setdefault(place.id, [])
-            users.append((i, j))
-            positions.setdefault(fhir_id(place.id), users)
-    index.memo[key] = positions
-    return positions
+def _location_users(index: DirectoryIndex, resource_id: str) -> list[tuple[int, int]] | None:
+    """Every (service position, location position) delivered at the location with this id (ours, or its FHIR
+    form), in directory order; None when no service is delivered there. A location id may be shared by several
+    services; the Location is built from all of them."""
+    code = index.location_ids.get(resource_id)
+    if code is None and (kept := shortened_from(resource_id)) is not None:
+        # As _service_position: the ids with the start a shortened id keeps, a range of the sorted ids.
+        shortened = (at for place, at in ids_starting_with(index.location_ids, kept) if fhir_id(place) == resource_id)
+        code = next(shortened, None)
+    if code is None:
+        return None
+    return _pairs(index, location_units(index)[code])
+
+
+def _pairs(index: DirectoryIndex, units: npt.NDArray[np.int32]) -> list[tuple[int, int]]:
+    return [(int(i), int(j)) for i, j in pairs_of(index, units).tolist()]
 
 
 def _location(index: DirectoryIndex, users: list[tuple[int, int]], today: date) -> dict[str, Any]:
@@ -530,7 +534,7 @@ def read_location(
         _only_known(request, {"_format"})
     except FhirError as error:
         return error.response()
-    users = _location_positions(index).get(resource_id)
+    users = _location_users(index, resource_id)
     if users is None:
         removed = _location_removal(store, resource_id)
         if removed is not None:  # as for a HealthcareService: a place the server knows is gone is 410, not 404
@@ -562,19 +566,21 @@ def search_locations(
         where = _near("near", near)
     except FhirError as error:
         return error.response()
-    positions = _location_positions(index)
-    if where is None:
-        ids = list(dict.fromkeys(place.id for record in index.services for place in record.locations))
-    else:
-        ids = _locations_near(index, where)
-    resources = [_location(index, positions[place_id], today) for place_id in ids[start : start + page_size]]
-    links = _links(request, count=page_size, offset=start, total=len(ids))
-    bundle = searchset(resources, total=len(ids), base_url=_base_url(request), links=links, stale_index=snapshot.stale)
+    # Locations by the index's codes of their ids: the records of the page's alone are read.
+    codes = locations_in_order(index) if where is None else _locations_near(index, where)
+    users = location_units(index)
+    page = codes[start : start + page_size].tolist()
+    resources = [_location(index, _pairs(index, users[code]), today) for code in page]
+    total = len(codes)
+    links = _links(request, count=page_size, offset=start, total=total)
+    bundle = searchset(resources, total=total, base_url=_base_url(request), links=links, stale_index=snapshot.stale)
     return FhirResponse(bundle)
 
 
-def _locations_near(index: DirectoryIndex, near: Near) -> list[str]:
+def _locations_near(index: DirectoryIndex, near: Near) -> npt.NDArray[np.int32]:
     # Every place within the distance, nearest first, once each (a place shared by services is one Location).
     units, _ = index.near(near.latitude, near.longitude, near.km)
-    pairs = zip(index.unit_service[units].tolist(), index.unit_location[units].tolist(), strict=True)
-    return list(dict.fromkeys(index.services[i].locations[j].id for i, j in pairs))
+    codes = index.location_code[units]
+    _, first = np.unique(codes, return_index=True)
+    nearest: npt.NDArray[np.int32] = codes[np.sort(first)]
+    return nearest

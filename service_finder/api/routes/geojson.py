@@ -17,7 +17,7 @@ from service_finder.interop.geojson import (
     BBOX_PATTERN,
     GEOJSON,
     ServiceFeatureCollection,
-    feature_collection,
+    index_feature_collection,
     parse_bbox,
 )
 
@@ -75,4 +75,4 @@ def services_geojson(
         box = parse_bbox(bbox) if bbox is not None else None
     except ValueError as error:
         raise InvalidParameter(str(error), field="bbox", value=bbox) from error
-    return feature_collection(snapshot.index.services, today=today, kind=kind, bbox=box, stale_index=snapshot.stale)
+    return index_feature_collection(snapshot.index, today=today, kind=kind, bbox=box, stale_index=snapshot.stale)

@@ -155,7 +155,7 @@ def hsds_info(request: Request) -> HsdsApiInfo:
 def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, Query()]) -> HsdsServicePage:
     view = hsds_view(snapshot.index)
     found = matching_services(view, filters)
-    contents = [service_list_item(view.services[i]) for i in found[window(filters)]]
+    contents = [service_list_item(view.document(i)) for i in found[window(filters)].tolist()]
     return HsdsServicePage(
         **page_fields(len(found), page=filters.page, per_page=filters.per_page, size=len(contents)), contents=contents
     )
@@ -170,15 +170,16 @@ def hsds_services(snapshot: SnapshotDep, filters: Annotated[HsdsServiceFilters, 
     response_model_exclude_none=True,
 )
 def hsds_service(snapshot: SnapshotDep, store: EngineDep, service_id: IdPath) -> HsdsService:
-    document = hsds_view(snapshot.index).service(service_id)
-    if document is None:
+    view = hsds_view(snapshot.index)
+    position = view.service(service_id)
+    if position is None:
         # A removed service is 410, as /v1/services says: by our identifier, or by the HSDS UUID made from it.
         if (removed := removal_of(store, service_id)) is not None:
             raise gone(service_id, removed)
         if _UUID.fullmatch(service_id) and (named := removal_named(store, service_id, service_uuid)) is not None:
             raise gone(service_id, named[1])
         raise NotFound(f"service {quoted(service_id)} is not in the directory", field="service_id", value=service_id)
-    return HsdsService.model_validate(document)
+    return HsdsService.model_validate(view.document(position))
 
 
 def _point(postcode: str | None, gazetteer: GazetteerDep) -> Point | None:
@@ -214,7 +215,7 @@ def hsds_service_at_locations(
         )
     view = hsds_view(snapshot.index)
     found = matching_locations(view, filters, _point(filters.postcode, gazetteer))
-    contents = [service_at_location_item(view.services[i], j) for i, j in found[window(filters)]]
+    contents = [service_at_location_item(view.document(i), j) for i, j in found[window(filters)].tolist()]
     return HsdsServiceAtLocationPage(
         **page_fields(len(found), page=filters.page, per_page=filters.per_page, size=len(contents)), contents=contents
     )
@@ -257,7 +258,7 @@ def hsds_service_at_location(
             value=service_at_location_id,
         )
     service, location = positions
-    return service_at_location_of(view.services[service], location)
+    return service_at_location_of(view.document(service), location)
 
 
 @router.get(
