@@ -184,8 +184,9 @@ def gives_hours(schedules: Sequence[WeeklySchedule], today: date) -> bool:
 
 
 def _overlaps(sessions: tuple[Session, ...]) -> list[str]:
-    # Compare on the weekly circle: a Sunday 22:00-02:00 session overlaps a Monday 01:00 start.
-    intervals = sorted((*s.week_interval(), s) for s in sessions)
+    # Compare on the weekly circle: a Sunday 22:00-02:00 session overlaps a Monday 01:00 start. Sorted by the
+    # interval alone: 18:00-24:00 and 18:00-00:00 are one interval, and sessions have no order to fall back on.
+    intervals = sorted(((*s.week_interval(), s) for s in sessions), key=lambda found: found[:2])
     found: list[str] = []
     for i, (start_a, end_a, a) in enumerate(intervals):
         for start_b, end_b, b in intervals[i + 1 :]:
@@ -199,7 +200,7 @@ def _overlaps(sessions: tuple[Session, ...]) -> list[str]:
 def _day_overlaps(what: str, ranges: tuple[TimeRange, ...]) -> list[str]:
     # Hours of one day (a bank holiday, a dated exception): no weekday to name, and a session past midnight runs on
     # into the next morning.
-    spans = sorted((r.opens, r.opens + r.length, r) for r in ranges)
+    spans = sorted(((r.opens, r.opens + r.length, r) for r in ranges), key=lambda found: found[:2])
     return [
         f"{what}: hours {a.label()} and {b.label()} overlap"
         for i, (_, end_a, a) in enumerate(spans)

@@ -127,6 +127,16 @@ def test_a_merge_patch_is_validated_like_an_import(client: TestClient, engine: E
     assert good.json()["eligibility"]["minimum_age"] == 18
 
 
+def test_a_session_written_twice_with_24_00_and_00_00_is_refused_naming_it(client: TestClient, engine: Engine) -> None:
+    # Monday 18:00-24:00 and Monday 18:00-00:00 are one evening: the write answered 500 ("Something went wrong").
+    evening = [{"day": "monday", "opens_at": "18:00", "closes_at": close} for close in ("24:00", "00:00")]
+    data = service_data("twice-cafe", schedules=[{"id": "twice-cafe-hours", "sessions": evening}])
+    response = client.post("/v1/services", json=data, headers=_key(engine, "write"))
+    assert response.status_code == 422
+    assert "sessions Mo 18:00-24:00 and Mo 18:00-00:00 overlap" in response.json()["detail"]
+    assert client.get("/v1/services/twice-cafe").status_code == 404
+
+
 @pytest.mark.parametrize("field", ["status", "safety_net", "locations", "eligibility.genders"])
 def test_a_merge_patch_null_cannot_silently_reset_a_field_that_has_no_unknown(
     client: TestClient, engine: Engine, field: str

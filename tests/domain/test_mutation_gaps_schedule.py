@@ -169,6 +169,19 @@ def test_an_overlap_is_found_even_with_other_sessions_between_the_two() -> None:
     assert len(nested.problems()) == 2  # 09:00-17:00 overlaps both
 
 
+def test_one_session_written_to_end_at_24_00_and_at_00_00_is_named_as_an_overlap() -> None:
+    # 18:00-24:00 and 18:00-00:00 are the same evening: the check raised TypeError comparing the two, and an editor's
+    # write or an import of such hours answered 500 instead of naming them.
+    twice = weekly((MON, "18:00", "24:00"), (MON, "18:00", "00:00"))
+    assert twice.problems() == ["sessions Mo 18:00-24:00 and Mo 18:00-00:00 overlap"]
+    holidays = weekly(
+        (MON, "09:00", "17:00"),
+        bank_holidays=BankHolidayPolicy.special,
+        bank_holiday_hours=(TimeRange(hm("18:00"), 1440), TimeRange(hm("18:00"), 0)),
+    )
+    assert holidays.problems() == ["bank_holiday_hours: hours 18:00-24:00 and 18:00-00:00 overlap"]
+
+
 @pytest.mark.parametrize("typed", ["1\u0668:30", "0\uff19:3\uff10", "\u0661\u0668:\u0660\u0660"])
 def test_digits_other_than_ascii_are_refused(typed: str) -> None:
     # int() reads Arabic-Indic and full-width digits; a time typed with them is refused, as the API's patterns do.

@@ -215,6 +215,15 @@ def test_bad_hours_are_named() -> None:
     assert [(p.where, p.field) for p in parsed.problems] == [("row 2", "hours")]
 
 
+def test_hours_giving_one_evening_twice_are_named_not_raised() -> None:
+    # "18:00-24:00,18:00-00:00" is one session written twice: the overlap check raised TypeError and the import stopped.
+    [parsed] = parse_csv(_with(_record(schedules=[]), hours="Mo 18:00-24:00,18:00-00:00"))
+
+    assert parsed.record is None
+    assert [(p.where, p.field) for p in parsed.problems] == [("row 2", "hours")]
+    assert "overlap" in parsed.problems[0].message
+
+
 def test_empty_referral_routes_are_unknown_and_none_is_known_empty() -> None:
     unknown = parse_csv(_with(_record(), referral_routes=""))[0].record
     none = parse_csv(_with(_record(), referral_routes="none"))[0].record
