@@ -8,7 +8,8 @@ Plain JSON-ready dicts, checked in the tests by parsing them with `fhir.resource
 - The weekly hours are those that apply today (London): FHIR's weekly hours have no dates, so hours that have
   ended or not yet begun are left out of them (hours still to come are stated in words).
 - Every stretch of the next HORIZON_DAYS in which those weekly hours say open but the service is closed (a dated
-  closure, a bank holiday, a special opening's shorter hours, hours that end) is a `notAvailable` item with its
+  closure, a bank holiday, a special opening's shorter hours, hours that end, the pass of October's repeated hour a
+  session is not open in, read on the wall clock as a client reads them) is a `notAvailable` item with its
   exact `during` period, computed by the opening-hours engine the search uses, so a reader of FHIR alone never
   sees a closed service as open. Openings beyond the weekly hours are in `availabilityExceptions`, in words.
 - A service's own hours go on HealthcareService.availableTime; hours kept per location go on that
@@ -27,7 +28,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from service_finder import __version__
@@ -172,7 +173,8 @@ def hours(schedules: Sequence[ScheduleRecord], today: date) -> Hours:
     )
     start = datetime.combine(today, time(0), tzinfo=LONDON)
     end = datetime.combine(today + timedelta(days=HORIZON_DAYS), time(0), tzinfo=LONDON)
-    claimed = intervals([pattern], start, end)
+    weekly = [] if always_open else weekly_hours(current)
+    claimed = _as_a_client_reads(intervals([pattern], start, end), weekly, today)
     actual = intervals(domain, start, end)
     unavailable = _merged_periods(_subtract(claimed, actual), actual, domain)
     notes = _notes(schedules, current, today)
@@ -181,8 +183,52 @@ def hours(schedules: Sequence[ScheduleRecord], today: date) -> Hours:
         listed = [f"{_span_words(a, b)}{_why(domain, a)}" for a, b in extra[:MAX_EXTRA_OPENINGS]]
         more = f", and {len(extra) - MAX_EXTRA_OPENINGS} more" if len(extra) > MAX_EXTRA_OPENINGS else ""
         notes.append("Also open outside these hours: " + "; ".join(listed) + more)
-    weekly = [] if always_open else weekly_hours(current)
     return Hours(always_open, weekly, unavailable, notes)
+
+
+def _as_a_client_reads(claimed: list[Interval], weekly: Sequence[tuple[int, int, int]], today: date) -> list[Interval]:
+    """The weekly hours' open stretches as a FHIR client reads availableTime: on the wall clock. In the hour the
+    clocks repeat in October it reads both passes of a time the hours name as open, where the engine keeps each
+    session one stretch and opens it in only one (Saturday 20:00-01:30 closes at the first 1:30am): the pass it is
+    shut in must be a notAvailable period, or the client shows it open."""
+    found = list(claimed)
+    for offset in range(HORIZON_DAYS):
+        day = today + timedelta(days=offset)
+        for hour in _repeated_hours(day):
+            passes = [datetime.combine(day, time(hour, fold=fold), tzinfo=LONDON).astimezone(UTC) for fold in (0, 1)]
+            for weekday, opens, closes in weekly:
+                first, last = max(opens, hour * 60), min(closes, hour * 60 + 60)
+                if weekday == day.weekday() and first < last:
+                    found += [
+                        (begins + timedelta(minutes=first - hour * 60), begins + timedelta(minutes=last - hour * 60))
+                        for begins in passes
+                    ]
+    return _merged(found) if len(found) > len(claimed) else claimed
+
+
+def _repeated_hours(day: date) -> list[int]:
+    """The hours of the wall clock that happen twice on `day` (01:00 on the last Sunday of October, else none)."""
+    if (
+        datetime.combine(day, time(0), tzinfo=LONDON).utcoffset()
+        == datetime.combine(day, time(23, 59), tzinfo=LONDON).utcoffset()
+    ):
+        return []
+    return [
+        hour
+        for hour in range(24)
+        if datetime.combine(day, time(hour), tzinfo=LONDON).utcoffset()
+        != datetime.combine(day, time(hour, fold=1), tzinfo=LONDON).utcoffset()
+    ]
+
+
+def _merged(found: Sequence[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _applies(schedule: ScheduleRecord, day: date) -> bool:
@@ -212,9 +258,14 @@ def _subtract(first: Sequence[Interval], second: Sequence[Interval]) -> list[Int
 
 def _why(domain: Sequence[WeeklySchedule], at: datetime) -> str:
     """' (Christmas Day)': why the day a session starts on differs from the weekly hours, if a schedule says."""
-    day = at.astimezone(LONDON).date()
-    reasons = dict.fromkeys(r for r in (day_plan(s, day).reason for s in domain) if r)
+    local = at.astimezone(LONDON)
+    reasons = dict.fromkeys(r for r in (day_plan(s, local.date()).reason for s in domain) if r)
+    if not reasons and local.hour in _repeated_hours(local.date()):
+        reasons[_REPEATED_HOUR] = None
     return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+_REPEATED_HOUR = "the clocks go back, and this hour of the weekly hours is open only once"
 
 
 def _merged_periods(
@@ -241,7 +292,13 @@ def _instant(moment: datetime) -> str:
 
 def _span_words(start: datetime, end: datetime) -> str:
     a, b = start.astimezone(LONDON), end.astimezone(LONDON)
-    return f"{a:%a %d %b %Y} {a:%H:%M} to " + (f"{b:%H:%M}" if b.date() == a.date() else f"{b:%a %d %b} {b:%H:%M}")
+    return f"{a:%a %d %b %Y} {_clock(a)} to " + (_clock(b) if b.date() == a.date() else f"{b:%a %d %b} {_clock(b)}")
+
+
+def _clock(local: datetime) -> str:
+    """'01:30', or '01:30 BST' and '01:30 GMT' in the hour the clocks repeat: 'Sun 25 Oct 2026 01:45 to 01:30' read
+    as backwards."""
+    return f"{local:%H:%M} {local.tzname()}" if local.hour in _repeated_hours(local.date()) else f"{local:%H:%M}"
 
 
 def _period_words(start: str, end: str) -> str:

@@ -273,9 +273,9 @@ def test_fhir_hours_never_show_open_when_the_engine_says_closed(name: str, today
     start = datetime.combine(today, datetime.min.time(), tzinfo=LONDON).astimezone(UTC)
     wrong, agreed, shown_open = [], 0, 0
     for step in range(HORIZON_DAYS * 96):
+        # October's repeated hour included: a wall-clock reader cannot tell its two 01:30s apart, so notAvailable
+        # must say (by instant) which of them is closed.
         at = (start + timedelta(minutes=15 * step)).astimezone(LONDON)
-        if at.replace(fold=1 - at.fold).utcoffset() != at.utcoffset():
-            continue  # October's repeated hour: a wall-clock reader cannot tell its two 01:30s apart
         engine, fhir = is_open(schedules, at), _fhir_says_open(resource, at)
         if fhir and not engine:
             wrong.append(at.isoformat())
@@ -286,6 +286,21 @@ def test_fhir_hours_never_show_open_when_the_engine_says_closed(name: str, today
     # beyond today's weekly hours, such as 24/7 from a later date, are stated in words instead).
     assert shown_open > 0
     assert agreed > 0.5 * HORIZON_DAYS * 96
+
+
+def test_a_night_closing_in_octobers_repeated_hour_is_not_available_the_second_time_round() -> None:
+    # Saturday 20:00-01:30 closes at the first 1:30am (BST) on 25 October 2026. availableTime says "sun 00:00-01:30"
+    # on the wall clock, which a client read as open again from 1am GMT to 1:30am GMT, with the café shut.
+    record = make_record(schedules=_hours(("saturday", "20:00", "01:30")))
+    resource = _service(record, date(2026, 10, 20))
+    HealthcareService.model_validate(resource)
+    first, second = (datetime(2026, 10, 25, 1, 15, tzinfo=LONDON, fold=fold) for fold in (0, 1))
+    assert (_fhir_says_open(resource, first), _fhir_says_open(resource, second)) == (True, False)
+    assert {
+        "description": "Closed: the clocks go back, and this hour of the weekly hours is open only once",
+        "during": {"start": "2026-10-25T01:00:00+00:00", "end": "2026-10-25T01:30:00+00:00"},
+    } in resource["notAvailable"]
+    assert "(Sun 25 Oct 2026 01:00 GMT to 01:30 GMT)" in _place(record, date(2026, 10, 20))["availabilityExceptions"]
 
 
 def test_a_schedule_record_is_unchanged_by_conversion() -> None:
