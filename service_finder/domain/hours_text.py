@@ -6,7 +6,7 @@ Times read as people say them: 9am, 5:30pm, noon, midnight.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from service_finder.domain.schedule import (
@@ -19,6 +19,9 @@ from service_finder.domain.schedule import (
 
 _NOON = 720
 WHOLE_DAY = TimeRange(0, MINUTES_PER_DAY)
+# Words after a range's opening and closing times (" (BST)", " (GMT)"), for ranges that need them.
+Zones = Mapping[TimeRange, tuple[str, str]]
+_NO_ZONES: Zones = {}
 
 
 def time_words(minute: int) -> str:
@@ -34,15 +37,15 @@ def time_words(minute: int) -> str:
     return f"{clock}{suffix}" if minutes == 0 else f"{clock}:{minutes:02d}{suffix}"
 
 
-def range_words(hours: TimeRange) -> str:
+def range_words(hours: TimeRange, zones: tuple[str, str] = ("", "")) -> str:
     if hours == WHOLE_DAY:
         return "open 24 hours"
-    return f"{time_words(hours.opens)} to {time_words(hours.closes)}"
+    return f"{time_words(hours.opens)}{zones[0]} to {time_words(hours.closes)}{zones[1]}"
 
 
-def ranges_words(ranges: Sequence[TimeRange]) -> str:
+def ranges_words(ranges: Sequence[TimeRange], zones: Zones = _NO_ZONES) -> str:
     """'9am to 1pm and 2pm to 5pm'; ranges are written in order of opening."""
-    parts = [range_words(r) for r in sorted(ranges, key=lambda r: r.opens)]
+    parts = [range_words(r, zones.get(r, ("", ""))) for r in sorted(ranges, key=lambda r: r.opens)]
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -52,10 +55,13 @@ def date_words(day: date) -> str:
     return f"{day.day} {day.strftime('%B')} {day.year}"
 
 
-def hours_today(ranges: Sequence[TimeRange], *, always_open: bool = False, reason: str = "") -> str:
+def hours_today(
+    ranges: Sequence[TimeRange], *, always_open: bool = False, reason: str = "", zones: Zones = _NO_ZONES
+) -> str:
     """What today looks like: 'Open today 9am to 5pm', 'Open 24 hours', 'Closed today (Good Friday)'.
 
-    `ranges` are the sessions that start today; one that began yesterday evening is not today's.
+    `ranges` are the sessions that start today; one that began yesterday evening is not today's. `zones` says which
+    of a repeated hour's times a range means ('12:30am to 1:30am (BST)').
     """
     # A 24-hour session covers any other that ends today; one that runs past midnight still has to be said.
     if always_open or (WHOLE_DAY in ranges and all(r == WHOLE_DAY or r.opens < r.closes for r in ranges)):
@@ -63,7 +69,7 @@ def hours_today(ranges: Sequence[TimeRange], *, always_open: bool = False, reaso
     elif not ranges:
         text = "Closed today"
     else:
-        text = f"Open today {ranges_words(ranges)}"
+        text = f"Open today {ranges_words(ranges, zones)}"
     return f"{text} ({reason})" if reason else text
 
 

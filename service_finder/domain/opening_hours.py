@@ -296,10 +296,30 @@ def _describe_today(prepared: Prepared, at: datetime, *, temporarily_closed: boo
         return HOURS_NOT_RECORDED
     if all(table is not None and not is_bank_holiday(today) for _, table in prepared):
         ranges = sorted({r for _, table in prepared if table for r in table[today.weekday()]}, key=_range_key)
-        return hours_today_text(_as_the_clock_shows(today, ranges))
+        return _today_words(today, ranges)
     plans = [day_plan(schedule, today) for schedule, _ in prepared]
     ranges = sorted({r for plan in plans for r in plan.ranges}, key=_range_key)
-    return hours_today_text(_as_the_clock_shows(today, ranges), reason=_reason_for_the_day(plans))
+    return _today_words(today, ranges, reason=_reason_for_the_day(plans))
+
+
+def _today_words(today: date, ranges: list[TimeRange], *, reason: str = "") -> str:
+    shown = _as_the_clock_shows(today, ranges)
+    return hours_today_text(shown, reason=reason, zones=_zones_in_the_repeated_hour(today, shown))
+
+
+def _zones_in_the_repeated_hour(today: date, ranges: list[TimeRange]) -> dict[TimeRange, tuple[str, str]]:
+    """' (BST)' or ' (GMT)' after each time of today's sessions in the hour the clocks repeat in October, as closes_at
+    and opens_next_at are said. At the second 1:15am, "Open today 12:30am to 1:30am" read as open for another quarter
+    of an hour: that session closed at the first 1:30am."""
+    if _steady_offset(today) is not None and _steady_offset(today + _ONE_DAY) is not None:
+        return {}
+    found = {}
+    for hours in ranges:
+        interval = _session_interval(today, hours)
+        if interval is not None:
+            start, end = (moment.astimezone(LONDON) for moment in interval)
+            found[hours] = (zone_if_repeated(start), zone_if_repeated(end))
+    return found
 
 
 def _open_from_yesterday(prepared: Prepared, at: datetime) -> bool:

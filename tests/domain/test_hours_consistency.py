@@ -48,22 +48,33 @@ def _minute(word: str, *, closing: bool) -> int:
     return hour * 60 + int(match.group(2) or 0)
 
 
+_ZONE = re.compile(r" \((BST|GMT)\)")
+
+
 def said_ranges(text: str) -> list[tuple[int, int]]:
     """Wall-minute stretches after the day's midnight the sentence promises; an end past 1440 runs into tomorrow."""
+    return [(opens, closes) for opens, closes, _, _ in said_zoned_ranges(text)]
+
+
+def said_zoned_ranges(text: str) -> list[tuple[int, int, str, str]]:
+    """said_ranges, with the zone said after each time ('BST' or 'GMT' in October's repeated hour, else '')."""
+    text = _ZONE.sub(r"@\1", text)  # '1:30am (BST)' -> '1:30am@BST', so the reason alone is in brackets
     sentence = text.split(" (", 1)[0]  # the reason in brackets ('Good Friday') says why, not when
     if sentence in {"Closed today", "Temporarily closed", HOURS_NOT_RECORDED}:
         return []  # no hours in force (notes alone, hours that ended) promise no opening
     if sentence == "Open 24 hours today":
-        return [(0, DAY)]
+        return [(0, DAY, "", "")]
     assert sentence.startswith("Open today "), text
     found = []
     for part in re.split(r", | and ", sentence.removeprefix("Open today ")):
         if part == "open 24 hours":
-            found.append((0, DAY))
+            found.append((0, DAY, "", ""))
             continue
-        opens_word, closes_word = part.split(" to ")
+        (opens_word, _, opens_zone), (closes_word, _, closes_zone) = (
+            half.partition("@") for half in part.split(" to ")
+        )
         opens, closes = _minute(opens_word, closing=False), _minute(closes_word, closing=True)
-        found.append((opens, closes if closes > opens else closes + DAY))
+        found.append((opens, closes if closes > opens else closes + DAY, opens_zone, closes_zone))
     return found
 
 
@@ -77,15 +88,29 @@ def wall_minutes_after(day: date, at: datetime) -> float:
     return (wall - datetime.combine(day, time(0))) / timedelta(minutes=1)
 
 
-def repeated_hour(at: datetime) -> bool:
-    """In the October hour that happens twice, the words cannot say which 01:30 they mean."""
-    wall = at.astimezone(LDN).replace(tzinfo=None)
-    return wall.replace(tzinfo=LDN, fold=0).utcoffset() != wall.replace(tzinfo=LDN, fold=1).utcoffset()
-
-
 def clock_change_day(day: date) -> bool:
     start = datetime.combine(day, time(0), tzinfo=LDN).utcoffset()
     return start != datetime.combine(day, time(23, 59), tzinfo=LDN).utcoffset()
+
+
+def _instant(day: date, minute: int, zone: str, *, closing: bool) -> datetime:
+    """The instant of a wall minute after `day`'s midnight. In the repeated hour, the pass its zone names; with none
+    named, a reader cannot tell, and may take the first pass of an opening time and the second of a closing time."""
+    wall = datetime.combine(day, time(0)) + timedelta(minutes=minute)
+    fold = {"BST": 0, "GMT": 1}.get(zone, 1 if closing else 0)
+    return wall.replace(tzinfo=LDN, fold=fold).astimezone(UTC)
+
+
+def promised_then(service: Sequence[WeeklySchedule], at: datetime) -> bool:
+    """The words of today or yesterday cover the instant `at`, reading a time in October's repeated hour as the
+    pass its '(BST)' or '(GMT)' names."""
+    today = at.astimezone(LDN).date()
+    for day in (today - timedelta(days=1), today):
+        text = describe_today(service, datetime.combine(day, time(12), tzinfo=LDN))
+        for opens, closes, opens_zone, closes_zone in said_zoned_ranges(text):
+            if _instant(day, opens, opens_zone, closing=False) <= at < _instant(day, closes, closes_zone, closing=True):
+                return True
+    return False
 
 
 def promised(service: Sequence[WeeklySchedule], at: datetime) -> bool:
@@ -205,6 +230,11 @@ WEDNESDAY_TO_THURSDAY = WeeklySchedule(sessions=(Session(0, TimeRange(0, 30)), S
     ([WeeklySchedule(sessions=(Session(6, TimeRange(0, 180)),))], datetime(2026, 10, 25, 1, 30, tzinfo=UTC), False)
 )
 @example(([ALWAYS_BUT_THURSDAY, WEDNESDAY_TO_THURSDAY], datetime(2026, 6, 10, 23, 2, tzinfo=UTC), False))
+# The second 1:15am (GMT) on 25 October 2026: Sunday 00:30-01:30 closed at the first 1:30am, and its words said
+# "Open today 12:30am to 1:30am".
+@example(
+    ([WeeklySchedule(sessions=(Session(6, TimeRange(30, 90)),))], datetime(2026, 10, 25, 1, 15, tzinfo=UTC), False)
+)
 def test_the_words_and_the_open_state_agree(case: tuple[list[WeeklySchedule], datetime, bool]) -> None:
     service, at, temporarily_closed = case
     state = open_state(service, at, temporarily_closed=temporarily_closed, horizon_days=HORIZON_DAYS)
@@ -221,9 +251,9 @@ def test_the_words_and_the_open_state_agree(case: tuple[list[WeeklySchedule], da
     if state.open_now:
         assert promised(service, at), (state.hours_today, at)
         assert not state.hours_today.startswith("Closed today"), (state.hours_today, at)
-    # And the other way: if the words promise this moment, it is open (the repeated October hour aside, where the
-    # engine keeps every session one continuous stretch and may end it at the first 01:xx).
-    if promised(service, at) and not repeated_hour(at):
+    # And the other way: if the words promise this moment, it is open. In October's repeated hour too: the words
+    # say which 1:30am they mean ('12:30am to 1:30am (BST)'), as the engine ends the session at the first.
+    if promised_then(service, at):
         assert state.open_now, (state.hours_today, at)
 
 

@@ -608,8 +608,9 @@ def test_march_change_words_say_the_times_the_clock_will_show() -> None:
     assert starting_in_the_gap.opens_next_at == london(2026, 3, 29, 2, 0)
     wholly_in_gap = open_state([weekly((SUN, "01:00", "02:00"))], london(2026, 3, 29, 0, 45))
     assert (wholly_in_gap.hours_today, wholly_in_gap.opens_next_at) == ("Closed today", london(2026, 4, 5, 1, 0))
+    # October has no missing hour: the same times, with the repeated hour's 1:30am said to be the first.
     october = open_state([weekly((SAT, "18:00", "01:30"))], london(2026, 10, 24, 22, 0))
-    assert october.hours_today == "Open today 6pm to 1:30am"
+    assert october.hours_today == "Open today 6pm to 1:30am (BST)"
 
 
 @pytest.mark.parametrize("day", [date(2026, 3, 28), date(2026, 3, 29), date(2026, 10, 24), date(2026, 10, 25)])
@@ -661,3 +662,28 @@ def test_a_closing_time_in_octobers_repeated_hour_says_which_one() -> None:
     # Any other night, no zone: the time alone cannot be misread.
     ordinary = open_state([night], datetime(2026, 10, 17, 23, 30, tzinfo=UTC))
     assert ordinary.hours_today.startswith("Open until 1:30am (from yesterday)"), ordinary.hours_today
+
+
+@pytest.mark.parametrize(
+    ("session", "words"),
+    [
+        # Shut at the first 1:30am: at the second 1:15am, "12:30am to 1:30am" read as open another quarter hour.
+        ((SUN, "00:30", "01:30"), "Open today 12:30am to 1:30am (BST)"),
+        ((SUN, "01:30", "05:00"), "Open today 1:30am (GMT) to 5am"),  # opens at the second
+        ((SUN, "01:10", "01:50"), "Open today 1:10am (BST) to 1:50am (BST)"),
+    ],
+)
+def test_todays_hours_say_which_pass_of_octobers_repeated_hour_they_mean(
+    session: tuple[int, str, str], words: str
+) -> None:
+    second_0115 = datetime(2026, 10, 25, 1, 15, tzinfo=UTC)
+    assert open_state([weekly(session)], second_0115).hours_today == words
+
+
+def test_the_evening_before_a_night_ending_in_octobers_repeated_hour_says_which_pass() -> None:
+    saturday = open_state([weekly((SAT, "20:00", "01:30"))], datetime(2026, 10, 24, 21, tzinfo=UTC))
+    assert saturday.hours_today == "Open today 8pm to 1:30am (BST)"
+    # 2am happens once: no zone.
+    assert open_state([weekly((SUN, "02:00", "05:00"))], datetime(2026, 10, 25, 1, 15, tzinfo=UTC)).hours_today == (
+        "Open today 2am to 5am"
+    )
