@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from service_finder import __version__
@@ -206,19 +207,20 @@ def _as_a_client_reads(claimed: list[Interval], weekly: Sequence[tuple[int, int,
     return _merged(found) if len(found) > len(claimed) else claimed
 
 
-def _repeated_hours(day: date) -> list[int]:
+@lru_cache(maxsize=1024)
+def _repeated_hours(day: date) -> tuple[int, ...]:
     """The hours of the wall clock that happen twice on `day` (01:00 on the last Sunday of October, else none)."""
     if (
         datetime.combine(day, time(0), tzinfo=LONDON).utcoffset()
         == datetime.combine(day, time(23, 59), tzinfo=LONDON).utcoffset()
     ):
-        return []
-    return [
+        return ()
+    return tuple(
         hour
         for hour in range(24)
         if datetime.combine(day, time(hour), tzinfo=LONDON).utcoffset()
         != datetime.combine(day, time(hour, fold=1), tzinfo=LONDON).utcoffset()
-    ]
+    )
 
 
 def _merged(found: Sequence[Interval]) -> list[Interval]:
