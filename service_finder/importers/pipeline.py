@@ -14,7 +14,14 @@ from sqlalchemy.engine import Engine
 
 from service_finder.domain.provenance import MAX_REVIEW_INTERVAL, latest_review_due
 from service_finder.errors import Conflict, PreconditionFailed
-from service_finder.importers.report import Parsed, Problem, describe_value, load_json, validate_record
+from service_finder.importers.report import (
+    Parsed,
+    Problem,
+    RepeatedKey,
+    describe_value,
+    load_json,
+    validate_record,
+)
 from service_finder.schemas import LocationRecord, ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
@@ -98,6 +105,8 @@ def read_file(path: Path, fmt: Format | None = None) -> tuple[Format, list[Parse
         return fmt, csv_format.parse_csv(text)
     try:
         data = load_json(raw)
+    except RepeatedKey as error:  # valid JSON, but which of the two values the publisher meant is a guess
+        return fmt, [Parsed("file", None, [Problem("file", "", "", f"{path.name}: {error}")])]
     except ValueError as error:
         return fmt, [Parsed("file", None, [Problem("file", "", "", f"{path.name} is not valid JSON: {error}")])]
     return fmt, hsds.parse_hsds(data) if fmt == "hsds" else parse_native(data)

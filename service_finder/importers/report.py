@@ -58,16 +58,55 @@ def describe_value(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+class RepeatedKey(ValueError):
+    """An object in the file names one key twice: a JSON reader keeps the last value without saying so, so a
+    publisher's `"minimum_age": 18, …, "minimum_age": 16` would be imported as 16 (the API refuses such a body)."""
+
+
 def load_json(text: str | bytes) -> Any:
     """Untrusted JSON; every way it can fail to read is a ValueError saying why, never another exception."""
+    repeats: list[tuple[dict[str, Any], str, Any, Any]] = []
+
+    def pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(pairs)
+        if len(found) < len(pairs) and not repeats:
+            seen: dict[str, Any] = {}
+            for key, value in pairs:
+                if key in seen:
+                    repeats.append((found, key, seen[key], value))
+                    break
+                seen[key] = value
+        return found
+
     try:
-        return json.loads(text)
+        document = json.loads(text, object_pairs_hook=pairs_once)
     except RecursionError:
         raise ValueError("it is nested too deeply to read") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise
     except ValueError as error:  # CPython refuses integers of more than 4,300 digits
         raise ValueError(f"it has a number too long to read ({error})") from None
+    if repeats:
+        holder, key, first, second = repeats[0]
+        raise RepeatedKey(
+            f"{key!r} is given twice in one object (at {_path_to(document, holder)}: {describe_value(first)}, then "
+            f"{describe_value(second)}): give it once"
+        )
+    return document
+
+
+def _path_to(document: Any, target: dict[str, Any]) -> str:
+    """Where `target` is in `document`, as `[0].eligibility` (without recursion: the nesting may be deep)."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if value is target:
+            return path or "the top level"
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return "an object"  # not reached: the object is in the document
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:

@@ -334,3 +334,26 @@ def test_link_ids_of_two_services_cannot_collide_where_ids_contain_double_hyphen
         "aa": ["bb--cc"],
         "aa--bb": ["cc"],
     }
+
+
+def test_a_file_giving_one_field_twice_in_an_object_is_refused_naming_both_values(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    kept = _write(tmp_path / "first.json", [service_data("kept", eligibility={"minimum_age": 18})])
+    assert import_file(engine, kept, gazetteer=gazetteer, actor="test").written
+    # Hand-edited JSON: the new age added, the old one left in. A JSON reader keeps the last without a word.
+    text = json.dumps([service_data("kept", eligibility={"minimum_age": 18})])
+    path = tmp_path / "twice.json"
+    path.write_text(text.replace('"minimum_age": 18', '"minimum_age": 18, "minimum_age": 16'), encoding="utf-8")
+
+    report = import_file(engine, path, gazetteer=gazetteer, actor="test")
+
+    assert not report.accepted
+    [problem] = report.problems
+    assert problem.message == (
+        "twice.json: 'minimum_age' is given twice in one object (at [0].eligibility: 18, then 16): give it once"
+    )
+    with Session(engine) as session:
+        stored = repository.get_service(session, "kept")
+        assert stored is not None
+        assert stored.record.eligibility.minimum_age == 18
