@@ -175,7 +175,7 @@ def _error_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"field": field, "value": value, "message": _message(item, field)}
 
 
-def _described(error: Mapping[str, Any]) -> str:
+def described(error: Mapping[str, Any]) -> str:
     """An error item as a detail: the field, the value as people read it (none when there is none), what is wrong."""
     if error["field"] is None:
         return str(error["message"])
@@ -222,7 +222,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(
         request,
         PROBLEM_TYPES["invalid-parameter"],
-        detail=_described(first),
+        detail=described(first),
         field=first["field"],
         value=first["value"],
         extra={"errors": errors},

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from service_finder.errors import FieldValueError
-from service_finder.schemas import ServiceRecord
+from service_finder.schemas import PATTERN_HINTS, ServiceRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +131,12 @@ def problems_from_validation(where: str, error: ValidationError, *, prefix: str 
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "string_pattern_mismatch" and (
+            hint := PATTERN_HINTS.get(str((item.get("ctx") or {}).get("pattern")))
+        ):
+            # In words, as the API's handler says it (api/problems.py): a publisher or an editor cannot act on a
+            # regular expression.
+            message = f"must be {hint}"
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, FieldValueError):  # a check of a whole object that knows which of its fields is wrong
             path = ".".join(p for p in (prefix, location, cause.field) if p)

@@ -706,3 +706,27 @@ def test_a_phone_display_must_show_the_extension_its_number_has(
     assert client.get("/v1/services/cafe").json() == before
     shown = _patch(client, "cafe", {"phones": [{"number": "0113 496 0000 x2"}]}, headers)
     assert shown.json()["phones"][0]["display"] == "0113 496 0000 x2"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("url", "javascript:alert(1)", "must be a web address beginning http:// or https://, with no spaces"),
+        ("email", "help-at-example.org", "must be an email address, such as info@example.org"),
+    ],
+)
+def test_a_patch_says_what_a_value_must_be_as_put_does_never_the_regular_expression(
+    client: TestClient, engine: Engine, field: str, value: str, words: str
+) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+
+    patched = _patch(client, "cafe", {field: value}, headers)
+    put = client.put(
+        "/v1/services/cafe", json=service_data("cafe", **{field: value}), headers={**headers, "If-Match": '"cafe-r1"'}
+    )
+
+    assert patched.status_code == put.status_code == 422
+    assert patched.json()["detail"] == put.json()["detail"] == f"{field} '{value}': {words}"
+    assert patched.json()["errors"] == put.json()["errors"] == [{"field": field, "value": value, "message": words}]
+    assert client.get("/v1/services/cafe").json()["revision"] == 1

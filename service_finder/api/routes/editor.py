@@ -18,6 +18,7 @@ from sqlmodel import Session
 from service_finder.api.auth import EditorDep
 from service_finder.api.deps import AppState, GazetteerDep, NoUnknownQuery, StateDep, TodayDep, removed_words
 from service_finder.api.docs import header_refs, problem_example, problem_responses
+from service_finder.api.problems import described
 from service_finder.errors import (
     Conflict,
     GazetteerUnavailable,
@@ -138,12 +139,13 @@ def _reject(problems: list[Problem], body: Any) -> None:
     """The same 422 invalid-parameter every route gives, each problem naming its field and the JSON value sent there
     (the importer's own reports show values as text, for people reading a file's report)."""
     if problems:
-        first = problems[0]
+        errors = [{"field": p.field, "value": _value_at(body, p.field), "message": p.message} for p in problems]
+        first = errors[0]
         raise InvalidParameter(
-            f"{first.field}: {first.message}" if first.field else first.message,
-            field=first.field or None,
-            value=_value_at(body, first.field),
-            errors=[{"field": p.field, "value": _value_at(body, p.field), "message": p.message} for p in problems],
+            described(first) if first["field"] else first["message"],
+            field=first["field"] or None,
+            value=first["value"],
+            errors=errors,
         )
 
 
