@@ -392,7 +392,9 @@ SEARCH_RESPONSE_EXAMPLE: dict[str, Any] = {
 class Record(BaseModel):
     """Base of the directory record shapes: unknown fields are refused, text is trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    # allow_inf_nan: NaN fails every comparison, so a bound answered for it ("Input should be less than or equal to
+    # 90"); infinity reached a range check the same way. Both are "Input should be a finite number".
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, allow_inf_nan=False)
 
 
 class OrganisationRecord(Record):
@@ -1049,7 +1051,7 @@ PATTERN_HINTS = {
 class SearchRequest(BaseModel):
     """Who is looking for help, where, and when: the same fields as GET /v1/search's query string."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)  # as Record's
 
     # The documented range is England's box (ENGLAND_BOUNDS): a point outside it is refused with 422.
     lat: float | None = Field(

@@ -190,3 +190,31 @@ def test_a_refused_search_still_gives_the_numbers_to_call(
     numbers = {p["number"] for entry in response.json()["safety_net"] for p in entry["phones"]}
     assert {"999", "116123"} <= {n.removeprefix("+44") for n in numbers} | numbers
     assert "safety_net" not in client.get("/v1/services/no-such-service").json()  # only search answers carry it
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "value"),
+    [
+        ("/v1/search", {"lat": "NaN", "lon": "-1.55"}, "lat", "NaN"),
+        ("/v1/search", {"lat": "53.8", "lon": "-Infinity"}, "lon", "-Infinity"),
+        ("/v1/search", {"postcode": "LS1", "radius_km": "1e309"}, "radius_km", "1e309"),
+        ("/v1/coverage", {"km": "NaN"}, "km", "NaN"),
+        ("/v1/coverage", {"minutes": "inf"}, "minutes", "inf"),
+    ],
+)
+def test_nan_and_infinity_are_said_to_be_no_number_not_out_of_range(
+    client: TestClient, path: str, params: dict[str, str], field: str, value: str
+) -> None:
+    # NaN fails every comparison, so the first bound checked answered for it: "lat 'NaN': Input should be less than or
+    # equal to 90", sending a developer to look at the range rather than at where the NaN came from.
+    response = client.get(path, params=params)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == f"{field} '{value}': Input should be a finite number"
+
+
+def test_a_body_with_nan_is_said_to_be_no_number(client: TestClient) -> None:
+    response = client.post("/v1/search", content='{"lat": NaN, "lon": 1}', headers={"content-type": "application/json"})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "lat NaN: Input should be a finite number"

@@ -64,7 +64,7 @@ def computing_slot() -> Iterator[None]:
 class CoverageRequest(BaseModel):
     """When, who, which services and how far: the query string of GET /v1/coverage."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)  # as SearchRequest's
 
     at: list[IsoDateTime] = Field(
         default_factory=list, max_length=MAX_INSTANTS, description="Instants (ISO 8601; London time if no offset)."
