@@ -249,8 +249,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "unsupported-media-type",
             415,
             "The request body must be JSON",
-            "The body says it is not JSON, or has no `Content-Type`.",
-            "Send `Content-Type: application/json` (any `application/*+json` is taken).",
+            "The body says it is not JSON, or has no `Content-Type`, or is compressed (`Content-Encoding`; "
+            "`Accept-Encoding: identity` says so).",
+            "Send `Content-Type: application/json` (any `application/*+json` is taken), uncompressed.",
         ),
         _of(
             InvalidParameter,

@@ -245,6 +245,12 @@ class BodyLimitMiddleware:
             # confusing 422 ("input should be a valid dictionary"). curl -d sends form encoding unless told.
             await _unsupported(scope, send, media.decode("latin-1"))
             return
+        coding = (first_line(scope, b"content-encoding") or b"identity").strip().lower()
+        if to_api and coding != b"identity":
+            # Nothing here decompresses a body: a gzipped one was read as text, and refused as "not UTF-8 (byte 0x8b
+            # at position 1)". RFC 9110 15.5.16: 415, with Accept-Encoding saying which coding is taken.
+            await _uncompressed_only(scope, send, coding.decode("latin-1"))
+            return
         if to_api:
             await self._whole_body(scope, receive, send, declared_json=bool(media))
             return
@@ -348,6 +354,18 @@ async def _unsupported(scope: Scope, send: Send, media: str | None) -> None:
         ),
         field="Content-Type",
         value=media,
+    )
+
+
+async def _uncompressed_only(scope: Scope, send: Send, coding: str) -> None:
+    await send_problem(
+        scope,
+        send,
+        PROBLEM_TYPES["unsupported-media-type"],
+        detail=f"Content-Encoding {quoted(coding)} is not taken: send the body uncompressed",
+        headers=[(b"accept-encoding", b"identity")],
+        field="Content-Encoding",
+        value=coding,
     )
 
 

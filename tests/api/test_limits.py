@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import threading
@@ -330,3 +331,27 @@ def test_a_forwarded_for_sent_as_several_lines_is_read_as_one_list() -> None:
     trusted = [ipaddress.ip_network("10.0.0.0/8")]
     lines = [(b"x-forwarded-for", b"198.51.100.1, 203.0.113.9"), (b"x-forwarded-for", b"10.0.0.5")]
     assert client_address({"client": ("10.1.2.3", 1), "headers": lines}, trusted) == "203.0.113.9"
+
+
+def test_a_compressed_body_is_415_naming_its_content_encoding(limited: TestClient) -> None:
+    # Starlette never decompresses a request body: a gzipped search was answered 400 "the body is not UTF-8 (byte 0x8b
+    # at position 1)", sending the integrator to look at their JSON's encoding rather than at their HTTP client.
+    response = limited.post(
+        "/v1/search",
+        content=gzip.compress(b'{"postcode": "LS1"}'),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["accept-encoding"] == "identity"  # RFC 9110 15.5.16: the codings that are taken
+    problem = response.json()
+    assert (problem["field"], problem["value"]) == ("Content-Encoding", "gzip")
+    assert problem["detail"] == "Content-Encoding 'gzip' is not taken: send the body uncompressed"
+    assert "samaritans" in {entry["id"] for entry in problem["safety_net"]}
+    plain = limited.post(
+        "/v1/search",
+        content=b'{"postcode": "LS1"}',
+        headers={"content-type": "application/json", "content-encoding": "identity"},
+    )
+    assert plain.status_code == 200
