@@ -1416,7 +1416,10 @@ class Problem(BaseModel):
     title: str = Field(description="The kind of problem in words; the same for every problem of this type.")
     status: int = Field(ge=100, le=599, description="The HTTP status code, repeated for convenience.")
     detail: str = Field(description="What went wrong with this request, naming the thing and the bad value.")
-    instance: str = Field(description="The path of the request that failed.", examples=["/v1/search"])
+    instance: str = Field(
+        description="The path of the request that failed, as it was sent (percent-encoding kept).",
+        examples=["/v1/search"],
+    )
     request_id: str | None = Field(
         description="The X-Request-ID of the request; quote it when reporting a problem.",
         examples=["6f1c0a9e2b7d4c1e9a3f5b8d7c6e4a21"],

@@ -23,7 +23,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_finder.api.auth import ANONYMOUS, Caller, presented_key
-from service_finder.api.middleware import is_search_path
+from service_finder.api.middleware import asked_path, is_search_path
 from service_finder.api.problems import MAX_ECHO_DEPTH, search_safety_net, sendable
 from service_finder.errors import (
     PROBLEM_TYPES,
@@ -56,7 +56,7 @@ async def send_problem(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": scope.get("path", ""),
+        "instance": asked_path(scope),
         "request_id": state.get("request_id"),
         **extra,
     }

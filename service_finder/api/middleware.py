@@ -73,6 +73,13 @@ PREFLIGHT_ALLOWED_HEADERS = b"Content-Type, Accept, If-None-Match, X-Request-ID,
 SEARCH_PATH = "/v1/search"
 
 
+def asked_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded: a problem's `instance` (RFC 9457: a URI reference).
+    The decoded path may hold a space, or name another resource (`leeds%2Fcafe` decodes to `leeds/cafe`)."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(scope.get("path", ""))
+
+
 def is_search_path(path: str) -> bool:
     """Whether a request was meant for search (`/v1/search`, or a mistyped `/v1/search/...`): any error answer to
     it carries the safety net, the numbers to call."""

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DatabaseError, DataError, IntegrityError, Programming
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
-from service_finder.api.middleware import CORS_HEADERS, is_public_read, is_search_path
+from service_finder.api.middleware import CORS_HEADERS, asked_path, is_public_read, is_search_path
 from service_finder.errors import PROBLEM_TYPES, URGENT_HELP, FieldValueError, ProblemType, ServiceFinderError, quoted
 from service_finder.interop.fhir import FHIR_JSON, error_outcome, is_fhir_path, operation_outcome
 from service_finder.interop.hsds_api import PATTERN_HINTS as HSDS_PATTERN_HINTS
@@ -48,7 +48,7 @@ def problem_response(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": asked_path(request.scope),
         "request_id": getattr(request.state, "request_id", None),
     }
     if field is not None:

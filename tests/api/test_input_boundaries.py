@@ -354,3 +354,23 @@ def test_hsds_filters_say_in_words_what_they_take(client: TestClient, param: str
     problem = client.get("/hsds/service_at_locations", params={param: value}).json()
     assert (problem["status"], problem["field"], problem["value"]) == (422, param, value)
     assert words in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [
+        ("/v1/services/x%20y", 422),  # decoded, 'x y': a space, which no URI reference holds
+        ("/v1/services/leeds%2Fcafe", 404),  # decoded, '/v1/services/leeds/cafe': another path than the one asked
+        ("/v1/services/caf%C3%A9", 422),
+        ("/v1/search/%3Cscript%3E", 404),
+        ("/hsds/services/%00", 404),
+    ],
+)
+def test_a_problems_instance_is_the_path_as_it_was_asked_for(client: TestClient, sent: str, status: int) -> None:
+    # RFC 9457 3.1.5: `instance` is a URI reference. The decoded path named a resource nobody asked for, or was no
+    # URI at all, so a client could neither log it as sent nor request it again.
+    response = client.get(sent)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["instance"] == sent
