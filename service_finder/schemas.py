@@ -844,19 +844,19 @@ class ServiceRecord(Record):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any, info: ValidationInfo) -> Any:
+    def _text_it_can_hold(cls, data: Any, info: ValidationInfo) -> Any:
         # PostgreSQL text and JSON cannot hold the NUL character: a record holding one would be refused by the
         # production store with a 500, while SQLite kept it (and an export from SQLite would not import there).
-        # Records read back from the store were checked on the way in: the walk (a quarter of validating a
-        # record) is not repeated for every record of every index build.
+        # Text longer than a CSV cell (MAX_TEXT) is no name, notice or description: an alert of a megabyte went
+        # out with every search answer near the service. Records read back from the store were checked on the way
+        # in: the walk (a quarter of validating a record) is not repeated for every record of every index build, and
+        # a record stored before the length was checked is still read.
         if info.context and info.context.get("stored"):  # as PhoneRecord._normalise
             return data
-        found = _nul_at(data, "")
+        found = _bad_text_at(data, "")
         if found is not None:
-            where, text = found
-            raise FieldValueError(
-                f"{where or 'the record'}: text must not contain the NUL character (\\u0000)", field=where, value=text
-            )
+            where, text, problem = found
+            raise FieldValueError(f"{where or 'the record'}: {problem}", field=where, value=text)
         return data
 
     @model_validator(mode="after")
@@ -916,16 +916,31 @@ def _first_repeat(ids: list[str]) -> int | None:
     return None
 
 
-def _nul_at(value: Any, path: str) -> tuple[str, str] | None:
-    """The dotted path and the text of the first text (a value, or a key) holding NUL, or None."""
+# The longest text a record may hold: the longest cell the CSV importer can read (Python's csv field_size_limit),
+# so a JSON file is held to what a CSV file is.
+MAX_TEXT = 131_072
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "text must not contain the NUL character (\\u0000)"
+    if len(text) > MAX_TEXT:
+        return f"a text may hold at most {MAX_TEXT:,} characters, as a CSV cell can; this one has {len(text):,}"
+    return None
+
+
+def _bad_text_at(value: Any, path: str) -> tuple[str, str, str] | None:
+    """The dotted path, the text and what is wrong with it, for the first text (a value, or a key) holding NUL or
+    longer than MAX_TEXT; None when there is none."""
     if isinstance(value, str):
-        return (path, value) if "\x00" in value else None
+        problem = _text_problem(value)
+        return (path, value, problem) if problem else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
     for key, item in items:
         here = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return here, key
-        found = _nul_at(item, here)
+        if isinstance(key, str) and (problem := _text_problem(key)):
+            return here, key, problem
+        found = _bad_text_at(item, here)
         if found is not None:
             return found
     return None

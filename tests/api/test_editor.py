@@ -730,3 +730,24 @@ def test_a_patch_says_what_a_value_must_be_as_put_does_never_the_regular_express
     assert patched.json()["detail"] == put.json()["detail"] == f"{field} '{value}': {words}"
     assert patched.json()["errors"] == put.json()["errors"] == [{"field": field, "value": value, "message": words}]
     assert client.get("/v1/services/cafe").json()["revision"] == 1
+
+
+def test_a_text_longer_than_a_csv_cell_is_refused_and_nothing_is_written(client: TestClient, engine: Engine) -> None:
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe", alert="Closed on Monday"), headers=headers)
+    huge = "Closed " * 20_000  # 140,000 characters: under the body limit, over what a CSV cell holds
+
+    put = client.put(
+        "/v1/services/cafe", json=service_data("cafe", alert=huge), headers={**headers, "If-Match": '"cafe-r1"'}
+    )
+    patched = _patch(client, "cafe", {"description": huge}, headers)
+
+    assert (put.status_code, put.json()["field"]) == (422, "alert")
+    assert (patched.status_code, patched.json()["field"]) == (422, "description")
+    assert "at most 131,072 characters" in put.json()["detail"]
+    stored = client.get("/v1/services/cafe").json()
+    assert (stored["revision"], stored["alert"], stored["description"]) == (
+        1,
+        "Closed on Monday",
+        "An evening crisis café.",
+    )

@@ -357,3 +357,26 @@ def test_a_file_giving_one_field_twice_in_an_object_is_refused_naming_both_value
         stored = repository.get_service(session, "kept")
         assert stored is not None
         assert stored.record.eligibility.minimum_age == 18
+
+
+def test_a_text_longer_than_a_csv_cell_can_hold_is_refused_naming_its_field(
+    engine: Engine, tmp_path: Path, gazetteer: Any
+) -> None:
+    # A CSV cell over 131,072 characters was refused; the same text in a JSON file was imported, and a 1 MB alert then
+    # went out with every search answer and result card near the service.
+    kept = _write(tmp_path / "first.json", [service_data("kept", alert="Closed on Monday")])
+    assert import_file(engine, kept, gazetteer=gazetteer, actor="test").written
+    path = _write(tmp_path / "huge.json", [service_data("kept", alert="Closed " * 100_000)])
+
+    report = import_file(engine, path, gazetteer=gazetteer, actor="test")
+
+    assert not report.accepted
+    [problem] = report.problems
+    assert problem.field == "alert"
+    assert problem.message == (
+        "alert: a text may hold at most 131,072 characters, as a CSV cell can; this one has 700,000"
+    )
+    with Session(engine) as session:
+        stored = repository.get_service(session, "kept")
+        assert stored is not None
+        assert stored.record.alert == "Closed on Monday"
