@@ -42,6 +42,7 @@ from service_finder.domain.schedule import (
     parse_hhmm,
 )
 from service_finder.domain.taxonomy import (
+    SUBSTANCE_NEEDS,
     AccessFeature,
     CatchmentType,
     ContactMode,
@@ -1109,7 +1110,12 @@ class SearchRequest(BaseModel):
         default_factory=list, max_length=20, description="What the person needs help with; ranks matches higher."
     )
     intoxicated: bool | None = Field(default=None, description="Has been drinking or using drugs now.")
-    uses_substances: bool | None = Field(default=None, description="Uses drugs or alcohol.")
+    uses_substances: bool | None = Field(
+        default=None,
+        description="Uses drugs or alcohol. Not given, it is taken as true when `needs` names substance_use, alcohol "
+        "or dual_diagnosis (the echo in `query.request` says so): a service that does not see people who use drugs "
+        "or alcohol is not for someone asking for help with them.",
+    )
     referral: Referral = Field(
         default=Referral.self,
         description="'self': the person looking for themselves (self-referral or walk-in only); "
@@ -1184,6 +1190,11 @@ class SearchRequest(BaseModel):
                 field="referrer",
                 value=self.referrer.value,
             )
+        if self.uses_substances is None and SUBSTANCE_NEEDS.intersection(self.needs):
+            # Help with drugs or alcohol is asked for by someone who uses them: read as not asked, a café recording
+            # that it does not see people who use drugs or alcohol was "eligible" for them (the search page has no
+            # box of its own for it, only these needs). Given as false, the caller's word stands.
+            self.uses_substances = True
         return self
 
     @property

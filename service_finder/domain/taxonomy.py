@@ -121,6 +121,10 @@ class Need(StrEnum):
     autism_learning_disability = "autism_learning_disability"
 
 
+# Needs that say the person uses drugs or alcohol: asking for help with them is saying so. A search naming one asks
+# about substance use as `uses_substances=true` does, unless told otherwise (schemas.SearchRequest).
+SUBSTANCE_NEEDS: frozenset[Need] = frozenset({Need.substance_use, Need.alcohol, Need.dual_diagnosis})
+
 NEED_LABELS: dict[Need, str] = {
     Need.suicidal_thoughts: "Suicidal thoughts",
     Need.self_harm: "Self-harm",

@@ -78,6 +78,28 @@ def test_dual_diagnosis_clinic_ranks_first_for_someone_who_uses_substances_and_s
     assert any("substance" in reason for reason in result(response, "dual-clinic").match_reasons)
 
 
+@pytest.mark.parametrize("need", ["alcohol", "substance_use", "dual_diagnosis"])
+def test_asking_for_help_with_drugs_or_alcohol_is_never_answered_by_a_service_that_turns_users_away(need: str) -> None:
+    # The search page has no "I use drugs or alcohol" box, only these needs: read as not asked, the café that does
+    # not see people who use drugs or alcohol was "eligible" (the page: "You can use this service") and first.
+    refuses = open_all_week("refuses-users", eligibility={"accepts_substance_use": False})
+    welcomes = open_all_week(
+        "welcomes-users", eligibility={"accepts_substance_use": True}, locations=located("welcomes-users", 53.83, -1.55)
+    )
+    index = index_of([refuses, welcomes])
+
+    response = run(index, needs=[need], explain=True)
+    assert response.query.request.uses_substances is True
+    assert ids(response) == ["welcomes-users"]
+    assert "accepts people who use drugs or alcohol" in result(response, "welcomes-users").match_reasons
+    assert exclusion_reasons(response, "refuses-users") == ["does not accept people who use drugs or alcohol"]
+
+    # The caller's own answer stands: a carer asking about someone else's drinking, say.
+    told = run(index, needs=[need], uses_substances=False)
+    assert told.query.request.uses_substances is False
+    assert ids(told) == ["refuses-users", "welcomes-users"]
+
+
 def test_self_referral_excludes_services_that_only_take_professional_referrals() -> None:
     referral_only = open_all_week("referral-only", eligibility={"referral_routes": ["gp", "professional"]})
     walk_in = open_all_week("walk-in", eligibility={"referral_routes": ["walk_in"]})
