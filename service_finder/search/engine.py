@@ -1833,6 +1833,10 @@ def safety_net(
         today.toordinal(),
         request.age,
         person,
+        request.referral,
+        request.referrer,
+        bool(request.intoxicated),
+        bool(request.uses_substances),
         None if location is None else tuple(_districts(location)),
         (location.longitude, location.latitude) if location is not None and _polygon_lines(index) else None,
     )
@@ -1864,7 +1868,7 @@ def _safety_net(
     national = [
         record
         for record in _national_lines(index)
-        if _serves(record, request) and not _shut_now(index, record, state, at)
+        if _serves(index, record, request) and not _shut_now(index, record, state, at)
     ]
     entries = [_safety_entry(index, r, local=False, today=today) for r in national] or list(FALLBACK_SAFETY_NET)
     if location is not None:
@@ -1882,7 +1886,7 @@ def _safety_net(
             entries.extend(
                 _safety_entry(index, record, local=True, today=today)
                 for record in local
-                if _serves(record, request) and _open_a_day(index, record, state, at)
+                if _serves(index, record, request) and _open_a_day(index, record, state, at)
             )
     return entries
 
@@ -1920,17 +1924,15 @@ def _national_lines(index: DirectoryIndex) -> list[ServiceRecord]:
     return found
 
 
-def _serves(record: ServiceRecord, request: SearchRequest) -> bool:
-    """Whether a safety-net line serves this person as far as the search knows: out only for an age outside its
-    limits or a gender it does not serve, when the person gave them; anything not given keeps it in."""
-    eligibility = record.eligibility
-    low, high = eligibility.minimum_age, eligibility.maximum_age
-    if request.age is not None and (
-        (low is not None and request.age < low) or (high is not None and request.age > high)
-    ):
-        return False
-    person = GENDER_BITS[request.gender] if request.gender else SEX_BITS[request.sex] if request.sex else None
-    return person is None or not eligibility.genders or (bit_mask(eligibility.genders) & person) != 0
+def _serves(index: DirectoryIndex, record: ServiceRecord, request: SearchRequest) -> bool:
+    """Whether a safety-net line serves this person as far as the search knows: out only for a criterion that fails
+    as the results' criteria read it (an age outside its limits, a gender it does not serve, a referral route the
+    person cannot use, drinking or drugs it does not accept); anything not given or not recorded keeps it in. The
+    lines are chosen by where they serve, so their catchment is not asked again. By age and gender alone, a 24/7
+    line taking only professionals' referrals was the number to call for someone looking for themselves, in the
+    same answer whose `excluded` said it "needs a referral"."""
+    table, _, _ = _class_results(index, request, None)  # the results' own table, remembered per kind of person
+    return not bool((table[index.eligibility_class[index.position[record.id]]] == FAIL).any())
 
 
 def _local_lines(index: DirectoryIndex, district: str) -> list[ServiceRecord]:

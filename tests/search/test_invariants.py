@@ -738,3 +738,20 @@ def test_safety_net_is_never_empty(
     assert len({e.id for e in entries}) == len(entries)
     # Every person, whatever their age, gets at least one line that answers around the clock.
     assert any(e.local is False for e in entries)
+
+
+@SETTINGS
+@given(records=directories(min_size=3), request=requests, where=locations, at=instants)
+def test_the_safety_net_offers_no_line_the_person_is_ruled_out_of(
+    records: list[ServiceRecord], request: SearchRequest, where: ResolvedLocation | None, at: datetime
+) -> None:
+    # The lines are chosen by where they serve; every other rule the record states and the person fails (age,
+    # gender, referral route, drinking, drugs) rules a line out of the net as it rules a service out of the results:
+    # the number to call must not be one the same answer says will not take the person.
+    by_id = {record.id: record for record in records}
+    for entry in safety_net(DirectoryIndex.build(records, version=1, built_at=BUILT_AT), request, where, at=at):
+        if entry.id in by_id:  # not the built-in fallback
+            record = by_id[entry.id]
+            rules = record.eligibility.model_copy(update={"catchment": None})  # never "fail"
+            anywhere = record.model_copy(update={"eligibility": rules})
+            assert verdict_of(anywhere, request, where) != "ineligible", f"{entry.id} is offered to someone it refuses"

@@ -332,3 +332,34 @@ def test_a_national_line_open_now_stays_even_if_not_round_the_clock(national_rec
     assert {"day-helpline", "no-hours-line"} <= {e.id for e in safety_net(index, SearchRequest(), LEEDS, at=morning)}
     assert "day-helpline" not in {e.id for e in safety_net(index, SearchRequest(), LEEDS, at=night)}
     assert "no-hours-line" in {e.id for e in safety_net(index, SearchRequest(), LEEDS, at=night)}
+
+
+@pytest.mark.parametrize(
+    ("line_rules", "person", "offered"),
+    [
+        ({"referral_routes": ["gp", "professional"]}, {}, False),  # looking for themselves: needs a referral
+        ({"referral_routes": ["gp", "professional"]}, {"referral": "professional"}, True),
+        ({"referral_routes": ["crisis_team"]}, {"referral": "professional", "referrer": "nhs_111"}, False),
+        ({"referral_routes": ["crisis_team"]}, {"referral": "professional"}, True),  # "check": kept
+        ({"referral_routes": None}, {}, True),  # not recorded: kept
+        ({"accepts_intoxicated": False}, {"intoxicated": True}, False),
+        ({"accepts_intoxicated": False}, {}, True),
+        ({"accepts_substance_use": False}, {"needs": ["alcohol"]}, False),
+    ],
+)
+def test_the_safety_net_never_offers_a_line_the_same_answer_says_will_not_take_the_person(
+    line_rules: dict[str, Any], person: dict[str, Any], offered: bool
+) -> None:
+    # A 24/7 line for the crisis team's and GPs' referrals was the number to call for someone looking for
+    # themselves, while `excluded` said of the same line "needs a referral".
+    line = local_line(
+        "leeds-professional-line",
+        [LEEDS_DISTRICT],
+        eligibility={"minimum_age": None, "referral_routes": ["walk_in", "self_referral"], **line_rules},
+    )
+    index = index_of([line])
+    response = run(index, explain=True, **person)
+    assert ("leeds-professional-line" in {e.id for e in response.safety_net if e.local}) is offered
+    if not offered:
+        assert "leeds-professional-line" in {e.id for e in response.excluded or []}
+    assert {"999", "111"} <= numbers(response.safety_net)
