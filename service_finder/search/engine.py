@@ -1245,9 +1245,9 @@ MODE_WORDS = {
 }
 
 
-def _join(words: Iterable[str]) -> str:
+def _join(words: Iterable[str], last: str = "or") -> str:
     items = list(words)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
 def _age_text(record: ServiceRecord) -> str:
@@ -1295,6 +1295,18 @@ def _sentence(
             if result == PASS:
                 return "covers anyone in England"
             return "covers anyone in England; this location may be outside England: check first"
+        codes = _districts(location)
+        if catchment.type is CatchmentType.districts and result != FAIL and codes:
+            # Named by the person's districts, not the list's first four: "Hartlepool, Middlesbrough, Redcar and
+            # Cleveland or Stockton-on-Tees and more" read as not covering a person in LS29, whom it may (the
+            # North Yorkshire part), and never said why the answer was "check".
+            names = [district_name(code) or code for code in codes]
+            covered = [name for code, name in zip(codes, names, strict=True) if code in catchment.districts]
+            others = [name for name in names if name not in covered]
+            if result == PASS:
+                return f"covers your area ({_join(names)})"
+            if covered and others:
+                return f"covers {_join(covered, 'and')} but not {_join(others)}, and could not tell which you are in"
         if catchment.type.value == "polygon":
             area = "its area"
         else:
@@ -1398,6 +1410,7 @@ def _eligibility(
         request.referral,
         request.referrer,
         district_name,
+        _where_words(index, service, criteria["catchment"], location),
     )
 
     def make() -> Eligibility:
@@ -1437,6 +1450,7 @@ def _criterion(
         request.referral,
         request.referrer if name == "referral" else None,
         district_name,
+        _where_words(index, service, result, location) if name == "catchment" else None,
     )
     found = index.criteria.get(key)
     if found is None:
@@ -1451,6 +1465,16 @@ def _criterion(
             index.criteria.clear()
         index.criteria[key] = found
     return found
+
+
+def _where_words(
+    index: DirectoryIndex, service: int, result: int, location: ResolvedLocation | None
+) -> tuple[str, ...] | None:
+    """The person's districts, where a catchment's words name them (see _sentence): a list of districts that covers
+    them, or may."""
+    if result == FAIL or index.catchment[service] != CATCHMENT_CODES[CatchmentType.districts]:
+        return None
+    return tuple(_districts(location))
 
 
 def _wording(index: DirectoryIndex, service: int) -> tuple[object, ...]:

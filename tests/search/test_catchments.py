@@ -46,3 +46,29 @@ def test_a_place_that_may_be_in_either_of_two_districts_is_not_in_a_third() -> N
     # Listed in both: certain. In one of them: "check". In neither: left out, never "check".
     assert verdicts == {"leeds-or-wakefield": "eligible", "leeds-only": "check"}
     assert any("only for people living in" in reason for reason in exclusion_reasons(response, "bradford-only"))
+
+
+def test_a_catchment_is_named_by_the_districts_the_person_may_be_in_not_the_lists_first_four() -> None:
+    # A line covering four other districts first and then Wakefield, as the Middlesbrough line covers four
+    # Teesside districts and then North Yorkshire: for someone in LS29 (Bradford, Leeds or North Yorkshire) it said
+    # "only for people living in Hartlepool, Middlesbrough, Redcar and Cleveland or Stockton-on-Tees and more; could
+    # not tell which area you are in", naming none of theirs, and not why the answer was "check".
+    teesside = ["E06000001", "E06000002", "E06000003", "E06000004"]
+    line = cafe("tees-and-wakefield", {"type": "districts", "districts": [*teesside, WAKEFIELD_DISTRICT]})
+    index = index_of([line])
+
+    def catchment_words(**where: Any) -> tuple[str, str]:
+        found = result(run(index, location=LEEDS.model_copy(update=where), open="any"), "tees-and-wakefield")
+        return next((c.result.value, c.reason) for c in found.eligibility.criteria if c.criterion == "catchment")
+
+    either = catchment_words(district_codes=[LEEDS_DISTRICT, WAKEFIELD_DISTRICT])
+    assert either == (
+        "unknown",
+        f"covers {WAKEFIELD_DISTRICT} but not {LEEDS_DISTRICT}, and could not tell which you are in",
+    )
+    # The same result from another pair of districts, in the same snapshot: its own words, not the first pair's.
+    assert catchment_words(district_codes=["E08000032", WAKEFIELD_DISTRICT])[1].endswith(
+        "but not E08000032, and could not tell which you are in"
+    )
+    wakefield = catchment_words(district_code=WAKEFIELD_DISTRICT, district_codes=[WAKEFIELD_DISTRICT])
+    assert wakefield == ("pass", f"covers your area ({WAKEFIELD_DISTRICT})")
