@@ -417,12 +417,13 @@ def rung(record: ServiceRecord) -> bool:
 
 
 def reached_by(record: ServiceRecord) -> set[ContactMode]:
-    """The ways in `modes` matches: those recorded, in person to a place to go, by phone to a line recording none
-    (what search offers, the filter matches: a crisis café recording no ways in was left out by modes=in_person)."""
-    modes = set(record.access.contact_modes)
-    if sited(record):
+    """The ways in `modes` matches: those recorded, in person to a place to go (and only there: a crisis house listing
+    in person with no location has no door), by phone to a line recording none (what search offers, the filter
+    matches: a crisis café recording no ways in was left out by modes=in_person)."""
+    modes = set(record.access.contact_modes) - {ContactMode.in_person}
+    if sited(record):  # in person only where there is somewhere to go, whatever the record lists
         modes.add(ContactMode.in_person)
-    if not modes and record.kind in LINES:
+    if not record.access.contact_modes and record.kind in LINES:
         modes.add(ContactMode.phone)
     return modes
 
