@@ -274,15 +274,17 @@ BOXES = [
 ]
 
 
-def _edge_box(index: DirectoryIndex) -> str:
-    """A box whose corner is exactly a site: that site is inside."""
-    place = next(record.locations[0] for record in index.services if record.locations)
-    return f"{place.longitude},{place.latitude},{place.longitude + 0.5},{place.latitude + 0.5}"
+def _edge_boxes(index: DirectoryIndex) -> list[str]:
+    """A box whose corner is exactly a site, so that site is inside (none for a directory with no sites)."""
+    place = next((record.locations[0] for record in index.services if record.locations), None)
+    if place is None:
+        return []
+    return [f"{place.longitude},{place.latitude},{place.longitude + 0.5},{place.latitude + 0.5}"]
 
 
 def _check_geojson(index: DirectoryIndex, kinds: Sequence[ServiceKind | None]) -> int:
     features = 0
-    for text in [*BOXES, _edge_box(index)]:
+    for text in [*BOXES, *_edge_boxes(index)]:
         box: BBox | None = None if text is None else parse_bbox(text)
         for kind in kinds:
             found = index_feature_collection(index, today=TODAY, kind=kind, bbox=box).model_dump(mode="json")
