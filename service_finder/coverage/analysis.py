@@ -102,6 +102,8 @@ class Profile:
             gender=self.gender,
             intoxicated=self.intoxicated or None,
             uses_substances=self.uses_substances or None,
+            # Asked as search asks them: help with alcohol or drugs is using them (SearchRequest._where).
+            needs=list(self.needs),
             referral=self.referral,
         )
 

@@ -117,6 +117,15 @@ def test_a_person_the_service_would_turn_away_is_not_covered(profile: Profile, w
     assert covered_at([cafe()], FRIDAY, query)[0] == NOBODY, why
 
 
+def test_help_with_alcohol_is_not_covered_by_a_service_that_turns_away_people_who_drink_or_use_drugs() -> None:
+    # As search reads it: asking for help with alcohol is using it, so a café that turns users away is no option.
+    refuses = cafe(needs=["alcohol"], eligibility={"accepts_substance_use": False})
+    query = CoverageQuery(profile=Profile(age=30, needs=(Need.alcohol,)), reach=QUERY.reach)
+    assert covered_at([refuses], FRIDAY, query)[0] == NOBODY
+    accepts = cafe(needs=["alcohol"], eligibility={"accepts_substance_use": True})
+    assert covered_at([accepts], FRIDAY, query)[0] == IN_REACH
+
+
 def test_only_the_kinds_asked_for_count() -> None:
     query = CoverageQuery(kinds=(ServiceKind.crisis_house,), reach=QUERY.reach)
     assert covered_at([cafe()], FRIDAY, query)[0] == NOBODY
