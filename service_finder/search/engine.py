@@ -1321,9 +1321,11 @@ def _sentence(
         routes = eligibility.referral_routes
         if routes is None:
             return "how to get referred is not recorded: call first"
+        if not routes:  # known, and none (CSV "none"): "needs a referral" would send people after one
+            return "takes no one new: its record lists no way in (no referral route)"
         if result == PASS and request.referral is Referral.self:
             return "walk in, no referral needed" if ReferralRoute.walk_in in routes else "you can refer yourself"
-        listed = _join(REFERRAL_LABELS[r] for r in routes) if routes else "no route recorded"
+        listed = _join(REFERRAL_LABELS[r] for r in routes)
         if result == PASS:
             return f"accepts {listed}"
         if result == UNKNOWN_RESULT:

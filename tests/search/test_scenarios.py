@@ -1177,6 +1177,18 @@ def test_a_service_only_a_crisis_team_can_refer_to_is_check_for_a_clinician() ->
     assert "custody-suite" not in ids(found)
 
 
+@pytest.mark.parametrize("referral", ["self", "professional"])
+def test_a_service_recording_no_way_in_says_so_when_left_out(referral: str) -> None:
+    # Routes recorded as none (CSV "none": known, and none of them): nobody new gets in, and the words must say so.
+    # They read "needs a referral: no route recorded", which sent a person looking for a referral that none opens.
+    closed_to_new = open_all_week("closed-to-new", eligibility={"referral_routes": []})
+    found = run(index_of([closed_to_new]), age=30, referral=referral, explain=True)
+    assert "closed-to-new" not in ids(found)
+    assert exclusion_reasons(found, "closed-to-new") == [
+        "takes no one new: its record lists no way in (no referral route)"
+    ]
+
+
 def test_a_named_referrer_gets_a_certain_answer_for_named_referrer_services() -> None:
     # NHS 111 says who it is (referrer=nhs_111): a crisis house taking NHS 111's referrals is eligible, one taking
     # only the crisis team's is left out, saying why; a walk-in café passes for any clinician.
