@@ -235,8 +235,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         _of(
             PreconditionFailed,
-            "`If-Match` names a revision that is no longer current: someone changed the service since you read it.",
-            "Fetch it again, reapply your change, and send the new `ETag`.",
+            "`If-Match` names a revision that is no longer current: someone changed the service since you read it. "
+            'Or it is a weak ETag (`W/"..."`), which `If-Match` never matches (RFC 9110 compares strongly).',
+            "Fetch it again, reapply your change, and send the new `ETag` as it was given (strong, without `W/`).",
         ),
         ProblemType(
             "payload-too-large",

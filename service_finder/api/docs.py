@@ -143,7 +143,7 @@ _DESCRIPTIONS = {
     406: "The Accept header allows none of the media types this operation returns.",
     409: "The change conflicts with the directory as it is.",
     410: "The service was removed from the directory; drop your copy.",
-    412: "If-Match names a revision that is no longer current.",
+    412: "If-Match names a revision that is no longer current, or is a weak ETag (W/...), which never matches.",
     413: "The request body is too large.",
     415: "The request body is not JSON.",
     422: "A parameter or body field has a value that cannot be used; `errors` lists every one.",

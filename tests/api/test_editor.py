@@ -449,6 +449,44 @@ def test_a_malformed_if_match_is_a_clear_error(client: TestClient, engine: Engin
     assert (response.json()["field"], response.json()["value"]) == ("If-Match", if_match)
 
 
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_a_weak_etag_in_if_match_never_matches_and_changes_nothing(
+    client: TestClient, engine: Engine, method: str
+) -> None:
+    # RFC 9110 13.1.1: If-Match compares strongly. W/"cafe-r1" names the current revision, and was taken as it.
+    headers = _key(engine, "write")
+    client.post("/v1/services", json=service_data("cafe"), headers=headers)
+    bodies: dict[str, Any] = {
+        "PUT": {"json": service_data("cafe", name="Changed")},
+        "PATCH": {"json": {"name": "Changed"}},
+    }
+    weak = 'W/"cafe-r1"'
+    response = client.request(
+        method, "/v1/services/cafe", headers={**headers, "If-Match": weak}, **bodies.get(method, {})
+    )
+    assert response.status_code == 412
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/precondition-failed")
+    assert (problem["field"], problem["value"]) == ("If-Match", weak)
+    assert "weak" in problem["detail"]
+    assert 'without W/: "cafe-r1"' in problem["detail"]
+    current = client.get("/v1/services/cafe")
+    assert (current.status_code, current.json()["name"], current.headers["etag"]) == (
+        200,
+        "Leeds Test Café",
+        '"cafe-r1-fresh"',
+    )
+    # `*` is no ETag of a service, as before: 422 naming it, nothing changed.
+    star = client.request(method, "/v1/services/cafe", headers={**headers, "If-Match": "*"}, **bodies.get(method, {}))
+    assert (star.status_code, star.json()["field"], star.json()["value"]) == (422, "If-Match", "*")
+    # The same ETag sent strong is taken.
+    strong = client.request(
+        method, "/v1/services/cafe", headers={**headers, "If-Match": '"cafe-r1"'}, **bodies.get(method, {})
+    )
+    assert strong.status_code == (204 if method == "DELETE" else 200)
+
+
 def test_two_creations_of_one_id_cannot_both_succeed(client: TestClient, engine: Engine) -> None:
     # The route's early look ("does it exist?") runs before the write; a second creator can pass it before the
     # first commits. Simulated here by a look that always says no: the write itself must refuse the second.

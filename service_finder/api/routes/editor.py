@@ -25,6 +25,7 @@ from service_finder.errors import (
     Gone,
     InvalidParameter,
     NotFound,
+    PreconditionFailed,
     PreconditionRequired,
     UnknownParameter,
     quoted,
@@ -96,19 +97,30 @@ IfMatch = Annotated[
     ),
 ]
 # "id-rN" as writes return it, or "id-rN-fresh" / "id-rN-stale" as reads return it. A revision has at most 18
-# digits: a longer one is no ETag of ours (and int() of thousands of digits is refused by Python: a 500).
-_ETAG = re.compile(r'^(?:W/)?"([a-z0-9-]+)-r(\d{1,18})(?:-(?:fresh|stale))?"$')
+# digits: a longer one is no ETag of ours (and int() of thousands of digits is refused by Python: a 500). `W/` is
+# read only to say why such a tag never matches.
+_ETAG = re.compile(r'^(W/)?"([a-z0-9-]+)-r(\d{1,18})(?:-(?:fresh|stale))?"$')
 
 
 def expected_revision(service_id: str, if_match: str | None) -> int:
     if if_match is None:
         raise PreconditionRequired(f"send If-Match with the ETag of service {service_id!r} (GET it first)")
     match = _ETAG.match(if_match.strip())
-    if not match or match.group(1) != service_id:
+    if not match or match.group(2) != service_id:
         raise InvalidParameter(
             f"If-Match {if_match!r} is not an ETag of service {service_id!r}", field="If-Match", value=if_match
         )
-    return int(match.group(2))
+    if match.group(1):
+        # RFC 9110 13.1.1: If-Match compares strongly, so a weak tag never matches (it names a representation
+        # only as "equivalent", and a write must be based on exactly the one read): 412, as a stale revision is.
+        raise PreconditionFailed(
+            f"If-Match {if_match!r} is a weak ETag, which If-Match never matches (RFC 9110: it compares ETags "
+            f"strongly): nothing was changed. Send the ETag as it was given, strong, without W/: "
+            f"{if_match.strip().removeprefix('W/')}",
+            field="If-Match",
+            value=if_match,
+        )
+    return int(match.group(3))
 
 
 def _checked(record: ServiceRecord, gazetteer: GazetteerDep) -> ServiceRecord:
