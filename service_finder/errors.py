@@ -194,8 +194,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         _of(
             Unauthorised,
             "A write without an API key, or any request (a public read too) that sends an API key that is not "
-            "valid; `WWW-Authenticate` says how to send one.",
-            "Send a valid key as `Authorization: Bearer <key>`; for a public read, send none.",
+            "valid, or two different keys (in `Authorization` and `X-API-Key`, or one header twice; the same key "
+            "twice is one key); `WWW-Authenticate` says how to send one.",
+            "Send one valid key as `Authorization: Bearer <key>`; for a public read, send none.",
         ),
         _of(
             Forbidden,

@@ -166,15 +166,27 @@ class KeyStore:
 
 def presented_key(request: Request) -> str | None:
     """The API key sent as `Authorization: Bearer <key>` or `X-API-Key`. Another scheme (a proxy's or browser's
-    Basic credentials, say) is not a key: public reads answer as for anyone, and writes say a key is needed."""
-    header = request.headers.get("authorization")
-    if header is not None:
+    Basic credentials, say) is not a key: public reads answer as for anyone, and writes say a key is needed.
+
+    Two different keys in one request (one in each header, or a header given twice) are refused whatever their
+    order: reading one of them let a bogus key ride beside a good one and the write go through, and which one a
+    client meant is not the server's to guess. The same key given twice is one key. Neither is ever repeated back."""
+    presented: list[tuple[str, str]] = []
+    for header in request.headers.getlist("authorization"):
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
             if not value.strip():
                 raise Unauthorised("'Authorization: Bearer' needs the API key after it")
-            return value
-    return request.headers.get("x-api-key")
+            presented.append(("Authorization", value))
+    presented.extend(("X-API-Key", value) for value in request.headers.getlist("x-api-key"))
+    if len({value.strip() for _, value in presented}) > 1:
+        names = list(dict.fromkeys(name for name, _ in presented))
+        where = f"{names[0]} and {names[1]}" if len(names) > 1 else f"{names[0]}, given more than once"
+        raise Unauthorised(
+            f"the request sends two different API keys ({where}): send one key, as 'Authorization: Bearer <key>' "
+            "or 'X-API-Key: <key>'"
+        )
+    return presented[0][1] if presented else None
 
 
 def get_caller(request: Request, state: StateDep) -> Caller:

@@ -17,6 +17,7 @@ from service_finder.main import create_app
 from service_finder.schemas import ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
+from tests.conftest import json_log
 from tests.factories import make_record, service_data
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -48,6 +49,50 @@ def test_writing_needs_a_key_with_the_write_scope(client: TestClient, engine: En
     forged = client.post("/v1/services", json=body, headers={"Authorization": "Bearer sf_0123456789ab_" + "x" * 43})
     assert forged.status_code == 401
     assert client.get("/v1/services/new-cafe").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        ["Bearer good", "X-API-Key bogus"],
+        ["Bearer bogus", "X-API-Key good"],
+        ["X-API-Key bogus", "Bearer good"],
+        ["Bearer good", "X-API-Key other"],  # two keys that are both valid
+        ["X-API-Key good", "X-API-Key bogus"],
+        ["Bearer good", "Bearer bogus"],
+    ],
+)
+def test_two_different_keys_in_one_request_are_refused_without_showing_either(
+    client: TestClient, engine: Engine, sent: list[str]
+) -> None:
+    keys = {
+        "good": _key(engine, "write")["Authorization"].removeprefix("Bearer "),
+        "other": _key(engine, "write")["Authorization"].removeprefix("Bearer "),
+        "bogus": "sf_0123456789ab_" + "x" * 43,
+    }
+    client.post("/v1/services", json=service_data("cafe"), headers={"Authorization": f"Bearer {keys['good']}"})
+    headers = [
+        ("Authorization", f"Bearer {keys[which]}") if how == "Bearer" else ("X-API-Key", keys[which])
+        for how, which in (item.split() for item in sent)
+    ]
+    with json_log() as log:
+        refused = client.delete("/v1/services/cafe", headers=[*headers, ("If-Match", '"cafe-r1"')])
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["www-authenticate"] == 'Bearer realm="service-finder"'
+    problem = refused.json()
+    assert problem["type"].endswith("/unauthorised")
+    assert "two different API keys" in problem["detail"]
+    for header in {name for name, _ in headers}:
+        assert header in problem["detail"]
+    for key in keys.values():  # a key is a secret: never in an answer or a log line
+        assert key not in refused.text
+        assert key not in str(refused.headers)
+        assert key not in log.getvalue()
+    assert client.get("/v1/services/cafe").status_code == 200  # nothing was deleted
+    # The same key in both headers is one key, and one key in one header works as before.
+    same = {"Authorization": f"Bearer {keys['good']}", "X-API-Key": keys["good"], "If-Match": '"cafe-r1"'}
+    assert client.delete("/v1/services/cafe", headers=same).status_code == 204
 
 
 def test_a_created_service_is_searchable_at_once(client: TestClient, engine: Engine) -> None:
