@@ -384,7 +384,10 @@ async def _render(request: Request, *, embed: bool, snapshot: SnapshotDep, gazet
         )
         context["pinned_text"] = views.moment_words(at) if pinned else None
     ancestors = frame_ancestors(request.app.state.service_finder.settings) if embed else "'self'"
-    return _html(request, "search.html", context, _page_headers(ancestors))
+    # A person's typing mistake is the form doing its job (200, said beside the field); a choice in the address
+    # that this search does not know is the embedding site's mistake, and a status its checks can see.
+    status = 422 if form.errors.keys() & views.ADDRESS_FIELDS else 200
+    return _html(request, "search.html", context, _page_headers(ancestors), status=status)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -180,10 +180,27 @@ class Form:
         return [(_ANCHORS.get(name, name), message) for name, message in ordered]
 
 
-# The page's fields in the order they are on it; the error summary lists mistakes in the same order.
-_FIELD_ORDER = ("postcode", "at", "age", "intoxicated", "walk_in", "open")
-_OPTION_FIELDS = frozenset({"age", "intoxicated", "walk_in", "open"})
-_ANCHORS = {"open": "open-1"}  # radios have no field of their own to go to: the first one
+# The page's fields in the order they are on it; the error summary lists mistakes in the same order. `kinds` has
+# no field: its mistake is said in the line above the form that says which kinds are shown.
+_FIELD_ORDER = ("kinds", "postcode", "at", "age", "intoxicated", "walk_in", "needs", "access", "open")
+_OPTION_FIELDS = frozenset({"age", "intoxicated", "walk_in", "needs", "access", "open"})
+# Radios and checkboxes have no field of their own to go to: the first one.
+_ANCHORS = {
+    "open": "open-1",
+    "needs": f"needs-{OFFERED_NEEDS[0].value}",
+    "access": f"access-{next(iter(OFFERED_ACCESS)).value}",
+}
+# Choices that come from the page's address (an integrator's link or snippet), never typed: one this search does not
+# know is a mistake in that address, and the page answers 422 so that the site that built it can notice.
+ADDRESS_FIELDS = frozenset({"kinds", "needs", "access"})
+_NOT_KNOWN = {
+    "kinds": "{name} {values} in the address of this page {verb} not a kind of service this search knows (the "
+    "website showing this page should correct it): search again to see services without it",
+    "needs": "{name} {values} in the address of this page {verb} not something this search knows: tick what you "
+    "would like help with and search again",
+    "access": "{name} {values} in the address of this page {verb} not an access need this search knows: tick the "
+    "access you need and search again",
+}
 # Fields given once. Two different values are refused, as GET /v1/search refuses any repeat: using the last would
 # search for `age=3&age=40` as 40 without saying so. The same value twice says one thing, and is used.
 _SINGLE = ("postcode", "at", "age", "intoxicated", "walk_in", "open", "lat", "lon")
@@ -221,10 +238,27 @@ _AGE = re.compile(r"[0-9]+")  # not isdigit(): it takes "²", which int() refuse
 _POSTCODE = re.compile(r"[A-Za-z0-9 ]+")  # before upper(): the long s (U+017F) upper-cases to "S"
 
 
-def _enum_values(kind: type[E], values: Sequence[str]) -> tuple[E, ...]:
+def _enum_values(kind: type[E], values: Sequence[str]) -> tuple[tuple[E, ...], list[str]]:
+    """The choices this search knows, and the others sent (an empty one is a choice not made). An unknown one was
+    ignored without a word: `kinds=crisis_cafes` showed every kind, and the site that embedded it never knew."""
     members = {m.value: m for m in kind}
-    # Options come from the page's own checkboxes or an integrator's snippet: unknown ones are ignored, not fatal.
-    return tuple(dict.fromkeys(members[v] for v in values if v in members))
+    known = tuple(dict.fromkeys(members[v] for v in values if v in members))
+    return known, list(dict.fromkeys(v for v in values if v and v not in members))
+
+
+def _not_known(name: str, values: list[str]) -> str:
+    """The message for choices this search does not know, each as it was sent: for the site that built the address
+    to find, so a character that would not show (a zero-width space, a control) is named by its code point."""
+
+    def one(value: str) -> str:
+        text = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in value[:40])
+        return f"“{text}{'…' if len(value) > 40 else ''}”"
+
+    shown = [one(value) for value in values[:3]]
+    if len(values) > 3:
+        shown.append(f"{len(values) - 3} more")
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return _NOT_KNOWN[name].format(name=name, values=listed, verb="is" if len(values) == 1 else "are")
 
 
 def _answer(name: str, raw: str) -> str:
@@ -273,16 +307,22 @@ def parse_form(params: Mapping[str, Sequence[str]]) -> tuple[Form, SearchRequest
         # Said, not turned into "now" unseen: the API refuses it too. None of the choices is shown chosen.
         errors["open"] = "Choose when the places should be open" + _quoted(open_choice, 20)
         open_choice = ""
+    needs, unknown_needs = _enum_values(Need, params.get("needs", ()))
+    access, unknown_access = _enum_values(AccessFeature, params.get("access", ()))
+    kinds, unknown_kinds = _enum_values(ServiceKind, params.get("kinds", ()))
+    for name, unknown in (("kinds", unknown_kinds), ("needs", unknown_needs), ("access", unknown_access)):
+        if unknown:
+            errors[name] = _not_known(name, unknown)
     form = Form(
         # Shown back as typed when it holds more than A-Z: upper() would turn a long s into the S it only looks like.
         postcode=typed.upper() if typed.isascii() else typed,
         age=one("age"),
         intoxicated=one("intoxicated") == "true",
-        needs=_enum_values(Need, params.get("needs", ())),
+        needs=needs,
         walk_in=one("walk_in") == "true",
-        access=_enum_values(AccessFeature, params.get("access", ())),
+        access=access,
         open=open_choice,
-        kinds=_enum_values(ServiceKind, params.get("kinds", ())),
+        kinds=kinds,
         at=one("at"),
         lat=lat,
         lon=lon,

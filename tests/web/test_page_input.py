@@ -339,6 +339,67 @@ def test_a_need_the_form_does_not_offer_is_shown_ticked_and_carried(web: TestCli
     assert _checkbox_labels(web.get("/?" + urlencode(unticked)).text, "needs") == {"self_harm": "Self-harm"}
 
 
+# --- choices in the address that this search does not know ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "ancestors"), [("/embed", "frame-ancestors *"), ("/", "frame-ancestors 'self'")])
+def test_a_kind_need_or_access_the_search_does_not_know_is_said_beside_the_urgent_numbers(
+    web: TestClient, path: str, ancestors: str
+) -> None:
+    # A typo in an integrator's address (`kinds=crisis_cafes`) showed every kind of service, without a word.
+    params = {
+        "postcode": "LS1 1UR",
+        "at": FRIDAY_EVENING,
+        "kinds": ["crisis_cafe", "crisis_cafes"],
+        "needs": "self_harn",
+        "access": "<b>step_free</b>",
+    }
+    response = web.get(path, params=params)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert ancestors in response.headers["content-security-policy"]  # an embedding frame may show the error
+    page = response.text
+    # The urgent numbers come first, on this page as on every other: a person in crisis may be the one reading it.
+    assert page.index('href="tel:999"') < page.index("<h1")
+    for number in ('href="tel:111"', 'href="tel:116123"', 'href="sms:85258"'):
+        assert number in page
+    assert "<title>Error: " in page
+    assert '<div role="alert">' in page
+    assert _error_summary(page) == [
+        (
+            "#kinds",
+            "kinds “crisis_cafes” in the address of this page is not a kind of service this search knows (the website "
+            "showing this page should correct it): search again to see services without it",
+        ),
+        (
+            "#needs-suicidal_thoughts",
+            "needs “self_harn” in the address of this page is not something this search knows: tick what you would "
+            "like help with and search again",
+        ),
+        (
+            "#access-step_free",
+            "access “<b>step_free</b>” in the address of this page is not an access need this search knows: tick the "
+            "access you need and search again",
+        ),
+    ]
+    assert {"kinds", "needs-suicidal_thoughts", "access-step_free"} <= {a.get("id") for _, a in _tags(page)}
+    assert "<b>" not in page  # the value sent is shown as text, never as markup
+    assert "results-heading" not in page
+    # Searching again sends the kind the search knows and not the other: only crisis cafés, and the café is found.
+    sent = _sent_again(page)
+    assert [value for name, value in sent if name == "kinds"] == ["crisis_cafe"]
+    again = web.get(path + "?" + urlencode(sent))
+    assert again.status_code == 200
+    assert _names(again.text) == ["Leeds Test Café"]
+
+
+def test_a_choice_with_a_character_that_would_not_show_is_named_by_its_code_point(web: TestClient) -> None:
+    page = web.get("/embed", params={"kinds": "crisis_cafe\u200b"}).text
+    assert _error_summary(page)[0][1].startswith("kinds “crisis_cafe<U+200B>” in the address of this page is not")
+    # A choice left empty is no choice: not a mistake.
+    assert web.get("/embed", params={"kinds": "", "needs": ""}).status_code == 200
+
+
 # --- answers written as GET /v1/search takes them -----------------------------------------------------------------
 
 
