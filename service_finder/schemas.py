@@ -100,6 +100,12 @@ RequestedLanguage = Annotated[
     AfterValidator(canonical_language),
 ]
 WEB_ADDRESS_PATTERN = r"^https?://\S+$"
+# The characters Python's str.strip() removes, spelt out for a pattern: `\s` names another set in JSON Schema's
+# (ECMA-262) patterns, in Rust's (pydantic's) and in Python's, and the OpenAPI document must say what the server does.
+BLANK_CHARACTERS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Holds a character that is not blank (unanchored, as JSON Schema reads a pattern): a filter given without one is
+# refused, never read as "no filter", which would answer with everything.
+NOT_BLANK_PATTERN = f"[^{BLANK_CHARACTERS}]"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 

@@ -666,15 +666,16 @@ def searchset(
 
 
 # The day this statement of capabilities last changed (CapabilityStatement.date is required).
-CAPABILITIES_DATE = "2026-11-24"
+CAPABILITIES_DATE = "2026-11-25"
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
     """The capabilities interaction (GET /fhir/metadata): what a client can read and search for here."""
     paging = "_count (0 to 500, default 50) and _offset page the results; a `next` link is given while more remain."
     strict = (
-        "Search is strict: an unknown parameter, a repeated one or a value that cannot be used is refused with a 400 "
-        "OperationOutcome naming it, never ignored (an ignored filter would widen the answer)."
+        "Search is strict: an unknown parameter, a repeated one, a filter given with no value or a value that cannot "
+        "be used is refused with a 400 OperationOutcome naming it, never ignored (an ignored filter would widen the "
+        "answer)."
     )
     return {
         "resourceType": "CapabilityStatement",

@@ -48,7 +48,7 @@ from service_finder.interop.selection import (
     remembered,
     unit_coordinates,
 )
-from service_finder.schemas import IsoDateTime, ServiceRecord
+from service_finder.schemas import NOT_BLANK_PATTERN, IsoDateTime, ServiceRecord
 from service_finder.search.engine import point_in_geojson
 from service_finder.search.index import CATCHMENT_CODES, I32, KIND_CODES, B, DirectoryIndex, bit_mask, haversine_km
 from service_finder.search.packed import instant_micros
@@ -408,6 +408,7 @@ def _any_case(word: str) -> str:
 _DAY = "^(" + "|".join(_any_case(word) for word in (*_DAY_CODES, *_DAY_WORDS)) + ")$"
 # What each pattern asks for, in words (api/problems.py says this, never the regular expression).
 PATTERN_HINTS = {
+    NOT_BLANK_PATTERN: "given a value: leave the parameter out for no filter",
     _DAY: "a day of the week, as MO to SU or monday to sunday",
     _START_TIME: "a time from 00:00 to 23:59, as HH:MM",
     _END_TIME: "a time from 00:00 to 24:00, as HH:MM",
@@ -427,11 +428,6 @@ TERM_KEYS = sorted({key for item in hsds_taxonomy_terms() for key in (item["id"]
 TAXONOMY_KEYS = sorted({key for item in hsds_taxonomies() for key in (item["id"], item["name"])})
 
 
-def _nothing_is_no_filter(value: Any) -> Any:
-    # `?taxonomy_term_id=` (a form left blank) means no filter, as `?search=` does: it matched nothing.
-    return None if isinstance(value, str) and not value.strip() else value
-
-
 def _published_taxonomy(value: str | None) -> str | None:
     # A misspelt taxonomy or term answered an empty directory that looked real: refused, naming it.
     if value is not None and taxonomy(value) is None:
@@ -439,15 +435,17 @@ def _published_taxonomy(value: str | None) -> str | None:
     return value
 
 
+# An empty filter (`?organization_id=`, a client's unset variable) is refused naming it, as /v1 refuses one: read as
+# no filter it answered with the whole directory, as if every service were that organisation's.
 class TaxonomyTermFilters(HsdsPaging):
     taxonomy_id: str | None = Field(
         default=None,
         max_length=200,
+        pattern=NOT_BLANK_PATTERN,
         description="Only terms of this taxonomy (id or name).",
         json_schema_extra={"enum": TAXONOMY_KEYS},
     )
 
-    blank_taxonomy = field_validator("taxonomy_id", mode="before")(_nothing_is_no_filter)
     known_taxonomy = field_validator("taxonomy_id")(_published_taxonomy)
 
 
@@ -455,11 +453,13 @@ class HsdsServiceFilters(HsdsPaging):
     search: str | None = Field(
         default=None,
         max_length=200,
+        pattern=NOT_BLANK_PATTERN,
         description="Words that must all appear in the name or description (case-insensitive).",
     )
     taxonomy_term_id: str | None = Field(
         default=None,
         max_length=200,
+        pattern=NOT_BLANK_PATTERN,
         description="Only services linked to this taxonomy term (its id or term_uri) where it holds: a link with "
         "value false does not match.",
         json_schema_extra={"enum": TERM_KEYS},
@@ -467,11 +467,15 @@ class HsdsServiceFilters(HsdsPaging):
     taxonomy_id: str | None = Field(
         default=None,
         max_length=200,
+        pattern=NOT_BLANK_PATTERN,
         description="Only services linked to any term of this taxonomy (id or name) where it holds (value not false).",
         json_schema_extra={"enum": TAXONOMY_KEYS},
     )
     organization_id: str | None = Field(
-        default=None, max_length=80, description="Only services of this organization (its HSDS id or ours)."
+        default=None,
+        max_length=80,
+        pattern=NOT_BLANK_PATTERN,
+        description="Only services of this organization (its HSDS id or ours).",
     )
     modified_after: IsoDateTime | None = Field(
         default=None, description="Only services changed on or after this instant (ISO 8601; naive: London time)."
@@ -500,9 +504,6 @@ class HsdsServiceFilters(HsdsPaging):
         ),
     )
 
-    blank_filters = field_validator("search", "taxonomy_term_id", "taxonomy_id", "organization_id", mode="before")(
-        _nothing_is_no_filter
-    )
     known_taxonomy = field_validator("taxonomy_id")(_published_taxonomy)
 
     @field_validator("taxonomy_term_id")

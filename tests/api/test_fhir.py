@@ -266,12 +266,43 @@ def test_an_unknown_fhir_path_or_method_is_an_operation_outcome_too(
     assert (issue.severity, issue.code) == ("error", code)
 
 
-def test_a_parameter_with_no_value_is_ignored(client: TestClient, engine: Engine) -> None:
-    # FHIR search ignores a parameter given with no value; a form that leaves a field blank must still work.
+def test_paging_left_blank_is_the_default(client: TestClient, engine: Engine) -> None:
+    # An empty _count or _offset widens nothing: it is taken as left out.
     _store(engine, client, make_record("leeds-cafe", name="Leeds"), make_record("shut", name="Shut", status="inactive"))
-    blank = {"service-type": "", "active": "", "location.near": "", "_count": "", "_offset": ""}
+    blank = {"_count": "", "_offset": ""}
     assert sorted(_bundle_names(_fhir(client, "/fhir/HealthcareService", blank))) == ["Leeds", "Shut"]
-    assert _fhir(client, "/fhir/Location", {"near": "", "_count": "", "_offset": ""})["total"] == 2
+    assert _fhir(client, "/fhir/Location", blank)["total"] == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/fhir/HealthcareService", "service-type"),
+        ("/fhir/HealthcareService", "active"),
+        ("/fhir/HealthcareService", "location.near"),
+        ("/fhir/Location", "near"),
+    ],
+)
+@pytest.mark.parametrize("sent", ["", " "])
+def test_a_filter_given_with_no_value_is_refused_naming_it(
+    client: TestClient, engine: Engine, path: str, name: str, sent: str
+) -> None:
+    # `service-type=` (a client's unset variable) answered with every service, as if all were of the type asked for.
+    _store(engine, client, make_record("leeds-cafe", name="Leeds"), make_record("shut", name="Shut", status="inactive"))
+    body = _fhir(client, path, {name: sent}, status=400)
+    [issue] = OperationOutcome.model_validate(body).issue
+    assert (issue.severity, issue.code, issue.expression) == ("error", "invalid", [name])
+    assert issue.diagnostics == (
+        f"search parameter {name} '{sent}': has no value: give one, or leave the parameter out for no filter"
+    )
+
+
+def test_a_service_type_of_commas_alone_names_no_type_and_is_refused(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("leeds-cafe", name="Leeds"))
+    body = _fhir(client, "/fhir/HealthcareService", {"service-type": ", ,"}, status=400)
+    assert body["issue"][0]["expression"] == ["service-type"]
+    # A code beside an empty one still names a type.
+    assert _bundle_names(_fhir(client, "/fhir/HealthcareService", {"service-type": "crisis_cafe,"})) == ["Leeds"]
 
 
 def test_near_takes_a_default_distance_and_metres_up_to_the_limit(client: TestClient, engine: Engine) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlmodel import Session
 
 from service_finder.interop import examples
 from service_finder.openapi import openapi_document
-from service_finder.schemas import ServiceRecord
+from service_finder.schemas import BLANK_CHARACTERS, NOT_BLANK_PATTERN, ServiceRecord
 from service_finder.storage import repository
 from service_finder.storage.db import write_session
 from tests.factories import make_record
@@ -159,13 +160,48 @@ def test_text_search_and_taxonomy_term_filters(client: TestClient, engine: Engin
     assert _ids(_page(client, "/hsds/services", None, taxonomy_term_id="service-finder:kind:crisis_cafe")) == [
         "Harbour Café"
     ]
-    # A misspelt term or taxonomy is refused by name: an empty page looked like a real answer. Left blank, no filter.
+    # A misspelt term or taxonomy is refused by name: an empty page looked like a real answer. Left blank, see
+    # test_an_empty_filter_is_refused_naming_it_not_read_as_no_filter.
     for name, value in (("taxonomy_term_id", "service-finder:need:self-harm"), ("taxonomy_id", "no-such")):
         refused = client.get("/hsds/services", params={name: value})
         assert (refused.status_code, refused.json()["field"], refused.json()["value"]) == (422, name, value)
-    for blank in ("taxonomy_term_id", "taxonomy_id", "organization_id", "search"):
-        assert _page(client, "/hsds/services", None, **{blank: ""})["total_items"] == 2, blank
     assert client.get("/hsds/taxonomy_terms", params={"taxonomy_id": "x"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/hsds/services", "organization_id"),
+        ("/hsds/services", "taxonomy_term_id"),
+        ("/hsds/services", "taxonomy_id"),
+        ("/hsds/services", "search"),
+        ("/hsds/service_at_locations", "organization_id"),
+        ("/hsds/taxonomy_terms", "taxonomy_id"),
+    ],
+)
+@pytest.mark.parametrize("sent", ["", " ", "\t"])
+def test_an_empty_filter_is_refused_naming_it_not_read_as_no_filter(
+    client: TestClient, engine: Engine, path: str, name: str, sent: str
+) -> None:
+    # `organization_id=` (a client's unset variable) answered with every service, as if all were that organisation's.
+    _store(engine, client, make_record("cafe", name="Harbour Café"), make_record("other", name="Other Café"))
+    refused = client.get(path, params={name: sent})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"].endswith("/invalid-parameter")
+    assert (problem["field"], problem["value"]) == (name, sent)
+    assert problem["detail"].endswith(": must be given a value: leave the parameter out for no filter")
+
+
+def test_the_documented_blank_is_what_the_server_strips() -> None:
+    # The OpenAPI document says which values are refused as blank (its pattern): exactly those str.strip() empties.
+    blank = re.compile(f"[{BLANK_CHARACTERS}]")
+    assert [c for c in range(0x110000) if bool(blank.fullmatch(chr(c))) != chr(c).isspace()] == []
+    document = openapi_document()
+    parameters = document["paths"]["/hsds/services"]["get"]["parameters"]
+    organization = next(p for p in parameters if p["name"] == "organization_id")
+    assert NOT_BLANK_PATTERN in [option.get("pattern") for option in organization["schema"].get("anyOf", [])]
 
 
 def test_a_yes_no_term_recorded_false_does_not_match_its_filter(client: TestClient, engine: Engine) -> None:

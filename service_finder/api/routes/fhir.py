@@ -51,6 +51,7 @@ from service_finder.interop.fhir import (
     with_index_stale,
 )
 from service_finder.interop.selection import location_units, locations_in_order, pairs_of
+from service_finder.schemas import BLANK_CHARACTERS
 from service_finder.search.index import KIND_CODES, DirectoryIndex, ids_starting_with
 from service_finder.storage import repository
 
@@ -108,17 +109,22 @@ ResourceId = Annotated[
 
 # The grammar of each search parameter, shown in the OpenAPI document as its pattern and checked in the route with
 # the same expression, so a client can know from the document what is accepted; a value outside it is a 400
-# OperationOutcome. Every pattern allows the empty value: FHIR search ignores a parameter given with no value.
+# OperationOutcome. A filter given with no value is refused as any unusable value is: ignored, it widened the answer
+# to everything (`service-type=` from a client's unset variable listed every service as the type asked for). The
+# paging parameters and `mode` still take the empty value as left out: that widens nothing.
 # `near` is held to a box of whole degrees around England (the directory's reach): enough to stop swapped or
 # zeroed coordinates, and simple enough for a pattern to state.
 _LATITUDE = r"(?:(?:49|5[0-5])(?:\.[0-9]+)?|56(?:\.0+)?)"
 _LONGITUDE = r"(?:-(?:[0-6](?:\.[0-9]+)?|7(?:\.0+)?)|[01](?:\.[0-9]+)?|2(?:\.0+)?)"
 _KILOMETRES = r"(?:0\.[0-9]*[1-9][0-9]*|[1-9][0-9]?(?:\.[0-9]+)?|1[0-9]{2}(?:\.[0-9]+)?|200(?:\.0+)?)"
 _METRES = r"(?:0\.[0-9]*[1-9][0-9]*|[1-9][0-9]{0,4}(?:\.[0-9]+)?|1[0-9]{5}(?:\.[0-9]+)?|200000(?:\.0+)?)"
-NEAR_PATTERN = rf"^(?:({_LATITUDE})\|({_LONGITUDE})(?:\|({_KILOMETRES})?(?:\|(?:km)?)?|\|({_METRES})\|m)?)?$"
+NEAR_PATTERN = rf"^({_LATITUDE})\|({_LONGITUDE})(?:\|({_KILOMETRES})?(?:\|(?:km)?)?|\|({_METRES})\|m)?$"
 COUNT_PATTERN = r"^(?:[0-9]{1,2}|[1-4][0-9]{2}|500)?$"
 OFFSET_PATTERN = r"^[0-9]{0,9}$"
-ACTIVE_PATTERN = r"^(?:true|false)?$"
+ACTIVE_PATTERN = r"^(?:true|false)$"
+# Holds a code: a character that is neither blank nor the comma between codes (unanchored, as JSON Schema reads it).
+SERVICE_TYPE_PATTERN = f"[^,{BLANK_CHARACTERS}]"
+NO_VALUE = "has no value: give one, or leave the parameter out for no filter"
 _NEAR_RULE = (
     "write latitude|longitude|distance|units, e.g. 53.80|-1.55|5|km: latitude 49 to 56 and longitude -7 to 2 "
     f"(England), distance more than 0 and at most 200 km (200000 m; {DEFAULT_DISTANCE_KM:g} km when left out), "
@@ -135,6 +141,23 @@ def _read(name: str, value: str | None, pattern: str, why: str) -> re.Match[str]
     return found
 
 
+def _filter(name: str, value: str | None, pattern: str, why: str) -> re.Match[str] | None:
+    """A filter's value read as _read does; None when it is left out, refused when it is given empty."""
+    if value is not None and not value.strip():
+        raise _invalid(name, value, NO_VALUE)
+    return _read(name, value, pattern, why)
+
+
+def _service_types(value: str | None) -> list[str]:
+    """The codes asked for, comma-separated; none when left out. Given with no code (``, `,`), it is refused."""
+    if value is None:
+        return []
+    codes = [code.strip() for code in value.split(",") if code.strip()]
+    if not codes:
+        raise _invalid("service-type", value, NO_VALUE)
+    return codes
+
+
 @dataclass(frozen=True, slots=True)
 class Near:
     latitude: float
@@ -143,7 +166,7 @@ class Near:
 
 
 def _near(name: str, value: str | None) -> Near | None:
-    found = _read(name, value, NEAR_PATTERN, _NEAR_RULE)
+    found = _filter(name, value, NEAR_PATTERN, _NEAR_RULE)
     if found is None:
         return None
     latitude, longitude, kilometres, metres = found.groups()
@@ -462,6 +485,7 @@ def search_healthcare_services(
             alias="service-type",
             description="Kind code (ours, e.g. crisis_cafe, or an MHSDS team type, e.g. A21), optionally "
             "system|code (system| for any code in that system); comma-separated for any of several.",
+            json_schema_extra=_pattern(SERVICE_TYPE_PATTERN),
         ),
     ] = None,
     active: Annotated[
@@ -479,9 +503,9 @@ def search_healthcare_services(
     try:
         _only_known(request, {"service-type", "active", "location.near", "_count", "_offset", "_format"})
         page_size, start = _count(count, offset)
-        wanted = _read("active", active, ACTIVE_PATTERN, "must be true or false")
+        wanted = _filter("active", active, ACTIVE_PATTERN, "must be true or false")
         near = _near("location.near", location_near)
-        tokens = [token.strip() for token in (service_type or "").split(",") if token.strip()]
+        tokens = _service_types(service_type)
         if near is not None:
             units, _ = index.near(near.latitude, near.longitude, near.km)
             # Each service once, at the distance of its nearest site.
