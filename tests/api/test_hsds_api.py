@@ -570,14 +570,19 @@ def _document() -> dict[str, Any]:
     return openapi_document()
 
 
-def test_a_removed_service_is_410_by_our_identifier(client: TestClient, engine: Engine) -> None:
-    _store(engine, client, make_record("closing-cafe"))
+def _remove_on_20_november(engine: Engine, client: TestClient, service_id: str) -> None:
+    """Remove a service (its first revision) as an editor would, and rebuild the index."""
     with write_session(engine) as session:
         repository.delete_service(
-            session, "closing-cafe", expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
+            session, service_id, expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
         )
         session.commit()
     assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+
+
+def test_a_removed_service_is_410_by_our_identifier(client: TestClient, engine: Engine) -> None:
+    _store(engine, client, make_record("closing-cafe"))
+    _remove_on_20_november(engine, client, "closing-cafe")
     gone = client.get("/hsds/services/closing-cafe")
     assert (gone.status_code, gone.json()["type"].rsplit("/", 1)[1]) == (410, "gone")
     assert "drop any copy" in gone.json()["detail"]
@@ -589,12 +594,7 @@ def test_a_removed_service_is_410_by_its_hsds_uuid_too(client: TestClient, engin
     # directory", which a client keeping a copy reads as "not yet known" rather than "drop it".
     _store(engine, client, make_record("closing-cafe"), make_record("staying-cafe"))
     uuid = client.get("/hsds/services/closing-cafe").json()["id"]
-    with write_session(engine) as session:
-        repository.delete_service(
-            session, "closing-cafe", expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
-        )
-        session.commit()
-    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    _remove_on_20_november(engine, client, "closing-cafe")
     gone = client.get(f"/hsds/services/{uuid}")
     assert gone.status_code == 410
     assert (gone.json()["type"].rsplit("/", 1)[1], gone.json()["value"]) == ("gone", uuid)
@@ -610,12 +610,7 @@ def test_a_removed_services_place_is_410_by_its_service_at_location_id(client: T
     _store(engine, client, make_record("closing-cafe"), make_record("staying-cafe"))
     closing = client.get("/hsds/services/closing-cafe").json()["service_at_locations"][0]["id"]
     staying = client.get("/hsds/services/staying-cafe").json()["service_at_locations"][0]["id"]
-    with write_session(engine) as session:
-        repository.delete_service(
-            session, "closing-cafe", expected_revision=1, actor="test", now=datetime(2026, 11, 20, tzinfo=UTC)
-        )
-        session.commit()
-    assert client.app.state.service_finder.catalogue.refresh()  # type: ignore[attr-defined]
+    _remove_on_20_november(engine, client, "closing-cafe")
     gone = client.get(f"/hsds/service_at_locations/{closing}")
     assert gone.status_code == 410
     assert (gone.json()["type"].rsplit("/", 1)[1], gone.json()["value"]) == ("gone", closing)
